@@ -1,0 +1,124 @@
+/**
+ * Every error tessera throws on purpose. Each has a stable `code` that callers and clients can
+ * rely on, and an HTTP `status` where one applies. Adapters turn them into `{error:{code,message}}`.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'NO_SESSION'
+  | 'SESSION_ENDED'
+  | 'SESSION_LIMIT'
+  | 'NOT_FOUND'
+  | 'UPDATE_CONFLICT'
+  | 'STORE_UNAVAILABLE'
+  | 'TOO_MANY_REQUESTS'
+  | 'INVALID_OPTION'
+  | 'INTERNAL';
+
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  /** HTTP status an adapter should answer with. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** Client input that tessera (or an app built on it) refuses. */
+export class BadRequestError extends TesseraError {
+  constructor(message: string) {
+    super('BAD_REQUEST', 400, message);
+  }
+}
+
+/** The request carries no valid session where one is required. */
+export class NoSessionError extends TesseraError {
+  constructor(message = 'no valid session') {
+    super('NO_SESSION', 401, message);
+  }
+}
+
+/** The session was revoked, logged out or replaced while this request was using it. */
+export class SessionEndedError extends TesseraError {
+  constructor(message = 'the session ended while the request was running') {
+    super('SESSION_ENDED', 401, message);
+  }
+}
+
+/** A login was refused because the subject already has the maximum number of sessions. */
+export class SessionLimitError extends TesseraError {
+  readonly limit: number;
+  constructor(limit: number) {
+    super('SESSION_LIMIT', 409, `the maximum of ${limit} session(s) per user is reached`);
+    this.limit = limit;
+  }
+}
+
+export class NotFoundError extends TesseraError {
+  constructor(message = 'not found') {
+    super('NOT_FOUND', 404, message);
+  }
+}
+
+/** A compare-and-set update kept losing to concurrent writers; nothing was written. */
+export class UpdateConflictError extends TesseraError {
+  constructor(message = 'the session kept changing concurrently; try again') {
+    super('UPDATE_CONFLICT', 409, message);
+  }
+}
+
+/**
+ * The store cannot be reached or did not answer in time. Never treated as "no session":
+ * adapters answer 503 with `Retry-After`.
+ */
+export class StoreUnavailableError extends TesseraError {
+  /** Seconds a client should wait before retrying. */
+  readonly retryAfter: number;
+  constructor(message = 'the session store is unavailable', options?: { cause?: unknown; retryAfter?: number }) {
+    super('STORE_UNAVAILABLE', 503, message, options);
+    this.retryAfter = options?.retryAfter ?? 1;
+  }
+}
+
+export class TooManyRequestsError extends TesseraError {
+  readonly retryAfter: number;
+  constructor(retryAfter: number, message = 'too many requests') {
+    super('TOO_MANY_REQUESTS', 429, message);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A configuration mistake, thrown at construction so it is found at start-up. */
+export class InvalidOptionError extends TesseraError {
+  constructor(message: string) {
+    super('INVALID_OPTION', 500, message);
+  }
+}
+
+export interface ErrorResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: { code: ErrorCode; message: string } };
+}
+
+/**
+ * Maps any thrown value to a safe HTTP response. Unknown errors become a bare 500 with no
+ * message or stack from the original error, so nothing internal leaks to a client.
+ */
+export function errorResponse(error: unknown): ErrorResponse {
+  if (error instanceof TesseraError && error.code !== 'INVALID_OPTION') {
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+    if (error instanceof StoreUnavailableError || error instanceof TooManyRequestsError) {
+      headers['retry-after'] = String(error.retryAfter);
+    }
+    return { status: error.status, headers, body: { error: { code: error.code, message: error.message } } };
+  }
+  return {
+    status: 500,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    body: { error: { code: 'INTERNAL', message: 'internal error' } },
+  };
+}

@@ -1,0 +1,30 @@
+export { SessionManager, type SessionRequest, type SessionQueryOptions } from './manager.js';
+export { Session, type LoginOptions } from './session.js';
+export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
+export { systemClock, ManualClock, type Clock } from './clock.js';
+export { jsonCodec, type ValueCodec, type CodecContext } from './codec.js';
+export { readCookies, serializeCookie, readBearer, type CookieAttributes, type SameSite } from './cookie.js';
+export { expiresAt, isLive, isTouchDue, touchIntervalMs, cookieMaxAge, type TouchPolicy } from './expiry.js';
+export { issueToken, parseToken, hashSecret, secretMatches, partitionOf, partitionOfId, isSessionId, type IssuedToken, type ParsedToken } from './token.js';
+export { toSessionInfo, type SessionInfo, type SessionEvent, type SessionEventType, type RevokeReason, type EventOf } from './events.js';
+export * from './errors.js';
+export {
+  hasSessionIndex,
+  type SessionStore,
+  type SessionIndex,
+  type SessionRecord,
+  type RemovedSession,
+  type DeviceInfo,
+  type JsonValue,
+  type ChangeSet,
+  type ApplyOptions,
+  type ApplyResult,
+  type CreateOptions,
+  type CreateResult,
+  type LoadOptions,
+  type SessionLimit,
+  type SessionQuery,
+  type SessionPage,
+  type StoreCapabilities,
+} from './store.js';
+export { applyChangeSet, touched, hashesEqual, sessionsToEvict } from './record-ops.js';

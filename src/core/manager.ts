@@ -1,0 +1,239 @@
+import { readBearer, readCookies, serializeCookie } from './cookie.js';
+import { InvalidOptionError, TesseraError } from './errors.js';
+import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
+import { cookieMaxAge, isLive } from './expiry.js';
+import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
+import { Session, decodeData, type SessionContext } from './session.js';
+import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord, type SessionStore } from './store.js';
+import { hashSecret, parseToken, secretMatches } from './token.js';
+
+/** What the core needs to know about an incoming request; adapters fill it in. */
+export interface SessionRequest {
+  /** The raw `Cookie` header. */
+  cookie?: string | null | undefined;
+  /** The raw `Authorization` header (read only when `bearer` is on). */
+  authorization?: string | null | undefined;
+  /** Whether the request reached the app over HTTPS. */
+  secure: boolean;
+  ip?: string | null | undefined;
+  userAgent?: string | null | undefined;
+  /** Receives the `Set-Cookie` value whenever the session cookie must be set or cleared. */
+  setCookie?: ((value: string) => void) | undefined;
+}
+
+export interface SessionQueryOptions {
+  subject?: string;
+  displayNamePrefix?: string;
+  id?: string;
+  cursor?: string | null;
+  /** @default 50 */
+  limit?: number;
+}
+
+const MAX_USER_AGENT = 512;
+const MAX_IP = 64;
+
+function clip(value: string | null | undefined, max: number): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  return value.length > max ? value.slice(0, max) : value;
+}
+
+/**
+ * The entry point: loads the session of a request, and manages sessions by subject or id.
+ *
+ * @example
+ * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
+ * const session = await sessions.load({ cookie: req.headers.cookie, secure: false, setCookie });
+ */
+export class SessionManager {
+  readonly options: ResolvedOptions;
+  readonly #events: SessionEvents;
+  #sweeper: NodeJS.Timeout | null = null;
+  #sweeping: Promise<number> | null = null;
+
+  constructor(options: SessionManagerOptions) {
+    this.options = resolveOptions(options);
+    this.#events = new SessionEvents(this.options.onListenerError);
+    const interval = this.options.cleanupInterval;
+    if (interval !== false) {
+      this.#sweeper = setInterval(() => {
+        this.sweep().catch(() => {
+          // A store outage is retried at the next interval; requests report it themselves.
+        });
+      }, interval * 1000);
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Subscribes to one kind of event; returns the function that unsubscribes. */
+  on<T extends SessionEventType>(type: T, listener: (event: EventOf<T>) => void | Promise<void>): () => void {
+    return this.#events.on(type, listener);
+  }
+
+  /** Subscribes to every event. */
+  subscribe(listener: (event: SessionEvent) => void | Promise<void>): () => void {
+    return this.#events.subscribe(listener);
+  }
+
+  /** The cookie name for a request: `__Host-` is prefixed whenever the cookie is Secure. */
+  cookieName(secure: boolean): string {
+    return this.#isSecure(secure) ? `__Host-${this.options.cookie.name}` : this.options.cookie.name;
+  }
+
+  /**
+   * The session of a request: the stored one named by its token, or a new empty one that is
+   * stored on its first write. A malformed token is refused without a store round trip; an
+   * unknown, expired or revoked one yields an empty session and a cleared cookie, alike.
+   * Throws `StoreUnavailableError` when the store is down, never "no session".
+   */
+  async load(request: SessionRequest): Promise<Session> {
+    const { store, clock, codec, bearer } = this.options;
+    const secure = this.#isSecure(request.secure);
+    const name = this.cookieName(request.secure);
+    let presented: string | null = null;
+    let viaBearer = false;
+    if (bearer) {
+      presented = readBearer(request.authorization);
+      viaBearer = presented !== null;
+    }
+    if (!viaBearer) {
+      const values = readCookies(request.cookie, name);
+      presented = values.find((value) => parseToken(value) !== null) ?? values[0] ?? null;
+    }
+    const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
+    const setCookie = viaBearer ? undefined : request.setCookie;
+    const context = this.#context(device, name, secure, setCookie);
+    const empty = () => {
+      if (presented !== null) context.writeCookie(null, 0);
+      return new Session(context, null, null, new Map());
+    };
+    if (presented === null) return empty();
+    const parsed = parseToken(presented);
+    if (parsed === null) return empty();
+    const now = clock.now();
+    const record = await store.load(parsed.id, {
+      now,
+      secretHash: hashSecret(parsed.secret),
+      touch: this.options.touch,
+      device,
+    });
+    if (record === null || !secretMatches(parsed.secret, record.secretHash) || !isLive(record, now)) return empty();
+    let data: Map<string, JsonValue>;
+    try {
+      data = decodeData(record, codec);
+    } catch {
+      return empty();
+    }
+    const session = new Session(context, record, presented, data);
+    // A touch moved the expiry: keep the cookie's Max-Age in step.
+    if (record.lastSeenAt === now) context.writeCookie(presented, record.expiresAt);
+    return session;
+  }
+
+  /** A session by public id, for admin tools; null when it does not exist or has expired. */
+  async get(id: string): Promise<SessionInfo | null> {
+    const record = await this.options.store.load(id, { now: this.options.clock.now() });
+    return record === null ? null : toSessionInfo(record);
+  }
+
+  /** The subject's live sessions, oldest first, with the one named `currentId` flagged. */
+  async list(subject: string, currentId: string | null = null): Promise<Array<SessionInfo & { current: boolean }>> {
+    const records = await this.#index().listBySubject(subject, this.options.clock.now());
+    return records.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId }));
+  }
+
+  /** Ends one session by public id. */
+  async revoke(id: string, reason: RevokeReason = 'admin'): Promise<boolean> {
+    const removed = await this.options.store.delete(id);
+    if (removed === null) return false;
+    this.#events.emit({ type: 'revoked', at: this.options.clock.now(), session: removed, reason });
+    return true;
+  }
+
+  /** Ends every session of a subject, or every one but `except`; returns how many ended. */
+  async revokeAll(subject: string, options: { except?: string | null; reason?: RevokeReason } = {}): Promise<number> {
+    const now = this.options.clock.now();
+    const removed = await this.#index().deleteBySubject(subject, {
+      now,
+      ...(options.except != null ? { except: options.except } : {}),
+    });
+    for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
+    return removed.length;
+  }
+
+  /** Live sessions, overall or of one subject. */
+  async count(filter: { subject?: string } = {}): Promise<number> {
+    return this.#index().count({ now: this.options.clock.now(), ...filter });
+  }
+
+  /** Live sessions matching every given filter, ordered by id, a page at a time. */
+  async query(options: SessionQueryOptions = {}): Promise<{ sessions: SessionInfo[]; nextCursor: string | null }> {
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TesseraError('BAD_REQUEST', 400, 'limit must be 1 to 1000');
+    const page = await this.#index().query({ ...options, limit, now: this.options.clock.now() });
+    return { sessions: page.sessions.map(toSessionInfo), nextCursor: page.nextCursor };
+  }
+
+  /** Removes expired sessions in batches and sends their `expired` events; returns how many. */
+  sweep(): Promise<number> {
+    this.#sweeping ??= this.#sweep().finally(() => {
+      this.#sweeping = null;
+    });
+    return this.#sweeping;
+  }
+
+  /** Stops the cleanup timer. The store is the caller's to close. */
+  close(): void {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#sweeper = null;
+  }
+
+  async #sweep(): Promise<number> {
+    const { store, clock, cleanupBatchSize } = this.options;
+    let total = 0;
+    for (;;) {
+      const now = clock.now();
+      const removed = await store.deleteExpired(now, cleanupBatchSize);
+      for (const session of removed) this.#events.emit({ type: 'expired', at: now, session });
+      total += removed.length;
+      if (removed.length < cleanupBatchSize) return total;
+    }
+  }
+
+  #isSecure(requestSecure: boolean): boolean {
+    const setting = this.options.cookie.secure;
+    return setting === 'auto' ? requestSecure : setting;
+  }
+
+  #index(): SessionIndex {
+    const { store } = this.options;
+    if (!hasSessionIndex(store)) throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
+    return store;
+  }
+
+  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): SessionContext {
+    const { clock, cookie } = this.options;
+    return {
+      options: this.options,
+      events: this.#events,
+      device,
+      writeCookie: (token, expiresAt) => {
+        if (setCookie === undefined) return;
+        const attributes = { secure, sameSite: cookie.sameSite, httpOnly: true, path: '/' };
+        setCookie(
+          token === null
+            ? serializeCookie(name, '', { ...attributes, maxAge: 0 })
+            : serializeCookie(name, token, { ...attributes, maxAge: cookieMaxAge(expiresAt, clock.now()) }),
+        );
+      },
+      listSessions: (subject, currentId) => this.list(subject, currentId),
+      revokeOwn: async (subject, id) => {
+        const record = await this.options.store.load(id, { now: this.options.clock.now() });
+        if (record === null || record.subject !== subject) return false;
+        return this.revoke(id, 'user');
+      },
+      revokeSubject: (subject, except) => this.revokeAll(subject, { except, reason: 'user' }),
+    };
+  }
+}
+

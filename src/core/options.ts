@@ -1,0 +1,166 @@
+import { systemClock, type Clock } from './clock.js';
+import { jsonCodec, type ValueCodec } from './codec.js';
+import type { SameSite } from './cookie.js';
+import { InvalidOptionError } from './errors.js';
+import type { TouchPolicy } from './expiry.js';
+import type { SessionStore } from './store.js';
+
+export interface CookieOptions {
+  /**
+   * Cookie name. When the cookie is Secure, `__Host-` is put in front of it, which makes the
+   * browser refuse it unless it is Secure, host-only and `Path=/`.
+   * @default 'tessera'
+   */
+  name?: string;
+  /**
+   * `'auto'` sets Secure exactly when the request came over HTTPS; `true` always (use behind a
+   * TLS-terminating proxy); `false` never (local development only).
+   * @default 'auto'
+   */
+  secure?: 'auto' | boolean;
+  /** @default 'lax' */
+  sameSite?: SameSite;
+}
+
+export interface SessionManagerOptions {
+  /** Where sessions live. */
+  store: SessionStore;
+  /**
+   * Sliding timeout in seconds: a session not used for this long ends. Sessions may override it.
+   * @default 1800
+   */
+  idleTimeout?: number;
+  /**
+   * Absolute lifetime in seconds from login (or creation, while anonymous). Activity and
+   * rotation never extend it; only a fresh login restarts it.
+   * @default 86400
+   */
+  absoluteTimeout?: number;
+  /**
+   * Longest time in seconds between two writes of `lastSeenAt` for a busy session. The actual
+   * interval is the smaller of this and a tenth of the session's idle timeout, so a read-only
+   * request writes nothing inside that window.
+   * @default 60
+   */
+  touchInterval?: number;
+  /**
+   * Live sessions one subject may have; 1 means a single session per user.
+   * @default Infinity
+   */
+  maxSessionsPerSubject?: number;
+  /**
+   * What a login beyond `maxSessionsPerSubject` does: end the subject's oldest sessions, or
+   * fail with `SessionLimitError` (HTTP 409).
+   * @default 'evict-oldest'
+   */
+  onLimit?: 'evict-oldest' | 'reject';
+  cookie?: CookieOptions;
+  /**
+   * Accept `Authorization: Bearer <token>` (for API clients). Tokens in URLs are never accepted.
+   * @default false
+   */
+  bearer?: boolean;
+  /**
+   * How often, in seconds, expired sessions are removed in batches and `expired` events sent;
+   * `false` turns the sweep off (an expired session is never returned either way).
+   * @default 60
+   */
+  cleanupInterval?: number | false;
+  /** @default 500 */
+  cleanupBatchSize?: number;
+  /** @default the system clock */
+  clock?: Clock;
+  /** @default plain JSON */
+  codec?: ValueCodec;
+  /**
+   * Called when an event listener throws.
+   * @default writes to console.error
+   */
+  onListenerError?: (error: unknown) => void;
+}
+
+export interface ResolvedOptions {
+  readonly store: SessionStore;
+  readonly idleTimeout: number;
+  readonly absoluteTimeout: number;
+  readonly touch: Readonly<TouchPolicy>;
+  readonly maxSessionsPerSubject: number;
+  readonly onLimit: 'evict-oldest' | 'reject';
+  readonly cookie: Readonly<Required<CookieOptions>>;
+  readonly bearer: boolean;
+  readonly cleanupInterval: number | false;
+  readonly cleanupBatchSize: number;
+  readonly clock: Clock;
+  readonly codec: ValueCodec;
+  readonly onListenerError: (error: unknown) => void;
+}
+
+/** The secure defaults, in one place. */
+export const defaultOptions = Object.freeze({
+  idleTimeout: 1800,
+  absoluteTimeout: 86_400,
+  touchInterval: 60,
+  touchIdleFraction: 0.1,
+  maxSessionsPerSubject: Number.POSITIVE_INFINITY,
+  onLimit: 'evict-oldest' as const,
+  cookie: Object.freeze({ name: 'tessera', secure: 'auto' as const, sameSite: 'lax' as const }),
+  bearer: false,
+  cleanupInterval: 60,
+  cleanupBatchSize: 500,
+});
+
+/** Longest idle or absolute timeout accepted: ten years. */
+const MAX_TIMEOUT = 10 * 365 * 86_400;
+
+export function assertTimeout(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT) {
+    throw new InvalidOptionError(`${name} must be a whole number of seconds from 1 to ${MAX_TIMEOUT}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new InvalidOptionError('options are required');
+  const { store } = options;
+  if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || store.capabilities === undefined) {
+    throw new InvalidOptionError('options.store must be a SessionStore');
+  }
+  const idleTimeout = assertTimeout('idleTimeout', options.idleTimeout ?? defaultOptions.idleTimeout);
+  const absoluteTimeout = assertTimeout('absoluteTimeout', options.absoluteTimeout ?? defaultOptions.absoluteTimeout);
+  const touchInterval = assertTimeout('touchInterval', options.touchInterval ?? defaultOptions.touchInterval);
+  const maxSessionsPerSubject = options.maxSessionsPerSubject ?? defaultOptions.maxSessionsPerSubject;
+  if (maxSessionsPerSubject !== Number.POSITIVE_INFINITY && (!Number.isInteger(maxSessionsPerSubject) || maxSessionsPerSubject < 1)) {
+    throw new InvalidOptionError(`maxSessionsPerSubject must be a positive integer or Infinity, got ${String(maxSessionsPerSubject)}`);
+  }
+  const onLimit = options.onLimit ?? defaultOptions.onLimit;
+  if (onLimit !== 'evict-oldest' && onLimit !== 'reject') {
+    throw new InvalidOptionError(`onLimit must be 'evict-oldest' or 'reject', got ${String(onLimit)}`);
+  }
+  const name = options.cookie?.name ?? defaultOptions.cookie.name;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name) || name.startsWith('__')) {
+    throw new InvalidOptionError('cookie.name must be 1-64 of A-Z a-z 0-9 _ - and not start with "__" (the prefix is added when Secure)');
+  }
+  const secure = options.cookie?.secure ?? defaultOptions.cookie.secure;
+  if (secure !== 'auto' && typeof secure !== 'boolean') throw new InvalidOptionError("cookie.secure must be 'auto', true or false");
+  const sameSite = options.cookie?.sameSite ?? defaultOptions.cookie.sameSite;
+  if (sameSite !== 'lax' && sameSite !== 'strict') throw new InvalidOptionError("cookie.sameSite must be 'lax' or 'strict'");
+  const cleanupInterval = options.cleanupInterval ?? defaultOptions.cleanupInterval;
+  if (cleanupInterval !== false) assertTimeout('cleanupInterval', cleanupInterval);
+  const cleanupBatchSize = options.cleanupBatchSize ?? defaultOptions.cleanupBatchSize;
+  if (!Number.isInteger(cleanupBatchSize) || cleanupBatchSize < 1) throw new InvalidOptionError('cleanupBatchSize must be a positive integer');
+  return Object.freeze({
+    store,
+    idleTimeout,
+    absoluteTimeout,
+    touch: Object.freeze({ maxIntervalMs: touchInterval * 1000, idleFraction: defaultOptions.touchIdleFraction }),
+    maxSessionsPerSubject,
+    onLimit,
+    cookie: Object.freeze({ name, secure, sameSite }),
+    bearer: options.bearer ?? defaultOptions.bearer,
+    cleanupInterval,
+    cleanupBatchSize,
+    clock: options.clock ?? systemClock,
+    codec: options.codec ?? jsonCodec,
+    onListenerError: options.onListenerError ?? ((error: unknown) => console.error('tessera: event listener failed', error)),
+  });
+}

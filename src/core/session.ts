@@ -1,0 +1,487 @@
+import type { ValueCodec } from './codec.js';
+import { BadRequestError, SessionEndedError, SessionLimitError, UpdateConflictError } from './errors.js';
+import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
+import { expiresAt as computeExpiresAt } from './expiry.js';
+import { assertTimeout, type ResolvedOptions } from './options.js';
+import type { ApplyResult, ChangeSet, DeviceInfo, JsonValue, SessionLimit, SessionRecord } from './store.js';
+import { issueToken } from './token.js';
+
+/** What a session handle needs from the manager that made it. */
+export interface SessionContext {
+  readonly options: ResolvedOptions;
+  readonly events: SessionEvents;
+  readonly device: DeviceInfo;
+  /** Sets (or, with `null`, clears) the session cookie on the response; a no-op for bearer requests. */
+  writeCookie(token: string | null, expiresAt: number): void;
+  listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>>;
+  revokeOwn(subject: string, id: string): Promise<boolean>;
+  revokeSubject(subject: string, except: string | null): Promise<number>;
+}
+
+export interface LoginOptions {
+  /** Shown in session lists and searchable by prefix. */
+  displayName?: string | null;
+  /** Idle timeout in seconds for this session, overriding the manager's. */
+  idleTimeout?: number;
+}
+
+interface Pending {
+  set: Map<string, JsonValue>;
+  delete: Set<string>;
+  increment: Map<string, number>;
+  idleTimeout: number | null;
+}
+
+const MAX_KEY_LENGTH = 128;
+const MAX_SUBJECT_LENGTH = 256;
+const CAS_ATTEMPTS = 400;
+const REPLACE_ATTEMPTS = 8;
+const noop = (): void => {};
+
+function emptyPending(): Pending {
+  return { set: new Map(), delete: new Set(), increment: new Map(), idleTimeout: null };
+}
+
+function isPendingEmpty(p: Pending): boolean {
+  return p.set.size === 0 && p.delete.size === 0 && p.increment.size === 0 && p.idleTimeout === null;
+}
+
+/** A dictionary without a prototype, so keys like `__proto__` are plain data. */
+export function dict<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
+}
+
+function toJson(value: unknown): JsonValue {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new BadRequestError('session values must be JSON-serializable');
+  return JSON.parse(text) as JsonValue;
+}
+
+function assertKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
+    throw new BadRequestError(`session keys must be strings of 1 to ${MAX_KEY_LENGTH} characters`);
+  }
+}
+
+function numeric(value: JsonValue | undefined): number {
+  return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
+}
+
+export function decodeData(record: SessionRecord, codec: ValueCodec): Map<string, JsonValue> {
+  const data = new Map<string, JsonValue>();
+  for (const [field, stored] of Object.entries(record.data)) {
+    data.set(field, codec.decode(stored, { sessionId: record.id, field }));
+  }
+  return data;
+}
+
+function encodeData(data: Map<string, JsonValue>, sessionId: string, codec: ValueCodec): Record<string, JsonValue> {
+  const encoded = dict<JsonValue>();
+  for (const [field, value] of data) encoded[field] = codec.encode(value, { sessionId, field });
+  return encoded;
+}
+
+function withPending(base: Map<string, JsonValue>, pending: Pending): Map<string, JsonValue> {
+  const view = new Map(base);
+  for (const key of pending.delete) view.delete(key);
+  for (const [key, value] of pending.set) view.set(key, value);
+  for (const [key, delta] of pending.increment) view.set(key, numeric(view.get(key)) + delta);
+  return view;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One request's view of its session. Reads are synchronous and see this request's own writes.
+ * Writes made in the same tick are coalesced into one change set and sent to the store at once;
+ * the returned promise settles when the store has them. A request that changes nothing writes
+ * nothing.
+ */
+export class Session {
+  readonly #ctx: SessionContext;
+  #record: SessionRecord | null;
+  /** Decoded data as the store last returned it. */
+  #base: Map<string, JsonValue>;
+  /** `#base` with this request's not-yet-stored changes on top. */
+  #view: Map<string, JsonValue>;
+  #token: string | null;
+  #issuedToken: string | null = null;
+  #ended = false;
+  #pending = emptyPending();
+  #queuedFlush: Promise<void> | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal Made by `SessionManager.load`. */
+  constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>) {
+    this.#ctx = ctx;
+    this.#record = record;
+    this.#token = token;
+    this.#base = data;
+    this.#view = new Map(data);
+  }
+
+  /** Public id, or null while nothing is stored. */
+  get id(): string | null {
+    return this.#record?.id ?? null;
+  }
+  get subject(): string | null {
+    return this.#record?.subject ?? null;
+  }
+  get displayName(): string | null {
+    return this.#record?.displayName ?? null;
+  }
+  get isAuthenticated(): boolean {
+    return this.#record?.subject != null;
+  }
+  /** True once the session exists in the store. */
+  get isStored(): boolean {
+    return this.#record !== null;
+  }
+  /** The session's stored state without its data, or null while nothing is stored. */
+  get info(): SessionInfo | null {
+    return this.#record === null ? null : toSessionInfo(this.#record);
+  }
+  /** The version the store last reported. */
+  get version(): number | null {
+    return this.#record?.version ?? null;
+  }
+  /**
+   * The token issued during this request (on creation, login or rotation), for API clients that
+   * use `Authorization: Bearer`; null when none was issued. Never log it.
+   */
+  get issuedToken(): string | null {
+    return this.#issuedToken;
+  }
+
+  get(key: string): JsonValue | undefined {
+    return this.#view.get(key);
+  }
+  has(key: string): boolean {
+    return this.#view.has(key);
+  }
+  /** A copy of the data, including this request's writes. */
+  data(): Record<string, JsonValue> {
+    const copy = dict<JsonValue>();
+    for (const [key, value] of this.#view) copy[key] = structuredClone(value);
+    return copy;
+  }
+
+  set(key: string, value: unknown): Promise<void> {
+    assertKey(key);
+    const json = toJson(value);
+    return this.#mutate(() => {
+      this.#pending.delete.delete(key);
+      this.#pending.increment.delete(key);
+      this.#pending.set.set(key, json);
+      this.#view.set(key, json);
+    }, noop);
+  }
+
+  delete(key: string): Promise<void> {
+    assertKey(key);
+    return this.#mutate(() => {
+      this.#pending.set.delete(key);
+      this.#pending.increment.delete(key);
+      this.#pending.delete.add(key);
+      this.#view.delete(key);
+    }, noop);
+  }
+
+  /**
+   * Adds `by` to an integer field (absent or non-integer counts as 0), without losing concurrent
+   * increments from other requests. Resolves to the value right after this increment.
+   */
+  increment(key: string, by = 1): Promise<number> {
+    assertKey(key);
+    if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
+    return this.#mutate(
+      () => {
+        const pending = this.#pending;
+        if (pending.set.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
+        else if (pending.delete.has(key)) {
+          pending.delete.delete(key);
+          pending.set.set(key, by);
+        } else pending.increment.set(key, (pending.increment.get(key) ?? 0) + by);
+        this.#view.set(key, numeric(this.#view.get(key)) + by);
+      },
+      () => numeric(this.#view.get(key)),
+    );
+  }
+
+  /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
+  setIdleTimeout(seconds: number): Promise<void> {
+    assertTimeout('idleTimeout', seconds);
+    return this.#mutate(() => {
+      this.#pending.idleTimeout = seconds;
+    }, noop);
+  }
+
+  /** Waits until every change made so far is stored. */
+  save(): Promise<void> {
+    return this.#enqueue(async () => {
+      await this.#flush();
+    });
+  }
+
+  /**
+   * Authenticates the session as `subject`: a new token replaces the old one at once (which dies
+   * immediately: the session-fixation defence), data is kept, and the absolute lifetime restarts.
+   * Throws `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
+   */
+  login(subject: string, options: LoginOptions = {}): Promise<void> {
+    if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) {
+      throw new BadRequestError(`subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+    }
+    if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+    return this.#enqueue(() => this.#replace('login', subject, options));
+  }
+
+  /** Issues a new token for the same session (after a privilege change); the old token dies at once. */
+  rotate(): Promise<void> {
+    return this.#enqueue(() => this.#replace('rotate', null, {}));
+  }
+
+  /** Ends the session in the store and clears the cookie. Unsaved changes are dropped. */
+  logout(): Promise<void> {
+    return this.#enqueue(() => this.#logout());
+  }
+
+  /** The subject's live sessions, this one flagged `current`. */
+  async listSessions(): Promise<Array<SessionInfo & { current: boolean }>> {
+    const subject = this.#requireSubject();
+    return this.#ctx.listSessions(subject, this.id);
+  }
+
+  /** Revokes one of this subject's sessions by public id; false if it is not theirs or not live. */
+  async revokeSession(id: string): Promise<boolean> {
+    const subject = this.#requireSubject();
+    if (id === this.id) {
+      await this.logout();
+      return true;
+    }
+    return this.#ctx.revokeOwn(subject, id);
+  }
+
+  /** "Log out other devices": revokes every session of this subject except this one. */
+  async revokeOtherSessions(): Promise<number> {
+    const subject = this.#requireSubject();
+    return this.#ctx.revokeSubject(subject, this.id);
+  }
+
+  #requireSubject(): string {
+    const subject = this.#record?.subject;
+    if (subject == null) throw new SessionEndedError('the session is not logged in');
+    return subject;
+  }
+
+  #enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(operation);
+    this.#queue = result.catch(noop);
+    return result;
+  }
+
+  #mutate<T>(change: () => void, result: () => T): Promise<T> {
+    if (this.#ended) return Promise.reject(new SessionEndedError());
+    change();
+    this.#queuedFlush ??= this.#enqueue(() => this.#flush());
+    const done = this.#queuedFlush.then(result);
+    // A caller that does not await must not crash the process; one that awaits still sees the error.
+    done.catch(noop);
+    return done;
+  }
+
+  async #flush(): Promise<void> {
+    this.#queuedFlush = null;
+    const pending = this.#pending;
+    if (isPendingEmpty(pending)) return;
+    this.#pending = emptyPending();
+    if (this.#ended) throw new SessionEndedError();
+    if (this.#record === null) await this.#create(pending);
+    else await this.#apply(this.#record, pending);
+  }
+
+  async #create(pending: Pending): Promise<void> {
+    const { options, device } = this.#ctx;
+    const now = options.clock.now();
+    const issued = issueToken(null);
+    const data = withPending(this.#base, pending);
+    const idleTimeout = pending.idleTimeout ?? options.idleTimeout;
+    const absoluteExpiresAt = now + options.absoluteTimeout * 1000;
+    const record: SessionRecord = {
+      id: issued.id,
+      secretHash: issued.secretHash,
+      subject: null,
+      displayName: null,
+      createdAt: now,
+      lastSeenAt: now,
+      idleTimeout,
+      absoluteExpiresAt,
+      expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
+      authenticatedAt: null,
+      version: 1,
+      data: encodeData(data, issued.id, options.codec),
+      createdDevice: { ...device },
+      lastDevice: { ...device },
+    };
+    const result = await options.store.create(record, { now });
+    if (result.status !== 'created') throw new Error(`store refused a new anonymous session: ${result.status}`);
+    this.#adopt(record, issued.token, data);
+    this.#ctx.events.emit({ type: 'created', at: now, session: toSessionInfo(record) });
+  }
+
+  async #apply(current: SessionRecord, pending: Pending): Promise<void> {
+    const { options, device } = this.#ctx;
+    const { codec, store } = options;
+    const now = options.clock.now();
+    const changes: ChangeSet = {};
+    const id = current.id;
+    if (pending.set.size > 0) {
+      const set = dict<JsonValue>();
+      for (const [field, value] of pending.set) set[field] = codec.encode(value, { sessionId: id, field });
+      changes.set = set;
+    }
+    if (pending.delete.size > 0) changes.delete = [...pending.delete];
+    if (pending.idleTimeout !== null) {
+      changes.idleTimeout = pending.idleTimeout;
+      changes.lastSeenAt = now;
+      changes.lastDevice = { ...device };
+    }
+    let result: ApplyResult;
+    if (pending.increment.size === 0 || codec.additive) {
+      if (pending.increment.size > 0) changes.increment = Object.assign(dict<number>(), Object.fromEntries(pending.increment));
+      result = await store.apply(id, changes, { now });
+    } else {
+      result = await this.#compareAndSet(current, changes, pending.increment, now);
+    }
+    if (result.status === 'gone') {
+      this.#end();
+      throw new SessionEndedError();
+    }
+    if (result.status === 'conflict') throw new UpdateConflictError();
+    const before = current.expiresAt;
+    this.#setRecord(result.record);
+    if (result.record.expiresAt !== before && this.#token !== null) this.#ctx.writeCookie(this.#token, result.record.expiresAt);
+  }
+
+  /** Increments when values are opaque: read, add, write if the version has not moved; retry on conflict. */
+  async #compareAndSet(current: SessionRecord, changes: ChangeSet, increments: Map<string, number>, now: number): Promise<ApplyResult> {
+    const { codec, store } = this.#ctx.options;
+    let record = current;
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const set = Object.assign(dict<JsonValue>(), changes.set);
+      for (const [field, delta] of increments) {
+        const stored = record.data[field];
+        const value = stored === undefined ? 0 : numeric(codec.decode(stored, { sessionId: record.id, field }));
+        set[field] = codec.encode(value + delta, { sessionId: record.id, field });
+      }
+      const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version });
+      if (result.status !== 'conflict') return result;
+      record = result.record;
+      if (attempt > 2) await sleep(Math.random() * Math.min(50, 2 ** (attempt / 4)));
+    }
+    return { status: 'conflict', record };
+  }
+
+  async #replace(kind: 'login' | 'rotate', subject: string | null, login: LoginOptions): Promise<void> {
+    await this.#flush();
+    const { options, device, events } = this.#ctx;
+    const { store, clock, codec } = options;
+    let current = this.#record;
+    if (kind === 'rotate' && current === null) return;
+    let base = this.#base;
+    for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
+      const now = clock.now();
+      const newSubject = kind === 'login' ? (subject as string) : (current?.subject ?? null);
+      const issued = issueToken(newSubject);
+      const idleTimeout = login.idleTimeout ?? current?.idleTimeout ?? options.idleTimeout;
+      const absoluteExpiresAt = kind === 'login' || current === null ? now + options.absoluteTimeout * 1000 : current.absoluteExpiresAt;
+      const record: SessionRecord = {
+        id: issued.id,
+        secretHash: issued.secretHash,
+        subject: newSubject,
+        displayName: kind === 'login' ? (login.displayName ?? null) : (current?.displayName ?? null),
+        createdAt: current?.createdAt ?? now,
+        lastSeenAt: now,
+        idleTimeout,
+        absoluteExpiresAt,
+        expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
+        authenticatedAt: kind === 'login' ? now : (current?.authenticatedAt ?? null),
+        version: 1,
+        data: encodeData(base, issued.id, codec),
+        createdDevice: current?.createdDevice ?? { ...device },
+        lastDevice: { ...device },
+      };
+      const limit: SessionLimit | undefined =
+        newSubject !== null && Number.isFinite(options.maxSessionsPerSubject)
+          ? { max: options.maxSessionsPerSubject, onLimit: options.onLimit }
+          : undefined;
+      const result = await store.create(record, {
+        now,
+        ...(current !== null ? { replaces: { id: current.id, version: current.version } } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+      });
+      if (result.status === 'limit') throw new SessionLimitError(options.maxSessionsPerSubject);
+      if (result.status === 'gone') {
+        // Another request changed or ended the session since we read it: read it again.
+        const previous: SessionRecord | null = current;
+        current = previous === null ? null : await store.load(previous.id, { now, secretHash: previous.secretHash });
+        if (current === null) {
+          if (kind === 'rotate') {
+            this.#end();
+            throw new SessionEndedError();
+          }
+          base = new Map();
+        } else base = decodeData(current, codec);
+        continue;
+      }
+      for (const evicted of result.evicted) events.emit({ type: 'revoked', at: now, session: evicted, reason: 'evicted' });
+      const previousId = current?.id ?? null;
+      this.#adopt(record, issued.token, base);
+      const info = toSessionInfo(record);
+      if (kind === 'login') events.emit({ type: 'loggedIn', at: now, session: info, previousId });
+      else events.emit({ type: 'rotated', at: now, session: info, previousId: previousId as string });
+      return;
+    }
+    throw new UpdateConflictError();
+  }
+
+  async #logout(): Promise<void> {
+    this.#pending = emptyPending();
+    const current = this.#record;
+    const hadCookie = this.#token !== null;
+    this.#record = null;
+    this.#token = null;
+    this.#base = new Map();
+    this.#view = new Map();
+    if (hadCookie) this.#ctx.writeCookie(null, 0);
+    if (current === null) return;
+    const { store, clock } = this.#ctx.options;
+    const removed = await store.delete(current.id);
+    if (removed !== null) this.#ctx.events.emit({ type: 'revoked', at: clock.now(), session: removed, reason: 'logout' });
+  }
+
+  #adopt(record: SessionRecord, token: string, data: Map<string, JsonValue>): void {
+    this.#record = record;
+    this.#token = token;
+    this.#issuedToken = token;
+    this.#base = data;
+    this.#view = withPending(data, this.#pending);
+    this.#ctx.writeCookie(token, record.expiresAt);
+  }
+
+  #setRecord(record: SessionRecord): void {
+    this.#record = record;
+    this.#base = decodeData(record, this.#ctx.options.codec);
+    this.#view = withPending(this.#base, this.#pending);
+  }
+
+  /** The session ended elsewhere (revoked, expired, replaced): forget it and clear the cookie. */
+  #end(): void {
+    this.#ended = true;
+    this.#record = null;
+    this.#base = new Map();
+    this.#view = new Map();
+    if (this.#token !== null) this.#ctx.writeCookie(null, 0);
+    this.#token = null;
+  }
+}

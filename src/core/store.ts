@@ -1,0 +1,169 @@
+/**
+ * The store contract. A store persists session records; all policy (timeouts, limits, tokens,
+ * events) lives in the core. Every method takes the core's `now` so that expiry follows the
+ * injected clock, not the store's.
+ *
+ * Guarantees every store gives (checked by `tessera/testing`):
+ * - A record is never returned once `now >= expiresAt`, whether or not cleanup has run.
+ * - `apply` never recreates a session: it is conditional on the session existing and being live.
+ * - `create` with a `limit` keeps a subject at or under the limit even under concurrent creates.
+ * - Multi-record changes (create replacing another, evictions, delete by subject) are atomic.
+ */
+import type { TouchPolicy } from './expiry.js';
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Where a session was used from. */
+export interface DeviceInfo {
+  ip: string | null;
+  userAgent: string | null;
+}
+
+/** A session as a store holds it. Times are milliseconds since the epoch. */
+export interface SessionRecord {
+  /** Public id: safe to show, useless as a credential. */
+  id: string;
+  /** base64url SHA-256 of the token's secret; the token itself is never stored. */
+  secretHash: string;
+  /** The user id; null while anonymous. */
+  subject: string | null;
+  displayName: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  /** Sliding timeout in seconds. */
+  idleTimeout: number;
+  /** Set at creation and at each login; never moved by activity or rotation. */
+  absoluteExpiresAt: number;
+  /** Derived: `min(lastSeenAt + idleTimeout s, absoluteExpiresAt)`; stored so stores can index it. */
+  expiresAt: number;
+  /** When the subject last logged in; null while anonymous. */
+  authenticatedAt: number | null;
+  /** Bumped by every `apply`; a touch does not bump it. */
+  version: number;
+  /** App data as encoded by the core's value codec (plain JSON unless encryption is on). */
+  data: Record<string, JsonValue>;
+  createdDevice: DeviceInfo;
+  lastDevice: DeviceInfo;
+}
+
+/** What a store reports about a session it removed, for events. */
+export interface RemovedSession {
+  id: string;
+  subject: string | null;
+}
+
+export interface LoadOptions {
+  now: number;
+  /** The presented secret's hash: a mismatch loads nothing and touches nothing. */
+  secretHash?: string;
+  /**
+   * When given and a touch is due (see `isTouchDue`), the store moves `lastSeenAt` to `now`,
+   * recomputes `expiresAt`, records `device` as `lastDevice`, and returns the touched record,
+   * all in the same round trip.
+   */
+  touch?: TouchPolicy;
+  device?: DeviceInfo;
+}
+
+/**
+ * The changes of one request. Keys of `set`, `delete` and `increment` are disjoint. The store
+ * applies them atomically: deletes, then sets, then increments (an absent or non-integer value
+ * counts as 0).
+ */
+export interface ChangeSet {
+  set?: Record<string, JsonValue>;
+  delete?: string[];
+  /** Integer deltas added server-side; only sent when the codec keeps numbers readable. */
+  increment?: Record<string, number>;
+  /** New sliding timeout in seconds; the store recomputes `expiresAt`. */
+  idleTimeout?: number;
+  /** Moves `lastSeenAt` forward (never back); the store recomputes `expiresAt`. */
+  lastSeenAt?: number;
+  lastDevice?: DeviceInfo;
+  displayName?: string | null;
+}
+
+export interface ApplyOptions {
+  now: number;
+  /** Compare-and-set: apply only if the record is still at this version. */
+  expectedVersion?: number;
+}
+
+export type ApplyResult =
+  | { status: 'applied'; record: SessionRecord }
+  /** Missing, expired or revoked: nothing was written. */
+  | { status: 'gone' }
+  /** `expectedVersion` did not match; `record` is the current one, so a retry needs no extra read. */
+  | { status: 'conflict'; record: SessionRecord };
+
+export interface SessionLimit {
+  max: number;
+  onLimit: 'evict-oldest' | 'reject';
+}
+
+export interface CreateOptions {
+  now: number;
+  /** Atomically remove this session (login and rotation); fails with `gone` unless it is live at this version. */
+  replaces?: { id: string; version: number };
+  /** Applies when the new record has a subject. The replaced session does not count. */
+  limit?: SessionLimit;
+}
+
+export type CreateResult =
+  /** `evicted`: sessions of the same subject removed to make room, oldest `createdAt` first. */
+  | { status: 'created'; evicted: RemovedSession[] }
+  | { status: 'limit' }
+  | { status: 'gone' };
+
+export interface StoreCapabilities {
+  /** Implements `SessionIndex`. */
+  readonly index: boolean;
+  /** Removes expired records by itself (the core still calls `deleteExpired` for its events). */
+  readonly nativeExpiry: boolean;
+}
+
+export interface SessionStore {
+  readonly capabilities: StoreCapabilities;
+  /** Inserts a new record (ids are random; a duplicate is an error). */
+  create(record: SessionRecord, options: CreateOptions): Promise<CreateResult>;
+  /** The live record whose secret hash matches, touching it when due; otherwise null. */
+  load(id: string, options: LoadOptions): Promise<SessionRecord | null>;
+  apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult>;
+  /** Removes a session; returns what it removed, or null if there was nothing. */
+  delete(id: string): Promise<RemovedSession | null>;
+  /** Removes up to `limit` sessions with `expiresAt <= now`. */
+  deleteExpired(now: number, limit: number): Promise<RemovedSession[]>;
+  /** Releases what this store opened; leaves a client or pool it was given alone. */
+  close(): Promise<void>;
+}
+
+export interface SessionQuery {
+  now: number;
+  subject?: string;
+  /** Matches display names starting with this text (case-sensitive). */
+  displayNamePrefix?: string;
+  id?: string;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string | null;
+  limit: number;
+}
+
+export interface SessionPage {
+  sessions: SessionRecord[];
+  /** Null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Per-user listing, bulk revocation, search and counting. Listing costs O(sessions of the subject). */
+export interface SessionIndex {
+  /** The subject's live sessions, oldest first. */
+  listBySubject(subject: string, now: number): Promise<SessionRecord[]>;
+  deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]>;
+  /** Live sessions matching every given filter, ordered by id. */
+  query(query: SessionQuery): Promise<SessionPage>;
+  count(filter: { now: number; subject?: string }): Promise<number>;
+}
+
+export function hasSessionIndex(store: SessionStore): store is SessionStore & SessionIndex {
+  return store.capabilities.index;
+}

@@ -1,0 +1,68 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * A token is `<id>.<secret>`. The id is public (it names the session in lists and admin tools);
+ * the secret is the credential and only its SHA-256 reaches the store.
+ *
+ * The id is a 6-character partition key followed by 22 random characters. For a logged-in
+ * session the partition is derived from the subject, so stores that shard by key (Redis Cluster)
+ * can keep a session and its subject's index in one slot; anonymous sessions get a random one.
+ */
+export const PARTITION_LENGTH = 6;
+export const SESSION_ID_LENGTH = 28;
+/** Bytes of randomness in the secret: 256 bits. */
+export const SECRET_BYTES = 32;
+export const SECRET_LENGTH = 43;
+
+const SESSION_ID = /^[A-Za-z0-9_-]{28}$/;
+const TOKEN = /^[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}$/;
+
+export interface ParsedToken {
+  id: string;
+  secret: string;
+}
+
+export interface IssuedToken {
+  id: string;
+  token: string;
+  secretHash: string;
+}
+
+/** The partition an id for this subject starts with. */
+export function partitionOf(subject: string): string {
+  return createHash('sha256').update('tessera-partition\0').update(subject).digest('base64url').slice(0, PARTITION_LENGTH);
+}
+
+export function partitionOfId(id: string): string {
+  return id.slice(0, PARTITION_LENGTH);
+}
+
+export function isSessionId(value: string): boolean {
+  return SESSION_ID.test(value);
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+/** A fresh token; `subject` decides the id's partition. */
+export function issueToken(subject: string | null): IssuedToken {
+  const bytes = randomBytes(SECRET_BYTES + 16 + PARTITION_LENGTH);
+  const partition = subject === null ? bytes.subarray(48).toString('base64url').slice(0, PARTITION_LENGTH) : partitionOf(subject);
+  const id = partition + bytes.subarray(32, 48).toString('base64url');
+  const secret = bytes.subarray(0, SECRET_BYTES).toString('base64url');
+  return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) };
+}
+
+/** Splits a token, or returns null for anything that is not exactly a well-formed token. */
+export function parseToken(value: string): ParsedToken | null {
+  if (value.length !== SESSION_ID_LENGTH + 1 + SECRET_LENGTH || !TOKEN.test(value)) return null;
+  return { id: value.slice(0, SESSION_ID_LENGTH), secret: value.slice(SESSION_ID_LENGTH + 1) };
+}
+
+/** Compares the secret's hash with the stored one in time independent of where they differ. */
+export function secretMatches(secret: string, storedHash: string): boolean {
+  const actual = createHash('sha256').update(secret).digest();
+  const expected = Buffer.from(storedHash, 'base64url');
+  return expected.length === actual.length && timingSafeEqual(actual, expected);
+}

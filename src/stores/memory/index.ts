@@ -1,0 +1,243 @@
+import {
+  InvalidOptionError,
+  applyChangeSet,
+  hashesEqual,
+  sessionsToEvict,
+  touched,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeSet,
+  type CreateOptions,
+  type CreateResult,
+  type LoadOptions,
+  type RemovedSession,
+  type SessionIndex,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+} from '../../core/index.js';
+import { MinHeap } from './min-heap.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Most sessions held at once. When full, expired sessions are freed first, then the session
+   * closest to expiry is evicted (and reported as evicted).
+   * @default 100000
+   */
+  maxSessions?: number;
+}
+
+/** Expired entries freed per access, so no single request pays for a backlog. */
+const PURGE_PER_ACCESS = 64;
+
+/**
+ * Sessions in process memory: for tests, demos and single-process apps that accept losing
+ * sessions on restart. Expired sessions are found through a min-heap on expiry, never by scanning.
+ */
+export class MemoryStore implements SessionStore, SessionIndex {
+  readonly capabilities = Object.freeze({ index: true, nativeExpiry: false });
+  readonly #maxSessions: number;
+  readonly #sessions = new Map<string, SessionRecord>();
+  readonly #bySubject = new Map<string, Set<string>>();
+  /** Each session's expiry as last pushed; entries go stale when a session slides and are re-pushed when popped. */
+  readonly #expiry = new MinHeap<string>();
+  /** Expired sessions freed on access, reported by the next `deleteExpired`. */
+  #freed: RemovedSession[] = [];
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const maxSessions = options.maxSessions ?? 100_000;
+    if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new InvalidOptionError('maxSessions must be a positive integer');
+    this.#maxSessions = maxSessions;
+  }
+
+  /** Sessions held, expired ones not yet freed included. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
+    const { now } = options;
+    this.#purge(now, PURGE_PER_ACCESS);
+    if (this.#sessions.has(record.id)) throw new Error('duplicate session id');
+    if (options.replaces) {
+      const existing = this.#live(options.replaces.id, now);
+      if (existing === null || existing.version !== options.replaces.version) return { status: 'gone' };
+    }
+    const evicted: RemovedSession[] = [];
+    if (options.limit && record.subject !== null) {
+      const live = this.#liveOf(record.subject, now).filter((r) => r.id !== options.replaces?.id);
+      const excess = sessionsToEvict(live, options.limit.max);
+      if (excess.length > 0 && options.limit.onLimit === 'reject') return { status: 'limit' };
+      for (const victim of excess) evicted.push(this.#remove(victim.id) as RemovedSession);
+    }
+    if (options.replaces) this.#remove(options.replaces.id);
+    while (this.#sessions.size >= this.#maxSessions) {
+      if (this.#purge(now, Number.POSITIVE_INFINITY, 1) > 0) continue;
+      const victim = this.#evictSoonestExpiring();
+      if (victim) evicted.push(victim);
+    }
+    this.#insert(structuredClone(record));
+    return { status: 'created', evicted };
+  }
+
+  async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    this.#purge(options.now, PURGE_PER_ACCESS);
+    const record = this.#live(id, options.now);
+    if (record === null) return null;
+    if (options.secretHash !== undefined && !hashesEqual(options.secretHash, record.secretHash)) return null;
+    const next = touched(record, options.now, options.touch, options.device);
+    if (next !== record) this.#sessions.set(id, next);
+    return structuredClone(next);
+  }
+
+  async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
+    const record = this.#live(id, options.now);
+    if (record === null) return { status: 'gone' };
+    if (options.expectedVersion !== undefined && options.expectedVersion !== record.version) {
+      return { status: 'conflict', record: structuredClone(record) };
+    }
+    const next = applyChangeSet(record, changes);
+    this.#sessions.set(id, next);
+    if (next.expiresAt < record.expiresAt) this.#expiry.push(next.expiresAt, id);
+    return { status: 'applied', record: structuredClone(next) };
+  }
+
+  async delete(id: string): Promise<RemovedSession | null> {
+    return this.#remove(id);
+  }
+
+  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    this.#purge(now, limit);
+    const removed = this.#freed.splice(0, limit);
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    this.#sessions.clear();
+    this.#bySubject.clear();
+  }
+
+  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
+    return this.#liveOf(subject, now)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+      .map((r) => structuredClone(r));
+  }
+
+  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
+    const removed: RemovedSession[] = [];
+    for (const record of this.#liveOf(subject, options.now)) {
+      if (record.id === options.except) continue;
+      const gone = this.#remove(record.id);
+      if (gone) removed.push(gone);
+    }
+    return removed;
+  }
+
+  async query(query: SessionQuery): Promise<SessionPage> {
+    const candidates: Iterable<SessionRecord> =
+      query.id !== undefined
+        ? [this.#sessions.get(query.id)].filter((r): r is SessionRecord => r !== undefined)
+        : query.subject !== undefined
+          ? this.#liveOf(query.subject, query.now)
+          : this.#sessions.values();
+    const matches: SessionRecord[] = [];
+    for (const record of candidates) {
+      if (record.expiresAt <= query.now) continue;
+      if (query.subject !== undefined && record.subject !== query.subject) continue;
+      if (query.displayNamePrefix !== undefined && !(record.displayName ?? '').startsWith(query.displayNamePrefix)) continue;
+      if (query.cursor != null && record.id <= query.cursor) continue;
+      matches.push(record);
+    }
+    matches.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const page = matches.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      sessions: page.map((r) => structuredClone(r)),
+      nextCursor: matches.length > query.limit && last ? last.id : null,
+    };
+  }
+
+  async count(filter: { now: number; subject?: string }): Promise<number> {
+    if (filter.subject !== undefined) return this.#liveOf(filter.subject, filter.now).length;
+    this.#purge(filter.now, Number.POSITIVE_INFINITY);
+    return this.#sessions.size;
+  }
+
+  #live(id: string, now: number): SessionRecord | null {
+    const record = this.#sessions.get(id);
+    return record !== undefined && now < record.expiresAt ? record : null;
+  }
+
+  #liveOf(subject: string, now: number): SessionRecord[] {
+    const ids = this.#bySubject.get(subject);
+    if (ids === undefined) return [];
+    const live: SessionRecord[] = [];
+    for (const id of ids) {
+      const record = this.#live(id, now);
+      if (record !== null) live.push(record);
+    }
+    return live;
+  }
+
+  #insert(record: SessionRecord): void {
+    this.#sessions.set(record.id, record);
+    this.#expiry.push(record.expiresAt, record.id);
+    if (record.subject !== null) {
+      let ids = this.#bySubject.get(record.subject);
+      if (ids === undefined) this.#bySubject.set(record.subject, (ids = new Set()));
+      ids.add(record.id);
+    }
+  }
+
+  #remove(id: string): RemovedSession | null {
+    const record = this.#sessions.get(id);
+    if (record === undefined) return null;
+    this.#sessions.delete(id);
+    if (record.subject !== null) {
+      const ids = this.#bySubject.get(record.subject);
+      ids?.delete(id);
+      if (ids?.size === 0) this.#bySubject.delete(record.subject);
+    }
+    return { id, subject: record.subject };
+  }
+
+  /** Frees up to `max` expired sessions from the top of the heap; returns how many it freed. */
+  #purge(now: number, max: number, stopAfter = Number.POSITIVE_INFINITY): number {
+    let freed = 0;
+    let examined = 0;
+    while (freed < max && freed < stopAfter && examined < max * 4 + 16) {
+      const top = this.#expiry.peekKey();
+      if (top === undefined || top > now) break;
+      examined++;
+      const { value: id } = this.#expiry.pop() as { key: number; value: string };
+      const record = this.#sessions.get(id);
+      if (record === undefined) continue;
+      if (record.expiresAt > now) {
+        this.#expiry.push(record.expiresAt, id);
+        continue;
+      }
+      const removed = this.#remove(id);
+      if (removed) {
+        freed++;
+        // Bounded, so a store nobody sweeps does not grow a backlog of events.
+        if (this.#freed.length < 10_000) this.#freed.push(removed);
+      }
+    }
+    return freed;
+  }
+
+  #evictSoonestExpiring(): RemovedSession | null {
+    for (;;) {
+      const top = this.#expiry.pop();
+      if (top === undefined) return null;
+      const record = this.#sessions.get(top.value);
+      if (record === undefined) continue;
+      if (record.expiresAt !== top.key) {
+        this.#expiry.push(record.expiresAt, top.value);
+        continue;
+      }
+      return this.#remove(top.value);
+    }
+  }
+}

@@ -1,0 +1,427 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import {
+  ManualClock,
+  SessionEndedError,
+  SessionLimitError,
+  SessionManager,
+  hasSessionIndex,
+  hashSecret,
+  type SessionIndex,
+  type SessionManagerOptions,
+  type SessionStore,
+  type ValueCodec,
+} from '../core/index.js';
+import { countingStore, makeRecord, opaqueTestCodec } from './fixtures.js';
+
+export interface ConformanceOptions {
+  /** Shown in test names. */
+  name: string;
+  /** A fresh, empty store for each test; it is closed after the test. */
+  createStore(): Promise<SessionStore> | SessionStore;
+  /** Runs once before the suite, for example to start or check a server. */
+  setup?(): Promise<void> | void;
+  teardown?(): Promise<void> | void;
+  /** When set, the suite is skipped and this reason printed (for example, a service is not running). */
+  skip?: string | false;
+  /** Concurrent requests in the no-lost-update cases. @default 200 */
+  concurrency?: number;
+}
+
+const HOUR = 3_600_000;
+const DEVICE = { ip: '203.0.113.7', userAgent: 'Conformance/1.0' };
+const TOUCH = { maxIntervalMs: 60_000, idleFraction: 0.1 };
+
+function indexOf(store: SessionStore): SessionStore & SessionIndex {
+  assert.ok(hasSessionIndex(store), 'store implements SessionIndex');
+  return store;
+}
+
+/**
+ * The contract every store must meet, as node:test suites. Run it from a store's own test file:
+ *
+ * @example
+ * runStoreConformance({ name: 'sqlite', createStore: () => new SqliteStore({ path: tmpFile() }) });
+ */
+export function runStoreConformance(options: ConformanceOptions): void {
+  const concurrency = options.concurrency ?? 200;
+  describe(`store conformance: ${options.name}`, { skip: options.skip || false }, () => {
+    let store: SessionStore;
+    let clock: ManualClock;
+    const managers: SessionManager[] = [];
+    const manager = (extra: Partial<SessionManagerOptions> = {}) => {
+      const m = new SessionManager({ store, clock, cleanupInterval: false, ...extra });
+      managers.push(m);
+      return m;
+    };
+    /** A request with the given token's cookie, returning the session and what it set. */
+    const request = async (m: SessionManager, token: string | null) => {
+      const cookies: string[] = [];
+      const session = await m.load({
+        cookie: token === null ? undefined : `${m.cookieName(false)}=${token}`,
+        secure: false,
+        ...DEVICE,
+        setCookie: (value) => cookies.push(value),
+      });
+      return { session, cookies };
+    };
+    const loggedIn = async (m: SessionManager, subject: string) => {
+      const { session } = await request(m, null);
+      await session.login(subject);
+      return session.issuedToken as string;
+    };
+
+    if (options.setup) before(options.setup);
+    if (options.teardown) after(options.teardown);
+    beforeEach(async () => {
+      clock = new ManualClock();
+      store = await options.createStore();
+    });
+    afterEach(async () => {
+      for (const m of managers.splice(0)) m.close();
+      await store.close();
+    });
+
+    describe('records', () => {
+      it('stores and loads every field, with JSON data and odd keys', async () => {
+        const now = clock.now();
+        const data = JSON.parse('{"plain":"x","n":42,"nested":{"a":[1,"two",null,true]},"unicode":"zß水🙂","__proto__":{"polluted":1},"constructor":"c","prototype":"q"}') as Record<string, never>;
+        const record = makeRecord(now, { subject: 'alice', displayName: 'Alice', data });
+        const { token: _token, ...stored } = record;
+        assert.deepEqual(await store.create(stored, { now }), { status: 'created', evicted: [] });
+        const loaded = await store.load(record.id, { now, secretHash: record.secretHash });
+        assert.ok(loaded);
+        assert.deepEqual({ ...loaded, data: { ...loaded.data } }, { ...stored, data: { ...stored.data } });
+        assert.equal(Object.getPrototypeOf({}), Object.prototype);
+        assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+      });
+
+      it('loads nothing, and touches nothing, for a wrong secret', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now);
+        await store.create(record, { now });
+        assert.equal(await store.load(record.id, { now: now + HOUR / 2 - 1, secretHash: hashSecret('wrong'), touch: TOUCH, device: DEVICE }), null);
+        const loaded = await store.load(record.id, { now: now + 1000, secretHash: record.secretHash });
+        assert.equal(loaded?.lastSeenAt, now);
+      });
+
+      it('never returns an expired session, idle or absolute, before any cleanup', async () => {
+        const now = clock.now();
+        const { token: _a, ...idle } = makeRecord(now, { idleTimeout: 60 });
+        const { token: _b, ...absolute } = makeRecord(now, { idleTimeout: 3600, absoluteExpiresAt: now + 30_000 });
+        await store.create(idle, { now });
+        await store.create(absolute, { now });
+        // Time only moves forward: a store may free what it has seen expire.
+        assert.ok(await store.load(absolute.id, { now: now + 29_999 }));
+        assert.equal(await store.load(absolute.id, { now: now + 30_000, touch: TOUCH }), null);
+        assert.ok(await store.load(idle.id, { now: now + 59_999 }));
+        assert.equal(await store.load(idle.id, { now: now + 60_000 }), null);
+        assert.deepEqual(await store.apply(idle.id, { set: { a: 1 } }, { now: now + 60_000 }), { status: 'gone' });
+      });
+
+      it('touches only when due, never past the absolute expiry, without bumping the version', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100, absoluteExpiresAt: now + 150_000 });
+        await store.create(record, { now });
+        // A tenth of 100 s is 10 s: inside it nothing is written.
+        const early = await store.load(record.id, { now: now + 9_999, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
+        assert.equal(early?.lastSeenAt, now);
+        assert.equal(early?.expiresAt, now + 100_000);
+        const due = await store.load(record.id, { now: now + 10_000, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
+        assert.equal(due?.lastSeenAt, now + 10_000);
+        assert.equal(due?.expiresAt, now + 110_000);
+        assert.deepEqual(due?.lastDevice, DEVICE);
+        assert.equal(due?.version, record.version);
+        const again = await store.load(record.id, { now: now + 10_001 });
+        assert.equal(again?.lastSeenAt, now + 10_000);
+        const late = await store.load(record.id, { now: now + 100_000, touch: TOUCH, device: DEVICE });
+        assert.equal(late?.expiresAt, now + 150_000, 'the absolute expiry caps the sliding one');
+      });
+
+      it('applies sets, deletes and increments as one change and bumps the version', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { data: { keep: 'k', drop: 'd', count: 5, text: 'x' } });
+        await store.create(record, { now });
+        const result = await store.apply(
+          record.id,
+          { set: JSON.parse('{"added":{"deep":[1]},"__proto__":"plain"}') as Record<string, never>, delete: ['drop'], increment: { count: 3, fresh: 2, text: 1 } },
+          { now },
+        );
+        assert.equal(result.status, 'applied');
+        assert.ok(result.status === 'applied');
+        assert.deepEqual({ ...result.record.data }, { keep: 'k', count: 8, fresh: 2, text: 1, added: { deep: [1] }, ['__proto__']: 'plain' });
+        assert.equal(result.record.version, record.version + 1);
+        const loaded = await store.load(record.id, { now });
+        assert.deepEqual({ ...loaded?.data }, { ...result.record.data });
+        assert.equal(({} as Record<string, unknown>)['deep'], undefined);
+      });
+
+      it('recomputes the expiry on a new idle timeout; lastSeenAt never moves back', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { idleTimeout: 600 });
+        await store.create(record, { now });
+        const r1 = await store.apply(record.id, { idleTimeout: 60, lastSeenAt: now + 5000, lastDevice: DEVICE }, { now: now + 5000 });
+        assert.ok(r1.status === 'applied');
+        assert.equal(r1.record.idleTimeout, 60);
+        assert.equal(r1.record.expiresAt, now + 65_000);
+        assert.deepEqual(r1.record.lastDevice, DEVICE);
+        const r2 = await store.apply(record.id, { lastSeenAt: now }, { now: now + 6000 });
+        assert.ok(r2.status === 'applied');
+        assert.equal(r2.record.lastSeenAt, now + 5000);
+        assert.equal(await store.load(record.id, { now: now + 65_000 }), null);
+      });
+
+      it('never recreates a deleted session', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now);
+        await store.create(record, { now });
+        assert.deepEqual(await store.delete(record.id), { id: record.id, subject: null });
+        assert.equal(await store.delete(record.id), null);
+        assert.deepEqual(await store.apply(record.id, { set: { a: 1 }, increment: { n: 1 } }, { now }), { status: 'gone' });
+        assert.equal(await store.load(record.id, { now }), null);
+      });
+
+      it('compare-and-set applies at the expected version and reports the current record otherwise', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { data: { v: 'a' } });
+        await store.create(record, { now });
+        const first = await store.apply(record.id, { set: { v: 'b' } }, { now, expectedVersion: record.version });
+        assert.equal(first.status, 'applied');
+        const stale = await store.apply(record.id, { set: { v: 'c' } }, { now, expectedVersion: record.version });
+        assert.equal(stale.status, 'conflict');
+        assert.ok(stale.status === 'conflict');
+        assert.equal(stale.record.version, record.version + 1);
+        assert.equal(stale.record.data['v'], 'b');
+      });
+    });
+
+    describe('create, replace and limits', () => {
+      it('replaces a session atomically, only at the version it was read', async () => {
+        const now = clock.now();
+        const { token: _a, ...old } = makeRecord(now);
+        await store.create(old, { now });
+        const { token: _b, ...stale } = makeRecord(now, { subject: 'bob' });
+        assert.deepEqual(await store.create(stale, { now, replaces: { id: old.id, version: old.version + 1 } }), { status: 'gone' });
+        assert.equal(await store.load(stale.id, { now }), null, 'a refused replacement creates nothing');
+        const { token: _c, ...next } = makeRecord(now, { subject: 'bob' });
+        assert.equal((await store.create(next, { now, replaces: { id: old.id, version: old.version } })).status, 'created');
+        assert.equal(await store.load(old.id, { now }), null);
+        assert.ok(await store.load(next.id, { now }));
+        const { token: _d, ...orphan } = makeRecord(now, { subject: 'bob' });
+        assert.deepEqual(await store.create(orphan, { now, replaces: { id: old.id, version: old.version } }), { status: 'gone' });
+      });
+
+      it('evicts the oldest sessions over the limit, not counting the one replaced', async () => {
+        const now = clock.now();
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const { token: _t, ...r } = makeRecord(now + i, { subject: 'carol' });
+          await store.create(r, { now: now + i });
+          ids.push(r.id);
+        }
+        const { token: _t, ...fourth } = makeRecord(now + 10, { subject: 'carol' });
+        const result = await store.create(fourth, { now: now + 10, limit: { max: 2, onLimit: 'evict-oldest' } });
+        assert.ok(result.status === 'created');
+        assert.deepEqual(result.evicted.map((e) => e.id), [ids[0], ids[1]]);
+        assert.deepEqual((await indexOf(store).listBySubject('carol', now + 10)).map((r) => r.id), [ids[2], fourth.id]);
+        // Re-authenticating one of the two does not count it against the limit.
+        const current = await store.load(fourth.id, { now: now + 11 });
+        const { token: _u, ...renewed } = makeRecord(now + 11, { subject: 'carol' });
+        const re = await store.create(renewed, { now: now + 11, replaces: { id: fourth.id, version: current!.version }, limit: { max: 2, onLimit: 'evict-oldest' } });
+        assert.deepEqual(re, { status: 'created', evicted: [] });
+      });
+
+      it('rejects a login over the limit and changes nothing', async () => {
+        const now = clock.now();
+        const { token: _a, ...first } = makeRecord(now, { subject: 'dave' });
+        await store.create(first, { now, limit: { max: 1, onLimit: 'reject' } });
+        const { token: _b, ...second } = makeRecord(now, { subject: 'dave' });
+        assert.deepEqual(await store.create(second, { now, limit: { max: 1, onLimit: 'reject' } }), { status: 'limit' });
+        assert.equal(await store.load(second.id, { now }), null);
+        assert.equal(await indexOf(store).count({ now, subject: 'dave' }), 1);
+        // An expired session does not count.
+        const later = now + 2 * 86_400_000;
+        const { token: _c, ...third } = makeRecord(later, { subject: 'dave' });
+        assert.equal((await store.create(third, { now: later, limit: { max: 1, onLimit: 'reject' } })).status, 'created');
+      });
+
+      for (const onLimit of ['evict-oldest', 'reject'] as const) {
+        it(`holds a limit of 1 under 20 simultaneous logins (${onLimit})`, async () => {
+          const m = manager({ maxSessionsPerSubject: 1, onLimit });
+          const results = await Promise.allSettled(Array.from({ length: 20 }, () => loggedIn(m, 'erin')));
+          const ok = results.filter((r) => r.status === 'fulfilled').length;
+          for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof SessionLimitError);
+          assert.ok(ok >= 1);
+          if (onLimit === 'reject') assert.equal(ok, 1);
+          assert.equal(await m.count({ subject: 'erin' }), 1);
+          assert.equal((await m.list('erin')).length, 1);
+        });
+      }
+    });
+
+    describe('cleanup and the index', () => {
+      it('deletes expired sessions in bounded batches and keeps live ones', async () => {
+        const now = clock.now();
+        const expired: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          const { token: _t, ...r } = makeRecord(now, { idleTimeout: 10, subject: i % 2 ? 'frank' : null });
+          await store.create(r, { now });
+          expired.push(r.id);
+        }
+        const { token: _t, ...live } = makeRecord(now, { idleTimeout: 3600, subject: 'frank' });
+        await store.create(live, { now });
+        const later = now + 20_000;
+        const first = await store.deleteExpired(later, 5);
+        assert.ok(first.length <= 5);
+        const removed = [...first];
+        for (let i = 0; i < 5 && removed.length < 7; i++) removed.push(...(await store.deleteExpired(later, 5)));
+        assert.deepEqual(removed.map((r) => r.id).sort(), [...expired].sort());
+        assert.deepEqual(await store.deleteExpired(later, 5), []);
+        assert.ok(await store.load(live.id, { now: later }));
+        assert.equal(await indexOf(store).count({ now: later }), 1);
+      });
+
+      it('lists, counts and revokes by subject, only live sessions, oldest first', async () => {
+        const idx = indexOf(store);
+        const now = clock.now();
+        const grace: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          const { token: _t, ...r } = makeRecord(now + i, { subject: 'grace', idleTimeout: i === 3 ? 5 : 3600 });
+          await store.create(r, { now: now + i });
+          grace.push(r.id);
+        }
+        const { token: _h, ...other } = makeRecord(now, { subject: 'heidi' });
+        await store.create(other, { now });
+        const { token: _a, ...anonymous } = makeRecord(now);
+        await store.create(anonymous, { now });
+        const later = now + 10_000;
+        assert.deepEqual((await idx.listBySubject('grace', later)).map((r) => r.id), grace.slice(0, 3));
+        assert.equal(await idx.count({ now: later, subject: 'grace' }), 3);
+        assert.equal(await idx.count({ now: later }), 5);
+        assert.deepEqual(await idx.listBySubject('nobody', later), []);
+        const removed = await idx.deleteBySubject('grace', { now: later, except: grace[1] as string });
+        assert.deepEqual(removed.map((r) => r.id).sort(), [grace[0], grace[2]].sort());
+        assert.deepEqual((await idx.listBySubject('grace', later)).map((r) => r.id), [grace[1]]);
+        assert.equal((await idx.deleteBySubject('grace', { now: later })).length, 1);
+        assert.equal(await idx.count({ now: later, subject: 'grace' }), 0);
+        assert.ok(await store.load(other.id, { now: later }));
+      });
+
+      it('queries by subject, display-name prefix and id, a page at a time', async () => {
+        const idx = indexOf(store);
+        const now = clock.now();
+        const ids: string[] = [];
+        for (let i = 0; i < 25; i++) {
+          const subject = i < 12 ? 'ivan' : `user${i}`;
+          const { token: _t, ...r } = makeRecord(now, { subject, displayName: i < 12 ? 'Ivan Petrov' : `Judy ${i}` });
+          await store.create(r, { now });
+          ids.push(r.id);
+        }
+        const { token: _e, ...gone } = makeRecord(now, { subject: 'ivan', displayName: 'Ivan Petrov', idleTimeout: 1 });
+        await store.create(gone, { now });
+        const later = now + 5000;
+        const collect = async (query: { subject?: string; displayNamePrefix?: string; id?: string }, limit: number) => {
+          const seen: string[] = [];
+          let cursor: string | null = null;
+          for (let page = 0; page < 20; page++) {
+            const result = await idx.query({ ...query, now: later, limit, cursor });
+            assert.ok(result.sessions.length <= limit);
+            seen.push(...result.sessions.map((r) => r.id));
+            cursor = result.nextCursor;
+            if (cursor === null) break;
+          }
+          return seen;
+        };
+        const all = await collect({}, 10);
+        assert.deepEqual(all, [...ids].sort());
+        assert.deepEqual(await collect({ subject: 'ivan' }, 5), ids.slice(0, 12).sort());
+        assert.deepEqual(await collect({ displayNamePrefix: 'Judy' }, 4), ids.slice(12).sort());
+        assert.deepEqual(await collect({ displayNamePrefix: 'Ivan P', subject: 'ivan' }, 100), ids.slice(0, 12).sort());
+        assert.deepEqual(await collect({ id: ids[3] as string }, 10), [ids[3]]);
+        assert.deepEqual(await collect({ id: gone.id }, 10), []);
+        assert.deepEqual(await collect({ displayNamePrefix: '%' }, 10), []);
+      });
+    });
+
+    describe('through the session manager', () => {
+      const increments = (codec: ValueCodec | undefined, label: string) =>
+        it(`${concurrency} concurrent increments on one session leave exactly +${concurrency} (${label})`, async () => {
+          const m = manager(codec ? { codec } : {});
+          const token = await loggedIn(m, 'kim');
+          const { session } = await request(m, token);
+          await session.increment('views', 7);
+          const values = await Promise.all(
+            Array.from({ length: concurrency }, async () => {
+              const { session: s } = await request(m, token);
+              return s.increment('views');
+            }),
+          );
+          const { session: after } = await request(m, token);
+          assert.equal(after.get('views'), 7 + concurrency);
+          assert.deepEqual([...new Set(values)].length, concurrency, 'each request saw its own increment');
+        });
+      increments(undefined, 'server-side add');
+      increments(opaqueTestCodec, 'compare-and-set with an opaque codec');
+
+      it('concurrent requests writing different keys all persist', async () => {
+        const m = manager();
+        const token = await loggedIn(m, 'lee');
+        await Promise.all(
+          Array.from({ length: 50 }, async (_, i) => {
+            const { session } = await request(m, token);
+            await session.set(`key${i}`, i);
+          }),
+        );
+        const { session } = await request(m, token);
+        for (let i = 0; i < 50; i++) assert.equal(session.get(`key${i}`), i);
+      });
+
+      it('a request still running when the session is revoked does not bring it back', async () => {
+        const m = manager();
+        const token = await loggedIn(m, 'mia');
+        const { session: slow } = await request(m, token);
+        const { session: other } = await request(m, token);
+        await other.logout();
+        await assert.rejects(slow.set('late', 1), SessionEndedError);
+        await assert.rejects(slow.increment('n'), SessionEndedError);
+        const { session: after } = await request(m, token);
+        assert.equal(after.isStored, false);
+        assert.equal(await m.count({ subject: 'mia' }), 0);
+      });
+
+      it('login issues a new token, kills the old one at once and keeps the data', async () => {
+        const m = manager({ codec: opaqueTestCodec });
+        const { session } = await request(m, null);
+        await session.set('cart', ['apple']);
+        const anonymous = session.issuedToken as string;
+        await session.login('noor', { displayName: 'Noor' });
+        const token = session.issuedToken as string;
+        assert.notEqual(token, anonymous);
+        assert.equal((await request(m, anonymous)).session.isStored, false);
+        const { session: again } = await request(m, token);
+        assert.equal(again.subject, 'noor');
+        assert.deepEqual(again.get('cart'), ['apple']);
+        await again.rotate();
+        assert.equal((await request(m, token)).session.isStored, false);
+        assert.deepEqual((await request(m, again.issuedToken)).session.get('cart'), ['apple']);
+      });
+
+      it('a read-only request inside the touch window does one store operation; a changing one does two', async () => {
+        const counting = countingStore(store);
+        const m = new SessionManager({ store: counting.store, clock, cleanupInterval: false });
+        managers.push(m);
+        const token = await loggedIn(m, 'omar');
+        clock.advance(1000);
+        counting.reset();
+        const { session } = await request(m, token);
+        session.get('anything');
+        assert.equal(counting.total(), 1);
+        counting.reset();
+        const { session: writer } = await request(m, token);
+        writer.set('a', 1);
+        await writer.increment('n');
+        assert.deepEqual(Object.fromEntries(counting.counts), { load: 1, apply: 1 });
+      });
+    });
+  });
+}

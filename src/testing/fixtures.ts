@@ -1,0 +1,78 @@
+import {
+  InvalidOptionError,
+  expiresAt,
+  issueToken,
+  type CodecContext,
+  type JsonValue,
+  type SessionRecord,
+  type SessionStore,
+  type ValueCodec,
+} from '../core/index.js';
+
+/** A record as the core would create it, with overridable fields. */
+export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}): SessionRecord & { token: string } {
+  const subject = overrides.subject ?? null;
+  const issued = issueToken(subject);
+  const idleTimeout = overrides.idleTimeout ?? 1800;
+  const lastSeenAt = overrides.lastSeenAt ?? now;
+  const absoluteExpiresAt = overrides.absoluteExpiresAt ?? now + 86_400_000;
+  const record: SessionRecord = {
+    id: issued.id,
+    secretHash: issued.secretHash,
+    subject,
+    displayName: null,
+    createdAt: now,
+    lastSeenAt,
+    idleTimeout,
+    absoluteExpiresAt,
+    expiresAt: expiresAt(lastSeenAt, idleTimeout, absoluteExpiresAt),
+    authenticatedAt: subject === null ? null : now,
+    version: 1,
+    data: {},
+    createdDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
+    lastDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
+    ...overrides,
+  };
+  record.expiresAt = overrides.expiresAt ?? expiresAt(record.lastSeenAt, record.idleTimeout, record.absoluteExpiresAt);
+  return Object.assign(record, { token: issued.token });
+}
+
+/**
+ * A codec whose stored values are opaque, bound to their session and field, and not additive:
+ * it drives the compare-and-set path that an encrypting codec uses, without any cryptography.
+ */
+export const opaqueTestCodec: ValueCodec = Object.freeze({
+  additive: false,
+  encode(value: JsonValue, context: CodecContext): JsonValue {
+    return 'opaque:' + Buffer.from(JSON.stringify([context.sessionId, context.field, value])).toString('base64');
+  },
+  decode(stored: JsonValue, context: CodecContext): JsonValue {
+    if (typeof stored !== 'string' || !stored.startsWith('opaque:')) throw new InvalidOptionError('not an opaque value');
+    const [sessionId, field, value] = JSON.parse(Buffer.from(stored.slice(7), 'base64').toString()) as [string, string, JsonValue];
+    if (sessionId !== context.sessionId || field !== context.field) throw new InvalidOptionError('opaque value bound elsewhere');
+    return value;
+  },
+});
+
+export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count';
+
+/** Wraps a store and counts the calls of each operation, to measure store work per request. */
+export function countingStore<S extends SessionStore>(store: S): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
+  const counts = new Map<StoreOperation, number>();
+  const proxy = new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function' || property === 'close') return value;
+      return (...args: unknown[]) => {
+        counts.set(property as StoreOperation, (counts.get(property as StoreOperation) ?? 0) + 1);
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return {
+    store: proxy,
+    counts,
+    total: () => [...counts.values()].reduce((a, b) => a + b, 0),
+    reset: () => counts.clear(),
+  };
+}
