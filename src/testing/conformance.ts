@@ -275,8 +275,14 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.ok(first.length <= 5);
         const removed = [...first];
         for (let i = 0; i < 5 && removed.length < 7; i++) removed.push(...(await store.deleteExpired(later, 5)));
-        assert.deepEqual(removed.map((r) => r.id).sort(), [...expired].sort());
-        assert.deepEqual(await store.deleteExpired(later, 5), []);
+        if (store.capabilities.nativeExpiry) {
+          // The backend drops expired keys by its own clock; whatever the sweep reports must be expired ones.
+          for (const r of removed) assert.ok(expired.includes(r.id));
+        } else {
+          assert.deepEqual(removed.map((r) => r.id).sort(), [...expired].sort());
+          assert.deepEqual(await store.deleteExpired(later, 5), []);
+        }
+        for (const id of expired) assert.equal(await store.load(id, { now: later }), null);
         assert.ok(await store.load(live.id, { now: later }));
         assert.equal(await indexOf(store).count({ now: later }), 1);
       });
