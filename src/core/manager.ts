@@ -50,19 +50,27 @@ export class SessionManager {
   readonly #events: SessionEvents;
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
+  #closed = false;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
     this.#events = new SessionEvents(this.options.onListenerError);
+    this.#scheduleSweep();
+  }
+
+  /** Sweeps at the cleanup interval, jittered by ±20% so many instances do not sweep in step. */
+  #scheduleSweep(): void {
     const interval = this.options.cleanupInterval;
-    if (interval !== false) {
-      this.#sweeper = setInterval(() => {
-        this.sweep().catch(() => {
+    if (interval === false || this.#closed) return;
+    const delay = interval * 1000 * (0.8 + Math.random() * 0.4);
+    this.#sweeper = setTimeout(() => {
+      this.sweep()
+        .catch(() => {
           // A store outage is retried at the next interval; requests report it themselves.
-        });
-      }, interval * 1000);
-      this.#sweeper.unref();
-    }
+        })
+        .finally(() => this.#scheduleSweep());
+    }, delay);
+    this.#sweeper.unref();
   }
 
   /** Subscribes to one kind of event; returns the function that unsubscribes. */
@@ -184,7 +192,8 @@ export class SessionManager {
 
   /** Stops the cleanup timer. The store is the caller's to close. */
   close(): void {
-    if (this.#sweeper !== null) clearInterval(this.#sweeper);
+    this.#closed = true;
+    if (this.#sweeper !== null) clearTimeout(this.#sweeper);
     this.#sweeper = null;
   }
 

@@ -1,5 +1,6 @@
 import {
   InvalidOptionError,
+  StoreUnavailableError,
   expiresAt,
   issueToken,
   type CodecContext,
@@ -75,4 +76,18 @@ export function countingStore<S extends SessionStore>(store: S): { store: S; cou
     total: () => [...counts.values()].reduce((a, b) => a + b, 0),
     reset: () => counts.clear(),
   };
+}
+
+/** Wraps a store so that every operation throws `StoreUnavailableError` while `failing()` is true. */
+export function faultyStore<S extends SessionStore>(store: S, failing: () => boolean, retryAfter = 1): S {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function' || property === 'close') return value;
+      return async (...args: unknown[]) => {
+        if (failing()) throw new StoreUnavailableError('store down', { retryAfter });
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { hashSecret, isSessionId, issueToken, parseToken, partitionOf, partitionOfId, secretMatches } from './token.js';
+
+describe('tokens', () => {
+  it('are <28-char id>.<43-char secret>, unique, and carry the subject partition', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const issued = issueToken(i % 2 ? 'alice' : null);
+      assert.match(issued.token, /^[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}$/);
+      assert.ok(isSessionId(issued.id));
+      assert.ok(!seen.has(issued.token));
+      seen.add(issued.token);
+      const parsed = parseToken(issued.token);
+      assert.ok(parsed);
+      assert.equal(parsed.id, issued.id);
+      assert.equal(hashSecret(parsed.secret), issued.secretHash);
+      assert.ok(!issued.token.includes(issued.secretHash));
+      if (i % 2) assert.equal(partitionOfId(issued.id), partitionOf('alice'));
+    }
+    // 256 bits of secret: 32 random bytes encode to 43 base64url characters.
+    assert.equal(Buffer.from((parseToken(issueToken(null).token) as { secret: string }).secret, 'base64url').length, 32);
+  });
+
+  it('rejects anything that is not exactly a token', () => {
+    const { token } = issueToken('bob');
+    for (const bad of [token.slice(0, -1), token + 'A', token + token, `${token} `, token.replace('.', ''), token.replace('.', '..'), token.toUpperCase().replace(/\./, ','), 'ü' + token.slice(1), '%' + token.slice(1), token.slice(0, 10) + '\n' + token.slice(11), '', 'x'.repeat(8192)]) {
+      if (bad === token) continue;
+      assert.equal(parseToken(bad), null, JSON.stringify(bad.slice(0, 40)));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (value) => {
+        const parsed = parseToken(value);
+        if (parsed !== null) assert.equal(`${parsed.id}.${parsed.secret}`, value);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('matches a secret only against its own hash', () => {
+    const a = issueToken(null);
+    const b = issueToken(null);
+    const secretA = (parseToken(a.token) as { secret: string }).secret;
+    assert.ok(secretMatches(secretA, a.secretHash));
+    assert.ok(!secretMatches(secretA, b.secretHash));
+    assert.ok(!secretMatches(secretA, ''));
+    assert.ok(!secretMatches(secretA, 'not base64 at all!'));
+  });
+});
