@@ -40,7 +40,11 @@ export type SessionEvent =
   | { type: 'loggedIn'; at: number; session: SessionInfo; previousId: string | null }
   | { type: 'rotated'; at: number; session: SessionInfo; previousId: string }
   | { type: 'revoked'; at: number; session: RemovedSession; reason: RevokeReason }
-  | { type: 'expired'; at: number; session: RemovedSession };
+  | { type: 'expired'; at: number; session: RemovedSession }
+  /** A stored session could not be decoded (for example, its encryption key was removed); it was treated as no session. */
+  | { type: 'unreadable'; at: number; session: RemovedSession }
+  /** A client address presented more unknown tokens than `bruteForceLimit` allows in a minute. */
+  | { type: 'bruteForce'; at: number; ip: string; attempts: number };
 
 export type SessionEventType = SessionEvent['type'];
 export type EventOf<T extends SessionEventType> = Extract<SessionEvent, { type: T }>;

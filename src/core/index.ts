@@ -28,3 +28,4 @@ export {
   type StoreCapabilities,
 } from './store.js';
 export { applyChangeSet, touched, hashesEqual, sessionsToEvict } from './record-ops.js';
+export { encryptionCodec, parseKeyRing, generateKey, UnreadableValueError, type EncryptionKey } from './encryption.js';

@@ -1,5 +1,5 @@
 import { readBearer, readCookies, serializeCookie } from './cookie.js';
-import { InvalidOptionError, TesseraError } from './errors.js';
+import { InvalidOptionError, TesseraError, TooManyRequestsError } from './errors.js';
 import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
@@ -51,6 +51,9 @@ export class SessionManager {
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
   #closed = false;
+  /** Unknown-token counts per client address in the current minute. */
+  readonly #failures = new Map<string, number>();
+  #failureWindow = 0;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
@@ -125,11 +128,15 @@ export class SessionManager {
       touch: this.options.touch,
       device,
     });
-    if (record === null || !secretMatches(parsed.secret, record.secretHash) || !isLive(record, now)) return empty();
+    if (record === null || !secretMatches(parsed.secret, record.secretHash) || !isLive(record, now)) {
+      this.#countFailure(device.ip, now);
+      return empty();
+    }
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
     } catch {
+      this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
       return empty();
     }
     const session = new Session(context, record, presented, data);
@@ -206,6 +213,23 @@ export class SessionManager {
       for (const session of removed) this.#events.emit({ type: 'expired', at: now, session });
       total += removed.length;
       if (removed.length < cleanupBatchSize) return total;
+    }
+  }
+
+  /** Counts an unknown token from `ip`; throws once the address is past the limit for this minute. */
+  #countFailure(ip: string | null, now: number): void {
+    const limit = this.options.bruteForceLimit;
+    if (limit === false || ip === null) return;
+    const window = Math.floor(now / 60_000);
+    if (window !== this.#failureWindow || this.#failures.size > 100_000) {
+      this.#failures.clear();
+      this.#failureWindow = window;
+    }
+    const attempts = (this.#failures.get(ip) ?? 0) + 1;
+    this.#failures.set(ip, attempts);
+    if (attempts > limit) {
+      if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
+      throw new TooManyRequestsError(Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000)), 'too many unknown session tokens from this address');
     }
   }
 

@@ -68,6 +68,13 @@ export interface SessionManagerOptions {
   cleanupInterval?: number | false;
   /** @default 500 */
   cleanupBatchSize?: number;
+  /**
+   * Well-formed but unknown, expired or revoked tokens one client address may present per minute;
+   * past it such requests get `TooManyRequestsError` (HTTP 429) and a `bruteForce` event, while
+   * requests with valid tokens keep working. `false` turns the limit off.
+   * @default 120
+   */
+  bruteForceLimit?: number | false;
   /** @default the system clock */
   clock?: Clock;
   /** @default plain JSON */
@@ -90,6 +97,7 @@ export interface ResolvedOptions {
   readonly bearer: boolean;
   readonly cleanupInterval: number | false;
   readonly cleanupBatchSize: number;
+  readonly bruteForceLimit: number | false;
   readonly clock: Clock;
   readonly codec: ValueCodec;
   readonly onListenerError: (error: unknown) => void;
@@ -107,6 +115,7 @@ export const defaultOptions = Object.freeze({
   bearer: false,
   cleanupInterval: 60,
   cleanupBatchSize: 500,
+  bruteForceLimit: 120,
 });
 
 /** Longest idle or absolute timeout accepted: ten years. */
@@ -148,8 +157,13 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (cleanupInterval !== false) assertTimeout('cleanupInterval', cleanupInterval);
   const cleanupBatchSize = options.cleanupBatchSize ?? defaultOptions.cleanupBatchSize;
   if (!Number.isInteger(cleanupBatchSize) || cleanupBatchSize < 1) throw new InvalidOptionError('cleanupBatchSize must be a positive integer');
+  const bruteForceLimit = options.bruteForceLimit ?? defaultOptions.bruteForceLimit;
+  if (bruteForceLimit !== false && (!Number.isInteger(bruteForceLimit) || bruteForceLimit < 1)) {
+    throw new InvalidOptionError('bruteForceLimit must be a positive integer or false');
+  }
   return Object.freeze({
     store,
+    bruteForceLimit,
     idleTimeout,
     absoluteTimeout,
     touch: Object.freeze({ maxIntervalMs: touchInterval * 1000, idleFraction: defaultOptions.touchIdleFraction }),

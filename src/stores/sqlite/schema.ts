@@ -1,0 +1,196 @@
+/**
+ * The table, its indexes and every statement the SQLite store runs, written once. One column
+ * per record field, so the indexes can serve listing, counting, searching and the expiry sweep.
+ */
+import { InvalidOptionError, type JsonValue, type SessionRecord } from '../../core/index.js';
+
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** The name checked and quoted; it is spliced into SQL, so only plain identifiers pass. */
+export function quoteTableName(name: unknown): string {
+  if (typeof name !== 'string' || !TABLE_NAME.test(name)) {
+    throw new InvalidOptionError(`tableName must be a plain SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`);
+  }
+  return `"${name}"`;
+}
+
+export function indexNames(table: string): { subject: string; expires: string; displayName: string } {
+  return { subject: `${table}_subject_expires`, expires: `${table}_expires`, displayName: `${table}_display_name` };
+}
+
+/** Idempotent DDL. `data` is JSON text; the two devices are four columns; times are ms since the epoch. */
+export function schemaSql(table: string): string {
+  const t = quoteTableName(table);
+  const index = indexNames(table);
+  return `
+CREATE TABLE IF NOT EXISTS ${t} (
+  id TEXT NOT NULL PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  subject TEXT,
+  display_name TEXT,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL,
+  idle_timeout INTEGER NOT NULL,
+  absolute_expires_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  authenticated_at INTEGER,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  created_ip TEXT,
+  created_user_agent TEXT,
+  last_ip TEXT,
+  last_user_agent TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${index.subject}" ON ${t} (subject, expires_at);
+CREATE INDEX IF NOT EXISTS "${index.expires}" ON ${t} (expires_at);
+CREATE INDEX IF NOT EXISTS "${index.displayName}" ON ${t} (display_name);
+`;
+}
+
+const COLUMNS =
+  'id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at, ' +
+  'authenticated_at, version, data, created_ip, created_user_agent, last_ip, last_user_agent';
+
+/** Every fixed statement, by purpose. Parameters are positional, in the order the comments give. */
+export function statementsSql(table: string) {
+  const t = quoteTableName(table);
+  return {
+    /** The 16 columns, in `COLUMNS` order. */
+    insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    /** id */
+    byId: `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`,
+    /** lastSeenAt, expiresAt, lastIp, lastUserAgent; id, version, previous lastSeenAt: unchanged since it was read. */
+    touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ?, last_ip = ?, last_user_agent = ? WHERE id = ? AND version = ? AND last_seen_at = ?`,
+    /** data, lastSeenAt, idleTimeout, expiresAt, lastIp, lastUserAgent, displayName, version; id */
+    update:
+      `UPDATE ${t} SET data = ?, last_seen_at = ?, idle_timeout = ?, expires_at = ?, last_ip = ?, last_user_agent = ?, ` +
+      `display_name = ?, version = ? WHERE id = ?`,
+    /** id */
+    deleteById: `DELETE FROM ${t} WHERE id = ? RETURNING id, subject`,
+    /** subject, now: what counts against the per-subject limit. */
+    liveIdsOf: `SELECT id, created_at AS createdAt FROM ${t} WHERE subject = ? AND expires_at > ?`,
+    /** subject, now */
+    listBySubject: `SELECT ${COLUMNS} FROM ${t} WHERE subject = ? AND expires_at > ? ORDER BY created_at, id`,
+    /** subject, now, except (null for none) */
+    deleteBySubject: `DELETE FROM ${t} WHERE subject = ? AND expires_at > ? AND id IS NOT ? RETURNING id, subject`,
+    /** now, limit: the longest-expired first. */
+    expired: `SELECT id, subject FROM ${t} WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
+    /** now */
+    countAll: `SELECT count(*) AS n FROM ${t} WHERE expires_at > ?`,
+    /** subject, now */
+    countBySubject: `SELECT count(*) AS n FROM ${t} WHERE subject = ? AND expires_at > ?`,
+  };
+}
+
+export type StatementName = keyof ReturnType<typeof statementsSql>;
+
+/** Which filters a query uses; each combination is one cached statement. */
+export interface QueryShape {
+  subject: boolean;
+  /** 'range' is a prefix with an upper bound; 'from' a prefix of only U+10FFFF characters. */
+  prefix: 'none' | 'range' | 'from';
+  id: boolean;
+  cursor: boolean;
+}
+
+export function queryKey(shape: QueryShape): string {
+  return `${shape.subject ? 's' : ''}${shape.prefix}${shape.id ? 'i' : ''}${shape.cursor ? 'c' : ''}`;
+}
+
+/** Parameters, in order: now, [subject], [prefix, [upper]], [id], [cursor], limit. */
+export function querySql(table: string, shape: QueryShape): string {
+  const where = ['expires_at > ?'];
+  if (shape.subject) where.push('subject = ?');
+  if (shape.prefix !== 'none') where.push('display_name >= ?');
+  if (shape.prefix === 'range') where.push('display_name < ?');
+  if (shape.id) where.push('id = ?');
+  if (shape.cursor) where.push('id > ?');
+  return `SELECT ${COLUMNS} FROM ${quoteTableName(table)} WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`;
+}
+
+/**
+ * The least string above every string that starts with `prefix`, or null when there is none.
+ * SQLite compares text byte by byte in UTF-8, which is code-point order, so the bound is the
+ * prefix with its last code point raised by one; no pattern syntax is involved, so `%` and `_`
+ * match only themselves.
+ */
+export function prefixUpperBound(prefix: string): string | null {
+  const points = Array.from(prefix, (c) => c.codePointAt(0) as number);
+  while (points.length > 0) {
+    const last = points.pop() as number;
+    if (last < 0x10ffff) {
+      // Surrogates are not characters; the next one after U+D7FF is U+E000.
+      points.push(last === 0xd7ff ? 0xe000 : last + 1);
+      return String.fromCodePoint(...points);
+    }
+  }
+  return null;
+}
+
+/** A row as SQLite returns it. */
+export interface SessionRow {
+  id: string;
+  secret_hash: string;
+  subject: string | null;
+  display_name: string | null;
+  created_at: number;
+  last_seen_at: number;
+  idle_timeout: number;
+  absolute_expires_at: number;
+  expires_at: number;
+  authenticated_at: number | null;
+  version: number;
+  data: string;
+  created_ip: string | null;
+  created_user_agent: string | null;
+  last_ip: string | null;
+  last_user_agent: string | null;
+}
+
+/** The insert's parameters, in `COLUMNS` order. */
+export function rowValues(record: SessionRecord): unknown[] {
+  return [
+    record.id,
+    record.secretHash,
+    record.subject,
+    record.displayName,
+    record.createdAt,
+    record.lastSeenAt,
+    record.idleTimeout,
+    record.absoluteExpiresAt,
+    record.expiresAt,
+    record.authenticatedAt,
+    record.version,
+    JSON.stringify(record.data),
+    record.createdDevice.ip,
+    record.createdDevice.userAgent,
+    record.lastDevice.ip,
+    record.lastDevice.userAgent,
+  ];
+}
+
+/** JSON.parse defines every key as an own data property, so "__proto__" stays plain data. */
+export function parseData(text: string): Record<string, JsonValue> {
+  const data = JSON.parse(text) as unknown;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new TypeError('stored session data is not a JSON object');
+  return data as Record<string, JsonValue>;
+}
+
+export function recordFromRow(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    subject: row.subject,
+    displayName: row.display_name,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    idleTimeout: row.idle_timeout,
+    absoluteExpiresAt: row.absolute_expires_at,
+    expiresAt: row.expires_at,
+    authenticatedAt: row.authenticated_at,
+    version: row.version,
+    data: parseData(row.data),
+    createdDevice: { ip: row.created_ip, userAgent: row.created_user_agent },
+    lastDevice: { ip: row.last_ip, userAgent: row.last_user_agent },
+  };
+}
