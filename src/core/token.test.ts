@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
 import { hashSecret, isSessionId, issueToken, parseToken, partitionOf, partitionOfId, secretMatches } from './token.js';
 
@@ -46,5 +48,30 @@ describe('tokens', () => {
     assert.ok(!secretMatches(secretA, b.secretHash));
     assert.ok(!secretMatches(secretA, ''));
     assert.ok(!secretMatches(secretA, 'not base64 at all!'));
+  });
+});
+
+describe('the token check', () => {
+  it('is constant-time in the secret: it compares fixed-length SHA-256 digests with crypto.timingSafeEqual, never the secret itself', () => {
+    const spy = mock.method(crypto, 'timingSafeEqual');
+    syncBuiltinESMExports();
+    try {
+      const issued = issueToken(null);
+      const secret = (parseToken(issued.token) as { secret: string }).secret;
+      const early = (secret[0] === 'A' ? 'B' : 'A') + secret.slice(1);
+      const late = secret.slice(0, -1) + (secret.at(-1) === 'A' ? 'B' : 'A');
+      for (const candidate of [secret, early, late]) secretMatches(candidate, issued.secretHash);
+      assert.equal(spy.mock.callCount(), 3);
+      for (const call of spy.mock.calls) {
+        const [a, b] = call.arguments as unknown as [Buffer, Buffer];
+        assert.equal(a.length, 32);
+        assert.equal(b.length, 32);
+        assert.ok(!a.toString('latin1').includes(secret) && !b.toString('latin1').includes(secret));
+      }
+      assert.deepEqual(spy.mock.calls.map((c) => c.result), [true, false, false]);
+    } finally {
+      spy.mock.restore();
+      syncBuiltinESMExports();
+    }
   });
 });

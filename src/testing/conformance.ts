@@ -474,5 +474,121 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.deepEqual(Object.fromEntries(counting.counts), { load: 1, apply: 1 });
       });
     });
+
+    describe('attack resistance', () => {
+      /** What a client can observe of a request: whether it got a session, and the cookies set. */
+      const observe = async (m: SessionManager, cookie: string, ip = DEVICE.ip) => {
+        const cookies: string[] = [];
+        const session = await m.load({ cookie, secure: false, ip, userAgent: DEVICE.userAgent, setCookie: (v) => cookies.push(v) });
+        return { stored: session.isStored, subject: session.subject, cookies };
+      };
+
+      it('never accepts a tampered, truncated, extended, duplicated, oversized, non-ASCII or garbled cookie', async () => {
+        const m = manager({ bruteForceLimit: false });
+        const token = await loggedIn(m, 'quinn');
+        const name = m.cookieName(false);
+        const flip = (i: number) => token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+        const variants = [
+          ...Array.from({ length: token.length }, (_, i) => flip(i)).filter((t) => t !== token),
+          token.slice(0, -1),
+          token.slice(1),
+          token.slice(0, 29),
+          token + 'A',
+          token + token,
+          `${token}.${token}`,
+          token.replace('.', ''),
+          token.replace('.', '%2E'),
+          'A'.repeat(8192),
+          token + 'A'.repeat(8192),
+          token.slice(0, 40) + 'é' + token.slice(41),
+          token.slice(0, 40) + '\u0000' + token.slice(41),
+          token.slice(0, 40) + '\r\n' + token.slice(41),
+          '%00%ff%' + token,
+          encodeURIComponent('ü' + token),
+        ];
+        for (const value of variants) {
+          const seen = await observe(m, `${name}=${value}`);
+          assert.equal(seen.stored, false, JSON.stringify(value.slice(0, 80)));
+        }
+        // Control: the real token still works, and a duplicate cookie header with a junk first value does not hide it.
+        assert.equal((await observe(m, `${name}=${token}`)).subject, 'quinn');
+        assert.equal((await observe(m, `${name}=junk; ${name}=${token}`)).subject, 'quinn');
+      });
+
+      it('answers bad, unknown, expired and revoked tokens identically (no oracle)', async () => {
+        const m = manager({ idleTimeout: 60, bruteForceLimit: false });
+        const name = m.cookieName(false);
+        const expired = await loggedIn(m, 'rae');
+        clock.advance(61_000);
+        const revoked = await loggedIn(m, 'rae');
+        const { session } = await request(m, revoked);
+        await session.logout();
+        const unknown = `${expired.slice(0, 28)}.${'A'.repeat(43)}`;
+        const outcomes = await Promise.all(['not-a-token', unknown, expired, revoked].map((t) => observe(m, `${name}=${t}`)));
+        for (const outcome of outcomes) assert.deepEqual(outcome, outcomes[0]);
+        assert.equal(outcomes[0]?.stored, false);
+      });
+
+      it('past the brute-force limit, unknown tokens from one address get 429 and an event; valid tokens keep working', async () => {
+        const m = manager({ bruteForceLimit: 5 });
+        const name = m.cookieName(false);
+        const valid = await loggedIn(m, 'sam');
+        const alarms: string[] = [];
+        m.on('bruteForce', (event) => {
+          alarms.push(event.ip);
+        });
+        const guess = () => `${name}=${makeRecord(clock.now()).token}`;
+        for (let i = 0; i < 5; i++) assert.equal((await observe(m, guess(), '198.51.100.9')).stored, false);
+        await assert.rejects(observe(m, guess(), '198.51.100.9'), { code: 'TOO_MANY_REQUESTS', status: 429 });
+        await assert.rejects(observe(m, guess(), '198.51.100.9'), { code: 'TOO_MANY_REQUESTS' });
+        assert.deepEqual(alarms, ['198.51.100.9']);
+        assert.equal((await observe(m, `${name}=${valid}`, '198.51.100.9')).subject, 'sam');
+        assert.equal((await observe(m, guess(), '198.51.100.10')).stored, false, 'other addresses are not affected');
+        clock.advance(60_000);
+        assert.equal((await observe(m, guess(), '198.51.100.9')).stored, false, 'the window resets');
+      });
+
+      it('keeps keys such as __proto__, constructor and prototype as plain data', async () => {
+        const m = manager();
+        const token = await loggedIn(m, 'tess');
+        const { session } = await request(m, token);
+        await session.set('__proto__', { polluted: true });
+        await session.set('constructor', 'c');
+        await session.set('prototype', { x: 1 });
+        await session.increment('hasOwnProperty');
+        const { session: again } = await request(m, token);
+        assert.deepEqual(again.get('__proto__'), { polluted: true });
+        assert.equal(again.get('constructor'), 'c');
+        assert.deepEqual(again.get('prototype'), { x: 1 });
+        assert.equal(again.get('hasOwnProperty'), 1);
+        assert.deepEqual(Object.keys(again.data()).sort(), ['__proto__', 'constructor', 'hasOwnProperty', 'prototype']);
+        assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+        assert.equal(Object.getPrototypeOf(again.data()), null);
+      });
+
+      it('keeps issued tokens and their secrets out of events, session info and the stored records', async () => {
+        const m = manager({ maxSessionsPerSubject: 2 });
+        const seen: unknown[] = [];
+        m.subscribe((event) => {
+          seen.push(event);
+        });
+        const tokens: string[] = [];
+        for (let i = 0; i < 4; i++) {
+          const { session } = await request(m, null);
+          await session.set('i', i);
+          tokens.push(session.issuedToken as string);
+          await session.login('uma');
+          tokens.push(session.issuedToken as string);
+          await session.rotate();
+          tokens.push(session.issuedToken as string);
+        }
+        const records = await indexOf(store).listBySubject('uma', clock.now());
+        const output = JSON.stringify([seen, await m.list('uma'), await m.query({}), records]);
+        for (const token of tokens) {
+          const secret = token.split('.')[1] as string;
+          assert.ok(!output.includes(secret), 'no secret in events, admin output or records');
+        }
+      });
+    });
   });
 }
