@@ -27,5 +27,5 @@ export {
   type SessionPage,
   type StoreCapabilities,
 } from './store.js';
-export { applyChangeSet, touched, hashesEqual, sessionsToEvict } from './record-ops.js';
+export { applyChangeSet, touched, hashesEqual, secretAccepted, sessionsToEvict } from './record-ops.js';
 export { encryptionCodec, parseKeyRing, generateKey, UnreadableValueError, type EncryptionKey } from './encryption.js';

@@ -5,7 +5,8 @@ import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { Session, decodeData, type SessionContext } from './session.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord, type SessionStore } from './store.js';
-import { hashSecret, parseToken, secretMatches } from './token.js';
+import { randomBytes } from 'node:crypto';
+import { SECRET_BYTES, hashSecret, parseToken, secretMatches } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -128,7 +129,14 @@ export class SessionManager {
       touch: this.options.touch,
       device,
     });
-    if (record === null || !secretMatches(parsed.secret, record.secretHash) || !isLive(record, now)) {
+    const current = record !== null && secretMatches(parsed.secret, record.secretHash);
+    const previous =
+      record !== null &&
+      !current &&
+      typeof record.previousSecretHash === 'string' &&
+      now < (record.previousSecretExpiresAt ?? 0) &&
+      secretMatches(parsed.secret, record.previousSecretHash);
+    if (record === null || !(current || previous) || !isLive(record, now)) {
       this.#countFailure(device.ip, now);
       return empty();
     }
@@ -138,6 +146,12 @@ export class SessionManager {
     } catch {
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
       return empty();
+    }
+    const renewed = current ? await this.#renewIfDue(record, now) : null;
+    if (renewed !== null) {
+      context.writeCookie(renewed.token, renewed.record.expiresAt);
+      this.#events.emit({ type: 'rotated', at: now, session: toSessionInfo(renewed.record), previousId: record.id });
+      return new Session(context, renewed.record, renewed.token, data, renewed.token);
     }
     const session = new Session(context, record, presented, data);
     // A touch moved the expiry: keep the cookie's Max-Age in step.
@@ -214,6 +228,30 @@ export class SessionManager {
       total += removed.length;
       if (removed.length < cleanupBatchSize) return total;
     }
+  }
+
+  /**
+   * Renews the token in place once `renewalInterval` has passed since it was issued. Only one of
+   * several concurrent requests wins (compare-and-set on the version); the others carry on with the
+   * token they have, which the grace period keeps valid.
+   */
+  async #renewIfDue(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
+    const { renewalInterval, renewalGracePeriod, store } = this.options;
+    if (renewalInterval === false || now - (record.renewedAt ?? record.createdAt) < renewalInterval * 1000) return null;
+    const secret = randomBytes(SECRET_BYTES).toString('base64url');
+    const result = await store.apply(
+      record.id,
+      {
+        renewSecret: {
+          secretHash: hashSecret(secret),
+          renewedAt: now,
+          previousSecretHash: record.secretHash,
+          previousSecretExpiresAt: now + renewalGracePeriod * 1000,
+        },
+      },
+      { now, expectedVersion: record.version },
+    );
+    return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
   }
 
   /** Counts an unknown token from `ip`; throws once the address is past the limit for this minute. */

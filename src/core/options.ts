@@ -75,6 +75,18 @@ export interface SessionManagerOptions {
    * @default 120
    */
   bruteForceLimit?: number | false;
+  /**
+   * Seconds after which a live session's token is renewed on its next request (the secret changes,
+   * the session and its id stay). `false` never renews.
+   * @default false
+   */
+  renewalInterval?: number | false;
+  /**
+   * Seconds during which the token replaced by a renewal still works, for requests that were
+   * already in flight with it. After that the old token is dead.
+   * @default 30
+   */
+  renewalGracePeriod?: number;
   /** @default the system clock */
   clock?: Clock;
   /** @default plain JSON */
@@ -98,6 +110,8 @@ export interface ResolvedOptions {
   readonly cleanupInterval: number | false;
   readonly cleanupBatchSize: number;
   readonly bruteForceLimit: number | false;
+  readonly renewalInterval: number | false;
+  readonly renewalGracePeriod: number;
   readonly clock: Clock;
   readonly codec: ValueCodec;
   readonly onListenerError: (error: unknown) => void;
@@ -116,6 +130,8 @@ export const defaultOptions = Object.freeze({
   cleanupInterval: 60,
   cleanupBatchSize: 500,
   bruteForceLimit: 120,
+  renewalInterval: false as const,
+  renewalGracePeriod: 30,
 });
 
 /** Longest idle or absolute timeout accepted: ten years. */
@@ -161,9 +177,14 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (bruteForceLimit !== false && (!Number.isInteger(bruteForceLimit) || bruteForceLimit < 1)) {
     throw new InvalidOptionError('bruteForceLimit must be a positive integer or false');
   }
+  const renewalInterval = options.renewalInterval ?? defaultOptions.renewalInterval;
+  if (renewalInterval !== false) assertTimeout('renewalInterval', renewalInterval);
+  const renewalGracePeriod = assertTimeout('renewalGracePeriod', options.renewalGracePeriod ?? defaultOptions.renewalGracePeriod);
   return Object.freeze({
     store,
     bruteForceLimit,
+    renewalInterval,
+    renewalGracePeriod,
     idleTimeout,
     absoluteTimeout,
     touch: Object.freeze({ maxIntervalMs: touchInterval * 1000, idleFraction: defaultOptions.touchIdleFraction }),

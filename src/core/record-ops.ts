@@ -13,6 +13,13 @@ export function hashesEqual(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
+/** Whether a presented secret's hash opens the record at `now`: the current one, or the previous one during its grace period. */
+export function secretAccepted(record: SessionRecord, secretHash: string, now: number): boolean {
+  if (hashesEqual(secretHash, record.secretHash)) return true;
+  const previous = record.previousSecretHash;
+  return typeof previous === 'string' && now < (record.previousSecretExpiresAt ?? 0) && hashesEqual(secretHash, previous);
+}
+
 /** The record after a touch at `now`, or the same record when no touch is due. */
 export function touched(record: SessionRecord, now: number, policy: TouchPolicy | undefined, device: DeviceInfo | undefined): SessionRecord {
   if (policy === undefined || !isTouchDue(record, now, policy)) return record;
@@ -45,6 +52,7 @@ export function applyChangeSet(record: SessionRecord, changes: ChangeSet): Sessi
     lastDevice: changes.lastDevice ? { ...changes.lastDevice } : record.lastDevice,
     displayName: changes.displayName !== undefined ? changes.displayName : record.displayName,
     version: record.version + 1,
+    ...(changes.renewSecret ? { ...changes.renewSecret } : {}),
   };
 }
 

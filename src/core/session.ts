@@ -112,10 +112,11 @@ export class Session {
   #queue: Promise<unknown> = Promise.resolve();
 
   /** @internal Made by `SessionManager.load`. */
-  constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>) {
+  constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>, issuedToken: string | null = null) {
     this.#ctx = ctx;
     this.#record = record;
     this.#token = token;
+    this.#issuedToken = issuedToken;
     this.#base = data;
     this.#view = new Map(data);
   }
@@ -322,6 +323,9 @@ export class Session {
       data: encodeData(data, issued.id, options.codec),
       createdDevice: { ...device },
       lastDevice: { ...device },
+      renewedAt: now,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
     };
     const result = await options.store.create(record, { now });
     if (result.status !== 'created') throw new Error(`store refused a new anonymous session: ${result.status}`);
@@ -410,6 +414,9 @@ export class Session {
         data: encodeData(base, issued.id, codec),
         createdDevice: current?.createdDevice ?? { ...device },
         lastDevice: { ...device },
+        renewedAt: now,
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
       };
       const limit: SessionLimit | undefined =
         newSubject !== null && Number.isFinite(options.maxSessionsPerSubject)

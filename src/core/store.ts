@@ -44,6 +44,12 @@ export interface SessionRecord {
   data: Record<string, JsonValue>;
   createdDevice: DeviceInfo;
   lastDevice: DeviceInfo;
+  /** When the current secret was issued: at creation, login, rotation or renewal. */
+  renewedAt?: number;
+  /** Hash of the secret the last renewal replaced; still accepted until `previousSecretExpiresAt`. */
+  previousSecretHash?: string | null;
+  /** End of the renewal grace period, in which requests already in flight with the old token still work. */
+  previousSecretExpiresAt?: number | null;
 }
 
 /** What a store reports about a session it removed, for events. */
@@ -54,7 +60,10 @@ export interface RemovedSession {
 
 export interface LoadOptions {
   now: number;
-  /** The presented secret's hash: a mismatch loads nothing and touches nothing. */
+  /**
+   * The presented secret's hash: it must equal `secretHash`, or `previousSecretHash` while
+   * `now < previousSecretExpiresAt`. A mismatch loads nothing and touches nothing.
+   */
   secretHash?: string;
   /**
    * When given and a touch is due (see `isTouchDue`), the store moves `lastSeenAt` to `now`,
@@ -81,6 +90,8 @@ export interface ChangeSet {
   lastSeenAt?: number;
   lastDevice?: DeviceInfo;
   displayName?: string | null;
+  /** Renewal: the secret is replaced in place; the old hash stays valid for a grace period. */
+  renewSecret?: { secretHash: string; renewedAt: number; previousSecretHash: string; previousSecretExpiresAt: number };
 }
 
 export interface ApplyOptions {

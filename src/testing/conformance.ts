@@ -201,6 +201,58 @@ export function runStoreConformance(options: ConformanceOptions): void {
       });
     });
 
+    describe('renewal', () => {
+      it('replaces the secret in place and accepts the old one only during its grace period', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { data: { n: 1 } });
+        await store.create(record, { now });
+        const fresh = makeRecord(now);
+        const renewed = await store.apply(
+          record.id,
+          { renewSecret: { secretHash: fresh.secretHash, renewedAt: now + 1000, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 31_000 } },
+          { now: now + 1000, expectedVersion: record.version },
+        );
+        assert.ok(renewed.status === 'applied');
+        assert.equal(renewed.record.secretHash, fresh.secretHash);
+        assert.equal(renewed.record.renewedAt, now + 1000);
+        assert.equal(renewed.record.previousSecretHash, record.secretHash);
+        assert.equal(renewed.record.id, record.id);
+        assert.equal(renewed.record.data['n'], 1);
+        assert.ok(await store.load(record.id, { now: now + 30_999, secretHash: record.secretHash }));
+        assert.ok(await store.load(record.id, { now: now + 30_999, secretHash: fresh.secretHash }));
+        assert.equal(await store.load(record.id, { now: now + 31_000, secretHash: record.secretHash, touch: TOUCH, device: DEVICE }), null);
+        const touchedByNew = await store.load(record.id, { now: now + 61_000, secretHash: fresh.secretHash, touch: TOUCH, device: DEVICE });
+        assert.equal(touchedByNew?.lastSeenAt, now + 61_000);
+        const again = await store.apply(record.id, { renewSecret: { secretHash: record.secretHash, renewedAt: now, previousSecretHash: '', previousSecretExpiresAt: 0 } }, { now, expectedVersion: record.version });
+        assert.equal(again.status, 'conflict', 'a second renewal from the same read loses');
+      });
+
+      it('renews the token on the first request after the interval; the old token works only for the grace period', async () => {
+        const m = manager({ renewalInterval: 60, renewalGracePeriod: 30, idleTimeout: 600 });
+        const first = await loggedIn(m, 'vic');
+        clock.advance(59_000);
+        const early = await request(m, first);
+        assert.equal(early.session.issuedToken, null);
+        clock.advance(2_000);
+        const burst = await Promise.all(Array.from({ length: 10 }, () => request(m, first)));
+        const renewals = burst.filter((r) => r.session.issuedToken !== null);
+        assert.equal(renewals.length, 1, 'exactly one of the concurrent requests renews');
+        for (const r of burst) assert.equal(r.session.subject, 'vic');
+        const second = renewals[0]?.session.issuedToken as string;
+        assert.equal(second.split('.')[0], first.split('.')[0], 'the session keeps its id');
+        assert.match(renewals[0]?.cookies[0] as string, new RegExp(`=${second.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')};`));
+        clock.advance(29_000);
+        const inFlight = await request(m, first);
+        assert.equal(inFlight.session.subject, 'vic');
+        await inFlight.session.increment('n');
+        clock.advance(1_000);
+        assert.equal((await request(m, first)).session.isStored, false, 'after the grace period the old token is dead');
+        const later = await request(m, second);
+        assert.equal(later.session.get('n'), 1);
+        assert.equal(later.session.issuedToken, null);
+      });
+    });
+
     describe('create, replace and limits', () => {
       it('replaces a session atomically, only at the version it was read', async () => {
         const now = clock.now();

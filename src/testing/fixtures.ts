@@ -32,6 +32,9 @@ export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}):
     data: {},
     createdDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
     lastDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
+    renewedAt: now,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     ...overrides,
   };
   record.expiresAt = overrides.expiresAt ?? expiresAt(record.lastSeenAt, record.idleTimeout, record.absoluteExpiresAt);

@@ -1,7 +1,7 @@
 import {
   InvalidOptionError,
   applyChangeSet,
-  hashesEqual,
+  secretAccepted,
   sessionsToEvict,
   touched,
   type ApplyOptions,
@@ -85,7 +85,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
     this.#purge(options.now, PURGE_PER_ACCESS);
     const record = this.#live(id, options.now);
     if (record === null) return null;
-    if (options.secretHash !== undefined && !hashesEqual(options.secretHash, record.secretHash)) return null;
+    if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, options.now)) return null;
     const next = touched(record, options.now, options.touch, options.device);
     if (next !== record) this.#sessions.set(id, next);
     return structuredClone(next);

@@ -3,7 +3,7 @@ import {
   InvalidOptionError,
   StoreUnavailableError,
   applyChangeSet,
-  hashesEqual,
+  secretAccepted,
   sessionsToEvict,
   touched,
   type ApplyOptions,
@@ -21,6 +21,7 @@ import {
 } from '../../core/index.js';
 import type { SqliteDatabase, SqliteStatement } from './driver.js';
 import {
+  ADDED_COLUMNS,
   prefixUpperBound,
   queryKey,
   querySql,
@@ -128,7 +129,16 @@ export class SqliteStore implements SessionStore, SessionIndex {
           // Readers never wait for the writer, and a commit is one append to the log.
           this.#db.pragma('journal_mode = WAL');
         }
-        this.#db.transaction(() => this.#db.exec(schemaSql(table))).immediate();
+        this.#db
+          .transaction(() => {
+            this.#db.exec(schemaSql(table));
+            // Tables made by an earlier version lack the renewal columns: add them in place.
+            const present = new Set((this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name));
+            for (const [column, type] of ADDED_COLUMNS) {
+              if (!present.has(column)) this.#db.exec(`ALTER TABLE ${quoteTableName(table)} ADD COLUMN ${column} ${type}`);
+            }
+          })
+          .immediate();
       });
     } catch (error) {
       if (this.#owned && this.#db.open) this.#db.close();
@@ -173,7 +183,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
     return this.#guard(() => {
       const record = this.#live(id, now);
       if (record === null) return null;
-      if (secretHash !== undefined && !hashesEqual(secretHash, record.secretHash)) return null;
+      if (secretHash !== undefined && !secretAccepted(record, secretHash, now)) return null;
       const next = touched(record, now, options.touch, options.device);
       if (next === record) return record;
       // One statement, conditional on the row being as it was read: a concurrent change wins
@@ -181,7 +191,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
       const { changes } = this.#statement('touch').run(next.lastSeenAt, next.expiresAt, next.lastDevice.ip, next.lastDevice.userAgent, id, record.version, record.lastSeenAt);
       if (changes === 1) return next;
       const current = this.#live(id, now);
-      return current !== null && (secretHash === undefined || hashesEqual(secretHash, current.secretHash)) ? current : null;
+      return current !== null && (secretHash === undefined || secretAccepted(current, secretHash, now)) ? current : null;
     });
   }
 
@@ -195,7 +205,21 @@ export class SqliteStore implements SessionStore, SessionIndex {
           if (expectedVersion !== undefined && expectedVersion !== record.version) return { status: 'conflict', record };
           const next = applyChangeSet(record, changes);
           const data = JSON.stringify(next.data);
-          this.#statement('update').run(data, next.lastSeenAt, next.idleTimeout, next.expiresAt, next.lastDevice.ip, next.lastDevice.userAgent, next.displayName, next.version, id);
+          this.#statement('update').run(
+            data,
+            next.lastSeenAt,
+            next.idleTimeout,
+            next.expiresAt,
+            next.lastDevice.ip,
+            next.lastDevice.userAgent,
+            next.displayName,
+            next.version,
+            next.secretHash,
+            next.renewedAt ?? next.createdAt,
+            next.previousSecretHash ?? null,
+            next.previousSecretExpiresAt ?? null,
+            id,
+          );
           // The data as a reader will see it: an ordinary object, every key an own property.
           return { status: 'applied', record: { ...next, data: JSON.parse(data) as SessionRecord['data'] } };
         })

@@ -39,7 +39,10 @@ CREATE TABLE IF NOT EXISTS ${t} (
   created_ip TEXT,
   created_user_agent TEXT,
   last_ip TEXT,
-  last_user_agent TEXT
+  last_user_agent TEXT,
+  renewed_at INTEGER,
+  previous_secret_hash TEXT,
+  previous_secret_expires_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${index.subject}" ON ${t} (subject, expires_at);
 CREATE INDEX IF NOT EXISTS "${index.expires}" ON ${t} (expires_at);
@@ -47,24 +50,32 @@ CREATE INDEX IF NOT EXISTS "${index.displayName}" ON ${t} (display_name);
 `;
 }
 
+/** Columns added after the first schema, with their types: added in place to older tables. */
+export const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
+  ['renewed_at', 'INTEGER'],
+  ['previous_secret_hash', 'TEXT'],
+  ['previous_secret_expires_at', 'INTEGER'],
+];
+
 const COLUMNS =
   'id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at, ' +
-  'authenticated_at, version, data, created_ip, created_user_agent, last_ip, last_user_agent';
+  'authenticated_at, version, data, created_ip, created_user_agent, last_ip, last_user_agent, ' +
+  'renewed_at, previous_secret_hash, previous_secret_expires_at';
 
 /** Every fixed statement, by purpose. Parameters are positional, in the order the comments give. */
 export function statementsSql(table: string) {
   const t = quoteTableName(table);
   return {
-    /** The 16 columns, in `COLUMNS` order. */
-    insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    /** The 19 columns, in `COLUMNS` order. */
+    insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     /** id */
     byId: `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`,
     /** lastSeenAt, expiresAt, lastIp, lastUserAgent; id, version, previous lastSeenAt: unchanged since it was read. */
     touch: `UPDATE ${t} SET last_seen_at = ?, expires_at = ?, last_ip = ?, last_user_agent = ? WHERE id = ? AND version = ? AND last_seen_at = ?`,
-    /** data, lastSeenAt, idleTimeout, expiresAt, lastIp, lastUserAgent, displayName, version; id */
+    /** data, lastSeenAt, idleTimeout, expiresAt, lastIp, lastUserAgent, displayName, version, secretHash, renewedAt, previousSecretHash, previousSecretExpiresAt; id */
     update:
       `UPDATE ${t} SET data = ?, last_seen_at = ?, idle_timeout = ?, expires_at = ?, last_ip = ?, last_user_agent = ?, ` +
-      `display_name = ?, version = ? WHERE id = ?`,
+      `display_name = ?, version = ?, secret_hash = ?, renewed_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ? WHERE id = ?`,
     /** id */
     deleteById: `DELETE FROM ${t} WHERE id = ? RETURNING id, subject`,
     /** subject, now: what counts against the per-subject limit. */
@@ -145,6 +156,9 @@ export interface SessionRow {
   created_user_agent: string | null;
   last_ip: string | null;
   last_user_agent: string | null;
+  renewed_at: number | null;
+  previous_secret_hash: string | null;
+  previous_secret_expires_at: number | null;
 }
 
 /** The insert's parameters, in `COLUMNS` order. */
@@ -166,6 +180,9 @@ export function rowValues(record: SessionRecord): unknown[] {
     record.createdDevice.userAgent,
     record.lastDevice.ip,
     record.lastDevice.userAgent,
+    record.renewedAt ?? record.createdAt,
+    record.previousSecretHash ?? null,
+    record.previousSecretExpiresAt ?? null,
   ];
 }
 
@@ -192,5 +209,8 @@ export function recordFromRow(row: SessionRow): SessionRecord {
     data: parseData(row.data),
     createdDevice: { ip: row.created_ip, userAgent: row.created_user_agent },
     lastDevice: { ip: row.last_ip, userAgent: row.last_user_agent },
+    renewedAt: row.renewed_at ?? row.created_at,
+    previousSecretHash: row.previous_secret_hash,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
   };
 }

@@ -49,6 +49,25 @@ describe('SqliteStore', () => {
   const request = (m: SessionManager, token: string | null) =>
     m.load({ cookie: token === null ? undefined : `${m.cookieName(false)}=${token}`, secure: false, ...DEVICE });
 
+  it('upgrades a table made by the first schema in place, keeping its sessions', async () => {
+    const db = new Database(path);
+    db.exec(`CREATE TABLE tessera_sessions (id TEXT NOT NULL PRIMARY KEY, secret_hash TEXT NOT NULL, subject TEXT, display_name TEXT,
+      created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL, idle_timeout INTEGER NOT NULL, absolute_expires_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL, authenticated_at INTEGER, version INTEGER NOT NULL, data TEXT NOT NULL, created_ip TEXT,
+      created_user_agent TEXT, last_ip TEXT, last_user_agent TEXT) WITHOUT ROWID`);
+    const now = Date.UTC(2030, 0, 1);
+    const old = makeRecord(now, { subject: 'old' });
+    db.prepare('INSERT INTO tessera_sessions VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 1, ?, NULL, NULL, NULL, NULL)').run(
+      old.id, old.secretHash, 'old', now, now, old.idleTimeout, old.absoluteExpiresAt, old.expiresAt, now, '{"n":1}',
+    );
+    db.close();
+    const s = store();
+    const loaded = await s.load(old.id, { now, secretHash: old.secretHash });
+    assert.equal(loaded?.data['n'], 1);
+    assert.equal(loaded?.renewedAt, now);
+    assert.equal(loaded?.previousSecretHash, null);
+  });
+
   it('keeps sessions across a close and a reopen of the file', async () => {
     const clock = new ManualClock();
     const first = store();
