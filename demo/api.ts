@@ -1,0 +1,346 @@
+/**
+ * The demo's JSON API. Its shapes are a contract (tests and tools use them), so they are written
+ * out here in one place:
+ *
+ *   POST   /api/login                  {username, ttl?}  → 200 {session: S} and the cookie
+ *   GET    /api/session                                  → 200 {session: S} | 401
+ *   GET    /api/session/store                            → 200 {store, kind, record} (the stored record)
+ *   POST   /api/session/increment      {field}           → 200 {field, value}
+ *   PUT    /api/session/ttl            {ttl}             → 200 {session: S}
+ *   POST   /api/logout                                   → 204, cookie cleared
+ *   GET    /api/sessions                                 → 200 {sessions: [...]}
+ *   DELETE /api/sessions/:id                             → 204 | 404
+ *   POST   /api/sessions/revoke-others                   → 200 {revoked: N}
+ *
+ * S = {id, username, data, createdAt, lastSeenAt, expiresAt, absoluteExpiresAt, ttl}.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  BadRequestError,
+  NoSessionError,
+  NotFoundError,
+  errorResponse,
+  isSessionId,
+  serializeCookie,
+  type Session,
+  type SessionManager,
+  type SessionRecord,
+} from 'tessera';
+import { isSecureRequest, loadSession, readJson, sendError, sendJson, setSessionCookie } from 'tessera/adapters/node';
+import type { OpenedStore } from './store.js';
+
+/** Largest JSON body the API reads; every valid request is far smaller. */
+export const BODY_LIMIT = 4 * 1024;
+export const MAX_TTL = 86_400;
+const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
+const FIELD = /^[A-Za-z0-9_]{1,64}$/;
+
+/**
+ * Names a client may not use as data fields. The first group would shadow the keys of S on the
+ * page; the second are the record's own fields (today's stores keep data apart from them, the
+ * Redis store under a `d:` prefix, but a store that flattened a session into one hash would not);
+ * the third are the reserved fields of the
+ * Redis session guide this demo recreates; the last would be prototype keys in a plain object.
+ * Compared case-insensitively, so `CreatedAt` is refused too.
+ */
+export const RESERVED_FIELDS: readonly string[] = Object.freeze([
+  'id',
+  'username',
+  'data',
+  'createdAt',
+  'lastSeenAt',
+  'expiresAt',
+  'absoluteExpiresAt',
+  'ttl',
+  'secretHash',
+  'subject',
+  'displayName',
+  'idleTimeout',
+  'authenticatedAt',
+  'version',
+  'createdDevice',
+  'lastDevice',
+  'renewedAt',
+  'previousSecretHash',
+  'previousSecretExpiresAt',
+  'created_at',
+  'last_accessed_at',
+  'session_ttl',
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+const RESERVED = new Set(RESERVED_FIELDS.map((name) => name.toLowerCase()));
+
+export interface ApiContext {
+  manager: SessionManager;
+  store: OpenedStore;
+}
+
+/** An answer the library has no error class for (405, 403); same `{error:{code,message}}` shape. */
+function sendProblem(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  res.removeHeader('set-cookie');
+  sendJson(res, status, { error: { code, message } }, { 'cache-control': 'no-store', ...headers });
+}
+
+/**
+ * 401 without dropping the `Set-Cookie` that `loadSession` wrote: when the request carried a dead
+ * token, that header clears it in the browser.
+ */
+function sendNoSession(res: ServerResponse, message = 'no valid session'): void {
+  const { status, headers, body } = errorResponse(new NoSessionError(message));
+  sendJson(res, status, body, headers);
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** The session as the API shows it (S). */
+export function sessionView(session: Session): Record<string, unknown> {
+  const info = session.info;
+  if (info === null) throw new NoSessionError();
+  return {
+    id: info.id,
+    username: info.subject,
+    data: session.data(),
+    createdAt: iso(info.createdAt),
+    lastSeenAt: iso(info.lastSeenAt),
+    expiresAt: iso(info.expiresAt),
+    absoluteExpiresAt: iso(info.absoluteExpiresAt),
+    ttl: info.idleTimeout,
+  };
+}
+
+/**
+ * The record with every secret hash (the current one, and any previous one a renewal keeps for a
+ * grace period) cut to 8 characters: enough to see it change on login, too little to be useful.
+ */
+export function shownRecord(record: SessionRecord): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...record };
+  for (const [key, value] of Object.entries(shown)) {
+    if (/secrethash$/i.test(key) && typeof value === 'string') shown[key] = `${value.slice(0, 8)}…`;
+  }
+  return shown;
+}
+
+// ---- input checks: each throws BadRequestError with a message naming the field ----
+
+async function readObject(req: IncomingMessage, allowed: readonly string[]): Promise<Record<string, unknown>> {
+  const body = await readJson(req, BODY_LIMIT);
+  if (body === undefined) throw new BadRequestError('a JSON object body is required');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('the body must be a JSON object');
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}; expected ${allowed.join(', ')}`);
+  }
+  return body as Record<string, unknown>;
+}
+
+function username(value: unknown): string {
+  if (value === undefined) throw new BadRequestError('username is required');
+  if (typeof value !== 'string' || !USERNAME.test(value)) {
+    throw new BadRequestError('username must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -');
+  }
+  return value;
+}
+
+function ttl(value: unknown): number {
+  if (value === undefined) throw new BadRequestError('ttl is required');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TTL) {
+    throw new BadRequestError(`ttl must be a whole number of seconds from 1 to ${MAX_TTL}`);
+  }
+  return value;
+}
+
+function field(value: unknown): string {
+  if (value === undefined) throw new BadRequestError('field is required');
+  if (typeof value !== 'string' || !FIELD.test(value)) throw new BadRequestError('field must be 1 to 64 characters of A-Z a-z 0-9 _');
+  if (RESERVED.has(value.toLowerCase())) throw new BadRequestError(`field ${JSON.stringify(value)} is reserved`);
+  return value;
+}
+
+/** Routes with no body ignore one, but still read it so the connection stays usable. */
+function discardBody(req: IncomingMessage): void {
+  req.resume();
+}
+
+// ---- handlers ----
+
+type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext, param: string) => Promise<void>;
+
+const login: Handler = async (req, res, { manager }) => {
+  const body = await readObject(req, ['username', 'ttl']);
+  const name = username(body['username']);
+  const seconds = body['ttl'] === undefined ? undefined : ttl(body['ttl']);
+  const session = await loadSession(manager, req, res);
+  // Also when already logged in: a login always issues a new token (re-authentication).
+  await session.login(name, { displayName: name, ...(seconds !== undefined ? { idleTimeout: seconds } : {}) });
+  sendJson(res, 200, { session: sessionView(session) });
+};
+
+const getSession: Handler = async (req, res, { manager }) => {
+  discardBody(req);
+  const session = await loadSession(manager, req, res);
+  if (!session.isStored) return sendNoSession(res);
+  sendJson(res, 200, { session: sessionView(session) });
+};
+
+const getStoredRecord: Handler = async (req, res, { manager, store }) => {
+  discardBody(req);
+  const session = await loadSession(manager, req, res);
+  const id = session.id;
+  if (id === null) return sendNoSession(res);
+  // Read straight from the store (without touching it), so the panel shows exactly what is kept.
+  const record: SessionRecord | null = await manager.options.store.load(id, { now: manager.options.clock.now() });
+  if (record === null) return sendNoSession(res);
+  sendJson(res, 200, { store: store.label, kind: store.kind, record: shownRecord(record) });
+};
+
+const increment: Handler = async (req, res, { manager }) => {
+  const body = await readObject(req, ['field']);
+  const name = field(body['field']);
+  // Works for anonymous visitors too: the first increment stores an anonymous session.
+  const session = await loadSession(manager, req, res);
+  const value = await session.increment(name);
+  sendJson(res, 200, { field: name, value });
+};
+
+const setTtl: Handler = async (req, res, { manager }) => {
+  const body = await readObject(req, ['ttl']);
+  const seconds = ttl(body['ttl']);
+  const session = await loadSession(manager, req, res);
+  if (!session.isStored) return sendNoSession(res);
+  await session.setIdleTimeout(seconds);
+  sendJson(res, 200, { session: sessionView(session) });
+};
+
+const logout: Handler = async (req, res, { manager }) => {
+  discardBody(req);
+  const session = await loadSession(manager, req, res);
+  await session.logout();
+  // Clear the cookie even when the request carried none, so the answer is always the same.
+  if (res.getHeader('set-cookie') === undefined) {
+    const name = manager.cookieName(isSecureRequest(req));
+    const attributes = { maxAge: 0, secure: name.startsWith('__Host-'), sameSite: manager.options.cookie.sameSite, httpOnly: true, path: '/' };
+    setSessionCookie(res, serializeCookie(name, '', attributes));
+  }
+  res.statusCode = 204;
+  res.end();
+};
+
+async function loggedIn(req: IncomingMessage, res: ServerResponse, manager: SessionManager): Promise<Session | null> {
+  const session = await loadSession(manager, req, res);
+  if (!session.isAuthenticated) {
+    sendNoSession(res, 'log in first');
+    return null;
+  }
+  return session;
+}
+
+const listSessions: Handler = async (req, res, { manager }) => {
+  discardBody(req);
+  const session = await loggedIn(req, res, manager);
+  if (session === null) return;
+  const sessions = (await session.listSessions()).map((s) => ({
+    id: s.id,
+    current: s.current,
+    createdAt: iso(s.createdAt),
+    lastSeenAt: iso(s.lastSeenAt),
+    expiresAt: iso(s.expiresAt),
+    userAgent: s.lastDevice.userAgent,
+    ip: s.lastDevice.ip,
+  }));
+  sendJson(res, 200, { sessions });
+};
+
+const revokeOne: Handler = async (req, res, { manager }, id) => {
+  discardBody(req);
+  if (!isSessionId(id)) throw new BadRequestError('not a session id');
+  const session = await loggedIn(req, res, manager);
+  if (session === null) return;
+  if (!(await session.revokeSession(id))) throw new NotFoundError('no such session among yours');
+  res.statusCode = 204;
+  res.end();
+};
+
+const revokeOthers: Handler = async (req, res, { manager }) => {
+  discardBody(req);
+  const session = await loggedIn(req, res, manager);
+  if (session === null) return;
+  const revoked = await session.revokeOtherSessions();
+  sendJson(res, 200, { revoked });
+};
+
+interface Route {
+  path: string | RegExp;
+  methods: Partial<Record<string, Handler>>;
+}
+
+/** Exact paths first: `/api/sessions/revoke-others` must not be taken for a session id. */
+const routes: Route[] = [
+  { path: '/api/login', methods: { POST: login } },
+  { path: '/api/session', methods: { GET: getSession } },
+  { path: '/api/session/store', methods: { GET: getStoredRecord } },
+  { path: '/api/session/increment', methods: { POST: increment } },
+  { path: '/api/session/ttl', methods: { PUT: setTtl } },
+  { path: '/api/logout', methods: { POST: logout } },
+  { path: '/api/sessions', methods: { GET: listSessions } },
+  { path: '/api/sessions/revoke-others', methods: { POST: revokeOthers } },
+  { path: /^\/api\/sessions\/([^/]+)$/, methods: { DELETE: revokeOne } },
+];
+
+function match(pathname: string): { route: Route; param: string } | null {
+  for (const route of routes) {
+    if (typeof route.path === 'string') {
+      if (route.path === pathname) return { route, param: '' };
+    } else {
+      const found = route.path.exec(pathname);
+      if (found) return { route, param: found[1] ?? '' };
+    }
+  }
+  return null;
+}
+
+/**
+ * A browser sends `Origin` on cross-site requests; refuse state changes from another origin.
+ * SameSite=Lax already keeps the cookie off cross-site POSTs; this is the second lock.
+ */
+function crossSite(req: IncomingMessage): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return true;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
+}
+
+/** Answers one `/api/...` request. Every failure becomes `{error:{code,message}}`; nothing throws out of here. */
+export async function handleApi(req: IncomingMessage, res: ServerResponse, pathname: string, ctx: ApiContext): Promise<void> {
+  res.setHeader('cache-control', 'no-store');
+  const found = match(pathname);
+  if (found === null) {
+    discardBody(req);
+    return sendProblem(res, 404, 'NOT_FOUND', `no route ${pathname.slice(0, 200)}`);
+  }
+  const method = req.method === 'HEAD' ? 'GET' : (req.method ?? '');
+  const handler = found.route.methods[method];
+  if (handler === undefined) {
+    discardBody(req);
+    const allow = Object.keys(found.route.methods).join(', ');
+    return sendProblem(res, 405, 'METHOD_NOT_ALLOWED', `use ${allow} for ${pathname}`, { allow });
+  }
+  if (method !== 'GET' && crossSite(req)) {
+    discardBody(req);
+    return sendProblem(res, 403, 'FORBIDDEN', 'cross-site requests are not accepted');
+  }
+  try {
+    await handler(req, res, ctx, found.param);
+  } catch (error) {
+    const response = errorResponse(error);
+    if (response.status >= 500 && response.status !== 503) console.error('tessera demo: request failed', error);
+    // Clears any cookie the failed request had started to set; never shows a stack.
+    sendError(res, error);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The demo's configuration, read from the environment once at start-up. Every value is checked
+ * here so that a typo stops the server with a message naming the variable, instead of starting
+ * with a silently different setting.
+ */
+
+/** A mistake in the environment; the server prints the message and exits with status 1. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface DemoConfig {
+  /** 0 lets the OS pick a free port. */
+  port: number;
+  host: string;
+  /** `sqlite:PATH` or `memory:`; opened by `openStore`. */
+  store: string;
+  /** `Infinity` when unlimited. */
+  maxSessionsPerSubject: number;
+  onLimit: 'evict-oldest' | 'reject';
+  /** Seconds; null leaves the library default. */
+  idleTimeout: number | null;
+  /** Seconds; null leaves the library default. */
+  absoluteTimeout: number | null;
+}
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_STORE = 'sqlite:./data/tessera.db';
+/** The library's own ceiling for timeouts: ten years. */
+const MAX_TIMEOUT = 10 * 365 * 86_400;
+
+type Env = Record<string, string | undefined>;
+
+/** An unset or empty variable means "use the default", so `PORT= npm start` behaves like `npm start`. */
+function read(env: Env, name: string): string | null {
+  const value = env[name];
+  return value === undefined || value === '' ? null : value;
+}
+
+function wholeNumber(env: Env, name: string, min: number, max: number, what: string): number | null {
+  const text = read(env, name);
+  if (text === null) return null;
+  const value = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be ${what} from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): DemoConfig {
+  const port = wholeNumber(env, 'PORT', 0, 65_535, 'a port number') ?? DEFAULT_PORT;
+  const host = read(env, 'HOST') ?? DEFAULT_HOST;
+  if (!/^[A-Za-z0-9.:\-[\]]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
+
+  const store = read(env, 'TESSERA_STORE') ?? DEFAULT_STORE;
+
+  const maxText = read(env, 'TESSERA_MAX_SESSIONS');
+  const maxSessionsPerSubject =
+    maxText === null || maxText === 'unlimited'
+      ? Number.POSITIVE_INFINITY
+      : (wholeNumber(env, 'TESSERA_MAX_SESSIONS', 1, 1_000_000, 'a whole number of sessions (or "unlimited")') as number);
+
+  const onLimitText = read(env, 'TESSERA_ON_LIMIT') ?? 'evict-oldest';
+  if (onLimitText !== 'evict-oldest' && onLimitText !== 'reject') {
+    throw new ConfigError(`TESSERA_ON_LIMIT must be "evict-oldest" or "reject", got ${JSON.stringify(onLimitText)}`);
+  }
+
+  const idleTimeout = wholeNumber(env, 'TESSERA_IDLE_TIMEOUT', 1, MAX_TIMEOUT, 'a whole number of seconds');
+  const absoluteTimeout = wholeNumber(env, 'TESSERA_ABSOLUTE_TIMEOUT', 1, MAX_TIMEOUT, 'a whole number of seconds');
+
+  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout };
+}

@@ -1,0 +1,110 @@
+/**
+ * The demo that `npm start` runs: the interactive page of the Redis session guide, on tessera,
+ * with node:http and the framework-free adapter. Configuration comes from the environment (see
+ * `config.ts`); the JSON API is in `api.ts`.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SessionManager, type SessionManagerOptions } from 'tessera';
+import { sendJson } from 'tessera/adapters/node';
+import { handleApi } from './api.js';
+import { ConfigError, loadConfig } from './config.js';
+import { setCommonHeaders, StaticFiles } from './static.js';
+import { openStore } from './store.js';
+
+function fail(message: string): never {
+  console.error(`tessera demo: ${message}`);
+  process.exit(1);
+}
+
+/** The URL to print: a wildcard bind is reachable on loopback; IPv6 literals need brackets. */
+function displayUrl(address: AddressInfo): string {
+  const host = address.address === '0.0.0.0' || address.address === '::' ? '127.0.0.1' : address.address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const files = new StaticFiles();
+  const store = await openStore(config.store);
+  const options: SessionManagerOptions = {
+    store: store.store,
+    maxSessionsPerSubject: config.maxSessionsPerSubject,
+    onLimit: config.onLimit,
+    ...(config.idleTimeout !== null ? { idleTimeout: config.idleTimeout } : {}),
+    ...(config.absoluteTimeout !== null ? { absoluteTimeout: config.absoluteTimeout } : {}),
+  };
+  let manager: SessionManager;
+  try {
+    manager = new SessionManager(options);
+  } catch (error) {
+    await store.store.close();
+    throw error;
+  }
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    setCommonHeaders(res);
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      req.resume();
+      sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'malformed request target' } });
+      return;
+    }
+    if (pathname.startsWith('/api/')) {
+      handleApi(req, res, pathname, { manager, store }).catch((error: unknown) => {
+        console.error('tessera demo: unexpected failure', error);
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+        else res.destroy();
+      });
+      return;
+    }
+    files.serve(req, res, pathname);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    manager.close();
+    await store.store.close();
+    fail(`cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`);
+  });
+
+  console.log(`tessera demo store: ${store.label}`);
+  console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      // A second Ctrl-C means "now".
+      process.exit(130);
+    }
+    stopping = true;
+    console.log(`tessera demo: ${signal}, shutting down`);
+    server.close();
+    server.closeIdleConnections();
+    // Requests still running get a moment to finish before their connections are cut.
+    const force = setTimeout(() => server.closeAllConnections(), 2000);
+    force.unref();
+    server.once('close', () => {
+      manager.close();
+      store.store.close().then(
+        () => process.exit(0),
+        (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
+      );
+    });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) fail(error.message);
+  // Store or option errors at start-up (unopenable file, bad option) are reported the same way: a message, no stack.
+  fail(error instanceof Error ? error.message : String(error));
+});
