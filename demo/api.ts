@@ -7,6 +7,7 @@
  *   GET    /api/session/store                            → 200 {store, kind, record} (the stored record)
  *   POST   /api/session/increment      {field}           → 200 {field, value}
  *   PUT    /api/session/ttl            {ttl}             → 200 {session: S}
+ *   PUT    /api/session/data/:field    {value}           → 200 {session: S} (value: a string of at most 1,024 characters)
  *   POST   /api/logout                                   → 204, cookie cleared
  *   GET    /api/sessions                                 → 200 {sessions: [...]}
  *   DELETE /api/sessions/:id                             → 204 | 404
@@ -32,6 +33,7 @@ import type { OpenedStore } from './store.js';
 /** Largest JSON body the API reads; every valid request is far smaller. */
 export const BODY_LIMIT = 4 * 1024;
 export const MAX_TTL = 86_400;
+export const MAX_VALUE_LENGTH = 1024;
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
 
@@ -40,8 +42,9 @@ const FIELD = /^[A-Za-z0-9_]{1,64}$/;
  * page; the second are the record's own fields (today's stores keep data apart from them, the
  * Redis store under a `d:` prefix, but a store that flattened a session into one hash would not);
  * the third are the reserved fields of the
- * Redis session guide this demo recreates; the last would be prototype keys in a plain object.
- * Compared case-insensitively, so `CreatedAt` is refused too.
+ * Redis session guide this demo recreates. Prototype names (`__proto__`, `constructor`) are
+ * allowed: the library keeps them as plain data. Compared case-insensitively, so `CreatedAt` is
+ * refused too.
  */
 export const RESERVED_FIELDS: readonly string[] = Object.freeze([
   'id',
@@ -66,9 +69,6 @@ export const RESERVED_FIELDS: readonly string[] = Object.freeze([
   'created_at',
   'last_accessed_at',
   'session_ttl',
-  '__proto__',
-  'constructor',
-  'prototype',
 ]);
 const RESERVED = new Set(RESERVED_FIELDS.map((name) => name.toLowerCase()));
 
@@ -152,6 +152,12 @@ function ttl(value: unknown): number {
   return value;
 }
 
+function text(value: unknown): string {
+  if (value === undefined) throw new BadRequestError('value is required');
+  if (typeof value !== 'string' || value.length > MAX_VALUE_LENGTH) throw new BadRequestError(`value must be a string of at most ${MAX_VALUE_LENGTH} characters`);
+  return value;
+}
+
 function field(value: unknown): string {
   if (value === undefined) throw new BadRequestError('field is required');
   if (typeof value !== 'string' || !FIELD.test(value)) throw new BadRequestError('field must be 1 to 64 characters of A-Z a-z 0-9 _');
@@ -204,6 +210,23 @@ const increment: Handler = async (req, res, { manager }) => {
   const value = await session.increment(name);
   sendJson(res, 200, { field: name, value });
 };
+
+const setData: Handler = async (req, res, { manager }, name) => {
+  const fieldName = field(decodeURIComponentSafe(name));
+  const body = await readObject(req, ['value']);
+  const value = text(body['value']);
+  const session = await loadSession(manager, req, res);
+  await session.set(fieldName, value);
+  sendJson(res, 200, { session: sessionView(session) });
+};
+
+function decodeURIComponentSafe(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new BadRequestError('field must be 1 to 64 characters of A-Z a-z 0-9 _');
+  }
+}
 
 const setTtl: Handler = async (req, res, { manager }) => {
   const body = await readObject(req, ['ttl']);
@@ -283,6 +306,7 @@ const routes: Route[] = [
   { path: '/api/session/store', methods: { GET: getStoredRecord } },
   { path: '/api/session/increment', methods: { POST: increment } },
   { path: '/api/session/ttl', methods: { PUT: setTtl } },
+  { path: /^\/api\/session\/data\/([^/]+)$/, methods: { PUT: setData } },
   { path: '/api/logout', methods: { POST: logout } },
   { path: '/api/sessions', methods: { GET: listSessions } },
   { path: '/api/sessions/revoke-others', methods: { POST: revokeOthers } },

@@ -22,6 +22,12 @@ export interface DemoConfig {
   idleTimeout: number | null;
   /** Seconds; null leaves the library default. */
   absoluteTimeout: number | null;
+  /** `keyId:base64key,...` (first is primary); null stores data in plain JSON. */
+  encryptionKeys: string | null;
+  /** Seconds between token renewals; null never renews. */
+  renewalInterval: number | null;
+  /** Unknown tokens per client address per minute; null leaves the library default. */
+  bruteForceLimit: number | null;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -69,5 +75,9 @@ export function loadConfig(env: Env = process.env): DemoConfig {
   const idleTimeout = wholeNumber(env, 'TESSERA_IDLE_TIMEOUT', 1, MAX_TIMEOUT, 'a whole number of seconds');
   const absoluteTimeout = wholeNumber(env, 'TESSERA_ABSOLUTE_TIMEOUT', 1, MAX_TIMEOUT, 'a whole number of seconds');
 
-  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout };
+  const encryptionKeys = read(env, 'TESSERA_ENCRYPTION_KEYS');
+  const renewalInterval = wholeNumber(env, 'TESSERA_RENEWAL_INTERVAL', 1, MAX_TIMEOUT, 'a whole number of seconds');
+  const bruteForceLimit = wholeNumber(env, 'TESSERA_BRUTE_FORCE_LIMIT', 1, 1_000_000, 'a whole number of attempts per minute');
+
+  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout, encryptionKeys, renewalInterval, bruteForceLimit };
 }

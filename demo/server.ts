@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SessionManager, type SessionManagerOptions } from 'tessera';
+import { InvalidOptionError, SessionManager, encryptionCodec, parseKeyRing, type SessionManagerOptions } from 'tessera';
 import { sendJson } from 'tessera/adapters/node';
 import { handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -25,6 +25,15 @@ function displayUrl(address: AddressInfo): string {
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  let codec: SessionManagerOptions['codec'];
+  if (config.encryptionKeys !== null) {
+    try {
+      codec = encryptionCodec(parseKeyRing(config.encryptionKeys));
+    } catch (error) {
+      if (error instanceof InvalidOptionError) throw new ConfigError(`TESSERA_ENCRYPTION_KEYS: ${error.message}`);
+      throw error;
+    }
+  }
   const files = new StaticFiles();
   const store = await openStore(config.store);
   const options: SessionManagerOptions = {
@@ -33,6 +42,9 @@ async function main(): Promise<void> {
     onLimit: config.onLimit,
     ...(config.idleTimeout !== null ? { idleTimeout: config.idleTimeout } : {}),
     ...(config.absoluteTimeout !== null ? { absoluteTimeout: config.absoluteTimeout } : {}),
+    ...(codec !== undefined ? { codec } : {}),
+    ...(config.renewalInterval !== null ? { renewalInterval: config.renewalInterval } : {}),
+    ...(config.bruteForceLimit !== null ? { bruteForceLimit: config.bruteForceLimit } : {}),
   };
   let manager: SessionManager;
   try {
@@ -75,7 +87,7 @@ async function main(): Promise<void> {
     fail(`cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`);
   });
 
-  console.log(`tessera demo store: ${store.label}`);
+  console.log(`tessera demo store: ${store.label}${codec !== undefined ? ' (data encrypted)' : ''}`);
   console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
 
   let stopping = false;

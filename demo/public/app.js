@@ -161,6 +161,8 @@ function showSession(session) {
   $('session-absolute').textContent = new Date(session.absoluteExpiresAt).toLocaleString();
   const views = session.data?.views;
   $('views').textContent = String(typeof views === 'number' ? views : 0);
+  const note = session.data?.note;
+  if (typeof note === 'string' && document.activeElement !== $('note-input')) $('note-input').value = note;
   const select = $('ttl-select');
   if ([...select.options].some((option) => option.value === String(session.ttl))) select.value = String(session.ttl);
   setExpiry(Date.parse(session.expiresAt));
@@ -313,6 +315,16 @@ async function increment() {
   }
 }
 
+async function saveNote(event) {
+  event.preventDefault();
+  const result = await api('PUT', '/api/session/data/note', { value: $('note-input').value });
+  if (result.status === 401) return ended();
+  if (result.status !== 200) return say(errorText(result), 'error');
+  say('Note saved in the session.');
+  showSession(result.body.session);
+  await loadStoreRecord();
+}
+
 async function changeTtl(event) {
   event.preventDefault();
   const ttl = Number($('ttl-select').value);
@@ -357,6 +369,7 @@ function start() {
   $('login-form').addEventListener('submit', login);
   $('increment').addEventListener('click', increment);
   $('ttl-form').addEventListener('submit', changeTtl);
+  $('note-form').addEventListener('submit', saveNote);
   $('logout').addEventListener('click', logout);
   $('revoke-others').addEventListener('click', revokeOthers);
   $('refresh-sessions').addEventListener('click', loadSessions);
