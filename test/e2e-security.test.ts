@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { storeTargets, type StoreTarget } from './support/store-targets.js';
+import { storeTargets, type StoreInstance } from './support/store-targets.js';
 import { COOKIE_NAME, DemoClient, issuedTokens, type ApiResponse } from './support/demo-client.js';
 import { startDemoServer, type DemoServer } from './support/demo-server.js';
 
@@ -21,7 +21,7 @@ function assertJsonError(res: ApiResponse, status: number, code?: string): void 
 for (const target of storeTargets()) {
   describe(`demo security over HTTP (${target.name})`, { skip: target.skip }, () => {
     let server: DemoServer;
-    let store: StoreTarget['instance'];
+    let store: StoreInstance;
     const plaintexts: string[] = [];
     const client = (userAgent?: string) => new DemoClient(() => server.url, userAgent);
 

@@ -18,7 +18,6 @@ export interface StoreTarget {
   /** A reason to skip, or false. */
   skip: string | false;
   create(): Promise<StoreInstance>;
-  instance?: StoreInstance;
 }
 
 function sqliteTarget(): StoreTarget {

@@ -1,0 +1,93 @@
+/**
+ * The slice of `pg` this store calls, typed structurally so that `pg` stays an optional peer
+ * dependency, and the one place that decides which driver errors mean "the store is unavailable".
+ */
+import { BadRequestError, StoreUnavailableError } from '../../core/errors.js';
+
+export interface PgQueryConfig {
+  text: string;
+  values?: unknown[];
+  /** Client-side limit in ms, a backstop for a server that stops answering. */
+  query_timeout?: number;
+}
+
+export interface PgQueryResult {
+  rows: any[];
+  rowCount: number | null;
+}
+
+export interface PgNotification {
+  channel: string;
+  payload?: string | undefined;
+}
+
+/** A client checked out of a pool (`pg.PoolClient`). */
+export interface PgPoolClient {
+  query(config: PgQueryConfig): Promise<PgQueryResult>;
+  /** Passing an error (or `true`) destroys the connection instead of returning it to the pool. */
+  release(destroy?: Error | boolean): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'notification', listener: (message: PgNotification) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'notification', listener: (message: PgNotification) => void): unknown;
+}
+
+/** The part of `pg.Pool` the store uses. */
+export interface PgPool {
+  query(config: PgQueryConfig): Promise<PgQueryResult>;
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+}
+
+/** Node socket errors that mean the server cannot be reached. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** SQLSTATEs of a server that is going away, overloaded, or cancelled a statement that ran too long. */
+const UNAVAILABLE_STATES = new Set([
+  '57014', // query_canceled: statement_timeout
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up, shutting down, in recovery
+  '57P05', // idle_session_timeout
+  '55P03', // lock_not_available: lock_timeout
+  '40P01', // deadlock_detected
+  '25006', // read_only_sql_transaction: connected to a standby after a failover
+]);
+
+/** Messages pg uses for its own timeouts and dead connections (they carry no code). */
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'connection timeout',
+  'timeout exceeded when trying to connect',
+  'Query read timeout',
+  'not queryable',
+  'Connection closed',
+  'the database system is',
+];
+
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code) || UNAVAILABLE_STATES.has(code)) return true;
+    // Class 08: connection exception; class 53: insufficient resources (too many connections, out of memory).
+    if (code.startsWith('08') || code.startsWith('53')) return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
+  return UNAVAILABLE_MESSAGES.some((text) => error.message.includes(text));
+}
+
+/** Unavailability becomes `StoreUnavailableError`; anything else (a bug, a constraint) stays as it is, bar refused data. */
+export function translateError(error: unknown): unknown {
+  // jsonb cannot hold U+0000 (text values with it fail the same way): the client's data, not an outage.
+  if (error instanceof Error && (error as { code?: unknown }).code === '22P05') {
+    return new BadRequestError('session values cannot contain the character U+0000 in the PostgreSQL store');
+  }
+  if (error instanceof StoreUnavailableError || !isUnavailable(error)) return error;
+  return new StoreUnavailableError('the PostgreSQL session store is unavailable', { cause: error });
+}
+
+/** Quotes an SQL identifier. Names are validated at construction too; this keeps quoting in one place. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

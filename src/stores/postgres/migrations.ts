@@ -1,0 +1,149 @@
+/**
+ * The schema as versioned migrations. Each step is SQL for one version; `migrate` applies the
+ * missing ones in one transaction under an advisory lock, so instances starting together wait for
+ * each other and only the first does the work. `schema.sql` beside this file is the result of all
+ * steps with the default names, for reading.
+ */
+import { InvalidOptionError } from '../../core/errors.js';
+import { quoteIdent, translateError, type PgPool, type PgPoolClient } from './driver.js';
+
+export interface TableNames {
+  /** @default 'public' */
+  schema?: string;
+  /** @default 'tessera_sessions' */
+  table?: string;
+}
+
+/** Validated names and their quoted, schema-qualified forms. */
+export interface ResolvedNames {
+  readonly schema: string;
+  readonly table: string;
+  /** `"schema"."table"` */
+  readonly qualified: string;
+  /** `"schema"."tessera_migrations"` */
+  readonly migrations: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Leaves room for index-name suffixes inside PostgreSQL's 63-byte identifiers. */
+const MAX_TABLE_LENGTH = 48;
+
+export function resolveNames(options: TableNames = {}): ResolvedNames {
+  const schema = options.schema ?? 'public';
+  const table = options.table ?? 'tessera_sessions';
+  if (!IDENTIFIER.test(schema) || schema.length > 63) throw new InvalidOptionError(`schema must be a plain SQL identifier, got ${JSON.stringify(schema)}`);
+  if (!IDENTIFIER.test(table) || table.length > MAX_TABLE_LENGTH) {
+    throw new InvalidOptionError(`table must be a plain SQL identifier of at most ${MAX_TABLE_LENGTH} characters, got ${JSON.stringify(table)}`);
+  }
+  return Object.freeze({
+    schema,
+    table,
+    qualified: `${quoteIdent(schema)}.${quoteIdent(table)}`,
+    migrations: `${quoteIdent(schema)}.${quoteIdent('tessera_migrations')}`,
+  });
+}
+
+/**
+ * One entry per schema version, in order; never edit a released step, add one. Steps use
+ * `IF NOT EXISTS` so that a table created by hand from `schema.sql` is adopted, not an error.
+ */
+export const migrations: ReadonlyArray<(names: ResolvedNames) => string> = [
+  // 1: the sessions table. Fixed-width columns first, so the row has no alignment padding.
+  ({ qualified, table }) => `
+    CREATE TABLE IF NOT EXISTS ${qualified} (
+      created_at          bigint  NOT NULL,
+      last_seen_at        bigint  NOT NULL,
+      absolute_expires_at bigint  NOT NULL,
+      expires_at          bigint  NOT NULL,
+      authenticated_at    bigint,
+      renewed_at          bigint  NOT NULL,
+      previous_secret_expires_at bigint,
+      idle_timeout        integer NOT NULL,
+      version             integer NOT NULL,
+      id                  text COLLATE "C" PRIMARY KEY,
+      secret_hash         text    NOT NULL,
+      previous_secret_hash text,
+      subject             text,
+      display_name        text,
+      created_ip          text,
+      created_user_agent  text,
+      last_ip             text,
+      last_user_agent     text,
+      data                jsonb   NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_subject_idx`)} ON ${qualified} (subject, expires_at) WHERE subject IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_expires_idx`)} ON ${qualified} (expires_at);
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_display_name_idx`)} ON ${qualified} (display_name text_pattern_ops) WHERE display_name IS NOT NULL;
+  `,
+];
+
+/** The version `migrate` brings a table to. */
+export const SCHEMA_VERSION = migrations.length;
+
+/** One lock for all tessera migrations in a database: `CREATE SCHEMA IF NOT EXISTS` races too. */
+const MIGRATION_LOCK = "hashtext('tessera:migrate')";
+
+/**
+ * Creates or upgrades the sessions table to `SCHEMA_VERSION`. Safe to run from many processes at
+ * once; returns the version before and after. `PostgresStore` calls it on first use unless
+ * `migrate: false`; a deployment step or the CLI can call it instead.
+ *
+ * @example
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * await migrate(pool, { schema: 'public', table: 'tessera_sessions' });
+ */
+export async function migrate(pool: PgPool, options: TableNames = {}): Promise<{ from: number; to: number }> {
+  const names = resolveNames(options);
+  let client: PgPoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw translateError(error);
+  }
+  let failure: Error | undefined;
+  const onError = (error: Error) => {
+    failure = error;
+  };
+  client.on('error', onError);
+  try {
+    await client.query({ text: 'BEGIN' });
+    try {
+      await client.query({ text: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})` });
+      // Migrations may rebuild indexes on large tables: no statement timeout inside this transaction.
+      await client.query({ text: 'SET LOCAL statement_timeout = 0' });
+      // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists.
+      const schemaExists = await client.query({ text: 'SELECT 1 FROM pg_namespace WHERE nspname = $1', values: [names.schema] });
+      if (schemaExists.rows.length === 0) await client.query({ text: `CREATE SCHEMA ${quoteIdent(names.schema)}` });
+      await client.query({
+        text: `CREATE TABLE IF NOT EXISTS ${names.migrations} (
+          table_name text        NOT NULL,
+          version    integer     NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (table_name, version)
+        )`,
+      });
+      const current = await client.query({
+        text: `SELECT coalesce(max(version), 0) AS version FROM ${names.migrations} WHERE table_name = $1`,
+        values: [names.table],
+      });
+      const from = Number((current.rows[0] as { version: number | string }).version);
+      if (from > SCHEMA_VERSION) throw new Error(`table ${names.qualified} is at schema version ${from}, newer than this tessera (${SCHEMA_VERSION})`);
+      for (let version = from + 1; version <= SCHEMA_VERSION; version++) {
+        const step = migrations[version - 1] as (names: ResolvedNames) => string;
+        await client.query({ text: step(names) });
+        await client.query({ text: `INSERT INTO ${names.migrations} (table_name, version) VALUES ($1, $2)`, values: [names.table, version] });
+      }
+      await client.query({ text: 'COMMIT' });
+      return { from, to: SCHEMA_VERSION };
+    } catch (error) {
+      await client.query({ text: 'ROLLBACK' }).catch(() => {});
+      throw error;
+    }
+  } catch (error) {
+    failure ??= error instanceof Error ? error : new Error(String(error));
+    throw translateError(error);
+  } finally {
+    client.removeListener('error', onError);
+    client.release(failure ?? false);
+  }
+}

@@ -1,0 +1,50 @@
+-- tessera: the PostgreSQL session table, as the migrations in migrations.ts leave it (version 1),
+-- with the default names. For reading and review; PostgresStore and `migrate()` create it.
+-- A test checks that this file and the migrations agree.
+
+-- One row per session. Times are milliseconds since the epoch; idle_timeout is in seconds.
+-- Fixed-width columns come first so the row carries no alignment padding.
+CREATE TABLE tessera_sessions (
+  created_at          bigint  NOT NULL,
+  last_seen_at        bigint  NOT NULL,
+  absolute_expires_at bigint  NOT NULL,
+  -- least(last_seen_at + idle_timeout * 1000, absolute_expires_at), kept so it can be indexed
+  expires_at          bigint  NOT NULL,
+  authenticated_at    bigint,
+  -- when the current secret was issued (creation, login, rotation or renewal)
+  renewed_at          bigint  NOT NULL,
+  -- end of the renewal grace period, while previous_secret_hash is still accepted
+  previous_secret_expires_at bigint,
+  idle_timeout        integer NOT NULL,
+  -- bumped by every change set, not by a touch
+  version             integer NOT NULL,
+  -- byte order, so pages ordered by id match the other stores
+  id                  text COLLATE "C" PRIMARY KEY,
+  -- base64url SHA-256 of the token's secret; the token itself is never stored
+  secret_hash         text    NOT NULL,
+  -- the secret the last renewal replaced
+  previous_secret_hash text,
+  subject             text,
+  display_name        text,
+  created_ip          text,
+  created_user_agent  text,
+  last_ip             text,
+  last_user_agent     text,
+  -- app data as encoded by the core's value codec
+  data                jsonb   NOT NULL DEFAULT '{}'
+);
+
+-- A subject's sessions (listing, limits at login, revoke all); anonymous sessions are left out.
+CREATE INDEX tessera_sessions_subject_idx ON tessera_sessions (subject, expires_at) WHERE subject IS NOT NULL;
+-- Cleanup: the oldest expiries first.
+CREATE INDEX tessera_sessions_expires_idx ON tessera_sessions (expires_at);
+-- Search by display-name prefix (LIKE 'prefix%') under any collation.
+CREATE INDEX tessera_sessions_display_name_idx ON tessera_sessions (display_name text_pattern_ops) WHERE display_name IS NOT NULL;
+
+-- Applied versions, one row per (table, version).
+CREATE TABLE tessera_migrations (
+  table_name text        NOT NULL,
+  version    integer     NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (table_name, version)
+);

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { SessionManager, ManualClock } from '../src/core/index.js';
+import { PostgresStore, migrate, type SessionChange } from '../src/stores/postgres/index.js';
+import { makeRecord } from '../src/testing/index.js';
+import { databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
+
+const { url, skip } = await databaseOrSkip();
+
+describe('postgres store on several instances', { skip }, () => {
+  const schema = randomSchema();
+  // A channel of our own, so suites running at the same time on this database do not cross-talk.
+  const channel = `tessera_test_${randomBytes(6).toString('hex')}`;
+  let admin: pg.Pool;
+  const stores: PostgresStore[] = [];
+  const instance = () => {
+    const store = new PostgresStore({ connectionString: url as string, schema, channel, poolSize: 4 });
+    stores.push(store);
+    return store;
+  };
+
+  before(async () => {
+    admin = new pg.Pool({ connectionString: url as string });
+    await migrate(admin, { schema });
+  });
+  after(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await admin?.end();
+    if (url) await dropSchema(url, schema);
+  });
+
+  it('3 instances sweeping 5,000 expired sessions at once delete each exactly once and keep the live ones', async () => {
+    const now = Date.now();
+    const expired = 5000;
+    const live = 200;
+    // Expired rows in bulk (created an hour ago with a 60 s idle timeout), live rows beside them.
+    await admin.query(
+      `INSERT INTO "${schema}".tessera_sessions
+         (id, secret_hash, subject, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data)
+       SELECT 'x' || lpad(g::text, 27, '0'), 'h', CASE WHEN g % 3 = 0 THEN 'user' || (g % 50) END,
+              $1::bigint, $1::bigint, $1::bigint, 60, $1::bigint + 86400000, $1::bigint + 60000 - (g % 1000), 1, '{"a":1}'
+       FROM generate_series(1, $2::int) AS g`,
+      [now - 3_600_000, expired],
+    );
+    const liveIds: string[] = [];
+    const seed = instance();
+    for (let i = 0; i < live; i++) {
+      const { token: _t, ...record } = makeRecord(now, { subject: i % 2 ? 'kept' : null });
+      await seed.create(record, { now });
+      liveIds.push(record.id);
+    }
+
+    const sweepers = [instance(), instance(), instance()];
+    const removed: string[][] = [[], [], []];
+    const batch = 97;
+    await Promise.all(
+      sweepers.map(async (store, n) => {
+        // Each instance sweeps until a batch comes back empty, as a cleanup timer would.
+        for (;;) {
+          const gone = await store.deleteExpired(now, batch);
+          assert.ok(gone.length <= batch);
+          (removed[n] as string[]).push(...gone.map((r) => r.id));
+          if (gone.length === 0) return;
+        }
+      }),
+    );
+    const all = removed.flat();
+    assert.equal(all.length, expired, 'every expired session reported once in total');
+    assert.equal(new Set(all).size, expired, 'no session reported twice');
+    assert.ok(removed.filter((ids) => ids.length > 0).length >= 2, `the work was shared: ${removed.map((r) => r.length).join(', ')}`);
+    const left = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`, [now]);
+    assert.deepEqual(left.rows[0], { n: live, expired: 0 });
+    for (const id of liveIds.slice(0, 10)) assert.ok(await seed.load(id, { now }));
+  });
+
+  it('the sweep of a session manager on each instance emits each expired event once', async () => {
+    const now = Date.now();
+    const seed = instance();
+    for (let i = 0; i < 300; i++) {
+      const { token: _t, ...record } = makeRecord(now - 7_200_000, { idleTimeout: 60, subject: i % 2 ? 'm' : null });
+      await seed.create(record, { now: now - 7_200_000 });
+    }
+    const events: string[] = [];
+    const managers = [instance(), instance(), instance()].map((store) => {
+      const clock = new ManualClock(now);
+      const manager = new SessionManager({ store, clock, cleanupInterval: false, cleanupBatchSize: 25 });
+      manager.on('expired', (event) => void events.push(event.session.id));
+      return manager;
+    });
+    const counts = await Promise.all(managers.map((m) => m.sweep()));
+    for (const m of managers) m.close();
+    assert.equal(counts.reduce((a, b) => a + b, 0), 300);
+    assert.equal(events.length, 300);
+    assert.equal(new Set(events).size, 300);
+  });
+
+  it("publishes revocations and rotations that another instance's watch() receives", async () => {
+    const first = instance();
+    const second = instance();
+    const received: SessionChange[] = [];
+    let wake: () => void = () => {};
+    const stop = await second.watch((change) => {
+      received.push(change);
+      wake();
+    });
+    const waitFor = async (count: number) => {
+      const deadline = Date.now() + 5000;
+      while (received.length < count && Date.now() < deadline) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 100).unref();
+        });
+      }
+    };
+    const now = Date.now();
+    const { token: _a, ...revoked } = makeRecord(now, { subject: 'watcher' });
+    await first.create(revoked, { now });
+    assert.deepEqual(await first.delete(revoked.id), { id: revoked.id, subject: 'watcher' });
+    await waitFor(1);
+    assert.deepEqual(received, [{ type: 'revoked', id: revoked.id, subject: 'watcher' }]);
+
+    // A login or rotation replacing a session publishes `replaced`; an eviction publishes `revoked`.
+    const { token: _b, ...old } = makeRecord(now, { subject: 'watcher' });
+    await first.create(old, { now });
+    const { token: _c, ...other } = makeRecord(now + 1, { subject: 'watcher' });
+    await first.create(other, { now: now + 1 });
+    const { token: _d, ...next } = makeRecord(now + 2, { subject: 'watcher' });
+    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version }, limit: { max: 1, onLimit: 'evict-oldest' } });
+    assert.deepEqual(created, { status: 'created', evicted: [{ id: other.id, subject: 'watcher' }] });
+    await waitFor(3);
+    assert.deepEqual(
+      received.slice(1).sort((a, b) => a.type.localeCompare(b.type)),
+      [
+        { type: 'replaced', id: old.id, subject: 'watcher' },
+        { type: 'revoked', id: other.id, subject: 'watcher' },
+      ],
+    );
+
+    // Revoke-all publishes one change per session; after unsubscribing nothing more arrives.
+    await first.deleteBySubject('watcher', { now: now + 3 });
+    await waitFor(4);
+    assert.deepEqual(received[3], { type: 'revoked', id: next.id, subject: 'watcher' });
+    await stop();
+    const { token: _e, ...late } = makeRecord(now, { subject: 'watcher' });
+    await first.create(late, { now });
+    await first.delete(late.id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(received.length, 4);
+  });
+
+  it('holds a limit of 1 under 20 simultaneous logins spread over 2 pools', async () => {
+    const a = instance();
+    const b = instance();
+    for (const onLimit of ['reject', 'evict-oldest'] as const) {
+      const subject = `racer-${onLimit}`;
+      const now = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const { token: _t, ...record } = makeRecord(now + i, { subject });
+          return (i % 2 ? a : b).create(record, { now: now + i, limit: { max: 1, onLimit } });
+        }),
+      );
+      const created = results.filter((r) => r.status === 'created').length;
+      if (onLimit === 'reject') assert.equal(created, 1);
+      else assert.equal(created, 20);
+      assert.equal(await a.count({ now: now + 100, subject }), 1);
+    }
+  });
+});

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { StoreUnavailableError, hashSecret } from '../src/core/index.js';
+import { PostgresStore, SCHEMA_VERSION, migrate } from '../src/stores/postgres/index.js';
+import { makeRecord, runStoreConformance } from '../src/testing/index.js';
+import { countingPool, databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
+
+const { url, skip } = await databaseOrSkip();
+const schema = randomSchema();
+const TOUCH = { maxIntervalMs: 60_000, idleFraction: 0.1 };
+const DEVICE = { ip: '198.51.100.1', userAgent: 'Counting/1.0' };
+
+let admin: pg.Pool;
+
+runStoreConformance({
+  name: 'postgres',
+  skip,
+  async setup() {
+    admin = new pg.Pool({ connectionString: url as string });
+    await migrate(admin, { schema });
+  },
+  async teardown() {
+    await admin.end();
+    await dropSchema(url as string, schema);
+  },
+  async createStore() {
+    await admin.query(`TRUNCATE "${schema}".tessera_sessions`);
+    return new PostgresStore({ connectionString: url as string, schema });
+  },
+});
+
+describe('postgres store: statements, migrations, ownership', { skip }, () => {
+  const schemas: string[] = [];
+  const pools: pg.Pool[] = [];
+  const pool = (max = 10) => {
+    const p = new pg.Pool({ connectionString: url as string, max });
+    pools.push(p);
+    return p;
+  };
+  const freshSchema = () => {
+    const name = randomSchema();
+    schemas.push(name);
+    return name;
+  };
+
+  after(async () => {
+    for (const p of pools.splice(0)) await p.end().catch(() => {});
+    for (const name of schemas.splice(0)) await dropSchema(url as string, name);
+  });
+
+  it('loads in one statement, inside and outside the touch window, and applies in one', async () => {
+    const ns = freshSchema();
+    const real = pool();
+    const counting = countingPool(real);
+    const store = new PostgresStore({ pool: counting.pool, schema: ns });
+    const now = Date.now();
+    const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100, data: { n: 1 } });
+    await store.create(record, { now });
+    const xmin = async () => (await real.query(`SELECT xmin::text AS x FROM "${ns}".tessera_sessions WHERE id = $1`, [record.id])).rows[0]?.x as string;
+    const load = (at: number) => store.load(record.id, { now: at, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
+
+    counting.reset();
+    const before = await xmin();
+    const inside = await load(now + 9_999);
+    assert.deepEqual(counting.statements.length, 1, 'load inside the touch window');
+    assert.equal(inside?.lastSeenAt, now);
+    assert.equal(await xmin(), before, 'a read inside the touch window writes nothing');
+
+    counting.reset();
+    const due = await load(now + 10_000);
+    assert.equal(counting.statements.length, 1, 'load with a due touch');
+    assert.equal(due?.lastSeenAt, now + 10_000);
+    assert.notEqual(await xmin(), before, 'the due touch was written');
+
+    counting.reset();
+    assert.equal(await store.load(record.id, { now: now + 10_001, secretHash: hashSecret('wrong'), touch: TOUCH }), null);
+    assert.equal(counting.statements.length, 1, 'load with a wrong secret');
+
+    counting.reset();
+    const applied = await store.apply(record.id, { set: { a: 'x' }, delete: ['b'], increment: { n: 2 }, lastSeenAt: now + 10_001 }, { now: now + 10_001 });
+    assert.equal(applied.status, 'applied');
+    assert.equal(counting.statements.length, 1, 'apply');
+
+    counting.reset();
+    const stale = await store.apply(record.id, { set: { a: 'y' } }, { now: now + 10_002, expectedVersion: record.version });
+    assert.equal(stale.status, 'conflict');
+    assert.equal(counting.statements.length, 1, 'apply with compare-and-set, conflict included');
+
+    counting.reset();
+    assert.ok(await store.delete(record.id));
+    assert.deepEqual(await store.apply(record.id, { increment: { n: 1 } }, { now: now + 10_003 }), { status: 'gone' });
+    assert.equal(counting.statements.length, 2, 'delete, then a late apply: one statement each');
+    await store.close();
+  });
+
+  it('applies migrations once when 5 instances start together', async () => {
+    const ns = freshSchema();
+    const five = Array.from({ length: 5 }, () => pool(2));
+    const results = await Promise.all(five.map((p) => migrate(p, { schema: ns })));
+    assert.equal(results.filter((r) => r.from === 0).length, 1, 'exactly one instance migrated');
+    for (const r of results) assert.equal(r.to, SCHEMA_VERSION);
+    const rows = await (five[0] as pg.Pool).query(`SELECT table_name, version FROM "${ns}".tessera_migrations`);
+    assert.deepEqual(rows.rows, [{ table_name: 'tessera_sessions', version: SCHEMA_VERSION }]);
+    // And five stores starting on the migrated schema at once all work.
+    const stores = five.map((p) => new PostgresStore({ pool: p, schema: ns }));
+    assert.deepEqual(await Promise.all(stores.map((s) => s.count({ now: Date.now() }))), [0, 0, 0, 0, 0]);
+    for (const s of stores) await s.close();
+  });
+
+  it('schema.sql matches what the migrations create', async () => {
+    const migrated = freshSchema();
+    const fromFile = freshSchema();
+    const p = pool(1);
+    await migrate(p, { schema: migrated });
+    const sql = await readFile(new URL('../src/stores/postgres/schema.sql', import.meta.url), 'utf8');
+    const client = await p.connect();
+    try {
+      await client.query(`CREATE SCHEMA "${fromFile}"; SET search_path TO "${fromFile}"; ${sql}`);
+      await client.query('RESET search_path');
+    } finally {
+      client.release(true);
+    }
+    const shape = async (ns: string) => ({
+      columns: (
+        await p.query(
+          `SELECT table_name, column_name, data_type, is_nullable, column_default, collation_name
+           FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
+          [ns],
+        )
+      ).rows,
+      indexes: (await p.query(`SELECT indexname, replace(indexdef, $1, 'ns') AS def FROM pg_indexes WHERE schemaname = $2 ORDER BY indexname`, [`"${ns}".`, ns]))
+        .rows.map((r: { indexname: string; def: string }) => ({ name: r.indexname, def: r.def.replace(`${ns}.`, 'ns.') })),
+    });
+    assert.deepEqual(await shape(fromFile), await shape(migrated));
+  });
+
+  it('leaves a pool it was given open on close', async () => {
+    const ns = freshSchema();
+    const given = pool(2);
+    const store = new PostgresStore({ pool: given, schema: ns });
+    assert.equal(await store.count({ now: Date.now() }), 0);
+    await store.close();
+    assert.equal((await given.query('SELECT 1 AS one')).rows[0].one, 1);
+  });
+
+  it('fails fast with StoreUnavailableError when nothing listens, and never reports "no session"', async () => {
+    const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', schema: 'tessera_unreachable' });
+    const started = Date.now();
+    await assert.rejects(store.load('x'.repeat(28), { now: Date.now() }), StoreUnavailableError);
+    await assert.rejects(store.apply('x'.repeat(28), { set: { a: 1 } }, { now: Date.now() }), StoreUnavailableError);
+    await assert.rejects(store.watch(() => {}), StoreUnavailableError);
+    assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    await store.close();
+  });
+
+  it('refuses bad options at construction', () => {
+    assert.throws(() => new PostgresStore({}), /exactly one of connectionString or pool/);
+    assert.throws(() => new PostgresStore({ connectionString: 'postgres://x', table: 'bad; drop' }), /table must be/);
+    assert.throws(() => new PostgresStore({ connectionString: 'postgres://x', statementTimeout: 0 }), /statementTimeout/);
+  });
+});
