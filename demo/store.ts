@@ -1,7 +1,4 @@
-/**
- * Opens the store named by `TESSERA_STORE`. The scheme switch lives here alone, so adding
- * `redis://`, `redis-cluster://` or `postgres://` later is one more case.
- */
+/** Opens the store named by `TESSERA_STORE`; the scheme switch lives here alone. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { SessionStore } from 'tessera';
@@ -12,10 +9,28 @@ export interface OpenedStore {
   /** What to show on the page and in the start-up log, e.g. `sqlite:./data/tessera.db`. */
   label: string;
   /** The kind of store, for the "as the store holds it" panel. */
-  kind: 'sqlite' | 'memory';
+  kind: 'sqlite' | 'memory' | 'redis' | 'redis-cluster' | 'postgres';
 }
 
-const SUPPORTED = 'sqlite:PATH (default sqlite:./data/tessera.db) or memory:';
+const SUPPORTED =
+  'sqlite:PATH (default sqlite:./data/tessera.db), memory:, redis://HOST:PORT, redis-cluster://HOST:PORT,HOST:PORT or postgres://HOST:PORT/DB ' +
+  '(redis URLs take ?prefix=NAME:, postgres URLs ?schema=NAME)';
+
+/** Splits off a query parameter the demo understands (the drivers would not), returning the URL without it. */
+function takeParam(spec: string, name: string): { url: string; value: string | null } {
+  const at = spec.indexOf('?');
+  if (at === -1) return { url: spec, value: null };
+  const params = new URLSearchParams(spec.slice(at + 1));
+  const value = params.get(name);
+  params.delete(name);
+  const rest = params.toString();
+  return { url: spec.slice(0, at) + (rest.length > 0 ? `?${rest}` : ''), value };
+}
+
+/** A URL with the password hidden, for logs and the page. */
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
 
 /** Imports a store module only when it is used, so `memory:` needs no SQLite driver installed. */
 async function importStore<T>(what: string, load: () => Promise<T>): Promise<T> {
@@ -45,11 +60,27 @@ export async function openStore(spec: string): Promise<OpenedStore> {
       return { store: new MemoryStore(), label: 'memory:', kind: 'memory' };
     }
     case 'redis':
-    case 'rediss':
-    case 'redis-cluster':
+    case 'rediss': {
+      const { url, value: prefix } = takeParam(spec, 'prefix');
+      const { RedisStore } = await importStore('Redis', () => import('tessera/stores/redis'));
+      const store = new RedisStore({ url, ...(prefix !== null ? { prefix } : {}) });
+      return { store, label: redact(url), kind: 'redis' };
+    }
+    case 'redis-cluster': {
+      const { url, value: prefix } = takeParam(spec, 'prefix');
+      const hosts = url.slice('redis-cluster://'.length).split(',').filter((h) => h.length > 0);
+      if (hosts.length === 0) throw new ConfigError('TESSERA_STORE: redis-cluster:// needs host:port,host:port of some cluster nodes');
+      const { RedisStore } = await importStore('Redis', () => import('tessera/stores/redis'));
+      const store = new RedisStore({ cluster: { rootNodes: hosts.map((h) => `redis://${h}`) }, ...(prefix !== null ? { prefix } : {}) });
+      return { store, label: redact(url), kind: 'redis-cluster' };
+    }
     case 'postgres':
-    case 'postgresql':
-      throw new ConfigError(`TESSERA_STORE: ${scheme}:// is not available in this version of the demo yet; use ${SUPPORTED}`);
+    case 'postgresql': {
+      const { url, value: schema } = takeParam(spec, 'schema');
+      const { PostgresStore } = await importStore('PostgreSQL', () => import('tessera/stores/postgres'));
+      const store = new PostgresStore({ connectionString: url, ...(schema !== null ? { schema } : {}) });
+      return { store, label: redact(url), kind: 'postgres' };
+    }
     default:
       throw new ConfigError(`TESSERA_STORE: unknown store ${JSON.stringify(spec)}; use ${SUPPORTED}`);
   }

@@ -18,7 +18,7 @@ function assertJsonError(res: ApiResponse, status: number, code?: string): void 
   if (code !== undefined) assert.equal(res.body.error.code, code);
 }
 
-for (const target of storeTargets()) {
+for (const target of await storeTargets()) {
   describe(`demo security over HTTP (${target.name})`, { skip: target.skip }, () => {
     let server: DemoServer;
     let store: StoreInstance;

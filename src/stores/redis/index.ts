@@ -1,0 +1,654 @@
+/**
+ * # Redis store
+ *
+ * Sessions in Redis or Redis Cluster (or Valkey) through the official `redis` client (v5), an
+ * optional peer dependency imported only here.
+ *
+ * ## Keys (`P` is the `prefix` option, `tessera:` by default)
+ *
+ * A session id is 28 characters: a 6-character partition then 22 random ones. The partition is
+ * the Redis Cluster hash tag, so a logged-in session and its subject's index share a slot.
+ *
+ * - `P s:{<partition>}<rest of id>`: **hash**, one session. Reserved fields (short, because
+ *   they are repeated in every session): `sh` secret hash, `sub` subject, `dn` display name,
+ *   `ca` createdAt, `ls` lastSeenAt, `it` idle timeout (s), `ax` absolute expiry, `ex` expiresAt,
+ *   `au` authenticatedAt (`sub`, `dn`, `au` absent when null), `v` version, `cd`/`ld` created/last
+ *   device (JSON; `ld` absent while equal to `cd`), `rn` renewedAt, `ph` previous secret hash and `pe` the end of its grace period
+ *   (empty when null; these three absent when the record never had them). Each data key `k` is
+ *   the field `d:k` holding the value's JSON text, so an integer is its decimal digits and
+ *   `HINCRBY` adds to it in place. TTL: `expiresAt - now` (relative, because the core's clock may
+ *   be a test clock), moved by every touch and apply.
+ *   A logged-in session's id must start with `partitionOf(subject)` (the core issues it so);
+ *   `create` refuses one that does not, since its index would live in another slot.
+ * - `P u:{<partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids scored by
+ *   expiresAt. Entries with a score `<= now` are trimmed whenever it is read or written; its TTL
+ *   follows its longest-lived entry, so it never depends on keyspace notifications.
+ * - `P x` (single node) or `P x:{<tag>}` (cluster, one per slot, `<tag>` a short string that
+ *   hashes to that slot, so the index is written in the same script as the session): **sorted
+ *   set**, every session id of the node (or slot) scored by expiresAt. It serves `count` (one
+ *   `ZCOUNT` on a node; on a cluster one script per master summing the `ZCOUNT`s of its slots),
+ *   `query` without a subject or id, and `deleteExpired`, which is what trims it (so that expired
+ *   sessions are still reported to the core's sweep for its events).
+ *
+ * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
+ * when the server lost its script cache), so load with its touch, apply, create with its limit
+ * and evictions, delete and delete-by-subject are each atomic and one round trip. No `KEYS`,
+ * no `SCAN`: the indexes above are walked instead. Per request: load (with a due touch) is one
+ * EVALSHA, apply is one EVALSHA. Admin paths cost: `count` O(log n); `listBySubject` and
+ * `count({ subject })` O(sessions of the subject); `query` by subject or id likewise; `query`
+ * over everything (or by display-name prefix) walks the whole `x` index in one script per node,
+ * about 80 ms at 100,000 sessions, during which that node serves nothing else. On a cluster,
+ * `count` of all sessions costs one `ZCOUNT` per slot (about 5,500 per master, in parallel over
+ * the masters: tens of ms), because each slot keeps its own index.
+ *
+ * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
+ * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
+ * dropped with a null subject.
+ *
+ * ## Cluster: login from an anonymous session
+ *
+ * An anonymous session's partition is random, so on a cluster the session a login replaces is
+ * usually in another slot than the new one. That replace runs as two atomic steps, in this order:
+ * (1) create the new session, applying the subject's limit (the old session stays valid); (2)
+ * delete the old one only if it is still live at the version read. If (2) finds it changed or
+ * gone, the new session is deleted again and the result is `gone` (the core re-reads and retries);
+ * sessions evicted in (1) stay evicted. The old token is never valid after the new one is handed
+ * out, and a failed login never destroys the old session. If Redis fails between the steps, the
+ * new session, whose token was never handed out, expires by itself.
+ */
+import { createHash } from 'node:crypto';
+import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
+import {
+  InvalidOptionError,
+  StoreUnavailableError,
+  isSessionId,
+  partitionOf,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeSet,
+  type CreateOptions,
+  type CreateResult,
+  type DeviceInfo,
+  type JsonValue,
+  type LoadOptions,
+  type RemovedSession,
+  type SessionIndex,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+} from '../../core/index.js';
+import { APPLY, CLUSTER_SHEBANG, COUNT_ALL, CREATE, DELETE, LOAD, QUERY, SUBJECT, SWEEP } from './scripts.js';
+import { SLOTS, slotOf, slotTags } from './slots.js';
+
+interface CommandOptionsLike {
+  timeout?: number;
+}
+
+/** The slice of a node-redis v5 client this store calls. */
+export interface RedisClientLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(args: ReadonlyArray<string>, options?: CommandOptionsLike): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/** The slice of a node-redis v5 cluster client this store calls. */
+export interface RedisClusterLike {
+  readonly isOpen: boolean;
+  connect(): Promise<unknown>;
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: CommandOptionsLike): Promise<unknown>;
+  readonly slots: ReadonlyArray<{ readonly master: object }>;
+  nodeClient(node: object): Promise<RedisClientLike> | RedisClientLike;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+export interface RedisStoreOptions {
+  /**
+   * A Redis URL to connect to; the store opens the connection and `close()` ends it.
+   * @default 'redis://127.0.0.1:6379' (when neither `client` nor `cluster` is given)
+   * @example 'redis://:password@redis.internal:6379/0'
+   */
+  url?: string;
+  /**
+   * An existing node-redis client or cluster client. The store connects it if it is not open yet
+   * and never closes it; its owner handles its `error` events. For the fault behaviour described
+   * in `commandTimeout`, create it with `disableOfflineQueue: true` and a reconnect strategy.
+   * @default undefined
+   */
+  client?: RedisClientLike | RedisClusterLike;
+  /**
+   * Creates a cluster client from these seed nodes (`redis://host:port` URLs).
+   * @default undefined
+   * @example { rootNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] }
+   */
+  cluster?: { rootNodes: string[] };
+  /**
+   * Prepended to every key, so that several apps can share one Redis. Must not contain `{` or `}`.
+   * @default 'tessera:'
+   */
+  prefix?: string;
+  /**
+   * Milliseconds a command may take before it fails with `StoreUnavailableError`. Connections
+   * the store opens also use it as their connect timeout, queue nothing while disconnected, and
+   * retry the connection every 100 to 250 ms, so service resumes within about a second of Redis
+   * coming back.
+   * @default 500
+   */
+  commandTimeout?: number;
+}
+
+type Reply = unknown;
+/** A script's text and digest, as sent to one node and (with the cross-slot flag) to a cluster master. */
+interface Script {
+  text: string;
+  sha: string;
+  clusterText: string;
+  clusterSha: string;
+}
+
+const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK)\b/;
+
+/** An error the server replied with (also from a client built by another copy of node-redis). */
+function isReply(error: unknown): error is Error {
+  return error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name));
+}
+
+function script(text: string): Script {
+  const clusterText = CLUSTER_SHEBANG + text;
+  return { text, sha: sha1(text), clusterText, clusterSha: sha1(clusterText) };
+}
+
+function isCluster(client: RedisClientLike | RedisClusterLike): client is RedisClusterLike {
+  return typeof (client as Partial<RedisClusterLike>).nodeClient === 'function';
+}
+
+function reconnectStrategy(retries: number): number {
+  return Math.min(100 + retries * 50, 250);
+}
+
+function asString(value: Reply): string {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString();
+  return String(value);
+}
+
+function device(text: string | undefined): DeviceInfo {
+  const parsed = text === undefined ? {} : (JSON.parse(text) as Partial<DeviceInfo>);
+  return { ip: parsed.ip ?? null, userAgent: parsed.userAgent ?? null };
+}
+
+/** A session hash (flat `HGETALL` reply) as a record. */
+function toRecord(id: string, flat: Reply): SessionRecord {
+  const fields = new Map<string, string>();
+  const data = Object.create(null) as Record<string, JsonValue>;
+  const list = flat as Reply[];
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const field = asString(list[i]);
+    const value = asString(list[i + 1]);
+    if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value) as JsonValue;
+    else fields.set(field, value);
+  }
+  const number = (field: string) => Number(fields.get(field));
+  const au = fields.get('au');
+  const rn = fields.get('rn');
+  const ph = fields.get('ph');
+  const pe = fields.get('pe');
+  return {
+    ...(rn !== undefined ? { renewedAt: Number(rn) } : {}),
+    ...(ph !== undefined ? { previousSecretHash: ph === '' ? null : ph } : {}),
+    ...(pe !== undefined ? { previousSecretExpiresAt: pe === '' ? null : Number(pe) } : {}),
+    id,
+    secretHash: fields.get('sh') ?? '',
+    subject: fields.get('sub') ?? null,
+    displayName: fields.get('dn') ?? null,
+    createdAt: number('ca'),
+    lastSeenAt: number('ls'),
+    idleTimeout: number('it'),
+    absoluteExpiresAt: number('ax'),
+    expiresAt: number('ex'),
+    authenticatedAt: au === undefined ? null : Number(au),
+    version: number('v'),
+    data,
+    createdDevice: device(fields.get('cd')),
+    lastDevice: device(fields.get('ld') ?? fields.get('cd')),
+  };
+}
+
+function byCreation(a: SessionRecord, b: SessionRecord): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
+}
+
+/**
+ * Sessions in Redis: a hash per session, a sorted set per subject, Lua scripts for every
+ * multi-key change. See the comment at the top of this file for the key layout.
+ *
+ * @example
+ * const store = new RedisStore({ url: process.env.REDIS_URL });
+ * const sessions = new SessionManager({ store });
+ */
+export class RedisStore implements SessionStore, SessionIndex {
+  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true });
+  readonly #client: RedisClientLike | RedisClusterLike;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  readonly #timeout: number;
+  readonly #cluster: boolean;
+  #connecting: Promise<unknown> | null = null;
+  #closed = false;
+  readonly #scripts = {
+    load: script(LOAD),
+    apply: script(APPLY),
+    create: script(CREATE),
+    delete: script(DELETE),
+    subject: script(SUBJECT),
+    count: script(COUNT_ALL),
+    sweep: script(SWEEP),
+    query: script(QUERY),
+  };
+
+  constructor(options: RedisStoreOptions = {}) {
+    const prefix = options.prefix ?? 'tessera:';
+    if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new InvalidOptionError('prefix must be a string without { or }');
+    const timeout = options.commandTimeout ?? 500;
+    if (!Number.isInteger(timeout) || timeout < 1) throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
+    const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
+    if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
+    this.#prefix = prefix;
+    this.#timeout = timeout;
+    const socket = { connectTimeout: timeout, reconnectStrategy };
+    if (options.client !== undefined) {
+      this.#client = options.client;
+      this.#owned = false;
+    } else if (options.cluster !== undefined) {
+      const rootNodes = options.cluster.rootNodes;
+      if (!Array.isArray(rootNodes) || rootNodes.length === 0) throw new InvalidOptionError('cluster.rootNodes must list at least one redis:// URL');
+      const cluster = createCluster({
+        rootNodes: rootNodes.map((url) => ({ url })),
+        defaults: { socket, disableOfflineQueue: true },
+        commandOptions: { timeout },
+      });
+      cluster.on('error', () => {
+        // Reported to callers as StoreUnavailableError; reconnection is automatic.
+      });
+      this.#client = cluster as unknown as RedisClusterLike;
+      this.#owned = true;
+    } else {
+      const client = createClient({
+        url: options.url ?? 'redis://127.0.0.1:6379',
+        socket,
+        disableOfflineQueue: true,
+        commandOptions: { timeout },
+      });
+      client.on('error', () => {
+        // Reported to callers as StoreUnavailableError; reconnection is automatic.
+      });
+      this.#client = client as unknown as RedisClientLike;
+      this.#owned = true;
+    }
+    this.#cluster = isCluster(this.#client);
+  }
+
+  async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
+    const { now, replaces, limit } = options;
+    if (!isSessionId(record.id)) throw new Error('not a session id');
+    if (record.subject !== null && partitionOf(record.subject) !== record.id.slice(0, 6)) {
+      throw new Error("a logged-in session's id must start with partitionOf(subject)");
+    }
+    if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
+    const crossSlot = replaces !== undefined && this.#cluster && slotOf(replaces.id.slice(0, 6)) !== slotOf(record.id.slice(0, 6));
+    if (replaces !== undefined && !crossSlot) return this.#create(record, now, replaces, limit);
+    const created = await this.#create(record, now, undefined, limit);
+    if (replaces === undefined || created.status !== 'created') return created;
+    // Cross-slot replace (see the top of this file): step 2, retire the old session.
+    let removed: Reply;
+    try {
+      removed = await this.#run(this.#scripts.delete, [this.#sessionKey(replaces.id), this.#indexKey(replaces.id)], [replaces.id, String(now), String(replaces.version)]);
+    } catch (error) {
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']).catch(() => {});
+      throw error;
+    }
+    if (removed === null) {
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']);
+      return { status: 'gone' };
+    }
+    return created;
+  }
+
+  async #create(record: SessionRecord, now: number, replaces: { id: string; version: number } | undefined, limit: CreateOptions['limit']): Promise<CreateResult> {
+    const fields: string[] = [
+      'sh', record.secretHash,
+      'ca', String(record.createdAt),
+      'ls', String(record.lastSeenAt),
+      'it', String(record.idleTimeout),
+      'ax', String(record.absoluteExpiresAt),
+      'ex', String(record.expiresAt),
+      'v', String(record.version),
+      'cd', JSON.stringify(record.createdDevice),
+    ];
+    const lastDevice = JSON.stringify(record.lastDevice);
+    if (lastDevice !== fields[fields.length - 1]) fields.push('ld', lastDevice);
+    if (record.subject !== null) fields.push('sub', record.subject);
+    if (record.displayName !== null) fields.push('dn', record.displayName);
+    if (record.authenticatedAt !== null) fields.push('au', String(record.authenticatedAt));
+    if (record.renewedAt !== undefined) fields.push('rn', String(record.renewedAt));
+    if (record.previousSecretHash !== undefined) fields.push('ph', record.previousSecretHash ?? '');
+    if (record.previousSecretExpiresAt !== undefined) fields.push('pe', record.previousSecretExpiresAt === null ? '' : String(record.previousSecretExpiresAt));
+    for (const [key, value] of Object.entries(record.data)) fields.push(`d:${key}`, JSON.stringify(value));
+    const keys = [this.#sessionKey(record.id), this.#indexKey(record.id)];
+    if (replaces !== undefined) keys.push(this.#sessionKey(replaces.id));
+    let reply: Reply;
+    try {
+      reply = await this.#run(this.#scripts.create, keys, [
+        record.id,
+        String(now),
+        String(record.expiresAt),
+        record.subject ?? '',
+        replaces?.id ?? '',
+        String(replaces?.version ?? ''),
+        limit !== undefined && record.subject !== null ? String(limit.max) : '',
+        limit?.onLimit ?? '',
+        ...fields,
+      ]);
+    } catch (error) {
+      if (isReply(error) && error.message.includes('tessera: duplicate session id')) throw new Error('duplicate session id');
+      throw error;
+    }
+    const [status, ...evicted] = (reply as Reply[]).map(asString);
+    if (status === 'limit') return { status: 'limit' };
+    if (status === 'gone') return { status: 'gone' };
+    return { status: 'created', evicted: evicted.map((id) => ({ id, subject: record.subject })) };
+  }
+
+  async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    if (!isSessionId(id)) return null;
+    const { touch } = options;
+    const reply = await this.#run(this.#scripts.load, [this.#sessionKey(id), this.#indexKey(id)], [
+      id,
+      String(options.now),
+      options.secretHash ?? '',
+      touch ? String(touch.maxIntervalMs) : '',
+      touch ? String(touch.idleFraction) : '',
+      touch && options.device ? JSON.stringify(options.device) : '',
+    ]);
+    if (reply === null) return null;
+    const record = toRecord(id, reply);
+    return options.now < record.expiresAt ? record : null;
+  }
+
+  async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
+    if (!isSessionId(id)) return { status: 'gone' };
+    const args = [
+      id,
+      String(options.now),
+      options.expectedVersion === undefined ? '' : String(options.expectedVersion),
+      changes.idleTimeout === undefined ? '' : String(changes.idleTimeout),
+      changes.lastSeenAt === undefined ? '' : String(changes.lastSeenAt),
+      changes.lastDevice === undefined ? '' : JSON.stringify(changes.lastDevice),
+      changes.displayName === undefined ? '' : changes.displayName === null ? 'n' : 's',
+      changes.displayName ?? '',
+    ];
+    const renew = changes.renewSecret;
+    if (renew === undefined) args.push('', '', '', '', '');
+    else args.push('1', renew.secretHash, String(renew.renewedAt), renew.previousSecretHash, String(renew.previousSecretExpiresAt));
+    const deletes = changes.delete ?? [];
+    args.push(String(deletes.length), ...deletes);
+    const sets = Object.entries(changes.set ?? {});
+    args.push(String(sets.length));
+    for (const [key, value] of sets) args.push(key, JSON.stringify(value));
+    const increments = Object.entries(changes.increment ?? {});
+    args.push(String(increments.length));
+    for (const [key, delta] of increments) {
+      if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
+      args.push(key, String(delta));
+    }
+    const reply = await this.#run(this.#scripts.apply, [this.#sessionKey(id), this.#indexKey(id)], args);
+    if (reply === null) return { status: 'gone' };
+    const [status, flat] = reply as [Reply, Reply];
+    const record = toRecord(id, flat);
+    return asString(status) === 'conflict' ? { status: 'conflict', record } : { status: 'applied', record };
+  }
+
+  async delete(id: string): Promise<RemovedSession | null> {
+    if (!isSessionId(id)) return null;
+    const reply = await this.#run(this.#scripts.delete, [this.#sessionKey(id), this.#indexKey(id)], [id, '', '']);
+    if (reply === null) return null;
+    const [subject] = reply as [Reply];
+    return { id, subject: subject == null ? null : asString(subject) };
+  }
+
+  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    const removed: RemovedSession[] = [];
+    for (const target of await this.#targets()) {
+      if (removed.length >= limit) break;
+      const reply = (await this.#runOn(target, this.#scripts.sweep, [String(now), String(limit - removed.length), ...target.indexes])) as Reply[];
+      for (let i = 0; i + 2 < reply.length; i += 3) {
+        removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
+      }
+    }
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#owned) return;
+    const client = this.#client;
+    if (!client.isOpen) return;
+    try {
+      await client.close();
+    } catch {
+      client.destroy();
+    }
+  }
+
+  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
+    const records = await this.#subjectRecords(subject, now);
+    return records.sort(byCreation);
+  }
+
+  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
+    const reply = (await this.#subject(subject, options.now, 'delete', options.except ?? '')) as Reply[];
+    return reply.map((id) => ({ id: asString(id), subject }));
+  }
+
+  async query(query: SessionQuery): Promise<SessionPage> {
+    const { now, limit } = query;
+    const cursor = query.cursor ?? '';
+    const matches = (record: SessionRecord) =>
+      now < record.expiresAt &&
+      (query.subject === undefined || record.subject === query.subject) &&
+      (query.displayNamePrefix === undefined || (record.displayName ?? '').startsWith(query.displayNamePrefix)) &&
+      record.id > cursor;
+    let candidates: SessionRecord[];
+    if (query.id !== undefined) {
+      const record = await this.load(query.id, { now });
+      candidates = record === null ? [] : [record];
+    } else if (query.subject !== undefined) {
+      candidates = await this.#subjectRecords(query.subject, now);
+    } else {
+      candidates = [];
+      // Each node returns its first `limit + 1` matches; the first `limit + 1` overall are among them.
+      const pages = await Promise.all(
+        (await this.#targets()).map((target) =>
+          this.#runOn(target, this.#scripts.query, [
+            String(now),
+            cursor,
+            query.displayNamePrefix === undefined ? '0' : '1',
+            query.displayNamePrefix ?? '',
+            String(limit + 1),
+            ...target.indexes,
+          ]),
+        ),
+      );
+      for (const page of pages) {
+        const list = page as Reply[];
+        for (let i = 0; i + 1 < list.length; i += 2) candidates.push(toRecord(asString(list[i]), list[i + 1]));
+      }
+    }
+    const found = candidates.filter(matches).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return { sessions: page, nextCursor: found.length > limit && last ? last.id : null };
+  }
+
+  async count(filter: { now: number; subject?: string }): Promise<number> {
+    if (filter.subject !== undefined) return Number(await this.#subject(filter.subject, filter.now, 'count', ''));
+    if (!this.#cluster) {
+      const reply = await this.#send(this.#prefix + 'x', ['ZCOUNT', this.#prefix + 'x', `(${filter.now}`, '+inf']);
+      return Number(reply);
+    }
+    const counts = await Promise.all((await this.#targets()).map((target) => this.#runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
+    return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
+  }
+
+  async #subjectRecords(subject: string, now: number): Promise<SessionRecord[]> {
+    const reply = (await this.#subject(subject, now, 'list', '')) as Reply[];
+    const records: SessionRecord[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const record = toRecord(asString(reply[i]), reply[i + 1]);
+      if (now < record.expiresAt && record.subject === subject) records.push(record);
+    }
+    return records;
+  }
+
+  #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply> {
+    const partition = partitionOf(subject);
+    const indexKey = this.#cluster ? `${this.#prefix}x:{${slotTags()[slotOf(partition)] as string}}` : `${this.#prefix}x`;
+    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${partition}}${subject}`, indexKey], [subject, String(now), mode, except]);
+  }
+
+  #sessionKey(id: string): string {
+    return `${this.#prefix}s:{${id.slice(0, 6)}}${id.slice(6)}`;
+  }
+
+  /** The global index that holds this id: one per node, or one per slot on a cluster. */
+  #indexKey(id: string): string {
+    if (!this.#cluster) return `${this.#prefix}x`;
+    return `${this.#prefix}x:{${slotTags()[slotOf(id.slice(0, 6))] as string}}`;
+  }
+
+  // --- transport -------------------------------------------------------------------------
+
+  /** Connects on first use; while a first connection is pending, waits at most `commandTimeout`. */
+  async #ready(): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('the session store is closed');
+    const client = this.#client;
+    if (client.isOpen) {
+      if (this.#connecting === null) return;
+    } else {
+      this.#connecting ??= client.connect().catch((error: unknown) => {
+        this.#connecting = null;
+        throw error;
+      });
+    }
+    const connecting = this.#connecting;
+    if (connecting === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        connecting,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new StoreUnavailableError('timed out connecting to Redis')), this.#timeout);
+        }),
+      ]);
+      if (this.#connecting === connecting) this.#connecting = null;
+    } catch (error) {
+      throw this.#unavailable(error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #unavailable(error: unknown): unknown {
+    if (error instanceof StoreUnavailableError) return error;
+    if (isReply(error) && !TRANSIENT_REPLY.test(error.message)) return error;
+    const reason =
+      error instanceof TimeoutError
+        ? `no reply within ${this.#timeout} ms`
+        : error instanceof Error
+          ? `${error.constructor.name}${error.message ? `: ${error.message}` : ''}`
+          : String(error);
+    return new StoreUnavailableError(`the Redis session store is unavailable (${reason})`, { cause: error });
+  }
+
+  /** One command to the node serving `key`. */
+  async #send(key: string, args: string[]): Promise<Reply> {
+    await this.#ready();
+    const client = this.#client;
+    const options = { timeout: this.#timeout };
+    try {
+      return await (isCluster(client) ? client.sendCommand(key, false, args, options) : client.sendCommand(args, options));
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
+  async #run(s: Script, keys: string[], args: string[]): Promise<Reply> {
+    const tail = [String(keys.length), ...keys, this.#prefix, ...args];
+    const first = keys[0] as string;
+    try {
+      return await this.#send(first, ['EVALSHA', s.sha, ...tail]);
+    } catch (error) {
+      if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
+    }
+    return this.#send(first, ['EVAL', s.text, ...tail]);
+  }
+
+  /** Where admin scripts run: each master with the global indexes of its slots, or the one node. */
+  async #targets(): Promise<Target[]> {
+    await this.#ready();
+    const client = this.#client;
+    if (!isCluster(client)) return [{ client, indexes: [`${this.#prefix}x`] }];
+    const tags = slotTags();
+    const byMaster = new Map<object, string[]>();
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const master = client.slots[slot]?.master;
+      if (master === undefined) throw new StoreUnavailableError('the cluster has unassigned slots');
+      let list = byMaster.get(master);
+      if (list === undefined) byMaster.set(master, (list = []));
+      list.push(`${this.#prefix}x:{${tags[slot] as string}}`);
+    }
+    const targets: Target[] = [];
+    for (const [master, indexes] of byMaster) {
+      try {
+        targets.push({ client: await client.nodeClient(master), indexes });
+      } catch (error) {
+        throw this.#unavailable(error);
+      }
+    }
+    return targets;
+  }
+
+  /**
+   * An admin script with no declared keys on one node (on a cluster: allowed to span its slots).
+   * These walk whole indexes, so they get ten times the command timeout.
+   */
+  async #runOn(target: Target, s: Script, args: string[]): Promise<Reply> {
+    const [text, sha] = this.#cluster ? [s.clusterText, s.clusterSha] : [s.text, s.sha];
+    const tail = ['0', this.#prefix, ...args];
+    const options = { timeout: this.#timeout * 10 };
+    try {
+      try {
+        return await target.client.sendCommand(['EVALSHA', sha, ...tail], options);
+      } catch (error) {
+        if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
+      }
+      return await target.client.sendCommand(['EVAL', text, ...tail], options);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+}
+
+interface Target {
+  client: RedisClientLike;
+  indexes: string[];
+}
+
+function sha1(text: string): string {
+  return createHash('sha1').update(text).digest('hex');
+}

@@ -1,0 +1,351 @@
+/**
+ * The Lua side of the Redis store. Each script is one atomic step and one round trip; together
+ * they implement `core/expiry.ts` and `core/record-ops.ts` (touch rule, expiry formula, change-set
+ * order, eviction order) exactly. Numbers are written back with `%.17g`, so that millisecond
+ * timestamps never turn into `1.8e+12`.
+ *
+ * Keys a script derives itself (`u:` of a subject, `s:` of an evicted id) always carry the same
+ * `{partition}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
+ */
+
+/** Shared helpers, prepended to every script. ARGV[1] is always the key prefix. */
+const PRELUDE = `
+local P = ARGV[1]
+local function num(n) return string.format('%.17g', n) end
+-- Byte order, as JavaScript compares ids: Lua's own string '<' follows the server's locale.
+local function lt(a, b)
+  local n = math.min(#a, #b)
+  for k = 1, n do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function skey(id) return P .. 's:{' .. string.sub(id, 1, 6) .. '}' .. string.sub(id, 7) end
+local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 6) .. '}' .. sub end
+-- The subject index lives as long as its longest-lived entry.
+local function ukeep(u, now)
+  local top = redis.call('ZRANGE', u, -1, -1, 'WITHSCORES')
+  if top[2] then
+    redis.call('PEXPIRE', u, math.max(1, math.ceil(tonumber(top[2]) - now)))
+  end
+end
+-- The last device is stored only when it differs from the creating one (it usually does not).
+local function lastDevice(key, device, created)
+  if device == created then redis.call('HDEL', key, 'ld') else redis.call('HSET', key, 'ld', device) end
+end
+local function keep(key, ex, now)
+  redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
+end
+`;
+
+/**
+ * load. KEYS: session, global index. ARGV: prefix, id, now, secretHash|'', maxIntervalMs|'' (no
+ * touch), idleFraction, lastDevice JSON|''. Returns the hash as a flat array, or nil.
+ */
+export const LOAD = `${PRELUDE}
+local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
+local h = redis.call('HGETALL', key)
+if #h == 0 then return false end
+local f = {}
+for i = 1, #h, 2 do f[h[i]] = i + 1 end
+local ex = tonumber(h[f.ex])
+if now >= ex then return false end
+-- Compared as digests, so the time taken says nothing about where two hashes differ. The
+-- previous secret (left by a renewal) still opens the session until its grace period ends.
+if ARGV[4] ~= '' then
+  local want = redis.sha1hex(ARGV[4])
+  local ok = want == redis.sha1hex(h[f.sh])
+  if not ok and f.ph and h[f.ph] ~= '' and f.pe and h[f.pe] ~= '' and now < tonumber(h[f.pe]) then
+    ok = want == redis.sha1hex(h[f.ph])
+  end
+  if not ok then return false end
+end
+if ARGV[5] ~= '' then
+  local it = tonumber(h[f.it])
+  local interval = math.min(tonumber(ARGV[5]), math.floor(it * 1000 * tonumber(ARGV[6])))
+  if now - tonumber(h[f.ls]) >= interval then
+    ex = math.min(now + it * 1000, tonumber(h[f.ax]))
+    h[f.ls] = num(now)
+    h[f.ex] = num(ex)
+    redis.call('HSET', key, 'ls', h[f.ls], 'ex', h[f.ex])
+    if ARGV[7] ~= '' then
+      lastDevice(key, ARGV[7], h[f.cd])
+      if f.ld then
+        h[f.ld] = ARGV[7]
+      else
+        h[#h + 1] = 'ld'
+        h[#h + 1] = ARGV[7]
+      end
+    end
+    keep(key, ex, now)
+    redis.call('ZADD', xkey, ex, id)
+    if f.sub then
+      local u = ukey(id, h[f.sub])
+      redis.call('ZADD', u, ex, id)
+      ukeep(u, now)
+    end
+  end
+end
+return h
+`;
+
+/**
+ * apply. KEYS: session, global index. ARGV: prefix, id, now, expectedVersion|'', idleTimeout|'',
+ * lastSeenAt|'', lastDevice|'', displayName mode ('' keep, 'n' null, 's' set), displayName,
+ * renewal ('' or '1', then secretHash, renewedAt, previousSecretHash, previousSecretExpiresAt),
+ * then counted lists: deletes, sets (field, JSON), increments (field, delta).
+ * Returns {'ok', flat hash}, {'conflict', flat hash} or nil (gone).
+ */
+export const APPLY = `${PRELUDE}
+local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
+local cur = redis.call('HMGET', key, 'ex', 'v', 'ls', 'it', 'ax', 'sub')
+if not cur[1] or now >= tonumber(cur[1]) then return false end
+if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(cur[2]) then
+  return {'conflict', redis.call('HGETALL', key)}
+end
+if ARGV[10] == '1' then redis.call('HSET', key, 'sh', ARGV[11], 'rn', ARGV[12], 'ph', ARGV[13], 'pe', ARGV[14]) end
+local i = 15
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HDEL', key, 'd:' .. ARGV[i]); i = i + 1 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do redis.call('HSET', key, 'd:' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local field, delta = 'd:' .. ARGV[i], ARGV[i + 1]
+  local old = redis.call('HGET', key, field)
+  -- An absent or non-integer value counts as 0, as in record-ops.ts (safe integers only).
+  local v = old and string.match(old, '^%-?%d+$') and tonumber(old)
+  if v and math.abs(v) <= 9007199254740991 then
+    redis.call('HINCRBY', key, field, delta)
+  else
+    redis.call('HSET', key, field, delta)
+  end
+  i = i + 2
+end
+local ls = tonumber(cur[3])
+if ARGV[6] ~= '' then ls = math.max(ls, tonumber(ARGV[6])) end
+local it = tonumber(cur[4])
+if ARGV[5] ~= '' then it = tonumber(ARGV[5]) end
+local ex = math.min(ls + it * 1000, tonumber(cur[5]))
+redis.call('HSET', key, 'ls', num(ls), 'it', ARGV[5] ~= '' and ARGV[5] or num(it), 'ex', num(ex), 'v', num(tonumber(cur[2]) + 1))
+if ARGV[7] ~= '' then lastDevice(key, ARGV[7], redis.call('HGET', key, 'cd')) end
+if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
+local h = redis.call('HGETALL', key)
+keep(key, ex, now)
+redis.call('ZADD', xkey, ex, id)
+if cur[6] then
+  local u = ukey(id, cur[6])
+  redis.call('ZADD', u, ex, id)
+  ukeep(u, now)
+end
+return {'ok', h}
+`;
+
+/**
+ * create. KEYS: new session, its global index, then (same slot only) the replaced session.
+ * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, limitMax|'',
+ * onLimit, then field/value pairs of the new hash.
+ * Returns {'created', evicted ids...}, {'limit'} or {'gone'}; an error on a duplicate id.
+ */
+export const CREATE = `${PRELUDE}
+local key, xkey, id, now, ex, sub = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local rid = ARGV[6]
+if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
+local rsub = false
+if rid ~= '' then
+  local r = redis.call('HMGET', KEYS[3], 'ex', 'v', 'sub')
+  if not r[1] or now >= tonumber(r[1]) or tonumber(r[2]) ~= tonumber(ARGV[7]) then return {'gone'} end
+  rsub = r[3]
+end
+local evicted = {}
+if sub ~= '' then
+  local u = ukey(id, sub)
+  redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
+  if ARGV[8] ~= '' then
+    local max = tonumber(ARGV[8])
+    local live = {}
+    for _, other in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+      if other ~= rid then
+        local r = redis.call('HMGET', skey(other), 'ca', 'ex')
+        if r[1] and tonumber(r[2]) > now then
+          live[#live + 1] = {tonumber(r[1]), other}
+        else
+          redis.call('ZREM', u, other)
+        end
+      end
+    end
+    local excess = #live - max + 1
+    if excess > 0 then
+      if ARGV[9] == 'reject' then return {'limit'} end
+      -- Oldest createdAt first, ties by id: sessionsToEvict in record-ops.ts.
+      table.sort(live, function(a, b)
+        if a[1] ~= b[1] then return a[1] < b[1] end
+        return lt(a[2], b[2])
+      end)
+      for k = 1, excess do
+        local victim = live[k][2]
+        redis.call('DEL', skey(victim))
+        redis.call('ZREM', u, victim)
+        redis.call('ZREM', xkey, victim)
+        evicted[#evicted + 1] = victim
+      end
+    end
+  end
+end
+if rid ~= '' then
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', xkey, rid)
+  if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
+end
+redis.call('HSET', key, unpack(ARGV, 10))
+keep(key, ex, now)
+redis.call('ZADD', xkey, ex, id)
+if sub ~= '' then
+  local u = ukey(id, sub)
+  redis.call('ZADD', u, ex, id)
+  ukeep(u, now)
+end
+return {'created', unpack(evicted)}
+`;
+
+/**
+ * Removes a session. KEYS: session, global index. ARGV: prefix, id, now|'' (unconditional),
+ * version|''. With `now` (and `version`) given, removes only a live session (at that version):
+ * the second step of a cross-slot replace. Returns {subject|nil} or nil when nothing was removed.
+ */
+export const DELETE = `${PRELUDE}
+local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
+local r = redis.call('HMGET', key, 'ex', 'v', 'sub')
+if not r[1] then
+  redis.call('ZREM', xkey, id)
+  return false
+end
+if ARGV[3] ~= '' then
+  if tonumber(ARGV[3]) >= tonumber(r[1]) then return false end
+  if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(r[2]) then return false end
+end
+redis.call('DEL', key)
+redis.call('ZREM', xkey, id)
+if r[3] then redis.call('ZREM', ukey(id, r[3]), id) end
+return {r[3]}
+`;
+
+/**
+ * A subject's sessions. KEYS: subject index, global index (same slot). ARGV: prefix, subject, now,
+ * mode ('list' | 'count' | 'delete'), except|''. Trims entries past their expiry first.
+ * list: {id, flat hash, ...}; count: n; delete: removed ids.
+ */
+export const SUBJECT = `${PRELUDE}
+local u, xkey, sub, now, mode, except = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
+if mode == 'count' then return redis.call('ZCARD', u) end
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+  local key = skey(id)
+  if mode == 'delete' then
+    if id ~= except then
+      local ex = redis.call('HGET', key, 'ex')
+      if ex and tonumber(ex) > now then
+        redis.call('DEL', key)
+        redis.call('ZREM', u, id)
+        redis.call('ZREM', xkey, id)
+        out[#out + 1] = id
+      elseif not ex then
+        redis.call('ZREM', u, id)
+      end
+    end
+  else
+    local h = redis.call('HGETALL', key)
+    if #h == 0 then
+      redis.call('ZREM', u, id)
+    else
+      out[#out + 1] = id
+      out[#out + 1] = h
+    end
+  end
+end
+return out
+`;
+
+/**
+ * Admin scripts over global indexes: no declared keys, ARGV: prefix, now, then arguments, then
+ * the index keys to walk. On a cluster each runs on one master over the indexes of the slots it
+ * serves, with the shebang below; on one node it runs once over the single index.
+ */
+export const CLUSTER_SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
+
+/** count. ARGV: prefix, now, index keys... Returns live entries as a string. */
+export const COUNT_ALL = `${PRELUDE}
+local now, total = ARGV[2], 0
+for i = 3, #ARGV do total = total + redis.call('ZCOUNT', ARGV[i], '(' .. now, '+inf') end
+return tostring(total)
+`;
+
+/**
+ * deleteExpired. ARGV: prefix, now, limit, index keys... Returns {id, subject|nil, ...} of the
+ * sessions it removed; a session the backend already dropped by TTL is reported with a nil subject.
+ */
+export const SWEEP = `${PRELUDE}
+local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out, n = {}, 0
+for i = 4, #ARGV do
+  if n >= limit then break end
+  local xkey = ARGV[i]
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, limit - n)) do
+    local key = skey(id)
+    local r = redis.call('HMGET', key, 'ex', 'sub')
+    if r[1] and tonumber(r[1]) > now then
+      redis.call('ZADD', xkey, r[1], id)
+    else
+      redis.call('ZREM', xkey, id)
+      if r[1] then redis.call('DEL', key) end
+      if r[2] then redis.call('ZREM', ukey(id, r[2]), id) end
+      n = n + 1
+      out[#out + 1] = id
+      out[#out + 1] = r[2] or ''
+      out[#out + 1] = r[2] and '1' or '0'
+    end
+  end
+end
+return out
+`;
+
+/**
+ * query (no subject or id filter): live ids greater than the cursor, optionally with a display
+ * name starting with a prefix, the first `limit` of them in id order with their hashes.
+ * ARGV: prefix, now, cursor|'', hasPrefix ('0'|'1'), displayNamePrefix, limit, index keys...
+ */
+export const QUERY = `${PRELUDE}
+local now, cursor, hasPrefix, dnp, limit = ARGV[2], ARGV[3], ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
+-- The smallest 'limit' matching ids, kept sorted while streaming over the indexes: no full
+-- sort, and the display name is read only for ids that would enter the page.
+local best = {}
+local function matches(id)
+  if not hasPrefix then return true end
+  local dn = redis.call('HGET', skey(id), 'dn')
+  return dn and string.sub(dn, 1, #dnp) == dnp
+end
+for i = 7, #ARGV do
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ARGV[i], '(' .. now, '+inf')) do
+    if lt(cursor, id) and (#best < limit or lt(id, best[#best])) and matches(id) then
+      local lo, hi = 1, #best + 1
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if lt(best[mid], id) then lo = mid + 1 else hi = mid end
+      end
+      table.insert(best, lo, id)
+      if #best > limit then best[#best] = nil end
+    end
+  end
+end
+local out = {}
+for _, id in ipairs(best) do
+  local h = redis.call('HGETALL', skey(id))
+  if #h > 0 then
+    out[#out + 1] = id
+    out[#out + 1] = h
+  end
+end
+return out
+`;

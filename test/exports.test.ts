@@ -1,0 +1,43 @@
+// Imports every subpath export of the built package by its public name, as an app would.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
+
+const expected: Record<string, string[]> = {
+  tessera: ['SessionManager', 'Session', 'ManualClock', 'StoreUnavailableError', 'SessionLimitError', 'errorResponse', 'hasSessionIndex', 'defaultOptions'],
+  'tessera/stores/memory': ['MemoryStore'],
+  'tessera/stores/sqlite': ['SqliteStore'],
+  'tessera/stores/redis': ['RedisStore'],
+  'tessera/stores/postgres': ['PostgresStore'],
+  'tessera/adapters/node': ['loadSession', 'sendJson', 'sendError', 'readJson'],
+  'tessera/adapters/express': ['session', 'errorHandler'],
+  'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
+};
+
+describe('package exports', () => {
+  it('lists every module this test checks, and no other', () => {
+    const names = Object.keys(pkg.exports)
+      .filter((key) => key !== './package.json')
+      .map((key) => (key === '.' ? 'tessera' : `tessera/${key.slice(2)}`));
+    assert.deepEqual(names.sort(), Object.keys(expected).sort());
+  });
+
+  for (const [specifier, names] of Object.entries(expected)) {
+    it(`${specifier} loads from the build and exports ${names.join(', ')}`, async () => {
+      const module = (await import(specifier)) as Record<string, unknown>;
+      for (const name of names) assert.ok(module[name] !== undefined, `${specifier} exports ${name}`);
+    });
+  }
+
+  it('the core imports nothing but node: built-ins and itself', () => {
+    const dir = new URL('../dist/src/core/', import.meta.url);
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
+      const source = readFileSync(new URL(file, dir), 'utf8');
+      for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+        assert.ok(specifier!.startsWith('./') || specifier!.startsWith('node:'), `${file} imports ${specifier}`);
+      }
+    }
+  });
+});

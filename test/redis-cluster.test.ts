@@ -1,0 +1,124 @@
+// The store conformance suite on a three-master Redis Cluster that this test starts and stops itself.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createCluster } from 'redis';
+import { ManualClock, SessionManager, partitionOf } from '../src/core/index.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { makeRecord, runStoreConformance } from '../src/testing/index.js';
+import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
+import { slotOf } from '../src/stores/redis/slots.js';
+
+const canSpawn = hasRedisServer();
+const skip = canSpawn ? false : 'redis-server is not on PATH';
+if (skip && !requireServices) console.log(`${skip}: skipping the Redis Cluster suite`);
+
+const servers = canSpawn ? new RedisServers() : null;
+const ports: number[] = [];
+type Cluster = ReturnType<typeof createCluster>;
+let shared: Cluster | null = null;
+
+async function clusterInfo(port: number): Promise<string> {
+  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'CLUSTER', 'INFO'], { encoding: 'utf8' });
+  return result.stdout;
+}
+
+async function startCluster(): Promise<void> {
+  assert.ok(servers, 'redis-server is on PATH');
+  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  await Promise.all(
+    ports.map((port) =>
+      servers.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(servers.dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000']),
+    ),
+  );
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(created.status, 0, `redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const infos = await Promise.all(ports.map(clusterInfo));
+    if (infos.every((info) => info.includes('cluster_state:ok'))) break;
+    assert.ok(Date.now() < deadline, 'the cluster did not reach cluster_state:ok');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  shared = createCluster({ rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })) });
+  shared.on('error', () => {});
+  await shared.connect();
+}
+
+async function stopCluster(): Promise<void> {
+  if (shared?.isOpen) await shared.close().catch(() => shared?.destroy());
+  await servers?.stopAll();
+}
+
+let n = 0;
+const run = randomUUID().slice(0, 8);
+runStoreConformance({
+  name: 'redis cluster (3 masters, given cluster client)',
+  skip: skip && !requireServices ? skip : false,
+  setup: startCluster,
+  teardown: stopCluster,
+  // A generous timeout: the suite's 200-way compare-and-set contention on a loaded machine (see redis-store.test.ts).
+  createStore: () => new RedisStore({ client: shared as Cluster, prefix: `c${run}:${++n}:`, commandTimeout: 3000 }),
+});
+
+describe('redis cluster: layout and the store-owned cluster client', { skip: skip && !requireServices ? skip : false }, () => {
+  let store: RedisStore;
+  let own: RedisServers | null = null;
+  const ownPorts: number[] = [];
+  let probe: Cluster;
+
+  before(async () => {
+    own = new RedisServers();
+    for (let i = 0; i < 3; i++) ownPorts.push(await freePort());
+    await Promise.all(ownPorts.map((port) => own!.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(own!.dir, `nodes-${port}.conf`)])));
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ownPorts.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(created.status, 0, created.stdout + created.stderr);
+    const deadline = Date.now() + 20_000;
+    while (!(await Promise.all(ownPorts.map(clusterInfo))).every((i) => i.includes('cluster_state:ok'))) {
+      assert.ok(Date.now() < deadline, 'cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    store = new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'lay:' });
+    probe = createCluster({ rootNodes: ownPorts.map((port) => ({ url: `redis://127.0.0.1:${port}` })) });
+    probe.on('error', () => {});
+    await probe.connect();
+  });
+  after(async () => {
+    await store?.close();
+    if (probe?.isOpen) await probe.close().catch(() => probe.destroy());
+    await own?.stopAll();
+  });
+
+  it('keeps a session and its subject index in one slot and counts across all masters', async () => {
+    const clock = new ManualClock();
+    const manager = new SessionManager({ store, clock, cleanupInterval: false });
+    const now = clock.now();
+    const subjects = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    for (const subject of subjects) {
+      const { token: _t, ...record } = makeRecord(now, { subject });
+      await store.create(record, { now });
+      const key = `lay:s:{${record.id.slice(0, 6)}}${record.id.slice(6)}`;
+      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key])), slotOf(partitionOf(subject)));
+      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:u:{${partitionOf(subject)}}${subject}`])), slotOf(partitionOf(subject)));
+    }
+    for (let i = 0; i < 10; i++) {
+      const { token: _t, ...record } = makeRecord(now);
+      await store.create(record, { now });
+    }
+    const masters = new Set(subjects.map((s) => probe.slots[slotOf(partitionOf(s))]?.master.id));
+    assert.ok(masters.size > 1, 'the sessions are spread over several masters');
+    assert.equal(await manager.count(), 50);
+    assert.equal((await manager.query({ limit: 1000 })).sessions.length, 50);
+    assert.equal(await manager.count({ subject: 'user-3' }), 1);
+    assert.equal(await store.count({ now: now + 86_400_000 }), 0);
+    const swept = await store.deleteExpired(now + 86_400_000, 1000);
+    assert.equal(swept.length, 50);
+    assert.equal(swept.filter((s) => s.subject !== null).length, 40);
+    manager.close();
+  });
+});

@@ -1,0 +1,176 @@
+// The store conformance suite on the machine's Redis, and the round trips per request measured with INFO commandstats.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { InvalidOptionError, ManualClock, SessionManager, StoreUnavailableError, hashSecret } from '../src/core/index.js';
+import { RedisStore } from '../src/stores/redis/index.js';
+import { makeRecord, runStoreConformance } from '../src/testing/index.js';
+import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
+
+const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const root = `tessera-test:${randomUUID()}:`;
+
+async function reachable(target: string): Promise<string | null> {
+  const client = createClient({ url: target, socket: { connectTimeout: 1000, reconnectStrategy: false } });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return null;
+  } catch (error) {
+    return `Redis at ${target} is unreachable (${(error as Error).message || String(error)})`;
+  } finally {
+    if (client.isOpen) client.destroy();
+  }
+}
+
+/** Deletes every key under a prefix (SCAN is fine in tests, never in the store). */
+async function deleteByPrefix(target: string, prefix: string): Promise<void> {
+  const client = createClient({ url: target });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+const unreachable = await reachable(url);
+if (unreachable !== null) console.log(`${unreachable}${requireServices ? '' : ': skipping the Redis conformance suite'}`);
+
+let n = 0;
+runStoreConformance({
+  name: `redis (${url})`,
+  skip: unreachable !== null && !requireServices ? unreachable : false,
+  // The suite's 200-way compare-and-set contention can hold a reply in the client's queue past the
+  // 500 ms default on a loaded 2-core machine; the fault test checks the default itself.
+  createStore: () => new RedisStore({ url, prefix: `${root}${++n}:`, commandTimeout: 3000 }),
+  teardown: async () => {
+    if (unreachable === null) await deleteByPrefix(url, root);
+  },
+});
+
+const canSpawn = hasRedisServer();
+const noServer = canSpawn ? false : 'redis-server is not on PATH';
+if (noServer && !requireServices) console.log(`${noServer}: skipping the round-trip test`);
+
+describe('redis store: round trips (INFO commandstats)', { skip: noServer && !requireServices ? noServer : false }, () => {
+  const servers = canSpawn ? new RedisServers() : null;
+  let port = 0;
+  let store: RedisStore;
+  let stats: ReturnType<typeof createClient>;
+
+  before(async () => {
+    assert.ok(servers, 'redis-server is on PATH');
+    port = await freePort();
+    await servers.start(port);
+    store = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'rt:' });
+    stats = createClient({ url: `redis://127.0.0.1:${port}` });
+    stats.on('error', () => {});
+    await stats.connect();
+  });
+  after(async () => {
+    await store?.close();
+    if (stats?.isOpen) stats.destroy();
+    await servers?.stopAll();
+  });
+
+  /** Runs `work` and returns the commands the server executed meanwhile, by name (the stats client's own excluded). */
+  async function measure(work: () => Promise<unknown>): Promise<Record<string, number>> {
+    await stats.sendCommand(['CONFIG', 'RESETSTAT']);
+    await work();
+    const info = (await stats.sendCommand(['INFO', 'commandstats'])) as string;
+    const calls: Record<string, number> = {};
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      const name = match[1] as string;
+      if (name === 'info' || name.startsWith('config')) continue;
+      calls[name] = Number(match[2]);
+    }
+    return calls;
+  }
+
+  /** Commands only a script issues here; anything else at top level would be a second round trip. */
+  const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del']);
+  function assertOneCommand(calls: Record<string, number>, label: string): void {
+    console.log(`${label}: ${JSON.stringify(calls)}`);
+    assert.equal(calls['evalsha'], 1, `${label}: one EVALSHA`);
+    for (const name of Object.keys(calls)) if (name !== 'evalsha') assert.ok(INSIDE_SCRIPTS.has(name), `${label}: unexpected top-level ${name}`);
+  }
+
+  it('load inside the touch window, load with a due touch, and apply are one command each', async () => {
+    const clock = new ManualClock();
+    const manager = new SessionManager({ store, clock, cleanupInterval: false });
+    const cookies: string[] = [];
+    const request = (token: string | null) =>
+      manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, setCookie: (c) => cookies.push(c) });
+    const first = await request(null);
+    await first.login('rt-user');
+    const token = first.issuedToken as string;
+    // Warm the script cache so that the measured requests are the steady state.
+    await (await request(token)).increment('n');
+    clock.advance(120_000);
+    await request(token);
+
+    clock.advance(1000);
+    const readOnly = await measure(async () => {
+      const session = await request(token);
+      assert.equal(session.get('n'), 1);
+    });
+    assertOneCommand(readOnly, 'read-only load inside the touch window');
+    assert.deepEqual(readOnly, { evalsha: 1, hgetall: 1 });
+
+    clock.advance(120_000);
+    const touched = await measure(() => request(token));
+    assertOneCommand(touched, 'load with a due touch');
+    assert.equal(touched['hset'], 1, 'the touch wrote lastSeenAt');
+
+    clock.advance(1000);
+    const session = await request(token);
+    const applied = await measure(() => session.increment('n'));
+    assertOneCommand(applied, 'apply (increment)');
+    assert.equal(applied['hincrby'], 1);
+    manager.close();
+  });
+
+  it('a wrong secret reads nothing in one command', async () => {
+    const now = Date.now();
+    const { token: _t, ...record } = makeRecord(now);
+    await store.create(record, { now });
+    const calls = await measure(async () => assert.equal(await store.load(record.id, { now, secretHash: hashSecret('nope') }), null));
+    assertOneCommand(calls, 'load with a wrong secret');
+  });
+});
+
+describe('redis store: options and ownership', () => {
+  it('validates its options at construction', () => {
+    assert.throws(() => new RedisStore({ prefix: 'a{b}:' }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ commandTimeout: 0 }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ url, cluster: { rootNodes: [url] } }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), InvalidOptionError);
+  });
+
+  it('leaves a client it was given open', { skip: unreachable !== null && !requireServices ? unreachable : false }, async () => {
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const prefix = `${root}given:`;
+      const store = new RedisStore({ client, prefix });
+      const now = Date.now();
+      const { token: _t, ...record } = makeRecord(now, { subject: 'given' });
+      await store.create(record, { now });
+      assert.equal((await store.load(record.id, { now }))?.subject, 'given');
+      await store.close();
+      assert.ok(client.isOpen);
+      assert.equal(await client.ping(), 'PONG');
+      await assert.rejects(store.load(record.id, { now }), StoreUnavailableError, 'a closed store refuses work');
+      await deleteByPrefix(url, prefix);
+    } finally {
+      client.destroy();
+    }
+  });
+});
