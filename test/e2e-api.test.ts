@@ -354,7 +354,7 @@ describe('demo API (SQLite store)', () => {
       });
     }
 
-    const reserved = ['id', 'username', 'data', 'createdAt', 'lastSeenAt', 'expiresAt', 'absoluteExpiresAt', 'ttl', 'CreatedAt', 'TTL', '__proto__', 'constructor', 'secretHash'];
+    const reserved = ['id', 'username', 'data', 'createdAt', 'lastSeenAt', 'expiresAt', 'absoluteExpiresAt', 'ttl', 'CreatedAt', 'TTL', 'secretHash', 'renewedAt'];
     const fieldCases: Array<[string, unknown]> = [
       ['missing field', {}],
       ['empty field', { field: '' }],
