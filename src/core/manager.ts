@@ -237,7 +237,7 @@ export class SessionManager {
    */
   async #renewIfDue(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalInterval, renewalGracePeriod, store } = this.options;
-    if (renewalInterval === false || now - (record.renewedAt ?? record.createdAt) < renewalInterval * 1000) return null;
+    if (renewalInterval === false || now - record.renewedAt < renewalInterval * 1000) return null;
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const result = await store.apply(
       record.id,

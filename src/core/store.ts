@@ -45,11 +45,11 @@ export interface SessionRecord {
   createdDevice: DeviceInfo;
   lastDevice: DeviceInfo;
   /** When the current secret was issued: at creation, login, rotation or renewal. */
-  renewedAt?: number;
+  renewedAt: number;
   /** Hash of the secret the last renewal replaced; still accepted until `previousSecretExpiresAt`. */
-  previousSecretHash?: string | null;
+  previousSecretHash: string | null;
   /** End of the renewal grace period, in which requests already in flight with the old token still work. */
-  previousSecretExpiresAt?: number | null;
+  previousSecretExpiresAt: number | null;
 }
 
 /** What a store reports about a session it removed, for events. */

@@ -492,9 +492,9 @@ export class PostgresStore implements SessionStore, SessionIndex {
         record.createdDevice.userAgent,
         record.lastDevice.ip,
         record.lastDevice.userAgent,
-        record.renewedAt ?? record.createdAt,
-        record.previousSecretHash ?? null,
-        record.previousSecretExpiresAt ?? null,
+        record.renewedAt,
+        record.previousSecretHash,
+        record.previousSecretExpiresAt,
       ],
     };
   }

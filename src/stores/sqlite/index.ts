@@ -215,9 +215,9 @@ export class SqliteStore implements SessionStore, SessionIndex {
             next.displayName,
             next.version,
             next.secretHash,
-            next.renewedAt ?? next.createdAt,
-            next.previousSecretHash ?? null,
-            next.previousSecretExpiresAt ?? null,
+            next.renewedAt,
+            next.previousSecretHash,
+            next.previousSecretExpiresAt,
             id,
           );
           // The data as a reader will see it: an ordinary object, every key an own property.

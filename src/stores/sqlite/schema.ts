@@ -180,9 +180,9 @@ export function rowValues(record: SessionRecord): unknown[] {
     record.createdDevice.userAgent,
     record.lastDevice.ip,
     record.lastDevice.userAgent,
-    record.renewedAt ?? record.createdAt,
-    record.previousSecretHash ?? null,
-    record.previousSecretExpiresAt ?? null,
+    record.renewedAt,
+    record.previousSecretHash,
+    record.previousSecretExpiresAt,
   ];
 }
 
