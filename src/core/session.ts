@@ -67,10 +67,18 @@ function numeric(value: JsonValue | undefined): number {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
 }
 
-export function decodeData(record: SessionRecord, codec: ValueCodec): Map<string, JsonValue> {
+/**
+ * Decodes a record's data. With `known` (the same session's previous record and its decoded
+ * data), a value whose stored form has not changed is reused rather than decoded again, which
+ * spares a decryption per unchanged field when values are encrypted.
+ */
+export function decodeData(record: SessionRecord, codec: ValueCodec, known?: { record: SessionRecord; data: Map<string, JsonValue> }): Map<string, JsonValue> {
   const data = new Map<string, JsonValue>();
+  const reuse = known !== undefined && known.record.id === record.id && !codec.additive;
   for (const [field, stored] of Object.entries(record.data)) {
-    data.set(field, codec.decode(stored, { sessionId: record.id, field }));
+    if (reuse && typeof stored === 'string' && known.record.data[field] === stored && known.data.has(field)) {
+      data.set(field, structuredClone(known.data.get(field) as JsonValue));
+    } else data.set(field, codec.decode(stored, { sessionId: record.id, field }));
   }
   return data;
 }
@@ -375,7 +383,9 @@ export class Session {
       const set = Object.assign(dict<JsonValue>(), changes.set);
       for (const [field, delta] of increments) {
         const stored = record.data[field];
-        const value = stored === undefined ? 0 : numeric(codec.decode(stored, { sessionId: record.id, field }));
+        // The first attempt works on the record this handle already decoded.
+        const value =
+          stored === undefined ? 0 : record === current ? numeric(this.#base.get(field)) : numeric(codec.decode(stored, { sessionId: record.id, field }));
         set[field] = codec.encode(value + delta, { sessionId: record.id, field });
       }
       const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version });
@@ -477,8 +487,9 @@ export class Session {
   }
 
   #setRecord(record: SessionRecord): void {
+    const previous = this.#record;
+    this.#base = decodeData(record, this.#ctx.options.codec, previous === null ? undefined : { record: previous, data: this.#base });
     this.#record = record;
-    this.#base = decodeData(record, this.#ctx.options.codec);
     this.#view = withPending(this.#base, this.#pending);
   }
 
