@@ -128,16 +128,24 @@ if ARGV[6] ~= '' then ls = math.max(ls, tonumber(ARGV[6])) end
 local it = tonumber(cur[4])
 if ARGV[5] ~= '' then it = tonumber(ARGV[5]) end
 local ex = math.min(ls + it * 1000, tonumber(cur[5]))
-redis.call('HSET', key, 'ls', num(ls), 'it', ARGV[5] ~= '' and ARGV[5] or num(it), 'ex', num(ex), 'v', num(tonumber(cur[2]) + 1))
+local moved = ex ~= tonumber(cur[1])
+if moved or ARGV[5] ~= '' or ARGV[6] ~= '' then
+  redis.call('HSET', key, 'ls', num(ls), 'it', num(it), 'ex', num(ex), 'v', num(tonumber(cur[2]) + 1))
+else
+  redis.call('HSET', key, 'v', num(tonumber(cur[2]) + 1))
+end
 if ARGV[7] ~= '' then lastDevice(key, ARGV[7], redis.call('HGET', key, 'cd')) end
 if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
 local h = redis.call('HGETALL', key)
-keep(key, ex, now)
-redis.call('ZADD', xkey, ex, id)
-if cur[6] then
-  local u = ukey(id, cur[6])
-  redis.call('ZADD', u, ex, id)
-  ukeep(u, now)
+-- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
+if moved then
+  keep(key, ex, now)
+  redis.call('ZADD', xkey, ex, id)
+  if cur[6] then
+    local u = ukey(id, cur[6])
+    redis.call('ZADD', u, ex, id)
+    ukeep(u, now)
+  end
 end
 return {'ok', h}
 `;
