@@ -9,6 +9,8 @@ export interface PgQueryConfig {
   values?: unknown[];
   /** Client-side limit in ms, a backstop for a server that stops answering. */
   query_timeout?: number;
+  /** A prepared-statement name: the connection parses and plans this text once. */
+  name?: string;
 }
 
 export interface PgQueryResult {

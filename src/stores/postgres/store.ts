@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidOptionError, StoreUnavailableError } from '../../core/errors.js';
 import { sessionsToEvict } from '../../core/record-ops.js';
 import type {
@@ -544,7 +545,8 @@ export class PostgresStore implements SessionStore, SessionIndex {
   async #query(config: { text: string; values: unknown[] }): Promise<PgQueryResult> {
     const pool = await this.#getPool();
     try {
-      return await pool.query({ ...config, query_timeout: this.#queryTimeout });
+      // Named, so each connection parses and plans a statement shape once, not on every request.
+      return await pool.query({ ...config, name: statementName(config.text), query_timeout: this.#queryTimeout });
     } catch (error) {
       throw translateError(error);
     }
@@ -677,4 +679,16 @@ export class PostgresStore implements SessionStore, SessionIndex {
     // Destroyed rather than returned, so no pooled connection keeps listening.
     connection.client.release(true);
   }
+}
+
+const statementNames = new Map<string, string>();
+
+/** A stable name per statement text (texts differ only by which parts a change set uses: a few dozen). */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `tessera_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (statementNames.size < 10_000) statementNames.set(text, name);
+  }
+  return name;
 }
