@@ -1,0 +1,102 @@
+// Counts the Redis commands one benchmark server sends, split into top-level commands (network
+// round trips' worth of commands) and commands run inside server-side scripts. INFO commandstats
+// cannot tell the two apart (it counts a script's inner calls under their own names) and counts
+// every client of the server; MONITOR shows both, labelled: inner calls as `[db lua]`, the rest
+// with the client's address. Only lines that touch this variant's key prefix are kept, plus
+// anything else the same client connections sent (MULTI/EXEC carry no key). MONITOR slows Redis
+// down, so it runs only during a short separate probe, never during a measured run.
+import net from 'node:net';
+
+const LINE = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/;
+
+export async function startMonitor(redisUrl) {
+  const url = new URL(redisUrl);
+  const socket = net.connect({ host: url.hostname || '127.0.0.1', port: Number(url.port || 6379) });
+  socket.setEncoding('utf8');
+  const lines = [];
+  let buffer = '';
+  let ok = 0;
+  let onOk = null;
+  socket.on('data', (chunk) => {
+    buffer += chunk;
+    let nl;
+    while ((nl = buffer.indexOf('\r\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 2);
+      if (line.startsWith('+OK') || line.startsWith('-')) {
+        ok++;
+        onOk?.(line);
+      } else if (lines.length < 2_000_000) lines.push(line);
+    }
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+    setTimeout(() => reject(new Error('MONITOR connect timeout')), 2000).unref();
+  });
+  const commands = [];
+  const password = decodeURIComponent(url.password ?? '');
+  const user = decodeURIComponent(url.username ?? '');
+  if (password) commands.push(user ? ['AUTH', user, password] : ['AUTH', password]);
+  commands.push(['MONITOR']);
+  for (const args of commands) {
+    await new Promise((resolve, reject) => {
+      onOk = (line) => (line.startsWith('-') ? reject(new Error(line)) : resolve());
+      socket.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      setTimeout(() => reject(new Error(`${args[0]} timeout`)), 2000).unref();
+    });
+  }
+  return {
+    /** Stops monitoring and counts what touched `prefix`. */
+    async stop(prefix) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      socket.destroy();
+      const clients = new Set();
+      const parsed = [];
+      for (const line of lines) {
+        const m = LINE.exec(line);
+        if (m === null) continue;
+        parsed.push(m);
+        if (m[1] !== 'lua' && m[2].includes(prefix)) clients.add(m[1]);
+      }
+      let topLevel = 0;
+      let inScripts = 0;
+      const byCommand = {};
+      for (const [, source, args] of parsed) {
+        const name = (/^"([^"]*)"/.exec(args)?.[1] ?? '?').toLowerCase();
+        if (source === 'lua') {
+          if (!args.includes(prefix)) continue;
+          inScripts++;
+          byCommand[`lua:${name}`] = (byCommand[`lua:${name}`] ?? 0) + 1;
+        } else if (clients.has(source)) {
+          topLevel++;
+          byCommand[name] = (byCommand[name] ?? 0) + 1;
+        }
+      }
+      return { topLevel, inScripts, byCommand };
+    },
+  };
+}
+
+/** Calls per command from `INFO commandstats`. */
+export async function commandStats(client) {
+  const text = await client.info('commandstats');
+  const calls = {};
+  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]] = Number(m[2]);
+  return calls;
+}
+
+/** Commands between two `commandStats` snapshots, without the bench's own INFO calls. */
+export function commandsBetween(before, after) {
+  let total = 0;
+  const byCommand = {};
+  for (const [name, calls] of Object.entries(after)) {
+    if (name === 'info' || name.startsWith('client') || name === 'hello' || name === 'ping') continue;
+    const diff = calls - (before[name] ?? 0);
+    if (diff > 0) {
+      total += diff;
+      byCommand[name] = diff;
+    }
+  }
+  return { total, byCommand };
+}

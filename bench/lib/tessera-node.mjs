@@ -1,0 +1,34 @@
+// The tessera + node:http server all store variants share: only the store differs.
+import { env, importOrSkip, IDLE_SECONDS, json, listenNode, serveStats, stats } from './server-common.mjs';
+
+/** Serves the workload routes with tessera on node:http over `store`. */
+export async function serveTesseraNode(store) {
+  const { SessionManager } = await importOrSkip('tessera');
+  const { loadSession, sendJson, sendError } = await importOrSkip('tessera/adapters/node');
+  const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
+  listenNode(async (req, res) => {
+    if (serveStats(req, res)) return;
+    try {
+      const url = new URL(req.url, 'http://x');
+      if (url.pathname === '/inc') {
+        stats.requests++;
+        const session = await loadSession(manager, req, res);
+        const n = await session.increment('n');
+        sendJson(res, 200, { n });
+      } else if (url.pathname === '/read') {
+        stats.requests++;
+        const session = await loadSession(manager, req, res);
+        sendJson(res, 200, { n: session.get('n') ?? 0 });
+      } else if (url.pathname === '/login' && req.method === 'POST') {
+        const session = await loadSession(manager, req, res);
+        await session.login(url.searchParams.get('user') ?? 'anonymous');
+        sendJson(res, 200, { ok: true });
+      } else json(res, 404, { error: 'not found' });
+    } catch (error) {
+      sendError(res, error);
+    }
+  });
+  return manager;
+}
+
+export { env };

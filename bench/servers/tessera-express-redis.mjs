@@ -1,0 +1,27 @@
+// (f) tessera + Express + Redis, through the `session(manager)` middleware.
+import express from 'express';
+import { env, IDLE_SECONDS, importOrSkip, stats } from '../lib/server-common.mjs';
+import { openRedisStore } from '../lib/stores.mjs';
+
+const { SessionManager } = await importOrSkip('tessera');
+const { session, errorHandler } = await importOrSkip('tessera/adapters/express');
+const manager = new SessionManager({ store: await openRedisStore(), idleTimeout: IDLE_SECONDS });
+
+const app = express();
+app.disable('x-powered-by');
+app.get('/__stats', (_req, res) => res.json(stats));
+app.use(session(manager));
+app.post('/login', async (req, res) => {
+  await req.session.login(String(req.query.user ?? 'anonymous'));
+  res.json({ ok: true });
+});
+app.get('/inc', async (req, res) => {
+  stats.requests++;
+  res.json({ n: await req.session.increment('n') });
+});
+app.get('/read', (req, res) => {
+  stats.requests++;
+  res.json({ n: req.session.get('n') ?? 0 });
+});
+app.use(errorHandler());
+app.listen(env.port, '127.0.0.1', () => process.stdout.write('ready\n'));
