@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError, hashSecret } from '../src/core/index.js';
 import { PostgresStore, SCHEMA_VERSION, migrate } from '../src/stores/postgres/index.js';

@@ -4,7 +4,7 @@ import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type Ses
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { Session, decodeData, type SessionContext } from './session.js';
-import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord, type SessionStore } from './store.js';
+import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
 import { SECRET_BYTES, hashSecret, parseToken, secretMatches } from './token.js';
 
