@@ -6,7 +6,7 @@ import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from
 import { Session, decodeData, type SessionContext } from './session.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, hashSecret, parseToken, secretMatches } from './token.js';
+import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -123,19 +123,21 @@ export class SessionManager {
     const parsed = parseToken(presented);
     if (parsed === null) return empty();
     const now = clock.now();
+    // Hashed once: the digest goes to the store and is compared here again in constant time.
+    const digest = secretDigest(parsed.secret);
     const record = await store.load(parsed.id, {
       now,
-      secretHash: hashSecret(parsed.secret),
+      secretHash: digest.toString('base64url'),
       touch: this.options.touch,
       device,
     });
-    const current = record !== null && secretMatches(parsed.secret, record.secretHash);
+    const current = record !== null && digestMatches(digest, record.secretHash);
     const previous =
       record !== null &&
       !current &&
       typeof record.previousSecretHash === 'string' &&
       now < (record.previousSecretExpiresAt ?? 0) &&
-      secretMatches(parsed.secret, record.previousSecretHash);
+      digestMatches(digest, record.previousSecretHash);
     if (record === null || !(current || previous) || !isLive(record, now)) {
       this.#countFailure(device.ip, now);
       return empty();

@@ -60,9 +60,17 @@ export function parseToken(value: string): ParsedToken | null {
   return { id: value.slice(0, SESSION_ID_LENGTH), secret: value.slice(SESSION_ID_LENGTH + 1) };
 }
 
+export function secretDigest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+/** Compares a secret's SHA-256 digest with a stored hash in time independent of where they differ. */
+export function digestMatches(digest: Buffer, storedHash: string): boolean {
+  const expected = Buffer.from(storedHash, 'base64url');
+  return expected.length === digest.length && timingSafeEqual(digest, expected);
+}
+
 /** Compares the secret's hash with the stored one in time independent of where they differ. */
 export function secretMatches(secret: string, storedHash: string): boolean {
-  const actual = createHash('sha256').update(secret).digest();
-  const expected = Buffer.from(storedHash, 'base64url');
-  return expected.length === actual.length && timingSafeEqual(actual, expected);
+  return digestMatches(secretDigest(secret), storedHash);
 }

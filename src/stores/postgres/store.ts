@@ -552,16 +552,20 @@ export class PostgresStore implements SessionStore, SessionIndex {
     }
   }
 
-  async #transaction<T>(
-    body: (query: (config: { text: string; values: unknown[] }) => Promise<PgQueryResult>) => Promise<{ rollback: boolean; result: T }>,
-  ): Promise<T> {
+  /** A connection of its own from the pool; an outage becomes `StoreUnavailableError`. */
+  async #connect(): Promise<PgPoolClient> {
     const pool = await this.#getPool();
-    let client: PgPoolClient;
     try {
-      client = await pool.connect();
+      return await pool.connect();
     } catch (error) {
       throw translateError(error);
     }
+  }
+
+  async #transaction<T>(
+    body: (query: (config: { text: string; values: unknown[] }) => Promise<PgQueryResult>) => Promise<{ rollback: boolean; result: T }>,
+  ): Promise<T> {
+    const client = await this.#connect();
     let broken: Error | undefined;
     const onError = (error: Error) => {
       broken = error;
@@ -603,13 +607,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
   }
 
   async #connectListener(): Promise<ListenConnection> {
-    const pool = await this.#getPool();
-    let client: PgPoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw translateError(error);
-    }
+    const client = await this.#connect();
     const onNotification = (message: PgNotification) => {
       if (message.channel !== this.#channel || message.payload === undefined) return;
       let change: SessionChange;
