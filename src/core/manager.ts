@@ -251,7 +251,7 @@ export class SessionManager {
           previousSecretExpiresAt: now + renewalGracePeriod * 1000,
         },
       },
-      { now, expectedVersion: record.version },
+      { now, expectedVersion: record.version, base: record },
     );
     return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
   }

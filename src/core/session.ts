@@ -361,7 +361,7 @@ export class Session {
     let result: ApplyResult;
     if (pending.increment.size === 0 || codec.additive) {
       if (pending.increment.size > 0) changes.increment = Object.assign(dict<number>(), Object.fromEntries(pending.increment));
-      result = await store.apply(id, changes, { now });
+      result = await store.apply(id, changes, { now, base: current });
     } else {
       result = await this.#compareAndSet(current, changes, pending.increment, now);
     }
@@ -388,7 +388,7 @@ export class Session {
           stored === undefined ? 0 : record === current ? numeric(this.#base.get(field)) : numeric(codec.decode(stored, { sessionId: record.id, field }));
         set[field] = codec.encode(value + delta, { sessionId: record.id, field });
       }
-      const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version });
+      const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version, base: record });
       if (result.status !== 'conflict') return result;
       record = result.record;
       if (attempt > 2) await sleep(Math.random() * Math.min(50, 2 ** (attempt / 4)));

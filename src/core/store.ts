@@ -98,6 +98,13 @@ export interface ApplyOptions {
   now: number;
   /** Compare-and-set: apply only if the record is still at this version. */
   expectedVersion?: number;
+  /**
+   * The record as the caller last had it. When the stored record was still at `base.version`
+   * (nothing else wrote in between), the result is exactly `applyChangeSet(base, changes)`, so a
+   * store may return that instead of reading the record back. When another write came in between
+   * it must return the stored record.
+   */
+  base?: SessionRecord;
 }
 
 export type ApplyResult =

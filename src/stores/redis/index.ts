@@ -61,6 +61,11 @@ import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
   InvalidOptionError,
   StoreUnavailableError,
+  applyChangeSet,
+  expiresAt,
+  isTouchDue,
+  secretAccepted,
+  touchIntervalMs,
   isSessionId,
   partitionOf,
   type ApplyOptions,
@@ -78,7 +83,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
-import { APPLY, CLUSTER_SHEBANG, COUNT_ALL, CREATE, DELETE, LOAD, QUERY, SUBJECT, SWEEP } from './scripts.js';
+import { APPLY, CLUSTER_SHEBANG, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SUBJECT, SWEEP } from './scripts.js';
 import { SLOTS, slotOf, slotTags } from './slots.js';
 
 interface CommandOptionsLike {
@@ -149,6 +154,9 @@ interface Script {
   clusterSha: string;
 }
 
+/** Sessions whose lastSeenAt the store remembers; when full it starts over. */
+const LAST_SEEN_ENTRIES = 50_000;
+
 const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK)\b/;
 
 /** An error the server replied with (also from a client built by another copy of node-redis). */
@@ -175,9 +183,20 @@ function asString(value: Reply): string {
   return String(value);
 }
 
+/** A device as stored: the JSON array `[ip, userAgent]` (older hashes hold a JSON object). */
+function encodeDevice(device: DeviceInfo): string {
+  return JSON.stringify([device.ip, device.userAgent]);
+}
+
 function device(text: string | undefined): DeviceInfo {
-  const parsed = text === undefined ? {} : (JSON.parse(text) as Partial<DeviceInfo>);
-  return { ip: parsed.ip ?? null, userAgent: parsed.userAgent ?? null };
+  if (text === undefined) return { ip: null, userAgent: null };
+  const parsed = JSON.parse(text) as unknown;
+  if (Array.isArray(parsed)) {
+    const [ip, userAgent] = parsed as [unknown, unknown];
+    return { ip: typeof ip === 'string' ? ip : null, userAgent: typeof userAgent === 'string' ? userAgent : null };
+  }
+  const object = parsed as Partial<DeviceInfo>;
+  return { ip: object.ip ?? null, userAgent: object.userAgent ?? null };
 }
 
 /** A session hash (flat `HGETALL` reply) as a record. */
@@ -192,7 +211,11 @@ function toRecord(id: string, flat: Reply): SessionRecord {
     else fields.set(field, value);
   }
   const number = (field: string) => Number(fields.get(field));
+  const subject = fields.get('sub') ?? null;
   const au = fields.get('au');
+  const lastSeenAt = number('ls');
+  const idleTimeout = number('it');
+  const absoluteExpiresAt = number('ax');
   const rn = fields.get('rn');
   const ph = fields.get('ph');
   const pe = fields.get('pe');
@@ -202,19 +225,28 @@ function toRecord(id: string, flat: Reply): SessionRecord {
     previousSecretExpiresAt: pe === undefined || pe === '' ? null : Number(pe),
     id,
     secretHash: fields.get('sh') ?? '',
-    subject: fields.get('sub') ?? null,
+    subject,
     displayName: fields.get('dn') ?? null,
     createdAt: number('ca'),
-    lastSeenAt: number('ls'),
-    idleTimeout: number('it'),
-    absoluteExpiresAt: number('ax'),
-    expiresAt: number('ex'),
-    authenticatedAt: au === undefined ? null : Number(au),
+    lastSeenAt,
+    idleTimeout,
+    absoluteExpiresAt,
+    expiresAt: expiresAt(lastSeenAt, idleTimeout, absoluteExpiresAt),
+    // Absent: logged in when created (the usual case), or anonymous.
+    authenticatedAt: au === undefined ? (subject === null ? null : number('ca')) : au === '' ? null : Number(au),
     version: number('v'),
     data,
     createdDevice: device(fields.get('cd')),
     lastDevice: device(fields.get('ld') ?? fields.get('cd')),
   };
+}
+
+/** A change set of integer increments only: the INCREMENT script's case. */
+function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment: Record<string, number> } {
+  for (const key in changes) {
+    if (key !== 'increment' && (changes as Record<string, unknown>)[key] !== undefined) return false;
+  }
+  return changes.increment !== undefined;
 }
 
 function byCreation(a: SessionRecord, b: SessionRecord): number {
@@ -238,9 +270,15 @@ export class RedisStore implements SessionStore, SessionIndex {
   readonly #cluster: boolean;
   #connecting: Promise<unknown> | null = null;
   #closed = false;
+  /** lastSeenAt and idle timeout of recently seen sessions, by id: see load. */
+  readonly #lastSeen = new Map<string, { lastSeenAt: number; idleTimeout: number }>();
+  /** Commands awaiting a reply, each with its deadline; see #deadline. */
+  readonly #inflight = new Set<InFlight>();
+  #watchdog: NodeJS.Timeout | null = null;
   readonly #scripts = {
     load: script(LOAD),
     apply: script(APPLY),
+    increment: script(INCREMENT),
     create: script(CREATE),
     delete: script(DELETE),
     subject: script(SUBJECT),
@@ -268,7 +306,6 @@ export class RedisStore implements SessionStore, SessionIndex {
       const cluster = createCluster({
         rootNodes: rootNodes.map((url) => ({ url })),
         defaults: { socket, disableOfflineQueue: true },
-        commandOptions: { timeout },
       });
       cluster.on('error', () => {
         // Reported to callers as StoreUnavailableError; reconnection is automatic.
@@ -280,7 +317,6 @@ export class RedisStore implements SessionStore, SessionIndex {
         url: options.url ?? 'redis://127.0.0.1:6379',
         socket,
         disableOfflineQueue: true,
-        commandOptions: { timeout },
       });
       client.on('error', () => {
         // Reported to callers as StoreUnavailableError; reconnection is automatic.
@@ -324,15 +360,16 @@ export class RedisStore implements SessionStore, SessionIndex {
       'ls', String(record.lastSeenAt),
       'it', String(record.idleTimeout),
       'ax', String(record.absoluteExpiresAt),
-      'ex', String(record.expiresAt),
       'v', String(record.version),
-      'cd', JSON.stringify(record.createdDevice),
+      'cd', encodeDevice(record.createdDevice),
     ];
-    const lastDevice = JSON.stringify(record.lastDevice);
+    const lastDevice = encodeDevice(record.lastDevice);
     if (lastDevice !== fields[fields.length - 1]) fields.push('ld', lastDevice);
     if (record.subject !== null) fields.push('sub', record.subject);
     if (record.displayName !== null) fields.push('dn', record.displayName);
-    if (record.authenticatedAt !== null) fields.push('au', String(record.authenticatedAt));
+    // authenticatedAt is left out when it reads back right without it: see toRecord.
+    const impliedAuthenticatedAt = record.subject === null ? null : record.createdAt;
+    if (record.authenticatedAt !== impliedAuthenticatedAt) fields.push('au', record.authenticatedAt === null ? '' : String(record.authenticatedAt));
     // Absent fields read back as their usual values (renewedAt = createdAt, no previous secret): fewer bytes per session.
     if (record.renewedAt !== record.createdAt) fields.push('rn', String(record.renewedAt));
     if (record.previousSecretHash !== null) fields.push('ph', record.previousSecretHash);
@@ -360,40 +397,70 @@ export class RedisStore implements SessionStore, SessionIndex {
     const [status, ...evicted] = (reply as Reply[]).map(asString);
     if (status === 'limit') return { status: 'limit' };
     if (status === 'gone') return { status: 'gone' };
+    this.#remember(record);
     return { status: 'created', evicted: evicted.map((id) => ({ id, subject: record.subject })) };
   }
 
   async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
     if (!isSessionId(id)) return null;
-    const { touch } = options;
-    const reply = await this.#run(this.#scripts.load, [this.#sessionKey(id), this.#indexKey(id)], [
+    const { touch, now } = options;
+    const key = this.#sessionKey(id);
+    if (touch !== undefined) {
+      // lastSeenAt only moves forward, so the one this process last saw is a lower bound: when
+      // even that says no touch is due, none is, and a plain HGETALL is the whole load.
+      const seen = this.#lastSeen.get(id);
+      if (seen !== undefined && now - seen.lastSeenAt < touchIntervalMs(seen.idleTimeout, touch)) {
+        const flat = (await this.#send(key, ['HGETALL', key])) as Reply[];
+        if (flat.length === 0) return null;
+        const record = this.#checked(toRecord(id, flat), options);
+        // Due after all (another instance shortened the idle timeout): the script decides.
+        if (record === null || !isTouchDue(record, now, touch)) return record;
+      }
+    }
+    const reply = await this.#run(this.#scripts.load, [key, this.#indexKey(id)], [
       id,
-      String(options.now),
+      String(now),
       options.secretHash ?? '',
       touch ? String(touch.maxIntervalMs) : '',
       touch ? String(touch.idleFraction) : '',
-      touch && options.device ? JSON.stringify(options.device) : '',
+      touch && options.device ? encodeDevice(options.device) : '',
     ]);
     if (reply === null) return null;
-    const record = toRecord(id, reply);
-    return options.now < record.expiresAt ? record : null;
+    return this.#checked(toRecord(id, reply), options);
+  }
+
+  /** The record if the presented secret opens it and it is live; remembers its lastSeenAt. */
+  #checked(record: SessionRecord, options: LoadOptions): SessionRecord | null {
+    if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, options.now)) return null;
+    if (options.now >= record.expiresAt) return null;
+    this.#remember(record);
+    return record;
+  }
+
+  #remember(record: SessionRecord): void {
+    const seen = this.#lastSeen;
+    if (seen.size >= LAST_SEEN_ENTRIES && !seen.has(record.id)) seen.clear();
+    seen.set(record.id, { lastSeenAt: record.lastSeenAt, idleTimeout: record.idleTimeout });
   }
 
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     if (!isSessionId(id)) return { status: 'gone' };
+    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options);
     const args = [
       id,
       String(options.now),
       options.expectedVersion === undefined ? '' : String(options.expectedVersion),
       changes.idleTimeout === undefined ? '' : String(changes.idleTimeout),
       changes.lastSeenAt === undefined ? '' : String(changes.lastSeenAt),
-      changes.lastDevice === undefined ? '' : JSON.stringify(changes.lastDevice),
+      changes.lastDevice === undefined ? '' : encodeDevice(changes.lastDevice),
       changes.displayName === undefined ? '' : changes.displayName === null ? 'n' : 's',
       changes.displayName ?? '',
     ];
     const renew = changes.renewSecret;
     if (renew === undefined) args.push('', '', '', '', '');
     else args.push('1', renew.secretHash, String(renew.renewedAt), renew.previousSecretHash, String(renew.previousSecretExpiresAt));
+    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
+    args.push(base === undefined ? '' : String(base.version));
     const deletes = changes.delete ?? [];
     args.push(String(deletes.length), ...deletes);
     const sets = Object.entries(changes.set ?? {});
@@ -406,9 +473,26 @@ export class RedisStore implements SessionStore, SessionIndex {
       args.push(key, String(delta));
     }
     const reply = await this.#run(this.#scripts.apply, [this.#sessionKey(id), this.#indexKey(id)], args);
+    return this.#applied(id, reply, changes, base);
+  }
+
+  async #increment(id: string, increments: Record<string, number>, options: ApplyOptions): Promise<ApplyResult> {
+    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
+    const args = [String(options.now), base === undefined ? '' : String(base.version)];
+    for (const [key, delta] of Object.entries(increments)) {
+      if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
+      args.push(`d:${key}`, String(delta));
+    }
+    const reply = await this.#run(this.#scripts.increment, [this.#sessionKey(id)], args);
+    return this.#applied(id, reply, { increment: increments }, base);
+  }
+
+  #applied(id: string, reply: Reply, changes: ChangeSet, base: SessionRecord | undefined): ApplyResult {
     if (reply === null) return { status: 'gone' };
-    const [status, flat] = reply as [Reply, Reply];
-    const record = toRecord(id, flat);
+    const [status, flat] = reply as [Reply, Reply | undefined];
+    // No hash back: nothing else changed the session since `base`, so the result is derived from it.
+    const record = flat === undefined && base !== undefined ? applyChangeSet(base, changes) : toRecord(id, flat);
+    this.#remember(record);
     return asString(status) === 'conflict' ? { status: 'conflict', record } : { status: 'applied', record };
   }
 
@@ -435,6 +519,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    this.#watchdog = null;
     if (!this.#owned) return;
     const client = this.#client;
     if (!client.isOpen) return;
@@ -575,16 +661,48 @@ export class RedisStore implements SessionStore, SessionIndex {
     return new StoreUnavailableError(`the Redis session store is unavailable (${reason})`, { cause: error });
   }
 
+  /**
+   * Sends one command within `timeout` ms. One watchdog timer enforces every deadline, rather
+   * than a timer and an AbortSignal per command: on the hot path that bookkeeping cost more than
+   * the rest of the transport. A reply that comes after its deadline is dropped.
+   */
+  #deadline<T>(send: () => Promise<T>, timeout: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: InFlight = { deadline: Date.now() + timeout, timeout, reject };
+      this.#inflight.add(entry);
+      this.#watchdog ??= this.#startWatchdog();
+      send().then(
+        (reply) => {
+          this.#inflight.delete(entry);
+          resolve(reply);
+        },
+        (error: unknown) => {
+          this.#inflight.delete(entry);
+          reject(this.#unavailable(error));
+        },
+      );
+    });
+  }
+
+  #startWatchdog(): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      if (this.#inflight.size === 0) return;
+      const now = Date.now();
+      for (const entry of this.#inflight) {
+        if (entry.deadline > now) continue;
+        this.#inflight.delete(entry);
+        entry.reject(new StoreUnavailableError(`the Redis session store is unavailable (no reply within ${entry.timeout} ms)`));
+      }
+    }, Math.max(5, Math.min(50, Math.floor(this.#timeout / 5))));
+    timer.unref();
+    return timer;
+  }
+
   /** One command to the node serving `key`. */
-  async #send(key: string, args: string[]): Promise<Reply> {
-    await this.#ready();
+  #send(key: string, args: string[]): Promise<Reply> {
     const client = this.#client;
-    const options = { timeout: this.#timeout };
-    try {
-      return await (isCluster(client) ? client.sendCommand(key, false, args, options) : client.sendCommand(args, options));
-    } catch (error) {
-      throw this.#unavailable(error);
-    }
+    if (this.#closed || !client.isOpen || this.#connecting !== null) return this.#ready().then(() => this.#send(key, args));
+    return this.#deadline(() => (isCluster(client) ? client.sendCommand(key, false, args) : client.sendCommand(args)), this.#timeout);
   }
 
   /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
@@ -631,23 +749,25 @@ export class RedisStore implements SessionStore, SessionIndex {
   async #runOn(target: Target, s: Script, args: string[]): Promise<Reply> {
     const [text, sha] = this.#cluster ? [s.clusterText, s.clusterSha] : [s.text, s.sha];
     const tail = ['0', this.#prefix, ...args];
-    const options = { timeout: this.#timeout * 10 };
+    const timeout = this.#timeout * 10;
     try {
-      try {
-        return await target.client.sendCommand(['EVALSHA', sha, ...tail], options);
-      } catch (error) {
-        if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
-      }
-      return await target.client.sendCommand(['EVAL', text, ...tail], options);
+      return await this.#deadline(() => target.client.sendCommand(['EVALSHA', sha, ...tail]), timeout);
     } catch (error) {
-      throw this.#unavailable(error);
+      if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
     }
+    return this.#deadline(() => target.client.sendCommand(['EVAL', text, ...tail]), timeout);
   }
 }
 
 interface Target {
   client: RedisClientLike;
   indexes: string[];
+}
+
+interface InFlight {
+  deadline: number;
+  timeout: number;
+  reject: (error: unknown) => void;
 }
 
 function sha1(text: string): string {

@@ -34,6 +34,11 @@ end
 local function lastDevice(key, device, created)
   if device == created then redis.call('HDEL', key, 'ld') else redis.call('HSET', key, 'ld', device) end
 end
+-- expiresAt from a hash's 'ls', 'it', 'ax' (as HMGET returns them), or nil when absent.
+local function expiry(r)
+  if not r[1] then return nil end
+  return math.min(tonumber(r[1]) + tonumber(r[2]) * 1000, tonumber(r[3]))
+end
 local function keep(key, ex, now)
   redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
 end
@@ -41,71 +46,63 @@ end
 
 /**
  * load. KEYS: session, global index. ARGV: prefix, id, now, secretHash|'', maxIntervalMs|'' (no
- * touch), idleFraction, lastDevice JSON|''. Returns the hash as a flat array, or nil.
+ * touch), idleFraction, lastDevice|''. Returns the hash as a flat array, or nil when there is no
+ * live session. The caller checks the secret itself; the script checks it only before a touch,
+ * so that nobody without the secret can keep a session alive. A read inside the touch window
+ * costs one HMGET and the HGETALL it returns.
  */
 export const LOAD = `${PRELUDE}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
-local h = redis.call('HGETALL', key)
-if #h == 0 then return false end
-local f = {}
-for i = 1, #h, 2 do f[h[i]] = i + 1 end
-local ex = tonumber(h[f.ex])
-if now >= ex then return false end
--- Compared as digests, so the time taken says nothing about where two hashes differ. The
--- previous secret (left by a renewal) still opens the session until its grace period ends.
-if ARGV[4] ~= '' then
-  local want = redis.sha1hex(ARGV[4])
-  local ok = want == redis.sha1hex(h[f.sh])
-  if not ok and f.ph and h[f.ph] ~= '' and f.pe and h[f.pe] ~= '' and now < tonumber(h[f.pe]) then
-    ok = want == redis.sha1hex(h[f.ph])
+local m = redis.call('HMGET', key, 'ls', 'it', 'ax')
+if not m[1] then return false end
+local ls, it, ax = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
+if now >= math.min(ls + it * 1000, ax) then return false end
+if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 1000 * tonumber(ARGV[6]))) then
+  local s = redis.call('HMGET', key, 'sh', 'ph', 'pe', 'cd', 'sub')
+  -- Compared as digests, so the time taken says nothing about where two hashes differ. The
+  -- previous secret (left by a renewal) still opens the session until its grace period ends.
+  if ARGV[4] ~= '' then
+    local want = redis.sha1hex(ARGV[4])
+    local ok = want == redis.sha1hex(s[1])
+    if not ok and s[2] and s[2] ~= '' and s[3] and s[3] ~= '' and now < tonumber(s[3]) then
+      ok = want == redis.sha1hex(s[2])
+    end
+    if not ok then return false end
   end
-  if not ok then return false end
-end
-if ARGV[5] ~= '' then
-  local it = tonumber(h[f.it])
-  local interval = math.min(tonumber(ARGV[5]), math.floor(it * 1000 * tonumber(ARGV[6])))
-  if now - tonumber(h[f.ls]) >= interval then
-    ex = math.min(now + it * 1000, tonumber(h[f.ax]))
-    h[f.ls] = num(now)
-    h[f.ex] = num(ex)
-    redis.call('HSET', key, 'ls', h[f.ls], 'ex', h[f.ex])
-    if ARGV[7] ~= '' then
-      lastDevice(key, ARGV[7], h[f.cd])
-      if f.ld then
-        h[f.ld] = ARGV[7]
-      else
-        h[#h + 1] = 'ld'
-        h[#h + 1] = ARGV[7]
-      end
-    end
-    keep(key, ex, now)
-    redis.call('ZADD', xkey, ex, id)
-    if f.sub then
-      local u = ukey(id, h[f.sub])
-      redis.call('ZADD', u, ex, id)
-      ukeep(u, now)
-    end
+  local ex = math.min(now + it * 1000, ax)
+  redis.call('HSET', key, 'ls', num(now))
+  if ARGV[7] ~= '' then lastDevice(key, ARGV[7], s[4]) end
+  keep(key, ex, now)
+  redis.call('ZADD', xkey, ex, id)
+  if s[5] then
+    local u = ukey(id, s[5])
+    redis.call('ZADD', u, ex, id)
+    ukeep(u, now)
   end
 end
-return h
+return redis.call('HGETALL', key)
 `;
 
 /**
  * apply. KEYS: session, global index. ARGV: prefix, id, now, expectedVersion|'', idleTimeout|'',
  * lastSeenAt|'', lastDevice|'', displayName mode ('' keep, 'n' null, 's' set), displayName,
  * renewal ('' or '1', then secretHash, renewedAt, previousSecretHash, previousSecretExpiresAt),
- * then counted lists: deletes, sets (field, JSON), increments (field, delta).
- * Returns {'ok', flat hash}, {'conflict', flat hash} or nil (gone).
+ * baseVersion|'', then counted lists: deletes, sets (field, JSON), increments (field, delta).
+ * Returns {'ok'} when the hash was at baseVersion before this change (the caller derives the
+ * result from its base record), else {'ok', flat hash}; {'conflict', flat hash}; or nil (gone).
  */
 export const APPLY = `${PRELUDE}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
-local cur = redis.call('HMGET', key, 'ex', 'v', 'ls', 'it', 'ax', 'sub')
-if not cur[1] or now >= tonumber(cur[1]) then return false end
-if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(cur[2]) then
+local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax', 'sub')
+if not cur[1] then return false end
+local v, ls, it, ax = tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])
+local before = math.min(ls + it * 1000, ax)
+if now >= before then return false end
+if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= v then
   return {'conflict', redis.call('HGETALL', key)}
 end
 if ARGV[10] == '1' then redis.call('HSET', key, 'sh', ARGV[11], 'rn', ARGV[12], 'ph', ARGV[13], 'pe', ARGV[14]) end
-local i = 15
+local i = 16
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HDEL', key, 'd:' .. ARGV[i]); i = i + 1 end
 n = tonumber(ARGV[i]); i = i + 1
@@ -115,39 +112,58 @@ for _ = 1, n do
   local field, delta = 'd:' .. ARGV[i], ARGV[i + 1]
   local old = redis.call('HGET', key, field)
   -- An absent or non-integer value counts as 0, as in record-ops.ts (safe integers only).
-  local v = old and string.match(old, '^%-?%d+$') and tonumber(old)
-  if v and math.abs(v) <= 9007199254740991 then
+  local x = old and string.match(old, '^%-?%d+$') and tonumber(old)
+  if x and math.abs(x) <= 9007199254740991 then
     redis.call('HINCRBY', key, field, delta)
   else
     redis.call('HSET', key, field, delta)
   end
   i = i + 2
 end
-local ls = tonumber(cur[3])
 if ARGV[6] ~= '' then ls = math.max(ls, tonumber(ARGV[6])) end
-local it = tonumber(cur[4])
 if ARGV[5] ~= '' then it = tonumber(ARGV[5]) end
-local ex = math.min(ls + it * 1000, tonumber(cur[5]))
-local moved = ex ~= tonumber(cur[1])
-if moved or ARGV[5] ~= '' or ARGV[6] ~= '' then
-  redis.call('HSET', key, 'ls', num(ls), 'it', num(it), 'ex', num(ex), 'v', num(tonumber(cur[2]) + 1))
+local ex = math.min(ls + it * 1000, ax)
+if ARGV[5] ~= '' or ARGV[6] ~= '' then
+  redis.call('HSET', key, 'ls', num(ls), 'it', num(it), 'v', num(v + 1))
 else
-  redis.call('HSET', key, 'v', num(tonumber(cur[2]) + 1))
+  redis.call('HSET', key, 'v', num(v + 1))
 end
 if ARGV[7] ~= '' then lastDevice(key, ARGV[7], redis.call('HGET', key, 'cd')) end
 if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
-local h = redis.call('HGETALL', key)
 -- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
-if moved then
+if ex ~= before then
   keep(key, ex, now)
   redis.call('ZADD', xkey, ex, id)
-  if cur[6] then
-    local u = ukey(id, cur[6])
+  if cur[5] then
+    local u = ukey(id, cur[5])
     redis.call('ZADD', u, ex, id)
     ukeep(u, now)
   end
 end
-return {'ok', h}
+if ARGV[15] ~= '' and tonumber(ARGV[15]) == v then return {'ok'} end
+return {'ok', redis.call('HGETALL', key)}
+`;
+
+/**
+ * apply, for the commonest change set: integer increments and nothing else (no sets, deletes,
+ * timeout, device, name or renewal), which leaves the expiry where it is. The general APPLY does
+ * the same for these, with a dozen more Lua steps. KEYS: session. ARGV: prefix (unused), now,
+ * baseVersion|'', then (field, delta) pairs, fields already with their 'd:'. Returns what APPLY
+ * returns.
+ */
+export const INCREMENT = `
+local key, now = KEYS[1], tonumber(ARGV[2])
+local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax')
+if not cur[1] or now >= math.min(tonumber(cur[2]) + tonumber(cur[3]) * 1000, tonumber(cur[4])) then return false end
+for i = 4, #ARGV, 2 do
+  local field, delta = ARGV[i], tonumber(ARGV[i + 1])
+  -- An absent or non-integer value counts as 0, as in record-ops.ts (safe integers only).
+  local n = redis.pcall('HINCRBY', key, field, delta)
+  if type(n) ~= 'number' or math.abs(n - delta) > 9007199254740991 then redis.call('HSET', key, field, delta) end
+end
+local v = redis.call('HINCRBY', key, 'v', 1)
+if ARGV[3] ~= '' and tonumber(ARGV[3]) == v - 1 then return {'ok'} end
+return {'ok', redis.call('HGETALL', key)}
 `;
 
 /**
@@ -162,9 +178,9 @@ local rid = ARGV[6]
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
 local rsub = false
 if rid ~= '' then
-  local r = redis.call('HMGET', KEYS[3], 'ex', 'v', 'sub')
-  if not r[1] or now >= tonumber(r[1]) or tonumber(r[2]) ~= tonumber(ARGV[7]) then return {'gone'} end
-  rsub = r[3]
+  local r = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub')
+  if not r[1] or now >= expiry(r) or tonumber(r[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
+  rsub = r[5]
 end
 local evicted = {}
 if sub ~= '' then
@@ -175,9 +191,9 @@ if sub ~= '' then
     local live = {}
     for _, other in ipairs(redis.call('ZRANGE', u, 0, -1)) do
       if other ~= rid then
-        local r = redis.call('HMGET', skey(other), 'ca', 'ex')
-        if r[1] and tonumber(r[2]) > now then
-          live[#live + 1] = {tonumber(r[1]), other}
+        local r = redis.call('HMGET', skey(other), 'ls', 'it', 'ax', 'ca')
+        if r[1] and expiry(r) > now then
+          live[#live + 1] = {tonumber(r[4]), other}
         else
           redis.call('ZREM', u, other)
         end
@@ -224,19 +240,19 @@ return {'created', unpack(evicted)}
  */
 export const DELETE = `${PRELUDE}
 local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
-local r = redis.call('HMGET', key, 'ex', 'v', 'sub')
+local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub')
 if not r[1] then
   redis.call('ZREM', xkey, id)
   return false
 end
 if ARGV[3] ~= '' then
-  if tonumber(ARGV[3]) >= tonumber(r[1]) then return false end
-  if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(r[2]) then return false end
+  if tonumber(ARGV[3]) >= expiry(r) then return false end
+  if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(r[4]) then return false end
 end
 redis.call('DEL', key)
 redis.call('ZREM', xkey, id)
-if r[3] then redis.call('ZREM', ukey(id, r[3]), id) end
-return {r[3]}
+if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
+return {r[5]}
 `;
 
 /**
@@ -253,8 +269,8 @@ for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
   local key = skey(id)
   if mode == 'delete' then
     if id ~= except then
-      local ex = redis.call('HGET', key, 'ex')
-      if ex and tonumber(ex) > now then
+      local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
+      if ex and ex > now then
         redis.call('DEL', key)
         redis.call('ZREM', u, id)
         redis.call('ZREM', xkey, id)
@@ -302,17 +318,18 @@ for i = 4, #ARGV do
   local xkey = ARGV[i]
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, limit - n)) do
     local key = skey(id)
-    local r = redis.call('HMGET', key, 'ex', 'sub')
-    if r[1] and tonumber(r[1]) > now then
-      redis.call('ZADD', xkey, r[1], id)
+    local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub')
+    local ex = expiry(r)
+    if ex and ex > now then
+      redis.call('ZADD', xkey, ex, id)
     else
       redis.call('ZREM', xkey, id)
-      if r[1] then redis.call('DEL', key) end
-      if r[2] then redis.call('ZREM', ukey(id, r[2]), id) end
+      if ex then redis.call('DEL', key) end
+      if r[4] then redis.call('ZREM', ukey(id, r[4]), id) end
       n = n + 1
       out[#out + 1] = id
-      out[#out + 1] = r[2] or ''
-      out[#out + 1] = r[2] and '1' or '0'
+      out[#out + 1] = r[4] or ''
+      out[#out + 1] = r[4] and '1' or '0'
     end
   end
 end
