@@ -111,6 +111,42 @@ describe('redis store: faults', { skip: skip && !requireServices ? skip : false 
     assert.ok((after.get('n') as number) >= 1 + acknowledged, `counter ${String(after.get('n'))} >= ${1 + acknowledged}`);
   });
 
+  it('a frozen Redis (SIGSTOP) fails each request at the command timeout, and service resumes on SIGCONT', async () => {
+    const first = await request(null);
+    await first.login('frozen-user');
+    const token = first.issuedToken as string;
+    assert.ok(server.pid);
+    process.kill(server.pid, 'SIGSTOP');
+    try {
+      const started = performance.now();
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, () => request(token).then((session) => session.increment('n'))),
+      );
+      const elapsed = performance.now() - started;
+      console.log(`20 requests against a frozen Redis settled in ${elapsed.toFixed(0)} ms`);
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        assert.ok(result.status === 'rejected' && result.reason instanceof StoreUnavailableError, String(result.status === 'rejected' ? result.reason : ''));
+      }
+      // commandTimeout is 500 ms; the watchdog checks every 50 ms.
+      assert.ok(elapsed >= 450 && elapsed < 1500, `failed at the timeout, not before or long after (${elapsed.toFixed(0)} ms)`);
+    } finally {
+      process.kill(server.pid, 'SIGCONT');
+    }
+    const resumedFrom = performance.now();
+    let session = null;
+    while (performance.now() - resumedFrom < 2000) {
+      try {
+        session = await request(token);
+        break;
+      } catch {
+        await sleep(20);
+      }
+    }
+    assert.ok(session?.isStored, 'service resumed within 2 s of SIGCONT');
+    assert.equal(session.subject, 'frozen-user');
+  });
+
   it('a store whose Redis is down from the start fails within the command timeout', async () => {
     const deadPort = await freePort();
     const dead = new RedisStore({ url: `redis://127.0.0.1:${deadPort}`, commandTimeout: 300 });

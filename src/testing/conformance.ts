@@ -187,6 +187,31 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(await store.load(record.id, { now }), null);
       });
 
+      it('apply with a base record answers what is stored, whether or not another write came in between', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { data: { n: 1, note: 'a' } });
+        await store.create(record, { now });
+        const base = await store.load(record.id, { now });
+        assert.ok(base);
+        const plain = { ...base, data: { ...base.data } };
+        const first = await store.apply(record.id, { increment: { n: 2 } }, { now, base });
+        assert.ok(first.status === 'applied');
+        assert.deepEqual({ ...first.record, data: { ...first.record.data } }, { ...plain, data: { n: 3, note: 'a' }, version: base.version + 1 });
+        // Another writer changes the session; the next change still starts from the old result.
+        await store.apply(record.id, { set: { note: 'b' } }, { now });
+        const second = await store.apply(record.id, { increment: { n: 1 } }, { now, base: first.record });
+        assert.ok(second.status === 'applied');
+        assert.deepEqual({ ...second.record.data }, { n: 4, note: 'b' }, 'the other write shows in the result');
+        assert.equal(second.record.version, base.version + 3);
+        await store.apply(record.id, { delete: ['note'] }, { now });
+        const third = await store.apply(record.id, { set: { x: 1 } }, { now, base: second.record });
+        assert.ok(third.status === 'applied');
+        const stored = await store.load(record.id, { now });
+        assert.ok(stored);
+        assert.deepEqual({ ...third.record, data: { ...third.record.data } }, { ...stored, data: { ...stored.data } });
+        assert.deepEqual({ ...stored.data }, { n: 4, x: 1 });
+      });
+
       it('compare-and-set applies at the expected version and reports the current record otherwise', async () => {
         const now = clock.now();
         const { token: _t, ...record } = makeRecord(now, { data: { v: 'a' } });
