@@ -201,43 +201,66 @@ function device(text: string | undefined): DeviceInfo {
 
 /** A session hash (flat `HGETALL` reply) as a record. */
 function toRecord(id: string, flat: Reply): SessionRecord {
-  const fields = new Map<string, string>();
   const data = Object.create(null) as Record<string, JsonValue>;
   const list = flat as Reply[];
+  let sh = '';
+  let sub: string | null = null;
+  let dn: string | null = null;
+  let ca = NaN;
+  let ls = NaN;
+  let it = NaN;
+  let ax = NaN;
+  let v = NaN;
+  let cd: string | undefined;
+  let ld: string | undefined;
+  let au: string | undefined;
+  let rn: string | undefined;
+  let ph: string | undefined;
+  let pe: string | undefined;
   for (let i = 0; i + 1 < list.length; i += 2) {
     const field = asString(list[i]);
     const value = asString(list[i + 1]);
-    if (field.startsWith('d:')) data[field.slice(2)] = JSON.parse(value) as JsonValue;
-    else fields.set(field, value);
+    if (field.startsWith('d:')) {
+      data[field.slice(2)] = JSON.parse(value) as JsonValue;
+      continue;
+    }
+    switch (field) {
+      case 'sh': sh = value; break;
+      case 'sub': sub = value; break;
+      case 'dn': dn = value; break;
+      case 'ca': ca = Number(value); break;
+      case 'ls': ls = Number(value); break;
+      case 'it': it = Number(value); break;
+      case 'ax': ax = Number(value); break;
+      case 'v': v = Number(value); break;
+      case 'cd': cd = value; break;
+      case 'ld': ld = value; break;
+      case 'au': au = value; break;
+      case 'rn': rn = value; break;
+      case 'ph': ph = value; break;
+      case 'pe': pe = value; break;
+    }
   }
-  const number = (field: string) => Number(fields.get(field));
-  const subject = fields.get('sub') ?? null;
-  const au = fields.get('au');
-  const lastSeenAt = number('ls');
-  const idleTimeout = number('it');
-  const absoluteExpiresAt = number('ax');
-  const rn = fields.get('rn');
-  const ph = fields.get('ph');
-  const pe = fields.get('pe');
+  const createdDevice = device(cd);
   return {
-    renewedAt: rn !== undefined ? Number(rn) : number('ca'),
+    renewedAt: rn !== undefined ? Number(rn) : ca,
     previousSecretHash: ph === undefined || ph === '' ? null : ph,
     previousSecretExpiresAt: pe === undefined || pe === '' ? null : Number(pe),
     id,
-    secretHash: fields.get('sh') ?? '',
-    subject,
-    displayName: fields.get('dn') ?? null,
-    createdAt: number('ca'),
-    lastSeenAt,
-    idleTimeout,
-    absoluteExpiresAt,
-    expiresAt: expiresAt(lastSeenAt, idleTimeout, absoluteExpiresAt),
+    secretHash: sh,
+    subject: sub,
+    displayName: dn,
+    createdAt: ca,
+    lastSeenAt: ls,
+    idleTimeout: it,
+    absoluteExpiresAt: ax,
+    expiresAt: expiresAt(ls, it, ax),
     // Absent: logged in when created (the usual case), or anonymous.
-    authenticatedAt: au === undefined ? (subject === null ? null : number('ca')) : au === '' ? null : Number(au),
-    version: number('v'),
+    authenticatedAt: au === undefined ? (sub === null ? null : ca) : au === '' ? null : Number(au),
+    version: v,
     data,
-    createdDevice: device(fields.get('cd')),
-    lastDevice: device(fields.get('ld') ?? fields.get('cd')),
+    createdDevice,
+    lastDevice: ld === undefined ? { ...createdDevice } : device(ld),
   };
 }
 
@@ -439,7 +462,13 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   #remember(record: SessionRecord): void {
     const seen = this.#lastSeen;
-    if (seen.size >= LAST_SEEN_ENTRIES && !seen.has(record.id)) seen.clear();
+    const known = seen.get(record.id);
+    if (known !== undefined) {
+      known.lastSeenAt = Math.max(known.lastSeenAt, record.lastSeenAt);
+      known.idleTimeout = record.idleTimeout;
+      return;
+    }
+    if (seen.size >= LAST_SEEN_ENTRIES) seen.clear();
     seen.set(record.id, { lastSeenAt: record.lastSeenAt, idleTimeout: record.idleTimeout });
   }
 
@@ -707,14 +736,16 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
   async #run(s: Script, keys: string[], args: string[]): Promise<Reply> {
-    const tail = [String(keys.length), ...keys, this.#prefix, ...args];
+    const command = ['EVALSHA', s.sha, String(keys.length), ...keys, this.#prefix, ...args];
     const first = keys[0] as string;
     try {
-      return await this.#send(first, ['EVALSHA', s.sha, ...tail]);
+      return await this.#send(first, command);
     } catch (error) {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
     }
-    return this.#send(first, ['EVAL', s.text, ...tail]);
+    command[0] = 'EVAL';
+    command[1] = s.text;
+    return this.#send(first, command);
   }
 
   /** Where admin scripts run: each master with the global indexes of its slots, or the one node. */
