@@ -553,7 +553,7 @@ async function main() {
 
   // Storage and admin queries at scale, one store at a time, nothing else running.
   const scale = {};
-  const scaleKinds = { 'tessera-redis': 'redis', 'connect-redis': 'redis', 'tessera-postgres': 'postgres', 'connect-pg-simple': 'postgres' };
+  const scaleKinds = { 'tessera-redis': 'redis', 'tessera-redis-cluster': 'redis', 'connect-redis': 'redis', 'tessera-postgres': 'postgres', 'connect-pg-simple': 'postgres' };
   for (const [kind, backend] of Object.entries(scaleKinds)) {
     if (backend === 'redis' && redis === null) scale[kind] = { status: 'skipped', reason: redisConn.error };
     else if (backend === 'postgres' && pgPool === null) scale[kind] = { status: 'skipped', reason: pgConn.error };
@@ -685,6 +685,7 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
   const scaleRows = [];
   for (const [kind, label] of [
     ['tessera-redis', 'tessera RedisStore'],
+    ['tessera-redis-cluster', 'tessera RedisStore, Redis Cluster of 3 masters (extra)'],
     ['connect-redis', 'connect-redis'],
     ['tessera-postgres', 'tessera PostgresStore'],
     ['connect-pg-simple', 'connect-pg-simple'],
@@ -819,6 +820,7 @@ ${scaleTable}
 - **SQL statements per request**: each PostgreSQL server process wraps \`pg\`'s \`Client.prototype.query\` (which both stores call once per statement, \`Pool.query\` included) and counts calls; the count during a run divided by the requests served. \`pg_stat_statements\` is not loaded on this server (it needs \`shared_preload_libraries\`), so it is not used.
 - **Lost updates**: per variant, one fresh logged-in session, its counter read, then ${cfg.lostRequests} \`GET /inc\` with that cookie at once (\`Promise.all\` of \`fetch\`), then the counter read again: lost = ${cfg.lostRequests} − (after − before). Non-200 answers are shown beside it (a request that failed counts as lost by this formula).
 - **Redis memory per session**: ${cfg.scaleSessions.toLocaleString('en-US')} sessions are created directly through the store (tessera: \`RedisStore.create\` with records like the core makes at login, 200 calls in flight; connect-redis: \`store.set\` of an express-session session with its cookie), each holding \`theme: "dark"\` and \`n: 42\`, logged in as one of ${Math.ceil(cfg.scaleSessions / 2).toLocaleString('en-US')} users (two sessions each; tessera keeps the subject in its record, express-session apps keep \`user\` in the session). Device info is \`127.0.0.1\` and a 9-character user agent; a real browser's user agent adds its length. Then \`SCAN MATCH <prefix>*\` and \`MEMORY USAGE <key> SAMPLES 0\` for every key found (sessions, per-user indexes, any global index), summed and divided by the number of sessions.
+- **Redis Cluster (extra)**: \`bench/scale.mjs tessera-redis-cluster\` starts a three-master Redis Cluster of its own (\`redis-server --cluster-enabled yes\` on free loopback ports, \`redis-cli --cluster create\`), creates the same sessions through a \`RedisStore\` with a cluster client, sums \`MEMORY USAGE\` over the keys of every master, times list and count the same way, and kills the servers by PID. On a cluster each of the 1,024 id shards keeps its own expiry index, so count runs one script per master over its shards' indexes.
 - **PostgreSQL bytes per session**: the same sessions through \`PostgresStore.create\` (16 in flight) and connect-pg-simple's \`set\`, each in its own schema; \`pg_total_relation_size\` (heap + indexes + TOAST) of every table in that schema, divided by the number of sessions. No VACUUM first.
 - **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time; the median. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
 - **Cleanup**: every key is under \`${redisPrefixRoot}\`, every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.

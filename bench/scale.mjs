@@ -1,5 +1,7 @@
 // Storage cost and admin-query time at many sessions, one store per process:
-//   node bench/scale.mjs tessera-redis | connect-redis | tessera-postgres | connect-pg-simple
+//   node bench/scale.mjs tessera-redis | tessera-redis-cluster | connect-redis | tessera-postgres | connect-pg-simple
+// tessera-redis-cluster starts its own three-master Redis Cluster (redis-server and redis-cli on
+// free loopback ports, in a temporary directory) and stops it by PID at the end.
 // Creates BENCH_SCALE_SESSIONS (default 100,000) sessions, each holding two small fields
 // (`theme: "dark"`, `n: 42`), logged in as one of N/2 users (two sessions per user), directly
 // through the store with a bounded number of calls in flight. Then measures:
@@ -80,6 +82,49 @@ async function tesseraRecords(store) {
   return (performance.now() - started) / 1000;
 }
 
+/** A three-master Redis Cluster of our own on free loopback ports; `stop()` kills it by PID. */
+async function startCluster() {
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const net = await import('node:net');
+  if (spawnSync('redis-server', ['--version']).status !== 0 || spawnSync('redis-cli', ['--version']).status !== 0) skip('redis-server or redis-cli is not on PATH');
+  const freePort = () =>
+    new Promise((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      // Cluster bus ports are port + 10000: stay below 55536.
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => (port < 55_000 ? resolve(port) : resolve(freePort())));
+      });
+    });
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-cluster-'));
+  const ports = [];
+  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  const children = ports.map((port) =>
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }),
+  );
+  const stop = () => {
+    for (const child of children) if (child.pid !== undefined) try { process.kill(child.pid, 'SIGKILL'); } catch {}
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ping = (port) => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
+    for (let i = 0; i < 100 && !ports.every(ping); i++) await new Promise((r) => setTimeout(r, 50));
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create: ${created.stdout}${created.stderr}`);
+    const ok = (port) => spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok');
+    for (let i = 0; i < 200 && !ports.every(ok); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!ports.every(ok)) throw new Error('the cluster did not reach cluster_state:ok');
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { ports, stop };
+}
+
 async function tesseraQueries(store) {
   const { SessionManager } = await importOrSkip('tessera');
   const manager = new SessionManager({ store, cleanupInterval: false });
@@ -147,6 +192,35 @@ async function run() {
     const client = await redisClient();
     const memory = await redisMemory(client);
     return { sessions: N, users: USERS, createSeconds, memory, ...(await tesseraQueries(store)) };
+  }
+  if (kind === 'tessera-redis-cluster') {
+    const cluster = await startCluster();
+    try {
+      const mod = await importOrSkip('tessera/stores/redis');
+      const store = new mod.RedisStore({ cluster: { rootNodes: cluster.ports.map((p) => `redis://127.0.0.1:${p}`) }, prefix: env.prefix, commandTimeout: 5000 });
+      const createSeconds = await tesseraRecords(store);
+      const { createClient } = await import('redis');
+      const totals = { keys: 0, bytes: 0, bytesPerSession: 0, byType: {} };
+      for (const port of cluster.ports) {
+        const client = createClient({ url: `redis://127.0.0.1:${port}` });
+        await client.connect();
+        const m = await redisMemory(client);
+        await client.close();
+        totals.keys += m.keys;
+        totals.bytes += m.bytes;
+        for (const [type, x] of Object.entries(m.byType)) {
+          totals.byType[type] ??= { keys: 0, bytes: 0 };
+          totals.byType[type].keys += x.keys;
+          totals.byType[type].bytes += x.bytes;
+        }
+      }
+      totals.bytesPerSession = totals.bytes / N;
+      const queries = await tesseraQueries(store);
+      await store.close();
+      return { sessions: N, users: USERS, masters: cluster.ports.length, createSeconds, memory: totals, ...queries };
+    } finally {
+      cluster.stop();
+    }
   }
   if (kind === 'connect-redis') {
     const { RedisStore } = await import('connect-redis');

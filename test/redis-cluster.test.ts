@@ -102,15 +102,18 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     for (const subject of subjects) {
       const { token: _t, ...record } = makeRecord(now, { subject });
       await store.create(record, { now });
-      const key = `lay:s:{${record.id.slice(0, 6)}}${record.id.slice(6)}`;
-      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key])), slotOf(partitionOf(subject)));
-      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:u:{${partitionOf(subject)}}${subject}`])), slotOf(partitionOf(subject)));
+      const shard = partitionOf(subject).slice(0, 2);
+      const key = `lay:s:{${record.id.slice(0, 2)}}${record.id.slice(2)}`;
+      assert.equal(await probe.exists(key), 1, 'the session hash is where the layout says');
+      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key])), slotOf(shard));
+      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:u:{${shard}}${subject}`])), slotOf(shard));
+      assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:x:{${shard}}`])), slotOf(shard));
     }
     for (let i = 0; i < 10; i++) {
       const { token: _t, ...record } = makeRecord(now);
       await store.create(record, { now });
     }
-    const masters = new Set(subjects.map((s) => probe.slots[slotOf(partitionOf(s))]?.master.id));
+    const masters = new Set(subjects.map((s) => probe.slots[slotOf(partitionOf(s).slice(0, 2))]?.master.id));
     assert.ok(masters.size > 1, 'the sessions are spread over several masters');
     assert.equal(await manager.count(), 50);
     assert.equal((await manager.query({ limit: 1000 })).sessions.length, 50);

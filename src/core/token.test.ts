@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
-import { hashSecret, isSessionId, issueToken, parseToken, partitionOf, partitionOfId, secretMatches } from './token.js';
+import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, parseToken, partitionOf, partitionOfId, secretMatches } from './token.js';
 
 describe('tokens', () => {
   it('are <28-char id>.<43-char secret>, unique, and carry the subject partition', () => {
@@ -21,6 +21,14 @@ describe('tokens', () => {
       assert.ok(!issued.token.includes(issued.secretHash));
       if (i % 2) assert.equal(partitionOfId(issued.id), partitionOf('alice'));
     }
+    assert.equal(new Set(ID_SHARDS).size, 1024);
+    const shards = new Set(ID_SHARDS);
+    fc.assert(
+      fc.property(fc.option(fc.string({ maxLength: 40 }), { nil: null }), (subject) => {
+        assert.ok(shards.has(issueToken(subject).id.slice(0, SHARD_LENGTH)), 'every id starts with one of the 1,024 shards');
+      }),
+      { numRuns: 5_000 },
+    );
     // 256 bits of secret: 32 random bytes encode to 43 base64url characters.
     assert.equal(Buffer.from((parseToken(issueToken(null).token) as { secret: string }).secret, 'base64url').length, 32);
   });

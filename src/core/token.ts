@@ -7,8 +7,24 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * The id is a 6-character partition key followed by 22 random characters. For a logged-in
  * session the partition is derived from the subject, so stores that shard by key (Redis Cluster)
  * can keep a session and its subject's index in one slot; anonymous sessions get a random one.
+ * The partition's first two characters are its shard: the first takes all 64 base64url values,
+ * the second only the first 16, so a store that keeps one index per shard has at most 1,024.
  */
 export const PARTITION_LENGTH = 6;
+export const SHARD_LENGTH = 2;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** A partition from six bytes (random or a digest): 64 × 16 shards, then four more characters. */
+function partitionFrom(bytes: Uint8Array): string {
+  let partition = (ALPHABET[(bytes[0] as number) & 63] as string) + (ALPHABET[(bytes[1] as number) & 15] as string);
+  for (let i = 2; i < PARTITION_LENGTH; i++) partition += ALPHABET[(bytes[i] as number) & 63] as string;
+  return partition;
+}
+
+/** Every shard an issued id can start with (1,024), in a fixed order. */
+export const ID_SHARDS: readonly string[] = Object.freeze(
+  Array.from({ length: 64 * 16 }, (_, i) => (ALPHABET[i >> 4] as string) + (ALPHABET[i & 15] as string)),
+);
 export const SESSION_ID_LENGTH = 28;
 /** Bytes of randomness in the secret: 256 bits. */
 export const SECRET_BYTES = 32;
@@ -30,7 +46,7 @@ export interface IssuedToken {
 
 /** The partition an id for this subject starts with. */
 export function partitionOf(subject: string): string {
-  return createHash('sha256').update('tessera-partition\0').update(subject).digest('base64url').slice(0, PARTITION_LENGTH);
+  return partitionFrom(createHash('sha256').update('tessera-partition\0').update(subject).digest());
 }
 
 export function partitionOfId(id: string): string {
@@ -48,7 +64,7 @@ export function hashSecret(secret: string): string {
 /** A fresh token; `subject` decides the id's partition. */
 export function issueToken(subject: string | null): IssuedToken {
   const bytes = randomBytes(SECRET_BYTES + 16 + PARTITION_LENGTH);
-  const partition = subject === null ? bytes.subarray(48).toString('base64url').slice(0, PARTITION_LENGTH) : partitionOf(subject);
+  const partition = subject === null ? partitionFrom(bytes.subarray(48)) : partitionOf(subject);
   const id = partition + bytes.subarray(32, 48).toString('base64url');
   const secret = bytes.subarray(0, SECRET_BYTES).toString('base64url');
   return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) };

@@ -6,40 +6,51 @@
  *
  * ## Keys (`P` is the `prefix` option, `tessera:` by default)
  *
- * A session id is 28 characters: a 6-character partition then 22 random ones. The partition is
- * the Redis Cluster hash tag, so a logged-in session and its subject's index share a slot.
+ * A session id is 28 characters: a 6-character partition then 22 random ones. The partition's
+ * first two characters are its shard (1,024 values, see `ID_SHARDS` in the core), and the shard
+ * is the Redis Cluster hash tag, so a logged-in session, its subject's index and its shard's
+ * expiry index share a slot.
  *
- * - `P s:{<partition>}<rest of id>`: **hash**, one session. Reserved fields (short, because
+ * - `P s:{<shard>}<rest of id>`: **hash**, one session. Reserved fields (short, because
  *   they are repeated in every session): `sh` secret hash, `sub` subject, `dn` display name,
- *   `ca` createdAt, `ls` lastSeenAt, `it` idle timeout (s), `ax` absolute expiry, `ex` expiresAt,
- *   `au` authenticatedAt (`sub`, `dn`, `au` absent when null), `v` version, `cd`/`ld` created/last
- *   device (JSON; `ld` absent while equal to `cd`), `rn` renewedAt, `ph` previous secret hash and `pe` the end of its grace period
- *   (empty when null; these three absent when the record never had them). Each data key `k` is
- *   the field `d:k` holding the value's JSON text, so an integer is its decimal digits and
- *   `HINCRBY` adds to it in place. TTL: `expiresAt - now` (relative, because the core's clock may
- *   be a test clock), moved by every touch and apply.
+ *   `ca` createdAt, `ls` lastSeenAt, `it` idle timeout (s), `ax` absolute expiry, `au`
+ *   authenticatedAt (absent when it is `ca` for a logged-in session or null for an anonymous
+ *   one; empty when null otherwise), `v` version, `cd`/`ld` created/last device (the JSON array
+ *   `[ip, userAgent]`; `ld` absent while equal to `cd`), `rn` renewedAt, `ph` previous secret
+ *   hash and `pe` the end of its grace period (empty when null; these three absent when the
+ *   record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`, computed by the
+ *   scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the value's JSON
+ *   text, so an integer is its decimal digits and `HINCRBY` adds to it in place. TTL:
+ *   `expiresAt - now` (relative, because the core's clock may be a test clock), moved by every
+ *   touch and by every apply that moves the expiry.
  *   A logged-in session's id must start with `partitionOf(subject)` (the core issues it so);
  *   `create` refuses one that does not, since its index would live in another slot.
- * - `P u:{<partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids scored by
- *   expiresAt. Entries with a score `<= now` are trimmed whenever it is read or written; its TTL
- *   follows its longest-lived entry, so it never depends on keyspace notifications.
- * - `P x` (single node) or `P x:{<tag>}` (cluster, one per slot, `<tag>` a short string that
- *   hashes to that slot, so the index is written in the same script as the session): **sorted
- *   set**, every session id of the node (or slot) scored by expiresAt. It serves `count` (one
- *   `ZCOUNT` on a node; on a cluster one script per master summing the `ZCOUNT`s of its slots),
- *   `query` without a subject or id, and `deleteExpired`, which is what trims it (so that expired
+ * - `P u:{<shard of partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids
+ *   scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
+ *   written; its TTL follows its longest-lived entry, so it never depends on keyspace
+ *   notifications.
+ * - `P x` (single node) or `P x:{<shard>}` (cluster, one per shard, so the index is written in
+ *   the same script as the session): **sorted set**, every session id of the node (or shard)
+ *   scored by expiresAt. It serves `count` (one `ZCOUNT` on a node; on a cluster one script per
+ *   master summing the `ZCOUNT`s of its shards, about 340 each on three masters), `query`
+ *   without a subject or id, and `deleteExpired`, which is what trims it (so that expired
  *   sessions are still reported to the core's sweep for its events).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
  * and evictions, delete and delete-by-subject are each atomic and one round trip. No `KEYS`,
- * no `SCAN`: the indexes above are walked instead. Per request: load (with a due touch) is one
- * EVALSHA, apply is one EVALSHA. Admin paths cost: `count` O(log n); `listBySubject` and
+ * no `SCAN`: the indexes above are walked instead.
+ *
+ * Per request: a load is one command. When the store has seen the session's lastSeenAt recently
+ * enough that no touch can be due (lastSeenAt only moves forward, so a remembered one is a lower
+ * bound), it is a plain `HGETALL`; otherwise the LOAD script, which touches when due. If the
+ * `HGETALL` shows a touch due after all (another instance shortened the idle timeout), the
+ * script follows: a second round trip, only then. A save is one EVALSHA: INCREMENT for a change
+ * set of increments only, APPLY for anything else. Both answer just `ok` when the hash was at the
+ * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost: `count` O(log n); `listBySubject` and
  * `count({ subject })` O(sessions of the subject); `query` by subject or id likewise; `query`
  * over everything (or by display-name prefix) walks the whole `x` index in one script per node,
- * about 80 ms at 100,000 sessions, during which that node serves nothing else. On a cluster,
- * `count` of all sessions costs one `ZCOUNT` per slot (about 5,500 per master, in parallel over
- * the masters: tens of ms), because each slot keeps its own index.
+ * about 80 ms at 100,000 sessions, during which that node serves nothing else.
  *
  * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
  * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
@@ -59,7 +70,9 @@
 import { createHash } from 'node:crypto';
 import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
+  ID_SHARDS,
   InvalidOptionError,
+  SHARD_LENGTH,
   StoreUnavailableError,
   applyChangeSet,
   expiresAt,
@@ -84,7 +97,7 @@ import {
   type SessionStore,
 } from '../../core/index.js';
 import { APPLY, CLUSTER_SHEBANG, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SUBJECT, SWEEP } from './scripts.js';
-import { SLOTS, slotOf, slotTags } from './slots.js';
+import { slotOf } from './slots.js';
 
 interface CommandOptionsLike {
   timeout?: number;
@@ -357,7 +370,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       throw new Error("a logged-in session's id must start with partitionOf(subject)");
     }
     if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
-    const crossSlot = replaces !== undefined && this.#cluster && slotOf(replaces.id.slice(0, 6)) !== slotOf(record.id.slice(0, 6));
+    const crossSlot = replaces !== undefined && this.#cluster && slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
     if (replaces !== undefined && !crossSlot) return this.#create(record, now, replaces, limit);
     const created = await this.#create(record, now, undefined, limit);
     if (replaces === undefined || created.status !== 'created') return created;
@@ -631,19 +644,19 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply> {
-    const partition = partitionOf(subject);
-    const indexKey = this.#cluster ? `${this.#prefix}x:{${slotTags()[slotOf(partition)] as string}}` : `${this.#prefix}x`;
-    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${partition}}${subject}`, indexKey], [subject, String(now), mode, except]);
+    const shard = partitionOf(subject).slice(0, SHARD_LENGTH);
+    const indexKey = this.#cluster ? `${this.#prefix}x:{${shard}}` : `${this.#prefix}x`;
+    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${shard}}${subject}`, indexKey], [subject, String(now), mode, except]);
   }
 
   #sessionKey(id: string): string {
-    return `${this.#prefix}s:{${id.slice(0, 6)}}${id.slice(6)}`;
+    return `${this.#prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
   }
 
-  /** The global index that holds this id: one per node, or one per slot on a cluster. */
+  /** The global index that holds this id: one per node, or one per shard on a cluster. */
   #indexKey(id: string): string {
     if (!this.#cluster) return `${this.#prefix}x`;
-    return `${this.#prefix}x:{${slotTags()[slotOf(id.slice(0, 6))] as string}}`;
+    return `${this.#prefix}x:{${id.slice(0, SHARD_LENGTH)}}`;
   }
 
   // --- transport -------------------------------------------------------------------------
@@ -753,14 +766,15 @@ export class RedisStore implements SessionStore, SessionIndex {
     await this.#ready();
     const client = this.#client;
     if (!isCluster(client)) return [{ client, indexes: [`${this.#prefix}x`] }];
-    const tags = slotTags();
     const byMaster = new Map<object, string[]>();
-    for (let slot = 0; slot < SLOTS; slot++) {
-      const master = client.slots[slot]?.master;
+    const slots = shardSlots();
+    for (let i = 0; i < ID_SHARDS.length; i++) {
+      const shard = ID_SHARDS[i] as string;
+      const master = client.slots[slots[i] as number]?.master;
       if (master === undefined) throw new StoreUnavailableError('the cluster has unassigned slots');
       let list = byMaster.get(master);
       if (list === undefined) byMaster.set(master, (list = []));
-      list.push(`${this.#prefix}x:{${tags[slot] as string}}`);
+      list.push(`${this.#prefix}x:{${shard}}`);
     }
     const targets: Target[] = [];
     for (const [master, indexes] of byMaster) {
@@ -799,6 +813,14 @@ interface InFlight {
   deadline: number;
   timeout: number;
   reject: (error: unknown) => void;
+}
+
+let shardSlotTable: Uint16Array | null = null;
+
+/** The cluster slot of each of `ID_SHARDS`, computed once. */
+function shardSlots(): Uint16Array {
+  shardSlotTable ??= Uint16Array.from(ID_SHARDS, (shard) => slotOf(shard));
+  return shardSlotTable;
 }
 
 function sha1(text: string): string {

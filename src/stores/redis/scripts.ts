@@ -5,7 +5,7 @@
  * timestamps never turn into `1.8e+12`.
  *
  * Keys a script derives itself (`u:` of a subject, `s:` of an evicted id) always carry the same
- * `{partition}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
+ * `{shard}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
  */
 
 /** Shared helpers, prepended to every script. ARGV[1] is always the key prefix. */
@@ -21,8 +21,8 @@ local function lt(a, b)
   end
   return #a < #b
 end
-local function skey(id) return P .. 's:{' .. string.sub(id, 1, 6) .. '}' .. string.sub(id, 7) end
-local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 6) .. '}' .. sub end
+local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
+local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
 -- The subject index lives as long as its longest-lived entry.
 local function ukeep(u, now)
   local top = redis.call('ZRANGE', u, -1, -1, 'WITHSCORES')
@@ -301,8 +301,8 @@ export const CLUSTER_SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
 
 /** count. ARGV: prefix, now, index keys... Returns live entries as a string. */
 export const COUNT_ALL = `${PRELUDE}
-local now, total = ARGV[2], 0
-for i = 3, #ARGV do total = total + redis.call('ZCOUNT', ARGV[i], '(' .. now, '+inf') end
+local after, total = '(' .. ARGV[2], 0
+for i = 3, #ARGV do total = total + redis.call('ZCOUNT', ARGV[i], after, '+inf') end
 return tostring(total)
 `;
 

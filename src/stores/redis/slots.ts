@@ -1,8 +1,4 @@
-/**
- * Redis Cluster slot arithmetic: which of the 16384 slots a hash tag maps to, and for each slot a
- * short tag that maps to it, so that each slot can hold its own global expiry index next to the
- * sessions it indexes.
- */
+/** Redis Cluster slot arithmetic: which of the 16384 slots a hash tag maps to. */
 export const SLOTS = 16384;
 
 const TABLE = (() => {
@@ -20,26 +16,4 @@ export function slotOf(tag: string): number {
   let crc = 0;
   for (const byte of Buffer.from(tag)) crc = ((crc << 8) & 0xffff) ^ (TABLE[((crc >> 8) ^ byte) & 0xff] as number);
   return crc % SLOTS;
-}
-
-let tags: string[] | null = null;
-
-/**
- * For each slot, the first base-36 counter whose slot it is. Deterministic, so every process
- * agrees on the names; computed once, on first use on a cluster (about 10 ms).
- */
-export function slotTags(): readonly string[] {
-  if (tags !== null) return tags;
-  const found: string[] = new Array<string>(SLOTS);
-  let missing = SLOTS;
-  for (let n = 0; missing > 0; n++) {
-    const tag = n.toString(36);
-    const slot = slotOf(tag);
-    if (found[slot] === undefined) {
-      found[slot] = tag;
-      missing--;
-    }
-  }
-  tags = found;
-  return found;
 }
