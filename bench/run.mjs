@@ -59,6 +59,15 @@ const cfg = Object.freeze({
 
 const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;
 const redisPrefixRoot = `tessera-bench:${runId}:`;
+/**
+ * The storage figures count key names, so each scale run gets a prefix as long as the default
+ * `tessera:` (8 characters) instead of the long names above; connect-redis gets one as long.
+ */
+const scalePrefixes = new Map();
+const scalePrefix = (kind) => {
+  if (!scalePrefixes.has(kind)) scalePrefixes.set(kind, `t${randomBytes(3).toString('hex').slice(0, 5)}${scalePrefixes.size}:`);
+  return scalePrefixes.get(kind);
+};
 const pgSchemaRoot = `tessera_bench_${runId}`;
 const sqlitePath = join(os.tmpdir(), `tessera-bench-${runId}.db`);
 
@@ -152,6 +161,18 @@ async function connectPostgres() {
     await pool.end().catch(() => {});
     return { pool: null, error: `PostgreSQL at ${cfg.databaseUrl} unreachable: ${error?.message ?? error}` };
   }
+}
+
+/** Whether any key starts with `prefix` (a full SCAN, stopping at the first). */
+async function anyKey(client, prefix) {
+  let cursor = '0';
+  for (let round = 0; round < 1_000_000; round++) {
+    const reply = await client.scan(cursor, { MATCH: `${prefix}*`, COUNT: 1000 });
+    if (reply.keys.length > 0) return true;
+    cursor = String(reply.cursor);
+    if (cursor === '0') return false;
+  }
+  return true;
 }
 
 async function cleanupRedis(client, prefix) {
@@ -397,7 +418,7 @@ function runScale(kind) {
     const env = {
       ...childEnv,
       BENCH_SCALE_SESSIONS: String(cfg.scaleSessions),
-      BENCH_PREFIX: `${redisPrefixRoot}scale-${kind}:`,
+      BENCH_PREFIX: scalePrefix(kind),
       BENCH_PG_SCHEMA: `${pgSchemaRoot}_scale_${kind.replace(/-/g, '_')}`,
       BENCH_SQLITE_PATH: sqlitePath,
     };
@@ -434,7 +455,9 @@ async function cleanup() {
   await Promise.all([...children].map(stopChild));
   const notes = [];
   try {
-    notes.push(`${await cleanupRedis(redis, redisPrefixRoot)} Redis keys`);
+    let removed = await cleanupRedis(redis, redisPrefixRoot);
+    for (const prefix of scalePrefixes.values()) removed += await cleanupRedis(redis, prefix);
+    notes.push(`${removed} Redis keys`);
   } catch (error) {
     notes.push(`Redis cleanup failed: ${error.message}`);
   }
@@ -559,8 +582,10 @@ async function main() {
     else if (backend === 'postgres' && pgPool === null) scale[kind] = { status: 'skipped', reason: pgConn.error };
     else {
       const startedAt = performance.now();
+      // A short prefix could already be in use on a shared Redis: never measure (or clean up) another's keys.
+      for (let attempt = 0; redis !== null && attempt < 20 && (await anyKey(redis, scalePrefix(kind))); attempt++) scalePrefixes.delete(kind);
       scale[kind] = await runScale(kind);
-      await cleanupRedis(redis, `${redisPrefixRoot}scale-${kind}:`).catch(() => {});
+      await cleanupRedis(redis, scalePrefix(kind)).catch(() => {});
       log(`scale     ${kind.padEnd(18)} ${scale[kind].status} in ${((performance.now() - startedAt) / 1000).toFixed(0)} s ${scale[kind].reason ?? ''}`);
     }
   }
@@ -823,7 +848,7 @@ ${scaleTable}
 - **Redis Cluster (extra)**: \`bench/scale.mjs tessera-redis-cluster\` starts a three-master Redis Cluster of its own (\`redis-server --cluster-enabled yes\` on free loopback ports, \`redis-cli --cluster create\`), creates the same sessions through a \`RedisStore\` with a cluster client, sums \`MEMORY USAGE\` over the keys of every master, times list and count the same way, and kills the servers by PID. On a cluster each of the 1,024 id shards keeps its own expiry index, so count runs one script per master over its shards' indexes.
 - **PostgreSQL bytes per session**: the same sessions through \`PostgresStore.create\` (16 in flight) and connect-pg-simple's \`set\`, each in its own schema; \`pg_total_relation_size\` (heap + indexes + TOAST) of every table in that schema, divided by the number of sessions. No VACUUM first.
 - **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time; the median. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
-- **Cleanup**: every key is under \`${redisPrefixRoot}\`, every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.
+- **Cleanup**: every key is under \`${redisPrefixRoot}\` or, for the storage figures, under an 8-character prefix of this run (as long as the default \`tessera:\`; the key names count in \`MEMORY USAGE\`), every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.
 
 ## Details
 
