@@ -150,6 +150,39 @@ describe('redis store: round trips (INFO commandstats)', { skip: noServer && !re
     manager.close();
   });
 
+  it('a touch made due by another instance (a shorter idle timeout) still happens, in a second command only then', async () => {
+    const clock = new ManualClock();
+    const storeA = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'rt2:' });
+    const storeB = new RedisStore({ url: `redis://127.0.0.1:${port}`, prefix: 'rt2:' });
+    const a = new SessionManager({ store: storeA, clock, cleanupInterval: false });
+    const b = new SessionManager({ store: storeB, clock, cleanupInterval: false });
+    const cookie = (m: SessionManager, token: string) => ({ cookie: `${m.cookieName(false)}=${token}`, secure: false });
+    try {
+      const first = await a.load({ secure: false });
+      await first.login('short-idle');
+      const token = first.issuedToken as string;
+      await a.load(cookie(a, token)); // A remembers lastSeenAt and the 30-minute idle timeout
+      // B shortens the idle timeout to 20 s: the touch interval becomes 2 s.
+      await (await b.load(cookie(b, token))).setIdleTimeout(20);
+      clock.advance(5_000);
+      const calls = await measure(async () => {
+        const session = await a.load(cookie(a, token));
+        assert.equal(session.info?.lastSeenAt, clock.now(), 'the touch happened');
+      });
+      console.log(`load with a touch made due elsewhere: ${JSON.stringify(calls)}`);
+      assert.equal(calls['hgetall'], 2, 'the plain read, then the script read');
+      assert.equal(calls['evalsha'], 1);
+      assert.equal(calls['hset'], 1, 'lastSeenAt written');
+      clock.advance(19_000);
+      assert.ok((await a.load(cookie(a, token))).isStored, 'alive 19 s after the touch, though 24 s after login');
+    } finally {
+      a.close();
+      b.close();
+      await storeA.close();
+      await storeB.close();
+    }
+  });
+
   it('a wrong secret reads nothing in one command', async () => {
     const now = Date.now();
     const { token: _t, ...record } = makeRecord(now);
