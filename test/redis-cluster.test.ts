@@ -8,7 +8,7 @@ import { createCluster } from 'redis';
 import { ManualClock, SessionManager, partitionOf } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
-import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
+import { RedisServers, freeClusterPort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
 const canSpawn = hasRedisServer();
@@ -27,7 +27,7 @@ async function clusterInfo(port: number): Promise<string> {
 
 async function startCluster(): Promise<void> {
   assert.ok(servers, 'redis-server is on PATH');
-  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  for (let i = 0; i < 3; i++) ports.push(await freeClusterPort());
   await Promise.all(
     ports.map((port) =>
       servers.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(servers.dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000']),
@@ -74,7 +74,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
 
   before(async () => {
     own = new RedisServers();
-    for (let i = 0; i < 3; i++) ownPorts.push(await freePort());
+    for (let i = 0; i < 3; i++) ownPorts.push(await freeClusterPort());
     await Promise.all(ownPorts.map((port) => own!.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(own!.dir, `nodes-${port}.conf`)])));
     const created = spawnSync('redis-cli', ['--cluster', 'create', ...ownPorts.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(created.status, 0, created.stdout + created.stderr);

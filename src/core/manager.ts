@@ -6,7 +6,7 @@ import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from
 import { Session, decodeData, type SessionContext } from './session.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest } from './token.js';
+import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest, type ParsedToken } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -108,9 +108,19 @@ export class SessionManager {
       presented = readBearer(request.authorization);
       viaBearer = presented !== null;
     }
-    if (!viaBearer) {
+    let parsed: ParsedToken | null = null;
+    if (viaBearer) parsed = parseToken(presented as string);
+    else {
+      // A planted duplicate may come first: take the first value that is a well-formed token.
       const values = readCookies(request.cookie, name);
-      presented = values.find((value) => parseToken(value) !== null) ?? values[0] ?? null;
+      for (const value of values) {
+        parsed = parseToken(value);
+        if (parsed !== null) {
+          presented = value;
+          break;
+        }
+      }
+      presented ??= values[0] ?? null;
     }
     const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
     const setCookie = viaBearer ? undefined : request.setCookie;
@@ -119,9 +129,7 @@ export class SessionManager {
       if (presented !== null) context.writeCookie(null, 0);
       return new Session(context, null, null, new Map());
     };
-    if (presented === null) return empty();
-    const parsed = parseToken(presented);
-    if (parsed === null) return empty();
+    if (presented === null || parsed === null) return empty();
     const now = clock.now();
     // Hashed once: the digest goes to the store and is compared here again in constant time.
     const digest = secretDigest(parsed.secret);
@@ -285,28 +293,47 @@ export class SessionManager {
   }
 
   #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): SessionContext {
-    const { clock, cookie } = this.options;
-    return {
-      options: this.options,
-      events: this.#events,
-      device,
-      writeCookie: (token, expiresAt) => {
-        if (setCookie === undefined) return;
-        const attributes = { secure, sameSite: cookie.sameSite, httpOnly: true, path: '/' };
-        setCookie(
-          token === null
-            ? serializeCookie(name, '', { ...attributes, maxAge: 0 })
-            : serializeCookie(name, token, { ...attributes, maxAge: cookieMaxAge(expiresAt, clock.now()) }),
-        );
-      },
-      listSessions: (subject, currentId) => this.list(subject, currentId),
-      revokeOwn: async (subject, id) => {
-        const record = await this.options.store.load(id, { now: this.options.clock.now() });
-        if (record === null || record.subject !== subject) return false;
-        return this.revoke(id, 'user');
-      },
-      revokeSubject: (subject, except) => this.revokeAll(subject, { except, reason: 'user' }),
-    };
+    return new RequestContext(this, this.#events, device, name, secure, setCookie);
   }
+
 }
 
+/** What a request's Session needs from its manager: one object per request, no closures. */
+class RequestContext implements SessionContext {
+  readonly options: ResolvedOptions;
+  constructor(
+    readonly manager: SessionManager,
+    readonly events: SessionEvents,
+    readonly device: DeviceInfo,
+    readonly cookieName: string,
+    readonly secure: boolean,
+    readonly setCookie: ((value: string) => void) | undefined,
+  ) {
+    this.options = manager.options;
+  }
+
+  writeCookie(token: string | null, expiresAt: number): void {
+    if (this.setCookie === undefined) return;
+    const { cookie, clock } = this.options;
+    const attributes = { secure: this.secure, sameSite: cookie.sameSite, httpOnly: true, path: '/' };
+    this.setCookie(
+      token === null
+        ? serializeCookie(this.cookieName, '', { ...attributes, maxAge: 0 })
+        : serializeCookie(this.cookieName, token, { ...attributes, maxAge: cookieMaxAge(expiresAt, clock.now()) }),
+    );
+  }
+
+  listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>> {
+    return this.manager.list(subject, currentId);
+  }
+
+  async revokeOwn(subject: string, id: string): Promise<boolean> {
+    const record = await this.options.store.load(id, { now: this.options.clock.now() });
+    if (record === null || record.subject !== subject) return false;
+    return this.manager.revoke(id, 'user');
+  }
+
+  revokeSubject(subject: string, except: string | null): Promise<number> {
+    return this.manager.revokeAll(subject, { except, reason: 'user' });
+  }
+}

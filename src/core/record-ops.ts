@@ -43,7 +43,7 @@ export function applyChangeSet(record: SessionRecord, changes: ChangeSet): Sessi
   if (changes.increment) for (const [key, delta] of Object.entries(changes.increment)) data[key] = integerOrZero(data[key]) + delta;
   const lastSeenAt = Math.max(record.lastSeenAt, changes.lastSeenAt ?? record.lastSeenAt);
   const idleTimeout = changes.idleTimeout ?? record.idleTimeout;
-  return {
+  const next: SessionRecord = {
     ...record,
     data,
     lastSeenAt,
@@ -52,8 +52,15 @@ export function applyChangeSet(record: SessionRecord, changes: ChangeSet): Sessi
     lastDevice: changes.lastDevice ? { ...changes.lastDevice } : record.lastDevice,
     displayName: changes.displayName !== undefined ? changes.displayName : record.displayName,
     version: record.version + 1,
-    ...(changes.renewSecret ? { ...changes.renewSecret } : {}),
   };
+  const renewal = changes.renewSecret;
+  if (renewal !== undefined) {
+    next.secretHash = renewal.secretHash;
+    next.renewedAt = renewal.renewedAt;
+    next.previousSecretHash = renewal.previousSecretHash;
+    next.previousSecretExpiresAt = renewal.previousSecretExpiresAt;
+  }
+  return next;
 }
 
 /** Which of a subject's live sessions (oldest first) must go so that one more fits under `max`. */

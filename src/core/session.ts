@@ -75,7 +75,10 @@ function numeric(value: JsonValue | undefined): number {
 export function decodeData(record: SessionRecord, codec: ValueCodec, known?: { record: SessionRecord; data: Map<string, JsonValue> }): Map<string, JsonValue> {
   const data = new Map<string, JsonValue>();
   const reuse = known !== undefined && known.record.id === record.id && !codec.additive;
-  for (const [field, stored] of Object.entries(record.data)) {
+  const values = record.data;
+  for (const field in values) {
+    if (!Object.hasOwn(values, field)) continue;
+    const stored = values[field] as JsonValue;
     if (reuse && typeof stored === 'string' && known.record.data[field] === stored && known.data.has(field)) {
       data.set(field, structuredClone(known.data.get(field) as JsonValue));
     } else data.set(field, codec.decode(stored, { sessionId: record.id, field }));
@@ -89,7 +92,9 @@ function encodeData(data: Map<string, JsonValue>, sessionId: string, codec: Valu
   return encoded;
 }
 
-function withPending(base: Map<string, JsonValue>, pending: Pending): Map<string, JsonValue> {
+/** `base` with `pending` on top, or null when nothing is pending (the view is then `base` itself). */
+function withPending(base: Map<string, JsonValue>, pending: Pending | null): Map<string, JsonValue> | null {
+  if (pending === null || isPendingEmpty(pending)) return null;
   const view = new Map(base);
   for (const key of pending.delete) view.delete(key);
   for (const [key, value] of pending.set) view.set(key, value);
@@ -110,12 +115,16 @@ export class Session {
   #record: SessionRecord | null;
   /** Decoded data as the store last returned it. */
   #base: Map<string, JsonValue>;
-  /** `#base` with this request's not-yet-stored changes on top. */
-  #view: Map<string, JsonValue>;
+  /**
+   * `#base` with this request's not-yet-stored changes on top; null while there are none, when
+   * the view is `#base` itself (most requests only read, and copy nothing).
+   */
+  #view: Map<string, JsonValue> | null = null;
   #token: string | null;
   #issuedToken: string | null = null;
   #ended = false;
-  #pending = emptyPending();
+  /** Changes not yet sent to the store; null until the first. */
+  #pending: Pending | null = null;
   #queuedFlush: Promise<void> | null = null;
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -126,7 +135,19 @@ export class Session {
     this.#token = token;
     this.#issuedToken = issuedToken;
     this.#base = data;
-    this.#view = new Map(data);
+  }
+
+  #data(): Map<string, JsonValue> {
+    return this.#view ?? this.#base;
+  }
+
+  /** The view, made writable: copied from `#base` on the first change. */
+  #writableView(): Map<string, JsonValue> {
+    return (this.#view ??= new Map(this.#base));
+  }
+
+  #writablePending(): Pending {
+    return (this.#pending ??= emptyPending());
   }
 
   /** Public id, or null while nothing is stored. */
@@ -163,15 +184,15 @@ export class Session {
   }
 
   get(key: string): JsonValue | undefined {
-    return this.#view.get(key);
+    return this.#data().get(key);
   }
   has(key: string): boolean {
-    return this.#view.has(key);
+    return this.#data().has(key);
   }
   /** A copy of the data, including this request's writes. */
   data(): Record<string, JsonValue> {
     const copy = dict<JsonValue>();
-    for (const [key, value] of this.#view) copy[key] = structuredClone(value);
+    for (const [key, value] of this.#data()) copy[key] = structuredClone(value);
     return copy;
   }
 
@@ -179,20 +200,24 @@ export class Session {
     assertKey(key);
     const json = toJson(value);
     return this.#mutate(() => {
-      this.#pending.delete.delete(key);
-      this.#pending.increment.delete(key);
-      this.#pending.set.set(key, json);
-      this.#view.set(key, json);
+      const view = this.#writableView();
+      const pending = this.#writablePending();
+      pending.delete.delete(key);
+      pending.increment.delete(key);
+      pending.set.set(key, json);
+      view.set(key, json);
     }, noop);
   }
 
   delete(key: string): Promise<void> {
     assertKey(key);
     return this.#mutate(() => {
-      this.#pending.set.delete(key);
-      this.#pending.increment.delete(key);
-      this.#pending.delete.add(key);
-      this.#view.delete(key);
+      const view = this.#writableView();
+      const pending = this.#writablePending();
+      pending.set.delete(key);
+      pending.increment.delete(key);
+      pending.delete.add(key);
+      view.delete(key);
     }, noop);
   }
 
@@ -205,15 +230,16 @@ export class Session {
     if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
     return this.#mutate(
       () => {
-        const pending = this.#pending;
+        const view = this.#writableView();
+      const pending = this.#writablePending();
         if (pending.set.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
         else if (pending.delete.has(key)) {
           pending.delete.delete(key);
           pending.set.set(key, by);
         } else pending.increment.set(key, (pending.increment.get(key) ?? 0) + by);
-        this.#view.set(key, numeric(this.#view.get(key)) + by);
+        view.set(key, numeric(view.get(key)) + by);
       },
-      () => numeric(this.#view.get(key)),
+      () => numeric(this.#data().get(key)),
     );
   }
 
@@ -221,7 +247,7 @@ export class Session {
   setIdleTimeout(seconds: number): Promise<void> {
     assertTimeout('idleTimeout', seconds);
     return this.#mutate(() => {
-      this.#pending.idleTimeout = seconds;
+      this.#writablePending().idleTimeout = seconds;
     }, noop);
   }
 
@@ -302,8 +328,8 @@ export class Session {
   async #flush(): Promise<void> {
     this.#queuedFlush = null;
     const pending = this.#pending;
-    if (isPendingEmpty(pending)) return;
-    this.#pending = emptyPending();
+    if (pending === null || isPendingEmpty(pending)) return;
+    this.#pending = null;
     if (this.#ended) throw new SessionEndedError();
     if (this.#record === null) await this.#create(pending);
     else await this.#apply(this.#record, pending);
@@ -313,7 +339,7 @@ export class Session {
     const { options, device } = this.#ctx;
     const now = options.clock.now();
     const issued = issueToken(null);
-    const data = withPending(this.#base, pending);
+    const data = withPending(this.#base, pending) ?? this.#base;
     const idleTimeout = pending.idleTimeout ?? options.idleTimeout;
     const absoluteExpiresAt = now + options.absoluteTimeout * 1000;
     const record: SessionRecord = {
@@ -360,7 +386,11 @@ export class Session {
     }
     let result: ApplyResult;
     if (pending.increment.size === 0 || codec.additive) {
-      if (pending.increment.size > 0) changes.increment = Object.assign(dict<number>(), Object.fromEntries(pending.increment));
+      if (pending.increment.size > 0) {
+        const increment = dict<number>();
+        for (const [field, delta] of pending.increment) increment[field] = delta;
+        changes.increment = increment;
+      }
       result = await store.apply(id, changes, { now, base: current });
     } else {
       result = await this.#compareAndSet(current, changes, pending.increment, now);
@@ -463,13 +493,13 @@ export class Session {
   }
 
   async #logout(): Promise<void> {
-    this.#pending = emptyPending();
+    this.#pending = null;
     const current = this.#record;
     const hadCookie = this.#token !== null;
     this.#record = null;
     this.#token = null;
     this.#base = new Map();
-    this.#view = new Map();
+    this.#view = null;
     if (hadCookie) this.#ctx.writeCookie(null, 0);
     if (current === null) return;
     const { store, clock } = this.#ctx.options;
@@ -498,7 +528,7 @@ export class Session {
     this.#ended = true;
     this.#record = null;
     this.#base = new Map();
-    this.#view = new Map();
+    this.#view = null;
     if (this.#token !== null) this.#ctx.writeCookie(null, 0);
     this.#token = null;
   }

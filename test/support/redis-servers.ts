@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
+import { freeClusterPort, freePort } from './ports.js';
 
-export { freePort };
+export { freePort, freeClusterPort };
 
 export const requireServices = process.env.TESSERA_REQUIRE_SERVICES === '1';
 

@@ -521,7 +521,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   async #increment(id: string, increments: Record<string, number>, options: ApplyOptions): Promise<ApplyResult> {
     const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
     const args = [String(options.now), base === undefined ? '' : String(base.version)];
-    for (const [key, delta] of Object.entries(increments)) {
+    for (const key in increments) {
+      const delta = increments[key] as number;
       if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
       args.push(`d:${key}`, String(delta));
     }
