@@ -42,6 +42,16 @@ end
 local function keep(key, ex, now)
   redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
 end
+-- A session's expiry moved (or it is new): its TTL and its entries in both indexes follow.
+local function expireAt(key, xkey, id, sub, ex, now)
+  keep(key, ex, now)
+  redis.call('ZADD', xkey, ex, id)
+  if sub then
+    local u = ukey(id, sub)
+    redis.call('ZADD', u, ex, id)
+    ukeep(u, now)
+  end
+end
 `;
 
 /**
@@ -72,13 +82,7 @@ if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 100
   local ex = math.min(now + it * 1000, ax)
   redis.call('HSET', key, 'ls', num(now))
   if ARGV[7] ~= '' then lastDevice(key, ARGV[7], s[4]) end
-  keep(key, ex, now)
-  redis.call('ZADD', xkey, ex, id)
-  if s[5] then
-    local u = ukey(id, s[5])
-    redis.call('ZADD', u, ex, id)
-    ukeep(u, now)
-  end
+  expireAt(key, xkey, id, s[5], ex, now)
 end
 return redis.call('HGETALL', key)
 `;
@@ -131,15 +135,7 @@ end
 if ARGV[7] ~= '' then lastDevice(key, ARGV[7], redis.call('HGET', key, 'cd')) end
 if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
 -- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
-if ex ~= before then
-  keep(key, ex, now)
-  redis.call('ZADD', xkey, ex, id)
-  if cur[5] then
-    local u = ukey(id, cur[5])
-    redis.call('ZADD', u, ex, id)
-    ukeep(u, now)
-  end
-end
+if ex ~= before then expireAt(key, xkey, id, cur[5], ex, now) end
 if ARGV[15] ~= '' and tonumber(ARGV[15]) == v then return {'ok'} end
 return {'ok', redis.call('HGETALL', key)}
 `;
@@ -223,13 +219,7 @@ if rid ~= '' then
   if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
 end
 redis.call('HSET', key, unpack(ARGV, 10))
-keep(key, ex, now)
-redis.call('ZADD', xkey, ex, id)
-if sub ~= '' then
-  local u = ukey(id, sub)
-  redis.call('ZADD', u, ex, id)
-  ukeep(u, now)
-end
+expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created', unpack(evicted)}
 `;
 
