@@ -125,11 +125,7 @@ export class SessionManager {
     const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
     const setCookie = viaBearer ? undefined : request.setCookie;
     const context = this.#context(device, name, secure, setCookie);
-    const empty = () => {
-      if (presented !== null) context.writeCookie(null, 0);
-      return new Session(context, null, null, new Map());
-    };
-    if (presented === null || parsed === null) return empty();
+    if (presented === null || parsed === null) return emptySession(context, presented !== null);
     const now = clock.now();
     // Hashed once: the digest goes to the store and is compared here again in constant time.
     const digest = secretDigest(parsed.secret);
@@ -148,14 +144,14 @@ export class SessionManager {
       digestMatches(digest, record.previousSecretHash);
     if (record === null || !(current || previous) || !isLive(record, now)) {
       this.#countFailure(device.ip, now);
-      return empty();
+      return emptySession(context, presented !== null);
     }
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
     } catch {
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
-      return empty();
+      return emptySession(context, presented !== null);
     }
     const renewed = current ? await this.#renewIfDue(record, now) : null;
     if (renewed !== null) {
@@ -296,6 +292,12 @@ export class SessionManager {
     return new RequestContext(this, this.#events, device, name, secure, setCookie);
   }
 
+}
+
+/** A new, unstored session; a token that was presented (and led nowhere) has its cookie cleared. */
+function emptySession(context: SessionContext, presented: boolean): Session {
+  if (presented) context.writeCookie(null, 0);
+  return new Session(context, null, null, new Map());
 }
 
 /** What a request's Session needs from its manager: one object per request, no closures. */

@@ -8,8 +8,20 @@
  * `{shard}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
  */
 
+/**
+ * Adds an integer to a hash field in place. An absent or non-integer value counts as 0, as in
+ * record-ops.ts (safe integers only): HINCRBY refuses a non-integer, and a result that moved by
+ * more than a safe integer means the old value was not one.
+ */
+const ADD = `
+local function add(key, field, delta)
+  local n = redis.pcall('HINCRBY', key, field, delta)
+  if type(n) ~= 'number' or math.abs(n - delta) > 9007199254740991 then redis.call('HSET', key, field, delta) end
+end
+`;
+
 /** Shared helpers, prepended to every script. ARGV[1] is always the key prefix. */
-const PRELUDE = `
+const PRELUDE = `${ADD}
 local P = ARGV[1]
 local function num(n) return string.format('%.17g', n) end
 -- Byte order, as JavaScript compares ids: Lua's own string '<' follows the server's locale.
@@ -113,15 +125,7 @@ n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do redis.call('HSET', key, 'd:' .. ARGV[i], ARGV[i + 1]); i = i + 2 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  local field, delta = 'd:' .. ARGV[i], ARGV[i + 1]
-  local old = redis.call('HGET', key, field)
-  -- An absent or non-integer value counts as 0, as in record-ops.ts (safe integers only).
-  local x = old and string.match(old, '^%-?%d+$') and tonumber(old)
-  if x and math.abs(x) <= 9007199254740991 then
-    redis.call('HINCRBY', key, field, delta)
-  else
-    redis.call('HSET', key, field, delta)
-  end
+  add(key, 'd:' .. ARGV[i], tonumber(ARGV[i + 1]))
   i = i + 2
 end
 if ARGV[6] ~= '' then ls = math.max(ls, tonumber(ARGV[6])) end
@@ -147,16 +151,11 @@ return {'ok', redis.call('HGETALL', key)}
  * baseVersion|'', then (field, delta) pairs, fields already with their 'd:'. Returns what APPLY
  * returns.
  */
-export const INCREMENT = `
+export const INCREMENT = `${ADD}
 local key, now = KEYS[1], tonumber(ARGV[2])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax')
 if not cur[1] or now >= math.min(tonumber(cur[2]) + tonumber(cur[3]) * 1000, tonumber(cur[4])) then return false end
-for i = 4, #ARGV, 2 do
-  local field, delta = ARGV[i], tonumber(ARGV[i + 1])
-  -- An absent or non-integer value counts as 0, as in record-ops.ts (safe integers only).
-  local n = redis.pcall('HINCRBY', key, field, delta)
-  if type(n) ~= 'number' or math.abs(n - delta) > 9007199254740991 then redis.call('HSET', key, field, delta) end
-end
+for i = 4, #ARGV, 2 do add(key, ARGV[i], tonumber(ARGV[i + 1])) end
 local v = redis.call('HINCRBY', key, 'v', 1)
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == v - 1 then return {'ok'} end
 return {'ok', redis.call('HGETALL', key)}
