@@ -8,6 +8,7 @@ import {
   encryptionCodec,
   hasSessionIndex,
   hashSecret,
+  type DeviceInfo,
   type SessionIndex,
   type SessionManagerOptions,
   type SessionStore,
@@ -142,6 +143,28 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(again?.lastSeenAt, now + 10_000);
         const late = await store.load(record.id, { now: now + 100_000, touch: TOUCH, device: DEVICE });
         assert.equal(late?.expiresAt, now + 150_000, 'the absolute expiry caps the sliding one');
+      });
+
+      it('records the device of each touch as the last device, and the created one again when it comes back', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100 });
+        await store.create(record, { now });
+        const other = { ip: '198.51.100.9', userAgent: 'Other/2.0' };
+        const steps: [number, DeviceInfo][] = [
+          [10_000, DEVICE],
+          [20_000, DEVICE],
+          [30_000, other],
+          [40_000, record.createdDevice],
+          [50_000, record.createdDevice],
+        ];
+        for (const [at, device] of steps) {
+          const touched = await store.load(record.id, { now: now + at, secretHash: record.secretHash, touch: TOUCH, device });
+          assert.equal(touched?.lastSeenAt, now + at);
+          assert.deepEqual(touched?.lastDevice, device, `touch at +${at} ms`);
+          assert.deepEqual(touched?.createdDevice, record.createdDevice);
+          const reread = await store.load(record.id, { now: now + at + 1 });
+          assert.deepEqual(reread?.lastDevice, device, `read back after the touch at +${at} ms`);
+        }
       });
 
       it('applies sets, deletes and increments as one change and bumps the version', async () => {

@@ -75,26 +75,34 @@ end
  */
 export const LOAD = `${PRELUDE}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
-local m = redis.call('HMGET', key, 'ls', 'it', 'ax')
+-- One read for both paths: the touch needs the rest, and a field more costs less than a call.
+local m = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sh', 'ph', 'pe', 'cd', 'ld', 'sub')
 if not m[1] then return false end
 local ls, it, ax = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
 if now >= math.min(ls + it * 1000, ax) then return false end
 if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 1000 * tonumber(ARGV[6]))) then
-  local s = redis.call('HMGET', key, 'sh', 'ph', 'pe', 'cd', 'sub')
   -- Compared as digests, so the time taken says nothing about where two hashes differ. The
   -- previous secret (left by a renewal) still opens the session until its grace period ends.
   if ARGV[4] ~= '' then
     local want = redis.sha1hex(ARGV[4])
-    local ok = want == redis.sha1hex(s[1])
-    if not ok and s[2] and s[2] ~= '' and s[3] and s[3] ~= '' and now < tonumber(s[3]) then
-      ok = want == redis.sha1hex(s[2])
+    local ok = want == redis.sha1hex(m[4])
+    if not ok and m[5] and m[5] ~= '' and m[6] and m[6] ~= '' and now < tonumber(m[6]) then
+      ok = want == redis.sha1hex(m[5])
     end
     if not ok then return false end
   end
   local ex = math.min(now + it * 1000, ax)
-  redis.call('HSET', key, 'ls', num(now))
-  if ARGV[7] ~= '' then lastDevice(key, ARGV[7], s[4]) end
-  expireAt(key, xkey, id, s[5], ex, now)
+  -- The last device is stored only while it differs from the creating one; unchanged, no write.
+  local device = ARGV[7]
+  if device == '' or device == (m[8] or m[7]) then
+    redis.call('HSET', key, 'ls', num(now))
+  elseif device == m[7] then
+    redis.call('HSET', key, 'ls', num(now))
+    redis.call('HDEL', key, 'ld')
+  else
+    redis.call('HSET', key, 'ls', num(now), 'ld', device)
+  end
+  expireAt(key, xkey, id, m[9], ex, now)
 end
 return redis.call('HGETALL', key)
 `;
