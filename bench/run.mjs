@@ -20,7 +20,7 @@
 //   BENCH_VARIANTS         comma-separated variant ids to run (default: all)
 //   BENCH_RESULTS          output file, default bench/results.md
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -333,16 +333,55 @@ function load(variant, workload, { duration, amount, connections = cfg.connectio
   });
 }
 
-/** A measured run: autocannon plus what the variant sent to its backend meanwhile. */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+/** CPU seconds (user + system) a process has used so far, or null without Linux's /proc. */
+function processCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU seconds the Redis server has used so far (INFO cpu, main process and threads). */
+async function redisCpuSeconds(redis) {
+  const text = await redis.info('cpu');
+  const value = (name) => Number(text.match(new RegExp(`^${name}:([0-9.]+)`, 'm'))?.[1] ?? NaN);
+  return value('used_cpu_sys') + value('used_cpu_user');
+}
+
+/** Microseconds of CPU per request between two readings, or null when either is missing. */
+function cpuPerRequest(before, after, served) {
+  return before == null || after == null || !Number.isFinite(after - before) || served <= 0 ? null : ((after - before) * 1e6) / served;
+}
+
+/** A measured run: autocannon plus what the variant sent to its backend, and the CPU it all took. */
 async function measure(variant, workload, redis) {
   const statsBefore = await serverStats(variant);
   const cmdBefore = variant.backend === 'redis' ? await commandStats(redis) : null;
+  const redisCpuBefore = variant.backend === 'redis' ? await redisCpuSeconds(redis) : null;
+  const serverCpuBefore = processCpuSeconds(variant.child.pid);
+  const generatorBefore = process.cpuUsage();
   const result = await load(variant, workload, { duration: cfg.duration });
   await sleep(150); // let the last in-flight requests finish their store calls
+  const generator = process.cpuUsage(generatorBefore);
+  const serverCpuAfter = processCpuSeconds(variant.child.pid);
+  const redisCpuAfter = variant.backend === 'redis' ? await redisCpuSeconds(redis) : null;
   const cmdAfter = variant.backend === 'redis' ? await commandStats(redis) : null;
   const statsAfter = await serverStats(variant);
   const served = statsAfter.requests - statsBefore.requests;
-  const out = { ...result, served };
+  const out = {
+    ...result,
+    served,
+    cpu: {
+      server: cpuPerRequest(serverCpuBefore, serverCpuAfter, served),
+      redis: cpuPerRequest(redisCpuBefore, redisCpuAfter, served),
+      generator: cpuPerRequest(0, (generator.user + generator.system) / 1e6, served),
+    },
+  };
   if (cmdBefore !== null && served > 0) {
     const diff = commandsBetween(cmdBefore, cmdAfter);
     out.redisCommands = diff.total / served;
@@ -628,6 +667,9 @@ function summarize(v, workload) {
     errors: runs.reduce((s, r) => s + r.errors, 0),
     rounds: runs.length,
     allRps: runs.map((r) => Math.round(r.rps)),
+    cpuServer: median(runs.map((r) => r.cpu?.server)),
+    cpuRedis: median(runs.map((r) => r.cpu?.redis)),
+    cpuGenerator: median(runs.map((r) => r.cpu?.generator)),
   };
 }
 
@@ -699,6 +741,20 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
       consoleTables.push(`${title}\n${textTable(header, rows.map((r) => r.map((c) => String(c).replace(/\*\*/g, ''))))}`);
     }
   }
+
+  // CPU per request: steadier than req/s on a shared machine, and it shows where the time goes.
+  const us = (v) => (v == null ? '–' : v.toFixed(0));
+  const cpuRows = variants.map((v) => {
+    const cells = [`(${v.letter}) ${v.label}`];
+    for (const { id: workload } of WORKLOADS) {
+      const m = s(v.id, workload);
+      const total = m?.cpuServer == null ? null : m.cpuServer + (m.cpuRedis ?? 0);
+      cells.push(us(m?.cpuServer), v.backend === 'redis' ? us(m?.cpuRedis) : '–', us(total), us(m?.cpuGenerator));
+    }
+    return cells;
+  });
+  const cpuHeader = WORKLOADS.flatMap(({ id }) => [`${id}: server µs`, 'Redis µs', 'server + Redis µs', 'load generator µs']);
+  const cpuTable = mdTable(['variant', ...cpuHeader], cpuRows);
 
   // Lost updates.
   const lostRows = variants
@@ -826,6 +882,12 @@ ${goalTable}
 Ratios are to express-session + connect-redis (PostgreSQL tables: to express-session + connect-pg-simple); for req/s higher is better, for the rest lower is.
 
 ${loadTables.join('\n\n')}
+
+## CPU per request
+
+CPU time (user + system) per request served, median over the rounds: the server process from \`/proc/<pid>/stat\`, Redis from \`INFO cpu\` (Redis variants only; PostgreSQL's backends are not counted), and autocannon, which runs in the bench process. All of them share the machine's CPUs, so req/s follows their sum.
+
+${cpuTable}
 
 ## Lost updates: ${cfg.lostRequests} concurrent increments on one session
 
