@@ -12,8 +12,8 @@
 // Environment (all optional):
 //   REDIS_URL              default redis://127.0.0.1:6379
 //   DATABASE_URL           default postgres://127.0.0.1:5432/test
-//   BENCH_DURATION         seconds per measured run, default 3 (1 for a smoke test)
-//   BENCH_ROUNDS           default 3
+//   BENCH_DURATION         seconds per measured run, default 2 (1 for a smoke test)
+//   BENCH_ROUNDS           default 5 (the median of five shrugs off one disturbed round)
 //   BENCH_CONNECTIONS      autocannon connections, default 50
 //   BENCH_SESSIONS         live sessions per variant, default 1000
 //   BENCH_SCALE_SESSIONS   sessions for the memory / size / list / count figures, default 100000
@@ -46,8 +46,8 @@ function envNumber(name, fallback) {
 const cfg = Object.freeze({
   redisUrl: process.env.REDIS_URL || 'redis://127.0.0.1:6379',
   databaseUrl: process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/test',
-  duration: envNumber('BENCH_DURATION', 3),
-  rounds: Math.round(envNumber('BENCH_ROUNDS', 3)),
+  duration: envNumber('BENCH_DURATION', 2),
+  rounds: Math.round(envNumber('BENCH_ROUNDS', 5)),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   sessions: Math.round(envNumber('BENCH_SESSIONS', 1000)),
   scaleSessions: Math.round(envNumber('BENCH_SCALE_SESSIONS', 100_000)),
@@ -862,7 +862,7 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
       ...Object.entries(v.runs.read?.at(-1)?.pgByStatement ?? {}).map(([text, n]) => `  - ${n}× \`${text}\``),
     ]);
   const elapsed = ((performance.now() - t0) / 1000).toFixed(0);
-  const smoke = cfg.duration < 3 || cfg.rounds < 2 || cfg.scaleSessions < 100_000;
+  const smoke = cfg.duration < 2 || cfg.rounds < 3 || cfg.scaleSessions < 100_000;
 
   const markdown = `# tessera benchmark results
 
