@@ -103,6 +103,30 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
       });
 
+      it('shares no objects with its callers: changing a record given or returned changes nothing stored', async () => {
+        const now = clock.now();
+        const { token: _t, ...record } = makeRecord(now, { data: { nested: { list: [1, 2] }, n: 1 } });
+        await store.create(record, { now });
+        const original = { nested: { list: [1, 2] }, n: 1 };
+        (record.data['nested'] as { list: number[] }).list.push(3);
+        record.createdDevice.ip = 'changed';
+        const loaded = await store.load(record.id, { now });
+        assert.deepEqual({ ...loaded?.data }, original);
+        assert.notEqual(loaded?.createdDevice.ip, 'changed');
+        (loaded?.data['nested'] as { list: number[] }).list.push(4);
+        if (loaded) loaded.lastDevice.userAgent = 'changed';
+        const applied = await store.apply(record.id, { increment: { n: 1 } }, { now });
+        assert.equal(applied.status, 'applied');
+        if (applied.status === 'applied') {
+          assert.deepEqual({ ...applied.record.data }, { ...original, n: 2 });
+          assert.notEqual(applied.record.lastDevice.userAgent, 'changed');
+          (applied.record.data['nested'] as { list: number[] }).list.length = 0;
+        }
+        const again = await store.load(record.id, { now });
+        assert.deepEqual({ ...again?.data }, { ...original, n: 2 });
+        assert.deepEqual(again?.lastDevice, makeRecord(now).lastDevice);
+      });
+
       it('loads nothing, and touches nothing, for a wrong secret', async () => {
         const now = clock.now();
         const { token: _t, ...record } = makeRecord(now);
