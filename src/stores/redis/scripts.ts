@@ -75,7 +75,7 @@ end
  */
 export const LOAD = `${PRELUDE}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
--- One read for both paths: the touch needs the rest, and a field more costs less than a call.
+-- One read serves both paths: a touch needs the other fields, and a read-only load can spare them.
 local m = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sh', 'ph', 'pe', 'cd', 'ld', 'sub')
 if not m[1] then return false end
 local ls, it, ax = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
