@@ -291,7 +291,6 @@ export class SessionManager {
   #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): SessionContext {
     return new RequestContext(this, this.#events, device, name, secure, setCookie);
   }
-
 }
 
 /** A new, unstored session; a token that was presented (and led nowhere) has its cookie cleared. */

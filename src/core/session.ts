@@ -231,7 +231,7 @@ export class Session {
     return this.#mutate(
       () => {
         const view = this.#writableView();
-      const pending = this.#writablePending();
+        const pending = this.#writablePending();
         if (pending.set.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
         else if (pending.delete.has(key)) {
           pending.delete.delete(key);

@@ -59,7 +59,7 @@ export function isSessionId(value: string): boolean {
 }
 
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  return secretDigest(secret).toString('base64url');
 }
 
 /** A fresh token; `subject` decides the id's partition. */

@@ -487,7 +487,8 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     if (!isSessionId(id)) return { status: 'gone' };
-    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options);
+    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
+    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options.now, base);
     const args = [
       id,
       String(options.now),
@@ -501,7 +502,6 @@ export class RedisStore implements SessionStore, SessionIndex {
     const renew = changes.renewSecret;
     if (renew === undefined) args.push('', '', '', '', '');
     else args.push('1', renew.secretHash, String(renew.renewedAt), renew.previousSecretHash, String(renew.previousSecretExpiresAt));
-    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
     args.push(base === undefined ? '' : String(base.version));
     const deletes = changes.delete ?? [];
     args.push(String(deletes.length), ...deletes);
@@ -518,9 +518,8 @@ export class RedisStore implements SessionStore, SessionIndex {
     return this.#applied(id, reply, changes, base);
   }
 
-  async #increment(id: string, increments: Record<string, number>, options: ApplyOptions): Promise<ApplyResult> {
-    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
-    const args = [String(options.now), base === undefined ? '' : String(base.version)];
+  async #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined): Promise<ApplyResult> {
+    const args = [String(now), base === undefined ? '' : String(base.version)];
     for (const key in increments) {
       const delta = increments[key] as number;
       if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
@@ -646,8 +645,7 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply> {
     const shard = partitionOf(subject).slice(0, SHARD_LENGTH);
-    const indexKey = this.#cluster ? `${this.#prefix}x:{${shard}}` : `${this.#prefix}x`;
-    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${shard}}${subject}`, indexKey], [subject, String(now), mode, except]);
+    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${shard}}${subject}`, this.#shardIndexKey(shard)], [subject, String(now), mode, except]);
   }
 
   #sessionKey(id: string): string {
@@ -656,8 +654,12 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   /** The global index that holds this id: one per node, or one per shard on a cluster. */
   #indexKey(id: string): string {
-    if (!this.#cluster) return `${this.#prefix}x`;
-    return `${this.#prefix}x:{${id.slice(0, SHARD_LENGTH)}}`;
+    return this.#shardIndexKey(id.slice(0, SHARD_LENGTH));
+  }
+
+  /** The global index that holds a shard's sessions: the node's one index, or the shard's own on a cluster. */
+  #shardIndexKey(shard: string): string {
+    return this.#cluster ? `${this.#prefix}x:{${shard}}` : `${this.#prefix}x`;
   }
 
   // --- transport -------------------------------------------------------------------------
@@ -775,7 +777,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       if (master === undefined) throw new StoreUnavailableError('the cluster has unassigned slots');
       let list = byMaster.get(master);
       if (list === undefined) byMaster.set(master, (list = []));
-      list.push(`${this.#prefix}x:{${shard}}`);
+      list.push(this.#shardIndexKey(shard));
     }
     const targets: Target[] = [];
     for (const [master, indexes] of byMaster) {

@@ -42,8 +42,10 @@ local function ukeep(u, now)
     redis.call('PEXPIRE', u, math.max(1, math.ceil(tonumber(top[2]) - now)))
   end
 end
--- The last device is stored only when it differs from the creating one (it usually does not).
-local function lastDevice(key, device, created)
+-- The last device is stored only while it differs from the creating one (it usually does not);
+-- 'created' and 'last' are the hash's 'cd' and 'ld'. Nothing is written when nothing changes.
+local function lastDevice(key, device, created, last)
+  if device == (last or created) then return end
   if device == created then redis.call('HDEL', key, 'ld') else redis.call('HSET', key, 'ld', device) end
 end
 -- expiresAt from a hash's 'ls', 'it', 'ax' (as HMGET returns them), or nil when absent.
@@ -92,16 +94,8 @@ if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 100
     if not ok then return false end
   end
   local ex = math.min(now + it * 1000, ax)
-  -- The last device is stored only while it differs from the creating one; unchanged, no write.
-  local device = ARGV[7]
-  if device == '' or device == (m[8] or m[7]) then
-    redis.call('HSET', key, 'ls', num(now))
-  elseif device == m[7] then
-    redis.call('HSET', key, 'ls', num(now))
-    redis.call('HDEL', key, 'ld')
-  else
-    redis.call('HSET', key, 'ls', num(now), 'ld', device)
-  end
+  redis.call('HSET', key, 'ls', num(now))
+  if ARGV[7] ~= '' then lastDevice(key, ARGV[7], m[7], m[8]) end
   expireAt(key, xkey, id, m[9], ex, now)
 end
 return redis.call('HGETALL', key)
@@ -144,7 +138,10 @@ if ARGV[5] ~= '' or ARGV[6] ~= '' then
 else
   redis.call('HSET', key, 'v', num(v + 1))
 end
-if ARGV[7] ~= '' then lastDevice(key, ARGV[7], redis.call('HGET', key, 'cd')) end
+if ARGV[7] ~= '' then
+  local d = redis.call('HMGET', key, 'cd', 'ld')
+  lastDevice(key, ARGV[7], d[1], d[2])
+end
 if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
 -- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
 if ex ~= before then expireAt(key, xkey, id, cur[5], ex, now) end
