@@ -13,26 +13,24 @@ async function started(store) {
   return store;
 }
 
+/** A new instance of a tessera store module's class (named, or its default export). */
+async function construct(specifier, name, options) {
+  const Store = pick(await importOrSkip(specifier), [name, 'default'], specifier);
+  return new Store(options);
+}
+
 export async function openRedisStore(options = {}) {
-  const mod = await importOrSkip('tessera/stores/redis');
-  const RedisStore = pick(mod, ['RedisStore', 'default'], 'tessera/stores/redis');
-  return started(new RedisStore({ url: env.redisUrl, prefix: env.prefix, ...options }));
+  return started(await construct('tessera/stores/redis', 'RedisStore', { url: env.redisUrl, prefix: env.prefix, ...options }));
 }
 
 export async function openSqliteStore(options = {}) {
-  const mod = await importOrSkip('tessera/stores/sqlite');
-  const SqliteStore = pick(mod, ['SqliteStore', 'default'], 'tessera/stores/sqlite');
-  return started(new SqliteStore({ path: env.sqlitePath, ...options }));
+  return started(await construct('tessera/stores/sqlite', 'SqliteStore', { path: env.sqlitePath, ...options }));
 }
 
 export async function openPostgresStore(options = {}) {
-  const mod = await importOrSkip('tessera/stores/postgres');
-  const PostgresStore = pick(mod, ['PostgresStore', 'default'], 'tessera/stores/postgres');
-  return started(new PostgresStore({ connectionString: env.databaseUrl, schema: env.schema, ...options }));
+  return started(await construct('tessera/stores/postgres', 'PostgresStore', { connectionString: env.databaseUrl, schema: env.schema, ...options }));
 }
 
-export async function openMemoryStore(options = {}) {
-  const mod = await importOrSkip('tessera/stores/memory');
-  const MemoryStore = pick(mod, ['MemoryStore', 'default'], 'tessera/stores/memory');
-  return new MemoryStore({ maxSessions: 1_000_000, ...options });
+export function openMemoryStore(options = {}) {
+  return construct('tessera/stores/memory', 'MemoryStore', { maxSessions: 1_000_000, ...options });
 }
