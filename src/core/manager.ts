@@ -6,7 +6,7 @@ import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from
 import { Session, decodeData, type SessionContext } from './session.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest, type ParsedToken } from './token.js';
+import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest, storedHash, type ParsedToken } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -131,7 +131,7 @@ export class SessionManager {
     const digest = secretDigest(parsed.secret);
     const record = await store.load(parsed.id, {
       now,
-      secretHash: digest.toString('base64url'),
+      secretHash: storedHash(digest),
       touch: this.options.touch,
       device,
     });

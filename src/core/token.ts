@@ -3,7 +3,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * A token is `<id>.<secret>`. The id is public (it names the session in lists and admin tools);
- * the secret is the credential and only its SHA-256 reaches the store.
+ * the secret is the credential and only its hash reaches the store: the first 128 bits of its
+ * SHA-256 (see `STORED_HASH_BYTES`).
  *
  * The id is a 6-character partition key followed by 22 random characters. For a logged-in
  * session the partition is derived from the subject, so stores that shard by key (Redis Cluster)
@@ -30,6 +31,14 @@ export const SESSION_ID_LENGTH = 28;
 /** Bytes of randomness in the secret: 256 bits. */
 export const SECRET_BYTES = 32;
 export const SECRET_LENGTH = 43;
+
+/**
+ * Bytes of the secret's SHA-256 that are stored and compared: 128 bits, 22 base64url characters.
+ * Finding a secret for a stored hash then takes about 2^128 SHA-256 computations, the strength
+ * the rest of the design aims at; the other half of the digest would only cost space in every
+ * session of every store (on Redis it decides whether a session fits a smaller allocation).
+ */
+export const STORED_HASH_BYTES = 16;
 
 const SESSION_ID = /^[A-Za-z0-9_-]{28}$/;
 const TOKEN = /^[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}$/;
@@ -58,8 +67,14 @@ export function isSessionId(value: string): boolean {
   return SESSION_ID.test(value);
 }
 
+/** The hash a store keeps for a secret. */
 export function hashSecret(secret: string): string {
-  return secretDigest(secret).toString('base64url');
+  return storedHash(secretDigest(secret));
+}
+
+/** The stored form of a secret's SHA-256 digest: its first `STORED_HASH_BYTES`, base64url. */
+export function storedHash(digest: Buffer): string {
+  return digest.toString('base64url', 0, STORED_HASH_BYTES);
 }
 
 /** A fresh token; `subject` decides the id's partition. */
@@ -85,9 +100,9 @@ export function secretDigest(secret: string): Buffer {
 }
 
 /** Compares a secret's SHA-256 digest with a stored hash in time independent of where they differ. */
-export function digestMatches(digest: Buffer, storedHash: string): boolean {
-  const expected = Buffer.from(storedHash, 'base64url');
-  return expected.length === digest.length && timingSafeEqual(digest, expected);
+export function digestMatches(digest: Buffer, stored: string): boolean {
+  const expected = Buffer.from(stored, 'base64url');
+  return expected.length === STORED_HASH_BYTES && timingSafeEqual(digest.subarray(0, STORED_HASH_BYTES), expected);
 }
 
 /** Compares the secret's hash with the stored one in time independent of where they differ. */
