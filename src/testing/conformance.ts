@@ -339,6 +339,9 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.ok(await store.load(next.id, { now }));
         const { token: _d, ...orphan } = makeRecord(now, { subject: 'bob' });
         assert.deepEqual(await store.create(orphan, { now, replaces: { id: old.id, version: old.version } }), { status: 'gone' });
+        assert.equal(await indexOf(store).count({ now }), 1, 'the replaced session leaves every index');
+        const swept = await store.deleteExpired(next.absoluteExpiresAt + 1, 100);
+        assert.ok(!swept.some((r) => r.id === old.id), 'a replaced session is never reported as expired');
       });
 
       it('evicts the oldest sessions over the limit, not counting the one replaced', async () => {

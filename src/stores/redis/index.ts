@@ -16,25 +16,29 @@
  *   `ca` createdAt, `ls` lastSeenAt, `it` idle timeout (s), `ax` absolute expiry, `au`
  *   authenticatedAt (absent when it is `ca` for a logged-in session or null for an anonymous
  *   one; empty when null otherwise), `v` version, `cd`/`ld` created/last device (the JSON array
- *   `[ip, userAgent]`; `ld` absent while equal to `cd`), `rn` renewedAt, `ph` previous secret
- *   hash and `pe` the end of its grace period (empty when null; these three absent when the
- *   record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`, computed by the
- *   scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the value's JSON
- *   text, so an integer is its decimal digits and `HINCRBY` adds to it in place. TTL:
- *   `expiresAt - now` (relative, because the core's clock may be a test clock), moved by every
- *   touch and by every apply that moves the expiry.
+ *   `[ip, userAgent]`; `ld` absent while equal to `cd`), `rn` renewedAt,
+ *   `ph` previous secret hash and `pe` the end of its grace period (empty when null; these three
+ *   absent when the record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`,
+ *   computed by the scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the
+ *   value's JSON text, so an integer is its decimal digits and `HINCRBY` adds to it in place.
+ *   TTL: `expiresAt - now` (relative, because the core's clock may be a test clock), moved by
+ *   every touch and by every apply that moves the expiry.
  *   A logged-in session's id must start with `partitionOf(subject)` (the core issues it so);
  *   `create` refuses one that does not, since its index would live in another slot.
  * - `P u:{<shard of partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids
  *   scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
  *   written; its TTL follows its longest-lived entry, so it never depends on keyspace
  *   notifications.
- * - `P x` (single node) or `P x:{<shard>}` (cluster, one per shard, so the index is written in
- *   the same script as the session): **sorted set**, every session id of the node (or shard)
- *   scored by expiresAt. It serves `count` (one `ZCOUNT` on a node; on a cluster one script per
- *   master summing the `ZCOUNT`s of its shards, about 340 each on three masters), `query`
- *   without a subject or id, and `deleteExpired`, which is what trims it (so that expired
- *   sessions are still reported to the core's sweep for its events).
+ * - `P x:{<shard>}`: **sorted set**, one per shard (1,024), the shard's session ids scored by
+ *   expiresAt. One per shard, on a single node as on a cluster: on a cluster the index is then
+ *   written in the same script as the session, and everywhere each set stays small (about 100
+ *   entries at 100,000 sessions) and so in Redis's compact listpack encoding, about 40 bytes an
+ *   entry against about 120 in one large sorted set. Past `zset-max-listpack-entries` entries
+ *   (128 by default, so from roughly 130,000 sessions) Redis turns a set into a skiplist; raise
+ *   that setting to keep larger deployments compact. It serves `count` (one script per node
+ *   summing `ZCARD - ZCOUNT(-inf, now)` over its shards: two O(1) calls a shard, however many
+ *   sessions there are), `query` without a subject or id, and `deleteExpired`, which is what
+ *   trims it (so that expired sessions are still reported to the core's sweep for its events).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
@@ -47,10 +51,11 @@
  * `HGETALL` shows a touch due after all (another instance shortened the idle timeout), the
  * script follows: a second round trip, only then. A save is one EVALSHA: INCREMENT for a change
  * set of increments only, APPLY for anything else. Both answer just `ok` when the hash was at the
- * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost: `count` O(log n); `listBySubject` and
- * `count({ subject })` O(sessions of the subject); `query` by subject or id likewise; `query`
- * over everything (or by display-name prefix) walks the whole `x` index in one script per node,
- * about 80 ms at 100,000 sessions, during which that node serves nothing else.
+ * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost:
+ * `count` O(shards); `listBySubject` and `count({ subject })` O(sessions of the subject); `query`
+ * by subject or id likewise; `query` over everything (or by display-name prefix) walks every `x`
+ * index in one script per node, about 80 ms at 100,000 sessions, during which that node serves
+ * nothing else.
  *
  * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
  * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
@@ -311,6 +316,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** Commands awaiting a reply, each with its deadline; see #deadline. */
   readonly #inflight = new Set<InFlight>();
   #watchdog: NodeJS.Timeout | null = null;
+  /** Every shard's expiry index key, built once: a single node walks all of them. */
+  #allIndexes: string[] | null = null;
   readonly #scripts = {
     load: script(LOAD),
     apply: script(APPLY),
@@ -412,7 +419,7 @@ export class RedisStore implements SessionStore, SessionIndex {
     if (record.previousSecretExpiresAt !== null) fields.push('pe', String(record.previousSecretExpiresAt));
     for (const [key, value] of Object.entries(record.data)) fields.push(`d:${key}`, JSON.stringify(value));
     const keys = [this.#sessionKey(record.id), this.#indexKey(record.id)];
-    if (replaces !== undefined) keys.push(this.#sessionKey(replaces.id));
+    if (replaces !== undefined) keys.push(this.#sessionKey(replaces.id), this.#indexKey(replaces.id));
     let reply: Reply;
     try {
       reply = await this.#run(this.#scripts.create, keys, [
@@ -625,10 +632,6 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
     if (filter.subject !== undefined) return Number(await this.#subject(filter.subject, filter.now, 'count', ''));
-    if (!this.#cluster) {
-      const reply = await this.#send(this.#prefix + 'x', ['ZCOUNT', this.#prefix + 'x', `(${filter.now}`, '+inf']);
-      return Number(reply);
-    }
     const counts = await Promise.all((await this.#targets()).map((target) => this.#runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
     return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
   }
@@ -652,14 +655,14 @@ export class RedisStore implements SessionStore, SessionIndex {
     return `${this.#prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
   }
 
-  /** The global index that holds this id: one per node, or one per shard on a cluster. */
+  /** The expiry index that holds this id: its shard's. */
   #indexKey(id: string): string {
     return this.#shardIndexKey(id.slice(0, SHARD_LENGTH));
   }
 
-  /** The global index that holds a shard's sessions: the node's one index, or the shard's own on a cluster. */
+  /** The expiry index of a shard's sessions. */
   #shardIndexKey(shard: string): string {
-    return this.#cluster ? `${this.#prefix}x:{${shard}}` : `${this.#prefix}x`;
+    return `${this.#prefix}x:{${shard}}`;
   }
 
   // --- transport -------------------------------------------------------------------------
@@ -764,11 +767,11 @@ export class RedisStore implements SessionStore, SessionIndex {
     return this.#send(first, command);
   }
 
-  /** Where admin scripts run: each master with the global indexes of its slots, or the one node. */
+  /** Where admin scripts run: each master with the expiry indexes of its slots, or the one node with all of them. */
   async #targets(): Promise<Target[]> {
     await this.#ready();
     const client = this.#client;
-    if (!isCluster(client)) return [{ client, indexes: [`${this.#prefix}x`] }];
+    if (!isCluster(client)) return [{ client, indexes: (this.#allIndexes ??= ID_SHARDS.map((shard) => this.#shardIndexKey(shard))) }];
     const byMaster = new Map<object, string[]>();
     const slots = shardSlots();
     for (let i = 0; i < ID_SHARDS.length; i++) {
