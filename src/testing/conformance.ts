@@ -191,6 +191,37 @@ export function runStoreConformance(options: ConformanceOptions): void {
         }
       });
 
+      it('keeps devices of every shape exactly: nulls, empty strings, line feeds, IPs that look like JSON', async () => {
+        const devices: DeviceInfo[] = [
+          { ip: null, userAgent: null },
+          { ip: '', userAgent: '' },
+          { ip: '203.0.113.7', userAgent: null },
+          { ip: null, userAgent: 'UA' },
+          { ip: '203.0.113.7', userAgent: 'two\nlines\n' },
+          { ip: '[2001:db8::1]:443', userAgent: 'UA' },
+          { ip: '{"ip":"x"}', userAgent: '["a","b"]' },
+          { ip: 'a\nb', userAgent: 'UA' },
+          { ip: '::1', userAgent: '' },
+        ];
+        let now = clock.now();
+        for (const created of devices) {
+          const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100, createdDevice: created, lastDevice: created });
+          await store.create(record, { now });
+          for (const last of devices) {
+            now += 10_000;
+            const touched = await store.load(record.id, { now, secretHash: record.secretHash, touch: TOUCH, device: last });
+            assert.deepEqual([touched?.createdDevice, touched?.lastDevice], [created, last]);
+            const reread = await store.load(record.id, { now: now + 1 });
+            assert.deepEqual([reread?.createdDevice, reread?.lastDevice], [created, last]);
+          }
+          const applied = await store.apply(record.id, { lastDevice: created, set: { a: 1 } }, { now });
+          assert.equal(applied.status, 'applied');
+          if (applied.status === 'applied') assert.deepEqual([applied.record.createdDevice, applied.record.lastDevice], [created, created]);
+          const reread = await store.load(record.id, { now: now + 1 });
+          assert.deepEqual([reread?.createdDevice, reread?.lastDevice], [created, created]);
+        }
+      });
+
       it('applies sets, deletes and increments as one change and bumps the version', async () => {
         const now = clock.now();
         const { token: _t, ...record } = makeRecord(now, { data: { keep: 'k', drop: 'd', count: 5, text: 'x' } });
