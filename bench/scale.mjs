@@ -6,7 +6,7 @@
 // (`theme: "dark"`, `n: 42`), logged in as one of N/2 users (two sessions per user), directly
 // through the store with a bounded number of calls in flight. Then measures:
 //   Redis: MEMORY USAGE (SAMPLES 0) of every key under this run's prefix, found with SCAN,
-//          per-user index and any global index included, divided by the number of sessions;
+//          per-user indexes and expiry indexes included, divided by the number of sessions;
 //   PostgreSQL: pg_total_relation_size (table + indexes + TOAST) of every table in this run's
 //          schema, divided by the number of sessions;
 //   tessera: median time of 50 calls each of manager.list(subject) and manager.count();
