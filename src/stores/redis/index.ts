@@ -327,8 +327,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** Commands awaiting a reply, each with its deadline; see #deadline. */
   readonly #inflight = new Set<InFlight>();
   #watchdog: NodeJS.Timeout | null = null;
-  /** Every shard's expiry index key, built once: a single node walks all of them. */
-  #allIndexes: string[] | null = null;
+  /** Every shard's expiry index key, in `ID_SHARDS` order: what the admin scripts walk. */
+  readonly #indexKeys: readonly string[];
   readonly #scripts = {
     load: script(LOAD),
     apply: script(APPLY),
@@ -379,6 +379,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       this.#owned = true;
     }
     this.#cluster = isCluster(this.#client);
+    this.#indexKeys = ID_SHARDS.map((shard) => this.#shardIndexKey(shard));
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -782,16 +783,15 @@ export class RedisStore implements SessionStore, SessionIndex {
   async #targets(): Promise<Target[]> {
     await this.#ready();
     const client = this.#client;
-    if (!isCluster(client)) return [{ client, indexes: (this.#allIndexes ??= ID_SHARDS.map((shard) => this.#shardIndexKey(shard))) }];
+    if (!isCluster(client)) return [{ client, indexes: this.#indexKeys }];
     const byMaster = new Map<object, string[]>();
     const slots = shardSlots();
     for (let i = 0; i < ID_SHARDS.length; i++) {
-      const shard = ID_SHARDS[i] as string;
       const master = client.slots[slots[i] as number]?.master;
       if (master === undefined) throw new StoreUnavailableError('the cluster has unassigned slots');
       let list = byMaster.get(master);
       if (list === undefined) byMaster.set(master, (list = []));
-      list.push(this.#shardIndexKey(shard));
+      list.push(this.#indexKeys[i] as string);
     }
     const targets: Target[] = [];
     for (const [master, indexes] of byMaster) {
@@ -823,7 +823,7 @@ export class RedisStore implements SessionStore, SessionIndex {
 
 interface Target {
   client: RedisClientLike;
-  indexes: string[];
+  indexes: readonly string[];
 }
 
 interface InFlight {

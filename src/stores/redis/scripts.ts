@@ -20,8 +20,13 @@ local function add(key, field, delta)
 end
 `;
 
+/** expiresAt from lastSeenAt, idle timeout (s) and absolute expiry: `expiresAt` in the core's expiry.ts. */
+const EXPIRES_AT = `
+local function expiresAt(ls, it, ax) return math.min(ls + it * 1000, ax) end
+`;
+
 /** Shared helpers, prepended to every script. ARGV[1] is always the key prefix. */
-const PRELUDE = `${ADD}
+const PRELUDE = `${ADD}${EXPIRES_AT}
 local P = ARGV[1]
 local function num(n) return string.format('%.17g', n) end
 -- Byte order, as JavaScript compares ids: Lua's own string '<' follows the server's locale.
@@ -51,7 +56,7 @@ end
 -- expiresAt from a hash's 'ls', 'it', 'ax' (as HMGET returns them), or nil when absent.
 local function expiry(r)
   if not r[1] then return nil end
-  return math.min(tonumber(r[1]) + tonumber(r[2]) * 1000, tonumber(r[3]))
+  return expiresAt(tonumber(r[1]), tonumber(r[2]), tonumber(r[3]))
 end
 local function keep(key, ex, now)
   redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
@@ -81,7 +86,7 @@ local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
 local m = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sh', 'ph', 'pe', 'cd', 'ld', 'sub')
 if not m[1] then return false end
 local ls, it, ax = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
-if now >= math.min(ls + it * 1000, ax) then return false end
+if now >= expiresAt(ls, it, ax) then return false end
 if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 1000 * tonumber(ARGV[6]))) then
   -- Compared as digests, so the time taken says nothing about where two hashes differ. The
   -- previous secret (left by a renewal) still opens the session until its grace period ends.
@@ -93,7 +98,7 @@ if ARGV[5] ~= '' and now - ls >= math.min(tonumber(ARGV[5]), math.floor(it * 100
     end
     if not ok then return false end
   end
-  local ex = math.min(now + it * 1000, ax)
+  local ex = expiresAt(now, it, ax)
   redis.call('HSET', key, 'ls', num(now))
   if ARGV[7] ~= '' then lastDevice(key, ARGV[7], m[7], m[8]) end
   expireAt(key, xkey, id, m[9], ex, now)
@@ -114,7 +119,7 @@ local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax', 'sub')
 if not cur[1] then return false end
 local v, ls, it, ax = tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])
-local before = math.min(ls + it * 1000, ax)
+local before = expiresAt(ls, it, ax)
 if now >= before then return false end
 if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= v then
   return {'conflict', redis.call('HGETALL', key)}
@@ -132,7 +137,7 @@ for _ = 1, n do
 end
 if ARGV[6] ~= '' then ls = math.max(ls, tonumber(ARGV[6])) end
 if ARGV[5] ~= '' then it = tonumber(ARGV[5]) end
-local ex = math.min(ls + it * 1000, ax)
+local ex = expiresAt(ls, it, ax)
 if ARGV[5] ~= '' or ARGV[6] ~= '' then
   redis.call('HSET', key, 'ls', num(ls), 'it', num(it), 'v', num(v + 1))
 else
@@ -156,10 +161,10 @@ return {'ok', redis.call('HGETALL', key)}
  * baseVersion|'', then (field, delta) pairs, fields already with their 'd:'. Returns what APPLY
  * returns.
  */
-export const INCREMENT = `${ADD}
+export const INCREMENT = `${ADD}${EXPIRES_AT}
 local key, now = KEYS[1], tonumber(ARGV[2])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax')
-if not cur[1] or now >= math.min(tonumber(cur[2]) + tonumber(cur[3]) * 1000, tonumber(cur[4])) then return false end
+if not cur[1] or now >= expiresAt(tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])) then return false end
 for i = 4, #ARGV, 2 do add(key, ARGV[i], tonumber(ARGV[i + 1])) end
 local v = redis.call('HINCRBY', key, 'v', 1)
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == v - 1 then return {'ok'} end
