@@ -14,6 +14,7 @@
 //   DATABASE_URL           default postgres://127.0.0.1:5432/test
 //   BENCH_DURATION         seconds per measured run, default 2 (1 for a smoke test)
 //   BENCH_ROUNDS           default 5 (the median of five shrugs off one disturbed round)
+//   BENCH_WARMUP           seconds of unrecorded load before every measured run, default 1
 //   BENCH_CONNECTIONS      autocannon connections, default 50
 //   BENCH_SESSIONS         live sessions per variant, default 1000
 //   BENCH_SCALE_SESSIONS   sessions for the memory / size / list / count figures, default 100000
@@ -48,6 +49,7 @@ const cfg = Object.freeze({
   databaseUrl: process.env.DATABASE_URL || 'postgres://127.0.0.1:5432/test',
   duration: envNumber('BENCH_DURATION', 2),
   rounds: Math.round(envNumber('BENCH_ROUNDS', 5)),
+  warmup: envNumber('BENCH_WARMUP', 1),
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   sessions: Math.round(envNumber('BENCH_SESSIONS', 1000)),
   scaleSessions: Math.round(envNumber('BENCH_SCALE_SESSIONS', 100_000)),
@@ -559,10 +561,11 @@ async function main() {
   await Promise.all(variants.map(setUp));
   const active = variants.filter((v) => v.status.status === 'ready');
 
-  // Warm-up (not recorded), then the measured rounds, each in a rotated order.
-  for (const workload of WORKLOADS) {
-    for (const v of active) await load(v, workload, { duration: Math.min(1, cfg.duration) }).catch(() => {});
-  }
+  // The measured rounds, each in a rotated order. Every measured run follows an unrecorded
+  // warm-up of the same variant and workload: while a variant idles (the others' turns, about a
+  // minute), V8 shrinks its heap, and a run that started cold would measure the heap growing
+  // back (a third more CPU per request for the variants that keep objects across a store round
+  // trip) instead of the variant's steady state.
   for (let round = 0; round < cfg.rounds; round++) {
     for (const workload of WORKLOADS) {
       const offset = (round * 3 + (workload.id === 'read' ? 1 : 0)) % Math.max(1, active.length);
@@ -570,6 +573,7 @@ async function main() {
       for (const v of order) {
         if (v.status.status !== 'ready') continue;
         try {
+          if (cfg.warmup > 0) await load(v, workload, { duration: cfg.warmup });
           const r = await measure(v, workload, redis);
           (v.runs[workload.id] ??= []).push(r);
           log(
@@ -901,7 +905,7 @@ ${scaleTable}
 
 - **Variants** are separate processes (\`bench/servers/<id>.mjs\`, \`NODE_ENV=production\`) on 127.0.0.1; the load generator is autocannon's programmatic API in \`bench/run.mjs\`, ${cfg.connections} keep-alive connections, no pipelining, loopback only. Every variant answers the same routes: \`GET /inc\` loads the session named by the cookie, adds 1 to \`n\` and answers \`{"n":N}\`; \`GET /read\` loads it and answers \`{"n":N}\` without writing. (a) and (e) answer static JSON and ignore the cookie. Session variants use a 30-minute sliding lifetime (express-session \`cookie.maxAge\`, tessera \`idleTimeout: 1800\`, touch window 60 s). express-session runs with \`resave: false, saveUninitialized: false\` (its docs' advice); @fastify/session with its defaults (\`rolling: true\`, which saves on every request) but \`saveUninitialized: false\`.
 - **Sessions**: before measuring, ${cfg.sessions.toLocaleString('en-US')} users are logged in through each server's \`POST /login\`; the cookies are dealt out to autocannon's connections (${Math.ceil(cfg.sessions / cfg.connections)} each, with \`setupClient\` + \`setRequests\`, built once) and every connection cycles through its own, so concurrent requests name different sessions and every session gets the same share (the variants without sessions get cookies of the same size, ignored).
-- **Rounds**: after a 1 s warm-up per variant and workload, ${cfg.rounds} rounds; in each, every variant runs ${cfg.duration} s of increments, then every variant ${cfg.duration} s of reads, in an order rotated every round. All servers stay up throughout; only one is under load at a time. Reported: the median over rounds of req/s (autocannon's per-second average) and of p50 / p99 latency (exact percentiles of every 2xx response's latency as autocannon measured it).
+- **Rounds**: ${cfg.rounds} rounds; in each, every variant runs ${cfg.duration} s of increments, then every variant ${cfg.duration} s of reads, in an order rotated every round. Each measured run follows ${cfg.warmup} s of the same load, not recorded: between its turns a variant idles for a minute or so, V8 shrinks its heap meanwhile, and a cold start would measure the heap growing back rather than the steady state. All servers stay up throughout; only one is under load at a time. Reported: the median over rounds of req/s (autocannon's per-second average) and of p50 / p99 latency (exact percentiles of every 2xx response's latency as autocannon measured it).
 - **Redis commands per request (commandstats)**: \`INFO commandstats\` call totals after a run minus before (the bench's own INFO excluded), divided by the requests the server counted in that window. Setup traffic falls outside the window. It counts every client of that Redis server, and it counts the commands a script runs inside Redis under their own names as well as the EVALSHA itself.
 - **Round trips per request (MONITOR)**: after the rounds, a separate probe of ${cfg.probeRequests} requests per Redis variant and workload (10 connections) with a MONITOR connection open: commands sent by the server's own connections (those that touched its key prefix) are top-level commands; commands MONITOR labels \`lua\` on its keys ran inside scripts. Top-level commands per request is the number of commands each request sends to Redis; sent back to back in one pipeline they make one round trip, so the floor's HINCRBY+PEXPIRE counts 2 commands in 1 round trip.
 - **SQL statements per request**: each PostgreSQL server process wraps \`pg\`'s \`Client.prototype.query\` (which both stores call once per statement, \`Pool.query\` included) and counts calls; the count during a run divided by the requests served. \`pg_stat_statements\` is not loaded on this server (it needs \`shared_preload_libraries\`), so it is not used.
