@@ -1,14 +1,12 @@
 // The store conformance suite on a three-master Redis Cluster that this test starts and stops itself.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
 import { ManualClock, SessionManager, partitionOf } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
-import { RedisServers, freeClusterPort, hasRedisServer, requireServices } from './support/redis-servers.js';
+import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
 const canSpawn = hasRedisServer();
@@ -20,31 +18,9 @@ const ports: number[] = [];
 type Cluster = ReturnType<typeof createCluster>;
 let shared: Cluster | null = null;
 
-async function clusterInfo(port: number): Promise<string> {
-  const result = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'CLUSTER', 'INFO'], { encoding: 'utf8' });
-  return result.stdout;
-}
-
 async function startCluster(): Promise<void> {
   assert.ok(servers, 'redis-server is on PATH');
-  for (let i = 0; i < 3; i++) ports.push(await freeClusterPort());
-  await Promise.all(
-    ports.map((port) =>
-      servers.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(servers.dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000']),
-    ),
-  );
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  assert.equal(created.status, 0, `redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const infos = await Promise.all(ports.map(clusterInfo));
-    if (infos.every((info) => info.includes('cluster_state:ok'))) break;
-    assert.ok(Date.now() < deadline, 'the cluster did not reach cluster_state:ok');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  ports.push(...(await servers.startCluster(3, ['--cluster-node-timeout', '2000'])));
   shared = createCluster({ rootNodes: ports.map((port) => ({ url: `redis://127.0.0.1:${port}` })) });
   shared.on('error', () => {});
   await shared.connect();
@@ -74,15 +50,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
 
   before(async () => {
     own = new RedisServers();
-    for (let i = 0; i < 3; i++) ownPorts.push(await freeClusterPort());
-    await Promise.all(ownPorts.map((port) => own!.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(own!.dir, `nodes-${port}.conf`)])));
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ownPorts.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(created.status, 0, created.stdout + created.stderr);
-    const deadline = Date.now() + 20_000;
-    while (!(await Promise.all(ownPorts.map(clusterInfo))).every((i) => i.includes('cluster_state:ok'))) {
-      assert.ok(Date.now() < deadline, 'cluster_state:ok');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    ownPorts.push(...(await own.startCluster()));
     store = new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'lay:' });
     probe = createCluster({ rootNodes: ownPorts.map((port) => ({ url: `redis://127.0.0.1:${port}` })) });
     probe.on('error', () => {});

@@ -1,5 +1,6 @@
 // Starts private redis-server processes on free loopback ports for the Redis tests, and stops them by PID.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,11 +11,19 @@ export { freePort, freeClusterPort };
 
 export const requireServices = process.env.TESSERA_REQUIRE_SERVICES === '1';
 
-export function hasRedisServer(): boolean {
-  const result = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+/** `redis-server`, or Valkey's `valkey-server`, which takes the same arguments. */
+export type ServerBinary = 'redis-server' | 'valkey-server';
+
+export function hasRedisServer(binary: ServerBinary = 'redis-server'): boolean {
+  const result = spawnSync(binary, ['--version'], { encoding: 'utf8' });
   return result.status === 0;
 }
 
+/** The version line a server binary prints (`Valkey server v=8.0.1 ...`), or null when it is missing. */
+export function serverVersion(binary: ServerBinary): string | null {
+  const result = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
 
 /** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
@@ -40,15 +49,17 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
   }
 }
 
-/** A private temp directory and the redis-server processes started in it. */
+/** A private temp directory and the server processes (redis-server or valkey-server) started in it. */
 export class RedisServers {
   readonly dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'));
   readonly #processes = new Set<ChildProcess>();
 
-  /** Starts `redis-server` on the port with extra arguments; resolves when it accepts connections. */
+  constructor(readonly binary: ServerBinary = 'redis-server') {}
+
+  /** Starts the server on the port with extra arguments; resolves when it accepts connections. */
   async start(port: number, extra: string[] = []): Promise<ChildProcess> {
     const child = spawn(
-      'redis-server',
+      this.binary,
       ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...extra],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
@@ -56,6 +67,30 @@ export class RedisServers {
     child.once('exit', () => this.#processes.delete(child));
     await waitForPort(port);
     return child;
+  }
+
+  /**
+   * Starts `masters` cluster-enabled servers on free port pairs, joins them into a cluster with no
+   * replicas (with the binary's own CLI: `redis-cli` or `valkey-cli`), waits for
+   * `cluster_state:ok` everywhere and returns their ports.
+   */
+  async startCluster(masters = 3, extra: string[] = []): Promise<number[]> {
+    const ports: number[] = [];
+    for (let i = 0; i < masters; i++) ports.push(await freeClusterPort());
+    await Promise.all(ports.map((port) => this.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), ...extra])));
+    const cli = this.binary === 'valkey-server' ? 'valkey-cli' : 'redis-cli';
+    const created = spawnSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(created.status, 0, `${cli} --cluster create failed: ${created.stdout}${created.stderr}`);
+    const clusterInfo = (port: number) => spawnSync(cli, ['-h', '127.0.0.1', '-p', String(port), 'CLUSTER', 'INFO'], { encoding: 'utf8' }).stdout;
+    const deadline = Date.now() + 20_000;
+    while (!ports.map(clusterInfo).every((info) => info.includes('cluster_state:ok'))) {
+      assert.ok(Date.now() < deadline, 'the cluster did not reach cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return ports;
   }
 
   /** SIGKILLs one server by PID and waits for it to exit. */

@@ -1,7 +1,8 @@
 /**
  * # Redis store
  *
- * Sessions in Redis or Redis Cluster (or Valkey) through the official `redis` client (v5), an
+ * Sessions in Redis or Redis Cluster (or Valkey: the conformance suite runs on Valkey 8.0, one node
+ * and a cluster, in test/valkey-store.test.ts) through the official `redis` client (v5), an
  * optional peer dependency imported only here.
  *
  * ## Keys (`P` is the `prefix` option, `tessera:` by default)
