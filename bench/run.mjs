@@ -805,15 +805,28 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
   const goals = [];
   const goal = (issue, text, value, met) => goals.push([issue, text, value, met === null ? 'not measured' : met ? '**met**' : '**not met**']);
   const cmp = (x, pred) => (x == null ? null : pred(x));
+  // The verdict uses the ratio of the medians; beside it, the spread of the ratio within each
+  // round (both variants measured a few seconds apart), which shows how much the machine moved.
+  const roundSpread = (a, b, workload) => {
+    const x = byId[a]?.runs?.[workload] ?? [];
+    const y = byId[b]?.runs?.[workload] ?? [];
+    if (x.length === 0 || x.length !== y.length) return '';
+    const ratios = x.map((r, i) => r.rps / y[i].rps).sort((p, q) => p - q);
+    return ` (per round ${fmt.ratio(ratios[0]).slice(0, -1)}–${fmt.ratio(ratios[ratios.length - 1])})`;
+  };
+  const throughput = (a, b, workload) => {
+    const r = ratio(s(a, workload)?.rps, s(b, workload)?.rps);
+    return { r, text: fmt.ratio(r) + roundSpread(a, b, workload) };
+  };
   {
-    const r1 = ratio(inc('tessera-node-redis')?.rps, inc('redis-floor')?.rps);
-    goal('#3', 'tessera + node:http + Redis ≥ 0.7× the HINCRBY+PEXPIRE floor (increment, req/s)', fmt.ratio(r1), cmp(r1, (x) => x >= 0.7));
-    const r2 = ratio(inc('tessera-node-redis')?.rps, inc(REF_REDIS)?.rps);
-    goal('#3', 'tessera + node:http + Redis ≥ 3.5× express-session + connect-redis (increment, req/s)', fmt.ratio(r2), cmp(r2, (x) => x >= 3.5));
-    const r3 = ratio(inc('tessera-express-redis')?.rps, inc('express-bare')?.rps);
-    const r3r = ratio(rd('tessera-express-redis')?.rps, rd('express-bare')?.rps);
-    goal('#3', 'tessera + Express + Redis ≥ 0.85× Express with no sessions (increment workload)', fmt.ratio(r3), cmp(r3, (x) => x >= 0.85));
-    goal('#3', 'tessera + Express + Redis ≥ 0.85× Express with no sessions (read-only workload)', fmt.ratio(r3r), cmp(r3r, (x) => x >= 0.85));
+    const r1 = throughput('tessera-node-redis', 'redis-floor', 'increment');
+    goal('#3', 'tessera + node:http + Redis ≥ 0.7× the HINCRBY+PEXPIRE floor (increment, req/s)', r1.text, cmp(r1.r, (x) => x >= 0.7));
+    const r2 = throughput('tessera-node-redis', REF_REDIS, 'increment');
+    goal('#3', 'tessera + node:http + Redis ≥ 3.5× express-session + connect-redis (increment, req/s)', r2.text, cmp(r2.r, (x) => x >= 3.5));
+    const r3 = throughput('tessera-express-redis', 'express-bare', 'increment');
+    const r3r = throughput('tessera-express-redis', 'express-bare', 'read');
+    goal('#3', 'tessera + Express + Redis ≥ 0.85× Express with no sessions (increment workload)', r3.text, cmp(r3.r, (x) => x >= 0.85));
+    goal('#3', 'tessera + Express + Redis ≥ 0.85× Express with no sessions (read-only workload)', r3r.text, cmp(r3r.r, (x) => x >= 0.85));
     for (const id of ['tessera-node-redis', 'tessera-express-redis']) {
       const rtInc = inc(id)?.roundTrips;
       const rtRead = rd(id)?.roundTrips;
@@ -831,10 +844,10 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
     goal('#3', `count all live sessions < 2 ms at ${cfg.scaleSessions.toLocaleString('en-US')} sessions (Redis)`, count == null ? '–' : `${fmt.ms(count)} ms`, cmp(count, (x) => x < 2));
   }
   {
-    const r1 = ratio(inc('tessera-node-postgres')?.rps, inc(REF_PG)?.rps);
-    const r2 = ratio(rd('tessera-node-postgres')?.rps, rd(REF_PG)?.rps);
-    goal('#4', 'tessera + PostgreSQL ≥ 1.5× express-session + connect-pg-simple (increment, req/s)', fmt.ratio(r1), cmp(r1, (x) => x >= 1.5));
-    goal('#4', 'tessera + PostgreSQL ≥ 2× express-session + connect-pg-simple (read-only, req/s)', fmt.ratio(r2), cmp(r2, (x) => x >= 2));
+    const r1 = throughput('tessera-node-postgres', REF_PG, 'increment');
+    const r2 = throughput('tessera-node-postgres', REF_PG, 'read');
+    goal('#4', 'tessera + PostgreSQL ≥ 1.5× express-session + connect-pg-simple (increment, req/s)', r1.text, cmp(r1.r, (x) => x >= 1.5));
+    goal('#4', 'tessera + PostgreSQL ≥ 2× express-session + connect-pg-simple (read-only, req/s)', r2.text, cmp(r2.r, (x) => x >= 2));
     const stRead = rd('tessera-node-postgres')?.pgStatements;
     const stInc = inc('tessera-node-postgres')?.pgStatements;
     goal('#4', 'exactly one statement per request, read-only workload in the touch window', fmt.per(stRead), cmp(stRead, (x) => Math.abs(x - 1) < 0.01));
@@ -905,7 +918,7 @@ ${scaleTable}
 
 - **Variants** are separate processes (\`bench/servers/<id>.mjs\`, \`NODE_ENV=production\`) on 127.0.0.1; the load generator is autocannon's programmatic API in \`bench/run.mjs\`, ${cfg.connections} keep-alive connections, no pipelining, loopback only. Every variant answers the same routes: \`GET /inc\` loads the session named by the cookie, adds 1 to \`n\` and answers \`{"n":N}\`; \`GET /read\` loads it and answers \`{"n":N}\` without writing. (a) and (e) answer static JSON and ignore the cookie. Session variants use a 30-minute sliding lifetime (express-session \`cookie.maxAge\`, tessera \`idleTimeout: 1800\`, touch window 60 s). express-session runs with \`resave: false, saveUninitialized: false\` (its docs' advice); @fastify/session with its defaults (\`rolling: true\`, which saves on every request) but \`saveUninitialized: false\`.
 - **Sessions**: before measuring, ${cfg.sessions.toLocaleString('en-US')} users are logged in through each server's \`POST /login\`; the cookies are dealt out to autocannon's connections (${Math.ceil(cfg.sessions / cfg.connections)} each, with \`setupClient\` + \`setRequests\`, built once) and every connection cycles through its own, so concurrent requests name different sessions and every session gets the same share (the variants without sessions get cookies of the same size, ignored).
-- **Rounds**: ${cfg.rounds} rounds; in each, every variant runs ${cfg.duration} s of increments, then every variant ${cfg.duration} s of reads, in an order rotated every round. Each measured run follows ${cfg.warmup} s of the same load, not recorded: between its turns a variant idles for a minute or so, V8 shrinks its heap meanwhile, and a cold start would measure the heap growing back rather than the steady state. All servers stay up throughout; only one is under load at a time. Reported: the median over rounds of req/s (autocannon's per-second average) and of p50 / p99 latency (exact percentiles of every 2xx response's latency as autocannon measured it).
+- **Rounds**: ${cfg.rounds} rounds; in each, every variant runs ${cfg.duration} s of increments, then every variant ${cfg.duration} s of reads, in an order rotated every round. Each measured run follows ${cfg.warmup} s of the same load, not recorded: between its turns a variant idles for a minute or so, V8 shrinks its heap meanwhile, and a cold start would measure the heap growing back rather than the steady state. The goals' verdicts use the ratio of the medians; beside it, "per round" gives the lowest and highest ratio of the two variants within one round (measured seconds apart), a measure of how much the machine moved during the run. All servers stay up throughout; only one is under load at a time. Reported: the median over rounds of req/s (autocannon's per-second average) and of p50 / p99 latency (exact percentiles of every 2xx response's latency as autocannon measured it).
 - **Redis commands per request (commandstats)**: \`INFO commandstats\` call totals after a run minus before (the bench's own INFO excluded), divided by the requests the server counted in that window. Setup traffic falls outside the window. It counts every client of that Redis server, and it counts the commands a script runs inside Redis under their own names as well as the EVALSHA itself.
 - **Round trips per request (MONITOR)**: after the rounds, a separate probe of ${cfg.probeRequests} requests per Redis variant and workload (10 connections) with a MONITOR connection open: commands sent by the server's own connections (those that touched its key prefix) are top-level commands; commands MONITOR labels \`lua\` on its keys ran inside scripts. Top-level commands per request is the number of commands each request sends to Redis; sent back to back in one pipeline they make one round trip, so the floor's HINCRBY+PEXPIRE counts 2 commands in 1 round trip.
 - **SQL statements per request**: each PostgreSQL server process wraps \`pg\`'s \`Client.prototype.query\` (which both stores call once per statement, \`Pool.query\` included) and counts calls; the count during a run divided by the requests served. \`pg_stat_statements\` is not loaded on this server (it needs \`shared_preload_libraries\`), so it is not used.
