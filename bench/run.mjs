@@ -573,7 +573,10 @@ async function main() {
       for (const v of order) {
         if (v.status.status !== 'ready') continue;
         try {
-          if (cfg.warmup > 0) await load(v, workload, { duration: cfg.warmup });
+          if (cfg.warmup > 0) {
+            await load(v, workload, { duration: cfg.warmup });
+            await sleep(150); // the warm-up's last requests must not send their statements into the measured run
+          }
           const r = await measure(v, workload, redis);
           (v.runs[workload.id] ??= []).push(r);
           log(
