@@ -360,6 +360,16 @@ function cpuPerRequest(before, after, served) {
   return before == null || after == null || !Number.isFinite(after - before) || served <= 0 ? null : ((after - before) * 1e6) / served;
 }
 
+/**
+ * A load run, then a pause for its last in-flight requests to finish their store calls, so that
+ * none of them lands in the next window of counted commands, statements or CPU.
+ */
+async function loadAndSettle(variant, workload, options) {
+  const result = await load(variant, workload, options);
+  await sleep(150);
+  return result;
+}
+
 /** A measured run: autocannon plus what the variant sent to its backend, and the CPU it all took. */
 async function measure(variant, workload, redis) {
   const statsBefore = await serverStats(variant);
@@ -367,8 +377,7 @@ async function measure(variant, workload, redis) {
   const redisCpuBefore = variant.backend === 'redis' ? await redisCpuSeconds(redis) : null;
   const serverCpuBefore = processCpuSeconds(variant.child.pid);
   const generatorBefore = process.cpuUsage();
-  const result = await load(variant, workload, { duration: cfg.duration });
-  await sleep(150); // let the last in-flight requests finish their store calls
+  const result = await loadAndSettle(variant, workload, { duration: cfg.duration });
   const generator = process.cpuUsage(generatorBefore);
   const serverCpuAfter = processCpuSeconds(variant.child.pid);
   const redisCpuAfter = variant.backend === 'redis' ? await redisCpuSeconds(redis) : null;
@@ -573,10 +582,7 @@ async function main() {
       for (const v of order) {
         if (v.status.status !== 'ready') continue;
         try {
-          if (cfg.warmup > 0) {
-            await load(v, workload, { duration: cfg.warmup });
-            await sleep(150); // the warm-up's last requests must not send their statements into the measured run
-          }
+          if (cfg.warmup > 0) await loadAndSettle(v, workload, { duration: cfg.warmup });
           const r = await measure(v, workload, redis);
           (v.runs[workload.id] ??= []).push(r);
           log(
@@ -815,7 +821,7 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
     const y = byId[b]?.runs?.[workload] ?? [];
     if (x.length === 0 || x.length !== y.length) return '';
     const ratios = x.map((r, i) => r.rps / y[i].rps).sort((p, q) => p - q);
-    return ` (per round ${fmt.ratio(ratios[0]).slice(0, -1)}–${fmt.ratio(ratios[ratios.length - 1])})`;
+    return ` (per round ${(ratios[0]).toFixed(2)}–${fmt.ratio(ratios[ratios.length - 1])})`;
   };
   const throughput = (a, b, workload) => {
     const r = ratio(s(a, workload)?.rps, s(b, workload)?.rps);

@@ -37,8 +37,8 @@
  *   entry against about 120 in one large sorted set. Past `zset-max-listpack-entries` entries
  *   (128 by default, so from roughly 130,000 sessions) Redis turns a set into a skiplist; raise
  *   that setting to keep larger deployments compact. It serves `count` (one script per node
- *   summing `ZCARD - ZCOUNT(-inf, now)` over its shards: two O(1) calls a shard, however many
- *   sessions there are), `query` without a subject or id, and `deleteExpired`, which is what
+ *   summing `ZCARD - ZCOUNT(-inf, now)` over its shards: two calls a shard that pass over
+ *   expired entries only, however many live sessions there are), `query` without a subject or id, and `deleteExpired`, which is what
  *   trims it (so that expired sessions are still reported to the core's sweep for its events).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL

@@ -301,7 +301,8 @@ export const CLUSTER_SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
 
 /**
  * count. ARGV: prefix, now, index keys... Returns live entries as a string. Entries past their
- * expiry stay until the sweep takes them, so they are subtracted: two O(1) calls an index.
+ * expiry stay until the sweep takes them, so they are subtracted: ZCARD is O(1), and ZCOUNT up to
+ * `now` only passes over the expired entries at the low end, so neither walks the live ones.
  */
 export const COUNT_ALL = `${PRELUDE}
 local now, total = ARGV[2], 0
