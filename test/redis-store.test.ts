@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { InvalidOptionError, StoreUnavailableError } from '../src/core/index.js';
+import { ID_SHARDS, InvalidOptionError, StoreUnavailableError } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { requireServices } from './support/redis-servers.js';
@@ -83,6 +83,84 @@ describe('redis store: options and ownership', () => {
       await assert.rejects(store.load(record.id, { now }), StoreUnavailableError, 'a closed store refuses work');
       await deleteByPrefix(url, prefix);
     } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('redis store: the live-session counter (single node)', { skip: unreachable !== null && !requireServices ? unreachable : false }, () => {
+  /** The counter, and what it should be: the entries of every expiry index. */
+  async function counterAndEntries(client: ReturnType<typeof createClient>, prefix: string): Promise<[number | null, number]> {
+    const counter = await client.get(`${prefix}n`);
+    const cards = await Promise.all(ID_SHARDS.map((shard) => client.zCard(`${prefix}x:{${shard}}`)));
+    return [counter === null ? null : Number(counter), cards.reduce((a, b) => a + b, 0)];
+  }
+
+  it('follows every index write, rebuilds itself when missing, and is set right by a full sweep', async () => {
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    const prefix = `${root}counter:`;
+    const store = new RedisStore({ url, prefix, commandTimeout: 3000 });
+    try {
+      const start = Date.now();
+      assert.equal(await store.count({ now: start }), 0);
+      assert.deepEqual(await counterAndEntries(client, prefix), [0, 0], 'the first count creates the counter');
+
+      const live = new Map<string, number>(); // id -> version
+      const create = async (subject: string | null, idleTimeout = 1800, replaces?: string) => {
+        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout });
+        const result = await store.create(record, {
+          now: start,
+          limit: { max: 3, onLimit: 'evict-oldest' },
+          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number } }),
+        });
+        assert.equal(result.status, 'created');
+        if (result.status === 'created') for (const gone of result.evicted) live.delete(gone.id);
+        if (replaces !== undefined) live.delete(replaces);
+        live.set(record.id, record.version);
+        return record.id;
+      };
+      const anonymous: string[] = [];
+      for (let i = 0; i < 10; i++) anonymous.push(await create(null));
+      for (let i = 0; i < 20; i++) await create(`user-${i % 4}`); // 5 each against a limit of 3: 8 evicted
+      for (let i = 0; i < 3; i++) await create(`user-9`, 1800, anonymous[i]); // login replaces the anonymous session
+      await create('user-9'); // evicts user-9's oldest
+      for (const id of anonymous.slice(3, 5)) {
+        assert.notEqual(await store.delete(id), null);
+        live.delete(id);
+      }
+      assert.equal(await store.delete(anonymous[0] as string), null, 'replaced already');
+      const removed = await store.deleteBySubject('user-1', { now: start });
+      assert.equal(removed.length, 3);
+      for (const r of removed) live.delete(r.id);
+      // Touches move an entry's score, never the number of entries.
+      for (const id of live.keys()) await store.load(id, { now: start + 120_000, touch: { maxIntervalMs: 60_000, idleFraction: 0.5 } });
+      for (let i = 0; i < 6; i++) await create(null, 60); // expire at start + 60 s
+      assert.deepEqual(await counterAndEntries(client, prefix), [live.size, live.size]);
+
+      // Past the short sessions' expiry: counted out at once, taken from the indexes by the sweep.
+      const later = start + 61_000;
+      assert.equal(await store.count({ now: later }), live.size - 6);
+      const partial = await store.deleteExpired(later, 4); // stops at its limit: no full pass
+      assert.equal(partial.length, 4);
+      for (const r of partial) live.delete(r.id);
+      assert.deepEqual(await counterAndEntries(client, prefix), [live.size, live.size], 'kept by the sweep itself');
+
+      await client.del(`${prefix}n`);
+      assert.equal(await store.count({ now: later }), live.size - 2, 'rebuilt when missing');
+      assert.deepEqual(await counterAndEntries(client, prefix), [live.size, live.size]);
+
+      await client.set(`${prefix}n`, '999');
+      assert.equal(await store.count({ now: later }), 999 - 2, 'the count trusts the counter...');
+      const rest = await store.deleteExpired(later, 100);
+      assert.equal(rest.length, 2);
+      for (const r of rest) live.delete(r.id);
+      assert.deepEqual(await counterAndEntries(client, prefix), [live.size, live.size], '...until a full sweep sets it');
+      assert.equal(await store.count({ now: later }), live.size);
+    } finally {
+      await store.close();
+      await deleteByPrefix(url, prefix);
       client.destroy();
     }
   });

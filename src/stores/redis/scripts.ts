@@ -25,9 +25,23 @@ const EXPIRES_AT = `
 local function expiresAt(ls, it, ax) return math.min(ls + it * 1000, ax) end
 `;
 
-/** Shared helpers, prepended to every script. ARGV[1] is always the key prefix. */
-const PRELUDE = `${ADD}${EXPIRES_AT}
+/**
+ * Shared helpers, prepended to every script but INCREMENT. ARGV[1] is always the key prefix.
+ * `counted`: on a single node the scripts keep `P n`, the number of entries in all expiry indexes,
+ * so that count need not ZCARD every shard; on a cluster no script can reach one global key.
+ */
+export function prelude(counted: boolean): string {
+  return `${ADD}${EXPIRES_AT}
 local P = ARGV[1]
+local N = ${counted ? "P .. 'n'" : 'false'}
+-- Adjusted only while it exists: when it is missing (new, flushed, evicted), count rebuilds it
+-- from the indexes, and an increment here would make up a wrong one.
+local function tally(delta)
+  if N and delta ~= 0 and redis.call('EXISTS', N) == 1 then redis.call('INCRBY', N, delta) end
+end
+-- Every expiry-index write goes through these two, so that 'n' follows.
+local function xadd(xkey, ex, id) tally(redis.call('ZADD', xkey, ex, id)) end
+local function xrem(xkey, id) tally(-redis.call('ZREM', xkey, id)) end
 local function num(n) return string.format('%.17g', n) end
 -- Byte order, as JavaScript compares ids: Lua's own string '<' follows the server's locale.
 local function lt(a, b)
@@ -64,7 +78,7 @@ end
 -- A session's expiry moved (or it is new): its TTL and its entries in both indexes follow.
 local function expireAt(key, xkey, id, sub, ex, now)
   keep(key, ex, now)
-  redis.call('ZADD', xkey, ex, id)
+  xadd(xkey, ex, id)
   if sub then
     local u = ukey(id, sub)
     redis.call('ZADD', u, ex, id)
@@ -72,6 +86,7 @@ local function expireAt(key, xkey, id, sub, ex, now)
   end
 end
 `;
+}
 
 /**
  * load. KEYS: session, its expiry index. ARGV: prefix, id, now, secretHash|'', maxIntervalMs|'' (no
@@ -80,7 +95,7 @@ end
  * so that nobody without the secret can keep a session alive. A read inside the touch window
  * costs one HMGET and the HGETALL it returns.
  */
-export const LOAD = `${PRELUDE}
+export const LOAD = (prelude: string): string => `${prelude}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
 -- One read serves both paths: a touch needs the other fields, and a read-only load can spare them.
 local m = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sh', 'ph', 'pe', 'cd', 'ld', 'sub')
@@ -114,7 +129,7 @@ return redis.call('HGETALL', key)
  * Returns {'ok'} when the hash was at baseVersion before this change (the caller derives the
  * result from its base record), else {'ok', flat hash}; {'conflict', flat hash}; or nil (gone).
  */
-export const APPLY = `${PRELUDE}
+export const APPLY = (prelude: string): string => `${prelude}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax', 'sub')
 if not cur[1] then return false end
@@ -178,7 +193,7 @@ return {'ok', redis.call('HGETALL', key)}
  * onLimit, then field/value pairs of the new hash.
  * Returns {'created', evicted ids...}, {'limit'} or {'gone'}; an error on a duplicate id.
  */
-export const CREATE = `${PRELUDE}
+export const CREATE = (prelude: string): string => `${prelude}
 local key, xkey, id, now, ex, sub = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local rid = ARGV[6]
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
@@ -217,7 +232,7 @@ if sub ~= '' then
         local victim = live[k][2]
         redis.call('DEL', skey(victim))
         redis.call('ZREM', u, victim)
-        redis.call('ZREM', xkey, victim)
+        xrem(xkey, victim)
         evicted[#evicted + 1] = victim
       end
     end
@@ -225,7 +240,7 @@ if sub ~= '' then
 end
 if rid ~= '' then
   redis.call('DEL', KEYS[3])
-  redis.call('ZREM', KEYS[4], rid)
+  xrem(KEYS[4], rid)
   if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
 end
 redis.call('HSET', key, unpack(ARGV, 10))
@@ -238,11 +253,11 @@ return {'created', unpack(evicted)}
  * version|''. With `now` (and `version`) given, removes only a live session (at that version):
  * the second step of a cross-slot replace. Returns {subject|nil} or nil when nothing was removed.
  */
-export const DELETE = `${PRELUDE}
+export const DELETE = (prelude: string): string => `${prelude}
 local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
 local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub')
 if not r[1] then
-  redis.call('ZREM', xkey, id)
+  xrem(xkey, id)
   return false
 end
 if ARGV[3] ~= '' then
@@ -250,7 +265,7 @@ if ARGV[3] ~= '' then
   if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(r[4]) then return false end
 end
 redis.call('DEL', key)
-redis.call('ZREM', xkey, id)
+xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
 return {r[5]}
 `;
@@ -260,7 +275,7 @@ return {r[5]}
  * subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims entries past their expiry first.
  * list: {id, flat hash, ...}; count: n; delete: removed ids.
  */
-export const SUBJECT = `${PRELUDE}
+export const SUBJECT = (prelude: string): string => `${prelude}
 local u, xkey, sub, now, mode, except = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
 if mode == 'count' then return redis.call('ZCARD', u) end
@@ -273,7 +288,7 @@ for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
       if ex and ex > now then
         redis.call('DEL', key)
         redis.call('ZREM', u, id)
-        redis.call('ZREM', xkey, id)
+        xrem(xkey, id)
         out[#out + 1] = id
       elseif not ex then
         redis.call('ZREM', u, id)
@@ -300,21 +315,32 @@ return out
 export const CLUSTER_SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
 
 /**
- * count. ARGV: prefix, now, index keys... Returns live entries as a string. Entries past their
- * expiry stay until the sweep takes them, so they are subtracted: ZCARD is O(1), and ZCOUNT up to
- * `now` only passes over the expired entries at the low end, so neither walks the live ones.
+ * count. ARGV: prefix, now, index keys... Returns live entries as a string: all entries (`n`, or
+ * on a cluster, or when `n` is missing, the sum of ZCARDs) less those past their expiry, which
+ * stay until the sweep takes them. ZCOUNT up to `now` passes over only those expired entries at
+ * the low end, never the live ones; so a count is one call per shard on a single node, two on a
+ * cluster.
  */
-export const COUNT_ALL = `${PRELUDE}
-local now, total = ARGV[2], 0
-for i = 3, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) - redis.call('ZCOUNT', ARGV[i], '-inf', now) end
+export const COUNT_ALL = (prelude: string): string => `${prelude}
+local now = ARGV[2]
+local total = N and tonumber(redis.call('GET', N))
+if not total then
+  total = 0
+  for i = 3, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) end
+  if N then redis.call('SET', N, total) end
+end
+for i = 3, #ARGV do total = total - redis.call('ZCOUNT', ARGV[i], '-inf', now) end
 return tostring(total)
 `;
 
 /**
  * deleteExpired. ARGV: prefix, now, limit, index keys... Returns {id, subject|nil, ...} of the
  * sessions it removed; a session the backend already dropped by TTL is reported with a nil subject.
+ * A pass that got through every index (under its limit) also sets `n` to their total, so that a
+ * counter gone wrong (keys deleted by hand, a process that predates it) is right again by the next
+ * sweep.
  */
-export const SWEEP = `${PRELUDE}
+export const SWEEP = (prelude: string): string => `${prelude}
 local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out, n = {}, 0
 for i = 4, #ARGV do
@@ -325,9 +351,9 @@ for i = 4, #ARGV do
     local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub')
     local ex = expiry(r)
     if ex and ex > now then
-      redis.call('ZADD', xkey, ex, id)
+      xadd(xkey, ex, id)
     else
-      redis.call('ZREM', xkey, id)
+      xrem(xkey, id)
       if ex then redis.call('DEL', key) end
       if r[4] then redis.call('ZREM', ukey(id, r[4]), id) end
       n = n + 1
@@ -337,6 +363,11 @@ for i = 4, #ARGV do
     end
   end
 end
+if N and n < limit then
+  local total = 0
+  for i = 4, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) end
+  redis.call('SET', N, total)
+end
 return out
 `;
 
@@ -345,7 +376,7 @@ return out
  * name starting with a prefix, the first `limit` of them in id order with their hashes.
  * ARGV: prefix, now, cursor|'', hasPrefix ('0'|'1'), displayNamePrefix, limit, index keys...
  */
-export const QUERY = `${PRELUDE}
+export const QUERY = (prelude: string): string => `${prelude}
 local now, cursor, hasPrefix, dnp, limit = ARGV[2], ARGV[3], ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 -- The smallest 'limit' matching ids, kept sorted while streaming over the indexes: no full
 -- sort, and the display name is read only for ids that would enter the page.
