@@ -56,6 +56,22 @@ runStoreConformance({
   },
 });
 
+// A client the app made and gave to the store, speaking RESP3: its HGETALL replies are objects, not flat lists.
+const resp3 = createClient({ url, RESP: 3, socket: { reconnectStrategy: false } });
+resp3.on('error', () => {});
+runStoreConformance({
+  name: `redis, a given RESP3 client (${url})`,
+  skip: unreachable !== null && !requireServices ? unreachable : false,
+  setup: async () => {
+    await resp3.connect();
+  },
+  createStore: () => new RedisStore({ client: resp3, prefix: `${root}resp3-${++n}:`, commandTimeout: 3000 }),
+  teardown: async () => {
+    if (resp3.isOpen) resp3.destroy();
+    if (unreachable === null) await deleteByPrefix(url, `${root}resp3-`);
+  },
+});
+
 runRoundTripSuite('redis-server');
 
 describe('redis store: options and ownership', () => {

@@ -144,8 +144,8 @@ export interface RedisStoreOptions {
    */
   url?: string;
   /**
-   * An existing node-redis client or cluster client. The store connects it if it is not open yet
-   * and never closes it; its owner handles its `error` events. For the fault behaviour described
+   * An existing node-redis client or cluster client, speaking RESP2 or RESP3. The store connects
+   * it if it is not open yet and never closes it; its owner handles its `error` events. For the fault behaviour described
    * in `commandTimeout`, create it with `disableOfflineQueue: true` and a reconnect strategy.
    * @default undefined
    */
@@ -234,6 +234,18 @@ function device(text: string | undefined): DeviceInfo {
   }
   const object = parsed as Partial<DeviceInfo>;
   return { ip: object.ip ?? null, userAgent: object.userAgent ?? null };
+}
+
+/**
+ * An `HGETALL` reply as a flat field, value, ... list. RESP2 sends one; a client given to the store
+ * that speaks RESP3 turns the reply into an object (or, with its own type mapping, a Map).
+ * Script replies need none of this: Lua returns the flat list under either protocol.
+ */
+function flatHash(reply: Reply): Reply[] {
+  if (Array.isArray(reply)) return reply as Reply[];
+  if (reply instanceof Map) return [...(reply as Map<Reply, Reply>)].flat();
+  if (reply !== null && typeof reply === 'object') return Object.entries(reply).flat();
+  return [];
 }
 
 /** A session hash (flat `HGETALL` reply) as a record. */
@@ -475,7 +487,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       // even that says no touch is due, none is, and a plain HGETALL is the whole load.
       const seen = this.#lastSeen.get(id);
       if (seen !== undefined && now - seen.lastSeenAt < touchIntervalMs(seen.idleTimeout, touch)) {
-        const flat = (await this.#send(key, ['HGETALL', key])) as Reply[];
+        const flat = flatHash(await this.#send(key, ['HGETALL', key]));
         if (flat.length === 0) return null;
         const record = this.#checked(toRecord(id, flat), options);
         // Due after all (another instance shortened the idle timeout): the script decides.
