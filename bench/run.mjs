@@ -104,6 +104,38 @@ const WORKLOADS = [
 const log = (...args) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)}s]`, ...args);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Busy and total CPU time of the whole machine so far (Linux `/proc/stat`), or null elsewhere. */
+function machineCpu() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
+    const total = fields.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits, at most `maxMs`, for half a second in which the machine's CPUs were under 10 % busy: after
+ * the load, PostgreSQL's autovacuum and checkpoints can take a core for seconds, and the admin
+ * timings at scale last only milliseconds each. Returns the time waited and the last busy share.
+ */
+async function settle(maxMs = 30_000) {
+  const started = performance.now();
+  let busyShare = null;
+  let before = machineCpu();
+  while (before !== null && performance.now() - started < maxMs) {
+    await sleep(500);
+    const after = machineCpu();
+    if (after === null) break;
+    busyShare = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    before = after;
+    if (busyShare < 0.1) break;
+  }
+  return { waitedMs: performance.now() - started, busyShare };
+}
+
 function median(values) {
   const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return null;
@@ -642,9 +674,10 @@ async function main() {
       const startedAt = performance.now();
       // A short prefix could already be in use on a shared Redis: never measure (or clean up) another's keys.
       for (let attempt = 0; redis !== null && attempt < 20 && (await anyKey(redis, scalePrefix(kind))); attempt++) scalePrefixes.delete(kind);
-      scale[kind] = await runScale(kind);
+      const settled = await settle();
+      scale[kind] = { ...(await runScale(kind)), settled };
       await cleanupRedis(redis, scalePrefix(kind)).catch(() => {});
-      log(`scale     ${kind.padEnd(18)} ${scale[kind].status} in ${((performance.now() - startedAt) / 1000).toFixed(0)} s ${scale[kind].reason ?? ''}`);
+      log(`scale     ${kind.padEnd(18)} ${scale[kind].status} in ${((performance.now() - startedAt) / 1000).toFixed(0)} s (after ${(settled.waitedMs / 1000).toFixed(1)} s for the CPUs to settle, last ${settled.busyShare === null ? '?' : `${(settled.busyShare * 100).toFixed(0)} %`} busy) ${scale[kind].reason ?? ''}`);
     }
   }
 
@@ -941,7 +974,7 @@ ${scaleTable}
 - **Redis memory per session**: ${cfg.scaleSessions.toLocaleString('en-US')} sessions are created directly through the store (tessera: \`RedisStore.create\` with records like the core makes at login, 200 calls in flight; connect-redis: \`store.set\` of an express-session session with its cookie), each holding \`theme: "dark"\` and \`n: 42\`, logged in as one of ${Math.ceil(cfg.scaleSessions / 2).toLocaleString('en-US')} users (two sessions each; tessera keeps the subject in its record, express-session apps keep \`user\` in the session). Device info is \`127.0.0.1\` and a 9-character user agent; a real browser's user agent adds its length. Then \`SCAN MATCH <prefix>*\` and \`MEMORY USAGE <key> SAMPLES 0\` for every key found (sessions, per-user indexes, the expiry indexes), summed and divided by the number of sessions.
 - **Redis Cluster (extra)**: \`bench/scale.mjs tessera-redis-cluster\` starts a three-master Redis Cluster of its own (\`redis-server --cluster-enabled yes\` on free loopback ports, \`redis-cli --cluster create\`), creates the same sessions through a \`RedisStore\` with a cluster client, sums \`MEMORY USAGE\` over the keys of every master, times list and count the same way, and kills the servers by PID. As on one node, each of the 1,024 id shards keeps its own expiry index; count runs one script per master over its shards' indexes, the masters in parallel.
 - **PostgreSQL bytes per session**: the same sessions through \`PostgresStore.create\` (16 in flight) and connect-pg-simple's \`set\`, each in its own schema; \`pg_total_relation_size\` (heap + indexes + TOAST) of every table in that schema, divided by the number of sessions. No VACUUM first.
-- **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time; the median. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
+- **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time; the median. Each store's scale run starts once the machine's CPUs were under 10 % busy for half a second (at most 30 s of waiting; \`/proc/stat\`): after the load, PostgreSQL's autovacuum and checkpoints can hold a core for seconds, and these calls last a millisecond or two. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
 - **Cleanup**: every key is under \`${redisPrefixRoot}\` or, for the storage figures, under an 8-character prefix of this run (as long as the default \`tessera:\`; the key names count in \`MEMORY USAGE\`), every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.
 
 ## Details
