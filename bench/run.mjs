@@ -846,6 +846,10 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
     scaleRows,
     6,
   );
+  const settledNote = Object.entries(scale)
+    .filter(([, r]) => r?.settled)
+    .map(([kind, r]) => `${kind} ${(r.settled.waitedMs / 1000).toFixed(1)} s (${r.settled.busyShare === null ? '?' : `${(r.settled.busyShare * 100).toFixed(0)} %`})`)
+    .join(', ');
 
   // Goals.
   const inc = (id) => s(id, 'increment');
@@ -961,7 +965,7 @@ ${lostTable}
 ## Storage and admin queries at ${cfg.scaleSessions.toLocaleString('en-US')} sessions
 
 ${scaleTable}
-
+${settledNote ? `\nWait for the CPUs to settle before each store's run, and the last half second's busy share: ${settledNote}.\n` : ''}
 ## How each figure was measured
 
 - **Variants** are separate processes (\`bench/servers/<id>.mjs\`, \`NODE_ENV=production\`) on 127.0.0.1; the load generator is autocannon's programmatic API in \`bench/run.mjs\`, ${cfg.connections} keep-alive connections, no pipelining, loopback only. Every variant answers the same routes: \`GET /inc\` loads the session named by the cookie, adds 1 to \`n\` and answers \`{"n":N}\`; \`GET /read\` loads it and answers \`{"n":N}\` without writing. (a) and (e) answer static JSON and ignore the cookie. Session variants use a 30-minute sliding lifetime (express-session \`cookie.maxAge\`, tessera \`idleTimeout: 1800\`, touch window 60 s). express-session runs with \`resave: false, saveUninitialized: false\` (its docs' advice); @fastify/session with its defaults (\`rolling: true\`, which saves on every request) but \`saveUninitialized: false\`.
