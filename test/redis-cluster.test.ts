@@ -91,5 +91,30 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(swept.length, 50);
     assert.equal(swept.filter((s) => s.subject !== null).length, 40);
     manager.close();
+    assert.equal(await probe.exists('lay:n'), 0, 'a cluster keeps no counter (no script could reach it from every slot)');
+  });
+
+  it('works with a given RESP3 cluster client (HGETALL answers an object there)', async () => {
+    const resp3 = createCluster({ rootNodes: ownPorts.map((port) => ({ url: `redis://127.0.0.1:${port}` })), RESP: 3 });
+    resp3.on('error', () => {});
+    await resp3.connect();
+    const given = new RedisStore({ client: resp3, prefix: 'r3:' });
+    try {
+      const now = Date.now();
+      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } });
+      await given.create(record, { now });
+      const touch = { maxIntervalMs: 60_000, idleFraction: 0.1 };
+      // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.
+      const loaded = await given.load(record.id, { now: now + 1000, secretHash: record.secretHash, touch });
+      assert.equal(loaded?.subject, 'resp3');
+      assert.equal(loaded?.data['n'], 1);
+      const applied = await given.apply(record.id, { increment: { n: 2 } }, { now: now + 2000 });
+      assert.equal(applied.status, 'applied');
+      assert.equal((await given.load(record.id, { now: now + 3000, secretHash: record.secretHash, touch }))?.data['n'], 3);
+      assert.equal(await given.count({ now }), 1);
+    } finally {
+      await given.close();
+      await resp3.close().catch(() => resp3.destroy());
+    }
   });
 });
