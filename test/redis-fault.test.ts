@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { SessionManager, StoreUnavailableError } from '../src/core/index.js';
+import { createClient } from 'redis';
+import { ManualClock, SessionManager, StoreUnavailableError } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 
@@ -165,6 +166,63 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
         m.close();
       } finally {
         await dead.close();
+      }
+    });
+  });
+
+  describe(`${binary}: full (maxmemory-policy noeviction)`, { skip: skip && !requireServices ? skip : false }, () => {
+    it('refuses logins and writes before they start, as StoreUnavailableError; reads, touches, revokes, counts and sweeps go on', async () => {
+      const servers = new RedisServers(binary);
+      const port = await freePort();
+      await servers.start(port, ['--maxmemory-policy', 'noeviction']);
+      const url = `redis://127.0.0.1:${port}`;
+      const admin = createClient({ url });
+      admin.on('error', () => {});
+      await admin.connect();
+      const clock = new ManualClock();
+      const store = new RedisStore({ url, prefix: 'full:' });
+      const manager = new SessionManager({ store, clock, cleanupInterval: false, bruteForceLimit: false, idleTimeout: 1800 });
+      const request = (token: string | null) =>
+        manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie: () => {} });
+      try {
+        const first = await request(null);
+        await first.login('full-user');
+        await first.increment('n');
+        const token = first.issuedToken as string;
+        const second = await request(null);
+        await second.login('full-user');
+        const keys = await admin.dbSize();
+
+        // Any write that could grow memory is now refused.
+        await admin.configSet('maxmemory', '1');
+        // A login's script first trims the subject's index, a write that frees memory; without
+        // flags on the script, Redis checked only that first write and let every login through.
+        await assert.rejects((await request(null)).login('other-user'), StoreUnavailableError);
+        await assert.rejects((await request(null)).login('full-user'), StoreUnavailableError);
+        await assert.rejects((await request(token)).increment('n'), StoreUnavailableError);
+        assert.equal(await admin.dbSize(), keys, 'nothing was written');
+
+        clock.advance(600_000); // a touch is due
+        const read = await request(token);
+        assert.equal(read.subject, 'full-user', 'still logged in');
+        assert.equal(read.get('n'), 1);
+        assert.equal((await store.load(read.id as string, { now: clock.now() }))?.lastSeenAt, clock.now(), 'touched');
+        assert.equal(await manager.count(), 2);
+        assert.equal((await manager.list('full-user')).length, 2);
+        assert.equal(await manager.revoke(second.id as string), true);
+        clock.advance(1800_000);
+        assert.equal(await manager.sweep(), 1);
+        assert.equal(await manager.count(), 0);
+
+        await admin.configSet('maxmemory', '0');
+        const again = await request(null);
+        await again.login('full-user');
+        assert.equal(await again.increment('n'), 1, 'writes resume once there is room');
+      } finally {
+        manager.close();
+        await store.close();
+        admin.destroy();
+        await servers.stopAll();
       }
     });
   });

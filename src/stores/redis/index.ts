@@ -51,7 +51,9 @@
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
  * and evictions, delete and delete-by-subject are each atomic and one round trip. No `KEYS`,
- * no `SCAN`: the indexes above are walked instead.
+ * no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
+ * flags (`SCRIPT_FLAGS` in scripts.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
+ * create and apply before they start, which the store reports as `StoreUnavailableError`.
  *
  * Per request: a load is one command. When the store has seen the session's lastSeenAt recently
  * enough that no touch can be due (lastSeenAt only moves forward, so a remembered one is a lower
@@ -109,7 +111,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
-import { APPLY, CLUSTER_SHEBANG, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SUBJECT, SWEEP, prelude } from './scripts.js';
+import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
 import { slotOf } from './slots.js';
 
 interface CommandOptionsLike {
@@ -172,27 +174,26 @@ export interface RedisStoreOptions {
 }
 
 type Reply = unknown;
-/** A script's text and digest, as sent to one node and (with the cross-slot flag) to a cluster master. */
+/** A script's text (with its shebang) and digest. */
 interface Script {
   text: string;
   sha: string;
-  clusterText: string;
-  clusterSha: string;
 }
 
 /** Sessions whose lastSeenAt the store remembers; when full it starts over. */
 const LAST_SEEN_ENTRIES = 50_000;
 
-const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK)\b/;
+/** Replies that mean the server cannot serve now (OOM: full, with `maxmemory-policy noeviction`). */
+const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK|OOM)\b/;
 
 /** An error the server replied with (also from a client built by another copy of node-redis). */
 function isReply(error: unknown): error is Error {
   return error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name));
 }
 
-function script(text: string): Script {
-  const clusterText = CLUSTER_SHEBANG + text;
-  return { text, sha: sha1(text), clusterText, clusterSha: sha1(clusterText) };
+function script(body: string, flags: readonly ScriptFlag[]): Script {
+  const text = withShebang(body, flags);
+  return { text, sha: sha1(text) };
 }
 
 function isCluster(client: RedisClientLike | RedisClusterLike): client is RedisClusterLike {
@@ -349,7 +350,7 @@ export class RedisStore implements SessionStore, SessionIndex {
   #watchdog: NodeJS.Timeout | null = null;
   /** Every shard's expiry index key, in `ID_SHARDS` order: what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
-  readonly #scripts: Readonly<Record<'load' | 'apply' | 'increment' | 'create' | 'delete' | 'subject' | 'count' | 'sweep' | 'query', Script>>;
+  readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
 
   constructor(options: RedisStoreOptions = {}) {
     const prefix = options.prefix ?? 'tessera:';
@@ -390,16 +391,18 @@ export class RedisStore implements SessionStore, SessionIndex {
     }
     this.#cluster = isCluster(this.#client);
     const shared = prelude(!this.#cluster);
+    // Admin scripts walk the indexes of every slot a cluster node serves; keyed scripts stay in one slot.
+    const walk: ScriptFlag[] = this.#cluster ? ['allow-cross-slot-keys'] : [];
     this.#scripts = {
-      load: script(LOAD(shared)),
-      apply: script(APPLY(shared)),
-      increment: script(INCREMENT),
-      create: script(CREATE(shared)),
-      delete: script(DELETE(shared)),
-      subject: script(SUBJECT(shared)),
-      count: script(COUNT_ALL(shared)),
-      sweep: script(SWEEP(shared)),
-      query: script(QUERY(shared)),
+      load: script(LOAD(shared), SCRIPT_FLAGS.load),
+      apply: script(APPLY(shared), SCRIPT_FLAGS.apply),
+      increment: script(INCREMENT, SCRIPT_FLAGS.increment),
+      create: script(CREATE(shared), SCRIPT_FLAGS.create),
+      delete: script(DELETE(shared), SCRIPT_FLAGS.delete),
+      subject: script(SUBJECT(shared), SCRIPT_FLAGS.subject),
+      count: script(COUNT_ALL(shared), [...SCRIPT_FLAGS.count, ...walk]),
+      sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
+      query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
     };
     this.#indexKeys = ID_SHARDS.map((shard) => this.#shardIndexKey(shard));
   }
@@ -831,15 +834,14 @@ export class RedisStore implements SessionStore, SessionIndex {
    * These walk whole indexes, so they get ten times the command timeout.
    */
   async #runOn(target: Target, s: Script, args: string[]): Promise<Reply> {
-    const [text, sha] = this.#cluster ? [s.clusterText, s.clusterSha] : [s.text, s.sha];
     const tail = ['0', this.#prefix, ...args];
     const timeout = this.#timeout * 10;
     try {
-      return await this.#deadline(() => target.client.sendCommand(['EVALSHA', sha, ...tail]), timeout);
+      return await this.#deadline(() => target.client.sendCommand(['EVALSHA', s.sha, ...tail]), timeout);
     } catch (error) {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
     }
-    return this.#deadline(() => target.client.sendCommand(['EVAL', text, ...tail]), timeout);
+    return this.#deadline(() => target.client.sendCommand(['EVAL', s.text, ...tail]), timeout);
   }
 }
 

@@ -4,6 +4,11 @@
  * order, eviction order) exactly. Numbers are written back with `%.17g`, so that millisecond
  * timestamps never turn into `1.8e+12`.
  *
+ * The store sends each with a Redis 7 shebang that declares its flags (see `SCRIPT_FLAGS`).
+ * Without one, Redis checks `maxmemory` only at a script's first write, and a script whose first
+ * write removes nothing (CREATE's trim of the subject index) was let through however full Redis
+ * was; with one, a script that may grow memory is refused before it starts.
+ *
  * Keys a script derives itself (`u:` of a subject, `s:` of an evicted id) always carry the same
  * `{shard}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
  */
@@ -310,9 +315,8 @@ return out
 /**
  * Admin scripts over expiry indexes: no declared keys, ARGV: prefix, now, then arguments, then
  * the index keys to walk. On a cluster each runs on one master over the indexes of the slots it
- * serves, with the shebang below; on one node it runs once over all of them.
+ * serves (with the `allow-cross-slot-keys` flag); on one node it runs once over all of them.
  */
-export const CLUSTER_SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
 
 /**
  * count. ARGV: prefix, now, index keys... Returns live entries as a string: all entries (`n`, or
@@ -409,3 +413,28 @@ for _, id in ipairs(best) do
 end
 return out
 `;
+
+export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
+
+/**
+ * Each script's flags. Scripts that only remove entries, rewrite fields in place (a touch) or read
+ * run when Redis is out of memory (`allow-oom`), so that users can still be served, logged out and
+ * swept; create and apply are refused then, before any write, and the store reports
+ * `StoreUnavailableError`. QUERY only reads.
+ */
+export const SCRIPT_FLAGS = {
+  load: ['allow-oom'],
+  apply: [],
+  increment: [],
+  create: [],
+  delete: ['allow-oom'],
+  subject: ['allow-oom'],
+  count: ['allow-oom'],
+  sweep: ['allow-oom'],
+  query: ['no-writes'],
+} as const satisfies Record<string, readonly ScriptFlag[]>;
+
+/** A script's text: its shebang with flags, then its body. */
+export function withShebang(body: string, flags: readonly ScriptFlag[]): string {
+  return `#!lua${flags.length > 0 ? ` flags=${flags.join(',')}` : ''}\n${body}`;
+}
