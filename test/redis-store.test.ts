@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { ID_SHARDS, InvalidOptionError, StoreUnavailableError } from '../src/core/index.js';
+import { ID_SHARDS, InvalidOptionError, StoreUnavailableError, type SessionRecord } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
-import { requireServices } from './support/redis-servers.js';
+import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { runRoundTripSuite } from './support/redis-round-trips.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -178,6 +178,64 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
       await store.close();
       await deleteByPrefix(url, prefix);
       client.destroy();
+    }
+  });
+});
+
+describe('redis store: admin query walks the indexes in id order, a bounded stretch per script', { skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH' }, () => {
+  it('fills a page from the first shards, pages through everything in id order, and splits a sparse search into bounded calls', async () => {
+    const servers = new RedisServers();
+    const port = await freePort();
+    await servers.start(port);
+    const own = `redis://127.0.0.1:${port}`;
+    const admin = createClient({ url: own });
+    admin.on('error', () => {});
+    await admin.connect();
+    const store = new RedisStore({ url: own, prefix: 'q:', commandTimeout: 3000 });
+    const calls = async (command: string) => Number(/calls=(\d+)/.exec((await admin.info('commandstats')).split('\n').find((line) => line.startsWith(`cmdstat_${command}:`)) ?? '')?.[1] ?? 0);
+    try {
+      const now = Date.now();
+      const ids: string[] = [];
+      const needles: string[] = [];
+      const records: SessionRecord[] = [];
+      for (let i = 0; i < 5000; i++) {
+        const needle = i % 1700 === 3; // three of them, far apart
+        const { token: _t, ...record } = makeRecord(now, { displayName: needle ? `needle ${i}` : `hay ${i}` });
+        records.push(record);
+        ids.push(record.id);
+        if (needle) needles.push(record.id);
+      }
+      for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((record) => store.create(record, { now })));
+      ids.sort();
+      needles.sort();
+
+      const walked = await calls('zrangebyscore');
+      const first = await store.query({ now, limit: 10 });
+      assert.deepEqual(first.sessions.map((r) => r.id), ids.slice(0, 10));
+      assert.equal(first.nextCursor, ids[9]);
+      // About five sessions a shard here: a page of eleven (one to tell whether more follow) reads a
+      // handful of indexes, not all 1,024.
+      assert.ok((await calls('zrangebyscore')) - walked <= 6, 'a page reads only the first shards');
+
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await store.query({ now, limit: 97, ...(cursor === null ? {} : { cursor }) });
+        paged.push(...page.sessions.map((r) => r.id));
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      assert.deepEqual(paged, ids, 'every live session once, in id order');
+
+      const scripts = await calls('evalsha');
+      const found = await store.query({ now, limit: 10, displayNamePrefix: 'needle' });
+      assert.deepEqual(found.sessions.map((r) => r.id), needles);
+      assert.equal(found.nextCursor, null);
+      assert.ok((await calls('evalsha')) - scripts >= 3, 'a search through 5,000 sessions takes several bounded calls (2,000 ids each)');
+      assert.equal((await store.query({ now: now + 86_400_001, limit: 10 })).sessions.length, 0, 'expired sessions are not listed');
+    } finally {
+      await store.close();
+      admin.destroy();
+      await servers.stopAll();
     }
   });
 });

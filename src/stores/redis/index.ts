@@ -63,9 +63,12 @@
  * set of increments only, APPLY for anything else. Both answer just `ok` when the hash was at the
  * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost:
  * `count` O(shards); `listBySubject` and `count({ subject })` O(sessions of the subject); `query`
- * by subject or id likewise; `query` over everything (or by display-name prefix) walks every `x`
- * index in one script per node, about 80 ms at 100,000 sessions, during which that node serves
- * nothing else.
+ * by subject or id likewise; a page of `query` over everything walks the `x` indexes in the order
+ * of the ids they hold and stops at the shard that fills it (at 100,000 sessions, about 3 ms a
+ * page, against 60 to 80 ms when every page walked every index). A display-name search reads
+ * each live session's `dn` until the page is full, in scripts of at most 2,000 sessions each
+ * (about 10 ms) so that the node serves other clients between them: about 0.4 s in all for a
+ * prefix that matches nothing at 100,000 sessions.
  *
  * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
  * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
@@ -348,7 +351,7 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** Commands awaiting a reply, each with its deadline; see #deadline. */
   readonly #inflight = new Set<InFlight>();
   #watchdog: NodeJS.Timeout | null = null;
-  /** Every shard's expiry index key, in `ID_SHARDS` order: what the admin scripts walk. */
+  /** Every shard's expiry index key, in the byte order of the shards (see QUERY): what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
   readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
 
@@ -404,7 +407,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
       query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
     };
-    this.#indexKeys = ID_SHARDS.map((shard) => this.#shardIndexKey(shard));
+    this.#indexKeys = SHARDS_IN_ID_ORDER.map((shard) => this.#shardIndexKey(shard));
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -642,29 +645,38 @@ export class RedisStore implements SessionStore, SessionIndex {
     } else if (query.subject !== undefined) {
       candidates = await this.#subjectRecords(query.subject, now);
     } else {
-      candidates = [];
-      // Each node returns its first `limit + 1` matches; the first `limit + 1` overall are among them.
-      const pages = await Promise.all(
-        (await this.#targets()).map((target) =>
-          this.#runOn(target, this.#scripts.query, [
-            String(now),
-            cursor,
-            query.displayNamePrefix === undefined ? '0' : '1',
-            query.displayNamePrefix ?? '',
-            String(limit + 1),
-            ...target.indexes,
-          ]),
-        ),
-      );
-      for (const page of pages) {
-        const list = page as Reply[];
-        for (let i = 0; i + 1 < list.length; i += 2) candidates.push(toRecord(asString(list[i]), list[i + 1]));
-      }
+      // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
+      const pages = await Promise.all((await this.#targets()).map((target) => this.#queryNode(target, now, cursor, query.displayNamePrefix, limit + 1)));
+      candidates = pages.flat();
     }
     const found = candidates.filter(matches).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const page = found.slice(0, limit);
     const last = page[page.length - 1];
     return { sessions: page, nextCursor: found.length > limit && last ? last.id : null };
+  }
+
+  /**
+   * The first `wanted` live sessions of one node's shards past the cursor, in id order: QUERY
+   * calls, each a bounded walk (see the script), until the page is full or the shards run out.
+   */
+  async #queryNode(target: Target, now: number, cursor: string, displayNamePrefix: string | undefined, wanted: number): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    let indexes = target.indexes;
+    while (indexes.length > 0 && records.length < wanted) {
+      const reply = (await this.#runOn(target, this.#scripts.query, [
+        String(now),
+        cursor,
+        displayNamePrefix === undefined ? '0' : '1',
+        displayNamePrefix ?? '',
+        String(wanted - records.length),
+        ...indexes,
+      ])) as Reply[];
+      const consumed = Number(reply[0]);
+      if (!(consumed > 0)) throw new Error('the query script walked no index');
+      for (let i = 1; i + 1 < reply.length; i += 2) records.push(toRecord(asString(reply[i]), reply[i + 1]));
+      indexes = indexes.slice(consumed);
+    }
+    return records;
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
@@ -811,7 +823,7 @@ export class RedisStore implements SessionStore, SessionIndex {
     if (!isCluster(client)) return [{ client, indexes: this.#indexKeys }];
     const byMaster = new Map<object, string[]>();
     const slots = shardSlots();
-    for (let i = 0; i < ID_SHARDS.length; i++) {
+    for (let i = 0; i < SHARDS_IN_ID_ORDER.length; i++) {
       const master = client.slots[slots[i] as number]?.master;
       if (master === undefined) throw new StoreUnavailableError('the cluster has unassigned slots');
       let list = byMaster.get(master);
@@ -858,9 +870,12 @@ interface InFlight {
 
 let shardSlotTable: Uint16Array | null = null;
 
-/** The cluster slot of each of `ID_SHARDS`, computed once. */
+/** The shards in the order of the ids they begin (JavaScript's, byte order for these characters). */
+const SHARDS_IN_ID_ORDER: readonly string[] = Object.freeze([...ID_SHARDS].sort());
+
+/** The cluster slot of each of `SHARDS_IN_ID_ORDER`, computed once. */
 function shardSlots(): Uint16Array {
-  shardSlotTable ??= Uint16Array.from(ID_SHARDS, (shard) => slotOf(shard));
+  shardSlotTable ??= Uint16Array.from(SHARDS_IN_ID_ORDER, (shard) => slotOf(shard));
   return shardSlotTable;
 }
 

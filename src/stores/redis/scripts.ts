@@ -377,40 +377,48 @@ return out
 
 /**
  * query (no subject or id filter): live ids greater than the cursor, optionally with a display
- * name starting with a prefix, the first `limit` of them in id order with their hashes.
+ * name starting with a prefix, in id order with their hashes, at most `limit` of them.
  * ARGV: prefix, now, cursor|'', hasPrefix ('0'|'1'), displayNamePrefix, limit, index keys...
+ * The index keys come in the byte order of their shards, which are the ids' first two characters,
+ * so walking them in turn (each shard's ids sorted) meets the ids in ascending order, and the
+ * walk stops at the shard that fills the page. It also stops, between shards, once it has looked
+ * at `QUERY_BUDGET` ids, so that a sparse display-name search never holds the server for long;
+ * the caller goes on with the remaining keys. Returns {index keys consumed, id, hash, ...}.
  */
+export const QUERY_BUDGET = 2000;
 export const QUERY = (prelude: string): string => `${prelude}
 local now, cursor, hasPrefix, dnp, limit = ARGV[2], ARGV[3], ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
--- The smallest 'limit' matching ids, kept sorted while streaming over the indexes: no full
--- sort, and the display name is read only for ids that would enter the page.
-local best = {}
-local function matches(id)
-  if not hasPrefix then return true end
-  local dn = redis.call('HGET', skey(id), 'dn')
-  return dn and string.sub(dn, 1, #dnp) == dnp
-end
+local from = string.sub(cursor, 1, 2)
+local at = #P + 4 -- where the shard starts in P .. 'x:{' .. shard .. '}'
+local out, found, seen, consumed = {}, 0, 0, 0
 for i = 7, #ARGV do
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', ARGV[i], '(' .. now, '+inf')) do
-    if lt(cursor, id) and (#best < limit or lt(id, best[#best])) and matches(id) then
-      local lo, hi = 1, #best + 1
-      while lo < hi do
-        local mid = math.floor((lo + hi) / 2)
-        if lt(best[mid], id) then lo = mid + 1 else hi = mid end
+  if found >= limit or seen >= ${QUERY_BUDGET} then break end
+  consumed = consumed + 1
+  -- A shard below the cursor's holds only ids below the cursor.
+  if cursor == '' or not lt(string.sub(ARGV[i], at, at + 1), from) then
+    local ids = redis.call('ZRANGEBYSCORE', ARGV[i], '(' .. now, '+inf')
+    seen = seen + #ids
+    -- Filtered first, so that only the matches are sorted.
+    local picked = {}
+    for _, id in ipairs(ids) do
+      if lt(cursor, id) then
+        local dn = hasPrefix and redis.call('HGET', skey(id), 'dn')
+        if not hasPrefix or (dn and string.sub(dn, 1, #dnp) == dnp) then picked[#picked + 1] = id end
       end
-      table.insert(best, lo, id)
-      if #best > limit then best[#best] = nil end
+    end
+    table.sort(picked, lt)
+    for _, id in ipairs(picked) do
+      if found >= limit then break end
+      local h = redis.call('HGETALL', skey(id))
+      if #h > 0 then
+        found = found + 1
+        out[#out + 1] = id
+        out[#out + 1] = h
+      end
     end
   end
 end
-local out = {}
-for _, id in ipairs(best) do
-  local h = redis.call('HGETALL', skey(id))
-  if #h > 0 then
-    out[#out + 1] = id
-    out[#out + 1] = h
-  end
-end
+table.insert(out, 1, consumed)
 return out
 `;
 
