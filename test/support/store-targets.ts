@@ -106,6 +106,58 @@ async function redisTarget(): Promise<StoreTarget> {
   };
 }
 
+/** Every key, contents and DUMP, of one Redis node (the whole node is this test's). */
+async function dumpRedisNode(url: string): Promise<string> {
+  const { createClient, RESP_TYPES } = await import('redis');
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const parts: string[] = [];
+    for await (const batch of client.scanIterator({ COUNT: 500 })) {
+      for (const key of batch) {
+        const type = await client.type(key);
+        if (type === 'hash') parts.push(JSON.stringify(await client.hGetAll(key)));
+        else if (type === 'zset') parts.push(JSON.stringify(await client.zRangeWithScores(key, 0, -1)));
+        else if (type === 'string') parts.push(String(await client.get(key)));
+        const dumped = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).dump(key);
+        if (dumped !== null) parts.push(key, Buffer.from(dumped as unknown as Buffer).toString('latin1'));
+      }
+    }
+    return parts.join('\n');
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A three-master Redis Cluster of the test's own, the demo on it through `redis-cluster://`. */
+async function redisClusterTarget(): Promise<StoreTarget> {
+  const { RedisServers, hasRedisServer } = await import('./redis-servers.js');
+  let skip: string | false = false;
+  if (!hasRedisServer()) {
+    const reason = 'redis-server is not on PATH';
+    if (requireServices) throw new Error(`${reason} (TESSERA_REQUIRE_SERVICES=1)`);
+    console.log(`# skipping: ${reason}`);
+    skip = reason;
+  }
+  return {
+    name: 'redis-cluster',
+    skip,
+    async create() {
+      const servers = new RedisServers();
+      const ports = await servers.startCluster();
+      return {
+        env: { TESSERA_STORE: `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}` },
+        async dump() {
+          return (await Promise.all(ports.map((port) => dumpRedisNode(`redis://127.0.0.1:${port}`)))).join('\n');
+        },
+        async cleanup() {
+          await servers.stopAll();
+        },
+      };
+    },
+  };
+}
+
 async function postgresTarget(): Promise<StoreTarget> {
   const { findDatabase, randomSchema, dropSchema } = await import('./postgres-db.js');
   const found = await findDatabase();
@@ -143,5 +195,5 @@ async function postgresTarget(): Promise<StoreTarget> {
 }
 
 export async function storeTargets(): Promise<StoreTarget[]> {
-  return [sqliteTarget(), await redisTarget(), await postgresTarget()];
+  return [sqliteTarget(), await redisTarget(), await redisClusterTarget(), await postgresTarget()];
 }
