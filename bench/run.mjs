@@ -825,7 +825,7 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
   ]) {
     const r = scale[kind];
     if (!r || r.status !== 'ok') {
-      scaleRows.push([label, r?.status ?? 'not run', r?.reason ? r.reason.slice(0, 160) : '', '', '', '']);
+      scaleRows.push([label, r?.status ?? 'not run', r?.reason ? r.reason.slice(0, 160) : '', '', '', '', '']);
       continue;
     }
     const bytes = r.memory ?? r.size;
@@ -838,13 +838,14 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
       detail,
       r.list ? `${fmt.ms(r.list.medianMs)} ms (${r.list.sessions} sessions${r.list.how ? `; ${r.list.how}` : ''})` : '–',
       r.count ? `${fmt.ms(r.count.medianMs)} ms (= ${r.count.result.toLocaleString('en-US')}${r.count.how ? `; ${r.count.how}` : ''})` : '–',
+      r.page ? `${fmt.ms(r.page.medianMs)} ms (${r.page.sessions} sessions)` : '–',
       `${r.createSeconds.toFixed(1)} s`,
     ]);
   }
   const scaleTable = mdTable(
-    ['store', `${cfg.scaleSessions.toLocaleString('en-US')} sessions: bytes per session`, 'breakdown', 'list one user (median)', 'count all live (median)', 'time to create them'],
+    ['store', `${cfg.scaleSessions.toLocaleString('en-US')} sessions: bytes per session`, 'breakdown', 'list one user (median)', 'count all live (median)', 'admin list, first page of 50 (median)', 'time to create them'],
     scaleRows,
-    6,
+    7,
   );
   const settledNote = Object.entries(scale)
     .filter(([, r]) => r?.settled)
@@ -978,7 +979,7 @@ ${settledNote ? `\nWait for the CPUs to settle before each store's run, and the 
 - **Redis memory per session**: ${cfg.scaleSessions.toLocaleString('en-US')} sessions are created directly through the store (tessera: \`RedisStore.create\` with records like the core makes at login, 200 calls in flight; connect-redis: \`store.set\` of an express-session session with its cookie), each holding \`theme: "dark"\` and \`n: 42\`, logged in as one of ${Math.ceil(cfg.scaleSessions / 2).toLocaleString('en-US')} users (two sessions each; tessera keeps the subject in its record, express-session apps keep \`user\` in the session). Device info is \`127.0.0.1\` and a 9-character user agent; a real browser's user agent adds its length. Then \`SCAN MATCH <prefix>*\` and \`MEMORY USAGE <key> SAMPLES 0\` for every key found (sessions, per-user indexes, the expiry indexes), summed and divided by the number of sessions.
 - **Redis Cluster (extra)**: \`bench/scale.mjs tessera-redis-cluster\` starts a three-master Redis Cluster of its own (\`redis-server --cluster-enabled yes\` on free loopback ports, \`redis-cli --cluster create\`), creates the same sessions through a \`RedisStore\` with a cluster client, sums \`MEMORY USAGE\` over the keys of every master, times list and count the same way, and kills the servers by PID. As on one node, each of the 1,024 id shards keeps its own expiry index; count runs one script per master over its shards' indexes, the masters in parallel.
 - **PostgreSQL bytes per session**: the same sessions through \`PostgresStore.create\` (16 in flight) and connect-pg-simple's \`set\`, each in its own schema; \`pg_total_relation_size\` (heap + indexes + TOAST) of every table in that schema, divided by the number of sessions. No VACUUM first.
-- **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time; the median. Each store's scale run starts once the machine's CPUs were under 10 % busy for half a second (at most 30 s of waiting; \`/proc/stat\`): after the load, PostgreSQL's autovacuum and checkpoints can hold a core for seconds, and these calls last a millisecond or two. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
+- **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time, the median; and the same for \`SessionManager.query({ limit: 50 })\`, the first page of the admin list, with 20 timed calls. Each store's scale run starts once the machine's CPUs were under 10 % busy for half a second (at most 30 s of waiting; \`/proc/stat\`): after the load, PostgreSQL's autovacuum and checkpoints can hold a core for seconds, and these calls last a millisecond or two. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
 - **Cleanup**: every key is under \`${redisPrefixRoot}\` or, for the storage figures, under an 8-character prefix of this run (as long as the default \`tessera:\`; the key names count in \`MEMORY USAGE\`), every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.
 
 ## Details
@@ -1002,7 +1003,7 @@ ${skipped.join('\n') || '- none'}
   const consoleText = [
     ...consoleTables,
     `Lost updates (${cfg.lostRequests} concurrent increments)\n${textTable(['variant', 'lost', 'counter', 'non-200'], lostRows)}`,
-    `Storage and admin queries at ${cfg.scaleSessions} sessions\n${textTable(['store', 'bytes/session', 'breakdown', 'list', 'count', 'create'], scaleRows, 6)}`,
+    `Storage and admin queries at ${cfg.scaleSessions} sessions\n${textTable(['store', 'bytes/session', 'breakdown', 'list', 'count', 'page', 'create'], scaleRows, 7)}`,
     `Goals\n${textTable(['issue', 'goal', 'measured', 'verdict'], goals.map((g) => g.map((c) => String(c).replace(/\*\*/g, ''))), 4)}`,
     skipped.length ? `Not measured:\n${skipped.join('\n')}` : '',
   ].join('\n\n');

@@ -9,7 +9,8 @@
 //          per-user indexes and expiry indexes included, divided by the number of sessions;
 //   PostgreSQL: pg_total_relation_size (table + indexes + TOAST) of every table in this run's
 //          schema, divided by the number of sessions;
-//   tessera: median time of 50 calls each of manager.list(subject) and manager.count();
+//   tessera: median time of 50 calls each of manager.list(subject) and manager.count(), and of 20
+//          calls of manager.query({ limit: 50 }) (the admin list's first page);
 //   connect-redis: the same two questions answered the only way it can (SCAN / SCAN + MGET).
 // Prints `result <json>` as its last line. run.mjs removes the prefix / schema afterwards.
 import { randomBytes } from 'node:crypto';
@@ -130,9 +131,11 @@ async function tesseraQueries(store) {
   const manager = new SessionManager({ store, cleanupInterval: false });
   const listed = (await manager.list(PROBE_SUBJECT)).length;
   const counted = await manager.count();
+  const paged = (await manager.query({ limit: 50 })).sessions.length;
   return {
     list: { ...(await timeCalls(50, () => manager.list(PROBE_SUBJECT))), subject: PROBE_SUBJECT, sessions: listed },
     count: { ...(await timeCalls(50, () => manager.count())), result: counted },
+    page: { ...(await timeCalls(20, () => manager.query({ limit: 50 }))), sessions: paged },
   };
 }
 
