@@ -10,6 +10,11 @@ import { RedisServers, freePort, hasRedisServer, requireServices } from './suppo
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** A request from 127.0.0.1 carrying `token` as its cookie (none when null). */
+function requestWith(manager: SessionManager, token: string | null, setCookie: (value: string) => void = () => {}) {
+  return manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie });
+}
+
 interface Outcome {
   kind: 'ok' | 'no-session' | 'unavailable' | 'other';
   ms: number;
@@ -46,8 +51,7 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       await servers?.stopAll();
     });
 
-    const request = (token: string | null) =>
-      manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie: (c) => cookies.push(c) });
+    const request = (token: string | null) => requestWith(manager, token, (c) => cookies.push(c));
 
     it('fails fast while Redis is down, never as "no session", and resumes within 2 s of its return', async () => {
       assert.ok(servers);
@@ -182,8 +186,7 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       const clock = new ManualClock();
       const store = new RedisStore({ url, prefix: 'full:' });
       const manager = new SessionManager({ store, clock, cleanupInterval: false, bruteForceLimit: false, idleTimeout: 1800 });
-      const request = (token: string | null) =>
-        manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie: () => {} });
+      const request = (token: string | null) => requestWith(manager, token);
       try {
         const first = await request(null);
         await first.login('full-user');

@@ -7,7 +7,7 @@ import { createClient } from 'redis';
 import { ID_SHARDS, InvalidOptionError, StoreUnavailableError, type SessionRecord } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
-import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
+import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { runRoundTripSuite } from './support/redis-round-trips.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -192,7 +192,7 @@ describe('redis store: admin query walks the indexes in id order, a bounded stre
     admin.on('error', () => {});
     await admin.connect();
     const store = new RedisStore({ url: own, prefix: 'q:', commandTimeout: 3000 });
-    const calls = async (command: string) => Number(/calls=(\d+)/.exec((await admin.info('commandstats')).split('\n').find((line) => line.startsWith(`cmdstat_${command}:`)) ?? '')?.[1] ?? 0);
+    const calls = async (command: string) => (await commandCalls(admin))[command] ?? 0;
     try {
       const now = Date.now();
       const ids: string[] = [];

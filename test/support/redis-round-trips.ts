@@ -6,7 +6,7 @@ import { createClient } from 'redis';
 import { ManualClock, SessionManager, hashSecret } from '../../src/core/index.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { makeRecord } from '../../src/testing/index.js';
-import { RedisServers, freePort, hasRedisServer, requireServices, type ServerBinary } from './redis-servers.js';
+import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices, type ServerBinary } from './redis-servers.js';
 
 /** Registers the round-trip suite on a private `binary` server; skips (or fails, when services are required) without it. */
 export function runRoundTripSuite(binary: ServerBinary): void {
@@ -39,14 +39,11 @@ export function runRoundTripSuite(binary: ServerBinary): void {
     async function measure(work: () => Promise<unknown>): Promise<Record<string, number>> {
       await stats.sendCommand(['CONFIG', 'RESETSTAT']);
       await work();
-      const info = (await stats.sendCommand(['INFO', 'commandstats'])) as string;
-      const calls: Record<string, number> = {};
-      for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-        const name = match[1] as string;
+      const calls = await commandCalls(stats);
+      for (const name of Object.keys(calls)) {
         // A new connection's handshake (node-redis sends CLIENT SETINFO, which Valkey and Redis 7.2+
         // count) happens once per connection, not per request.
-        if (name === 'info' || name.startsWith('config') || name === 'client|setinfo' || name === 'hello') continue;
-        calls[name] = Number(match[2]);
+        if (name === 'info' || name.startsWith('config') || name === 'client|setinfo' || name === 'hello') delete calls[name];
       }
       return calls;
     }

@@ -25,6 +25,14 @@ export function serverVersion(binary: ServerBinary): string | null {
   return result.status === 0 ? result.stdout.trim() : null;
 }
 
+/** Calls per command name (`hgetall`, `client|setinfo`, ...) from `INFO commandstats`: since start-up or the last `CONFIG RESETSTAT`. */
+export async function commandCalls(client: { sendCommand(args: string[]): Promise<unknown> }): Promise<Record<string, number>> {
+  const info = (await client.sendCommand(['INFO', 'commandstats'])) as string;
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[match[1] as string] = Number(match[2]);
+  return calls;
+}
+
 /** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -60,8 +60,32 @@ async function reachable(probe: () => Promise<void>, what: string): Promise<stri
   }
 }
 
-async function redisTarget(): Promise<StoreTarget> {
+/** Every key of one Redis node (those matching `match`, when given): its contents by type and its DUMP serialization. */
+async function dumpRedis(url: string, match?: string): Promise<string> {
   const { createClient, RESP_TYPES } = await import('redis');
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    const parts: string[] = [];
+    for await (const batch of client.scanIterator({ ...(match === undefined ? {} : { MATCH: match }), COUNT: 500 })) {
+      for (const key of batch) {
+        const type = await client.type(key);
+        if (type === 'hash') parts.push(JSON.stringify(await client.hGetAll(key)));
+        else if (type === 'zset') parts.push(JSON.stringify(await client.zRangeWithScores(key, 0, -1)));
+        else if (type === 'string') parts.push(String(await client.get(key)));
+        else if (type === 'set') parts.push(JSON.stringify(await client.sMembers(key)));
+        const dumped = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).dump(key);
+        if (dumped !== null) parts.push(key, Buffer.from(dumped as unknown as Buffer).toString('latin1'));
+      }
+    }
+    return parts.join('\n');
+  } finally {
+    client.destroy();
+  }
+}
+
+async function redisTarget(): Promise<StoreTarget> {
+  const { createClient } = await import('redis');
   const skip = await reachable(async () => {
     const client = createClient({ url: REDIS_URL, socket: { connectTimeout: 1000, reconnectStrategy: false } });
     await client.connect();
@@ -82,20 +106,7 @@ async function redisTarget(): Promise<StoreTarget> {
       };
       return {
         env: { TESSERA_STORE: `${REDIS_URL}?prefix=${encodeURIComponent(prefix)}` },
-        async dump() {
-          // Every key under the prefix: its type-specific contents and its DUMP serialization.
-          const parts: string[] = [];
-          for (const key of await keys()) {
-            const type = await client.type(key);
-            if (type === 'hash') parts.push(JSON.stringify(await client.hGetAll(key)));
-            else if (type === 'zset') parts.push(JSON.stringify(await client.zRangeWithScores(key, 0, -1)));
-            else if (type === 'string') parts.push(String(await client.get(key)));
-            else if (type === 'set') parts.push(JSON.stringify(await client.sMembers(key)));
-            const dumped = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).dump(key);
-            if (dumped !== null) parts.push(key, Buffer.from(dumped as unknown as Buffer).toString('latin1'));
-          }
-          return parts.join('\n');
-        },
+        dump: () => dumpRedis(REDIS_URL, `${prefix}*`),
         async cleanup() {
           const found = await keys();
           if (found.length > 0) await client.del(found);
@@ -104,29 +115,6 @@ async function redisTarget(): Promise<StoreTarget> {
       };
     },
   };
-}
-
-/** Every key, contents and DUMP, of one Redis node (the whole node is this test's). */
-async function dumpRedisNode(url: string): Promise<string> {
-  const { createClient, RESP_TYPES } = await import('redis');
-  const client = createClient({ url });
-  await client.connect();
-  try {
-    const parts: string[] = [];
-    for await (const batch of client.scanIterator({ COUNT: 500 })) {
-      for (const key of batch) {
-        const type = await client.type(key);
-        if (type === 'hash') parts.push(JSON.stringify(await client.hGetAll(key)));
-        else if (type === 'zset') parts.push(JSON.stringify(await client.zRangeWithScores(key, 0, -1)));
-        else if (type === 'string') parts.push(String(await client.get(key)));
-        const dumped = await client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }).dump(key);
-        if (dumped !== null) parts.push(key, Buffer.from(dumped as unknown as Buffer).toString('latin1'));
-      }
-    }
-    return parts.join('\n');
-  } finally {
-    client.destroy();
-  }
 }
 
 /** A three-master Redis Cluster of the test's own, the demo on it through `redis-cluster://`. */
@@ -148,7 +136,7 @@ async function redisClusterTarget(): Promise<StoreTarget> {
       return {
         env: { TESSERA_STORE: `redis-cluster://${ports.map((port) => `127.0.0.1:${port}`).join(',')}` },
         async dump() {
-          return (await Promise.all(ports.map((port) => dumpRedisNode(`redis://127.0.0.1:${port}`)))).join('\n');
+          return (await Promise.all(ports.map((port) => dumpRedis(`redis://127.0.0.1:${port}`)))).join('\n');
         },
         async cleanup() {
           await servers.stopAll();

@@ -42,11 +42,11 @@
  *   `deleteExpired`, which is what trims it (so that expired sessions are still reported to the
  *   core's sweep for its events).
  * - `P n` (single node only): **string**, the number of entries in all `x` indexes, kept by every
- *   script that adds or removes one, so that `count` reads it instead of a `ZCARD` per shard
- *   (a third less time at 100,000 sessions). When it is missing, `count` rebuilds it from the indexes (scripts adjust
- *   it only while it exists); each sweep that gets through every index sets it again, so a
- *   counter gone wrong (keys deleted by hand) heals by the next sweep. A cluster has no such key
- *   (no script could reach it from every slot) and counts with `ZCARD`s.
+ *   script that adds or removes one, so that `count` reads it instead of a `ZCARD` per shard (a
+ *   third less time at 100,000 sessions). When it is missing, `count` rebuilds it from the
+ *   indexes (scripts adjust it only while it exists); each sweep that gets through every index
+ *   sets it again, so a counter gone wrong (keys deleted by hand) heals by the next sweep. A
+ *   cluster has no such key (no script could reach it from every slot) and counts with `ZCARD`s.
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit

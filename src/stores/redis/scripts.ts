@@ -47,6 +47,12 @@ end
 -- Every expiry-index write goes through these two, so that 'n' follows.
 local function xadd(xkey, ex, id) tally(redis.call('ZADD', xkey, ex, id)) end
 local function xrem(xkey, id) tally(-redis.call('ZREM', xkey, id)) end
+-- The entries of the indexes named in ARGV from position 'first' on: what 'n' should hold.
+local function entries(first)
+  local total = 0
+  for i = first, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) end
+  return total
+end
 local function num(n) return string.format('%.17g', n) end
 -- Byte order, as JavaScript compares ids: Lua's own string '<' follows the server's locale.
 local function lt(a, b)
@@ -329,8 +335,7 @@ export const COUNT_ALL = (prelude: string): string => `${prelude}
 local now = ARGV[2]
 local total = N and tonumber(redis.call('GET', N))
 if not total then
-  total = 0
-  for i = 3, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) end
+  total = entries(3)
   if N then redis.call('SET', N, total) end
 end
 for i = 3, #ARGV do total = total - redis.call('ZCOUNT', ARGV[i], '-inf', now) end
@@ -367,11 +372,7 @@ for i = 4, #ARGV do
     end
   end
 end
-if N and n < limit then
-  local total = 0
-  for i = 4, #ARGV do total = total + redis.call('ZCARD', ARGV[i]) end
-  redis.call('SET', N, total)
-end
+if N and n < limit then redis.call('SET', N, entries(4)) end
 return out
 `;
 
@@ -390,7 +391,7 @@ export const QUERY = (prelude: string): string => `${prelude}
 local now, cursor, hasPrefix, dnp, limit = ARGV[2], ARGV[3], ARGV[4] == '1', ARGV[5], tonumber(ARGV[6])
 local from = string.sub(cursor, 1, 2)
 local at = #P + 4 -- where the shard starts in P .. 'x:{' .. shard .. '}'
-local out, found, seen, consumed = {}, 0, 0, 0
+local out, found, seen, consumed = {0}, 0, 0, 0 -- out[1]: the index keys consumed
 for i = 7, #ARGV do
   if found >= limit or seen >= ${QUERY_BUDGET} then break end
   consumed = consumed + 1
@@ -418,7 +419,7 @@ for i = 7, #ARGV do
     end
   end
 end
-table.insert(out, 1, consumed)
+out[1] = consumed
 return out
 `;
 
