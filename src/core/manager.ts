@@ -4,9 +4,10 @@ import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type Ses
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { Session, decodeData, type SessionContext } from './session.js';
+import { hashesEqual } from './record-ops.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, digestMatches, hashSecret, parseToken, secretDigest, storedHash, type ParsedToken } from './token.js';
+import { SECRET_BYTES, hashSecret, parseToken, type ParsedToken } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -127,21 +128,21 @@ export class SessionManager {
     const context = this.#context(device, name, secure, setCookie);
     if (presented === null || parsed === null) return emptySession(context, presented !== null);
     const now = clock.now();
-    // Hashed once: the digest goes to the store and is compared here again in constant time.
-    const digest = secretDigest(parsed.secret);
+    // Hashed once: the stored form goes to the store and is compared here again in constant time.
+    const secretHash = hashSecret(parsed.secret);
     const record = await store.load(parsed.id, {
       now,
-      secretHash: storedHash(digest),
+      secretHash,
       touch: this.options.touch,
       device,
     });
-    const current = record !== null && digestMatches(digest, record.secretHash);
+    const current = record !== null && hashesEqual(secretHash, record.secretHash);
     const previous =
       record !== null &&
       !current &&
       typeof record.previousSecretHash === 'string' &&
       now < (record.previousSecretExpiresAt ?? 0) &&
-      digestMatches(digest, record.previousSecretHash);
+      hashesEqual(secretHash, record.previousSecretHash);
     if (record === null || !(current || previous) || !isLive(record, now)) {
       this.#countFailure(device.ip, now);
       return emptySession(context, presented !== null);
@@ -153,7 +154,8 @@ export class SessionManager {
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
       return emptySession(context, presented !== null);
     }
-    const renewed = current ? await this.#renewIfDue(record, now) : null;
+    // Checked here first: awaiting a renewal that is not due would cost every request a turn of the microtask queue.
+    const renewed = current && this.#renewalDue(record, now) ? await this.#renew(record, now) : null;
     if (renewed !== null) {
       context.writeCookie(renewed.token, renewed.record.expiresAt);
       this.#events.emit({ type: 'rotated', at: now, session: toSessionInfo(renewed.record), previousId: record.id });
@@ -237,13 +239,12 @@ export class SessionManager {
   }
 
   /**
-   * Renews the token in place once `renewalInterval` has passed since it was issued. Only one of
+   * Renews the token in place, once `#renewalDue` (`renewalInterval` has passed since it was issued). Only one of
    * several concurrent requests wins (compare-and-set on the version); the others carry on with the
    * token they have, which the grace period keeps valid.
    */
-  async #renewIfDue(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
-    const { renewalInterval, renewalGracePeriod, store } = this.options;
-    if (renewalInterval === false || now - record.renewedAt < renewalInterval * 1000) return null;
+  async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
+    const { renewalGracePeriod, store } = this.options;
     const secret = randomBytes(SECRET_BYTES).toString('base64url');
     const result = await store.apply(
       record.id,
@@ -258,6 +259,11 @@ export class SessionManager {
       { now, expectedVersion: record.version, base: record },
     );
     return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
+  }
+
+  #renewalDue(record: SessionRecord, now: number): boolean {
+    const { renewalInterval } = this.options;
+    return renewalInterval !== false && now - record.renewedAt >= renewalInterval * 1000;
   }
 
   /** Counts an unknown token from `ip`; throws once the address is past the limit for this minute. */
