@@ -118,6 +118,55 @@ describe('lifecycle', () => {
     assert.equal(events[0]?.type, 'created');
   });
 
+  it("reads see the request's own writes before its save, while the store has it, and after; a failed save drops them", async () => {
+    const m = manager();
+    const first = await request(m, null);
+    await first.session.login('erin');
+    await first.session.set('keep', 'a');
+    const token = first.session.issuedToken as string;
+    // The store answers this request's saves only when the test lets it.
+    let release: (() => void) | null = null;
+    let failNext = false;
+    const apply = store.apply.bind(store);
+    store.apply = async (...args) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      if (failNext) throw new StoreUnavailableError('down');
+      return apply(...args);
+    };
+    try {
+      const { session } = await request(m, token);
+      const saved = Promise.all([session.increment('n', 2), session.set('s', 'x'), session.delete('keep')]);
+      assert.equal(session.get('n'), 2, 'before the save');
+      assert.equal(session.get('s'), 'x');
+      assert.equal(session.has('keep'), false);
+      while (release === null) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(session.get('n'), 2, 'while the store has it');
+      assert.equal(session.get('s'), 'x');
+      assert.equal(session.has('keep'), false);
+      const later = session.increment('n', 5);
+      assert.equal(session.get('n'), 7, 'a later write stacks on the one in flight');
+      (release as () => void)();
+      release = null;
+      assert.deepEqual(await saved, [2, undefined, undefined]);
+      assert.equal(session.get('n'), 7);
+      while (release === null) await new Promise((resolve) => setImmediate(resolve));
+      (release as () => void)();
+      assert.equal(await later, 7);
+      assert.deepEqual({ ...session.data() }, { n: 7, s: 'x' });
+
+      release = null;
+      failNext = true;
+      const failed = session.set('s', 'lost');
+      assert.equal(session.get('s'), 'lost');
+      while (release === null) await new Promise((resolve) => setImmediate(resolve));
+      (release as () => void)();
+      await assert.rejects(failed, StoreUnavailableError);
+      assert.equal(session.get('s'), 'x', 'what the store never took is not shown as stored');
+    } finally {
+      store.apply = apply;
+    }
+  });
+
   it('expires on idle and on the absolute lifetime, which activity and rotation never move but login restarts', async () => {
     const m = manager({ idleTimeout: 60, absoluteTimeout: 300 });
     const { session } = await request(m, null);

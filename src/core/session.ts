@@ -25,10 +25,11 @@ export interface LoginOptions {
   idleTimeout?: number;
 }
 
+/** Changes not yet stored; each collection is made on its first entry (most requests make one kind of change). */
 interface Pending {
-  set: Map<string, JsonValue>;
-  delete: Set<string>;
-  increment: Map<string, number>;
+  set: Map<string, JsonValue> | null;
+  delete: Set<string> | null;
+  increment: Map<string, number> | null;
   idleTimeout: number | null;
 }
 
@@ -39,11 +40,11 @@ const REPLACE_ATTEMPTS = 8;
 const noop = (): void => {};
 
 function emptyPending(): Pending {
-  return { set: new Map(), delete: new Set(), increment: new Map(), idleTimeout: null };
+  return { set: null, delete: null, increment: null, idleTimeout: null };
 }
 
 function isPendingEmpty(p: Pending): boolean {
-  return p.set.size === 0 && p.delete.size === 0 && p.increment.size === 0 && p.idleTimeout === null;
+  return !p.set?.size && !p.delete?.size && !p.increment?.size && p.idleTimeout === null;
 }
 
 /** A dictionary without a prototype, so keys like `__proto__` are plain data. */
@@ -96,9 +97,9 @@ function encodeData(data: Map<string, JsonValue>, sessionId: string, codec: Valu
 function withPending(base: Map<string, JsonValue>, pending: Pending | null): Map<string, JsonValue> | null {
   if (pending === null || isPendingEmpty(pending)) return null;
   const view = new Map(base);
-  for (const key of pending.delete) view.delete(key);
-  for (const [key, value] of pending.set) view.set(key, value);
-  for (const [key, delta] of pending.increment) view.set(key, numeric(view.get(key)) + delta);
+  if (pending.delete !== null) for (const key of pending.delete) view.delete(key);
+  if (pending.set !== null) for (const [key, value] of pending.set) view.set(key, value);
+  if (pending.increment !== null) for (const [key, delta] of pending.increment) view.set(key, numeric(view.get(key)) + delta);
   return view;
 }
 
@@ -116,8 +117,9 @@ export class Session {
   /** Decoded data as the store last returned it. */
   #base: Map<string, JsonValue>;
   /**
-   * `#base` with this request's not-yet-stored changes on top; null while there are none, when
-   * the view is `#base` itself (most requests only read, and copy nothing).
+   * `#base` with this request's not-yet-stored changes on top, made when first read and dropped
+   * by every change. Without pending changes the view is `#base` itself: most requests only
+   * read, and a request that writes and then reads only what the store returned copies nothing.
    */
   #view: Map<string, JsonValue> | null = null;
   #token: string | null;
@@ -125,8 +127,11 @@ export class Session {
   #ended = false;
   /** Changes not yet sent to the store; null until the first. */
   #pending: Pending | null = null;
+  /** Changes on their way to the store: still part of the view until the store answers. */
+  #sending: Pending | null = null;
   #queuedFlush: Promise<void> | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
+  /** The last queued store operation; null until the first (read-only requests never queue one). */
+  #queue: Promise<unknown> | null = null;
 
   /** @internal Made by `SessionManager.load`. */
   constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>, issuedToken: string | null = null) {
@@ -138,15 +143,17 @@ export class Session {
   }
 
   #data(): Map<string, JsonValue> {
-    return this.#view ?? this.#base;
+    if (this.#pending === null && this.#sending === null) return this.#base;
+    if (this.#view === null) {
+      const sent = withPending(this.#base, this.#sending) ?? this.#base;
+      this.#view = withPending(sent, this.#pending) ?? sent;
+    }
+    return this.#view;
   }
 
-  /** The view, made writable: copied from `#base` on the first change. */
-  #writableView(): Map<string, JsonValue> {
-    return (this.#view ??= new Map(this.#base));
-  }
-
+  /** The pending change set, for a change: the cached view no longer holds. */
   #writablePending(): Pending {
+    this.#view = null;
     return (this.#pending ??= emptyPending());
   }
 
@@ -200,24 +207,20 @@ export class Session {
     assertKey(key);
     const json = toJson(value);
     return this.#mutate(() => {
-      const view = this.#writableView();
       const pending = this.#writablePending();
-      pending.delete.delete(key);
-      pending.increment.delete(key);
-      pending.set.set(key, json);
-      view.set(key, json);
+      pending.delete?.delete(key);
+      pending.increment?.delete(key);
+      (pending.set ??= new Map()).set(key, json);
     }, noop);
   }
 
   delete(key: string): Promise<void> {
     assertKey(key);
     return this.#mutate(() => {
-      const view = this.#writableView();
       const pending = this.#writablePending();
-      pending.set.delete(key);
-      pending.increment.delete(key);
-      pending.delete.add(key);
-      view.delete(key);
+      pending.set?.delete(key);
+      pending.increment?.delete(key);
+      (pending.delete ??= new Set()).add(key);
     }, noop);
   }
 
@@ -230,16 +233,18 @@ export class Session {
     if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
     return this.#mutate(
       () => {
-        const view = this.#writableView();
         const pending = this.#writablePending();
-        if (pending.set.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
-        else if (pending.delete.has(key)) {
+        if (pending.set?.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
+        else if (pending.delete?.has(key)) {
           pending.delete.delete(key);
-          pending.set.set(key, by);
-        } else pending.increment.set(key, (pending.increment.get(key) ?? 0) + by);
-        view.set(key, numeric(view.get(key)) + by);
+          (pending.set ??= new Map()).set(key, by);
+        } else {
+          const increments = (pending.increment ??= new Map());
+          increments.set(key, (increments.get(key) ?? 0) + by);
+        }
       },
-      () => numeric(this.#data().get(key)),
+      // The stored value once this change is saved, without later changes still pending.
+      () => numeric(this.#base.get(key)),
     );
   }
 
@@ -310,7 +315,7 @@ export class Session {
   }
 
   #enqueue<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(operation);
+    const result = (this.#queue ?? Promise.resolve()).then(operation);
     this.#queue = result.catch(noop);
     return result;
   }
@@ -331,8 +336,14 @@ export class Session {
     if (pending === null || isPendingEmpty(pending)) return;
     this.#pending = null;
     if (this.#ended) throw new SessionEndedError();
-    if (this.#record === null) await this.#create(pending);
-    else await this.#apply(this.#record, pending);
+    this.#sending = pending;
+    try {
+      if (this.#record === null) await this.#create(pending);
+      else await this.#apply(this.#record, pending);
+    } finally {
+      this.#sending = null;
+      this.#view = null;
+    }
   }
 
   async #create(pending: Pending): Promise<void> {
@@ -373,27 +384,28 @@ export class Session {
     const now = options.clock.now();
     const changes: ChangeSet = {};
     const id = current.id;
-    if (pending.set.size > 0) {
+    if (pending.set !== null && pending.set.size > 0) {
       const set = dict<JsonValue>();
       for (const [field, value] of pending.set) set[field] = codec.encode(value, { sessionId: id, field });
       changes.set = set;
     }
-    if (pending.delete.size > 0) changes.delete = [...pending.delete];
+    if (pending.delete !== null && pending.delete.size > 0) changes.delete = [...pending.delete];
     if (pending.idleTimeout !== null) {
       changes.idleTimeout = pending.idleTimeout;
       changes.lastSeenAt = now;
       changes.lastDevice = { ...device };
     }
+    const increments = pending.increment !== null && pending.increment.size > 0 ? pending.increment : null;
     let result: ApplyResult;
-    if (pending.increment.size === 0 || codec.additive) {
-      if (pending.increment.size > 0) {
+    if (increments === null || codec.additive) {
+      if (increments !== null) {
         const increment = dict<number>();
-        for (const [field, delta] of pending.increment) increment[field] = delta;
+        for (const [field, delta] of increments) increment[field] = delta;
         changes.increment = increment;
       }
       result = await store.apply(id, changes, { now, base: current });
     } else {
-      result = await this.#compareAndSet(current, changes, pending.increment, now);
+      result = await this.#compareAndSet(current, changes, increments, now);
     }
     if (result.status === 'gone') {
       this.#end();
@@ -512,7 +524,7 @@ export class Session {
     this.#token = token;
     this.#issuedToken = token;
     this.#base = data;
-    this.#view = withPending(data, this.#pending);
+    this.#view = null;
     this.#ctx.writeCookie(token, record.expiresAt);
   }
 
@@ -520,7 +532,7 @@ export class Session {
     const previous = this.#record;
     this.#base = decodeData(record, this.#ctx.options.codec, previous === null ? undefined : { record: previous, data: this.#base });
     this.#record = record;
-    this.#view = withPending(this.#base, this.#pending);
+    this.#view = null;
   }
 
   /** The session ended elsewhere (revoked, expired, replaced): forget it and clear the cookie. */
