@@ -184,6 +184,9 @@ interface Script {
   sha: string;
 }
 
+/** The key counts scripts are called with, as the strings EVALSHA takes. */
+const KEY_COUNTS: readonly string[] = ['0', '1', '2', '3', '4'];
+
 /** Sessions whose lastSeenAt the store remembers; when full it starts over. */
 const LAST_SEEN_ENTRIES = 50_000;
 
@@ -485,8 +488,8 @@ export class RedisStore implements SessionStore, SessionIndex {
     return { status: 'created', evicted: evicted.map((id) => ({ id, subject: record.subject })) };
   }
 
-  async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
-    if (!isSessionId(id)) return null;
+  load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    if (!isSessionId(id)) return Promise.resolve(null);
     const { touch, now } = options;
     const key = this.#sessionKey(id);
     if (touch !== undefined) {
@@ -494,23 +497,34 @@ export class RedisStore implements SessionStore, SessionIndex {
       // even that says no touch is due, none is, and a plain HGETALL is the whole load.
       const seen = this.#lastSeen.get(id);
       if (seen !== undefined && now - seen.lastSeenAt < touchIntervalMs(seen.idleTimeout, touch)) {
-        const flat = flatHash(await this.#send(key, ['HGETALL', key]));
-        if (flat.length === 0) return null;
-        const record = this.#checked(toRecord(id, flat), options);
-        // Due after all (another instance shortened the idle timeout): the script decides.
-        if (record === null || !isTouchDue(record, now, touch)) return record;
+        // Promise callbacks rather than async functions: this is every request's path.
+        return this.#send(key, ['HGETALL', key]).then((reply) => {
+          const flat = flatHash(reply);
+          if (flat.length === 0) return null;
+          const record = this.#checked(toRecord(id, flat), options);
+          // Due after all (another instance shortened the idle timeout): the script decides.
+          if (record === null || !isTouchDue(record, now, touch)) return record;
+          return this.#loadScript(id, key, options);
+        });
       }
     }
-    const reply = await this.#run(this.#scripts.load, [key, this.#indexKey(id)], [
+    return this.#loadScript(id, key, options);
+  }
+
+  /** A load through the LOAD script, which touches the session when a touch is due. */
+  #loadScript(id: string, key: string, options: LoadOptions): Promise<SessionRecord | null> {
+    const { touch, now } = options;
+    const args = [
       id,
       String(now),
       options.secretHash ?? '',
       touch ? String(touch.maxIntervalMs) : '',
       touch ? String(touch.idleFraction) : '',
       touch && options.device ? encodeDevice(options.device) : '',
-    ]);
-    if (reply === null) return null;
-    return this.#checked(toRecord(id, reply), options);
+    ];
+    return this.#run(this.#scripts.load, [key, this.#indexKey(id)], args).then((reply) =>
+      reply === null ? null : this.#checked(toRecord(id, reply), options),
+    );
   }
 
   /** The record if the presented secret opens it and it is live; remembers its lastSeenAt. */
@@ -533,8 +547,8 @@ export class RedisStore implements SessionStore, SessionIndex {
     seen.set(record.id, { lastSeenAt: record.lastSeenAt, idleTimeout: record.idleTimeout });
   }
 
-  async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
-    if (!isSessionId(id)) return { status: 'gone' };
+  apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
+    if (!isSessionId(id)) return Promise.resolve({ status: 'gone' });
     const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
     if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options.now, base);
     const args = [
@@ -559,22 +573,20 @@ export class RedisStore implements SessionStore, SessionIndex {
     const increments = Object.entries(changes.increment ?? {});
     args.push(String(increments.length));
     for (const [key, delta] of increments) {
-      if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
+      if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
       args.push(key, String(delta));
     }
-    const reply = await this.#run(this.#scripts.apply, [this.#sessionKey(id), this.#indexKey(id)], args);
-    return this.#applied(id, reply, changes, base);
+    return this.#run(this.#scripts.apply, [this.#sessionKey(id), this.#indexKey(id)], args).then((reply) => this.#applied(id, reply, changes, base));
   }
 
-  async #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined): Promise<ApplyResult> {
+  #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined): Promise<ApplyResult> {
     const args = [String(now), base === undefined ? '' : String(base.version)];
     for (const key in increments) {
       const delta = increments[key] as number;
-      if (!Number.isSafeInteger(delta)) throw new RangeError('increments must be safe integers');
+      if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
       args.push(`d:${key}`, String(delta));
     }
-    const reply = await this.#run(this.#scripts.increment, [this.#sessionKey(id)], args);
-    return this.#applied(id, reply, { increment: increments }, base);
+    return this.#run(this.#scripts.increment, [this.#sessionKey(id)], args).then((reply) => this.#applied(id, reply, { increment: increments }, base));
   }
 
   #applied(id: string, reply: Reply, changes: ChangeSet, base: SessionRecord | undefined): ApplyResult {
@@ -760,16 +772,17 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   /**
-   * Sends one command within `timeout` ms. One watchdog timer enforces every deadline, rather
+   * A sent command's reply, or `StoreUnavailableError` once it has taken more than `timeout` ms.
+   * One watchdog timer enforces every deadline, rather
    * than a timer and an AbortSignal per command: on the hot path that bookkeeping cost more than
    * the rest of the transport. A reply that comes after its deadline is dropped.
    */
-  #deadline<T>(send: () => Promise<T>, timeout: number): Promise<T> {
+  #deadline<T>(sent: Promise<T>, timeout: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const entry: InFlight = { deadline: Date.now() + timeout, timeout, reject };
       this.#inflight.add(entry);
       this.#watchdog ??= this.#startWatchdog();
-      send().then(
+      sent.then(
         (reply) => {
           this.#inflight.delete(entry);
           resolve(reply);
@@ -800,21 +813,29 @@ export class RedisStore implements SessionStore, SessionIndex {
   #send(key: string, args: string[]): Promise<Reply> {
     const client = this.#client;
     if (this.#closed || !client.isOpen || this.#connecting !== null) return this.#ready().then(() => this.#send(key, args));
-    return this.#deadline(() => (isCluster(client) ? client.sendCommand(key, false, args) : client.sendCommand(args)), this.#timeout);
+    let sent: Promise<Reply>;
+    try {
+      sent = isCluster(client) ? client.sendCommand(key, false, args) : client.sendCommand(args);
+    } catch (error) {
+      // A client given to the store might throw where node-redis rejects.
+      sent = Promise.reject(error);
+    }
+    return this.#deadline(sent, this.#timeout);
   }
 
   /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
-  async #run(s: Script, keys: string[], args: string[]): Promise<Reply> {
-    const command = ['EVALSHA', s.sha, String(keys.length), ...keys, this.#prefix, ...args];
+  #run(s: Script, keys: readonly string[], args: readonly string[]): Promise<Reply> {
+    const command = ['EVALSHA', s.sha, KEY_COUNTS[keys.length] ?? String(keys.length)];
+    for (const key of keys) command.push(key);
+    command.push(this.#prefix);
+    for (const arg of args) command.push(arg);
     const first = keys[0] as string;
-    try {
-      return await this.#send(first, command);
-    } catch (error) {
+    return this.#send(first, command).catch((error: unknown) => {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
-    }
-    command[0] = 'EVAL';
-    command[1] = s.text;
-    return this.#send(first, command);
+      command[0] = 'EVAL';
+      command[1] = s.text;
+      return this.#send(first, command);
+    });
   }
 
   /** Where admin scripts run: each master with the expiry indexes of its slots, or the one node with all of them. */
@@ -850,11 +871,11 @@ export class RedisStore implements SessionStore, SessionIndex {
     const tail = ['0', this.#prefix, ...args];
     const timeout = this.#timeout * 10;
     try {
-      return await this.#deadline(() => target.client.sendCommand(['EVALSHA', s.sha, ...tail]), timeout);
+      return await this.#deadline(target.client.sendCommand(['EVALSHA', s.sha, ...tail]), timeout);
     } catch (error) {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
     }
-    return this.#deadline(() => target.client.sendCommand(['EVAL', s.text, ...tail]), timeout);
+    return this.#deadline(target.client.sendCommand(['EVAL', s.text, ...tail]), timeout);
   }
 }
 
