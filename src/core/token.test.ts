@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { describe, it, mock } from 'node:test';
 import fc from 'fast-check';
+import { hashesEqual } from './record-ops.js';
 import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, parseToken, partitionOf, partitionOfId, secretMatches } from './token.js';
 
 describe('tokens', () => {
@@ -76,6 +77,19 @@ describe('tokens', () => {
 });
 
 describe('the token check', () => {
+  it('compares stored hashes (hashesEqual) exactly as ===, differing anywhere or in length', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 30 }), fc.nat(29), fc.string({ minLength: 1, maxLength: 1 }), (a, at, c) => {
+        assert.equal(hashesEqual(a, a), true);
+        const changed = a.slice(0, at) + c + a.slice(at + 1);
+        assert.equal(hashesEqual(a, changed), a === changed);
+        assert.equal(hashesEqual(a, a + c), false);
+        assert.equal(hashesEqual(a + c, a), false);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('is constant-time in the secret: it compares fixed-length SHA-256 prefixes with crypto.timingSafeEqual, never the secret itself', () => {
     const spy = mock.method(crypto, 'timingSafeEqual');
     syncBuiltinESMExports();

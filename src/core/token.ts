@@ -39,6 +39,12 @@ export const SECRET_LENGTH = 43;
  * session of every store (on Redis it decides whether a session fits a smaller allocation).
  */
 export const STORED_HASH_BYTES = 16;
+/** Base64url characters wholly made of stored bits (21), and which bits of the next are stored (the top 2). */
+const HASH_WHOLE_CHARS = Math.floor((STORED_HASH_BYTES * 8) / 6);
+const HASH_LAST_CHAR_MASK = 0b111111 & ~((1 << (6 - (STORED_HASH_BYTES * 8 - HASH_WHOLE_CHARS * 6))) - 1);
+
+/** One-shot `crypto.hash` (Node 20.12+) where there is one: it skips the Hash object, once per request. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
 
 const SESSION_ID = /^[A-Za-z0-9_-]{28}$/;
 const TOKEN = /^[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}$/;
@@ -67,9 +73,15 @@ export function isSessionId(value: string): boolean {
   return SESSION_ID.test(value);
 }
 
-/** The hash a store keeps for a secret. */
+/**
+ * The hash a store keeps for a secret: `storedHash(secretDigest(secret))`, computed as text, with
+ * no Buffer in between (it runs on every request). The stored 16 bytes are 21 base64url
+ * characters and 2 bits; the whole digest's 22nd character holds those 2 bits and 4 of the next
+ * byte, which the stored form has as zeros (see `HASH_LAST_CHAR_MASK`).
+ */
 export function hashSecret(secret: string): string {
-  return storedHash(secretDigest(secret));
+  const whole = oneShot !== undefined ? oneShot('sha256', secret, 'base64url') : createHash('sha256').update(secret).digest('base64url');
+  return whole.slice(0, HASH_WHOLE_CHARS) + (ALPHABET[ALPHABET.indexOf(whole[HASH_WHOLE_CHARS] as string) & HASH_LAST_CHAR_MASK] as string);
 }
 
 /** The stored form of a secret's SHA-256 digest: its first `STORED_HASH_BYTES`, base64url. */
@@ -92,11 +104,8 @@ export function parseToken(value: string): ParsedToken | null {
   return { id: value.slice(0, SESSION_ID_LENGTH), secret: value.slice(SESSION_ID_LENGTH + 1) };
 }
 
-/** One-shot `crypto.hash` (Node 20.12+) where there is one: it skips the Hash object, once per request. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
-
 export function secretDigest(secret: string): Buffer {
-  return oneShot !== undefined ? oneShot('sha256', secret, 'buffer') : createHash('sha256').update(secret).digest();
+  return createHash('sha256').update(secret).digest();
 }
 
 /** Compares a secret's SHA-256 digest with a stored hash in time independent of where they differ. */
