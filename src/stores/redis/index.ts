@@ -593,8 +593,10 @@ export class RedisStore implements SessionStore, SessionIndex {
     if (reply === null) return { status: 'gone' };
     const [status, flat] = reply as [Reply, Reply | undefined];
     // No hash back: nothing else changed the session since `base`, so the result is derived from it.
-    const record = flat === undefined && base !== undefined ? applyChangeSet(base, changes) : toRecord(id, flat);
-    this.#remember(record);
+    const derived = flat === undefined && base !== undefined;
+    const record = derived ? applyChangeSet(base, changes) : toRecord(id, flat);
+    // A record derived from `base` has a new lastSeenAt only when the change set moved it.
+    if (!derived || changes.lastSeenAt !== undefined || changes.idleTimeout !== undefined) this.#remember(record);
     return asString(status) === 'conflict' ? { status: 'conflict', record } : { status: 'applied', record };
   }
 
