@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { ID_SHARDS, InvalidOptionError, StoreUnavailableError, type SessionRecord } from '../src/core/index.js';
+import { scriptNotCompiled } from '../src/stores/redis/compat.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
@@ -98,6 +99,31 @@ describe('redis store: options and ownership', () => {
       assert.equal(await client.ping(), 'PONG');
       await assert.rejects(store.load(record.id, { now }), StoreUnavailableError, 'a closed store refuses work');
       await deleteByPrefix(url, prefix);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+describe('redis store: a server too old for the scripts', { skip: unreachable !== null && !requireServices ? unreachable : false }, () => {
+  it("names Redis 7.0 as the need when the server cannot compile a script's shebang", async () => {
+    const client = createClient({ url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      // Redis 6 compiles a script as the body of `function f_<sha>() ... end`, so the shebang that
+      // Redis 7 reads as flags is Lua there; this server compiles the same text to show the reply.
+      const reply = (await client.sendCommand(['EVAL', 'function f_check() #!lua flags=allow-oom\nreturn 1 end', '0']).then(
+        () => assert.fail('the server compiled a shebang inside a function'),
+        (error: unknown) => error,
+      )) as Error;
+      assert.match(reply.message, /Error compiling script/);
+      const reported = scriptNotCompiled(reply);
+      assert.ok(reported instanceof InvalidOptionError);
+      assert.match(reported.message, /need Redis 7\.0 or newer, or Valkey/);
+      assert.ok(reported.message.includes(reply.message.trim()), 'the server reply is kept');
+      const other = (await client.sendCommand(['EVAL', "return redis.call('INCR', 'x', 'y')", '0']).catch((error: unknown) => error)) as Error;
+      assert.equal(scriptNotCompiled(other), other, 'other script errors pass through');
     } finally {
       client.destroy();
     }

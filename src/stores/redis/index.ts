@@ -115,6 +115,7 @@ import {
   type SessionStore,
 } from '../../core/index.js';
 import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
+import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
 
 interface CommandOptionsLike {
@@ -196,6 +197,11 @@ const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY
 /** An error the server replied with (also from a client built by another copy of node-redis). */
 function isReply(error: unknown): error is Error {
   return error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name));
+}
+
+/** A failed EVAL, with a server too old for the scripts' shebangs named as such. */
+function notCompiled(error: unknown): never {
+  throw isReply(error) ? scriptNotCompiled(error) : error;
 }
 
 function script(body: string, flags: readonly ScriptFlag[]): Script {
@@ -836,7 +842,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
       command[0] = 'EVAL';
       command[1] = s.text;
-      return this.#send(first, command);
+      return this.#send(first, command).catch(notCompiled);
     });
   }
 
@@ -877,7 +883,7 @@ export class RedisStore implements SessionStore, SessionIndex {
     } catch (error) {
       if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
     }
-    return this.#deadline(target.client.sendCommand(['EVAL', s.text, ...tail]), timeout);
+    return this.#deadline(target.client.sendCommand(['EVAL', s.text, ...tail]), timeout).catch(notCompiled);
   }
 }
 
