@@ -154,7 +154,7 @@ export class SessionManager {
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
       return emptySession(context, presented !== null);
     }
-    // Checked here first: awaiting a renewal that is not due would cost every request a turn of the microtask queue.
+    // Checked before any await: awaiting a renewal that is not due costs every request a microtask turn.
     const renewed = current && this.#renewalDue(record, now) ? await this.#renew(record, now) : null;
     if (renewed !== null) {
       context.writeCookie(renewed.token, renewed.record.expiresAt);
@@ -239,9 +239,9 @@ export class SessionManager {
   }
 
   /**
-   * Renews the token in place, once `#renewalDue` (`renewalInterval` has passed since it was issued). Only one of
-   * several concurrent requests wins (compare-and-set on the version); the others carry on with the
-   * token they have, which the grace period keeps valid.
+   * Renews the token in place; called once `#renewalDue` says `renewalInterval` has passed since
+   * it was issued. Only one of several concurrent requests wins (compare-and-set on the version);
+   * the others carry on with the token they have, which the grace period keeps valid.
    */
   async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalGracePeriod, store } = this.options;

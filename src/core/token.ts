@@ -74,19 +74,14 @@ export function isSessionId(value: string): boolean {
 }
 
 /**
- * The hash a store keeps for a secret: `storedHash(secretDigest(secret))`, computed as text, with
- * no Buffer in between (it runs on every request). The stored 16 bytes are 21 base64url
- * characters and 2 bits; the whole digest's 22nd character holds those 2 bits and 4 of the next
- * byte, which the stored form has as zeros (see `HASH_LAST_CHAR_MASK`).
+ * The hash a store keeps for a secret: the first `STORED_HASH_BYTES` of its SHA-256, base64url.
+ * Computed as text, with no Buffer in between (it runs on every request): the 16 bytes are 21
+ * characters and 2 bits, and the whole digest's 22nd character holds those 2 bits and 4 of the
+ * next byte, which the stored form has as zeros (see `HASH_LAST_CHAR_MASK`).
  */
 export function hashSecret(secret: string): string {
   const whole = oneShot !== undefined ? oneShot('sha256', secret, 'base64url') : createHash('sha256').update(secret).digest('base64url');
   return whole.slice(0, HASH_WHOLE_CHARS) + (ALPHABET[ALPHABET.indexOf(whole[HASH_WHOLE_CHARS] as string) & HASH_LAST_CHAR_MASK] as string);
-}
-
-/** The stored form of a secret's SHA-256 digest: its first `STORED_HASH_BYTES`, base64url. */
-export function storedHash(digest: Buffer): string {
-  return digest.toString('base64url', 0, STORED_HASH_BYTES);
 }
 
 /** A fresh token; `subject` decides the id's partition. */
@@ -104,17 +99,9 @@ export function parseToken(value: string): ParsedToken | null {
   return { id: value.slice(0, SESSION_ID_LENGTH), secret: value.slice(SESSION_ID_LENGTH + 1) };
 }
 
-export function secretDigest(secret: string): Buffer {
-  return createHash('sha256').update(secret).digest();
-}
-
-/** Compares a secret's SHA-256 digest with a stored hash in time independent of where they differ. */
-export function digestMatches(digest: Buffer, stored: string): boolean {
-  const expected = Buffer.from(stored, 'base64url');
-  return expected.length === STORED_HASH_BYTES && timingSafeEqual(digest.subarray(0, STORED_HASH_BYTES), expected);
-}
-
 /** Compares the secret's hash with the stored one in time independent of where they differ. */
 export function secretMatches(secret: string, storedHash: string): boolean {
-  return digestMatches(secretDigest(secret), storedHash);
+  const expected = Buffer.from(storedHash, 'base64url');
+  const digest = createHash('sha256').update(secret).digest();
+  return expected.length === STORED_HASH_BYTES && timingSafeEqual(digest.subarray(0, STORED_HASH_BYTES), expected);
 }

@@ -781,9 +781,9 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   /**
    * A sent command's reply, or `StoreUnavailableError` once it has taken more than `timeout` ms.
-   * One watchdog timer enforces every deadline, rather
-   * than a timer and an AbortSignal per command: on the hot path that bookkeeping cost more than
-   * the rest of the transport. A reply that comes after its deadline is dropped.
+   * One watchdog timer enforces every deadline, rather than a timer and an AbortSignal per
+   * command: on the hot path that bookkeeping cost more than the rest of the transport. A reply
+   * that comes after its deadline is dropped.
    */
   #deadline<T>(sent: Promise<T>, timeout: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
