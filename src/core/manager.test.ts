@@ -127,6 +127,13 @@ describe('lifecycle', () => {
     // The store answers this request's saves only when the test lets it.
     let release: (() => void) | null = null;
     let failNext = false;
+    const saveReached = async () => {
+      while (release === null) await new Promise((resolve) => setImmediate(resolve));
+    };
+    const answerSave = () => {
+      (release as () => void)();
+      release = null;
+    };
     const apply = store.apply.bind(store);
     store.apply = async (...args) => {
       await new Promise<void>((resolve) => (release = resolve));
@@ -139,27 +146,25 @@ describe('lifecycle', () => {
       assert.equal(session.get('n'), 2, 'before the save');
       assert.equal(session.get('s'), 'x');
       assert.equal(session.has('keep'), false);
-      while (release === null) await new Promise((resolve) => setImmediate(resolve));
+      await saveReached();
       assert.equal(session.get('n'), 2, 'while the store has it');
       assert.equal(session.get('s'), 'x');
       assert.equal(session.has('keep'), false);
       const later = session.increment('n', 5);
       assert.equal(session.get('n'), 7, 'a later write stacks on the one in flight');
-      (release as () => void)();
-      release = null;
+      answerSave();
       assert.deepEqual(await saved, [2, undefined, undefined]);
       assert.equal(session.get('n'), 7);
-      while (release === null) await new Promise((resolve) => setImmediate(resolve));
-      (release as () => void)();
+      await saveReached();
+      answerSave();
       assert.equal(await later, 7);
       assert.deepEqual({ ...session.data() }, { n: 7, s: 'x' });
 
-      release = null;
       failNext = true;
       const failed = session.set('s', 'lost');
       assert.equal(session.get('s'), 'lost');
-      while (release === null) await new Promise((resolve) => setImmediate(resolve));
-      (release as () => void)();
+      await saveReached();
+      answerSave();
       await assert.rejects(failed, StoreUnavailableError);
       assert.equal(session.get('s'), 'x', 'what the store never took is not shown as stored');
     } finally {

@@ -39,9 +39,10 @@ export const SECRET_LENGTH = 43;
  * session of every store (on Redis it decides whether a session fits a smaller allocation).
  */
 export const STORED_HASH_BYTES = 16;
-/** Base64url characters wholly made of stored bits (21), and which bits of the next are stored (the top 2). */
+/** Base64url characters wholly made of stored bits (21); the stored bits left over (2) lead the next one. */
 const HASH_WHOLE_CHARS = Math.floor((STORED_HASH_BYTES * 8) / 6);
-const HASH_LAST_CHAR_MASK = 0b111111 & ~((1 << (6 - (STORED_HASH_BYTES * 8 - HASH_WHOLE_CHARS * 6))) - 1);
+const HASH_SPARE_BITS = STORED_HASH_BYTES * 8 - HASH_WHOLE_CHARS * 6;
+const HASH_LAST_CHAR_MASK = (0b111111 << (6 - HASH_SPARE_BITS)) & 0b111111;
 
 /** One-shot `crypto.hash` (Node 20.12+) where there is one: it skips the Hash object, once per request. */
 const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;

@@ -185,9 +185,6 @@ interface Script {
   sha: string;
 }
 
-/** The key counts scripts are called with, as the strings EVALSHA takes. */
-const KEY_COUNTS: readonly string[] = ['0', '1', '2', '3', '4'];
-
 /** Sessions whose lastSeenAt the store remembers; when full it starts over. */
 const LAST_SEEN_ENTRIES = 50_000;
 
@@ -199,9 +196,22 @@ function isReply(error: unknown): error is Error {
   return error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name));
 }
 
-/** A failed EVAL, with a server too old for the scripts' shebangs named as such. */
-function notCompiled(error: unknown): never {
-  throw isReply(error) ? scriptNotCompiled(error) : error;
+/**
+ * Runs a script through `send`: `command` is EVALSHA's, with its first two slots left for the
+ * command name and the script. EVALSHA first; EVAL when the server does not know the script yet,
+ * with a server too old for the scripts' shebangs named as such.
+ */
+function evalScript(s: Script, command: string[], send: (command: string[]) => Promise<Reply>): Promise<Reply> {
+  command[0] = 'EVALSHA';
+  command[1] = s.sha;
+  return send(command).catch((error: unknown) => {
+    if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
+    command[0] = 'EVAL';
+    command[1] = s.text;
+    return send(command).catch((failed: unknown) => {
+      throw isReply(failed) ? scriptNotCompiled(failed) : failed;
+    });
+  });
 }
 
 function script(body: string, flags: readonly ScriptFlag[]): Script {
@@ -821,6 +831,11 @@ export class RedisStore implements SessionStore, SessionIndex {
   #send(key: string, args: string[]): Promise<Reply> {
     const client = this.#client;
     if (this.#closed || !client.isOpen || this.#connecting !== null) return this.#ready().then(() => this.#send(key, args));
+    return this.#sendTo(client, key, args, this.#timeout);
+  }
+
+  /** One command on `client` (routed by `key` on a cluster), within `timeout` ms. */
+  #sendTo(client: RedisClientLike | RedisClusterLike, key: string | undefined, args: string[], timeout: number): Promise<Reply> {
     let sent: Promise<Reply>;
     try {
       sent = isCluster(client) ? client.sendCommand(key, false, args) : client.sendCommand(args);
@@ -828,22 +843,17 @@ export class RedisStore implements SessionStore, SessionIndex {
       // A client given to the store might throw where node-redis rejects.
       sent = Promise.reject(error);
     }
-    return this.#deadline(sent, this.#timeout);
+    return this.#deadline(sent, timeout);
   }
 
   /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
   #run(s: Script, keys: readonly string[], args: readonly string[]): Promise<Reply> {
-    const command = ['EVALSHA', s.sha, KEY_COUNTS[keys.length] ?? String(keys.length)];
+    const command = ['', '', String(keys.length)];
     for (const key of keys) command.push(key);
     command.push(this.#prefix);
     for (const arg of args) command.push(arg);
     const first = keys[0] as string;
-    return this.#send(first, command).catch((error: unknown) => {
-      if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
-      command[0] = 'EVAL';
-      command[1] = s.text;
-      return this.#send(first, command).catch(notCompiled);
-    });
+    return evalScript(s, command, (sent) => this.#send(first, sent));
   }
 
   /** Where admin scripts run: each master with the expiry indexes of its slots, or the one node with all of them. */
@@ -875,16 +885,11 @@ export class RedisStore implements SessionStore, SessionIndex {
    * An admin script with no declared keys on one node (on a cluster: allowed to span its slots).
    * These walk whole indexes, so they get ten times the command timeout.
    */
-  async #runOn(target: Target, s: Script, args: string[]): Promise<Reply> {
-    const tail = ['0', this.#prefix, ...args];
+  #runOn(target: Target, s: Script, args: string[]): Promise<Reply> {
     const timeout = this.#timeout * 10;
-    try {
-      return await this.#deadline(target.client.sendCommand(['EVALSHA', s.sha, ...tail]), timeout);
-    } catch (error) {
-      if (!(isReply(error) && error.message.startsWith('NOSCRIPT'))) throw error;
-    }
-    return this.#deadline(target.client.sendCommand(['EVAL', s.text, ...tail]), timeout).catch(notCompiled);
+    return evalScript(s, ['', '', '0', this.#prefix, ...args], (command) => this.#sendTo(target.client, undefined, command, timeout));
   }
+
 }
 
 interface Target {
