@@ -61,6 +61,8 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
 export class RedisServers {
   readonly dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'));
   readonly #processes = new Set<ChildProcess>();
+  /** Each port's process and the arguments it was started with, so that it can be restarted alike. */
+  readonly #byPort = new Map<number, { child: ChildProcess; extra: string[] }>();
 
   constructor(readonly binary: ServerBinary = 'redis-server') {}
 
@@ -72,9 +74,24 @@ export class RedisServers {
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     this.#processes.add(child);
+    this.#byPort.set(port, { child, extra });
     child.once('exit', () => this.#processes.delete(child));
     await waitForPort(port);
     return child;
+  }
+
+  /** The server process started last on `port`. */
+  processOn(port: number): ChildProcess {
+    const started = this.#byPort.get(port);
+    assert.ok(started, `no server was started on port ${port}`);
+    return started.child;
+  }
+
+  /** Starts the server on `port` again, with the arguments it had (a cluster node keeps its node id and slots). */
+  async restart(port: number): Promise<ChildProcess> {
+    const started = this.#byPort.get(port);
+    assert.ok(started, `no server was started on port ${port}`);
+    return this.start(port, started.extra);
   }
 
   /**
