@@ -2,7 +2,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freeClusterPort, freePort } from './ports.js';
@@ -33,30 +32,6 @@ export async function commandCalls(client: { sendCommand(args: string[]): Promis
   return calls;
 }
 
-/** Resolves once something accepts TCP connections on the port, or rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = new Socket();
-      socket.setTimeout(200);
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-      socket.once('timeout', () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.connect(port, '127.0.0.1');
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** A private temp directory and the server processes (redis-server or valkey-server) started in it. */
 export class RedisServers {
   readonly dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'));
@@ -66,17 +41,48 @@ export class RedisServers {
 
   constructor(readonly binary: ServerBinary = 'redis-server') {}
 
-  /** Starts the server on the port with extra arguments; resolves when it accepts connections. */
+  /**
+   * Starts the server on the port with extra arguments. Resolves once the server logs that it
+   * accepts connections; rejects with its last log lines if it exits first (a port taken since it
+   * was found free, say) or is not ready within 10 s.
+   */
   async start(port: number, extra: string[] = []): Promise<ChildProcess> {
     const child = spawn(
       this.binary,
       ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...extra],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#processes.add(child);
     this.#byPort.set(port, { child, extra });
     child.once('exit', () => this.#processes.delete(child));
-    await waitForPort(port);
+    // The log is read for as long as the server runs, or a full pipe would block it.
+    let log = '';
+    const keep = (chunk: Buffer) => {
+      log = (log + chunk.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    await new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error) => {
+        clearTimeout(timer);
+        child.stdout.off('data', ready);
+        child.off('exit', exited);
+        if (error) reject(error);
+        else resolve();
+      };
+      const lastLines = () => log.trim().split('\n').slice(-3).join(' | ');
+      const ready = () => {
+        if (log.includes('Ready to accept connections')) settle();
+      };
+      const exited = (code: number | null, signal: string | null) =>
+        settle(new Error(`${this.binary} on port ${port} exited at start-up (${code ?? signal}): ${lastLines()}`));
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        settle(new Error(`${this.binary} on port ${port} was not ready within 10 s: ${lastLines()}`));
+      }, 10_000);
+      child.stdout.on('data', ready);
+      child.once('exit', exited);
+    });
     return child;
   }
 
@@ -100,9 +106,20 @@ export class RedisServers {
    * `cluster_state:ok` everywhere and returns their ports.
    */
   async startCluster(masters = 3, extra: string[] = []): Promise<number[]> {
-    const ports: number[] = [];
-    for (let i = 0; i < masters; i++) ports.push(await freeClusterPort());
-    await Promise.all(ports.map((port) => this.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), ...extra])));
+    // A port found free can be taken before the server binds it (other tests start servers too):
+    // then that node starts again on another port.
+    const startNode = async (): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        const port = await freeClusterPort();
+        try {
+          await this.start(port, ['--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), ...extra]);
+          return port;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+        }
+      }
+    };
+    const ports = await Promise.all(Array.from({ length: masters }, startNode));
     const cli = this.binary === 'valkey-server' ? 'valkey-cli' : 'redis-cli';
     const created = spawnSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
       encoding: 'utf8',
