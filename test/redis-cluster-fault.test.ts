@@ -8,6 +8,7 @@ import { createClient, createCluster } from 'redis';
 import { SessionManager, StoreUnavailableError } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { slotOf } from '../src/stores/redis/slots.js';
+import { firstHeldAt } from './support/poll.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 
 
@@ -147,24 +148,11 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       const node = createClient({ url: `redis://127.0.0.1:${victim}` });
       node.on('error', () => {});
       await node.connect();
-      let clusterOkAt = 0;
-      while (performance.now() - restartAt < 10_000) {
-        if (String(await node.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok')) {
-          clusterOkAt = performance.now();
-          break;
-        }
-        await sleep(10);
-      }
+      const clusterOkAt = await firstHeldAt(async () => String(await node.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok'), restartAt + 10_000);
       await node.close();
-      assert.ok(clusterOkAt > 0, 'the restarted master reported cluster_state:ok within 10 s');
-      let resumedAt: number | null = null;
-      while (performance.now() - clusterOkAt < 2000) {
-        if ([...onVictim, ...elsewhere].every((user) => outcomes.some((o) => o.user === user && o.kind === 'ok' && o.at > restartAt))) {
-          resumedAt = performance.now();
-          break;
-        }
-        await sleep(10);
-      }
+      assert.ok(clusterOkAt !== null, 'the restarted master reported cluster_state:ok within 10 s');
+      const everyoneServed = () => [...onVictim, ...elsewhere].every((user) => outcomes.some((o) => o.user === user && o.kind === 'ok' && o.at > restartAt));
+      const resumedAt = await firstHeldAt(everyoneServed, clusterOkAt + 2000);
       await sleep(200);
       stop = true;
       await Promise.all(workers);

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { ManualClock, SessionManager, StoreUnavailableError } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
+import { firstHeldAt } from './support/poll.js';
 import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 
 
@@ -87,14 +88,7 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       const restartAt = performance.now();
       server = await servers.start(port, persistence);
       // Poll until a request succeeds again, for at most 2 s after the restart.
-      let resumedAt: number | null = null;
-      while (performance.now() - restartAt < 2000) {
-        if (outcomes.some((o) => o.kind === 'ok' && o.at > restartAt)) {
-          resumedAt = performance.now();
-          break;
-        }
-        await sleep(20);
-      }
+      const resumedAt = await firstHeldAt(() => outcomes.some((o) => o.kind === 'ok' && o.at > restartAt), restartAt + 2000, 20);
       await sleep(200);
       stop = true;
       await Promise.all(workers);
