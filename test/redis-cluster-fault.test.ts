@@ -4,24 +4,14 @@
 // test measures tessera's resumption from the moment the master reports cluster_state:ok.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createClient, createCluster } from 'redis';
-import { SessionManager, StoreUnavailableError } from '../src/core/index.js';
+import { createCluster } from 'redis';
+import { SessionManager } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { slotOf } from '../src/stores/redis/slots.js';
-import { firstHeldAt } from './support/poll.js';
+import { firstHeldAt, loadAndIncrement, type Outcome, type OutcomeKind } from './support/fault-load.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-type Kind = 'ok' | 'no-session' | 'unavailable' | 'other';
-interface Outcome {
-  user: string;
-  kind: Kind;
-  ms: number;
-  at: number;
-  error?: unknown;
-}
 
 const configurations = [
   {
@@ -113,43 +103,21 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
 
       const outcomes: Outcome[] = [];
       let stop = false;
-      const worker = async (user: string) => {
-        const token = tokens.get(user) as string;
-        for (let i = 0; i < 5000 && !stop; i++) {
-          const started = performance.now();
-          try {
-            const session = await request(token);
-            if (session.isStored) await session.increment('n');
-            outcomes.push({ user, kind: session.isStored ? 'ok' : 'no-session', ms: performance.now() - started, at: started });
-          } catch (error) {
-            outcomes.push({ user, kind: error instanceof StoreUnavailableError ? 'unavailable' : 'other', ms: performance.now() - started, at: started, error });
-          }
-          await sleep(5);
-        }
-      };
       cleared.length = 0;
-      const workers = [...onVictim, ...elsewhere].map(worker);
+      const workers = [...onVictim, ...elsewhere].map((user) => loadAndIncrement(user, () => request(tokens.get(user) as string), outcomes, () => stop));
 
       await sleep(300);
       const killedAt = performance.now();
       await servers.kill(servers.processOn(victim));
       await sleep(downMs);
       // How another master sees the killed one now: flagged `fail` (agreed) or not.
-      const witness = createClient({ url: `redis://127.0.0.1:${ports[1] as number}` });
-      witness.on('error', () => {});
-      await witness.connect();
-      const line = String(await witness.sendCommand(['CLUSTER', 'NODES'])).split('\n').find((l) => l.includes(`127.0.0.1:${victim}@`)) ?? '';
-      await witness.close();
+      const line = (await servers.cli(ports[1] as number, 'CLUSTER', 'NODES')).split('\n').find((l) => l.includes(`127.0.0.1:${victim}@`)) ?? '';
       assert.equal((line.split(' ')[2] ?? '').split(',').includes('fail'), markedFailed, `the killed master as another one sees it: ${line}`);
       const restartAt = performance.now();
       await servers.restart(victim);
       // A restarted master answers CLUSTERDOWN until its own cluster state is ok again, which Redis
       // delays by 2 s on purpose (CLUSTER_WRITABLE_DELAY); service can resume only from then.
-      const node = createClient({ url: `redis://127.0.0.1:${victim}` });
-      node.on('error', () => {});
-      await node.connect();
-      const clusterOkAt = await firstHeldAt(async () => String(await node.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok'), restartAt + 10_000);
-      await node.close();
+      const clusterOkAt = await firstHeldAt(async () => (await servers.cli(victim, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), restartAt + 10_000);
       assert.ok(clusterOkAt !== null, 'the restarted master reported cluster_state:ok within 10 s');
       const everyoneServed = () => [...onVictim, ...elsewhere].every((user) => outcomes.some((o) => o.user === user && o.kind === 'ok' && o.at > restartAt));
       const resumedAt = await firstHeldAt(everyoneServed, clusterOkAt + 2000);
@@ -160,7 +128,7 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       const during = (users: string[]) => outcomes.filter((o) => users.includes(o.user) && o.at >= killedAt && o.at < restartAt);
       const failures = outcomes.filter((o) => o.kind === 'unavailable');
       const slowest = Math.max(0, ...failures.map((o) => o.ms));
-      const count = (list: Outcome[], kind: Kind) => list.filter((o) => o.kind === kind).length;
+      const count = (list: Outcome[], kind: OutcomeKind) => list.filter((o) => o.kind === kind).length;
       console.log(
         `outcomes: ${outcomes.length}; while the master was down: its users ${during(onVictim).length} (unavailable ${count(during(onVictim), 'unavailable')}), ` +
           `the others ${during(elsewhere).length} (ok ${count(during(elsewhere), 'ok')}, unavailable ${count(during(elsewhere), 'unavailable')}); slowest failure ${slowest.toFixed(1)} ms; ` +

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { ManualClock, SessionManager, StoreUnavailableError } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
-import { firstHeldAt } from './support/poll.js';
+import { firstHeldAt, loadAndIncrement, type Outcome } from './support/fault-load.js';
 import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 
 
@@ -16,12 +16,6 @@ function requestWith(manager: SessionManager, token: string | null, setCookie: (
   return manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie });
 }
 
-interface Outcome {
-  kind: 'ok' | 'no-session' | 'unavailable' | 'other';
-  ms: number;
-  at: number;
-  error?: unknown;
-}
 
 // The same faults on Valkey's server, which .ci/run installs (see test/valkey-store.test.ts).
 for (const binary of ['redis-server', 'valkey-server'] as const) {
@@ -64,22 +58,7 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
 
       const outcomes: Outcome[] = [];
       let stop = false;
-      const worker = async () => {
-        for (let i = 0; i < 5000 && !stop; i++) {
-          const started = performance.now();
-          try {
-            const { isStored } = await request(token).then(async (session) => {
-              if (session.isStored) await session.increment('n');
-              return session;
-            });
-            outcomes.push({ kind: isStored ? 'ok' : 'no-session', ms: performance.now() - started, at: started });
-          } catch (error) {
-            outcomes.push({ kind: error instanceof StoreUnavailableError ? 'unavailable' : 'other', ms: performance.now() - started, at: started, error });
-          }
-          await sleep(5);
-        }
-      };
-      const workers = Array.from({ length: 8 }, worker);
+      const workers = Array.from({ length: 8 }, () => loadAndIncrement('fault-user', () => request(token), outcomes, () => stop));
 
       await sleep(300);
       const killedAt = performance.now();

@@ -1,10 +1,13 @@
 // Starts private redis-server processes on free loopback ports for the Redis tests, and stops them by PID.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { freeClusterPort, freePort } from './ports.js';
+
+const run = promisify(execFile);
 
 export { freePort, freeClusterPort };
 
@@ -120,19 +123,32 @@ export class RedisServers {
       }
     };
     const ports = await Promise.all(Array.from({ length: masters }, startNode));
-    const cli = this.binary === 'valkey-server' ? 'valkey-cli' : 'redis-cli';
+    const cli = this.#cliBinary;
     const created = spawnSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
       encoding: 'utf8',
       timeout: 30_000,
     });
     assert.equal(created.status, 0, `${cli} --cluster create failed: ${created.stdout}${created.stderr}`);
-    const clusterInfo = (port: number) => spawnSync(cli, ['-h', '127.0.0.1', '-p', String(port), 'CLUSTER', 'INFO'], { encoding: 'utf8' }).stdout;
     const deadline = Date.now() + 20_000;
-    while (!ports.map(clusterInfo).every((info) => info.includes('cluster_state:ok'))) {
+    while (!(await Promise.all(ports.map((port) => this.cli(port, 'CLUSTER', 'INFO')))).every((info) => info.includes('cluster_state:ok'))) {
       assert.ok(Date.now() < deadline, 'the cluster did not reach cluster_state:ok');
       await new Promise((r) => setTimeout(r, 100));
     }
     return ports;
+  }
+
+  /** The binary's own CLI (`redis-cli` or `valkey-cli`). */
+  get #cliBinary(): string {
+    return this.binary === 'valkey-server' ? 'valkey-cli' : 'redis-cli';
+  }
+
+  /** One command to the server on `port` through the CLI, without blocking the event loop: its output, or '' when it fails. */
+  async cli(port: number, ...command: string[]): Promise<string> {
+    try {
+      return (await run(this.#cliBinary, ['-h', '127.0.0.1', '-p', String(port), ...command], { encoding: 'utf8', timeout: 5000 })).stdout;
+    } catch {
+      return '';
+    }
   }
 
   /** SIGKILLs one server by PID and waits for it to exit. */

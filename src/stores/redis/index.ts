@@ -889,7 +889,6 @@ export class RedisStore implements SessionStore, SessionIndex {
     const timeout = this.#timeout * 10;
     return evalScript(s, ['', '', '0', this.#prefix, ...args], (command) => this.#sendTo(target.client, undefined, command, timeout));
   }
-
 }
 
 interface Target {
