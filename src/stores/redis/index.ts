@@ -333,7 +333,8 @@ function toRecord(id: string, flat: Reply): SessionRecord {
     version: v,
     data,
     createdDevice,
-    lastDevice: ld === undefined ? { ...createdDevice } : device(ld),
+    // Records are never changed in place, so one device object serves as both.
+    lastDevice: ld === undefined ? createdDevice : device(ld),
   };
 }
 
@@ -848,10 +849,14 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   /** A script on the node serving `keys[0]`: EVALSHA, or EVAL when the server does not know it yet. */
   #run(s: Script, keys: readonly string[], args: readonly string[]): Promise<Reply> {
-    const command = ['', '', String(keys.length)];
-    for (const key of keys) command.push(key);
-    command.push(this.#prefix);
-    for (const arg of args) command.push(arg);
+    // Sized once: grown by push, the array was reallocated on every call of this hot path.
+    const command = new Array<string>(4 + keys.length + args.length);
+    command[0] = command[1] = '';
+    command[2] = String(keys.length);
+    let at = 3;
+    for (const key of keys) command[at++] = key;
+    command[at++] = this.#prefix;
+    for (const arg of args) command[at++] = arg;
     const first = keys[0] as string;
     return evalScript(s, command, (sent) => this.#send(first, sent));
   }
