@@ -95,6 +95,7 @@ const ALL_VARIANTS = [
   { id: 'tessera-node-postgres', letter: 'i', label: 'tessera + node:http + PostgreSQL', backend: 'postgres', sessions: true, tessera: true },
   { id: 'express-session-pg', letter: 'j', label: 'express-session + connect-pg-simple', backend: 'postgres', sessions: true },
   { id: 'tessera-node-memory', letter: 'k', label: 'tessera + node:http + MemoryStore (extra)', backend: null, sessions: true, tessera: true },
+  { id: 'redis-layout-floor', letter: 'l', label: "node:http + tessera's Redis layout and scripts, no library (extra)", backend: 'redis', sessions: true },
 ];
 const WORKLOADS = [
   { id: 'increment', path: '/inc' },
@@ -913,6 +914,18 @@ function buildReport({ variants, scale, machine, redisVersion, pgVersion }) {
   }
   const goalTable = mdTable(['issue', 'goal', 'measured', 'verdict'], goals, 4);
 
+  // Where the distance from (g) to the floor (b) goes: (l) runs (g)'s keys and scripts with no library.
+  const floorSplit = (() => {
+    const [b, l, g] = ['redis-floor', 'redis-layout-floor', 'tessera-node-redis'].map((id) => inc(id));
+    if (!b?.rps || !l?.rps || !g?.rps) return '';
+    const cpu = (x) => (x?.cpuServer == null ? '–' : `${x.cpuServer.toFixed(0)} µs`);
+    return [
+      `Increments, from the same rounds: (l) runs (g)'s keys and Redis scripts with none of the library, so it splits the distance from (g) to the floor (b) in two.`,
+      `- the layout (two round trips and the INCREMENT script, against one pipelined HINCRBY + PEXPIRE): (l) is ${fmt.ratio(l.rps / b.rps)} (b)${roundSpread('redis-layout-floor', 'redis-floor', 'increment')}; server CPU per request ${cpu(l)} against ${cpu(b)};`,
+      `- the library on top of it (cookie and token, records, the session, the change set): (g) is ${fmt.ratio(g.rps / l.rps)} (l)${roundSpread('tessera-node-redis', 'redis-layout-floor', 'increment')}; server CPU per request ${cpu(g)} against ${cpu(l)}.`,
+    ].join('\n');
+  })();
+
   const skipped = variants.filter((v) => v.status?.status !== 'ready').map((v) => `- (${v.letter}) ${v.id}: ${v.status?.status ?? 'not run'}: ${v.status?.reason ?? ''}`);
   const perRound = variants
     .filter((v) => v.runs && Object.keys(v.runs).length > 0)
@@ -946,7 +959,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 ## Goals (issues #3 and #4)
 
 ${goalTable}
-
+${floorSplit ? `\n${floorSplit}\n` : ''}
 ## Throughput, latency and backend work per request
 
 Ratios are to express-session + connect-redis (PostgreSQL tables: to express-session + connect-pg-simple); for req/s higher is better, for the rest lower is.

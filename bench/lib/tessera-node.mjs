@@ -3,10 +3,17 @@ import { env, importOrSkip, IDLE_SECONDS, json, listenNode, serveStats, stats } 
 
 /** Serves the workload routes with tessera on node:http over `store`. */
 export async function serveTesseraNode(store) {
+  const { manager, handler } = await tesseraNodeHandler(store);
+  listenNode(handler);
+  return manager;
+}
+
+/** The request handler of `serveTesseraNode`, and its manager, for a server that listens itself. */
+export async function tesseraNodeHandler(store) {
   const { SessionManager } = await importOrSkip('tessera');
   const { loadSession, sendJson, sendError } = await importOrSkip('tessera/adapters/node');
   const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
-  listenNode(async (req, res) => {
+  const handler = async (req, res) => {
     if (serveStats(req, res)) return;
     try {
       // Routed on the raw URL, as the floor and the bare server are: a URL object per request
@@ -28,8 +35,8 @@ export async function serveTesseraNode(store) {
     } catch (error) {
       sendError(res, error);
     }
-  });
-  return manager;
+  };
+  return { manager, handler };
 }
 
 export { env };
