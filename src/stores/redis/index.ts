@@ -114,6 +114,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
+import { Deadlines } from './deadlines.js';
 import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
@@ -370,7 +371,7 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** lastSeenAt and idle timeout of recently seen sessions, by id: see load. */
   readonly #lastSeen = new Map<string, { lastSeenAt: number; idleTimeout: number }>();
   /** Commands awaiting a reply, each with its deadline; see #deadline. */
-  readonly #inflight = new Set<InFlight>();
+  readonly #inflight = new Deadlines();
   #watchdog: NodeJS.Timeout | null = null;
   /** Every shard's expiry index key, in the byte order of the shards (see QUERY): what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
@@ -798,16 +799,15 @@ export class RedisStore implements SessionStore, SessionIndex {
    */
   #deadline<T>(sent: Promise<T>, timeout: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: InFlight = { deadline: Date.now() + timeout, timeout, reject };
-      this.#inflight.add(entry);
+      const entry = this.#inflight.add(timeout, reject);
       this.#watchdog ??= this.#startWatchdog();
       sent.then(
         (reply) => {
-          this.#inflight.delete(entry);
+          this.#inflight.remove(entry);
           resolve(reply);
         },
         (error: unknown) => {
-          this.#inflight.delete(entry);
+          this.#inflight.remove(entry);
           reject(this.#unavailable(error));
         },
       );
@@ -816,13 +816,10 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   #startWatchdog(): NodeJS.Timeout {
     const timer = setInterval(() => {
-      if (this.#inflight.size === 0) return;
-      const now = Date.now();
-      for (const entry of this.#inflight) {
-        if (entry.deadline > now) continue;
-        this.#inflight.delete(entry);
+      if (this.#inflight.isEmpty) return;
+      this.#inflight.expire(Date.now(), (entry) => {
         entry.reject(new StoreUnavailableError(`the Redis session store is unavailable (no reply within ${entry.timeout} ms)`));
-      }
+      });
     }, Math.max(5, Math.min(50, Math.floor(this.#timeout / 5))));
     timer.unref();
     return timer;
@@ -899,12 +896,6 @@ export class RedisStore implements SessionStore, SessionIndex {
 interface Target {
   client: RedisClientLike;
   indexes: readonly string[];
-}
-
-interface InFlight {
-  deadline: number;
-  timeout: number;
-  reject: (error: unknown) => void;
 }
 
 let shardSlotTable: Uint16Array | null = null;
