@@ -35,6 +35,8 @@ const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const started = new Date();
 const t0 = performance.now();
 const loadBefore = os.loadavg();
+/** Share of the machine's CPU time that the hypervisor gave elsewhere during the measured rounds (Linux only). */
+let roundsStealShare = null;
 
 function envNumber(name, fallback) {
   const raw = process.env[name];
@@ -110,8 +112,11 @@ function machineCpu() {
   try {
     const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
     const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
-    const total = fields.reduce((a, b) => a + b, 0);
-    return { busy: total - idle, total };
+    // guest and guest_nice (fields 8 and 9) are already counted in user and nice.
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    // Time the hypervisor gave this VM's CPUs to someone else: it slows every variant, and the
+    // ones with more round trips (more wake-ups) most.
+    return { busy: total - idle, total, steal: fields[7] ?? 0 };
   } catch {
     return null;
   }
@@ -614,6 +619,7 @@ async function main() {
   // minute), V8 shrinks its heap, and a run that started cold would measure the heap growing
   // back (a third more CPU per request for the variants that keep objects across a store round
   // trip) instead of the variant's steady state.
+  const cpuBeforeRounds = machineCpu();
   for (let round = 0; round < cfg.rounds; round++) {
     for (const workload of WORKLOADS) {
       const offset = (round * 3 + (workload.id === 'read' ? 1 : 0)) % Math.max(1, active.length);
@@ -636,6 +642,12 @@ async function main() {
         }
       }
     }
+  }
+
+  const cpuAfterRounds = machineCpu();
+  if (cpuBeforeRounds !== null && cpuAfterRounds !== null) {
+    roundsStealShare = (cpuAfterRounds.steal - cpuBeforeRounds.steal) / Math.max(1, cpuAfterRounds.total - cpuBeforeRounds.total);
+    log(`CPU time stolen by the hypervisor during the rounds: ${(roundsStealShare * 100).toFixed(1)} %`);
   }
 
   // MONITOR probe: round trips vs in-script commands, per Redis variant.
@@ -953,7 +965,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 - Node ${process.version}; Redis ${redisVersion}; PostgreSQL ${pgVersion}
 - Machine: ${machine.nproc} CPUs (nproc), ${machine.cpu}, ${machine.memoryGb} GiB RAM, ${machine.os}. Load generator, servers, Redis and PostgreSQL all share these CPUs.
 - Load average (1/5/15 min) before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}.${loadBefore[0] > 1.5 ? ' **Other work was running on this machine when the run started (the build just before adds a little); throughput figures are depressed and noisy. Re-run on an idle machine for figures to compare.**' : ' (The 1-minute figure includes the build that `npm run bench` runs first.)'}
-- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${cfg.sessions.toLocaleString('en-US')} live sessions per variant, ${cfg.scaleSessions.toLocaleString('en-US')} sessions for the storage figures.
+${roundsStealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(roundsStealShare * 100).toFixed(1)} % of the machine's CPU time.${roundsStealShare > 0.05 ? ' **Other guests were taking this machine\'s CPUs; the variants with more round trips per request lose most.**' : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${cfg.sessions.toLocaleString('en-US')} live sessions per variant, ${cfg.scaleSessions.toLocaleString('en-US')} sessions for the storage figures.
 - Packages: ${packageVersions()}
 
 ## Goals (issues #3 and #4)
