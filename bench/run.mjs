@@ -114,8 +114,8 @@ function machineCpu() {
     const idle = (fields[3] ?? 0) + (fields[4] ?? 0); // idle + iowait
     // guest and guest_nice (fields 8 and 9) are already counted in user and nice.
     const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-    // Time the hypervisor gave this VM's CPUs to someone else: it slows every variant, and the
-    // ones with more round trips (more wake-ups) most.
+    // Time the hypervisor gave this VM's CPUs to someone else: it slows every variant, whatever
+    // the load average says.
     return { busy: total - idle, total, steal: fields[7] ?? 0 };
   } catch {
     return null;
@@ -965,7 +965,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 - Node ${process.version}; Redis ${redisVersion}; PostgreSQL ${pgVersion}
 - Machine: ${machine.nproc} CPUs (nproc), ${machine.cpu}, ${machine.memoryGb} GiB RAM, ${machine.os}. Load generator, servers, Redis and PostgreSQL all share these CPUs.
 - Load average (1/5/15 min) before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}.${loadBefore[0] > 1.5 ? ' **Other work was running on this machine when the run started (the build just before adds a little); throughput figures are depressed and noisy. Re-run on an idle machine for figures to compare.**' : ' (The 1-minute figure includes the build that `npm run bench` runs first.)'}
-${roundsStealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(roundsStealShare * 100).toFixed(1)} % of the machine's CPU time.${roundsStealShare > 0.05 ? ' **Other guests were taking this machine\'s CPUs; the variants with more round trips per request lose most.**' : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${cfg.sessions.toLocaleString('en-US')} live sessions per variant, ${cfg.scaleSessions.toLocaleString('en-US')} sessions for the storage figures.
+${roundsStealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(roundsStealShare * 100).toFixed(1)} % of the machine's CPU time.${roundsStealShare > 0.05 ? ' **Other guests were taking this machine\'s CPUs; throughput figures are depressed and noisy.**' : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${cfg.sessions.toLocaleString('en-US')} live sessions per variant, ${cfg.scaleSessions.toLocaleString('en-US')} sessions for the storage figures.
 - Packages: ${packageVersions()}
 
 ## Goals (issues #3 and #4)

@@ -11,7 +11,7 @@ import { cookieValue, env, importOrSkip, json, listenNode, redisClient, serveSta
 import { openRedisStore } from '../lib/stores.mjs';
 import { tesseraNodeHandler } from '../lib/tessera-node.mjs';
 
-const { hashSecret, hashesEqual, parseToken } = await importOrSkip('tessera');
+const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera');
 // Not a public export: the store's scripts, from the build the other variants run.
 const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts.js', import.meta.url).href);
 
@@ -20,15 +20,16 @@ const incrementSha = await client.scriptLoad(withShebang(INCREMENT, SCRIPT_FLAGS
 
 /** The live session hash named by the request's cookie, as a field → value object, or null. */
 async function loadHash(req) {
-  const parsed = parseToken(cookieValue(req.headers.cookie, 'tessera') ?? '');
+  const parsed = parseToken(cookieValue(req.headers.cookie, defaultOptions.cookie.name) ?? '');
   if (parsed === null) return null;
   const secretHash = hashSecret(parsed.secret);
-  const key = `${env.prefix}s:{${parsed.id.slice(0, 2)}}${parsed.id.slice(2)}`;
+  // The store's session key (see the layout in src/stores/redis/index.ts).
+  const key = `${env.prefix}s:{${parsed.id.slice(0, SHARD_LENGTH)}}${parsed.id.slice(SHARD_LENGTH)}`;
   const flat = await client.sendCommand(['HGETALL', key]);
   const hash = {};
   for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]] = flat[i + 1];
   if (hash.sh === undefined || !hashesEqual(secretHash, hash.sh)) return null;
-  if (Date.now() >= Math.min(Number(hash.ls) + Number(hash.it) * 1000, Number(hash.ax))) return null;
+  if (Date.now() >= expiresAt(Number(hash.ls), Number(hash.it), Number(hash.ax))) return null;
   return { key, hash };
 }
 
