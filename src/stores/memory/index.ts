@@ -1,6 +1,7 @@
 import {
   InvalidOptionError,
   applyChangeSet,
+  hashesEqual,
   secretAccepted,
   sessionsToEvict,
   touched,
@@ -71,6 +72,11 @@ export class MemoryStore implements SessionStore, SessionIndex {
   readonly #expiry = new MinHeap<string>();
   /** Expired sessions freed on access, reported by the next `deleteExpired`. */
   #freed: RemovedSession[] = [];
+  /**
+   * Ids a login or rotation replaced, with the secret hashes that opened them, until their
+   * `supersededUntil`: see `isSuperseded`. In insertion order, which is nearly expiry order.
+   */
+  readonly #superseded = new Map<string, { hashes: string[]; until: number }>();
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxSessions = options.maxSessions ?? 100_000;
@@ -98,7 +104,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
       if (excess.length > 0 && options.limit.onLimit === 'reject') return { status: 'limit' };
       for (const victim of excess) evicted.push(this.#remove(victim.id) as RemovedSession);
     }
-    if (options.replaces) this.#remove(options.replaces.id);
+    if (options.replaces) this.#supersede(options.replaces.id, options.replaces.supersededUntil, now);
     while (this.#sessions.size >= this.#maxSessions) {
       if (this.#purge(now, Number.POSITIVE_INFINITY, 1) > 0) continue;
       const victim = this.#evictSoonestExpiring();
@@ -134,7 +140,16 @@ export class MemoryStore implements SessionStore, SessionIndex {
     return this.#remove(id);
   }
 
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    const { now, secretHash } = options;
+    const replaced = this.#superseded.get(id);
+    if (replaced !== undefined && now < replaced.until && replaced.hashes.some((hash) => hashesEqual(hash, secretHash))) return true;
+    const renewed = this.#live(id, now)?.previousSecretHash;
+    return typeof renewed === 'string' && hashesEqual(renewed, secretHash);
+  }
+
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    this.#forgetSuperseded(now, limit);
     this.#purge(now, limit);
     const removed = this.#freed.splice(0, limit);
     return removed;
@@ -143,6 +158,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
   async close(): Promise<void> {
     this.#sessions.clear();
     this.#bySubject.clear();
+    this.#superseded.clear();
   }
 
   async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
@@ -227,6 +243,28 @@ export class MemoryStore implements SessionStore, SessionIndex {
       if (ids?.size === 0) this.#bySubject.delete(record.subject);
     }
     return { id, subject: record.subject };
+  }
+
+  /** Removes a session that a login or rotation replaced, remembering its secret hashes until `until`. */
+  #supersede(id: string, until: number, now: number): void {
+    const record = this.#sessions.get(id);
+    this.#remove(id);
+    if (record === undefined) return;
+    this.#forgetSuperseded(now, PURGE_PER_ACCESS);
+    // Bounded like the sessions: under a flood of logins the oldest are forgotten first.
+    if (this.#superseded.size >= this.#maxSessions) this.#superseded.delete(this.#superseded.keys().next().value as string);
+    const hashes = [record.secretHash];
+    if (record.previousSecretHash !== null && now < (record.previousSecretExpiresAt ?? 0)) hashes.push(record.previousSecretHash);
+    this.#superseded.set(id, { hashes, until });
+  }
+
+  /** Forgets up to `max` superseded tokens past their time, oldest first. */
+  #forgetSuperseded(now: number, max: number): void {
+    let examined = 0;
+    for (const [id, { until }] of this.#superseded) {
+      if (until > now || examined++ >= max) break;
+      this.#superseded.delete(id);
+    }
   }
 
   /** Frees up to `max` expired sessions from the top of the heap; returns how many it freed. */
