@@ -73,7 +73,7 @@ describe('cookies', () => {
     clock.advance(6_000);
     const touched = await request(m, token);
     assert.equal(touched.session.info?.lastSeenAt, clock.now(), 'touched');
-    assert.deepEqual(touched.cookies, []);
+    assert.equal(touched.cookies.length, 0, "no Set-Cookie for a touch");
     await touched.session.logout();
     assert.match(touched.cookies.at(-1) as string, /^tessera=; Max-Age=0; Path=\/;/);
     const dead = await request(m, token);

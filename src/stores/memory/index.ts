@@ -32,6 +32,8 @@ export interface MemoryStoreOptions {
 
 /** Expired entries freed per access, so no single request pays for a backlog. */
 const PURGE_PER_ACCESS = 64;
+/** Stale heap entries tolerated beyond one per session before the heap is rebuilt. */
+const COMPACT_SLACK = 1024;
 
 /** A deep copy of JSON data as plain objects and arrays (a key named `__proto__` stays a key). */
 function copyJson(value: JsonValue): JsonValue {
@@ -89,6 +91,11 @@ export class MemoryStore implements SessionStore, SessionIndex {
     return this.#sessions.size;
   }
 
+  /** @internal Entries in the expiry heap, stale ones included (for tests of its bound). */
+  get heapSize(): number {
+    return this.#expiry.size;
+  }
+
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { now } = options;
     this.#purge(now, PURGE_PER_ACCESS);
@@ -132,7 +139,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
     }
     const next = applyChangeSet(record, changes);
     this.#sessions.set(id, next);
-    if (next.expiresAt < record.expiresAt) this.#expiry.push(next.expiresAt, id);
+    if (next.expiresAt < record.expiresAt) this.#pushExpiry(next.expiresAt, id);
     return { status: 'applied', record: copyRecord(next) };
   }
 
@@ -225,7 +232,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
 
   #insert(record: SessionRecord): void {
     this.#sessions.set(record.id, record);
-    this.#expiry.push(record.expiresAt, record.id);
+    this.#pushExpiry(record.expiresAt, record.id);
     if (record.subject !== null) {
       let ids = this.#bySubject.get(record.subject);
       if (ids === undefined) this.#bySubject.set(record.subject, (ids = new Set()));
@@ -265,6 +272,17 @@ export class MemoryStore implements SessionStore, SessionIndex {
       if (until > now || examined++ >= max) break;
       this.#superseded.delete(id);
     }
+  }
+
+  /**
+   * Heap entries of removed sessions stay until they reach the top, so logins and logouts in a
+   * loop would grow the heap without bound: past twice the sessions held, it is rebuilt from them.
+   */
+  #pushExpiry(expiresAt: number, id: string): void {
+    this.#expiry.push(expiresAt, id);
+    if (this.#expiry.size <= 2 * this.#sessions.size + COMPACT_SLACK) return;
+    this.#expiry.clear();
+    for (const [key, record] of this.#sessions) this.#expiry.push(record.expiresAt, key);
   }
 
   /** Frees up to `max` expired sessions from the top of the heap; returns how many it freed. */
