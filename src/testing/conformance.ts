@@ -498,6 +498,22 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.ok(await store.load(other.id, { now: later }));
       });
 
+      indexIt('revokeEverything ends every live session of every user, a page at a time, with an event each', async (idx) => {
+        const m = manager();
+        const tokens: string[] = [];
+        for (let i = 0; i < 7; i++) tokens.push(await loggedIn(m, `user${i % 3}`));
+        const { session: anonymous } = await request(m, null);
+        await anonymous.set('a', 1);
+        const revoked: string[] = [];
+        m.on('revoked', (event) => {
+          revoked.push(`${event.reason}:${event.session.id}`);
+        });
+        assert.equal(await m.revokeEverything({ pageSize: 3 }), 8);
+        assert.equal(await idx.count({ now: clock.now() }), 0);
+        for (const token of tokens) assert.equal((await request(m, token)).session.isStored, false);
+        assert.deepEqual(revoked.sort(), [...tokens.map((t) => `admin:${t.slice(0, 28)}`), `admin:${anonymous.id}`].sort());
+      });
+
       indexIt('queries by subject, display-name prefix and id, a page at a time', async (idx) => {
         const now = clock.now();
         const ids: string[] = [];
