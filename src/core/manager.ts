@@ -349,20 +349,16 @@ class RequestContext implements SessionContext {
 
   writeCookie(token: string | null, absoluteExpiresAt: number): void {
     if (this.setCookie === undefined) return;
-    const { cookie, clock } = this.options;
-    const attributes = { secure: this.secure, sameSite: cookie.sameSite, httpOnly: true, path: '/' };
-    this.setCookie(
-      token === null
-        ? serializeCookie(this.cookieName, '', { ...attributes, maxAge: 0 })
-        : serializeCookie(this.cookieName, token, { ...attributes, maxAge: cookieMaxAge(absoluteExpiresAt, clock.now()) }),
-    );
+    this.setCookie(token === null ? this.#serialize('', 0) : this.#serialize(token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())));
   }
 
   /** The `Set-Cookie` value that clears the session cookie, or null for a bearer request. */
   clearingCookie(): string | null {
-    if (this.setCookie === undefined) return null;
-    const attributes = { secure: this.secure, sameSite: this.options.cookie.sameSite, httpOnly: true, path: '/', maxAge: 0 };
-    return serializeCookie(this.cookieName, '', attributes);
+    return this.setCookie === undefined ? null : this.#serialize('', 0);
+  }
+
+  #serialize(value: string, maxAge: number): string {
+    return serializeCookie(this.cookieName, value, { secure: this.secure, sameSite: this.options.cookie.sameSite, httpOnly: true, path: '/', maxAge });
   }
 
   isSuperseded(id: string, secretHash: string): Promise<boolean> {
