@@ -127,7 +127,7 @@ describe('postgres store on several instances', { skip }, () => {
     const { token: _c, ...other } = makeRecord(now + 1, { subject: 'watcher' });
     await first.create(other, { now: now + 1 });
     const { token: _d, ...next } = makeRecord(now + 2, { subject: 'watcher' });
-    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version }, limit: { max: 1, onLimit: 'evict-oldest' } });
+    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 }, limit: { max: 1, onLimit: 'evict-oldest' } });
     assert.deepEqual(created, { status: 'created', evicted: [{ id: other.id, subject: 'watcher' }] });
     await waitFor(3);
     assert.deepEqual(
