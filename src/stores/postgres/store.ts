@@ -33,7 +33,11 @@ export interface PostgresStoreOptions {
   pool?: PgPool;
   /** @default 'public' */
   schema?: string;
-  /** @default 'tessera_sessions' */
+  /**
+   * The sessions table, at most 48 characters. Superseded tokens live beside it in
+   * `<table>_superseded`.
+   * @default 'tessera_sessions'
+   */
   table?: string;
   /**
    * Milliseconds to wait for a new connection before the request fails with

@@ -40,7 +40,8 @@ export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransactio
 
 interface SqliteStoreCommonOptions {
   /**
-   * The table sessions live in; created with its indexes at construction if missing.
+   * The table sessions live in; created with its indexes at construction if missing, with
+   * `<tableName>_superseded` beside it for tokens a login or rotation replaced.
    * @default 'tessera_sessions'
    */
   tableName?: string;
