@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
-import { ManualClock, SessionManager, partitionOf } from '../src/core/index.js';
+import { ManualClock, SessionManager, unkeyedPartition as partitionOf } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';

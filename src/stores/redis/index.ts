@@ -98,7 +98,7 @@ import {
   secretAccepted,
   touchIntervalMs,
   isSessionId,
-  partitionOf,
+  unkeyedPartition as partitionOf,
   type ApplyOptions,
   type ApplyResult,
   type ChangeSet,
