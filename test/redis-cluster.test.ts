@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
-import { ManualClock, SessionManager, unkeyedPartition as partitionOf } from '../src/core/index.js';
+import { ManualClock, SessionManager, unkeyedPartition } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
@@ -67,10 +67,14 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const manager = new SessionManager({ store, clock, cleanupInterval: false });
     const now = clock.now();
     const subjects = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    const shards = new Map<string, string>();
     for (const subject of subjects) {
-      const { token: _t, ...record } = makeRecord(now, { subject });
+      const partition = await store.subjectPartition(subject);
+      const { token: _t, ...record } = makeRecord(now, { subject }, partition);
       await store.create(record, { now });
-      const shard = partitionOf(subject).slice(0, 2);
+      const shard = partition.slice(0, 2);
+      shards.set(subject, shard);
+      assert.notEqual(partition, unkeyedPartition(subject), 'a keyed partition, not the unkeyed SHA-256 of the subject');
       const key = `lay:s:{${record.id.slice(0, 2)}}${record.id.slice(2)}`;
       assert.equal(await probe.exists(key), 1, 'the session hash is where the layout says');
       assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key])), slotOf(shard));
@@ -81,7 +85,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
       const { token: _t, ...record } = makeRecord(now);
       await store.create(record, { now });
     }
-    const masters = new Set(subjects.map((s) => probe.slots[slotOf(partitionOf(s).slice(0, 2))]?.master.id));
+    const masters = new Set(subjects.map((s) => probe.slots[slotOf(shards.get(s) as string)]?.master.id));
     assert.ok(masters.size > 1, 'the sessions are spread over several masters');
     assert.equal(await manager.count(), 50);
     assert.equal((await manager.query({ limit: 1000 })).sessions.length, 50);
@@ -101,7 +105,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const given = new RedisStore({ client: resp3, prefix: 'r3:' });
     try {
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } });
+      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
       await given.create(record, { now });
       const touch = { maxIntervalMs: 60_000, idleFraction: 0.1 };
       // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.

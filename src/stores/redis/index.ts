@@ -24,12 +24,13 @@
  *   value's JSON text, so an integer is its decimal digits and `HINCRBY` adds to it in place.
  *   TTL: `expiresAt - now` (relative, because the core's clock may be a test clock), moved by
  *   every touch and by every apply that moves the expiry.
- *   A logged-in session's id must start with `partitionOf(subject)` (the core issues it so);
- *   `create` refuses one that does not, since its index would live in another slot.
- * - `P u:{<shard of partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids
- *   scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
+ *   A logged-in session's id must start with `subjectPartition(subject)` (the core issues it
+ *   so); `create` refuses one that does not, since its index would live in another slot.
+ * - `P u:{<shard of subjectPartition(subject)>}<subject>`: **sorted set**, the subject's session
+ *   ids scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
  *   written; its TTL follows its longest-lived entry, so it never depends on keyspace
- *   notifications.
+ *   notifications. Sessions issued by 0.1 sit in `P u:{<shard of unkeyedPartition(subject)>}`
+ *   (see "Partition key").
  * - `P x:{<shard>}`: **sorted set**, one per shard (1,024), the shard's session ids scored by
  *   expiresAt. One per shard, on a single node as on a cluster: on a cluster the index is then
  *   written in the same script as the session, and everywhere each set stays small (about 100
@@ -47,6 +48,32 @@
  *   indexes (scripts adjust it only while it exists); each sweep that gets through every index
  *   sets it again, so a counter gone wrong (keys deleted by hand) heals by the next sweep. A
  *   cluster has no such key (no script could reach it from every slot) and counts with `ZCARD`s.
+ * - `P partition-key`: **string**, no TTL, the base64 of the 32 random bytes that subject
+ *   partitions are derived from, when the `partitionKey` option is not given (see below).
+ *
+ * ## Partition key
+ *
+ * A logged-in session's partition is `keyedPartition(key, subject)`, an HMAC, so that an id says
+ * nothing about its user to whoever lacks the key. The key is the `partitionKey` option, or else
+ * `P partition-key`: the first instance to need it creates it (`SET ... NX GET`, one command,
+ * which also reads the key another instance created first) and every instance caches it.
+ * Deleting that key by hand (or evicting it: under an `allkeys-*` eviction policy Redis may pick
+ * it, as it may pick sessions) breaks no session: load, save, touch, revoke and expiry follow each
+ * id's own shard. What it can do is split a user's sessions over two partitions: each sweep
+ * (`deleteExpired`) writes the cached key back if it is missing, or adopts the one Redis holds if
+ * another instance, started after the deletion, made a new one first; so all instances agree
+ * again by their next sweep. In that second case the sessions issued under the old key stay in
+ * their old subject index until they end (at most the absolute timeout): they keep working, but
+ * `listBySubject`, `count({ subject })`, `deleteBySubject` and the per-user limit no longer see
+ * them. A deployment that cannot accept that gives `partitionKey` from its secret store.
+ *
+ * tessera 0.1 derived the partition from the subject alone (`unkeyedPartition`). Its sessions keep
+ * working until they end: everything but the subject-wide operations follows the id, and those
+ * (`listBySubject`, `count({ subject })`, `deleteBySubject`, `query({ subject })`) also read the
+ * 0.1 index when it is in another shard than the keyed one: in the same script on a single node
+ * (or when both shards share a cluster slot), in a second script on a cluster. 0.1 sessions do
+ * not count against the per-user limit of a new login (its script cannot reach their slot on a
+ * cluster).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
@@ -90,6 +117,7 @@ import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
   ID_SHARDS,
   InvalidOptionError,
+  PARTITION_LENGTH,
   SHARD_LENGTH,
   StoreUnavailableError,
   applyChangeSet,
@@ -98,7 +126,8 @@ import {
   secretAccepted,
   touchIntervalMs,
   isSessionId,
-  unkeyedPartition as partitionOf,
+  keyedPartition,
+  unkeyedPartition,
   type ApplyOptions,
   type ApplyResult,
   type ChangeSet,
@@ -113,8 +142,10 @@ import {
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
+  type SubjectPartitions,
 } from '../../core/index.js';
 import { Deadlines } from './deadlines.js';
+import { PartitionKey, assertPartitionKey } from './partitions.js';
 import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
@@ -177,6 +208,15 @@ export interface RedisStoreOptions {
    * @default 500
    */
   commandTimeout?: number;
+  /**
+   * The key that a logged-in session's id partition is derived from (`keyedPartition`), so that an
+   * id says nothing about its user to whoever lacks it: at least 32 bytes, the same on every
+   * instance, kept secret like a cookie-signing key. Changing it moves new logins to other
+   * partitions; see "Partition key" at the top of this file for what that means.
+   * @default a random 32-byte key that the first instance creates in Redis (`P partition-key`) and every instance then shares
+   * @example Buffer.from(process.env.TESSERA_PARTITION_KEY, 'base64')
+   */
+  partitionKey?: Uint8Array;
 }
 
 type Reply = unknown;
@@ -359,8 +399,8 @@ function byCreation(a: SessionRecord, b: SessionRecord): number {
  * const store = new RedisStore({ url: process.env.REDIS_URL });
  * const sessions = new SessionManager({ store });
  */
-export class RedisStore implements SessionStore, SessionIndex {
-  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true });
+export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions {
+  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true, subjectPartitions: true });
   readonly #client: RedisClientLike | RedisClusterLike;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -376,6 +416,7 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** Every shard's expiry index key, in the byte order of the shards (see QUERY): what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
   readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
+  readonly #partitionKey: PartitionKey;
 
   constructor(options: RedisStoreOptions = {}) {
     const prefix = options.prefix ?? 'tessera:';
@@ -384,8 +425,18 @@ export class RedisStore implements SessionStore, SessionIndex {
     if (!Number.isInteger(timeout) || timeout < 1) throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
     const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
     if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
+    const partitionKey = options.partitionKey === undefined ? undefined : assertPartitionKey(options.partitionKey);
     this.#prefix = prefix;
     this.#timeout = timeout;
+    const keyName = `${prefix}partition-key`;
+    this.#partitionKey = new PartitionKey(
+      partitionKey,
+      async (value) => {
+        const stored = await this.#send(keyName, ['SET', keyName, value, 'NX', 'GET']);
+        return stored == null ? null : asString(stored);
+      },
+      `the Redis key ${keyName}`,
+    );
     const socket = { connectTimeout: timeout, reconnectStrategy };
     if (options.client !== undefined) {
       this.#client = options.client;
@@ -432,11 +483,17 @@ export class RedisStore implements SessionStore, SessionIndex {
     this.#indexKeys = SHARDS_IN_ID_ORDER.map((shard) => this.#shardIndexKey(shard));
   }
 
+  /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
+  async subjectPartition(subject: string): Promise<string> {
+    return keyedPartition(await this.#partitionKey.get(), subject);
+  }
+
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { now, replaces, limit } = options;
     if (!isSessionId(record.id)) throw new Error('not a session id');
-    if (record.subject !== null && partitionOf(record.subject) !== record.id.slice(0, 6)) {
-      throw new Error("a logged-in session's id must start with partitionOf(subject)");
+    // Its subject index lives in the slot of the subject's partition, so the id must too.
+    if (record.subject !== null && (await this.subjectPartition(record.subject)) !== record.id.slice(0, PARTITION_LENGTH)) {
+      throw new Error("a logged-in session's id must start with subjectPartition(subject)");
     }
     if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
     const crossSlot = replaces !== undefined && this.#cluster && slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
@@ -627,6 +684,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    // A partition key deleted in Redis is put back (or another instance's new one adopted): see "Partition key".
+    await this.#partitionKey.reassert();
     const removed: RemovedSession[] = [];
     for (const target of await this.#targets()) {
       if (removed.length >= limit) break;
@@ -659,9 +718,10 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    const reply = (await this.#subject(subject, options.now, 'delete', options.except ?? '')) as Reply[];
-    return reply.map((id) => ({ id: asString(id), subject }));
+    const replies = await this.#subject(subject, options.now, 'delete', options.except ?? '');
+    return replies.flatMap((reply) => (reply as Reply[]).map((id) => ({ id: asString(id), subject })));
   }
+
 
   async query(query: SessionQuery): Promise<SessionPage> {
     const { now, limit } = query;
@@ -713,24 +773,46 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
-    if (filter.subject !== undefined) return Number(await this.#subject(filter.subject, filter.now, 'count', ''));
+    if (filter.subject !== undefined) {
+      const replies = await this.#subject(filter.subject, filter.now, 'count', '');
+      return replies.reduce<number>((sum, n) => sum + Number(n), 0);
+    }
     const counts = await Promise.all((await this.#targets()).map((target) => this.#runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
     return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
   }
 
   async #subjectRecords(subject: string, now: number): Promise<SessionRecord[]> {
-    const reply = (await this.#subject(subject, now, 'list', '')) as Reply[];
     const records: SessionRecord[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const record = toRecord(asString(reply[i]), reply[i + 1]);
-      if (now < record.expiresAt && record.subject === subject) records.push(record);
+    for (const reply of await this.#subject(subject, now, 'list', '')) {
+      const list = reply as Reply[];
+      for (let i = 0; i + 1 < list.length; i += 2) {
+        const record = toRecord(asString(list[i]), list[i + 1]);
+        if (now < record.expiresAt && record.subject === subject) records.push(record);
+      }
     }
     return records;
   }
 
-  #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply> {
-    const shard = partitionOf(subject).slice(0, SHARD_LENGTH);
-    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${shard}}${subject}`, this.#shardIndexKey(shard)], [subject, String(now), mode, except]);
+  /**
+   * The SUBJECT script over a subject's index, and over the index of the sessions issued under
+   * 0.1's unkeyed partition (see "Partition key" at the top of this file) when that one is in
+   * another shard: in the same call where both are in one slot (always on a single node), in a
+   * second one otherwise. One reply per call.
+   */
+  async #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply[]> {
+    const shard = (await this.subjectPartition(subject)).slice(0, SHARD_LENGTH);
+    const legacy = unkeyedPartition(subject).slice(0, SHARD_LENGTH);
+    const args = [subject, String(now), mode, except];
+    const keys = [this.#subjectIndexKey(shard, subject), this.#shardIndexKey(shard)];
+    if (legacy === shard) return [await this.#run(this.#scripts.subject, keys, args)];
+    const legacyKeys = [this.#subjectIndexKey(legacy, subject), this.#shardIndexKey(legacy)];
+    if (!this.#cluster || slotOf(shard) === slotOf(legacy)) return [await this.#run(this.#scripts.subject, [...keys, ...legacyKeys], args)];
+    return Promise.all([this.#run(this.#scripts.subject, keys, args), this.#run(this.#scripts.subject, legacyKeys, args)]);
+  }
+
+  /** A subject's index in a shard: the shard of the partition its sessions' ids start with. */
+  #subjectIndexKey(shard: string, subject: string): string {
+    return `${this.#prefix}u:{${shard}}${subject}`;
   }
 
   #sessionKey(id: string): string {

@@ -282,39 +282,47 @@ return {r[5]}
 `;
 
 /**
- * A subject's sessions. KEYS: subject index, its shard's expiry index (same slot). ARGV: prefix,
- * subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims entries past their expiry first.
- * list: {id, flat hash, ...}; count: n; delete: removed ids.
+ * A subject's sessions. KEYS: pairs of a subject index and its shard's expiry index (same slot):
+ * the subject's, and on a single node also the one of the sessions 0.1 issued under its unkeyed
+ * partition. ARGV: prefix, subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims
+ * entries past their expiry first. list: {id, flat hash, ...}; count: n; delete: removed ids.
  */
 export const SUBJECT = (prelude: string): string => `${prelude}
-local u, xkey, sub, now, mode, except = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-if mode == 'count' then return redis.call('ZCARD', u) end
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-  local key = skey(id)
-  if mode == 'delete' then
-    if id ~= except then
-      local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
-      if ex and ex > now then
-        redis.call('DEL', key)
-        redis.call('ZREM', u, id)
-        xrem(xkey, id)
-        out[#out + 1] = id
-      elseif not ex then
-        redis.call('ZREM', u, id)
-      end
-    end
+local sub, now, mode, except = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local out, total = {}, 0
+for k = 1, #KEYS, 2 do
+  local u, xkey = KEYS[k], KEYS[k + 1]
+  redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
+  if mode == 'count' then
+    total = total + redis.call('ZCARD', u)
   else
-    local h = redis.call('HGETALL', key)
-    if #h == 0 then
-      redis.call('ZREM', u, id)
-    else
-      out[#out + 1] = id
-      out[#out + 1] = h
+    for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+      local key = skey(id)
+      if mode == 'delete' then
+        if id ~= except then
+          local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
+          if ex and ex > now then
+            redis.call('DEL', key)
+            redis.call('ZREM', u, id)
+            xrem(xkey, id)
+            out[#out + 1] = id
+          elseif not ex then
+            redis.call('ZREM', u, id)
+          end
+        end
+      else
+        local h = redis.call('HGETALL', key)
+        if #h == 0 then
+          redis.call('ZREM', u, id)
+        else
+          out[#out + 1] = id
+          out[#out + 1] = h
+        end
+      end
     end
   end
 end
+if mode == 'count' then return total end
 return out
 `;
 

@@ -1,0 +1,80 @@
+/**
+ * The key the Redis store derives subject partitions with (`keyedPartition` in the core): the
+ * `partitionKey` option, or else one random key that the first instance to need it creates in
+ * Redis and every instance sharing the prefix then reads and caches.
+ */
+import { randomBytes } from 'node:crypto';
+import { InvalidOptionError } from '../../core/index.js';
+
+/** Bytes of a key this store creates; also the least it accepts. */
+export const PARTITION_KEY_BYTES = 32;
+
+/** `SET key value NX GET`: the value stored before (null when this one was set), as the store sends it. */
+export type SetIfAbsent = (value: string) => Promise<string | null>;
+
+export function assertPartitionKey(key: unknown): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length < PARTITION_KEY_BYTES) {
+    const length = key instanceof Uint8Array ? `${key.length} bytes` : typeof key;
+    throw new InvalidOptionError(`partitionKey must be a Uint8Array (or Buffer) of at least ${PARTITION_KEY_BYTES} bytes, got ${length}`);
+  }
+  return new Uint8Array(key);
+}
+
+function decode(stored: string, where: string): Uint8Array {
+  const key = Buffer.from(stored, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(stored) || key.length < PARTITION_KEY_BYTES) {
+    throw new Error(`${where} holds no partition key (base64 of ${PARTITION_KEY_BYTES} bytes or more); delete it and a new one is made`);
+  }
+  return new Uint8Array(key);
+}
+
+export class PartitionKey {
+  readonly #given: boolean;
+  readonly #setIfAbsent: SetIfAbsent;
+  readonly #where: string;
+  #key: Uint8Array | null;
+  #encoded: string | null = null;
+  /** The first read from Redis, shared by the calls that wait for it. */
+  #pending: Promise<Uint8Array> | null = null;
+
+  constructor(given: Uint8Array | undefined, setIfAbsent: SetIfAbsent, where: string) {
+    this.#given = given !== undefined;
+    this.#key = given ?? null;
+    this.#setIfAbsent = setIfAbsent;
+    this.#where = where;
+  }
+
+  /** The key once known (given, or read before), without waiting; else null. */
+  get cached(): Uint8Array | null {
+    return this.#key;
+  }
+
+  /** The key: given, cached, or read from Redis (and created there when absent) on first use. */
+  get(): Promise<Uint8Array> {
+    if (this.#key !== null) return Promise.resolve(this.#key);
+    this.#pending ??= this.#exchange(randomBytes(PARTITION_KEY_BYTES).toString('base64')).finally(() => {
+      this.#pending = null;
+    });
+    return this.#pending;
+  }
+
+  /**
+   * Puts the cached key back in Redis if it was deleted there, or adopts the one Redis holds if it
+   * differs (another instance made a new one after a deletion): run by every sweep, so that
+   * instances agree again by their next sweep. Nothing to do for a given key, or before first use.
+   */
+  async reassert(): Promise<void> {
+    if (this.#given || this.#encoded === null) return;
+    await this.#exchange(this.#encoded);
+  }
+
+  async #exchange(candidate: string): Promise<Uint8Array> {
+    const stored = await this.#setIfAbsent(candidate);
+    const encoded = stored ?? candidate;
+    if (encoded !== this.#encoded) {
+      this.#key = decode(encoded, this.#where);
+      this.#encoded = encoded;
+    }
+    return this.#key as Uint8Array;
+  }
+}
