@@ -48,6 +48,12 @@
  *   indexes (scripts adjust it only while it exists); each sweep that gets through every index
  *   sets it again, so a counter gone wrong (keys deleted by hand) heals by the next sweep. A
  *   cluster has no such key (no script could reach it from every slot) and counts with `ZCARD`s.
+ * - `P r:{<shard>}<rest of id>`: **string**, `<supersededUntil> <sh>[ <ph>]`, written by the login
+ *   or rotation that removed session `id` (CREATE, or DELETE as step 2 of a cross-slot replace;
+ *   never by a revocation): the secret hashes that opened it then (`ph` only while its grace
+ *   period lasted) and until when (the core's clock) they count as superseded rather than
+ *   unknown. TTL `supersededUntil - now`, so nothing sweeps it. `isSuperseded` reads it and the
+ *   live session's `ph` in one script (the `{shard}` is the session's, so one slot).
  * - `P partition-key`: **string**, no TTL, the base64 of the 32 random bytes that subject
  *   partitions are derived from, when the `partitionKey` option is not given (see below).
  *
@@ -146,7 +152,7 @@ import {
 } from '../../core/index.js';
 import { Deadlines } from './deadlines.js';
 import { PartitionKey, assertPartitionKey } from './partitions.js';
-import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
+import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SUPERSEDED, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
 
@@ -475,6 +481,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       increment: script(INCREMENT, SCRIPT_FLAGS.increment),
       create: script(CREATE(shared), SCRIPT_FLAGS.create),
       delete: script(DELETE(shared), SCRIPT_FLAGS.delete),
+      superseded: script(SUPERSEDED(shared), SCRIPT_FLAGS.superseded),
       subject: script(SUBJECT(shared), SCRIPT_FLAGS.subject),
       count: script(COUNT_ALL(shared), [...SCRIPT_FLAGS.count, ...walk]),
       sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
@@ -503,19 +510,24 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     // Cross-slot replace (see the top of this file): step 2, retire the old session.
     let removed: Reply;
     try {
-      removed = await this.#run(this.#scripts.delete, [this.#sessionKey(replaces.id), this.#indexKey(replaces.id)], [replaces.id, String(now), String(replaces.version)]);
+      removed = await this.#run(this.#scripts.delete, [this.#sessionKey(replaces.id), this.#indexKey(replaces.id)], [
+        replaces.id,
+        String(now),
+        String(replaces.version),
+        String(replaces.supersededUntil),
+      ]);
     } catch (error) {
-      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']).catch(() => {});
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '', '']).catch(() => {});
       throw error;
     }
     if (removed === null) {
-      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']);
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '', '']);
       return { status: 'gone' };
     }
     return created;
   }
 
-  async #create(record: SessionRecord, now: number, replaces: { id: string; version: number } | undefined, limit: CreateOptions['limit']): Promise<CreateResult> {
+  async #create(record: SessionRecord, now: number, replaces: CreateOptions['replaces'], limit: CreateOptions['limit']): Promise<CreateResult> {
     const fields: string[] = [
       'sh', record.secretHash,
       'ca', String(record.createdAt),
@@ -548,6 +560,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
         record.subject ?? '',
         replaces?.id ?? '',
         String(replaces?.version ?? ''),
+        String(replaces?.supersededUntil ?? ''),
         limit !== undefined && record.subject !== null ? String(limit.max) : '',
         limit?.onLimit ?? '',
         ...fields,
@@ -677,10 +690,18 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   async delete(id: string): Promise<RemovedSession | null> {
     if (!isSessionId(id)) return null;
-    const reply = await this.#run(this.#scripts.delete, [this.#sessionKey(id), this.#indexKey(id)], [id, '', '']);
+    // A revocation: nothing is remembered for isSuperseded.
+    const reply = await this.#run(this.#scripts.delete, [this.#sessionKey(id), this.#indexKey(id)], [id, '', '', '']);
     if (reply === null) return null;
     const [subject] = reply as [Reply];
     return { id, subject: subject == null ? null : asString(subject) };
+  }
+
+  /** One script on the session's slot: its `r:` key, else its live hash's previous secret (see SUPERSEDED). */
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    const reply = await this.#run(this.#scripts.superseded, [this.#supersededKey(id), this.#sessionKey(id)], [String(options.now), options.secretHash]);
+    return Number(reply) === 1;
   }
 
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
@@ -817,6 +838,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   #sessionKey(id: string): string {
     return `${this.#prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
+  }
+
+  /** What a login or rotation that replaced this session remembers of it: see `isSuperseded`. */
+  #supersededKey(id: string): string {
+    return `${this.#prefix}r:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
   }
 
   /** The expiry index that holds this id: its shard's. */

@@ -64,6 +64,7 @@ local function lt(a, b)
   return #a < #b
 end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
+local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
 -- The subject index lives as long as its longest-lived entry.
 local function ukeep(u, now)
@@ -82,6 +83,15 @@ end
 local function expiry(r)
   if not r[1] then return nil end
   return expiresAt(tonumber(r[1]), tonumber(r[2]), tonumber(r[3]))
+end
+-- A login or rotation removed session 'id' at 'now': its secret hashes as they opened it then
+-- ('sh', and 'ph' while its grace period 'pe' lasts) are remembered until 'untilMs' (the core's
+-- clock, so the TTL is relative), for isSuperseded.
+local function supersede(id, sh, ph, pe, now, untilMs)
+  if not sh or untilMs <= now then return end
+  local v = num(untilMs) .. ' ' .. sh
+  if ph and ph ~= '' and pe and pe ~= '' and now < tonumber(pe) then v = v .. ' ' .. ph end
+  redis.call('SET', rkey(id), v, 'PX', math.ceil(untilMs - now))
 end
 local function keep(key, ex, now)
   redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
@@ -200,26 +210,27 @@ return {'ok', redis.call('HGETALL', key)}
 /**
  * create. KEYS: new session, its expiry index, then (same slot only) the replaced session and
  * its expiry index (another shard's, when the replaced session was anonymous).
- * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, limitMax|'',
- * onLimit, then field/value pairs of the new hash.
+ * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, supersededUntil,
+ * limitMax|'', onLimit, then field/value pairs of the new hash. The replaced session's hashes are
+ * remembered in its 'r:' key (same slot) until supersededUntil.
  * Returns {'created', evicted ids...}, {'limit'} or {'gone'}; an error on a duplicate id.
  */
 export const CREATE = (prelude: string): string => `${prelude}
 local key, xkey, id, now, ex, sub = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local rid = ARGV[6]
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
-local rsub = false
+local rsub, replaced = false, nil
 if rid ~= '' then
-  local r = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub')
-  if not r[1] or now >= expiry(r) or tonumber(r[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
-  rsub = r[5]
+  replaced = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
+  if not replaced[1] or now >= expiry(replaced) or tonumber(replaced[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
+  rsub = replaced[5]
 end
 local evicted = {}
 if sub ~= '' then
   local u = ukey(id, sub)
   redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-  if ARGV[8] ~= '' then
-    local max = tonumber(ARGV[8])
+  if ARGV[9] ~= '' then
+    local max = tonumber(ARGV[9])
     local live = {}
     for _, other in ipairs(redis.call('ZRANGE', u, 0, -1)) do
       if other ~= rid then
@@ -233,7 +244,7 @@ if sub ~= '' then
     end
     local excess = #live - max + 1
     if excess > 0 then
-      if ARGV[9] == 'reject' then return {'limit'} end
+      if ARGV[10] == 'reject' then return {'limit'} end
       -- Oldest createdAt first, ties by id: sessionsToEvict in record-ops.ts.
       table.sort(live, function(a, b)
         if a[1] ~= b[1] then return a[1] < b[1] end
@@ -253,20 +264,23 @@ if rid ~= '' then
   redis.call('DEL', KEYS[3])
   xrem(KEYS[4], rid)
   if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
+  supersede(rid, replaced[6], replaced[7], replaced[8], now, tonumber(ARGV[8]))
 end
-redis.call('HSET', key, unpack(ARGV, 10))
+redis.call('HSET', key, unpack(ARGV, 11))
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created', unpack(evicted)}
 `;
 
 /**
  * Removes a session. KEYS: session, its expiry index. ARGV: prefix, id, now|'' (unconditional),
- * version|''. With `now` (and `version`) given, removes only a live session (at that version):
- * the second step of a cross-slot replace. Returns {subject|nil} or nil when nothing was removed.
+ * version|'', supersededUntil|''. With `now` (and `version`) given, removes only a live session
+ * (at that version): the second step of a cross-slot replace, which (with `supersededUntil`) also
+ * remembers the removed session's hashes as CREATE does; a revocation remembers nothing.
+ * Returns {subject|nil} or nil when nothing was removed.
  */
 export const DELETE = (prelude: string): string => `${prelude}
 local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
-local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub')
+local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
 if not r[1] then
   xrem(xkey, id)
   return false
@@ -278,7 +292,30 @@ end
 redis.call('DEL', key)
 xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
+if ARGV[5] ~= '' then supersede(id, r[6], r[7], r[8], tonumber(ARGV[3]), tonumber(ARGV[5])) end
 return {r[5]}
+`;
+
+/**
+ * isSuperseded. KEYS: the session's 'r:' key, the session (same slot). ARGV: prefix, now,
+ * secretHash. 1 when a login or rotation replaced the session and remembered this hash until
+ * after `now`, or when the live session holds it as its previous secret (a renewal replaced it,
+ * whether or not the grace period is over); else 0. Hashes are compared as digests, as LOAD does.
+ */
+export const SUPERSEDED = (prelude: string): string => `${prelude}
+local now, want = tonumber(ARGV[2]), redis.sha1hex(ARGV[3])
+local r = redis.call('GET', KEYS[1])
+if r then
+  local untilMs, hashes = string.match(r, '^(%S+) (.*)$')
+  if untilMs and now < tonumber(untilMs) then
+    for h in string.gmatch(hashes, '%S+') do
+      if redis.sha1hex(h) == want then return 1 end
+    end
+  end
+end
+local m = redis.call('HMGET', KEYS[2], 'ls', 'it', 'ax', 'ph')
+if m[1] and now < expiry(m) and m[4] and m[4] ~= '' and redis.sha1hex(m[4]) == want then return 1 end
+return 0
 `;
 
 /**
@@ -445,6 +482,7 @@ export const SCRIPT_FLAGS = {
   increment: [],
   create: [],
   delete: ['allow-oom'],
+  superseded: ['no-writes'],
   subject: ['allow-oom'],
   count: ['allow-oom'],
   sweep: ['allow-oom'],
