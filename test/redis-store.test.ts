@@ -81,6 +81,8 @@ describe('redis store: options and ownership', () => {
     assert.throws(() => new RedisStore({ commandTimeout: 0 }), InvalidOptionError);
     assert.throws(() => new RedisStore({ url, cluster: { rootNodes: [url] } }), InvalidOptionError);
     assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: -1 }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: 1.5 }), InvalidOptionError);
   });
 
   it('leaves a client it was given open', { skip: unreachable !== null && !requireServices ? unreachable : false }, async () => {

@@ -1,9 +1,10 @@
 // Redis keys that vanish behind the store's back, and the sweep: a session key deleted by hand (as
-// `redis-cli DEL` would) logs its user out and leaves the indexes and counts.
+// `redis-cli DEL` would) logs its user out and leaves the indexes and counts; a session that
+// Redis's own TTL would have dropped at its expiry is still reported with its subject.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH } from '../src/core/index.js';
+import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { deleteByPrefix, localSkip, localUrl as url, rawClient, type RawClient } from './support/redis-local.js';
 
@@ -106,5 +107,49 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     const { entries, counter } = await counted(prefix);
     assert.deepEqual([entries, counter], [30, 30]);
     for (const id of subjectless) assert.equal(await client.zScore(`${prefix}x:{${id.slice(0, SHARD_LENGTH)}}`, id), null);
+  });
+
+  it('a session whose expiry Redis’s TTL has passed is still reported with its subject, within expiredRetention', async () => {
+    const prefix = `${root}${++n}:`;
+    const clock = new ManualClock();
+    const m = manage(open(prefix, { expiredRetention: 10_000 }), clock);
+    const expired: RemovedSession[] = [];
+    m.on('expired', (event) => {
+      expired.push(event.session);
+    });
+    const within = (await login(m, 'ivy', 60)).slice(0, 28);
+    const past = (await login(m, 'jon', 60)).slice(0, 28);
+    clock.advance(61_000);
+    // Redis's clock is as far past the expiry as the test clock, 1 s; then 11 s, past the retention.
+    await age(sessionKey(prefix, within), 61_000);
+    await age(sessionKey(prefix, past), 71_000);
+    assert.equal(await client.exists(sessionKey(prefix, within)), 1, 'kept past its expiry');
+    assert.equal(await m.sweep(), 2);
+    const bySubject = Object.fromEntries(expired.map((r) => [r.id, r.subject]));
+    assert.equal(bySubject[within], 'ivy', 'reported with its subject');
+    // Past the retention Redis has dropped the hash, and the subject with it.
+    assert.equal(bySubject[past], null);
+    assert.equal(await client.exists(sessionKey(prefix, within)), 0, 'the sweep removed it');
+  });
+
+  it('with the default retention the hash is still there when a sweep at the default interval comes after the expiry', async () => {
+    const prefix = `${root}${++n}:`;
+    const clock = new ManualClock();
+    // The default cleanupInterval (60 s) jittered by up to +20%: 72 s between two sweeps at most.
+    const m = manage(open(prefix), clock);
+    const expired: RemovedSession[] = [];
+    m.on('expired', (event) => {
+      expired.push(event.session);
+    });
+    const id = (await login(m, 'kay', 60)).slice(0, 28);
+    const key = sessionKey(prefix, id);
+    const ttl = await client.pTTL(key);
+    assert.ok(ttl > 60_000 + 72_000, `the hash outlives its expiry by more than a sweep interval (PTTL ${ttl} ms)`);
+    assert.ok(ttl <= 60_000 + 300_000, 'by the documented default of 5 minutes at most');
+    clock.advance(60_000 + 72_000);
+    await age(key, 60_000 + 72_000);
+    assert.equal(await client.exists(key), 1);
+    assert.equal(await m.sweep(), 1);
+    assert.deepEqual(expired, [{ id, subject: 'kay' }]);
   });
 });

@@ -22,8 +22,12 @@
  *   absent when the record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`,
  *   computed by the scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the
  *   value's JSON text, so an integer is its decimal digits and `HINCRBY` adds to it in place.
- *   TTL: `expiresAt - now` (relative, because the core's clock may be a test clock), moved by
- *   every touch and by every apply that moves the expiry.
+ *   TTL: `expiresAt - now + expiredRetention` (relative, because the core's clock may be a test
+ *   clock), moved by every touch and by every apply that moves the expiry. Past `expiresAt` the
+ *   hash is still there for `expiredRetention` (5 minutes by default), but dead: every read checks
+ *   the expiry itself (each script compares `expiresAt(ls, it, ax)` with `now`; the plain-`HGETALL`
+ *   load, the subject list and `query` compare the record's expiresAt), so the margin only lets
+ *   the sweep find the session's subject.
  *   A logged-in session's id must start with `subjectPartition(subject)` (the core issues it
  *   so); `create` refuses one that does not, since its index would live in another slot.
  * - `P u:{<shard of subjectPartition(subject)>}<subject>`: **sorted set**, the subject's session
@@ -105,9 +109,15 @@
  * (about 10 ms) so that the node serves other clients between them: about 0.4 s in all for a
  * prefix that matches nothing at 100,000 sessions.
  *
- * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
- * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
- * dropped with a null subject.
+ * Expired sessions: `u` entries are trimmed by score; `x` entries by `deleteExpired` (run by the
+ * core's sweep), which deletes the hash and reports the session with the subject it finds there.
+ * Redis drops the hash by its TTL `expiredRetention` after the expiry, so a sweep that comes
+ * within that margin reports the subject (the `expired` event names the user); one that comes
+ * later reports a null subject. The margin costs memory only for sessions that expired in the
+ * last `expiredRetention`, never for live ones (the 400 B a session measured at 100,000 live
+ * sessions is unchanged). Rejected: keeping the subject in the `x` entry (`id` + subject),
+ * which would add the subject's length to every live session's entry (and so to every
+ * `ZADD`/`ZREM` of a touch), for an event about sessions that have ended.
  *
  * ## Healing: a session key deleted by hand
  *
@@ -244,6 +254,16 @@ export interface RedisStoreOptions {
    * @example Buffer.from(process.env.TESSERA_PARTITION_KEY, 'base64')
    */
   partitionKey?: Uint8Array;
+  /**
+   * Milliseconds a session's hash stays in Redis past its expiry (its TTL is `expiresAt - now`
+   * plus this), so that the sweep still finds whose it was and reports the `expired` event with
+   * its subject. Every read refuses an expired session whatever its TTL. Keep it longer than the
+   * time between two sweeps (the core's `cleanupInterval`: 60 s, jittered up to 72 s, by default);
+   * a sweep that comes later still removes the session and reports it, without its subject. With
+   * 0, Redis drops the hash at the expiry.
+   * @default 300000 (5 minutes)
+   */
+  expiredRetention?: number;
 }
 
 type Reply = unknown;
@@ -455,6 +475,8 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
     if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
     const partitionKey = options.partitionKey === undefined ? undefined : assertPartitionKey(options.partitionKey);
+    const retention = options.expiredRetention ?? 300_000;
+    if (!Number.isSafeInteger(retention) || retention < 0) throw new InvalidOptionError('expiredRetention must be a whole number of milliseconds, 0 or more');
     this.#prefix = prefix;
     this.#timeout = timeout;
     const keyName = `${prefix}partition-key`;
@@ -495,7 +517,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       this.#owned = true;
     }
     this.#cluster = isCluster(this.#client);
-    const shared = prelude(!this.#cluster);
+    const shared = prelude(!this.#cluster, retention);
     // Admin scripts walk the indexes of every slot a cluster node serves; keyed scripts stay in one slot.
     const walk: ScriptFlag[] = this.#cluster ? ['allow-cross-slot-keys'] : [];
     this.#scripts = {

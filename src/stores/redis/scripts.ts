@@ -34,10 +34,14 @@ local function expiresAt(ls, it, ax) return math.min(ls + it * 1000, ax) end
  * Shared helpers, prepended to every script but INCREMENT. ARGV[1] is always the key prefix.
  * `counted`: on a single node the scripts keep `P n`, the number of entries in all expiry indexes,
  * so that count need not ZCARD every shard; on a cluster no script can reach one global key.
+ * `retention`: milliseconds a session hash outlives its expiry (`expiredRetention`), so that the
+ * sweep still finds its subject; written into the text, so it costs no argument per call.
  */
-export function prelude(counted: boolean): string {
+export function prelude(counted: boolean, retention: number): string {
+  if (!Number.isSafeInteger(retention) || retention < 0) throw new RangeError('retention is a whole number of milliseconds');
   return `${ADD}${EXPIRES_AT}
 local P = ARGV[1]
+local RETAIN = ${retention}
 local N = ${counted ? "P .. 'n'" : 'false'}
 -- Adjusted only while it exists: when it is missing (new, flushed, evicted), count rebuilds it
 -- from the indexes, and an increment here would make up a wrong one.
@@ -93,8 +97,9 @@ local function supersede(id, sh, ph, pe, now, untilMs)
   if ph and ph ~= '' and pe and pe ~= '' and now < tonumber(pe) then v = v .. ' ' .. ph end
   redis.call('SET', rkey(id), v, 'PX', math.ceil(untilMs - now))
 end
+-- Past its expiry every read refuses the session; Redis drops the hash RETAIN ms later.
 local function keep(key, ex, now)
-  redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now + RETAIN)))
 end
 -- A session's expiry moved (or it is new): its TTL and its entries in both indexes follow.
 local function expireAt(key, xkey, id, sub, ex, now)
