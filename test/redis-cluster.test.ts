@@ -6,6 +6,7 @@ import { createCluster } from 'redis';
 import { ManualClock, SessionManager, unkeyedPartition } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
+import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
@@ -96,6 +97,15 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(swept.filter((s) => s.subject !== null).length, 40);
     manager.close();
     assert.equal(await probe.exists('lay:n'), 0, 'a cluster keeps no counter (no script could reach it from every slot)');
+  });
+
+  it('several instances sweeping thousands of expired sessions at once, on every master, report each exactly once, with its subject', async () => {
+    const stores = Array.from({ length: 4 }, () => new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }));
+    try {
+      await sweepTogether({ stores });
+    } finally {
+      for (const s of stores) await s.close();
+    }
   });
 
   it('works with a given RESP3 cluster client (HGETALL answers an object there)', async () => {

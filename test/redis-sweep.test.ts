@@ -1,11 +1,13 @@
 // Redis keys that vanish behind the store's back, and the sweep: a session key deleted by hand (as
 // `redis-cli DEL` would) logs its user out and leaves the indexes and counts; a session that
-// Redis's own TTL would have dropped at its expiry is still reported with its subject.
+// Redis's own TTL would have dropped at its expiry is still reported with its subject; several
+// instances sweeping at once report each expired session exactly once.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
+import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { deleteByPrefix, localSkip, localUrl as url, rawClient, type RawClient } from './support/redis-local.js';
 
 const skip = await localSkip('the Redis sweep tests');
@@ -151,5 +153,13 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     assert.equal(await client.exists(key), 1);
     assert.equal(await m.sweep(), 1);
     assert.deepEqual(expired, [{ id, subject: 'kay' }]);
+  });
+
+  it('several instances sweeping thousands of expired sessions at once report each exactly once, with its subject', async () => {
+    const prefix = `${root}${++n}:`;
+    await sweepTogether({ stores: Array.from({ length: 4 }, () => open(prefix)) });
+    const { entries, counter } = await counted(prefix);
+    assert.equal(entries, 200, 'only the live sessions are left in the indexes');
+    assert.equal(counter, 200);
   });
 });
