@@ -66,8 +66,9 @@
  *
  * A logged-in session's partition is `keyedPartition(key, subject)`, an HMAC, so that an id says
  * nothing about its user to whoever lacks the key. The key is the `partitionKey` option, or else
- * `P partition-key`: the first instance to need it creates it (`SET ... NX GET`, one command,
- * which also reads the key another instance created first) and every instance caches it.
+ * `P partition-key`: the first instance to need it reads it (`GET`) or, when it is missing,
+ * creates it (`SET ... NX GET`, which also reads the key another instance created first), and
+ * every instance caches it.
  * Deleting that key by hand (or evicting it: under an `allkeys-*` eviction policy Redis may pick
  * it, as it may pick sessions) breaks no session: load, save, touch, revoke and expiry follow each
  * id's own shard. What it can do is split a user's sessions over two partitions: each sweep
@@ -480,11 +481,12 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     this.#prefix = prefix;
     this.#timeout = timeout;
     const keyName = `${prefix}partition-key`;
+    const text = (reply: Reply) => (reply == null ? null : asString(reply));
     this.#partitionKey = new PartitionKey(
       partitionKey,
-      async (value) => {
-        const stored = await this.#send(keyName, ['SET', keyName, value, 'NX', 'GET']);
-        return stored == null ? null : asString(stored);
+      {
+        read: () => this.#send(keyName, ['GET', keyName]).then(text),
+        setIfAbsent: (value) => this.#send(keyName, ['SET', keyName, value, 'NX', 'GET']).then(text),
       },
       `the Redis key ${keyName}`,
     );
@@ -751,8 +753,10 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   }
 
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    // A partition key deleted in Redis is put back (or another instance's new one adopted): see "Partition key".
-    await this.#partitionKey.reassert();
+    // A partition key deleted in Redis is put back (or another instance's new one adopted): see
+    // "Partition key". Housekeeping that must not stop the sweep: a full Redis refuses the SET that
+    // restores the key, and the next sweep tries again.
+    await this.#partitionKey.reassert().catch(() => {});
     const heal = this.#healSlice();
     const removed: RemovedSession[] = [];
     for (const target of await this.#targets()) {

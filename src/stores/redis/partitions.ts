@@ -9,8 +9,11 @@ import { InvalidOptionError } from '../../core/index.js';
 /** Bytes of a key this store creates; also the least it accepts. */
 export const PARTITION_KEY_BYTES = 32;
 
-/** `SET key value NX GET`: the value stored before (null when this one was set), as the store sends it. */
-export type SetIfAbsent = (value: string) => Promise<string | null>;
+/** How the key reaches Redis: `GET`, and `SET ... NX GET` (the value stored before, or null when this one was set). */
+export interface PartitionKeyStorage {
+  read(): Promise<string | null>;
+  setIfAbsent(value: string): Promise<string | null>;
+}
 
 export function assertPartitionKey(key: unknown): Uint8Array {
   if (!(key instanceof Uint8Array) || key.length < PARTITION_KEY_BYTES) {
@@ -30,29 +33,28 @@ function decode(stored: string, where: string): Uint8Array {
 
 export class PartitionKey {
   readonly #given: boolean;
-  readonly #setIfAbsent: SetIfAbsent;
+  readonly #storage: PartitionKeyStorage;
   readonly #where: string;
   #key: Uint8Array | null;
   #encoded: string | null = null;
   /** The first read from Redis, shared by the calls that wait for it. */
   #pending: Promise<Uint8Array> | null = null;
 
-  constructor(given: Uint8Array | undefined, setIfAbsent: SetIfAbsent, where: string) {
+  constructor(given: Uint8Array | undefined, storage: PartitionKeyStorage, where: string) {
     this.#given = given !== undefined;
     this.#key = given ?? null;
-    this.#setIfAbsent = setIfAbsent;
+    this.#storage = storage;
     this.#where = where;
   }
 
-  /** The key once known (given, or read before), without waiting; else null. */
-  get cached(): Uint8Array | null {
-    return this.#key;
-  }
-
-  /** The key: given, cached, or read from Redis (and created there when absent) on first use. */
+  /**
+   * The key: given, cached, or read from Redis on first use, and created there when absent. A
+   * plain `GET` first, because a full Redis (`noeviction`) refuses every `SET`, even one that
+   * would write nothing, and listing or revoking by subject must go on then.
+   */
   get(): Promise<Uint8Array> {
     if (this.#key !== null) return Promise.resolve(this.#key);
-    this.#pending ??= this.#exchange(randomBytes(PARTITION_KEY_BYTES).toString('base64')).finally(() => {
+    this.#pending ??= this.#load().finally(() => {
       this.#pending = null;
     });
     return this.#pending;
@@ -61,20 +63,29 @@ export class PartitionKey {
   /**
    * Puts the cached key back in Redis if it was deleted there, or adopts the one Redis holds if it
    * differs (another instance made a new one after a deletion): run by every sweep, so that
-   * instances agree again by their next sweep. Nothing to do for a given key, or before first use.
+   * instances agree again by their next sweep. One `GET` when nothing changed; nothing to do for a
+   * given key, or before first use.
    */
   async reassert(): Promise<void> {
     if (this.#given || this.#encoded === null) return;
-    await this.#exchange(this.#encoded);
+    const stored = await this.#storage.read();
+    if (stored === this.#encoded) return;
+    if (stored !== null) this.#adopt(stored);
+    else this.#adopt((await this.#storage.setIfAbsent(this.#encoded)) ?? this.#encoded);
   }
 
-  async #exchange(candidate: string): Promise<Uint8Array> {
-    const stored = await this.#setIfAbsent(candidate);
-    const encoded = stored ?? candidate;
-    if (encoded !== this.#encoded) {
+  async #load(): Promise<Uint8Array> {
+    const stored = await this.#storage.read();
+    if (stored !== null) return this.#adopt(stored);
+    const created = randomBytes(PARTITION_KEY_BYTES).toString('base64');
+    return this.#adopt((await this.#storage.setIfAbsent(created)) ?? created);
+  }
+
+  #adopt(encoded: string): Uint8Array {
+    if (encoded !== this.#encoded || this.#key === null) {
       this.#key = decode(encoded, this.#where);
       this.#encoded = encoded;
     }
-    return this.#key as Uint8Array;
+    return this.#key;
   }
 }
