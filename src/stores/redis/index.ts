@@ -89,8 +89,9 @@
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
- * and evictions, delete and delete-by-subject are each atomic and one round trip. No `KEYS`,
- * no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
+ * and evictions, delete and delete-by-subject are each atomic and one round trip (delete-by-
+ * subject: one per cluster slot, when 0.1 sessions' index is in another; see "Partition key").
+ * No `KEYS`, no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
  * flags (`SCRIPT_FLAGS` in scripts.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
  * create and apply before they start, which the store reports as `StoreUnavailableError`.
  *
@@ -807,7 +808,6 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const replies = await this.#subject(subject, options.now, 'delete', options.except ?? '');
     return replies.flatMap((reply) => (reply as Reply[]).map((id) => ({ id: asString(id), subject })));
   }
-
 
   async query(query: SessionQuery): Promise<SessionPage> {
     const { now, limit } = query;
