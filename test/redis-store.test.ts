@@ -81,6 +81,8 @@ describe('redis store: options and ownership', () => {
     assert.throws(() => new RedisStore({ commandTimeout: 0 }), InvalidOptionError);
     assert.throws(() => new RedisStore({ url, cluster: { rootNodes: [url] } }), InvalidOptionError);
     assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: -1 }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: 1.5 }), InvalidOptionError);
   });
 
   it('leaves a client it was given open', { skip: unreachable !== null && !requireServices ? unreachable : false }, async () => {
@@ -91,7 +93,7 @@ describe('redis store: options and ownership', () => {
       const prefix = `${root}given:`;
       const store = new RedisStore({ client, prefix });
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'given' });
+      const { token: _t, ...record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
       await store.create(record, { now });
       assert.equal((await store.load(record.id, { now }))?.subject, 'given');
       await store.close();
@@ -151,11 +153,12 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
 
       const live = new Map<string, number>(); // id -> version
       const create = async (subject: string | null, idleTimeout = 1800, replaces?: string) => {
-        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout });
+        const partition = subject === null ? null : await store.subjectPartition(subject);
+        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout }, partition);
         const result = await store.create(record, {
           now: start,
           limit: { max: 3, onLimit: 'evict-oldest' },
-          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number } }),
+          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number, supersededUntil: start + 30_000 } }),
         });
         assert.equal(result.status, 'created');
         if (result.status === 'created') for (const gone of result.evicted) live.delete(gone.id);
