@@ -61,7 +61,7 @@ export const opaqueTestCodec: ValueCodec = Object.freeze({
   },
 });
 
-export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count';
+export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'isSuperseded' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count' | 'subjectPartition';
 
 /** Wraps a store and counts the calls of each operation, to measure store work per request. */
 export function countingStore<S extends SessionStore>(store: S): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
