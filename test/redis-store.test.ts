@@ -10,39 +10,22 @@ import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { runRoundTripSuite } from './support/redis-round-trips.js';
+import { deleteByPrefix, rawClient, unreachable as probeLocal } from './support/redis-local.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = `tessera-test:${randomUUID()}:`;
 
-async function reachable(target: string): Promise<string | null> {
-  const client = createClient({ url: target, socket: { connectTimeout: 1000, reconnectStrategy: false } });
-  client.on('error', () => {});
+/** Deletes every key under a prefix through a client of its own. */
+async function clearPrefix(prefix: string): Promise<void> {
+  const client = await rawClient(url);
   try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (error) {
-    return `Redis at ${target} is unreachable (${(error as Error).message || String(error)})`;
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
-}
-
-/** Deletes every key under a prefix (SCAN is fine in tests, never in the store). */
-async function deleteByPrefix(target: string, prefix: string): Promise<void> {
-  const client = createClient({ url: target });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
+    await deleteByPrefix(client, prefix);
   } finally {
     client.destroy();
   }
 }
 
-const unreachable = await reachable(url);
+const unreachable = await probeLocal(url);
 if (unreachable !== null) console.log(`${unreachable}${requireServices ? '' : ': skipping the Redis conformance suite'}`);
 
 let n = 0;
@@ -53,7 +36,7 @@ runStoreConformance({
   // 500 ms default on a loaded 2-core machine; the fault test checks the default itself.
   createStore: () => new RedisStore({ url, prefix: `${root}${++n}:`, commandTimeout: 3000 }),
   teardown: async () => {
-    if (unreachable === null) await deleteByPrefix(url, root);
+    if (unreachable === null) await clearPrefix(root);
   },
 });
 
@@ -69,7 +52,7 @@ runStoreConformance({
   createStore: () => new RedisStore({ client: resp3, prefix: `${root}resp3-${++n}:`, commandTimeout: 3000 }),
   teardown: async () => {
     if (resp3.isOpen) resp3.destroy();
-    if (unreachable === null) await deleteByPrefix(url, `${root}resp3-`);
+    if (unreachable === null) await clearPrefix(`${root}resp3-`);
   },
 });
 
@@ -100,7 +83,7 @@ describe('redis store: options and ownership', () => {
       assert.ok(client.isOpen);
       assert.equal(await client.ping(), 'PONG');
       await assert.rejects(store.load(record.id, { now }), StoreUnavailableError, 'a closed store refuses work');
-      await deleteByPrefix(url, prefix);
+      await clearPrefix(prefix);
     } finally {
       client.destroy();
     }
@@ -205,7 +188,7 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
       assert.equal(await store.count({ now: later }), live.size);
     } finally {
       await store.close();
-      await deleteByPrefix(url, prefix);
+      await clearPrefix(prefix);
       client.destroy();
     }
   });
