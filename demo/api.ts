@@ -241,8 +241,9 @@ const logout: Handler = async (req, res, { manager }) => {
   discardBody(req);
   const session = await loadSession(manager, req, res);
   await session.logout();
-  // Clear the cookie even when the request carried none, so the answer is always the same.
-  if (res.getHeader('set-cookie') === undefined) {
+  // Clear the cookie even when the request carried none, so the answer is always the same; but
+  // not for a token a login or rotation just replaced: that would clear the newer cookie.
+  if (res.getHeader('set-cookie') === undefined && !session.superseded) {
     const name = manager.cookieName(isSecureRequest(req));
     const attributes = { maxAge: 0, secure: name.startsWith('__Host-'), sameSite: manager.options.cookie.sameSite, httpOnly: true, path: '/' };
     setSessionCookie(res, serializeCookie(name, '', attributes));

@@ -28,6 +28,8 @@ export interface DemoConfig {
   renewalInterval: number | null;
   /** Unknown tokens per client address per minute; null leaves the library default. */
   bruteForceLimit: number | null;
+  /** What happens past that limit: `detect` (an event only, the library default) or `block` (429). */
+  bruteForceAction: 'detect' | 'block';
 }
 
 export const DEFAULT_PORT = 8080;
@@ -78,6 +80,10 @@ export function loadConfig(env: Env = process.env): DemoConfig {
   const encryptionKeys = read(env, 'TESSERA_ENCRYPTION_KEYS');
   const renewalInterval = wholeNumber(env, 'TESSERA_RENEWAL_INTERVAL', 1, MAX_TIMEOUT, 'a whole number of seconds');
   const bruteForceLimit = wholeNumber(env, 'TESSERA_BRUTE_FORCE_LIMIT', 1, 1_000_000, 'a whole number of attempts per minute');
+  const bruteForceAction = read(env, 'TESSERA_BRUTE_FORCE_ACTION') ?? 'detect';
+  if (bruteForceAction !== 'detect' && bruteForceAction !== 'block') {
+    throw new ConfigError(`TESSERA_BRUTE_FORCE_ACTION must be "detect" or "block", got ${JSON.stringify(bruteForceAction)}`);
+  }
 
-  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout, encryptionKeys, renewalInterval, bruteForceLimit };
+  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout, encryptionKeys, renewalInterval, bruteForceLimit, bruteForceAction };
 }

@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     ...(codec !== undefined ? { codec } : {}),
     ...(config.renewalInterval !== null ? { renewalInterval: config.renewalInterval } : {}),
     ...(config.bruteForceLimit !== null ? { bruteForceLimit: config.bruteForceLimit } : {}),
+    bruteForceAction: config.bruteForceAction,
   };
   let manager: SessionManager;
   try {

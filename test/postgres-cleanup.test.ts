@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { SessionManager, ManualClock } from '../src/core/index.js';
+import { SessionManager, ManualClock, type RemovedSession } from '../src/core/index.js';
 import { PostgresStore, migrate, type SessionChange } from '../src/stores/postgres/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
@@ -31,7 +31,7 @@ describe('postgres store on several instances', { skip }, () => {
     if (url) await dropSchema(url, schema);
   });
 
-  it('3 instances sweeping 5,000 expired sessions at once delete each exactly once and keep the live ones', async () => {
+  it('3 instances sweeping 5,000 expired sessions at once delete each exactly once, with its subject, and keep the live ones', async () => {
     const now = Date.now();
     const expired = 5000;
     const live = 200;
@@ -52,48 +52,72 @@ describe('postgres store on several instances', { skip }, () => {
       liveIds.push(record.id);
     }
 
+    // The subject each expired row was given above, by its number.
+    const subjectOf = (id: string) => {
+      const g = Number(id.slice(1));
+      return g % 3 === 0 ? `user${g % 50}` : null;
+    };
+
     const sweepers = [instance(), instance(), instance()];
-    const removed: string[][] = [[], [], []];
+    // Connected and migrated first, so that the sweeps start together.
+    await Promise.all(sweepers.map((store) => store.count({ now })));
+    const removed: RemovedSession[][] = [[], [], []];
+    const spans: Array<[number, number]> = [];
     const batch = 97;
     await Promise.all(
       sweepers.map(async (store, n) => {
+        const from = performance.now();
         // Each instance sweeps until a batch comes back empty, as a cleanup timer would.
         for (;;) {
           const gone = await store.deleteExpired(now, batch);
           assert.ok(gone.length <= batch);
-          (removed[n] as string[]).push(...gone.map((r) => r.id));
-          if (gone.length === 0) return;
+          (removed[n] as RemovedSession[]).push(...gone);
+          if (gone.length === 0) break;
         }
+        spans[n] = [from, performance.now()];
       }),
     );
     const all = removed.flat();
     assert.equal(all.length, expired, 'every expired session reported once in total');
-    assert.equal(new Set(all).size, expired, 'no session reported twice');
+    assert.equal(new Set(all.map((r) => r.id)).size, expired, 'no session reported twice');
+    for (const r of all) assert.equal(r.subject, subjectOf(r.id), `the subject reported for ${r.id}`);
     assert.ok(removed.filter((ids) => ids.length > 0).length >= 2, `the work was shared: ${removed.map((r) => r.length).join(', ')}`);
+    assert.ok(Math.max(...spans.map((s) => s[0])) < Math.min(...spans.map((s) => s[1])), 'the sweeps overlapped in time');
     const left = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`, [now]);
     assert.deepEqual(left.rows[0], { n: live, expired: 0 });
     for (const id of liveIds.slice(0, 10)) assert.ok(await seed.load(id, { now }));
   });
 
-  it('the sweep of a session manager on each instance emits each expired event once', async () => {
+  it('the sweep of a session manager on each instance emits each expired event once, with its subject', async () => {
     const now = Date.now();
     const seed = instance();
+    const subjects = new Map<string, string | null>();
     for (let i = 0; i < 300; i++) {
-      const { token: _t, ...record } = makeRecord(now - 7_200_000, { idleTimeout: 60, subject: i % 2 ? 'm' : null });
+      const subject = i % 2 ? `m${i % 7}` : null;
+      const { token: _t, ...record } = makeRecord(now - 7_200_000, { idleTimeout: 60, subject });
       await seed.create(record, { now: now - 7_200_000 });
+      subjects.set(record.id, subject);
     }
-    const events: string[] = [];
-    const managers = [instance(), instance(), instance()].map((store) => {
+    const stores = [instance(), instance(), instance()];
+    await Promise.all(stores.map((store) => store.count({ now })));
+    const events: RemovedSession[][] = [[], [], []];
+    const managers = stores.map((store, n) => {
       const clock = new ManualClock(now);
-      const manager = new SessionManager({ store, clock, cleanupInterval: false, cleanupBatchSize: 25 });
-      manager.on('expired', (event) => void events.push(event.session.id));
+      const manager = new SessionManager({ store, clock, cleanupInterval: false, cleanupBatchSize: 10 });
+      manager.on('expired', (event) => void (events[n] as RemovedSession[]).push(event.session));
       return manager;
     });
     const counts = await Promise.all(managers.map((m) => m.sweep()));
     for (const m of managers) m.close();
+    const all = events.flat();
     assert.equal(counts.reduce((a, b) => a + b, 0), 300);
-    assert.equal(events.length, 300);
-    assert.equal(new Set(events).size, 300);
+    assert.equal(all.length, 300);
+    assert.equal(new Set(all.map((e) => e.id)).size, 300);
+    for (const e of all) {
+      assert.ok(subjects.has(e.id), `${e.id} was one of the expired sessions`);
+      assert.equal(e.subject, subjects.get(e.id), `the subject the event carried for ${e.id}`);
+    }
+    assert.ok(events.filter((list) => list.length > 0).length >= 2, `the work was shared: ${events.map((list) => list.length).join(', ')}`);
   });
 
   it("publishes revocations and rotations that another instance's watch() receives", async () => {
@@ -127,7 +151,7 @@ describe('postgres store on several instances', { skip }, () => {
     const { token: _c, ...other } = makeRecord(now + 1, { subject: 'watcher' });
     await first.create(other, { now: now + 1 });
     const { token: _d, ...next } = makeRecord(now + 2, { subject: 'watcher' });
-    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version }, limit: { max: 1, onLimit: 'evict-oldest' } });
+    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 }, limit: { max: 1, onLimit: 'evict-oldest' } });
     assert.deepEqual(created, { status: 'created', evicted: [{ id: other.id, subject: 'watcher' }] });
     await waitFor(3);
     assert.deepEqual(

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { StoreUnavailableError, hashSecret } from '../src/core/index.js';
-import { PostgresStore, SCHEMA_VERSION, migrate } from '../src/stores/postgres/index.js';
+import { PostgresStore, SCHEMA_VERSION, migrate, migrations } from '../src/stores/postgres/index.js';
+import { resolveNames, type ResolvedNames } from '../src/stores/postgres/migrations.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { countingPool, databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
 
@@ -101,12 +102,42 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const results = await Promise.all(five.map((p) => migrate(p, { schema: ns })));
     assert.equal(results.filter((r) => r.from === 0).length, 1, 'exactly one instance migrated');
     for (const r of results) assert.equal(r.to, SCHEMA_VERSION);
-    const rows = await (five[0] as pg.Pool).query(`SELECT table_name, version FROM "${ns}".tessera_migrations`);
-    assert.deepEqual(rows.rows, [{ table_name: 'tessera_sessions', version: SCHEMA_VERSION }]);
+    const rows = await (five[0] as pg.Pool).query(`SELECT table_name, version FROM "${ns}".tessera_migrations ORDER BY version`);
+    assert.deepEqual(rows.rows, Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ table_name: 'tessera_sessions', version: i + 1 })));
     // And five stores starting on the migrated schema at once all work.
     const stores = five.map((p) => new PostgresStore({ pool: p, schema: ns }));
     assert.deepEqual(await Promise.all(stores.map((s) => s.count({ now: Date.now() }))), [0, 0, 0, 0, 0]);
     for (const s of stores) await s.close();
+  });
+
+  it('upgrades a table made by schema version 1 in place, keeping its sessions', async () => {
+    const ns = freshSchema();
+    const p = pool(2);
+    // The database as tessera at schema version 1 left it: the first step only, recorded as applied.
+    const first = migrations[0] as (names: ResolvedNames) => string;
+    await p.query(`CREATE SCHEMA "${ns}"`);
+    await p.query(first(resolveNames({ schema: ns })));
+    await p.query(`CREATE TABLE "${ns}".tessera_migrations (table_name text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version))`);
+    await p.query(`INSERT INTO "${ns}".tessera_migrations (table_name, version) VALUES ('tessera_sessions', 1)`);
+    const now = Date.now();
+    const { token: _t, ...old } = makeRecord(now, { subject: 'veteran', data: { n: 1 } });
+    await p.query(
+      `INSERT INTO "${ns}".tessera_sessions (id, secret_hash, subject, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data)
+       VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7, 1, '{"n":1}')`,
+      [old.id, old.secretHash, old.subject, now, old.idleTimeout, old.absoluteExpiresAt, old.expiresAt],
+    );
+
+    const store = new PostgresStore({ pool: p, schema: ns });
+    const loaded = await store.load(old.id, { now, secretHash: old.secretHash });
+    assert.equal(loaded?.data['n'], 1, 'the session made before the upgrade still opens, with its data');
+    const versions = await p.query(`SELECT version FROM "${ns}".tessera_migrations ORDER BY version`);
+    assert.deepEqual(versions.rows.map((r: { version: number }) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    assert.ok(SCHEMA_VERSION >= 2);
+    const { token: _u, ...next } = makeRecord(now, { subject: 'veteran' });
+    assert.equal((await store.create(next, { now, replaces: { id: old.id, version: 1, supersededUntil: now + 30_000 } })).status, 'created');
+    assert.equal(await store.isSuperseded(old.id, { now, secretHash: old.secretHash }), true, 'a login on the upgraded table remembers the token it replaced');
+    assert.deepEqual(await migrate(p, { schema: ns }), { from: SCHEMA_VERSION, to: SCHEMA_VERSION });
+    await store.close();
   });
 
   it('schema.sql matches what the migrations create', async () => {

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
-import { ManualClock, SessionManager, partitionOf } from '../src/core/index.js';
+import { ManualClock, SessionManager, unkeyedPartition } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
+import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
@@ -67,10 +68,14 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const manager = new SessionManager({ store, clock, cleanupInterval: false });
     const now = clock.now();
     const subjects = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    const shards = new Map<string, string>();
     for (const subject of subjects) {
-      const { token: _t, ...record } = makeRecord(now, { subject });
+      const partition = await store.subjectPartition(subject);
+      const { token: _t, ...record } = makeRecord(now, { subject }, partition);
       await store.create(record, { now });
-      const shard = partitionOf(subject).slice(0, 2);
+      const shard = partition.slice(0, 2);
+      shards.set(subject, shard);
+      assert.notEqual(partition, unkeyedPartition(subject), 'a keyed partition, not the unkeyed SHA-256 of the subject');
       const key = `lay:s:{${record.id.slice(0, 2)}}${record.id.slice(2)}`;
       assert.equal(await probe.exists(key), 1, 'the session hash is where the layout says');
       assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', key])), slotOf(shard));
@@ -81,7 +86,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
       const { token: _t, ...record } = makeRecord(now);
       await store.create(record, { now });
     }
-    const masters = new Set(subjects.map((s) => probe.slots[slotOf(partitionOf(s).slice(0, 2))]?.master.id));
+    const masters = new Set(subjects.map((s) => probe.slots[slotOf(shards.get(s) as string)]?.master.id));
     assert.ok(masters.size > 1, 'the sessions are spread over several masters');
     assert.equal(await manager.count(), 50);
     assert.equal((await manager.query({ limit: 1000 })).sessions.length, 50);
@@ -94,6 +99,15 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(await probe.exists('lay:n'), 0, 'a cluster keeps no counter (no script could reach it from every slot)');
   });
 
+  it('several instances sweeping thousands of expired sessions at once, on every master, report each exactly once, with its subject', async () => {
+    const stores = Array.from({ length: 4 }, () => new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }));
+    try {
+      await sweepTogether({ stores });
+    } finally {
+      for (const s of stores) await s.close();
+    }
+  });
+
   it('works with a given RESP3 cluster client (HGETALL answers an object there)', async () => {
     const resp3 = createCluster({ rootNodes: ownPorts.map((port) => ({ url: `redis://127.0.0.1:${port}` })), RESP: 3 });
     resp3.on('error', () => {});
@@ -101,7 +115,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const given = new RedisStore({ client: resp3, prefix: 'r3:' });
     try {
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } });
+      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
       await given.create(record, { now });
       const touch = { maxIntervalMs: 60_000, idleFraction: 0.1 };
       // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.

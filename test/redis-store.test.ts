@@ -10,39 +10,22 @@ import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { runRoundTripSuite } from './support/redis-round-trips.js';
+import { deleteByPrefix, rawClient, unreachable as probeLocal } from './support/redis-local.js';
 
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const root = `tessera-test:${randomUUID()}:`;
 
-async function reachable(target: string): Promise<string | null> {
-  const client = createClient({ url: target, socket: { connectTimeout: 1000, reconnectStrategy: false } });
-  client.on('error', () => {});
+/** Deletes every key under a prefix through a client of its own. */
+async function clearPrefix(prefix: string): Promise<void> {
+  const client = await rawClient(url);
   try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (error) {
-    return `Redis at ${target} is unreachable (${(error as Error).message || String(error)})`;
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
-}
-
-/** Deletes every key under a prefix (SCAN is fine in tests, never in the store). */
-async function deleteByPrefix(target: string, prefix: string): Promise<void> {
-  const client = createClient({ url: target });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
+    await deleteByPrefix(client, prefix);
   } finally {
     client.destroy();
   }
 }
 
-const unreachable = await reachable(url);
+const unreachable = await probeLocal(url);
 if (unreachable !== null) console.log(`${unreachable}${requireServices ? '' : ': skipping the Redis conformance suite'}`);
 
 let n = 0;
@@ -53,7 +36,7 @@ runStoreConformance({
   // 500 ms default on a loaded 2-core machine; the fault test checks the default itself.
   createStore: () => new RedisStore({ url, prefix: `${root}${++n}:`, commandTimeout: 3000 }),
   teardown: async () => {
-    if (unreachable === null) await deleteByPrefix(url, root);
+    if (unreachable === null) await clearPrefix(root);
   },
 });
 
@@ -69,7 +52,7 @@ runStoreConformance({
   createStore: () => new RedisStore({ client: resp3, prefix: `${root}resp3-${++n}:`, commandTimeout: 3000 }),
   teardown: async () => {
     if (resp3.isOpen) resp3.destroy();
-    if (unreachable === null) await deleteByPrefix(url, `${root}resp3-`);
+    if (unreachable === null) await clearPrefix(`${root}resp3-`);
   },
 });
 
@@ -81,6 +64,8 @@ describe('redis store: options and ownership', () => {
     assert.throws(() => new RedisStore({ commandTimeout: 0 }), InvalidOptionError);
     assert.throws(() => new RedisStore({ url, cluster: { rootNodes: [url] } }), InvalidOptionError);
     assert.throws(() => new RedisStore({ cluster: { rootNodes: [] } }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: -1 }), InvalidOptionError);
+    assert.throws(() => new RedisStore({ expiredRetention: 1.5 }), InvalidOptionError);
   });
 
   it('leaves a client it was given open', { skip: unreachable !== null && !requireServices ? unreachable : false }, async () => {
@@ -91,14 +76,14 @@ describe('redis store: options and ownership', () => {
       const prefix = `${root}given:`;
       const store = new RedisStore({ client, prefix });
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'given' });
+      const { token: _t, ...record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
       await store.create(record, { now });
       assert.equal((await store.load(record.id, { now }))?.subject, 'given');
       await store.close();
       assert.ok(client.isOpen);
       assert.equal(await client.ping(), 'PONG');
       await assert.rejects(store.load(record.id, { now }), StoreUnavailableError, 'a closed store refuses work');
-      await deleteByPrefix(url, prefix);
+      await clearPrefix(prefix);
     } finally {
       client.destroy();
     }
@@ -151,11 +136,12 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
 
       const live = new Map<string, number>(); // id -> version
       const create = async (subject: string | null, idleTimeout = 1800, replaces?: string) => {
-        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout });
+        const partition = subject === null ? null : await store.subjectPartition(subject);
+        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout }, partition);
         const result = await store.create(record, {
           now: start,
           limit: { max: 3, onLimit: 'evict-oldest' },
-          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number } }),
+          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number, supersededUntil: start + 30_000 } }),
         });
         assert.equal(result.status, 'created');
         if (result.status === 'created') for (const gone of result.evicted) live.delete(gone.id);
@@ -202,7 +188,7 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
       assert.equal(await store.count({ now: later }), live.size);
     } finally {
       await store.close();
-      await deleteByPrefix(url, prefix);
+      await clearPrefix(prefix);
       client.destroy();
     }
   });

@@ -85,9 +85,15 @@ export class StoreUnavailableError extends TesseraError {
 
 export class TooManyRequestsError extends TesseraError {
   readonly retryAfter: number;
-  constructor(retryAfter: number, message = 'too many requests') {
+  /**
+   * A `Set-Cookie` value the error response must carry (it clears the stale session cookie that
+   * led here, so that the client's next request goes through), or null.
+   */
+  readonly setCookie: string | null;
+  constructor(retryAfter: number, message = 'too many requests', options: { setCookie?: string | null } = {}) {
     super('TOO_MANY_REQUESTS', 429, message);
     this.retryAfter = retryAfter;
+    this.setCookie = options.setCookie ?? null;
   }
 }
 
@@ -114,6 +120,7 @@ export function errorResponse(error: unknown): ErrorResponse {
     if (error instanceof StoreUnavailableError || error instanceof TooManyRequestsError) {
       headers['retry-after'] = String(error.retryAfter);
     }
+    if (error instanceof TooManyRequestsError && error.setCookie !== null) headers['set-cookie'] = error.setCookie;
     return { status: error.status, headers, body: { error: { code: error.code, message: error.message } } };
   }
   return {

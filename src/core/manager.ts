@@ -4,8 +4,8 @@ import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type Ses
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { Session, decodeData, type SessionContext } from './session.js';
-import { hashesEqual } from './record-ops.js';
-import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionRecord } from './store.js';
+import { hashesEqual, secretAccepted } from './record-ops.js';
+import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
 import { randomBytes } from 'node:crypto';
 import { SECRET_BYTES, hashSecret, parseToken, type ParsedToken } from './token.js';
 
@@ -136,35 +136,41 @@ export class SessionManager {
       touch: this.options.touch,
       device,
     });
-    const current = record !== null && hashesEqual(secretHash, record.secretHash);
-    const previous =
-      record !== null &&
-      !current &&
-      typeof record.previousSecretHash === 'string' &&
-      now < (record.previousSecretExpiresAt ?? 0) &&
-      hashesEqual(secretHash, record.previousSecretHash);
-    if (record === null || !(current || previous) || !isLive(record, now)) {
-      this.#countFailure(device.ip, now);
-      return emptySession(context, presented !== null);
+    if (record === null || !secretAccepted(record, secretHash, now) || !isLive(record, now)) {
+      return this.#unopened(context, parsed.id, secretHash, device.ip, now);
     }
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
     } catch {
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
-      return emptySession(context, presented !== null);
+      return emptySession(context, true);
     }
     // Checked before any await: awaiting a renewal that is not due costs every request a microtask turn.
-    const renewed = current && this.#renewalDue(record, now) ? await this.#renew(record, now) : null;
+    const renewed = this.#renewalDue(record, secretHash, now) ? await this.#renew(record, now) : null;
     if (renewed !== null) {
-      context.writeCookie(renewed.token, renewed.record.expiresAt);
+      context.writeCookie(renewed.token, renewed.record.absoluteExpiresAt);
       this.#events.emit({ type: 'rotated', at: now, session: toSessionInfo(renewed.record), previousId: record.id });
       return new Session(context, renewed.record, renewed.token, data, renewed.token);
     }
-    const session = new Session(context, record, presented, data);
-    // A touch moved the expiry: keep the cookie's Max-Age in step.
-    if (record.lastSeenAt === now) context.writeCookie(presented, record.expiresAt);
-    return session;
+    // The cookie is left as it is: its Max-Age is the absolute expiry, which no touch moves, and a
+    // request that re-sent its token could undo a renewal that another request made meanwhile.
+    return new Session(context, record, presented, data);
+  }
+
+  /**
+   * A well-formed token that opens nothing. Superseded by a newer token of the same browser (a
+   * login, rotation or renewal in a request running alongside): the cookie is left alone and the
+   * request has no session it could write to, since any cookie it set would replace the newer one.
+   * Otherwise (unknown, expired, revoked): the stale cookie is cleared and the address counted.
+   */
+  async #unopened(context: RequestContext, id: string, secretHash: string, ip: string | null, now: number): Promise<Session> {
+    if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
+    const blocked = this.#countFailure(ip, now);
+    if (blocked !== null) {
+      throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie: context.clearingCookie() });
+    }
+    return emptySession(context, true);
   }
 
   /** A session by public id, for admin tools; null when it does not exist or has expired. */
@@ -196,6 +202,23 @@ export class SessionManager {
     });
     for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
     return removed.length;
+  }
+
+  /**
+   * Ends every live session of every user (after a key compromise, say), a page at a time, each
+   * with a `revoked` event; returns how many ended. Sessions created meanwhile may survive it.
+   */
+  async revokeEverything(options: { reason?: RevokeReason; pageSize?: number } = {}): Promise<number> {
+    const index = this.#index();
+    const limit = options.pageSize ?? 500;
+    let cursor: string | null = null;
+    let total = 0;
+    do {
+      const page: SessionPage = await index.query({ now: this.options.clock.now(), cursor, limit });
+      for (const record of page.sessions) if (await this.revoke(record.id, options.reason ?? 'admin')) total++;
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return total;
   }
 
   /** Live sessions, overall or of one subject. */
@@ -241,7 +264,8 @@ export class SessionManager {
   /**
    * Renews the token in place; called once `#renewalDue` says `renewalInterval` has passed since
    * it was issued. Only one of several concurrent requests wins (compare-and-set on the version);
-   * the others carry on with the token they have, which the grace period keeps valid.
+   * the others carry on with the token they have, which the grace period keeps valid, and set no
+   * cookie, so that none of them can put the old token back over the new one.
    */
   async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalGracePeriod, store } = this.options;
@@ -261,15 +285,20 @@ export class SessionManager {
     return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
   }
 
-  #renewalDue(record: SessionRecord, now: number): boolean {
+  /** Due once `renewalInterval` has passed, and only for the current token: the previous one is already replaced. */
+  #renewalDue(record: SessionRecord, secretHash: string, now: number): boolean {
     const { renewalInterval } = this.options;
-    return renewalInterval !== false && now - record.renewedAt >= renewalInterval * 1000;
+    return renewalInterval !== false && now - record.renewedAt >= renewalInterval * 1000 && hashesEqual(secretHash, record.secretHash);
   }
 
-  /** Counts an unknown token from `ip`; throws once the address is past the limit for this minute. */
-  #countFailure(ip: string | null, now: number): void {
+  /**
+   * Counts an unknown token from `ip`. The first time an address passes the limit in a minute sends
+   * a `bruteForce` event. Returns the seconds until the window ends when the request is to be
+   * refused (`bruteForceAction: 'block'`), otherwise null.
+   */
+  #countFailure(ip: string | null, now: number): number | null {
     const limit = this.options.bruteForceLimit;
-    if (limit === false || ip === null) return;
+    if (limit === false || ip === null) return null;
     const window = Math.floor(now / 60_000);
     if (window !== this.#failureWindow || this.#failures.size > 100_000) {
       this.#failures.clear();
@@ -277,10 +306,9 @@ export class SessionManager {
     }
     const attempts = (this.#failures.get(ip) ?? 0) + 1;
     this.#failures.set(ip, attempts);
-    if (attempts > limit) {
-      if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
-      throw new TooManyRequestsError(Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000)), 'too many unknown session tokens from this address');
-    }
+    if (attempts <= limit) return null;
+    if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
+    return this.options.bruteForceAction === 'block' ? Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000)) : null;
   }
 
   #isSecure(requestSecure: boolean): boolean {
@@ -294,12 +322,12 @@ export class SessionManager {
     return store;
   }
 
-  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): SessionContext {
+  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): RequestContext {
     return new RequestContext(this, this.#events, device, name, secure, setCookie);
   }
 }
 
-/** A new, unstored session; a token that was presented (and led nowhere) has its cookie cleared. */
+/** A new, unstored session; a stale token that was presented has its cookie cleared. */
 function emptySession(context: SessionContext, presented: boolean): Session {
   if (presented) context.writeCookie(null, 0);
   return new Session(context, null, null, new Map());
@@ -319,15 +347,22 @@ class RequestContext implements SessionContext {
     this.options = manager.options;
   }
 
-  writeCookie(token: string | null, expiresAt: number): void {
+  writeCookie(token: string | null, absoluteExpiresAt: number): void {
     if (this.setCookie === undefined) return;
-    const { cookie, clock } = this.options;
-    const attributes = { secure: this.secure, sameSite: cookie.sameSite, httpOnly: true, path: '/' };
-    this.setCookie(
-      token === null
-        ? serializeCookie(this.cookieName, '', { ...attributes, maxAge: 0 })
-        : serializeCookie(this.cookieName, token, { ...attributes, maxAge: cookieMaxAge(expiresAt, clock.now()) }),
-    );
+    this.setCookie(token === null ? this.#serialize('', 0) : this.#serialize(token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())));
+  }
+
+  /** The `Set-Cookie` value that clears the session cookie, or null for a bearer request. */
+  clearingCookie(): string | null {
+    return this.setCookie === undefined ? null : this.#serialize('', 0);
+  }
+
+  #serialize(value: string, maxAge: number): string {
+    return serializeCookie(this.cookieName, value, { secure: this.secure, sameSite: this.options.cookie.sameSite, httpOnly: true, path: '/', maxAge });
+  }
+
+  isSuperseded(id: string, secretHash: string): Promise<boolean> {
+    return this.options.store.isSuperseded(id, { now: this.options.clock.now(), secretHash });
   }
 
   listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>> {

@@ -69,12 +69,22 @@ export interface SessionManagerOptions {
   /** @default 500 */
   cleanupBatchSize?: number;
   /**
-   * Well-formed but unknown, expired or revoked tokens one client address may present per minute;
-   * past it such requests get `TooManyRequestsError` (HTTP 429) and a `bruteForce` event, while
-   * requests with valid tokens keep working. `false` turns the limit off.
+   * Well-formed but unknown, expired or revoked tokens one client address may present per minute
+   * before a `bruteForce` event is sent (once per address and minute). What happens to the
+   * requests past it is `bruteForceAction`. `false` turns counting off.
    * @default 120
    */
   bruteForceLimit?: number | false;
+  /**
+   * `'detect'`: past the limit, a request with an unknown token is still answered as one without
+   * a session (its stale cookie cleared); only the event tells. `'block'`: such requests get
+   * `TooManyRequestsError` (HTTP 429) for the rest of the minute, with the stale cookie cleared in
+   * that same response so the browser's next request goes through. Requests with a valid token or
+   * none are never refused. Detection is the default: a 256-bit secret cannot be guessed, and a
+   * 429 keyed by address mostly hurts people who share one (an office, a carrier NAT).
+   * @default 'detect'
+   */
+  bruteForceAction?: 'detect' | 'block';
   /**
    * Seconds after which a live session's token is renewed on its next request (the secret changes,
    * the session and its id stay). `false` never renews.
@@ -83,7 +93,9 @@ export interface SessionManagerOptions {
   renewalInterval?: number | false;
   /**
    * Seconds during which the token replaced by a renewal still works, for requests that were
-   * already in flight with it. After that the old token is dead.
+   * already in flight with it; after that the old token is dead. For as long, a token replaced by
+   * a login or rotation is recognised as replaced, so that a late response for it leaves the
+   * newer cookie alone instead of clearing it.
    * @default 30
    */
   renewalGracePeriod?: number;
@@ -110,6 +122,7 @@ export interface ResolvedOptions {
   readonly cleanupInterval: number | false;
   readonly cleanupBatchSize: number;
   readonly bruteForceLimit: number | false;
+  readonly bruteForceAction: 'detect' | 'block';
   readonly renewalInterval: number | false;
   readonly renewalGracePeriod: number;
   readonly clock: Clock;
@@ -130,6 +143,7 @@ export const defaultOptions = Object.freeze({
   cleanupInterval: 60,
   cleanupBatchSize: 500,
   bruteForceLimit: 120,
+  bruteForceAction: 'detect' as const,
   renewalInterval: false as const,
   renewalGracePeriod: 30,
 });
@@ -177,12 +191,17 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (bruteForceLimit !== false && (!Number.isInteger(bruteForceLimit) || bruteForceLimit < 1)) {
     throw new InvalidOptionError('bruteForceLimit must be a positive integer or false');
   }
+  const bruteForceAction = options.bruteForceAction ?? defaultOptions.bruteForceAction;
+  if (bruteForceAction !== 'detect' && bruteForceAction !== 'block') {
+    throw new InvalidOptionError(`bruteForceAction must be 'detect' or 'block', got ${String(bruteForceAction)}`);
+  }
   const renewalInterval = options.renewalInterval ?? defaultOptions.renewalInterval;
   if (renewalInterval !== false) assertTimeout('renewalInterval', renewalInterval);
   const renewalGracePeriod = assertTimeout('renewalGracePeriod', options.renewalGracePeriod ?? defaultOptions.renewalGracePeriod);
   return Object.freeze({
     store,
     bruteForceLimit,
+    bruteForceAction,
     renewalInterval,
     renewalGracePeriod,
     idleTimeout,

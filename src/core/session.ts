@@ -3,16 +3,21 @@ import { BadRequestError, SessionEndedError, SessionLimitError, UpdateConflictEr
 import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
 import { expiresAt as computeExpiresAt } from './expiry.js';
 import { assertTimeout, type ResolvedOptions } from './options.js';
-import type { ApplyResult, ChangeSet, DeviceInfo, JsonValue, SessionLimit, SessionRecord } from './store.js';
-import { issueToken } from './token.js';
+import { hasSubjectPartitions, type ApplyResult, type ChangeSet, type DeviceInfo, type JsonValue, type SessionLimit, type SessionRecord } from './store.js';
+import { hashSecret, issueToken, parseToken } from './token.js';
 
 /** What a session handle needs from the manager that made it. */
 export interface SessionContext {
   readonly options: ResolvedOptions;
   readonly events: SessionEvents;
   readonly device: DeviceInfo;
-  /** Sets (or, with `null`, clears) the session cookie on the response; a no-op for bearer requests. */
-  writeCookie(token: string | null, expiresAt: number): void;
+  /**
+   * Sets the session cookie to a token issued in this request, with a Max-Age that ends at the
+   * session's absolute expiry, or with `null` clears it; a no-op for bearer requests.
+   */
+  writeCookie(token: string | null, absoluteExpiresAt: number): void;
+  /** Whether `id`'s token with this secret hash was replaced by a newer one (see `SessionStore.isSuperseded`). */
+  isSuperseded(id: string, secretHash: string): Promise<boolean>;
   listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>>;
   revokeOwn(subject: string, id: string): Promise<boolean>;
   revokeSubject(subject: string, except: string | null): Promise<number>;
@@ -38,6 +43,7 @@ const MAX_SUBJECT_LENGTH = 256;
 const CAS_ATTEMPTS = 400;
 const REPLACE_ATTEMPTS = 8;
 const noop = (): void => {};
+const SUPERSEDED_MESSAGE = 'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
 
 function emptyPending(): Pending {
   return { set: null, delete: null, increment: null, idleTimeout: null };
@@ -125,6 +131,8 @@ export class Session {
   #token: string | null;
   #issuedToken: string | null = null;
   #ended = false;
+  /** The request's token was replaced by a newer one elsewhere: nothing here may write or set a cookie for it. */
+  #superseded = false;
   /** Changes not yet sent to the store; null until the first. */
   #pending: Pending | null = null;
   /** Changes on their way to the store: still part of the view until the store answers. */
@@ -140,6 +148,17 @@ export class Session {
     this.#token = token;
     this.#issuedToken = issuedToken;
     this.#base = data;
+  }
+
+  /**
+   * @internal The session of a request whose token a login, rotation or renewal in another request
+   * replaced: it reads as no session, and writes fail with `SessionEndedError`, because a new
+   * session's cookie would overwrite the newer token the browser is getting.
+   */
+  static superseded(ctx: SessionContext): Session {
+    const session = new Session(ctx, null, null, new Map());
+    session.#superseded = true;
+    return session;
   }
 
   #data(): Map<string, JsonValue> {
@@ -177,6 +196,14 @@ export class Session {
   /** The session's stored state without its data, or null while nothing is stored. */
   get info(): SessionInfo | null {
     return this.#record === null ? null : toSessionInfo(this.#record);
+  }
+  /**
+   * True when this request carried a token that a newer one replaced while it ran (a login,
+   * rotation or renewal in a concurrent request of the same browser). Such a request sees no
+   * session and cannot write; the browser already holds, or is about to get, the newer token.
+   */
+  get superseded(): boolean {
+    return this.#superseded;
   }
   /** The version the store last reported. */
   get version(): number | null {
@@ -322,6 +349,7 @@ export class Session {
 
   #mutate<T>(change: () => void, result: () => T): Promise<T> {
     if (this.#ended) return Promise.reject(new SessionEndedError());
+    if (this.#superseded) return Promise.reject(new SessionEndedError(SUPERSEDED_MESSAGE));
     change();
     this.#queuedFlush ??= this.#enqueue(() => this.#flush());
     const done = this.#queuedFlush.then(result);
@@ -375,6 +403,8 @@ export class Session {
     const result = await options.store.create(record, { now });
     if (result.status !== 'created') throw new Error(`store refused a new anonymous session: ${result.status}`);
     this.#adopt(record, issued.token, data);
+    // A bounded store (memory) may have made room for it.
+    for (const evicted of result.evicted) this.#ctx.events.emit({ type: 'revoked', at: now, session: evicted, reason: 'evicted' });
     this.#ctx.events.emit({ type: 'created', at: now, session: toSessionInfo(record) });
   }
 
@@ -408,13 +438,11 @@ export class Session {
       result = await this.#compareAndSet(current, changes, increments, now);
     }
     if (result.status === 'gone') {
-      this.#end();
+      await this.#end(current.id);
       throw new SessionEndedError();
     }
     if (result.status === 'conflict') throw new UpdateConflictError();
-    const before = current.expiresAt;
     this.#setRecord(result.record);
-    if (result.record.expiresAt !== before && this.#token !== null) this.#ctx.writeCookie(this.#token, result.record.expiresAt);
   }
 
   /** Increments when values are opaque: read, add, write if the version has not moved; retry on conflict. */
@@ -445,10 +473,11 @@ export class Session {
     let current = this.#record;
     if (kind === 'rotate' && current === null) return;
     let base = this.#base;
+    const newSubject = kind === 'login' ? (subject as string) : (current?.subject ?? null);
+    const partition = newSubject !== null && hasSubjectPartitions(store) ? await store.subjectPartition(newSubject) : null;
     for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
       const now = clock.now();
-      const newSubject = kind === 'login' ? (subject as string) : (current?.subject ?? null);
-      const issued = issueToken(newSubject);
+      const issued = issueToken(partition);
       const idleTimeout = login.idleTimeout ?? current?.idleTimeout ?? options.idleTimeout;
       const absoluteExpiresAt = kind === 'login' || current === null ? now + options.absoluteTimeout * 1000 : current.absoluteExpiresAt;
       const record: SessionRecord = {
@@ -476,7 +505,7 @@ export class Session {
           : undefined;
       const result = await store.create(record, {
         now,
-        ...(current !== null ? { replaces: { id: current.id, version: current.version } } : {}),
+        ...(current !== null ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } } : {}),
         ...(limit !== undefined ? { limit } : {}),
       });
       if (result.status === 'limit') throw new SessionLimitError(options.maxSessionsPerSubject);
@@ -486,7 +515,7 @@ export class Session {
         current = previous === null ? null : await store.load(previous.id, { now, secretHash: previous.secretHash });
         if (current === null) {
           if (kind === 'rotate') {
-            this.#end();
+            await this.#end((previous as SessionRecord).id);
             throw new SessionEndedError();
           }
           base = new Map();
@@ -520,12 +549,13 @@ export class Session {
   }
 
   #adopt(record: SessionRecord, token: string, data: Map<string, JsonValue>): void {
+    this.#superseded = false;
     this.#record = record;
     this.#token = token;
     this.#issuedToken = token;
     this.#base = data;
     this.#view = null;
-    this.#ctx.writeCookie(token, record.expiresAt);
+    this.#ctx.writeCookie(token, record.absoluteExpiresAt);
   }
 
   #setRecord(record: SessionRecord): void {
@@ -535,13 +565,21 @@ export class Session {
     this.#view = null;
   }
 
-  /** The session ended elsewhere (revoked, expired, replaced): forget it and clear the cookie. */
-  #end(): void {
+  /**
+   * The session ended elsewhere: forget it, and clear the cookie unless a newer token replaced
+   * this one (a login or rotation in another request), whose cookie the browser must keep. When
+   * the store cannot say, the cookie is kept: a stale one is cleared by the next request anyway.
+   */
+  async #end(id: string): Promise<void> {
     this.#ended = true;
     this.#record = null;
     this.#base = new Map();
     this.#view = null;
-    if (this.#token !== null) this.#ctx.writeCookie(null, 0);
+    const token = this.#token;
     this.#token = null;
+    const secret = token === null ? null : parseToken(token)?.secret;
+    if (secret == null) return;
+    const superseded = await this.#ctx.isSuperseded(id, hashSecret(secret)).catch(() => true);
+    if (!superseded) this.#ctx.writeCookie(null, 0);
   }
 }

@@ -23,7 +23,7 @@ export interface DeviceInfo {
 export interface SessionRecord {
   /** Public id: safe to show, useless as a credential. */
   id: string;
-  /** base64url SHA-256 of the token's secret; the token itself is never stored. */
+  /** The first 128 bits of the SHA-256 of the token's secret, base64url (`hashSecret`); the token itself is never stored. */
   secretHash: string;
   /** The user id; null while anonymous. */
   subject: string | null;
@@ -121,8 +121,13 @@ export interface SessionLimit {
 
 export interface CreateOptions {
   now: number;
-  /** Atomically remove this session (login and rotation); fails with `gone` unless it is live at this version. */
-  replaces?: { id: string; version: number };
+  /**
+   * Atomically remove this session (login and rotation); fails with `gone` unless it is live at
+   * this version. In the same step the store remembers the removed session's id with its secret
+   * hashes (`secretHash`, and `previousSecretHash` while its grace period lasts) until
+   * `supersededUntil`, for `isSuperseded`.
+   */
+  replaces?: { id: string; version: number; supersededUntil: number };
   /** Applies when the new record has a subject. The replaced session does not count. */
   limit?: SessionLimit;
 }
@@ -138,6 +143,11 @@ export interface StoreCapabilities {
   readonly index: boolean;
   /** Removes expired records by itself (the core still calls `deleteExpired` for its events). */
   readonly nativeExpiry: boolean;
+  /**
+   * Implements `SubjectPartitions`: a logged-in session's id must start with the partition the
+   * store gives for its subject. Absent or false: every id's partition is random.
+   */
+  readonly subjectPartitions?: boolean;
 }
 
 export interface SessionStore {
@@ -149,7 +159,19 @@ export interface SessionStore {
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult>;
   /** Removes a session; returns what it removed, or null if there was nothing. */
   delete(id: string): Promise<RemovedSession | null>;
-  /** Removes up to `limit` sessions with `expiresAt <= now`. */
+  /**
+   * Whether a token that opens nothing (`load` returned null) was superseded by a newer one of the
+   * same browser, rather than being unknown, expired or revoked: true when a `create` replaced
+   * session `id` and `now` is before that replacement's `supersededUntil`, and `secretHash` was one
+   * it remembered; or when the live session `id` has `secretHash` as its `previousSecretHash`
+   * (a renewal replaced it), whether or not the grace period is over. The core then leaves the
+   * cookie alone, since the response that carries the newer token may reach the browser first.
+   */
+  isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean>;
+  /**
+   * Removes up to `limit` sessions with `expiresAt <= now`, and forgets superseded tokens whose
+   * `supersededUntil` has passed (those are not reported).
+   */
   deleteExpired(now: number, limit: number): Promise<RemovedSession[]>;
   /** Releases what this store opened; leaves a client or pool it was given alone. */
   close(): Promise<void>;
@@ -184,4 +206,18 @@ export interface SessionIndex {
 
 export function hasSessionIndex(store: SessionStore): store is SessionStore & SessionIndex {
   return store.capabilities.index;
+}
+
+/**
+ * For stores that keep a subject's sessions together (Redis Cluster places a session and its
+ * subject's index in one slot by the id's first characters). The partition is derived with a key
+ * the deployment owns, so an id says nothing about its subject to whoever lacks the key.
+ */
+export interface SubjectPartitions {
+  /** The `PARTITION_LENGTH` characters a logged-in session's id for `subject` starts with. */
+  subjectPartition(subject: string): Promise<string>;
+}
+
+export function hasSubjectPartitions(store: SessionStore): store is SessionStore & SubjectPartitions {
+  return store.capabilities.subjectPartitions === true;
 }

@@ -1,14 +1,15 @@
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * A token is `<id>.<secret>`. The id is public (it names the session in lists and admin tools);
  * the secret is the credential and only its hash reaches the store: the first 128 bits of its
  * SHA-256 (see `STORED_HASH_BYTES`).
  *
- * The id is a 6-character partition key followed by 22 random characters. For a logged-in
- * session the partition is derived from the subject, so stores that shard by key (Redis Cluster)
- * can keep a session and its subject's index in one slot; anonymous sessions get a random one.
+ * The id is a 6-character partition key followed by 22 random characters. The partition is
+ * random, except for a logged-in session on a store that keeps a subject's sessions together
+ * (`SubjectPartitions`, Redis Cluster): there it is `keyedPartition(key, subject)`, an HMAC under
+ * a key the deployment owns, so that an id cannot be tested against a guessed user id.
  * The partition's first two characters are its shard: the first takes all 64 base64url values,
  * the second only the first 16, so a store that keeps one index per shard has at most 1,024.
  */
@@ -48,6 +49,8 @@ const HASH_LAST_CHAR_MASK = (0b111111 << (6 - HASH_SPARE_BITS)) & 0b111111;
 const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
 
 const SESSION_ID = /^[A-Za-z0-9_-]{28}$/;
+/** A partition's second character is one of the alphabet's first 16 (see `partitionFrom`). */
+const PARTITION = /^[A-Za-z0-9_-][A-P][A-Za-z0-9_-]{4}$/;
 const TOKEN = /^[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}$/;
 
 export interface ParsedToken {
@@ -61,8 +64,17 @@ export interface IssuedToken {
   secretHash: string;
 }
 
-/** The partition an id for this subject starts with. */
-export function partitionOf(subject: string): string {
+/** The partition of a subject's sessions under `key` (at least 32 bytes, secret to the deployment). */
+export function keyedPartition(key: Uint8Array, subject: string): string {
+  return partitionFrom(createHmac('sha256', key).update('tessera-partition\0').update(subject).digest());
+}
+
+/**
+ * The partition tessera 0.1 derived from the subject alone (an unkeyed SHA-256), which anyone
+ * could compute from a guessed user id. New ids never use it; a store that kept sessions by it
+ * (Redis) still finds the sessions issued that way until they end.
+ */
+export function unkeyedPartition(subject: string): string {
   return partitionFrom(createHash('sha256').update('tessera-partition\0').update(subject).digest());
 }
 
@@ -85,10 +97,11 @@ export function hashSecret(secret: string): string {
   return whole.slice(0, HASH_WHOLE_CHARS) + (ALPHABET[ALPHABET.indexOf(whole[HASH_WHOLE_CHARS] as string) & HASH_LAST_CHAR_MASK] as string);
 }
 
-/** A fresh token; `subject` decides the id's partition. */
-export function issueToken(subject: string | null): IssuedToken {
+/** A fresh token whose id starts with `partition` (see `keyedPartition`), or a random one when null. */
+export function issueToken(partition: string | null = null): IssuedToken {
+  if (partition !== null && !PARTITION.test(partition)) throw new TypeError('a partition is 6 base64url characters from partitionFrom');
   const bytes = randomBytes(SECRET_BYTES + 16 + PARTITION_LENGTH);
-  const partition = subject === null ? partitionFrom(bytes.subarray(48)) : partitionOf(subject);
+  partition ??= partitionFrom(bytes.subarray(48));
   const id = partition + bytes.subarray(32, 48).toString('base64url');
   const secret = bytes.subarray(0, SECRET_BYTES).toString('base64url');
   return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) };
@@ -98,11 +111,4 @@ export function issueToken(subject: string | null): IssuedToken {
 export function parseToken(value: string): ParsedToken | null {
   if (value.length !== SESSION_ID_LENGTH + 1 + SECRET_LENGTH || !TOKEN.test(value)) return null;
   return { id: value.slice(0, SESSION_ID_LENGTH), secret: value.slice(SESSION_ID_LENGTH + 1) };
-}
-
-/** Compares the secret's hash with the stored one in time independent of where they differ. */
-export function secretMatches(secret: string, storedHash: string): boolean {
-  const expected = Buffer.from(storedHash, 'base64url');
-  const digest = createHash('sha256').update(secret).digest();
-  return expected.length === STORED_HASH_BYTES && timingSafeEqual(digest.subarray(0, STORED_HASH_BYTES), expected);
 }

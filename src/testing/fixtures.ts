@@ -10,10 +10,13 @@ import {
   type ValueCodec,
 } from '../core/index.js';
 
-/** A record as the core would create it, with overridable fields. */
-export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}): SessionRecord & { token: string } {
+/**
+ * A record as the core would create it, with overridable fields. `partition` starts its id; a
+ * store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
+ */
+export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, partition: string | null = null): SessionRecord & { token: string } {
   const subject = overrides.subject ?? null;
-  const issued = issueToken(subject);
+  const issued = issueToken(partition);
   const idleTimeout = overrides.idleTimeout ?? 1800;
   const lastSeenAt = overrides.lastSeenAt ?? now;
   const absoluteExpiresAt = overrides.absoluteExpiresAt ?? now + 86_400_000;
@@ -58,7 +61,7 @@ export const opaqueTestCodec: ValueCodec = Object.freeze({
   },
 });
 
-export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count';
+export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'isSuperseded' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count' | 'subjectPartition';
 
 /** Wraps a store and counts the calls of each operation, to measure store work per request. */
 export function countingStore<S extends SessionStore>(store: S): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {

@@ -49,7 +49,7 @@ export function runRoundTripSuite(binary: ServerBinary): void {
     }
 
     /** Commands only a script issues here; anything else at top level would be a second round trip. */
-    const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del']);
+    const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del', 'get']);
     function assertOneCommand(calls: Record<string, number>, label: string): void {
       console.log(`${label}: ${JSON.stringify(calls)}`);
       assert.equal(calls['evalsha'], 1, `${label}: one EVALSHA`);
@@ -138,6 +138,36 @@ export function runRoundTripSuite(binary: ServerBinary): void {
         b.close();
         await storeA.close();
         await storeB.close();
+      }
+    });
+
+    it('a login remembers the token it replaced in one key, for the grace period only; isSuperseded is one command; a logout remembers nothing', async () => {
+      const clock = new ManualClock();
+      const manager = new SessionManager({ store, clock, cleanupInterval: false, renewalGracePeriod: 30 });
+      const secretHashOf = (token: string) => hashSecret(token.split('.')[1] as string);
+      const supersededKey = (id: string) => `rt:r:{${id.slice(0, 2)}}${id.slice(2)}`;
+      try {
+        const session = await manager.load({ secure: false });
+        await session.set('cart', 1);
+        const anonymous = session.issuedToken as string;
+        const anonymousId = session.id as string;
+        await session.login('rt-superseded');
+        const key = supersededKey(anonymousId);
+        const ttl = await stats.pTTL(key);
+        assert.ok(ttl > 29_000 && ttl <= 30_000, `the replaced token is remembered for the 30 s grace period (PTTL ${ttl})`);
+        assert.equal(await stats.get(key), `${clock.now() + 30_000} ${secretHashOf(anonymous)}`, 'until when, and the hash that opened it');
+        const ask = () => store.isSuperseded(anonymousId, { now: clock.now(), secretHash: secretHashOf(anonymous) });
+        assert.equal(await ask(), true); // the script is cached from here on
+        const calls = await measure(async () => assert.equal(await ask(), true));
+        assertOneCommand(calls, 'isSuperseded');
+
+        const token = session.issuedToken as string;
+        const id = session.id as string;
+        await session.logout();
+        assert.equal(await stats.exists(supersededKey(id)), 0, 'a revocation writes no superseded key');
+        assert.equal(await store.isSuperseded(id, { now: clock.now(), secretHash: secretHashOf(token) }), false);
+      } finally {
+        manager.close();
       }
     });
 

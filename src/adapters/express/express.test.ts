@@ -51,7 +51,7 @@ describe('express adapter', () => {
     const login = await fetch(`${base}/login`, { method: 'POST' });
     assert.equal(login.status, 200);
     const setCookie = login.headers.get('set-cookie') ?? '';
-    assert.match(setCookie, /^tessera=[^;]+; Max-Age=1800; Path=\/; HttpOnly; SameSite=Lax$/);
+    assert.match(setCookie, /^tessera=[^;]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
     assert.equal(login.headers.get('cache-control'), 'no-store');
     const cookie = setCookie.split(';')[0] as string;
     const counts = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/count`, { method: 'POST', headers: { cookie } }).then((r) => r.json() as Promise<{ value: number }>)));

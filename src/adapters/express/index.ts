@@ -8,9 +8,9 @@
  * app.post('/login', async (req, res) => { await req.session.login(user.id); res.json({ ok: true }); });
  * app.use(errorHandler());
  */
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { errorResponse, type Session, type SessionManager } from '../../core/index.js';
-import { loadSession } from '../node/index.js';
+import { toSessionRequest } from '../node/index.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -24,18 +24,14 @@ declare global {
   }
 }
 
-export interface ExpressSessionOptions {
-  /**
-   * Trust `X-Forwarded-*` headers. By default, follows Express's own `trust proxy` setting.
-   * @default app.get('trust proxy')
-   */
-  trustProxy?: boolean;
-}
-
-export function session(manager: SessionManager, options: ExpressSessionOptions = {}): RequestHandler {
+/**
+ * The middleware. The client address and HTTPS are Express's `req.ip` and `req.secure`, so
+ * Express's `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides
+ * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app.
+ */
+export function session(manager: SessionManager): RequestHandler {
   return (req, res, next) => {
-    const trustProxy = options.trustProxy ?? Boolean((req as Request).app?.get('trust proxy'));
-    loadSession(manager, req, res, { trustProxy }).then((loaded) => {
+    manager.load(toSessionRequest(req, res, { ip: req.ip, secure: req.secure })).then((loaded) => {
       req.session = loaded;
       req.sessions = manager;
       next();

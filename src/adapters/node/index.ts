@@ -4,15 +4,28 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { BadRequestError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
+import { BadRequestError, InvalidOptionError, errorResponse, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
 
 export interface NodeSessionOptions {
   /**
-   * Trust `X-Forwarded-Proto` and `X-Forwarded-For` from a reverse proxy in front of the app.
-   * Leave off unless a proxy you control sets them; otherwise clients could spoof them.
+   * How many reverse proxies in front of the app to believe. Each proxy appends the address it
+   * got the request from to `X-Forwarded-For`, so only the last `trustProxy` entries come from
+   * proxies you run; anything to their left was sent by the client and may be forged. Of the list
+   * [`X-Forwarded-For` entries…, socket address], the client address is the entry `trustProxy`
+   * places from the right (the leftmost when the list is shorter), as Express counts hops; HTTPS
+   * is the `X-Forwarded-Proto` entry found the same way. `true` means 1 (one reverse proxy);
+   * `false` or `0` uses the socket alone. Count only proxies every request passes through: one
+   * too many, and clients choose their address.
    * @default false
+   * @example loadSession(manager, req, res, { trustProxy: 1 }) // behind one nginx
    */
-  trustProxy?: boolean;
+  trustProxy?: boolean | number;
+}
+
+/** A client as the framework resolved it, following its own proxy settings. */
+export interface ResolvedClient {
+  ip: string | null | undefined;
+  secure: boolean;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -20,18 +33,39 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Whether the request reached this app over HTTPS. */
-export function isSecureRequest(req: IncomingMessage, trustProxy = false): boolean {
-  if ((req.socket as Partial<TLSSocket>).encrypted === true) return true;
-  return trustProxy && header(req, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase() === 'https';
+function hopCount(trustProxy: boolean | number): number {
+  if (typeof trustProxy === 'boolean') return trustProxy ? 1 : 0;
+  if (!Number.isInteger(trustProxy) || trustProxy < 0) throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
+  return trustProxy;
 }
 
-export function clientIp(req: IncomingMessage, trustProxy = false): string | null {
-  if (trustProxy) {
-    const forwarded = header(req, 'x-forwarded-for')?.split(',')[0]?.trim();
-    if (forwarded) return forwarded;
-  }
-  return req.socket.remoteAddress ?? null;
+/**
+ * The entry `hops` from the right of a forwarded header's list followed by what the socket says.
+ * Node joins repeated header lines with ", "; an array (from hand-built requests) is read alike.
+ */
+function fromTrustedHop(req: IncomingMessage, name: string, socketValue: string | null, hops: number): string | null {
+  if (hops === 0) return socketValue;
+  const raw = req.headers[name];
+  const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+  const entries: Array<string | null> = lines.flatMap((line) => String(line).split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''));
+  entries.push(socketValue);
+  // Fewer entries than trusted hops: the farthest one there is.
+  return entries[Math.max(0, entries.length - 1 - hops)] ?? null;
+}
+
+/**
+ * Whether the client's connection was HTTPS: the socket's TLS state, or with `trustProxy` the
+ * `X-Forwarded-Proto` entry of the proxy the client connected to (the rightmost for one hop).
+ * That proxy's word wins over the socket: TLS between proxy and app says nothing of the client.
+ */
+export function isSecureRequest(req: IncomingMessage, trustProxy: boolean | number = false): boolean {
+  const socketProtocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
+  return fromTrustedHop(req, 'x-forwarded-proto', socketProtocol, hopCount(trustProxy))?.toLowerCase() === 'https';
+}
+
+/** The client's address: the socket's, or with `trustProxy` the one the proxy it connected to saw. */
+export function clientIp(req: IncomingMessage, trustProxy: boolean | number = false): string | null {
+  return fromTrustedHop(req, 'x-forwarded-for', req.socket.remoteAddress ?? null, hopCount(trustProxy));
 }
 
 /**
@@ -48,17 +82,28 @@ export function setSessionCookie(res: ServerResponse, setCookie: string): void {
   res.setHeader('cache-control', 'no-store');
 }
 
-/** The session of a `node:http` request; its cookie changes are written to `res`. */
-export function loadSession(manager: SessionManager, req: IncomingMessage, res: ServerResponse, options: NodeSessionOptions = {}): Promise<Session> {
-  const trustProxy = options.trustProxy ?? false;
-  return manager.load({
+/**
+ * What the core needs from a request whose client the caller has already resolved; for adapters
+ * whose framework reads the proxy headers itself. Cookie changes are written to `res`.
+ */
+export function toSessionRequest(req: IncomingMessage, res: ServerResponse, client: ResolvedClient): SessionRequest {
+  return {
     cookie: header(req, 'cookie'),
     authorization: header(req, 'authorization'),
-    secure: isSecureRequest(req, trustProxy),
-    ip: clientIp(req, trustProxy),
+    secure: client.secure,
+    ip: client.ip,
     userAgent: header(req, 'user-agent'),
     setCookie: (value) => setSessionCookie(res, value),
-  });
+  };
+}
+
+/**
+ * The session of a `node:http` request; its cookie changes are written to `res`. Throws
+ * `InvalidOptionError` when `trustProxy` is neither a boolean nor a whole number.
+ */
+export function loadSession(manager: SessionManager, req: IncomingMessage, res: ServerResponse, options: NodeSessionOptions = {}): Promise<Session> {
+  const trustProxy = options.trustProxy ?? false;
+  return manager.load(toSessionRequest(req, res, { ip: clientIp(req, trustProxy), secure: isSecureRequest(req, trustProxy) }));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,6 +1,7 @@
 import {
   InvalidOptionError,
   applyChangeSet,
+  hashesEqual,
   secretAccepted,
   sessionsToEvict,
   touched,
@@ -31,6 +32,8 @@ export interface MemoryStoreOptions {
 
 /** Expired entries freed per access, so no single request pays for a backlog. */
 const PURGE_PER_ACCESS = 64;
+/** Stale heap entries tolerated beyond one per session before the heap is rebuilt. */
+const COMPACT_SLACK = 1024;
 
 /** A deep copy of JSON data as plain objects and arrays (a key named `__proto__` stays a key). */
 function copyJson(value: JsonValue): JsonValue {
@@ -71,6 +74,11 @@ export class MemoryStore implements SessionStore, SessionIndex {
   readonly #expiry = new MinHeap<string>();
   /** Expired sessions freed on access, reported by the next `deleteExpired`. */
   #freed: RemovedSession[] = [];
+  /**
+   * Ids a login or rotation replaced, with the secret hashes that opened them, until their
+   * `supersededUntil`: see `isSuperseded`. In insertion order, which is nearly expiry order.
+   */
+  readonly #superseded = new Map<string, { hashes: string[]; until: number }>();
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxSessions = options.maxSessions ?? 100_000;
@@ -81,6 +89,11 @@ export class MemoryStore implements SessionStore, SessionIndex {
   /** Sessions held, expired ones not yet freed included. */
   get size(): number {
     return this.#sessions.size;
+  }
+
+  /** @internal Entries in the expiry heap, stale ones included (for tests of its bound). */
+  get heapSize(): number {
+    return this.#expiry.size;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -98,7 +111,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
       if (excess.length > 0 && options.limit.onLimit === 'reject') return { status: 'limit' };
       for (const victim of excess) evicted.push(this.#remove(victim.id) as RemovedSession);
     }
-    if (options.replaces) this.#remove(options.replaces.id);
+    if (options.replaces) this.#supersede(options.replaces.id, options.replaces.supersededUntil, now);
     while (this.#sessions.size >= this.#maxSessions) {
       if (this.#purge(now, Number.POSITIVE_INFINITY, 1) > 0) continue;
       const victim = this.#evictSoonestExpiring();
@@ -126,7 +139,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
     }
     const next = applyChangeSet(record, changes);
     this.#sessions.set(id, next);
-    if (next.expiresAt < record.expiresAt) this.#expiry.push(next.expiresAt, id);
+    if (next.expiresAt < record.expiresAt) this.#pushExpiry(next.expiresAt, id);
     return { status: 'applied', record: copyRecord(next) };
   }
 
@@ -134,7 +147,16 @@ export class MemoryStore implements SessionStore, SessionIndex {
     return this.#remove(id);
   }
 
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    const { now, secretHash } = options;
+    const replaced = this.#superseded.get(id);
+    if (replaced !== undefined && now < replaced.until && replaced.hashes.some((hash) => hashesEqual(hash, secretHash))) return true;
+    const renewed = this.#live(id, now)?.previousSecretHash;
+    return typeof renewed === 'string' && hashesEqual(renewed, secretHash);
+  }
+
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    this.#forgetSuperseded(now, limit);
     this.#purge(now, limit);
     const removed = this.#freed.splice(0, limit);
     return removed;
@@ -143,6 +165,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
   async close(): Promise<void> {
     this.#sessions.clear();
     this.#bySubject.clear();
+    this.#superseded.clear();
   }
 
   async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
@@ -209,7 +232,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
 
   #insert(record: SessionRecord): void {
     this.#sessions.set(record.id, record);
-    this.#expiry.push(record.expiresAt, record.id);
+    this.#pushExpiry(record.expiresAt, record.id);
     if (record.subject !== null) {
       let ids = this.#bySubject.get(record.subject);
       if (ids === undefined) this.#bySubject.set(record.subject, (ids = new Set()));
@@ -227,6 +250,39 @@ export class MemoryStore implements SessionStore, SessionIndex {
       if (ids?.size === 0) this.#bySubject.delete(record.subject);
     }
     return { id, subject: record.subject };
+  }
+
+  /** Removes a session that a login or rotation replaced, remembering its secret hashes until `until`. */
+  #supersede(id: string, until: number, now: number): void {
+    const record = this.#sessions.get(id);
+    this.#remove(id);
+    if (record === undefined) return;
+    this.#forgetSuperseded(now, PURGE_PER_ACCESS);
+    // Bounded like the sessions: under a flood of logins the oldest are forgotten first.
+    if (this.#superseded.size >= this.#maxSessions) this.#superseded.delete(this.#superseded.keys().next().value as string);
+    const hashes = [record.secretHash];
+    if (record.previousSecretHash !== null && now < (record.previousSecretExpiresAt ?? 0)) hashes.push(record.previousSecretHash);
+    this.#superseded.set(id, { hashes, until });
+  }
+
+  /** Forgets up to `max` superseded tokens past their time, oldest first. */
+  #forgetSuperseded(now: number, max: number): void {
+    let examined = 0;
+    for (const [id, { until }] of this.#superseded) {
+      if (until > now || examined++ >= max) break;
+      this.#superseded.delete(id);
+    }
+  }
+
+  /**
+   * Heap entries of removed sessions stay until they reach the top, so logins and logouts in a
+   * loop would grow the heap without bound: past twice the sessions held, it is rebuilt from them.
+   */
+  #pushExpiry(expiresAt: number, id: string): void {
+    this.#expiry.push(expiresAt, id);
+    if (this.#expiry.size <= 2 * this.#sessions.size + COMPACT_SLACK) return;
+    this.#expiry.clear();
+    for (const [key, record] of this.#sessions) this.#expiry.push(record.expiresAt, key);
   }
 
   /** Frees up to `max` expired sessions from the top of the heap; returns how many it freed. */

@@ -7,6 +7,11 @@ export class MinHeap<T> {
     return this.#keys.length;
   }
 
+  clear(): void {
+    this.#keys.length = 0;
+    this.#values.length = 0;
+  }
+
   peekKey(): number | undefined {
     return this.#keys[0];
   }

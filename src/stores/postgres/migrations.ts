@@ -20,12 +20,20 @@ export interface ResolvedNames {
   readonly table: string;
   /** `"schema"."table"` */
   readonly qualified: string;
+  /** `<table>_superseded`: tokens a login or rotation replaced, for `isSuperseded`. */
+  readonly supersededTable: string;
+  /** `"schema"."<table>_superseded"` */
+  readonly superseded: string;
   /** `"schema"."tessera_migrations"` */
   readonly migrations: string;
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Leaves room for index-name suffixes inside PostgreSQL's 63-byte identifiers. */
+/**
+ * Leaves room for the suffixes of derived names inside PostgreSQL's 63-byte identifiers; longer
+ * ones would be cut short silently. `_superseded_idx` (15) is the longest a step after the first
+ * adds; the first step's `_display_name_idx` (17) is cut to 63 for a table name of 47 or 48.
+ */
 const MAX_TABLE_LENGTH = 48;
 
 export function resolveNames(options: TableNames = {}): ResolvedNames {
@@ -39,6 +47,8 @@ export function resolveNames(options: TableNames = {}): ResolvedNames {
     schema,
     table,
     qualified: `${quoteIdent(schema)}.${quoteIdent(table)}`,
+    supersededTable: `${table}_superseded`,
+    superseded: `${quoteIdent(schema)}.${quoteIdent(`${table}_superseded`)}`,
     migrations: `${quoteIdent(schema)}.${quoteIdent('tessera_migrations')}`,
   });
 }
@@ -75,6 +85,17 @@ export const migrations: ReadonlyArray<(names: ResolvedNames) => string> = [
     CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_expires_idx`)} ON ${qualified} (expires_at);
     CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_display_name_idx`)} ON ${qualified} (display_name text_pattern_ops) WHERE display_name IS NOT NULL;
   `,
+  // 2: superseded tokens, the ids a login or rotation replaced with the secret hashes that opened
+  // them, until superseded_until (see `SessionStore.isSuperseded`). Sessions are untouched.
+  ({ superseded, supersededTable }) => `
+    CREATE TABLE IF NOT EXISTS ${superseded} (
+      superseded_until     bigint NOT NULL,
+      id                   text COLLATE "C" PRIMARY KEY,
+      secret_hash          text   NOT NULL,
+      previous_secret_hash text
+    );
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${supersededTable}_idx`)} ON ${superseded} (superseded_until);
+  `,
 ];
 
 /** The version `migrate` brings a table to. */
@@ -86,7 +107,8 @@ const MIGRATION_LOCK = "hashtext('tessera:migrate')";
 /**
  * Creates or upgrades the sessions table to `SCHEMA_VERSION`. Safe to run from many processes at
  * once; returns the version before and after. `PostgresStore` calls it on first use unless
- * `migrate: false`; a deployment step or the CLI can call it instead.
+ * `migrate: false`; with that, call `migrate(pool)` yourself, from a deployment step or at start-up
+ * (the `tessera` command has no migrate command).
  *
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });

@@ -1,5 +1,5 @@
--- tessera: the PostgreSQL session table, as the migrations in migrations.ts leave it (version 1),
--- with the default names. For reading and review; PostgresStore and `migrate()` create it.
+-- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 2),
+-- with the default names. For reading and review; PostgresStore and `migrate()` create them.
 -- A test checks that this file and the migrations agree.
 
 -- One row per session. Times are milliseconds since the epoch; idle_timeout is in seconds.
@@ -40,6 +40,21 @@ CREATE INDEX tessera_sessions_subject_idx ON tessera_sessions (subject, expires_
 CREATE INDEX tessera_sessions_expires_idx ON tessera_sessions (expires_at);
 -- Search by display-name prefix (LIKE 'prefix%') under any collation.
 CREATE INDEX tessera_sessions_display_name_idx ON tessera_sessions (display_name text_pattern_ops) WHERE display_name IS NOT NULL;
+
+-- Tokens a login or rotation replaced, kept until superseded_until (the renewal grace period) so
+-- that a request still carrying one leaves the browser's newer cookie alone instead of clearing it.
+-- Written in the statement that removes the session; forgotten by the cleanup sweep and by logins.
+CREATE TABLE tessera_sessions_superseded (
+  superseded_until     bigint NOT NULL,
+  -- the replaced session's id
+  id                   text COLLATE "C" PRIMARY KEY,
+  -- the hashes of the secrets that opened it when it was replaced
+  secret_hash          text   NOT NULL,
+  -- set only when a renewal's grace period was still running then
+  previous_secret_hash text
+);
+-- Forgetting the oldest first.
+CREATE INDEX tessera_sessions_superseded_idx ON tessera_sessions_superseded (superseded_until);
 
 -- Applied versions, one row per (table, version).
 CREATE TABLE tessera_migrations (

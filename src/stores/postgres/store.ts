@@ -33,7 +33,11 @@ export interface PostgresStoreOptions {
   pool?: PgPool;
   /** @default 'public' */
   schema?: string;
-  /** @default 'tessera_sessions' */
+  /**
+   * The sessions table, at most 48 characters. Superseded tokens live beside it in
+   * `<table>_superseded`.
+   * @default 'tessera_sessions'
+   */
   table?: string;
   /**
    * Milliseconds to wait for a new connection before the request fails with
@@ -108,6 +112,11 @@ const CLIENT_TIMEOUT_MARGIN = 1000;
 /** Largest integer a counter is read as; larger or fractional values count as 0, as in `applyChangeSet`. */
 const MAX_SAFE = '9007199254740991';
 const RELISTEN_DELAY = 1000;
+/**
+ * Superseded tokens past their time that each replace forgets: more than the one it adds, so that
+ * logins alone keep the table at what their `supersededUntil` windows hold, without any sweep.
+ */
+const FORGET_PER_REPLACE = 2;
 
 function toRecord(row: SessionRow): SessionRecord {
   return {
@@ -166,6 +175,8 @@ export class PostgresStore implements SessionStore, SessionIndex {
   readonly capabilities = Object.freeze({ index: true, nativeExpiry: false });
   readonly #names: ResolvedNames;
   readonly #table: string;
+  /** Tokens a login or rotation replaced, for `isSuperseded`. */
+  readonly #superseded: string;
   readonly #channel: string;
   readonly #migrate: boolean;
   readonly #ownsPool: boolean;
@@ -194,6 +205,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
     }
     this.#names = resolveNames({ ...(options.schema !== undefined ? { schema: options.schema } : {}), ...(options.table !== undefined ? { table: options.table } : {}) });
     this.#table = this.#names.qualified;
+    this.#superseded = this.#names.superseded;
     this.#channel = options.channel ?? 'tessera_sessions';
     if (typeof this.#channel !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.#channel)) {
       throw new InvalidOptionError(`channel must be a plain SQL identifier, got ${JSON.stringify(this.#channel)}`);
@@ -221,10 +233,23 @@ export class PostgresStore implements SessionStore, SessionIndex {
         await query({ text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [this.#table, lockSubject] });
       }
       if (replaces !== undefined) {
+        // One statement: the removal, the memory of the secrets that opened the session a moment
+        // ago (the previous one only in its grace period), and a few forgotten ones past their time.
         const replaced = await query({
-          text: `WITH gone AS (DELETE FROM ${this.#table} WHERE id = $1 AND version = $2 AND expires_at > $3 RETURNING id, subject)
+          text: `WITH gone AS (
+                   DELETE FROM ${this.#table} WHERE id = $1 AND version = $2 AND expires_at > $3
+                   RETURNING id, subject, secret_hash, previous_secret_hash, previous_secret_expires_at),
+                 remembered AS (
+                   INSERT INTO ${this.#superseded} (superseded_until, id, secret_hash, previous_secret_hash)
+                   SELECT $5, id, secret_hash, CASE WHEN $3 < previous_secret_expires_at THEN previous_secret_hash END FROM gone
+                   ON CONFLICT (id) DO UPDATE SET superseded_until = excluded.superseded_until, secret_hash = excluded.secret_hash,
+                     previous_secret_hash = excluded.previous_secret_hash),
+                 forgotten AS (
+                   DELETE FROM ${this.#superseded} WHERE id = ANY(ARRAY(
+                     SELECT id FROM ${this.#superseded} WHERE superseded_until <= $3 AND id <> $1
+                     ORDER BY superseded_until LIMIT ${FORGET_PER_REPLACE} FOR UPDATE SKIP LOCKED)))
                  SELECT id, subject, pg_notify($4, json_build_object('type', 'replaced', 'id', id, 'subject', subject)::text) FROM gone`,
-          values: [replaces.id, replaces.version, now, this.#channel],
+          values: [replaces.id, replaces.version, now, this.#channel, replaces.supersededUntil],
         });
         if (replaced.rows.length === 0) return { rollback: true, result: { status: 'gone' } };
       }
@@ -372,12 +397,28 @@ export class PostgresStore implements SessionStore, SessionIndex {
     return row === undefined ? null : { id: row.id, subject: row.subject };
   }
 
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    // Compared in SQL, as `load` compares secrets: the hashes a replace remembered while they
+    // last, or the one a renewal replaced on the live session, grace period over or not.
+    const result = await this.#query({
+      text: `SELECT EXISTS (SELECT 1 FROM ${this.#superseded}
+                            WHERE id = $1 AND superseded_until > $2 AND (secret_hash = $3 OR previous_secret_hash = $3))
+                 OR EXISTS (SELECT 1 FROM ${this.#table} WHERE id = $1 AND expires_at > $2 AND previous_secret_hash = $3) AS superseded`,
+      values: [id, options.now, options.secretHash],
+    });
+    return (result.rows[0] as { superseded: boolean }).superseded;
+  }
+
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
     // SKIP LOCKED: concurrent sweepers take disjoint batches and never wait on each other. The
     // batch is collected first (an init plan), so the delete touches only its ids whatever the
-    // backlog; FOR UPDATE re-checks the expiry of a row changed since the statement began.
+    // backlog; FOR UPDATE re-checks the expiry of a row changed since the statement began. The
+    // same statement forgets a batch of superseded tokens past their time, which it does not report.
     const result = await this.#query({
-      text: `DELETE FROM ${this.#table}
+      text: `WITH forgotten AS (
+               DELETE FROM ${this.#superseded}
+               WHERE id = ANY(ARRAY(SELECT id FROM ${this.#superseded} WHERE superseded_until <= $1 ORDER BY superseded_until LIMIT $2 FOR UPDATE SKIP LOCKED)))
+             DELETE FROM ${this.#table}
              WHERE id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
              RETURNING id, subject`,
       values: [now, limit],

@@ -22,14 +22,19 @@
  *   absent when the record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`,
  *   computed by the scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the
  *   value's JSON text, so an integer is its decimal digits and `HINCRBY` adds to it in place.
- *   TTL: `expiresAt - now` (relative, because the core's clock may be a test clock), moved by
- *   every touch and by every apply that moves the expiry.
- *   A logged-in session's id must start with `partitionOf(subject)` (the core issues it so);
- *   `create` refuses one that does not, since its index would live in another slot.
- * - `P u:{<shard of partitionOf(subject)>}<subject>`: **sorted set**, the subject's session ids
- *   scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
+ *   TTL: `expiresAt - now + expiredRetention` (relative, because the core's clock may be a test
+ *   clock), moved by every touch and by every apply that moves the expiry. Past `expiresAt` the
+ *   hash is still there for `expiredRetention` (5 minutes by default), but dead: every read checks
+ *   the expiry itself (each script compares `expiresAt(ls, it, ax)` with `now`; the plain-`HGETALL`
+ *   load, the subject list and `query` compare the record's expiresAt), so the margin only lets
+ *   the sweep find the session's subject.
+ *   A logged-in session's id must start with `subjectPartition(subject)` (the core issues it
+ *   so); `create` refuses one that does not, since its index would live in another slot.
+ * - `P u:{<shard of subjectPartition(subject)>}<subject>`: **sorted set**, the subject's session
+ *   ids scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
  *   written; its TTL follows its longest-lived entry, so it never depends on keyspace
- *   notifications.
+ *   notifications. Sessions issued by 0.1 sit in `P u:{<shard of unkeyedPartition(subject)>}`
+ *   (see "Partition key").
  * - `P x:{<shard>}`: **sorted set**, one per shard (1,024), the shard's session ids scored by
  *   expiresAt. One per shard, on a single node as on a cluster: on a cluster the index is then
  *   written in the same script as the session, and everywhere each set stays small (about 100
@@ -45,13 +50,48 @@
  *   script that adds or removes one, so that `count` reads it instead of a `ZCARD` per shard (a
  *   third less time at 100,000 sessions). When it is missing, `count` rebuilds it from the
  *   indexes (scripts adjust it only while it exists); each sweep that gets through every index
- *   sets it again, so a counter gone wrong (keys deleted by hand) heals by the next sweep. A
- *   cluster has no such key (no script could reach it from every slot) and counts with `ZCARD`s.
+ *   sets it again to their entries, so a counter gone wrong (flushed, set by hand) is right by
+ *   the next sweep. A cluster has no such key (no script could reach it from every slot) and
+ *   counts with `ZCARD`s.
+ * - `P r:{<shard>}<rest of id>`: **string**, `<supersededUntil> <sh>[ <ph>]`, written by the login
+ *   or rotation that removed session `id` (CREATE, or DELETE as step 2 of a cross-slot replace;
+ *   never by a revocation): the secret hashes that opened it then (`ph` only while its grace
+ *   period lasted) and until when (the core's clock) they count as superseded rather than
+ *   unknown. TTL `supersededUntil - now`, so nothing sweeps it. `isSuperseded` reads it and the
+ *   live session's `ph` in one script (the `{shard}` is the session's, so one slot).
+ * - `P partition-key`: **string**, no TTL, the base64 of the 32 random bytes that subject
+ *   partitions are derived from, when the `partitionKey` option is not given (see below).
+ *
+ * ## Partition key
+ *
+ * A logged-in session's partition is `keyedPartition(key, subject)`, an HMAC, so that an id says
+ * nothing about its user to whoever lacks the key. The key is the `partitionKey` option, or else
+ * `P partition-key`: the first instance to need it reads it (`GET`) or, when it is missing,
+ * creates it (`SET ... NX GET`, which also reads the key another instance created first), and
+ * every instance caches it.
+ * Deleting that key by hand (or evicting it: under an `allkeys-*` eviction policy Redis may pick
+ * it, as it may pick sessions) breaks no session: load, save, touch, revoke and expiry follow each
+ * id's own shard. What it can do is split a user's sessions over two partitions: each sweep
+ * (`deleteExpired`) writes the cached key back if it is missing, or adopts the one Redis holds if
+ * another instance, started after the deletion, made a new one first; so all instances agree
+ * again by their next sweep. In that second case the sessions issued under the old key stay in
+ * their old subject index until they end (at most the absolute timeout): they keep working, but
+ * `listBySubject`, `count({ subject })`, `deleteBySubject` and the per-user limit no longer see
+ * them. A deployment that cannot accept that gives `partitionKey` from its secret store.
+ *
+ * tessera 0.1 derived the partition from the subject alone (`unkeyedPartition`). Its sessions keep
+ * working until they end: everything but the subject-wide operations follows the id, and those
+ * (`listBySubject`, `count({ subject })`, `deleteBySubject`, `query({ subject })`) also read the
+ * 0.1 index when it is in another shard than the keyed one: in the same script on a single node
+ * (or when both shards share a cluster slot), in a second script on a cluster. 0.1 sessions do
+ * not count against the per-user limit of a new login (its script cannot reach their slot on a
+ * cluster).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
  * when the server lost its script cache), so load with its touch, apply, create with its limit
- * and evictions, delete and delete-by-subject are each atomic and one round trip. No `KEYS`,
- * no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
+ * and evictions, delete and delete-by-subject are each atomic and one round trip (delete-by-
+ * subject: one per cluster slot, when 0.1 sessions' index is in another; see "Partition key").
+ * No `KEYS`, no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
  * flags (`SCRIPT_FLAGS` in scripts.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
  * create and apply before they start, which the store reports as `StoreUnavailableError`.
  *
@@ -62,7 +102,8 @@
  * script follows: a second round trip, only then. A save is one EVALSHA: INCREMENT for a change
  * set of increments only, APPLY for anything else. Both answer just `ok` when the hash was at the
  * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost:
- * `count` O(shards); `listBySubject` and `count({ subject })` O(sessions of the subject); `query`
+ * `count` O(shards); `listBySubject` and `count({ subject })` O(sessions of the subject), plus one
+ * script on a cluster where 0.1 sessions' index is in another slot (see "Partition key"); `query`
  * by subject or id likewise; a page of `query` over everything walks the `x` indexes in the order
  * of the ids they hold and stops at the shard that fills it (at 100,000 sessions, about 3 ms a
  * page, against 60 to 80 ms when every page walked every index). A display-name search reads
@@ -70,9 +111,34 @@
  * (about 10 ms) so that the node serves other clients between them: about 0.4 s in all for a
  * prefix that matches nothing at 100,000 sessions.
  *
- * Expired sessions: Redis drops the hash by its TTL; `u` entries are trimmed by score; `x`
- * entries by `deleteExpired` (run by the core's sweep), which reports a session Redis already
- * dropped with a null subject.
+ * Expired sessions: `u` entries are trimmed by score; `x` entries by `deleteExpired` (run by the
+ * core's sweep), which deletes the hash and reports the session with the subject it finds there.
+ * Redis drops the hash by its TTL `expiredRetention` after the expiry, so a sweep that comes
+ * within that margin reports the subject (the `expired` event names the user); one that comes
+ * later reports a null subject. The margin costs memory only for sessions that expired in the
+ * last `expiredRetention`, never for live ones (the 400 B a session measured at 100,000 live
+ * sessions is unchanged). Rejected: keeping the subject in the `x` entry (`id` + subject),
+ * which would add the subject's length to every live session's entry (and so to every
+ * `ZADD`/`ZREM` of a touch), for an event about sessions that have ended.
+ *
+ * ## Healing: a session key deleted by hand
+ *
+ * A session hash deleted behind the store's back (`redis-cli DEL`, say) ends the session at once:
+ * every read finds nothing, so the next request with its token has no session and its cookie is
+ * cleared. Its index entries heal as follows. `listBySubject`, `count({ subject })`,
+ * `deleteBySubject` and `query({ subject })` check each entry of the subject's index for its hash
+ * (`count({ subject })` with `EXISTS`, so it is O(sessions of the subject), no longer a `ZCARD`)
+ * and drop the vanished ones from both indexes and `n` in the same script: so a logged-in
+ * session deleted by hand stops being listed and counted, by subject and overall, on the next
+ * such read. `count()` of everything cannot check 100,000 hashes within its 2 ms (an `EXISTS` of
+ * every entry takes 150 to 300 ms at 100,000 sessions); instead each `deleteExpired` call also
+ * runs the HEAL script over the next 16 of the 1,024 expiry indexes of the instance's own round
+ * robin (which starts at a random shard), removing live entries whose hash is gone. So a session
+ * deleted by hand, anonymous or not, leaves `count()` by the 64th `deleteExpired` call of any one
+ * instance after the deletion: within 64 sweeps (about an hour at the default cleanupInterval of
+ * 60 s; sooner with several instances, whose round robins start apart). Such sessions are not
+ * reported to the sweep (nobody knows whose they were, and they did not expire). Costs: one more
+ * script per node per `deleteExpired` call, about 2 ms of server time at 100,000 sessions.
  *
  * ## Cluster: login from an anonymous session
  *
@@ -90,6 +156,7 @@ import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
   ID_SHARDS,
   InvalidOptionError,
+  PARTITION_LENGTH,
   SHARD_LENGTH,
   StoreUnavailableError,
   applyChangeSet,
@@ -98,7 +165,8 @@ import {
   secretAccepted,
   touchIntervalMs,
   isSessionId,
-  partitionOf,
+  keyedPartition,
+  unkeyedPartition,
   type ApplyOptions,
   type ApplyResult,
   type ChangeSet,
@@ -113,9 +181,11 @@ import {
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
+  type SubjectPartitions,
 } from '../../core/index.js';
 import { Deadlines } from './deadlines.js';
-import { APPLY, COUNT_ALL, CREATE, DELETE, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
+import { PartitionKey, assertPartitionKey } from './partitions.js';
+import { APPLY, COUNT_ALL, CREATE, DELETE, HEAL, HEAL_SHARDS, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SUPERSEDED, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
 
@@ -177,6 +247,25 @@ export interface RedisStoreOptions {
    * @default 500
    */
   commandTimeout?: number;
+  /**
+   * The key that a logged-in session's id partition is derived from (`keyedPartition`), so that an
+   * id says nothing about its user to whoever lacks it: at least 32 bytes, the same on every
+   * instance, kept secret like a cookie-signing key. Changing it moves new logins to other
+   * partitions; see "Partition key" at the top of this file for what that means.
+   * @default a random 32-byte key that the first instance creates in Redis (`P partition-key`) and every instance then shares
+   * @example Buffer.from(process.env.TESSERA_PARTITION_KEY, 'base64')
+   */
+  partitionKey?: Uint8Array;
+  /**
+   * Milliseconds a session's hash stays in Redis past its expiry (its TTL is `expiresAt - now`
+   * plus this), so that the sweep still finds whose it was and reports the `expired` event with
+   * its subject. Every read refuses an expired session whatever its TTL. Keep it longer than the
+   * time between two sweeps (the core's `cleanupInterval`: 60 s, jittered up to 72 s, by default);
+   * a sweep that comes later still removes the session and reports it, without its subject. With
+   * 0, Redis drops the hash at the expiry.
+   * @default 300000 (5 minutes)
+   */
+  expiredRetention?: number;
 }
 
 type Reply = unknown;
@@ -359,8 +448,8 @@ function byCreation(a: SessionRecord, b: SessionRecord): number {
  * const store = new RedisStore({ url: process.env.REDIS_URL });
  * const sessions = new SessionManager({ store });
  */
-export class RedisStore implements SessionStore, SessionIndex {
-  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true });
+export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions {
+  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true, subjectPartitions: true });
   readonly #client: RedisClientLike | RedisClusterLike;
   readonly #owned: boolean;
   readonly #prefix: string;
@@ -376,6 +465,9 @@ export class RedisStore implements SessionStore, SessionIndex {
   /** Every shard's expiry index key, in the byte order of the shards (see QUERY): what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
   readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
+  readonly #partitionKey: PartitionKey;
+  /** Where this instance's next sweep starts healing (see "Healing"); instances start apart. */
+  #healNext = Math.floor(Math.random() * ID_SHARDS.length);
 
   constructor(options: RedisStoreOptions = {}) {
     const prefix = options.prefix ?? 'tessera:';
@@ -384,8 +476,21 @@ export class RedisStore implements SessionStore, SessionIndex {
     if (!Number.isInteger(timeout) || timeout < 1) throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
     const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
     if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
+    const partitionKey = options.partitionKey === undefined ? undefined : assertPartitionKey(options.partitionKey);
+    const retention = options.expiredRetention ?? 300_000;
+    if (!Number.isSafeInteger(retention) || retention < 0) throw new InvalidOptionError('expiredRetention must be a whole number of milliseconds, 0 or more');
     this.#prefix = prefix;
     this.#timeout = timeout;
+    const keyName = `${prefix}partition-key`;
+    const text = (reply: Reply) => (reply == null ? null : asString(reply));
+    this.#partitionKey = new PartitionKey(
+      partitionKey,
+      {
+        read: () => this.#send(keyName, ['GET', keyName]).then(text),
+        setIfAbsent: (value) => this.#send(keyName, ['SET', keyName, value, 'NX', 'GET']).then(text),
+      },
+      `the Redis key ${keyName}`,
+    );
     const socket = { connectTimeout: timeout, reconnectStrategy };
     if (options.client !== undefined) {
       this.#client = options.client;
@@ -415,7 +520,7 @@ export class RedisStore implements SessionStore, SessionIndex {
       this.#owned = true;
     }
     this.#cluster = isCluster(this.#client);
-    const shared = prelude(!this.#cluster);
+    const shared = prelude(!this.#cluster, retention);
     // Admin scripts walk the indexes of every slot a cluster node serves; keyed scripts stay in one slot.
     const walk: ScriptFlag[] = this.#cluster ? ['allow-cross-slot-keys'] : [];
     this.#scripts = {
@@ -424,19 +529,27 @@ export class RedisStore implements SessionStore, SessionIndex {
       increment: script(INCREMENT, SCRIPT_FLAGS.increment),
       create: script(CREATE(shared), SCRIPT_FLAGS.create),
       delete: script(DELETE(shared), SCRIPT_FLAGS.delete),
+      superseded: script(SUPERSEDED(shared), SCRIPT_FLAGS.superseded),
       subject: script(SUBJECT(shared), SCRIPT_FLAGS.subject),
       count: script(COUNT_ALL(shared), [...SCRIPT_FLAGS.count, ...walk]),
       sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
+      heal: script(HEAL(shared), [...SCRIPT_FLAGS.heal, ...walk]),
       query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
     };
     this.#indexKeys = SHARDS_IN_ID_ORDER.map((shard) => this.#shardIndexKey(shard));
   }
 
+  /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
+  async subjectPartition(subject: string): Promise<string> {
+    return keyedPartition(await this.#partitionKey.get(), subject);
+  }
+
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { now, replaces, limit } = options;
     if (!isSessionId(record.id)) throw new Error('not a session id');
-    if (record.subject !== null && partitionOf(record.subject) !== record.id.slice(0, 6)) {
-      throw new Error("a logged-in session's id must start with partitionOf(subject)");
+    // Its subject index lives in the slot of the subject's partition, so the id must too.
+    if (record.subject !== null && (await this.subjectPartition(record.subject)) !== record.id.slice(0, PARTITION_LENGTH)) {
+      throw new Error("a logged-in session's id must start with subjectPartition(subject)");
     }
     if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
     const crossSlot = replaces !== undefined && this.#cluster && slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
@@ -446,19 +559,24 @@ export class RedisStore implements SessionStore, SessionIndex {
     // Cross-slot replace (see the top of this file): step 2, retire the old session.
     let removed: Reply;
     try {
-      removed = await this.#run(this.#scripts.delete, [this.#sessionKey(replaces.id), this.#indexKey(replaces.id)], [replaces.id, String(now), String(replaces.version)]);
+      removed = await this.#run(this.#scripts.delete, [this.#sessionKey(replaces.id), this.#indexKey(replaces.id)], [
+        replaces.id,
+        String(now),
+        String(replaces.version),
+        String(replaces.supersededUntil),
+      ]);
     } catch (error) {
-      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']).catch(() => {});
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '', '']).catch(() => {});
       throw error;
     }
     if (removed === null) {
-      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '']);
+      await this.#run(this.#scripts.delete, [this.#sessionKey(record.id), this.#indexKey(record.id)], [record.id, '', '', '']);
       return { status: 'gone' };
     }
     return created;
   }
 
-  async #create(record: SessionRecord, now: number, replaces: { id: string; version: number } | undefined, limit: CreateOptions['limit']): Promise<CreateResult> {
+  async #create(record: SessionRecord, now: number, replaces: CreateOptions['replaces'], limit: CreateOptions['limit']): Promise<CreateResult> {
     const fields: string[] = [
       'sh', record.secretHash,
       'ca', String(record.createdAt),
@@ -491,6 +609,7 @@ export class RedisStore implements SessionStore, SessionIndex {
         record.subject ?? '',
         replaces?.id ?? '',
         String(replaces?.version ?? ''),
+        String(replaces?.supersededUntil ?? ''),
         limit !== undefined && record.subject !== null ? String(limit.max) : '',
         limit?.onLimit ?? '',
         ...fields,
@@ -620,22 +739,49 @@ export class RedisStore implements SessionStore, SessionIndex {
 
   async delete(id: string): Promise<RemovedSession | null> {
     if (!isSessionId(id)) return null;
-    const reply = await this.#run(this.#scripts.delete, [this.#sessionKey(id), this.#indexKey(id)], [id, '', '']);
+    // A revocation: nothing is remembered for isSuperseded.
+    const reply = await this.#run(this.#scripts.delete, [this.#sessionKey(id), this.#indexKey(id)], [id, '', '', '']);
     if (reply === null) return null;
     const [subject] = reply as [Reply];
     return { id, subject: subject == null ? null : asString(subject) };
   }
 
+  /** One script on the session's slot: its `r:` key, else its live hash's previous secret (see SUPERSEDED). */
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    const reply = await this.#run(this.#scripts.superseded, [this.#supersededKey(id), this.#sessionKey(id)], [String(options.now), options.secretHash]);
+    return Number(reply) === 1;
+  }
+
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    // A partition key deleted in Redis is put back (or another instance's new one adopted): see
+    // "Partition key". Housekeeping that must not stop the sweep: a full Redis refuses the SET that
+    // restores the key, and the next sweep tries again.
+    await this.#partitionKey.reassert().catch(() => {});
+    const heal = this.#healSlice();
     const removed: RemovedSession[] = [];
     for (const target of await this.#targets()) {
-      if (removed.length >= limit) break;
-      const reply = (await this.#runOn(target, this.#scripts.sweep, [String(now), String(limit - removed.length), ...target.indexes])) as Reply[];
-      for (let i = 0; i + 2 < reply.length; i += 3) {
-        removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
+      if (removed.length < limit) {
+        const reply = (await this.#runOn(target, this.#scripts.sweep, [String(now), String(limit - removed.length), ...target.indexes])) as Reply[];
+        for (let i = 0; i + 2 < reply.length; i += 3) {
+          removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
+        }
       }
+      // Every call heals its slice on every node, past the limit too: see "Healing".
+      const healing = target.indexes.filter((key) => heal.has(key));
+      if (healing.length > 0) await this.#runOn(target, this.#scripts.heal, [String(now), ...healing]);
     }
     return removed;
+  }
+
+  /** The next `HEAL_SHARDS` expiry indexes of this instance's round robin. */
+  #healSlice(): Set<string> {
+    const keys = this.#indexKeys;
+    const start = this.#healNext;
+    this.#healNext = (start + HEAL_SHARDS) % keys.length;
+    const slice = new Set<string>();
+    for (let i = 0; i < HEAL_SHARDS; i++) slice.add(keys[(start + i) % keys.length] as string);
+    return slice;
   }
 
   async close(): Promise<void> {
@@ -659,8 +805,8 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    const reply = (await this.#subject(subject, options.now, 'delete', options.except ?? '')) as Reply[];
-    return reply.map((id) => ({ id: asString(id), subject }));
+    const replies = await this.#subject(subject, options.now, 'delete', options.except ?? '');
+    return replies.flatMap((reply) => (reply as Reply[]).map((id) => ({ id: asString(id), subject })));
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -713,28 +859,55 @@ export class RedisStore implements SessionStore, SessionIndex {
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
-    if (filter.subject !== undefined) return Number(await this.#subject(filter.subject, filter.now, 'count', ''));
+    if (filter.subject !== undefined) {
+      const replies = await this.#subject(filter.subject, filter.now, 'count', '');
+      return replies.reduce<number>((sum, n) => sum + Number(n), 0);
+    }
     const counts = await Promise.all((await this.#targets()).map((target) => this.#runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
     return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
   }
 
   async #subjectRecords(subject: string, now: number): Promise<SessionRecord[]> {
-    const reply = (await this.#subject(subject, now, 'list', '')) as Reply[];
     const records: SessionRecord[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) {
-      const record = toRecord(asString(reply[i]), reply[i + 1]);
-      if (now < record.expiresAt && record.subject === subject) records.push(record);
+    for (const reply of await this.#subject(subject, now, 'list', '')) {
+      const list = reply as Reply[];
+      for (let i = 0; i + 1 < list.length; i += 2) {
+        const record = toRecord(asString(list[i]), list[i + 1]);
+        if (now < record.expiresAt && record.subject === subject) records.push(record);
+      }
     }
     return records;
   }
 
-  #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply> {
-    const shard = partitionOf(subject).slice(0, SHARD_LENGTH);
-    return this.#run(this.#scripts.subject, [`${this.#prefix}u:{${shard}}${subject}`, this.#shardIndexKey(shard)], [subject, String(now), mode, except]);
+  /**
+   * The SUBJECT script over a subject's index, and over the index of the sessions issued under
+   * 0.1's unkeyed partition (see "Partition key" at the top of this file) when that one is in
+   * another shard: in the same call where both are in one slot (always on a single node), in a
+   * second one otherwise. One reply per call.
+   */
+  async #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply[]> {
+    const shard = (await this.subjectPartition(subject)).slice(0, SHARD_LENGTH);
+    const legacy = unkeyedPartition(subject).slice(0, SHARD_LENGTH);
+    const args = [subject, String(now), mode, except];
+    const keys = [this.#subjectIndexKey(shard, subject), this.#shardIndexKey(shard)];
+    if (legacy === shard) return [await this.#run(this.#scripts.subject, keys, args)];
+    const legacyKeys = [this.#subjectIndexKey(legacy, subject), this.#shardIndexKey(legacy)];
+    if (!this.#cluster || slotOf(shard) === slotOf(legacy)) return [await this.#run(this.#scripts.subject, [...keys, ...legacyKeys], args)];
+    return Promise.all([this.#run(this.#scripts.subject, keys, args), this.#run(this.#scripts.subject, legacyKeys, args)]);
+  }
+
+  /** A subject's index in a shard: the shard of the partition its sessions' ids start with. */
+  #subjectIndexKey(shard: string, subject: string): string {
+    return `${this.#prefix}u:{${shard}}${subject}`;
   }
 
   #sessionKey(id: string): string {
     return `${this.#prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
+  }
+
+  /** What a login or rotation that replaced this session remembers of it: see `isSuperseded`. */
+  #supersededKey(id: string): string {
+    return `${this.#prefix}r:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
   }
 
   /** The expiry index that holds this id: its shard's. */

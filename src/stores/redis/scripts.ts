@@ -34,10 +34,14 @@ local function expiresAt(ls, it, ax) return math.min(ls + it * 1000, ax) end
  * Shared helpers, prepended to every script but INCREMENT. ARGV[1] is always the key prefix.
  * `counted`: on a single node the scripts keep `P n`, the number of entries in all expiry indexes,
  * so that count need not ZCARD every shard; on a cluster no script can reach one global key.
+ * `retention`: milliseconds a session hash outlives its expiry (`expiredRetention`), so that the
+ * sweep still finds its subject; written into the text, so it costs no argument per call.
  */
-export function prelude(counted: boolean): string {
+export function prelude(counted: boolean, retention: number): string {
+  if (!Number.isSafeInteger(retention) || retention < 0) throw new RangeError('retention is a whole number of milliseconds');
   return `${ADD}${EXPIRES_AT}
 local P = ARGV[1]
+local RETAIN = ${retention}
 local N = ${counted ? "P .. 'n'" : 'false'}
 -- Adjusted only while it exists: when it is missing (new, flushed, evicted), count rebuilds it
 -- from the indexes, and an increment here would make up a wrong one.
@@ -64,6 +68,7 @@ local function lt(a, b)
   return #a < #b
 end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
+local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
 -- The subject index lives as long as its longest-lived entry.
 local function ukeep(u, now)
@@ -83,8 +88,18 @@ local function expiry(r)
   if not r[1] then return nil end
   return expiresAt(tonumber(r[1]), tonumber(r[2]), tonumber(r[3]))
 end
+-- A login or rotation removed session 'id' at 'now': its secret hashes as they opened it then
+-- ('sh', and 'ph' while its grace period 'pe' lasts) are remembered until 'untilMs' (the core's
+-- clock, so the TTL is relative), for isSuperseded.
+local function supersede(id, sh, ph, pe, now, untilMs)
+  if not sh or untilMs <= now then return end
+  local v = num(untilMs) .. ' ' .. sh
+  if ph and ph ~= '' and pe and pe ~= '' and now < tonumber(pe) then v = v .. ' ' .. ph end
+  redis.call('SET', rkey(id), v, 'PX', math.ceil(untilMs - now))
+end
+-- Past its expiry every read refuses the session; Redis drops the hash RETAIN ms later.
 local function keep(key, ex, now)
-  redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now)))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now + RETAIN)))
 end
 -- A session's expiry moved (or it is new): its TTL and its entries in both indexes follow.
 local function expireAt(key, xkey, id, sub, ex, now)
@@ -200,26 +215,27 @@ return {'ok', redis.call('HGETALL', key)}
 /**
  * create. KEYS: new session, its expiry index, then (same slot only) the replaced session and
  * its expiry index (another shard's, when the replaced session was anonymous).
- * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, limitMax|'',
- * onLimit, then field/value pairs of the new hash.
+ * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, supersededUntil,
+ * limitMax|'', onLimit, then field/value pairs of the new hash. The replaced session's hashes are
+ * remembered in its 'r:' key (same slot) until supersededUntil.
  * Returns {'created', evicted ids...}, {'limit'} or {'gone'}; an error on a duplicate id.
  */
 export const CREATE = (prelude: string): string => `${prelude}
 local key, xkey, id, now, ex, sub = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local rid = ARGV[6]
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
-local rsub = false
+local rsub, replaced = false, nil
 if rid ~= '' then
-  local r = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub')
-  if not r[1] or now >= expiry(r) or tonumber(r[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
-  rsub = r[5]
+  replaced = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
+  if not replaced[1] or now >= expiry(replaced) or tonumber(replaced[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
+  rsub = replaced[5]
 end
 local evicted = {}
 if sub ~= '' then
   local u = ukey(id, sub)
   redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-  if ARGV[8] ~= '' then
-    local max = tonumber(ARGV[8])
+  if ARGV[9] ~= '' then
+    local max = tonumber(ARGV[9])
     local live = {}
     for _, other in ipairs(redis.call('ZRANGE', u, 0, -1)) do
       if other ~= rid then
@@ -233,7 +249,7 @@ if sub ~= '' then
     end
     local excess = #live - max + 1
     if excess > 0 then
-      if ARGV[9] == 'reject' then return {'limit'} end
+      if ARGV[10] == 'reject' then return {'limit'} end
       -- Oldest createdAt first, ties by id: sessionsToEvict in record-ops.ts.
       table.sort(live, function(a, b)
         if a[1] ~= b[1] then return a[1] < b[1] end
@@ -253,20 +269,23 @@ if rid ~= '' then
   redis.call('DEL', KEYS[3])
   xrem(KEYS[4], rid)
   if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
+  supersede(rid, replaced[6], replaced[7], replaced[8], now, tonumber(ARGV[8]))
 end
-redis.call('HSET', key, unpack(ARGV, 10))
+redis.call('HSET', key, unpack(ARGV, 11))
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created', unpack(evicted)}
 `;
 
 /**
  * Removes a session. KEYS: session, its expiry index. ARGV: prefix, id, now|'' (unconditional),
- * version|''. With `now` (and `version`) given, removes only a live session (at that version):
- * the second step of a cross-slot replace. Returns {subject|nil} or nil when nothing was removed.
+ * version|'', supersededUntil|''. With `now` (and `version`) given, removes only a live session
+ * (at that version): the second step of a cross-slot replace, which (with `supersededUntil`) also
+ * remembers the removed session's hashes as CREATE does; a revocation remembers nothing.
+ * Returns {subject|nil} or nil when nothing was removed.
  */
 export const DELETE = (prelude: string): string => `${prelude}
 local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
-local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub')
+local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
 if not r[1] then
   xrem(xkey, id)
   return false
@@ -278,43 +297,79 @@ end
 redis.call('DEL', key)
 xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
+if ARGV[5] ~= '' then supersede(id, r[6], r[7], r[8], tonumber(ARGV[3]), tonumber(ARGV[5])) end
 return {r[5]}
 `;
 
 /**
- * A subject's sessions. KEYS: subject index, its shard's expiry index (same slot). ARGV: prefix,
- * subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims entries past their expiry first.
- * list: {id, flat hash, ...}; count: n; delete: removed ids.
+ * isSuperseded. KEYS: the session's 'r:' key, the session (same slot). ARGV: prefix, now,
+ * secretHash. 1 when a login or rotation replaced the session and remembered this hash until
+ * after `now`, or when the live session holds it as its previous secret (a renewal replaced it,
+ * whether or not the grace period is over); else 0. Hashes are compared as digests, as LOAD does.
  */
-export const SUBJECT = (prelude: string): string => `${prelude}
-local u, xkey, sub, now, mode, except = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-if mode == 'count' then return redis.call('ZCARD', u) end
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-  local key = skey(id)
-  if mode == 'delete' then
-    if id ~= except then
-      local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
-      if ex and ex > now then
-        redis.call('DEL', key)
-        redis.call('ZREM', u, id)
-        xrem(xkey, id)
-        out[#out + 1] = id
-      elseif not ex then
-        redis.call('ZREM', u, id)
-      end
-    end
-  else
-    local h = redis.call('HGETALL', key)
-    if #h == 0 then
-      redis.call('ZREM', u, id)
-    else
-      out[#out + 1] = id
-      out[#out + 1] = h
+export const SUPERSEDED = (prelude: string): string => `${prelude}
+local now, want = tonumber(ARGV[2]), redis.sha1hex(ARGV[3])
+local r = redis.call('GET', KEYS[1])
+if r then
+  local untilMs, hashes = string.match(r, '^(%S+) (.*)$')
+  if untilMs and now < tonumber(untilMs) then
+    for h in string.gmatch(hashes, '%S+') do
+      if redis.sha1hex(h) == want then return 1 end
     end
   end
 end
+local m = redis.call('HMGET', KEYS[2], 'ls', 'it', 'ax', 'ph')
+if m[1] and now < expiry(m) and m[4] and m[4] ~= '' and redis.sha1hex(m[4]) == want then return 1 end
+return 0
+`;
+
+/**
+ * A subject's sessions. KEYS: pairs of a subject index and its shard's expiry index (same slot):
+ * the subject's, and on a single node also the one of the sessions 0.1 issued under its unkeyed
+ * partition. ARGV: prefix, subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims
+ * entries past their expiry first; then every mode checks that each entry's hash still exists
+ * (count with EXISTS, so O(sessions of the subject), not a ZCARD) and drops the entries of those
+ * deleted by hand from both indexes. list: {id, flat hash, ...}; count: n; delete: removed ids.
+ */
+export const SUBJECT = (prelude: string): string => `${prelude}
+local sub, now, mode, except = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local out, total = {}, 0
+for k = 1, #KEYS, 2 do
+  local u, xkey = KEYS[k], KEYS[k + 1]
+  redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
+  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+    local key = skey(id)
+    -- A hash gone before its expiry was deleted by hand: its entries leave both indexes (and 'n').
+    local function vanished()
+      redis.call('ZREM', u, id)
+      xrem(xkey, id)
+    end
+    if mode == 'count' then
+      if redis.call('EXISTS', key) == 1 then total = total + 1 else vanished() end
+    elseif mode == 'delete' then
+      if id ~= except then
+        local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
+        if ex and ex > now then
+          redis.call('DEL', key)
+          redis.call('ZREM', u, id)
+          xrem(xkey, id)
+          out[#out + 1] = id
+        elseif not ex then
+          vanished()
+        end
+      end
+    else
+      local h = redis.call('HGETALL', key)
+      if #h == 0 then
+        vanished()
+      else
+        out[#out + 1] = id
+        out[#out + 1] = h
+      end
+    end
+  end
+end
+if mode == 'count' then return total end
 return out
 `;
 
@@ -343,11 +398,11 @@ return tostring(total)
 `;
 
 /**
- * deleteExpired. ARGV: prefix, now, limit, index keys... Returns {id, subject|nil, ...} of the
- * sessions it removed; a session the backend already dropped by TTL is reported with a nil subject.
+ * deleteExpired. ARGV: prefix, now, limit, index keys... Returns {id, subject|'', has subject
+ * ('1'|'0'), ...} of the sessions it removed; a session whose hash is already gone (Redis dropped
+ * it, past `expiredRetention`) has no subject to report.
  * A pass that got through every index (under its limit) also sets `n` to their total, so that a
- * counter gone wrong (keys deleted by hand, a process that predates it) is right again by the next
- * sweep.
+ * counter gone wrong (flushed, a process that predates it) is right again by the next sweep.
  */
 export const SWEEP = (prelude: string): string => `${prelude}
 local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -374,6 +429,44 @@ for i = 4, #ARGV do
 end
 if N and n < limit then redis.call('SET', N, entries(4)) end
 return out
+`;
+
+/**
+ * How many shards' expiry indexes each `deleteExpired` call checks for sessions deleted by hand:
+ * a sixty-fourth of them, so one instance's calls walk all 1,024 in 64 calls. Measured at 100,000
+ * sessions (about 1,600 entries a call): some 2 ms of server time, in a script of its own so that
+ * the sweep's (some 3.5 ms) does not grow by as much.
+ */
+export const HEAL_SHARDS = 16;
+
+/**
+ * Heals expiry indexes. ARGV: prefix, now, index keys... Every live entry (score > now) whose hash
+ * no longer exists leaves its index (and `n`), unreported: its hash was deleted by hand, so nobody
+ * knows whose it was (its subject index drops it when next read). Expired entries are the sweep's,
+ * which reports them. Returns how many entries it removed.
+ */
+export const HEAL = (prelude: string): string => `${prelude}
+local healed = 0
+for i = 3, #ARGV do
+  local xkey = ARGV[i]
+  local ids = redis.call('ZRANGEBYSCORE', xkey, '(' .. ARGV[2], '+inf')
+  -- One EXISTS over a chunk of keys says how many are there; only a chunk that lacks some is
+  -- checked key by key.
+  for from = 1, #ids, 500 do
+    local to = math.min(from + 499, #ids)
+    local keys = {}
+    for j = from, to do keys[#keys + 1] = skey(ids[j]) end
+    if redis.call('EXISTS', unpack(keys)) < #keys then
+      for j = from, to do
+        if redis.call('EXISTS', keys[j - from + 1]) == 0 then
+          xrem(xkey, ids[j])
+          healed = healed + 1
+        end
+      end
+    end
+  end
+end
+return healed
 `;
 
 /**
@@ -437,9 +530,11 @@ export const SCRIPT_FLAGS = {
   increment: [],
   create: [],
   delete: ['allow-oom'],
+  superseded: ['no-writes'],
   subject: ['allow-oom'],
   count: ['allow-oom'],
   sweep: ['allow-oom'],
+  heal: ['allow-oom'],
   query: ['no-writes'],
 } as const satisfies Record<string, readonly ScriptFlag[]>;
 

@@ -3,6 +3,7 @@ import {
   InvalidOptionError,
   StoreUnavailableError,
   applyChangeSet,
+  hashesEqual,
   secretAccepted,
   sessionsToEvict,
   touched,
@@ -39,7 +40,8 @@ export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransactio
 
 interface SqliteStoreCommonOptions {
   /**
-   * The table sessions live in; created with its indexes at construction if missing.
+   * The table sessions live in; created with its indexes at construction if missing, with
+   * `<tableName>_superseded` beside it for tokens a login or rotation replaced.
    * @default 'tessera_sessions'
    */
   tableName?: string;
@@ -73,6 +75,12 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
         path?: never;
       }
   );
+
+/**
+ * Superseded tokens past their time that each replace forgets: more than the one it adds, so that
+ * logins alone keep the table at what their `supersededUntil` windows hold, without any sweep.
+ */
+const FORGET_PER_REPLACE = 2;
 
 /** Driver error codes that mean the database cannot serve now, rather than a bug or bad input. */
 const OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM|READONLY|CORRUPT|NOTADB|NOLFS|AUTH|PERM)/;
@@ -151,10 +159,8 @@ export class SqliteStore implements SessionStore, SessionIndex {
     return this.#guard(() =>
       this.#db
         .transaction((): CreateResult => {
-          if (replaces) {
-            const existing = this.#live(replaces.id, now);
-            if (existing === null || existing.version !== replaces.version) return { status: 'gone' };
-          }
+          const replaced = replaces ? this.#live(replaces.id, now) : null;
+          if (replaces && (replaced === null || replaced.version !== replaces.version)) return { status: 'gone' };
           const evicted: RemovedSession[] = [];
           if (limit && record.subject !== null) {
             const live = (this.#statement('liveIdsOf').all(record.subject, now) as Array<{ id: string; createdAt: number }>).filter((r) => r.id !== replaces?.id);
@@ -165,7 +171,14 @@ export class SqliteStore implements SessionStore, SessionIndex {
               if (removed) evicted.push({ id: removed.id, subject: removed.subject });
             }
           }
-          if (replaces) this.#statement('deleteById').run(replaces.id);
+          if (replaces && replaced !== null) {
+            // The secrets that opened it a moment ago, so that a request still carrying one is told
+            // apart from a stale cookie (`isSuperseded`); the previous one only in its grace period.
+            const previous = replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
+            this.#statement('deleteById').run(replaces.id);
+            this.#statement('supersede').run(replaces.id, replaced.secretHash, previous, replaces.supersededUntil);
+            this.#statement('forgetSuperseded').run(now, replaces.id, FORGET_PER_REPLACE);
+          }
           try {
             this.#statement('insert').run(...rowValues(record));
           } catch (error) {
@@ -234,6 +247,14 @@ export class SqliteStore implements SessionStore, SessionIndex {
     });
   }
 
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    const { now, secretHash } = options;
+    return this.#guard(() => {
+      const rows = this.#statement('supersededHashes').all(id, now, id, now) as Array<{ hash: string; previous: string | null }>;
+      return rows.some((row) => hashesEqual(row.hash, secretHash) || (row.previous !== null && hashesEqual(row.previous, secretHash)));
+    });
+  }
+
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
     const batch = Math.floor(limit);
     // SQLite reads a negative LIMIT as no limit at all.
@@ -241,6 +262,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
     return this.#guard(() =>
       this.#db
         .transaction(() => {
+          this.#statement('forgetSuperseded').run(now, null, batch);
           const expired = this.#statement('expired').all(now, batch) as RemovedSession[];
           const deleteById = this.#statement('deleteById');
           for (const row of expired) deleteById.run(row.id);

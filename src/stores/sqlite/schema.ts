@@ -14,13 +14,26 @@ export function quoteTableName(name: unknown): string {
   return `"${name}"`;
 }
 
-export function indexNames(table: string): { subject: string; expires: string; displayName: string } {
-  return { subject: `${table}_subject_expires`, expires: `${table}_expires`, displayName: `${table}_display_name` };
+export function indexNames(table: string): { subject: string; expires: string; displayName: string; supersededUntil: string } {
+  return { subject: `${table}_subject_expires`, expires: `${table}_expires`, displayName: `${table}_display_name`, supersededUntil: `${table}_superseded_until` };
 }
 
-/** Idempotent DDL. `data` is JSON text; the two devices are four columns; times are ms since the epoch. */
+/**
+ * The table of superseded tokens beside the sessions table. SQLite has no length limit on names,
+ * so a `tableName` of up to 63 characters gives one of up to 74.
+ */
+export function supersededTableName(table: string): string {
+  return `${table}_superseded`;
+}
+
+/**
+ * Idempotent DDL. `data` is JSON text; the two devices are four columns; times are ms since the epoch.
+ * The second table holds sessions a login or rotation replaced, with the secret hashes that
+ * opened them, until `superseded_until` (see `SessionStore.isSuperseded`).
+ */
 export function schemaSql(table: string): string {
   const t = quoteTableName(table);
+  const s = `"${supersededTableName(table)}"`;
   const index = indexNames(table);
   return `
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -47,6 +60,13 @@ CREATE TABLE IF NOT EXISTS ${t} (
 CREATE INDEX IF NOT EXISTS "${index.subject}" ON ${t} (subject, expires_at);
 CREATE INDEX IF NOT EXISTS "${index.expires}" ON ${t} (expires_at);
 CREATE INDEX IF NOT EXISTS "${index.displayName}" ON ${t} (display_name);
+CREATE TABLE IF NOT EXISTS ${s} (
+  id TEXT NOT NULL PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  previous_secret_hash TEXT,
+  superseded_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${index.supersededUntil}" ON ${s} (superseded_until);
 `;
 }
 
@@ -65,6 +85,7 @@ const COLUMNS =
 /** Every fixed statement, by purpose. Parameters are positional, in the order the comments give. */
 export function statementsSql(table: string) {
   const t = quoteTableName(table);
+  const s = `"${supersededTableName(table)}"`;
   return {
     /** The 19 columns, in `COLUMNS` order. */
     insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -90,6 +111,19 @@ export function statementsSql(table: string) {
     countAll: `SELECT count(*) AS n FROM ${t} WHERE expires_at > ?`,
     /** subject, now */
     countBySubject: `SELECT count(*) AS n FROM ${t} WHERE subject = ? AND expires_at > ?`,
+    /** id, secretHash, previousSecretHash (null when its grace period is over), supersededUntil */
+    supersede:
+      `INSERT INTO ${s} (id, secret_hash, previous_secret_hash, superseded_until) VALUES (?, ?, ?, ?) ` +
+      'ON CONFLICT (id) DO UPDATE SET secret_hash = excluded.secret_hash, previous_secret_hash = excluded.previous_secret_hash, superseded_until = excluded.superseded_until',
+    /**
+     * id, now, id, now: the hashes a replace remembered while they last, then the hash a renewal
+     * replaced on the live session; the caller compares them.
+     */
+    supersededHashes:
+      `SELECT secret_hash AS hash, previous_secret_hash AS previous FROM ${s} WHERE id = ? AND superseded_until > ? ` +
+      `UNION ALL SELECT previous_secret_hash, NULL FROM ${t} WHERE id = ? AND expires_at > ? AND previous_secret_hash IS NOT NULL`,
+    /** now, except (null for none), limit: forgets superseded tokens past their time, oldest first. */
+    forgetSuperseded: `DELETE FROM ${s} WHERE id IN (SELECT id FROM ${s} WHERE superseded_until <= ? AND id IS NOT ? ORDER BY superseded_until LIMIT ?)`,
   };
 }
 

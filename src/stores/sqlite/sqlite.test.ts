@@ -120,6 +120,38 @@ describe('SqliteStore', () => {
     check(bytes());
   });
 
+  it('a session row deleted in the database logs its user out at once, and lists and counts drop it', async () => {
+    const clock = new ManualClock();
+    const s = store();
+    const m = manager(s, clock);
+    const login = async (subject: string) => {
+      const session = await request(m, null);
+      await session.login(subject);
+      return session;
+    };
+    const [victim, kept, other] = [await login('ann'), await login('ann'), await login('bob')];
+    const anonymous = await request(m, null);
+    await anonymous.set('cart', 1);
+    assert.equal(await m.count({ subject: 'ann' }), 2);
+    assert.equal(await m.count(), 4);
+
+    // Another program on the same file: a plain DELETE, no store, no manager.
+    const db = new Database(path);
+    open.push(db);
+    assert.equal(db.prepare('DELETE FROM tessera_sessions WHERE id = ?').run(victim.id).changes, 1);
+
+    const cookies: string[] = [];
+    const after = await m.load({ cookie: `${m.cookieName(false)}=${victim.issuedToken as string}`, secure: false, ...DEVICE, setCookie: (c) => cookies.push(c) });
+    assert.equal(after.isStored, false, 'the deleted session no longer opens');
+    assert.equal(after.superseded, false);
+    assert.equal(cookies.length, 1);
+    assert.match(cookies[0] as string, new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`), 'its cookie is cleared: nothing replaced the token');
+    assert.deepEqual((await m.list('ann')).map((info) => info.id), [kept.id]);
+    assert.equal(await m.count({ subject: 'ann' }), 1);
+    assert.equal(await m.count(), 3);
+    for (const session of [kept, other]) assert.equal((await request(m, session.issuedToken)).isStored, true);
+  });
+
   it('creates its indexes, and lists and counts by subject through them', async () => {
     const s = store({ tableName: 'my_sessions' });
     const now = Date.now();
