@@ -47,6 +47,26 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     manager.close();
   });
 
+  it('a flood of anonymous writes at the cap evicts anonymous sessions only: every logged-in user stays', async () => {
+    const { clock, store, manager, anonymous } = setup(100);
+    const users: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const session = await manager.load({ secure: false });
+      await session.login(`user${i}`);
+      users.push(session.issuedToken as string);
+    }
+    // Spread over addresses and minutes, as a distributed flood would be, so the per-address bound does not stop it first.
+    for (let i = 0; i < 1000; i++) {
+      const session = await manager.load({ secure: false, ip: `203.0.113.${i % 250}` });
+      await session.set('n', i);
+      if (i % 200 === 199) clock.advance(60_000);
+    }
+    assert.equal(store.size, 100);
+    for (const token of users) assert.ok((await manager.load({ cookie: `tessera=${token}`, secure: false })).isAuthenticated);
+    void anonymous;
+    manager.close();
+  });
+
   it('a login at the cap evicts like an anonymous write does, and reports it', async () => {
     const { store, manager, events, anonymous } = setup(3);
     for (let i = 0; i < 3; i++) await anonymous();
