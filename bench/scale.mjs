@@ -135,7 +135,7 @@ async function startCluster() {
 async function tesseraQueries(store) {
   const { SessionManager } = await importOrSkip('tessera');
   const manager = new SessionManager({ store, cleanupInterval: false });
-  const listed = (await manager.list(PROBE_SUBJECT)).length;
+  const listed = (await manager.list(PROBE_SUBJECT)).sessions.length;
   const counted = await manager.count();
   const paged = (await manager.query({ limit: 50 })).sessions.length;
   return {

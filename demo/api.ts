@@ -9,7 +9,7 @@
  *   PUT    /api/session/ttl            {ttl}             → 200 {session: S}
  *   PUT    /api/session/data/:field    {value}           → 200 {session: S} (value: a string of at most 1,024 characters)
  *   POST   /api/logout                                   → 204, cookie cleared
- *   GET    /api/sessions                                 → 200 {sessions: [...]}
+ *   GET    /api/sessions?cursor=&limit=                  → 200 {sessions: [...], nextCursor}
  *   DELETE /api/sessions/:id                             → 204 | 404
  *   POST   /api/sessions/revoke-others                   → 200 {revoked: N}
  *
@@ -27,13 +27,18 @@ import {
   type SessionManager,
   type SessionRecord,
 } from 'tessera';
-import { isSecureRequest, loadSession, readJson, sendError, sendJson, setSessionCookie } from 'tessera/adapters/node';
+import { isSecureRequest, loadSession, readJson, requestHost, sendError, sendJson, setSessionCookie } from 'tessera/adapters/node';
 import type { OpenedStore } from './store.js';
 
 /** Largest JSON body the API reads; every valid request is far smaller. */
 export const BODY_LIMIT = 4 * 1024;
 export const MAX_TTL = 86_400;
 export const MAX_VALUE_LENGTH = 1024;
+/** Sessions per page of `GET /api/sessions`: the page shows the first page and a "more" button. */
+export const DEFAULT_PAGE = 20;
+export const MAX_PAGE = 100;
+/** Cursors are the store's, opaque here; anything longer or outside printable ASCII is not one. */
+const CURSOR = /^[\x21-\x7e]{1,512}$/;
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const FIELD = /^[A-Za-z0-9_]{1,64}$/;
 
@@ -75,6 +80,13 @@ const RESERVED = new Set(RESERVED_FIELDS.map((name) => name.toLowerCase()));
 export interface ApiContext {
   manager: SessionManager;
   store: OpenedStore;
+  /** Proxy hops whose `X-Forwarded-*` headers are believed (`TESSERA_TRUST_PROXY`). */
+  trustProxy: number;
+}
+
+/** The request's session, with the client address and HTTPS as the trusted proxy reports them. */
+function open(req: IncomingMessage, res: ServerResponse, { manager, trustProxy }: ApiContext): Promise<Session> {
+  return loadSession(manager, req, res, { trustProxy });
 }
 
 /** An answer the library has no error class for (405, 403); same `{error:{code,message}}` shape. */
@@ -172,28 +184,29 @@ function discardBody(req: IncomingMessage): void {
 
 // ---- handlers ----
 
-type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext, param: string) => Promise<void>;
+type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext, param: string, query: URLSearchParams) => Promise<void>;
 
-const login: Handler = async (req, res, { manager }) => {
+const login: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['username', 'ttl']);
   const name = username(body['username']);
   const seconds = body['ttl'] === undefined ? undefined : ttl(body['ttl']);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   // Also when already logged in: a login always issues a new token (re-authentication).
   await session.login(name, { displayName: name, ...(seconds !== undefined ? { idleTimeout: seconds } : {}) });
   sendJson(res, 200, { session: sessionView(session) });
 };
 
-const getSession: Handler = async (req, res, { manager }) => {
+const getSession: Handler = async (req, res, ctx) => {
   discardBody(req);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   if (!session.isStored) return sendNoSession(res);
   sendJson(res, 200, { session: sessionView(session) });
 };
 
-const getStoredRecord: Handler = async (req, res, { manager, store }) => {
+const getStoredRecord: Handler = async (req, res, ctx) => {
+  const { manager, store } = ctx;
   discardBody(req);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   const id = session.id;
   if (id === null) return sendNoSession(res);
   // Read straight from the store (without touching it), so the panel shows exactly what is kept.
@@ -202,20 +215,20 @@ const getStoredRecord: Handler = async (req, res, { manager, store }) => {
   sendJson(res, 200, { store: store.label, kind: store.kind, record: shownRecord(record) });
 };
 
-const increment: Handler = async (req, res, { manager }) => {
+const increment: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['field']);
   const name = field(body['field']);
   // Works for anonymous visitors too: the first increment stores an anonymous session.
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   const value = await session.increment(name);
   sendJson(res, 200, { field: name, value });
 };
 
-const setData: Handler = async (req, res, { manager }, name) => {
+const setData: Handler = async (req, res, ctx, name) => {
   const fieldName = field(decodeURIComponentSafe(name));
   const body = await readObject(req, ['value']);
   const value = text(body['value']);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   await session.set(fieldName, value);
   sendJson(res, 200, { session: sessionView(session) });
 };
@@ -228,23 +241,24 @@ function decodeURIComponentSafe(value: string): string {
   }
 }
 
-const setTtl: Handler = async (req, res, { manager }) => {
+const setTtl: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['ttl']);
   const seconds = ttl(body['ttl']);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   if (!session.isStored) return sendNoSession(res);
   await session.setIdleTimeout(seconds);
   sendJson(res, 200, { session: sessionView(session) });
 };
 
-const logout: Handler = async (req, res, { manager }) => {
+const logout: Handler = async (req, res, ctx) => {
+  const { manager } = ctx;
   discardBody(req);
-  const session = await loadSession(manager, req, res);
+  const session = await open(req, res, ctx);
   await session.logout();
   // Clear the cookie even when the request carried none, so the answer is always the same; but
   // not for a token a login or rotation just replaced: that would clear the newer cookie.
   if (res.getHeader('set-cookie') === undefined && !session.superseded) {
-    const name = manager.cookieName(isSecureRequest(req));
+    const name = manager.cookieName(isSecureRequest(req, ctx.trustProxy));
     const attributes = { maxAge: 0, secure: name.startsWith('__Host-'), sameSite: manager.options.cookie.sameSite, httpOnly: true, path: '/' };
     setSessionCookie(res, serializeCookie(name, '', attributes));
   }
@@ -252,8 +266,8 @@ const logout: Handler = async (req, res, { manager }) => {
   res.end();
 };
 
-async function loggedIn(req: IncomingMessage, res: ServerResponse, manager: SessionManager): Promise<Session | null> {
-  const session = await loadSession(manager, req, res);
+async function loggedIn(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<Session | null> {
+  const session = await open(req, res, ctx);
   if (!session.isAuthenticated) {
     sendNoSession(res, 'log in first');
     return null;
@@ -261,11 +275,37 @@ async function loggedIn(req: IncomingMessage, res: ServerResponse, manager: Sess
   return session;
 }
 
-const listSessions: Handler = async (req, res, { manager }) => {
+/** One query parameter at most once; empty counts as absent (`?cursor=` is the first page). */
+function single(query: URLSearchParams, name: string): string | null {
+  const values = query.getAll(name);
+  if (values.length > 1) throw new BadRequestError(`${name} may be given once`);
+  const value = values[0];
+  return value === undefined || value === '' ? null : value;
+}
+
+function pageLimit(query: URLSearchParams): number {
+  const text = single(query, 'limit');
+  if (text === null) return DEFAULT_PAGE;
+  const value = /^[0-9]{1,3}$/.test(text) ? Number(text) : 0;
+  if (value < 1 || value > MAX_PAGE) throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  return value;
+}
+
+function pageCursor(query: URLSearchParams): string | null {
+  const cursor = single(query, 'cursor');
+  if (cursor !== null && !CURSOR.test(cursor)) throw new BadRequestError('cursor must be a nextCursor from an earlier page');
+  return cursor;
+}
+
+const listSessions: Handler = async (req, res, ctx, _param, query) => {
   discardBody(req);
-  const session = await loggedIn(req, res, manager);
+  const limit = pageLimit(query);
+  const cursor = pageCursor(query);
+  const session = await loggedIn(req, res, ctx);
   if (session === null) return;
-  const sessions = (await session.listSessions()).map((s) => ({
+  // A page at a time however many sessions the user has: one listing never walks them all.
+  const page = await session.listSessions({ cursor, limit });
+  const sessions = page.sessions.map((s) => ({
     id: s.id,
     current: s.current,
     createdAt: iso(s.createdAt),
@@ -274,22 +314,22 @@ const listSessions: Handler = async (req, res, { manager }) => {
     userAgent: s.lastDevice.userAgent,
     ip: s.lastDevice.ip,
   }));
-  sendJson(res, 200, { sessions });
+  sendJson(res, 200, { sessions, nextCursor: page.nextCursor });
 };
 
-const revokeOne: Handler = async (req, res, { manager }, id) => {
+const revokeOne: Handler = async (req, res, ctx, id) => {
   discardBody(req);
   if (!isSessionId(id)) throw new BadRequestError('not a session id');
-  const session = await loggedIn(req, res, manager);
+  const session = await loggedIn(req, res, ctx);
   if (session === null) return;
   if (!(await session.revokeSession(id))) throw new NotFoundError('no such session among yours');
   res.statusCode = 204;
   res.end();
 };
 
-const revokeOthers: Handler = async (req, res, { manager }) => {
+const revokeOthers: Handler = async (req, res, ctx) => {
   discardBody(req);
-  const session = await loggedIn(req, res, manager);
+  const session = await loggedIn(req, res, ctx);
   if (session === null) return;
   const revoked = await session.revokeOtherSessions();
   sendJson(res, 200, { revoked });
@@ -330,19 +370,35 @@ function match(pathname: string): { route: Route; param: string } | null {
  * A browser sends `Origin` on cross-site requests; refuse state changes from another origin.
  * SameSite=Lax already keeps the cookie off cross-site POSTs; this is the second lock.
  */
-function crossSite(req: IncomingMessage): boolean {
+function crossSite(req: IncomingMessage, trustProxy: number): boolean {
   if (req.headers['sec-fetch-site'] === 'cross-site') return true;
   const origin = req.headers.origin;
   if (origin === undefined) return false;
   try {
-    return new URL(origin).host !== req.headers.host;
+    // Behind a proxy the browser's host is the one the proxy was asked for (X-Forwarded-Host).
+    return new URL(origin).host !== requestHost(req, trustProxy);
   } catch {
     return true;
   }
 }
 
+/**
+ * A request whose connection closed before its body arrived: the client went away (or took longer
+ * than the request timeout, and Node answered 408 itself). Worth a line, not a stack trace.
+ */
+function closedEarly(req: IncomingMessage, res: ServerResponse, pathname: string, writtenBefore: number): boolean {
+  if (req.complete || !req.destroyed) return false;
+  // Bytes on the socket that this handler did not send are Node's 408.
+  const timedOut = !res.headersSent && req.socket.bytesWritten > writtenBefore;
+  const what = `${req.method ?? '?'} ${pathname.slice(0, 200)}`;
+  console.warn(timedOut ? `tessera demo: ${what} timed out before its body arrived (408)` : `tessera demo: client aborted ${what} before its body arrived`);
+  return true;
+}
+
 /** Answers one `/api/...` request. Every failure becomes `{error:{code,message}}`; nothing throws out of here. */
-export async function handleApi(req: IncomingMessage, res: ServerResponse, pathname: string, ctx: ApiContext): Promise<void> {
+export async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: ApiContext): Promise<void> {
+  const { pathname } = url;
+  const writtenBefore = req.socket.bytesWritten;
   res.setHeader('cache-control', 'no-store');
   const found = match(pathname);
   if (found === null) {
@@ -356,13 +412,14 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, pathn
     const allow = Object.keys(found.route.methods).join(', ');
     return sendProblem(res, 405, 'METHOD_NOT_ALLOWED', `use ${allow} for ${pathname}`, { allow });
   }
-  if (method !== 'GET' && crossSite(req)) {
+  if (method !== 'GET' && crossSite(req, ctx.trustProxy)) {
     discardBody(req);
     return sendProblem(res, 403, 'FORBIDDEN', 'cross-site requests are not accepted');
   }
   try {
-    await handler(req, res, ctx, found.param);
+    await handler(req, res, ctx, found.param, url.searchParams);
   } catch (error) {
+    if (closedEarly(req, res, pathname, writtenBefore)) return;
     const response = errorResponse(error);
     if (response.status >= 500 && response.status !== 503) console.error('tessera demo: request failed', error);
     // Clears any cookie the failed request had started to set; never shows a stack.

@@ -3,6 +3,7 @@
  * here so that a typo stops the server with a message naming the variable, instead of starting
  * with a silently different setting.
  */
+import { DEFAULT_LIMITS, type ServerLimits } from './http.js';
 
 /** A mistake in the environment; the server prints the message and exits with status 1. */
 export class ConfigError extends Error {
@@ -15,8 +16,13 @@ export interface DemoConfig {
   host: string;
   /** `sqlite:PATH` or `memory:`; opened by `openStore`. */
   store: string;
-  /** `Infinity` when unlimited. */
-  maxSessionsPerSubject: number;
+  /** Null leaves the library default (100); `Infinity` when unlimited. */
+  maxSessionsPerSubject: number | null;
+  /** New anonymous sessions per client address per minute; null leaves the library default, false lifts it. */
+  anonymousSessionLimit: number | false | null;
+  /** Reverse proxies in front of the demo whose `X-Forwarded-*` headers are believed; 0 believes none. */
+  trustProxy: number;
+  limits: ServerLimits;
   onLimit: 'evict-oldest' | 'reject';
   /** Seconds; null leaves the library default. */
   idleTimeout: number | null;
@@ -63,11 +69,9 @@ export function loadConfig(env: Env = process.env): DemoConfig {
 
   const store = read(env, 'TESSERA_STORE') ?? DEFAULT_STORE;
 
-  const maxText = read(env, 'TESSERA_MAX_SESSIONS');
-  const maxSessionsPerSubject =
-    maxText === null || maxText === 'unlimited'
-      ? Number.POSITIVE_INFINITY
-      : (wholeNumber(env, 'TESSERA_MAX_SESSIONS', 1, 1_000_000, 'a whole number of sessions (or "unlimited")') as number);
+  const maxSessionsPerSubject = orUnlimited(env, 'TESSERA_MAX_SESSIONS', 'a whole number of sessions');
+  const anonymous = orUnlimited(env, 'TESSERA_ANONYMOUS_LIMIT', 'a whole number of new sessions per minute');
+  const anonymousSessionLimit = anonymous === Number.POSITIVE_INFINITY ? false : anonymous;
 
   const onLimitText = read(env, 'TESSERA_ON_LIMIT') ?? 'evict-oldest';
   if (onLimitText !== 'evict-oldest' && onLimitText !== 'reject') {
@@ -85,5 +89,47 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     throw new ConfigError(`TESSERA_BRUTE_FORCE_ACTION must be "detect" or "block", got ${JSON.stringify(bruteForceAction)}`);
   }
 
-  return { port, host, store, maxSessionsPerSubject, onLimit: onLimitText, idleTimeout, absoluteTimeout, encryptionKeys, renewalInterval, bruteForceLimit, bruteForceAction };
+  const trustProxy = wholeNumber(env, 'TESSERA_TRUST_PROXY', 0, 10, 'a whole number of proxy hops') ?? 0;
+  const limits = loadLimits(env, trustProxy);
+
+  return {
+    port,
+    host,
+    store,
+    maxSessionsPerSubject,
+    anonymousSessionLimit,
+    trustProxy,
+    limits,
+    onLimit: onLimitText,
+    idleTimeout,
+    absoluteTimeout,
+    encryptionKeys,
+    renewalInterval,
+    bruteForceLimit,
+    bruteForceAction,
+  };
+}
+
+/** A whole number, or the word `unlimited` (`Infinity`); null when unset. */
+function orUnlimited(env: Env, name: string, what: string): number | null {
+  if (read(env, name) === 'unlimited') return Number.POSITIVE_INFINITY;
+  return wholeNumber(env, name, 1, 1_000_000, `${what} (or "unlimited")`);
+}
+
+function loadLimits(env: Env, trustProxy: number): ServerLimits {
+  const seconds = (name: string) => wholeNumber(env, name, 1, 3600, 'a whole number of seconds');
+  const requestTimeout = seconds('TESSERA_REQUEST_TIMEOUT') ?? DEFAULT_LIMITS.requestTimeout;
+  const headersSet = seconds('TESSERA_HEADERS_TIMEOUT');
+  if (headersSet !== null && headersSet > requestTimeout) {
+    throw new ConfigError(`TESSERA_HEADERS_TIMEOUT (${headersSet}) must be at most TESSERA_REQUEST_TIMEOUT (${requestTimeout}): the headers are part of the request`);
+  }
+  const headersTimeout = headersSet ?? Math.min(DEFAULT_LIMITS.headersTimeout, requestTimeout);
+  const keepAliveTimeout = seconds('TESSERA_KEEP_ALIVE_TIMEOUT') ?? DEFAULT_LIMITS.keepAliveTimeout;
+  const maxConnections = wholeNumber(env, 'TESSERA_MAX_CONNECTIONS', 1, 1_000_000, 'a whole number of connections') ?? DEFAULT_LIMITS.maxConnections;
+  const perAddress = orUnlimited(env, 'TESSERA_MAX_CONNECTIONS_PER_ADDRESS', 'a whole number of connections');
+  // Behind a proxy every connection comes from the proxy: a cap per socket address would cap
+  // everyone at once, so it is off unless asked for (the proxy caps per client instead).
+  const maxConnectionsPerAddress =
+    perAddress === null ? (trustProxy > 0 ? null : DEFAULT_LIMITS.maxConnectionsPerAddress) : Number.isFinite(perAddress) ? perAddress : null;
+  return { requestTimeout, headersTimeout, keepAliveTimeout, maxConnections, maxConnectionsPerAddress };
 }

@@ -3,12 +3,13 @@
  * with node:http and the framework-free adapter. Configuration comes from the environment (see
  * `config.ts`); the JSON API is in `api.ts`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InvalidOptionError, SessionManager, encryptionCodec, parseKeyRing, type SessionManagerOptions } from 'tessera';
-import { sendJson } from 'tessera/adapters/node';
-import { handleApi } from './api.js';
+import { BadRequestError, InvalidOptionError, SessionManager, encryptionCodec, parseKeyRing, type SessionManagerOptions } from 'tessera';
+import { sendError, sendJson } from 'tessera/adapters/node';
+import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createLimitedServer, describeLimits } from './http.js';
 import { setCommonHeaders, StaticFiles } from './static.js';
 import { openStore } from './store.js';
 
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
   const store = await openStore(config.store);
   const options: SessionManagerOptions = {
     store: store.store,
-    maxSessionsPerSubject: config.maxSessionsPerSubject,
+    ...(config.maxSessionsPerSubject !== null ? { maxSessionsPerSubject: config.maxSessionsPerSubject } : {}),
+    ...(config.anonymousSessionLimit !== null ? { anonymousSessionLimit: config.anonymousSessionLimit } : {}),
     onLimit: config.onLimit,
     ...(config.idleTimeout !== null ? { idleTimeout: config.idleTimeout } : {}),
     ...(config.absoluteTimeout !== null ? { absoluteTimeout: config.absoluteTimeout } : {}),
@@ -55,18 +57,26 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const { trustProxy } = config;
+  const server = createLimitedServer(config.limits, (req: IncomingMessage, res: ServerResponse) => {
     setCommonHeaders(res);
-    let pathname: string;
+    let url: URL;
     try {
-      pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+      url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
       req.resume();
       sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'malformed request target' } });
       return;
     }
+    // No request the demo takes is this large: refused before any of it is read, and the
+    // connection closed rather than drained (see sendError).
+    if (Number(req.headers['content-length']) > BODY_LIMIT) {
+      sendError(res, new BadRequestError(`request body over ${BODY_LIMIT} bytes`));
+      return;
+    }
+    const { pathname } = url;
     if (pathname.startsWith('/api/')) {
-      handleApi(req, res, pathname, { manager, store }).catch((error: unknown) => {
+      handleApi(req, res, url, { manager, store, trustProxy }).catch((error: unknown) => {
         console.error('tessera demo: unexpected failure', error);
         if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
         else res.destroy();
@@ -89,6 +99,7 @@ async function main(): Promise<void> {
   });
 
   console.log(`tessera demo store: ${store.label}${codec !== undefined ? ' (data encrypted)' : ''}`);
+  console.log(`tessera demo limits: ${describeLimits(config.limits, trustProxy)}`);
   console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
 
   let stopping = false;

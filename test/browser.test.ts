@@ -154,6 +154,21 @@ describe('demo page in headless Chromium', { skip }, () => {
     assert.equal((await phone.get('/api/session')).status, 401, 'the revoked device is logged out');
   });
 
+  it('shows the first page of "Your sessions" and a "more" button that appends the next page', async () => {
+    const rows = page.getByTestId('session-row');
+    const more = page.getByTestId('more-sessions');
+    assert.equal(await more.isVisible(), false, 'no "more" while one page holds them all');
+    for (let i = 0; i < 20; i++) assert.equal((await new DemoClient(() => server.url, `device-${i}`).login('browser-user', 600)).status, 200);
+    await page.getByTestId('refresh-sessions').click();
+    await waitUntil('a first page of 20 rows', async () => (await rows.count()) === 20 && (await more.isVisible()));
+    await more.click();
+    await waitUntil('all 21 rows', async () => (await rows.count()) === 21);
+    assert.equal(await more.isVisible(), false, 'no "more" after the last page');
+    assert.equal(await page.locator('[data-testid="session-row"][data-current="true"]').count(), 1);
+    await page.getByTestId('revoke-others').click();
+    await waitUntil('one session row after logging out the others', async () => (await rows.count()) === 1);
+  });
+
   it('changes the TTL, and an expired session falls back to the login form', async () => {
     await page.getByTestId('ttl-select').selectOption('1800');
     await page.getByTestId('ttl-button').click();

@@ -258,9 +258,63 @@ describe('demo API (SQLite store)', () => {
     const other = sessions.find((s: any) => !s.current);
     assert.equal(other.id, b.body.session.id);
     assert.equal(other.userAgent, CHROME);
+    assert.equal(res.body.nextCursor, null, 'one page holds them all');
     const fromDesktop = await desktop.get('/api/sessions');
     assert.equal(fromDesktop.body.sessions.find((s: any) => s.current).id, b.body.session.id);
     assertError(await client().get('/api/sessions'), 401);
+  });
+
+  it('GET /api/sessions is paged: 20 by default, ?limit= up to 100, ?cursor= from nextCursor, oldest first, each session once', async () => {
+    const devices = Array.from({ length: 25 }, (_, i) => client(`device-${i}`));
+    const ids: string[] = [];
+    for (const device of devices) ids.push((await device.login('paula', 600)).body.session.id);
+    const viewer = devices[24] as DemoClient;
+    const first = await viewer.get('/api/sessions');
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(Object.keys(first.body).sort(), ['nextCursor', 'sessions']);
+    assert.equal(first.body.sessions.length, 20);
+    for (const s of first.body.sessions) assert.deepEqual(Object.keys(s).sort(), LIST_KEYS);
+    assert.equal(typeof first.body.nextCursor, 'string');
+    const second = await viewer.get(`/api/sessions?cursor=${encodeURIComponent(first.body.nextCursor)}`);
+    assert.equal(second.status, 200, second.text);
+    assert.equal(second.body.sessions.length, 5);
+    assert.equal(second.body.nextCursor, null);
+    const listed = [...first.body.sessions, ...second.body.sessions];
+    assert.deepEqual(listed.map((s: any) => s.id).sort(), [...ids].sort(), 'every session once');
+    const created = listed.map((s: any) => Date.parse(s.createdAt));
+    assert.deepEqual(created, [...created].sort((x, y) => x - y), 'oldest first');
+    assert.deepEqual(listed.filter((s: any) => s.current).map((s: any) => s.id), [ids[24]]);
+
+    const all = await viewer.get('/api/sessions?limit=100');
+    assert.equal(all.body.sessions.length, 25);
+    assert.equal(all.body.nextCursor, null);
+    const one = await viewer.get('/api/sessions?limit=1&cursor=');
+    assert.equal(one.status, 200, 'an empty cursor is the first page');
+    assert.deepEqual(one.body.sessions.map((s: any) => s.id), [listed[0].id]);
+    const next = await viewer.get(`/api/sessions?limit=1&cursor=${encodeURIComponent(one.body.nextCursor)}`);
+    assert.deepEqual(next.body.sessions.map((s: any) => s.id), [listed[1].id]);
+  });
+
+  it('GET /api/sessions answers a bad limit or cursor with 400', async () => {
+    const c = client();
+    await c.login('quinn', 600);
+    const bad = ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'limit=-1', 'limit=1e1', 'limit=%2010', 'limit=5&limit=6', 'cursor=a&cursor=b', `cursor=${'x'.repeat(600)}`, 'cursor=%00', 'cursor=not-a-cursor'];
+    for (const query of bad) assertError(await c.get(`/api/sessions?${query}`), 400, 'BAD_REQUEST');
+    assert.equal((await c.get('/api/sessions?limit=100')).status, 200);
+  });
+
+  it('POST /api/session/increment with an Idempotency-Key: a retry answers the same value and counts once; a new key counts again', async () => {
+    const c = client();
+    await c.login('rita', 600);
+    const send = (key: string) => c.post('/api/session/increment', { field: 'views' }, { headers: { 'idempotency-key': key } });
+    assert.deepEqual((await send('click-1')).body, { field: 'views', value: 1 });
+    const retry = await send('click-1');
+    assert.equal(retry.status, 200, retry.text);
+    assert.deepEqual(retry.body, { field: 'views', value: 1 }, 'the retry is answered, not applied again');
+    assert.deepEqual((await send('click-2')).body, { field: 'views', value: 2 });
+    assert.equal((await c.get('/api/session')).body.session.data.views, 2);
+    assertError(await send('not a key'), 400, 'BAD_REQUEST');
+    assert.equal((await c.get('/api/session')).body.session.data.views, 2);
   });
 
   it('DELETE /api/sessions/:id: 404 for another user\'s session, 204 for one\'s own and that client is out', async () => {
@@ -516,6 +570,26 @@ describe('demo API (SQLite store)', () => {
   });
 });
 
+describe('demo API defaults (memory store)', () => {
+  let server: DemoServer;
+  before(async () => {
+    server = await startDemoServer({ env: { TESSERA_STORE: 'memory:' } });
+  });
+  after(async () => {
+    await server?.dispose();
+  });
+
+  it('keeps the library\'s per-user limit when TESSERA_MAX_SESSIONS is unset: 100 live sessions, the oldest evicted', async () => {
+    const devices = Array.from({ length: 101 }, (_, i) => new DemoClient(() => server.url, `device-${i}`));
+    for (const device of devices) assert.equal((await device.login('prolific', 600)).status, 200);
+    const list = await (devices[100] as DemoClient).get('/api/sessions?limit=100');
+    assert.equal(list.body.sessions.length, 100);
+    assert.equal(list.body.nextCursor, null);
+    assertError(await (devices[0] as DemoClient).get('/api/session'), 401);
+    assert.equal((await (devices[1] as DemoClient).get('/api/session')).status, 200);
+  });
+});
+
 describe('demo API with TESSERA_MAX_SESSIONS=1 (evict-oldest)', () => {
   let server: DemoServer;
   before(async () => {
@@ -591,6 +665,13 @@ describe('demo configuration errors stop the server with a clear message', () =>
     [{ TESSERA_IDLE_TIMEOUT: '0' }, /TESSERA_IDLE_TIMEOUT must be/],
     [{ TESSERA_IDLE_TIMEOUT: '1.5' }, /TESSERA_IDLE_TIMEOUT must be/],
     [{ TESSERA_ABSOLUTE_TIMEOUT: 'forever' }, /TESSERA_ABSOLUTE_TIMEOUT must be/],
+    [{ TESSERA_ANONYMOUS_LIMIT: 'none' }, /TESSERA_ANONYMOUS_LIMIT must be/],
+    [{ TESSERA_TRUST_PROXY: 'yes' }, /TESSERA_TRUST_PROXY must be/],
+    [{ TESSERA_REQUEST_TIMEOUT: '0' }, /TESSERA_REQUEST_TIMEOUT must be/],
+    [{ TESSERA_HEADERS_TIMEOUT: '20', TESSERA_REQUEST_TIMEOUT: '10' }, /TESSERA_HEADERS_TIMEOUT .*at most TESSERA_REQUEST_TIMEOUT/],
+    [{ TESSERA_KEEP_ALIVE_TIMEOUT: '1.5' }, /TESSERA_KEEP_ALIVE_TIMEOUT must be/],
+    [{ TESSERA_MAX_CONNECTIONS: '0' }, /TESSERA_MAX_CONNECTIONS must be/],
+    [{ TESSERA_MAX_CONNECTIONS_PER_ADDRESS: 'many' }, /TESSERA_MAX_CONNECTIONS_PER_ADDRESS must be/],
     [{ PORT: '70000' }, /PORT must be/],
     [{ PORT: 'http' }, /PORT must be/],
   ];

@@ -145,14 +145,15 @@ describe('postgres store on several instances', { skip }, () => {
     await waitFor(1);
     assert.deepEqual(received, [{ type: 'revoked', id: revoked.id, subject: 'watcher' }]);
 
-    // A login or rotation replacing a session publishes `replaced`; an eviction publishes `revoked`.
+    // A login or rotation replacing a session publishes `replaced`; an eviction (the trim after a login) publishes `revoked`.
     const { token: _b, ...old } = makeRecord(now, { subject: 'watcher' });
     await first.create(old, { now });
     const { token: _c, ...other } = makeRecord(now + 1, { subject: 'watcher' });
     await first.create(other, { now: now + 1 });
     const { token: _d, ...next } = makeRecord(now + 2, { subject: 'watcher' });
-    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 }, limit: { max: 1, onLimit: 'evict-oldest' } });
-    assert.deepEqual(created, { status: 'created', evicted: [{ id: other.id, subject: 'watcher' }] });
+    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 } });
+    assert.deepEqual(created, { status: 'created', evicted: [] });
+    assert.deepEqual(await first.trimSubject('watcher', { now: now + 2, max: 1, keep: next.id, batch: 10 }), [{ id: other.id, subject: 'watcher' }]);
     await waitFor(3);
     assert.deepEqual(
       received.slice(1).sort((a, b) => a.type.localeCompare(b.type)),
@@ -163,7 +164,7 @@ describe('postgres store on several instances', { skip }, () => {
     );
 
     // Revoke-all publishes one change per session; after unsubscribing nothing more arrives.
-    await first.deleteBySubject('watcher', { now: now + 3 });
+    await first.deleteBySubject('watcher', { now: now + 3, limit: 10 });
     await waitFor(4);
     assert.deepEqual(received[3], { type: 'revoked', id: next.id, subject: 'watcher' });
     await stop();
@@ -174,21 +175,31 @@ describe('postgres store on several instances', { skip }, () => {
     assert.equal(received.length, 4);
   });
 
-  it('holds a limit of 1 under 20 simultaneous logins spread over 2 pools', async () => {
+  it('holds a limit of 1 under 20 simultaneous logins spread over 2 pools (reject at create; evict-oldest by trimming after)', async () => {
     const a = instance();
     const b = instance();
     for (const onLimit of ['reject', 'evict-oldest'] as const) {
       const subject = `racer-${onLimit}`;
       const now = Date.now();
+      let evicted = 0;
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => {
+        Array.from({ length: 20 }, async (_, i) => {
           const { token: _t, ...record } = makeRecord(now + i, { subject });
-          return (i % 2 ? a : b).create(record, { now: now + i, limit: { max: 1, onLimit } });
+          const store = i % 2 ? a : b;
+          if (onLimit === 'reject') return store.create(record, { now: now + i, limit: { max: 1 } });
+          // As the core does it: the create, then a trim that keeps the new session.
+          const result = await store.create(record, { now: now + i });
+          const removed = await store.trimSubject(subject, { now: now + i, max: 1, keep: record.id, batch: 500 });
+          evicted += removed.length;
+          return result;
         }),
       );
       const created = results.filter((r) => r.status === 'created').length;
       if (onLimit === 'reject') assert.equal(created, 1);
-      else assert.equal(created, 20);
+      else {
+        assert.equal(created, 20);
+        assert.equal(evicted, 19, 'each session beyond the limit evicted once');
+      }
       assert.equal(await a.count({ now: now + 100, subject }), 1);
     }
   });

@@ -51,7 +51,7 @@ describe('postgres store: a session row deleted in the database', { skip }, () =
     assert.equal(after.superseded, false);
     assert.equal(cookies.length, 1);
     assert.match(cookies[0] as string, new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`), 'its cookie is cleared: nothing replaced the token');
-    assert.deepEqual((await m.list('ann')).map((info) => info.id), [kept.id]);
+    assert.deepEqual((await m.list('ann')).sessions.map((info) => info.id), [kept.id]);
     assert.equal(await m.count({ subject: 'ann' }), 1);
     assert.equal(await m.count(), 3);
     for (const session of [kept, other]) assert.equal((await request(session.issuedToken)).session.isStored, true);

@@ -96,6 +96,85 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     await store.close();
   });
 
+  it('counts its statements: a keyed apply, a page and a bounded revocation in one each; a trim under the limit in one read; a limited login in a transaction of one statement', async () => {
+    const ns = freshSchema();
+    const counting = countingPool(pool());
+    const store = new PostgresStore({ pool: counting.pool, schema: ns });
+    const now = Date.now();
+    await store.count({ now });
+    const { token: _t, ...record } = makeRecord(now, { subject: 'stan', data: { n: 1 } });
+    await store.create(record, { now });
+    const kinds = () => counting.statements.map((text) => text.trim().split(/\s+/)[0]);
+
+    counting.reset();
+    const keyed = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
+    assert.equal(keyed.status, 'applied');
+    const again = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
+    assert.ok(again.status === 'applied' && again.duplicate === true && again.record.data['n'] === 2);
+    assert.equal(counting.statements.length, 2, 'an apply with an idempotency key: one statement, duplicate or not');
+
+    counting.reset();
+    const page = await store.listBySubject('stan', { now, limit: 10 });
+    assert.equal(page.sessions.length, 1);
+    assert.equal(counting.statements.length, 1, 'a page');
+
+    counting.reset();
+    assert.deepEqual(await store.trimSubject('stan', { now, max: 5, keep: record.id, batch: 100 }), []);
+    assert.deepEqual(kinds(), ['SELECT'], 'a trim with nothing to trim: one read, no lock');
+
+    counting.reset();
+    const { token: _u, ...second } = makeRecord(now, { subject: 'stan' });
+    assert.deepEqual(await store.create(second, { now, replaces: { id: record.id, version: 2, supersededUntil: now + 30_000 }, limit: { max: 1 } }), { status: 'created', evicted: [] });
+    assert.deepEqual(kinds(), ['BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a limited login: the subject lock, then one statement');
+
+    counting.reset();
+    const { token: _v, ...third } = makeRecord(now, { subject: 'stan' });
+    await store.create(third, { now });
+    assert.equal((await store.trimSubject('stan', { now, max: 1, keep: third.id, batch: 100 })).length, 1);
+    assert.deepEqual(kinds(), ['INSERT', 'SELECT', 'BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a login without a limit, then a trim that removes: the read, then the lock and one statement');
+
+    counting.reset();
+    assert.equal((await store.deleteBySubject('stan', { now, limit: 10 })).length, 1);
+    assert.equal(counting.statements.length, 1, 'a bounded revocation');
+    await store.close();
+  });
+
+  it('refuses a create of an id that exists, alone or replacing a session, with an error that is not StoreUnavailableError', async () => {
+    const ns = freshSchema();
+    const store = new PostgresStore({ pool: pool(2), schema: ns });
+    const now = Date.now();
+    const { token: _a, ...record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
+    await store.create(record, { now });
+    const { token: _b, ...other } = makeRecord(now);
+    await store.create(other, { now });
+    for (const options of [{ now }, { now, replaces: { id: other.id, version: other.version, supersededUntil: now + 30_000 } }, { now, limit: { max: 5 } }]) {
+      const error = await store.create({ ...record, data: { a: 2 } }, options).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
+      assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
+      assert.equal((error as { code?: string }).code, '23505');
+    }
+    assert.equal((await store.load(record.id, { now }))?.data['a'], 1);
+    assert.ok(await store.load(other.id, { now }), 'the session the failed login would have replaced is still there');
+    await store.close();
+  });
+
+  it('applies 50 concurrent keyed increments once per key: 50 keys add 50, one key sent 50 times adds 1', async () => {
+    const ns = freshSchema();
+    const store = new PostgresStore({ pool: pool(10), schema: ns });
+    const now = Date.now();
+    const { token: _t, ...record } = makeRecord(now, { data: { n: 0 } });
+    await store.create(record, { now });
+    const until = now + 60_000;
+    const distinct = await Promise.all(Array.from({ length: 50 }, (_, i) => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: `k${i}#1`, until } })));
+    assert.ok(distinct.every((r) => r.status === 'applied' && r.duplicate !== true));
+    assert.equal((await store.load(record.id, { now }))?.data['n'], 50);
+    const same = await Promise.all(Array.from({ length: 50 }, () => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'same#1', until } })));
+    assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate !== true).length, 1, 'applied once');
+    assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate === true).length, 49, 'the others are duplicates');
+    for (const r of same) if (r.status === 'applied') assert.equal(r.record.data['n'], 51, 'every answer shows the one increment');
+    assert.equal((await store.load(record.id, { now }))?.data['n'], 51);
+    await store.close();
+  });
+
   it('applies migrations once when 5 instances start together', async () => {
     const ns = freshSchema();
     const five = Array.from({ length: 5 }, () => pool(2));

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
-import { ManualClock, SessionManager, unkeyedPartition } from '../src/core/index.js';
+import { ManualClock, SessionManager, unkeyedPartition, type SessionPage } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { sweepTogether } from './support/redis-concurrent-sweep.js';
+import { legacySession } from './support/redis-legacy.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
@@ -97,6 +98,42 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(swept.filter((s) => s.subject !== null).length, 40);
     manager.close();
     assert.equal(await probe.exists('lay:n'), 0, 'a cluster keeps no counter (no script could reach it from every slot)');
+  });
+
+  it("lists 0.1's sessions in another slot first, pages across both indexes, counts and revokes them, and trims only the keyed ones", async () => {
+    const clock = new ManualClock();
+    const now = clock.now();
+    // A subject whose 0.1 index (unkeyed partition) is in another slot than its keyed one.
+    let subject = '';
+    for (let i = 0; subject === ''; i++) {
+      const candidate = `legacy-${i}`;
+      if (slotOf((await store.subjectPartition(candidate)).slice(0, 2)) !== slotOf(unkeyedPartition(candidate).slice(0, 2))) subject = candidate;
+    }
+    const legacy: string[] = [];
+    for (let i = 0; i < 3; i++) legacy.push((await legacySession(probe, 'lay:', subject, now)).id);
+    legacy.sort(); // one score (their expiry), so in id order
+    const keyed: string[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const { token: _t, ...record } = makeRecord(now + i, { subject }, await store.subjectPartition(subject));
+      await store.create(record, { now: now + i });
+      keyed.push(record.id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const result: SessionPage = await store.listBySubject(subject, { now, cursor, limit: 2 });
+      seen.push(...result.sessions.map((r) => r.id));
+      cursor = result.nextCursor;
+      if (cursor === null) break;
+    }
+    assert.deepEqual(seen, [...legacy, ...keyed], "0.1's first (older), then the keyed ones, oldest first");
+    assert.equal(await store.count({ now, subject }), 6);
+    // The trim is one script in the keyed index's slot: it cannot reach 0.1's.
+    const trimmed = await store.trimSubject(subject, { now, max: 2, keep: keyed[2] as string, batch: 10 });
+    assert.deepEqual(trimmed.map((r) => r.id), [keyed[0]]);
+    const removed = await store.deleteBySubject(subject, { now, limit: 4, except: keyed[2] as string });
+    assert.deepEqual(removed.map((r) => r.id), [...legacy, keyed[1]], 'a revocation takes both, up to its limit');
+    assert.deepEqual((await store.listBySubject(subject, { now, limit: 10 })).sessions.map((r) => r.id), [keyed[2]]);
   });
 
   it('several instances sweeping thousands of expired sessions at once, on every master, report each exactly once, with its subject', async () => {

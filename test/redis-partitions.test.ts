@@ -9,13 +9,13 @@ import {
   ManualClock,
   SessionManager,
   SHARD_LENGTH,
-  hashSecret,
   keyedPartition,
   partitionOfId,
   unkeyedPartition,
 } from '../src/core/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord } from '../src/testing/index.js';
+import { legacySession } from './support/redis-legacy.js';
 import { deleteByPrefix, localSkip, localUrl as url, rawClient, type RawClient } from './support/redis-local.js';
 
 const skip = await localSkip('the Redis partition tests');
@@ -144,37 +144,6 @@ describe('redis store: keyed subject partitions', { skip }, () => {
   });
 });
 
-/**
- * A session as tessera 0.1 stored it: its id starts with `unkeyedPartition(subject)` and its
- * subject index is `u:{<that shard>}<subject>`; the hash fields are those of today's layout.
- * Written by hand, key by key, as 0.1's CREATE script wrote them.
- */
-async function legacySession(client: RawClient, prefix: string, subject: string, now: number, idleTimeout = 1800): Promise<{ id: string; token: string }> {
-  const secret = randomBytes(32).toString('base64url');
-  const id = unkeyedPartition(subject) + randomBytes(16).toString('base64url');
-  const shard = id.slice(0, SHARD_LENGTH);
-  const key = `${prefix}s:{${shard}}${id.slice(SHARD_LENGTH)}`;
-  const expires = now + idleTimeout * 1000;
-  await client.hSet(key, {
-    sh: hashSecret(secret),
-    ca: String(now),
-    ls: String(now),
-    it: String(idleTimeout),
-    ax: String(now + 86_400_000),
-    v: '1',
-    cd: '203.0.113.7\nLegacy/0.1',
-    sub: subject,
-    'd:n': '41',
-  });
-  await client.pExpire(key, expires - now);
-  const u = `${prefix}u:{${shard}}${subject}`;
-  await client.zAdd(u, { score: expires, value: id });
-  await client.pExpire(u, expires - now);
-  await client.zAdd(`${prefix}x:{${shard}}`, { score: expires, value: id });
-  if ((await client.exists(`${prefix}n`)) === 1) await client.incr(`${prefix}n`);
-  return { id, token: `${id}.${secret}` };
-}
-
 describe('redis store: sessions issued with 0.1’s unkeyed partitions keep working until they end', { skip }, () => {
   let client: RawClient;
   let store: RedisStore;
@@ -210,7 +179,7 @@ describe('redis store: sessions issued with 0.1’s unkeyed partitions keep work
       const keyed = login.id as string;
       assert.equal(keyed.slice(0, SHARD_LENGTH), keyedShard);
 
-      assert.deepEqual((await m.list(subject)).map((s) => s.id).sort(), [legacy.id, other.id, keyed].sort());
+      assert.deepEqual((await m.list(subject)).sessions.map((s) => s.id).sort(), [legacy.id, other.id, keyed].sort());
       assert.equal(await m.count({ subject }), 3);
       assert.equal(await m.count(), before + 3);
       assert.deepEqual((await m.query({ subject })).sessions.map((s) => s.id).sort(), [legacy.id, other.id, keyed].sort());
@@ -218,13 +187,13 @@ describe('redis store: sessions issued with 0.1’s unkeyed partitions keep work
       clock.advance(10 * 60_000);
       assert.equal((await request(legacy.token)).subject, subject);
       clock.advance(25 * 60_000); // `other` (never touched) and the keyed one idle out; `legacy` was touched
-      assert.deepEqual((await m.list(subject)).map((s) => s.id), [legacy.id]);
+      assert.deepEqual((await m.list(subject)).sessions.map((s) => s.id), [legacy.id]);
 
       const again = await m.load({ secure: false });
       await again.login(subject);
       assert.equal(await m.revokeAll(subject, { except: again.id }), 1);
       assert.equal(await store.load(legacy.id, { now: clock.now() }), null, 'revoked');
-      assert.deepEqual((await m.list(subject)).map((s) => s.id), [again.id]);
+      assert.deepEqual((await m.list(subject)).sessions.map((s) => s.id), [again.id]);
       assert.equal(await client.exists(`${prefix}u:{${legacy.id.slice(0, SHARD_LENGTH)}}${subject}`), 0, 'the legacy index is gone with its last entry');
     } finally {
       m.close();

@@ -1,13 +1,17 @@
 // Redis keys that vanish behind the store's back, and the sweep: a session key deleted by hand (as
 // `redis-cli DEL` would) logs its user out and leaves the indexes and counts; a session that
 // Redis's own TTL would have dropped at its expiry is still reported with its subject; several
-// instances sweeping at once report each expired session exactly once.
+// instances sweeping at once report each expired session exactly once; a sweep batch is short steps.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
+import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis/index.js';
+import { SWEEP_STEP } from '../src/stores/redis/scripts.js';
+import { makeRecord } from '../src/testing/index.js';
 import { sweepTogether } from './support/redis-concurrent-sweep.js';
+import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 import { deleteByPrefix, localSkip, localUrl as url, rawClient, type RawClient } from './support/redis-local.js';
 
 const skip = await localSkip('the Redis sweep tests');
@@ -82,7 +86,7 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     assert.match(cookies[0] as string, /Max-Age=0/, 'the cookie is cleared');
 
     assert.equal(await m.count({ subject: 'hal' }), 1, 'no longer counted for its subject');
-    assert.deepEqual((await m.list('hal')).map((s) => s.id), [kept.slice(0, 28)], 'no longer listed');
+    assert.deepEqual((await m.list('hal')).sessions.map((s) => s.id), [kept.slice(0, 28)], 'no longer listed');
     const shard = id.slice(0, SHARD_LENGTH);
     assert.equal(await client.zScore(`${prefix}u:{${shard}}hal`, id), null, 'out of the subject index');
     assert.equal(await client.zScore(`${prefix}x:{${shard}}`, id), null, 'out of the expiry index');
@@ -103,7 +107,7 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     }
     const subjectless = anonymous.slice(0, 10);
     for (const id of subjectless) await client.del(sessionKey(prefix, id));
-    assert.equal((await m.list('nobody')).length, 0);
+    assert.equal((await m.list('nobody')).sessions.length, 0);
     for (let i = 0; i < SWEEPS_TO_HEAL; i++) assert.equal(await m.sweep(), 0, 'nothing expired, nothing reported');
     assert.equal(await m.count(), 30);
     const { entries, counter } = await counted(prefix);
@@ -161,5 +165,55 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     const { entries, counter } = await counted(prefix);
     assert.equal(entries, 200, 'only the live sessions are left in the indexes');
     assert.equal(counter, 200);
+  });
+});
+
+describe('redis store: a sweep batch is short steps', { skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH' }, () => {
+  it(`removes a batch of 500 in scripts of at most ${SWEEP_STEP} sessions, none walking again the indexes emptied before it`, async () => {
+    const servers = new RedisServers();
+    const port = await freePort();
+    await servers.start(port);
+    const own = `redis://127.0.0.1:${port}`;
+    const admin = createClient({ url: own });
+    admin.on('error', () => {});
+    await admin.connect();
+    const store = new RedisStore({ url: own, prefix: 'steps:', commandTimeout: 3000 });
+    try {
+      const now = Date.now();
+      await store.deleteExpired(now, 10); // loads the scripts
+      const ids = new Set<string>();
+      for (let i = 0; i < 1200; i += 100) {
+        await Promise.all(
+          Array.from({ length: 100 }, async (_, k) => {
+            const subject = (i + k) % 3 === 0 ? null : `user-${(i + k) % 50}`;
+            const { token: _t, ...record } = makeRecord(now, { subject, idleTimeout: 60 }, subject === null ? null : await store.subjectPartition(subject));
+            await store.create(record, { now });
+            ids.add(record.id);
+          }),
+        );
+      }
+      const later = now + 61_000;
+      const swept = new Set<string>();
+      for (const expected of [500, 500, 200]) {
+        await admin.sendCommand(['CONFIG', 'RESETSTAT']);
+        const batch = await store.deleteExpired(later, 500);
+        const calls = await commandCalls(admin);
+        assert.equal(batch.length, expected);
+        for (const r of batch) swept.add(r.id);
+        // The steps (and one more that finds the end, when the batch is not full), and the one heal
+        // script of every call (see "Healing").
+        const steps = (calls['evalsha'] ?? 0) - 1;
+        assert.ok(steps >= Math.ceil(expected / SWEEP_STEP) && steps <= Math.ceil(expected / SWEEP_STEP) + 1, `steps of at most ${SWEEP_STEP}: ${JSON.stringify(calls)}`);
+        // 1,024 indexes: every step goes on where the last stopped, so a call reads each index about
+        // once (the heal reads its 16 more), not once a step.
+        assert.ok((calls['zrangebyscore'] ?? 0) <= ID_SHARDS.length + 2 * Math.ceil(expected / SWEEP_STEP) + 16, `indexes read: ${calls['zrangebyscore']}`);
+      }
+      assert.deepEqual(swept, ids, 'every expired session once');
+      assert.deepEqual(await store.deleteExpired(later, 500), []);
+    } finally {
+      await store.close();
+      admin.destroy();
+      await servers.stopAll();
+    }
   });
 });

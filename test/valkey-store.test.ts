@@ -85,7 +85,7 @@ describe('valkey: the server is Valkey, and a session lives through it', { skip:
       const again = await manager.load({ cookie: `${manager.cookieName(false)}=${token}`, secure: false });
       assert.equal(await again.increment('n'), 1);
       assert.equal(await again.increment('n', 2), 3);
-      assert.equal((await manager.list('valkey-user')).length, 1);
+      assert.equal((await manager.list('valkey-user')).sessions.length, 1);
       assert.equal(await manager.count(), 1);
       clock.advance(61_000);
       assert.equal(await manager.count(), 0, 'idle past its timeout');

@@ -17,6 +17,8 @@ const state = {
   checking: false,
   /** Only the answer to the latest increment updates the counter (answers can arrive out of order). */
   incrementSeq: 0,
+  /** Where the next page of "Your sessions" starts; null when the list is complete. */
+  sessionsCursor: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -141,6 +143,7 @@ function showLogin(message, kind) {
   $('session-panel').hidden = true;
   $('login-panel').hidden = false;
   $('sessions').replaceChildren();
+  showMore(null);
   $('store-record').textContent = '';
   if (message !== undefined) say(message, kind);
   $('username').focus();
@@ -168,7 +171,8 @@ function showSession(session) {
   setExpiry(Date.parse(session.expiresAt));
 }
 
-function renderSessions(sessions) {
+/** Renders a page of sessions: the first replaces the list, a later one is appended to it. */
+function renderSessions(sessions, append) {
   const list = $('sessions');
   const items = sessions.map((s) => {
     const item = document.createElement('li');
@@ -212,8 +216,14 @@ function renderSessions(sessions) {
     item.append(who, revoke);
     return item;
   });
-  list.replaceChildren(...items);
-  $('revoke-others').disabled = sessions.length < 2;
+  if (append) list.append(...items);
+  else list.replaceChildren(...items);
+  $('revoke-others').disabled = list.children.length < 2 && state.sessionsCursor === null;
+}
+
+function showMore(cursor) {
+  state.sessionsCursor = cursor;
+  $('more-sessions').hidden = cursor === null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,11 +243,31 @@ async function loadStoreRecord() {
   setExpiry(result.body.record.expiresAt);
 }
 
+/** The first page of the user's sessions; "More sessions" fetches the next one. */
 async function loadSessions() {
   const result = await api('GET', '/api/sessions');
   if (result.status === 401) return ended();
   if (result.status !== 200) return say(errorText(result), 'error');
-  renderSessions(result.body.sessions);
+  showMore(result.body.nextCursor ?? null);
+  renderSessions(result.body.sessions, false);
+}
+
+async function loadMoreSessions() {
+  const cursor = state.sessionsCursor;
+  if (cursor === null) return;
+  const button = $('more-sessions');
+  button.disabled = true;
+  try {
+    const result = await api('GET', `/api/sessions?cursor=${encodeURIComponent(cursor)}`);
+    if (result.status === 401) return ended();
+    if (result.status !== 200) return say(errorText(result), 'error');
+    // A refresh meanwhile started the list again: this page belongs to the old one.
+    if (state.sessionsCursor !== cursor) return;
+    showMore(result.body.nextCursor ?? null);
+    renderSessions(result.body.sessions, true);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function refresh() {
@@ -373,6 +403,7 @@ function start() {
   $('logout').addEventListener('click', logout);
   $('revoke-others').addEventListener('click', revokeOthers);
   $('refresh-sessions').addEventListener('click', loadSessions);
+  $('more-sessions').addEventListener('click', loadMoreSessions);
   $('refresh-store').addEventListener('click', loadStoreRecord);
   setInterval(tick, 1000);
   showLoading();

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'UPDATE_CONFLICT'
   | 'STORE_UNAVAILABLE'
   | 'TOO_MANY_REQUESTS'
+  | 'SESSION_TOO_LARGE'
   | 'INVALID_OPTION'
   | 'INTERNAL';
 
@@ -94,6 +95,13 @@ export class TooManyRequestsError extends TesseraError {
     super('TOO_MANY_REQUESTS', 429, message);
     this.retryAfter = retryAfter;
     this.setCookie = options.setCookie ?? null;
+  }
+}
+
+/** A write that would take a session past `maxFields`, `maxValueBytes` or `maxSessionBytes`; nothing was written. */
+export class SessionTooLargeError extends TesseraError {
+  constructor(message: string) {
+    super('SESSION_TOO_LARGE', 413, message);
   }
 }
 

@@ -270,7 +270,7 @@ describe('per-user management', () => {
     const stranger = await request(m, null);
     await stranger.session.login('jack');
     const [first, second, third] = devices as [(typeof devices)[0], (typeof devices)[0], (typeof devices)[0]];
-    const list = await third.listSessions();
+    const { sessions: list } = await third.listSessions();
     assert.deepEqual(list.map((s) => s.id), devices.map((d) => d.id));
     assert.deepEqual(list.map((s) => s.current), [false, false, true]);
     assert.equal(list[0]?.lastDevice.userAgent, 'test-agent');
@@ -278,7 +278,7 @@ describe('per-user management', () => {
     assert.equal(await m.count({ subject: 'jack' }), 1);
     assert.equal(await third.revokeSession(first.id as string), true);
     assert.equal(await third.revokeOtherSessions(), 1);
-    assert.deepEqual((await m.list('ivy')).map((s) => s.id), [third.id]);
+    assert.deepEqual((await m.list('ivy')).sessions.map((s) => s.id), [third.id]);
     assert.equal(second.isStored, true, 'a handle does not know until it next touches the store');
     assert.equal(await m.count(), 2);
     assert.equal(await m.revokeAll('ivy'), 1);
@@ -326,5 +326,20 @@ describe('options and errors', () => {
       cleanupInterval: false,
     });
     await assert.rejects(request(broken, token), StoreUnavailableError);
+  });
+});
+
+describe('the brute-force limiter under many addresses', () => {
+  it('an attacker with 100,001 addresses in a minute does not reset the count of a blocked one', async () => {
+    const m = manager({ bruteForceLimit: 5, bruteForceAction: 'block' });
+    const guess = (ip: string) => m.load({ cookie: `tessera=${'A'.repeat(28)}.${'B'.repeat(43)}`, secure: false, ip });
+    for (let i = 0; i < 5; i++) await guess('198.51.100.66');
+    await assert.rejects(guess('198.51.100.66'), { code: 'TOO_MANY_REQUESTS' });
+    for (let i = 0; i < 100_001; i++) {
+      await guess(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      // The blocked address keeps trying, so it stays among the most recent.
+      if (i % 1000 === 0) await assert.rejects(guess('198.51.100.66'), { code: 'TOO_MANY_REQUESTS' });
+    }
+    await assert.rejects(guess('198.51.100.66'), { code: 'TOO_MANY_REQUESTS' }, 'still blocked after the flood of addresses');
   });
 });

@@ -1,5 +1,7 @@
 import { readBearer, readCookies, serializeCookie } from './cookie.js';
-import { InvalidOptionError, TesseraError, TooManyRequestsError } from './errors.js';
+import { Compensations } from './compensation.js';
+import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
+import { WindowCounter } from './limiter.js';
 import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
@@ -21,6 +23,27 @@ export interface SessionRequest {
   userAgent?: string | null | undefined;
   /** Receives the `Set-Cookie` value whenever the session cookie must be set or cleared. */
   setCookie?: ((value: string) => void) | undefined;
+  /**
+   * The request's `Idempotency-Key` header: its writes are applied once, however often the
+   * request is retried with the same key within `idempotencyWindow`. At most 200 printable ASCII
+   * characters; anything else is a `BadRequestError`.
+   */
+  idempotencyKey?: string | null | undefined;
+}
+
+export interface ListOptions {
+  /** A previous page's `nextCursor`; null or absent for the first page. */
+  cursor?: string | null;
+  /** @default 50 (at most 1000) */
+  limit?: number;
+  /** The session to flag `current`. */
+  currentId?: string | null;
+}
+
+export interface SessionListPage {
+  sessions: Array<SessionInfo & { current: boolean }>;
+  /** Null on the last page. */
+  nextCursor: string | null;
 }
 
 export interface SessionQueryOptions {
@@ -34,6 +57,23 @@ export interface SessionQueryOptions {
 
 const MAX_USER_AGENT = 512;
 const MAX_IP = 64;
+/** Well-formed cookie values tried before a request counts as having no session (planted duplicates). */
+const MAX_TOKEN_CANDIDATES = 3;
+/** Sessions removed per store call when a subject's sessions are revoked or trimmed. */
+export const BULK_BATCH = 500;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/** Page size for listings: 50 by default, 1 to 1000. */
+export function pageLimit(limit: number | undefined): number {
+  const value = limit ?? 50;
+  if (!Number.isInteger(value) || value < 1 || value > 1000) throw new BadRequestError('limit must be 1 to 1000');
+  return value;
+}
+
+/** Lets other callbacks and I/O run: a long loop of store calls that answer at once would not. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function clip(value: string | null | undefined, max: number): string | null {
   if (typeof value !== 'string' || value.length === 0) return null;
@@ -53,13 +93,16 @@ export class SessionManager {
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
   #closed = false;
-  /** Unknown-token counts per client address in the current minute. */
-  readonly #failures = new Map<string, number>();
-  #failureWindow = 0;
+  /** Unknown tokens per client address in the current minute. */
+  readonly #failures = new WindowCounter();
+  /** Anonymous sessions created per client address in the current minute. */
+  readonly #anonymous = new WindowCounter();
+  readonly #compensations: Compensations;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
     this.#events = new SessionEvents(this.options.onListenerError);
+    this.#compensations = new Compensations(this.options.clock);
     this.#scheduleSweep();
   }
 
@@ -103,46 +146,43 @@ export class SessionManager {
     const { store, clock, codec, bearer } = this.options;
     const secure = this.#isSecure(request.secure);
     const name = this.cookieName(request.secure);
-    let presented: string | null = null;
-    let viaBearer = false;
-    if (bearer) {
-      presented = readBearer(request.authorization);
-      viaBearer = presented !== null;
-    }
-    let parsed: ParsedToken | null = null;
-    if (viaBearer) parsed = parseToken(presented as string);
-    else {
-      // A planted duplicate may come first: take the first value that is a well-formed token.
-      const values = readCookies(request.cookie, name);
-      for (const value of values) {
-        parsed = parseToken(value);
-        if (parsed !== null) {
-          presented = value;
-          break;
-        }
-      }
-      presented ??= values[0] ?? null;
+    const bearerToken = bearer ? readBearer(request.authorization) : null;
+    const viaBearer = bearerToken !== null;
+    // A planted cookie with the session's name may come first: every well-formed value (a few at
+    // most) is tried before the request counts as having no session.
+    const values = viaBearer ? [bearerToken] : readCookies(request.cookie, name);
+    const candidates: Array<{ value: string; token: ParsedToken }> = [];
+    for (const value of values) {
+      const token = parseToken(value);
+      if (token !== null && candidates.length < MAX_TOKEN_CANDIDATES) candidates.push({ value, token });
     }
     const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
     const setCookie = viaBearer ? undefined : request.setCookie;
-    const context = this.#context(device, name, secure, setCookie);
-    if (presented === null || parsed === null) return emptySession(context, presented !== null);
+    const context = this.#context(device, name, secure, setCookie, idempotencyKey(request.idempotencyKey));
+    // With several values the browser's real cookie may be among them: clearing would delete it.
+    const clears = values.length === 1;
+    if (candidates.length === 0) return emptySession(context, values.length > 0 && clears);
     const now = clock.now();
-    // Hashed once: the stored form goes to the store and is compared here again in constant time.
-    const secretHash = hashSecret(parsed.secret);
-    const record = await store.load(parsed.id, {
-      now,
-      secretHash,
-      touch: this.options.touch,
-      device,
-    });
-    if (record === null || !secretAccepted(record, secretHash, now) || !isLive(record, now)) {
-      return this.#unopened(context, parsed.id, secretHash, device.ip, now);
+    const tried: Array<{ id: string; secretHash: string }> = [];
+    for (const { value, token } of candidates) {
+      // Hashed once: the stored form goes to the store and is compared here again in constant time.
+      const secretHash = hashSecret(token.secret);
+      tried.push({ id: token.id, secretHash });
+      const record = await store.load(token.id, { now, secretHash, touch: this.options.touch, device });
+      if (record === null || !secretAccepted(record, secretHash, now) || !isLive(record, now)) continue;
+      return this.#opened(context, record, value, secretHash, now, codec);
     }
+    return this.#unopened(context, tried, device.ip, now, clears);
+  }
+
+  async #opened(context: RequestContext, record: SessionRecord, presented: string, secretHash: string, now: number, codec: ResolvedOptions['codec']): Promise<Session> {
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
     } catch {
+      // Its key is gone: nobody can read it again, so it is removed rather than left to hold a
+      // place against the per-user limit until it expires.
+      await this.options.store.delete(record.id).catch(() => null);
       this.#events.emit({ type: 'unreadable', at: now, session: { id: record.id, subject: record.subject } });
       return emptySession(context, true);
     }
@@ -159,18 +199,22 @@ export class SessionManager {
   }
 
   /**
-   * A well-formed token that opens nothing. Superseded by a newer token of the same browser (a
+   * Well-formed tokens that open nothing. Superseded by a newer token of the same browser (a
    * login, rotation or renewal in a request running alongside): the cookie is left alone and the
    * request has no session it could write to, since any cookie it set would replace the newer one.
-   * Otherwise (unknown, expired, revoked): the stale cookie is cleared and the address counted.
+   * Otherwise (unknown, expired, revoked): the stale cookie is cleared (unless the request carried
+   * several) and the address counted once.
    */
-  async #unopened(context: RequestContext, id: string, secretHash: string, ip: string | null, now: number): Promise<Session> {
-    if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
+  async #unopened(context: RequestContext, tried: Array<{ id: string; secretHash: string }>, ip: string | null, now: number, clears: boolean): Promise<Session> {
+    for (const { id, secretHash } of tried) {
+      if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
+    }
     const blocked = this.#countFailure(ip, now);
     if (blocked !== null) {
-      throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie: context.clearingCookie() });
+      const setCookie = clears ? context.clearingCookie() : null;
+      throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie });
     }
-    return emptySession(context, true);
+    return emptySession(context, clears);
   }
 
   /** A session by public id, for admin tools; null when it does not exist or has expired. */
@@ -179,10 +223,12 @@ export class SessionManager {
     return record === null ? null : toSessionInfo(record);
   }
 
-  /** The subject's live sessions, oldest first, with the one named `currentId` flagged. */
-  async list(subject: string, currentId: string | null = null): Promise<Array<SessionInfo & { current: boolean }>> {
-    const records = await this.#index().listBySubject(subject, this.options.clock.now());
-    return records.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId }));
+  /** A page of the subject's live sessions, oldest first, with the one named `currentId` flagged. */
+  async list(subject: string, options: ListOptions = {}): Promise<SessionListPage> {
+    const limit = pageLimit(options.limit);
+    const page = await this.#index().listBySubject(subject, { now: this.options.clock.now(), cursor: options.cursor ?? null, limit });
+    const currentId = options.currentId ?? null;
+    return { sessions: page.sessions.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId })), nextCursor: page.nextCursor };
   }
 
   /** Ends one session by public id. */
@@ -195,13 +241,16 @@ export class SessionManager {
 
   /** Ends every session of a subject, or every one but `except`; returns how many ended. */
   async revokeAll(subject: string, options: { except?: string | null; reason?: RevokeReason } = {}): Promise<number> {
-    const now = this.options.clock.now();
-    const removed = await this.#index().deleteBySubject(subject, {
-      now,
-      ...(options.except != null ? { except: options.except } : {}),
-    });
-    for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
-    return removed.length;
+    const index = this.#index();
+    let total = 0;
+    for (;;) {
+      const now = this.options.clock.now();
+      const removed = await index.deleteBySubject(subject, { now, limit: BULK_BATCH, ...(options.except != null ? { except: options.except } : {}) });
+      for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
+      total += removed.length;
+      if (removed.length < BULK_BATCH) return total;
+      await yieldToEventLoop();
+    }
   }
 
   /**
@@ -217,6 +266,7 @@ export class SessionManager {
       const page: SessionPage = await index.query({ now: this.options.clock.now(), cursor, limit });
       for (const record of page.sessions) if (await this.revoke(record.id, options.reason ?? 'admin')) total++;
       cursor = page.nextCursor;
+      if (cursor !== null) await yieldToEventLoop();
     } while (cursor !== null);
     return total;
   }
@@ -228,8 +278,7 @@ export class SessionManager {
 
   /** Live sessions matching every given filter, ordered by id, a page at a time. */
   async query(options: SessionQueryOptions = {}): Promise<{ sessions: SessionInfo[]; nextCursor: string | null }> {
-    const limit = options.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new TesseraError('BAD_REQUEST', 400, 'limit must be 1 to 1000');
+    const limit = pageLimit(options.limit);
     const page = await this.#index().query({ ...options, limit, now: this.options.clock.now() });
     return { sessions: page.sessions.map(toSessionInfo), nextCursor: page.nextCursor };
   }
@@ -242,9 +291,18 @@ export class SessionManager {
     return this.#sweeping;
   }
 
-  /** Stops the cleanup timer. The store is the caller's to close. */
+  /**
+   * Resolves once every compensation of a write whose outcome was unknown is done (or given up),
+   * for a graceful shutdown and for tests.
+   */
+  settled(): Promise<void> {
+    return this.#compensations.settled();
+  }
+
+  /** Stops the cleanup timer and pending compensations. The store is the caller's to close. */
   close(): void {
     this.#closed = true;
+    this.#compensations.close();
     if (this.#sweeper !== null) clearTimeout(this.#sweeper);
     this.#sweeper = null;
   }
@@ -258,6 +316,9 @@ export class SessionManager {
       for (const session of removed) this.#events.emit({ type: 'expired', at: now, session });
       total += removed.length;
       if (removed.length < cleanupBatchSize) return total;
+      // A synchronous store (SQLite) answers each batch at once: without this a backlog of
+      // expired sessions would hold the event loop for the whole sweep.
+      await yieldToEventLoop();
     }
   }
 
@@ -299,16 +360,25 @@ export class SessionManager {
   #countFailure(ip: string | null, now: number): number | null {
     const limit = this.options.bruteForceLimit;
     if (limit === false || ip === null) return null;
-    const window = Math.floor(now / 60_000);
-    if (window !== this.#failureWindow || this.#failures.size > 100_000) {
-      this.#failures.clear();
-      this.#failureWindow = window;
-    }
-    const attempts = (this.#failures.get(ip) ?? 0) + 1;
-    this.#failures.set(ip, attempts);
+    const attempts = this.#failures.hit(ip, now);
     if (attempts <= limit) return null;
     if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
-    return this.options.bruteForceAction === 'block' ? Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000)) : null;
+    return this.options.bruteForceAction === 'block' ? WindowCounter.secondsLeft(now) : null;
+  }
+
+  /** Counts an anonymous session about to be created from `ip`; throws past `anonymousSessionLimit`. */
+  countAnonymous(ip: string | null): void {
+    const limit = this.options.anonymousSessionLimit;
+    if (limit === false || ip === null) return;
+    const now = this.options.clock.now();
+    if (this.#anonymous.hit(ip, now) > limit) {
+      throw new TooManyRequestsError(WindowCounter.secondsLeft(now), 'too many new sessions from this address; try again shortly');
+    }
+  }
+
+  /** @internal Runs an undo for a write whose outcome is unknown; see `Compensations`. */
+  compensate(undo: () => Promise<void>, until: number): void {
+    this.#compensations.run(undo, until);
   }
 
   #isSecure(requestSecure: boolean): boolean {
@@ -322,9 +392,15 @@ export class SessionManager {
     return store;
   }
 
-  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined): RequestContext {
-    return new RequestContext(this, this.#events, device, name, secure, setCookie);
+  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined, idempotencyKey: string | null): RequestContext {
+    return new RequestContext(this, this.#events, device, name, secure, setCookie, idempotencyKey);
   }
+}
+
+function idempotencyKey(value: string | null | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  if (!IDEMPOTENCY_KEY.test(value)) throw new BadRequestError('Idempotency-Key must be 1 to 200 printable ASCII characters');
+  return value;
 }
 
 /** A new, unstored session; a stale token that was presented has its cookie cleared. */
@@ -343,8 +419,17 @@ class RequestContext implements SessionContext {
     readonly cookieName: string,
     readonly secure: boolean,
     readonly setCookie: ((value: string) => void) | undefined,
+    readonly idempotencyKey: string | null,
   ) {
     this.options = manager.options;
+  }
+
+  countAnonymous(): void {
+    this.manager.countAnonymous(this.device.ip);
+  }
+
+  compensate(undo: () => Promise<void>, until: number): void {
+    this.manager.compensate(undo, until);
   }
 
   writeCookie(token: string | null, absoluteExpiresAt: number): void {
@@ -365,8 +450,8 @@ class RequestContext implements SessionContext {
     return this.options.store.isSuperseded(id, { now: this.options.clock.now(), secretHash });
   }
 
-  listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>> {
-    return this.manager.list(subject, currentId);
+  listSessions(subject: string, options: ListOptions): Promise<SessionListPage> {
+    return this.manager.list(subject, options);
   }
 
   async revokeOwn(subject: string, id: string): Promise<boolean> {

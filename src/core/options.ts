@@ -44,8 +44,10 @@ export interface SessionManagerOptions {
    */
   touchInterval?: number;
   /**
-   * Live sessions one subject may have; 1 means a single session per user.
-   * @default Infinity
+   * Live sessions one subject may have; 1 means a single session per user. Finite by default so
+   * that no user's sessions grow without bound (a script logging in in a loop); give `Infinity`
+   * to lift it.
+   * @default 100
    */
   maxSessionsPerSubject?: number;
   /**
@@ -68,6 +70,38 @@ export interface SessionManagerOptions {
   cleanupInterval?: number | false;
   /** @default 500 */
   cleanupBatchSize?: number;
+  /**
+   * Anonymous sessions one client address may create per minute (a first write without a
+   * session); past it such writes get `TooManyRequestsError` (HTTP 429), while logged-in users and
+   * reads are unaffected. `false` turns the bound off. Apps should create anonymous sessions only
+   * when something must be remembered (a cart, a flash message), not on every page view.
+   * @default 300
+   */
+  anonymousSessionLimit?: number | false;
+  /**
+   * Most data fields one session may hold; a write that would add more gets
+   * `SessionTooLargeError` (HTTP 413).
+   * @default 128
+   */
+  maxFields?: number;
+  /**
+   * Most bytes of one data value, as JSON text in UTF-8 (before any encryption), key included.
+   * @default 16384
+   */
+  maxValueBytes?: number;
+  /**
+   * Most bytes of a session's data, as JSON text in UTF-8 (before any encryption), keys included.
+   * Checked against the session as the writing request sees it.
+   * @default 65536
+   */
+  maxSessionBytes?: number;
+  /**
+   * Seconds a store remembers the idempotency key of a change set (the `Idempotency-Key` request
+   * header, through the adapters), so that a write retried after a 503 ("outcome unknown") is
+   * applied once.
+   * @default 600
+   */
+  idempotencyWindow?: number;
   /**
    * Well-formed but unknown, expired or revoked tokens one client address may present per minute
    * before a `bruteForce` event is sent (once per address and minute). What happens to the
@@ -121,6 +155,11 @@ export interface ResolvedOptions {
   readonly bearer: boolean;
   readonly cleanupInterval: number | false;
   readonly cleanupBatchSize: number;
+  readonly anonymousSessionLimit: number | false;
+  readonly maxFields: number;
+  readonly maxValueBytes: number;
+  readonly maxSessionBytes: number;
+  readonly idempotencyWindow: number;
   readonly bruteForceLimit: number | false;
   readonly bruteForceAction: 'detect' | 'block';
   readonly renewalInterval: number | false;
@@ -136,12 +175,17 @@ export const defaultOptions = Object.freeze({
   absoluteTimeout: 86_400,
   touchInterval: 60,
   touchIdleFraction: 0.1,
-  maxSessionsPerSubject: Number.POSITIVE_INFINITY,
+  maxSessionsPerSubject: 100,
   onLimit: 'evict-oldest' as const,
   cookie: Object.freeze({ name: 'tessera', secure: 'auto' as const, sameSite: 'lax' as const }),
   bearer: false,
   cleanupInterval: 60,
   cleanupBatchSize: 500,
+  anonymousSessionLimit: 300,
+  maxFields: 128,
+  maxValueBytes: 16 * 1024,
+  maxSessionBytes: 64 * 1024,
+  idempotencyWindow: 600,
   bruteForceLimit: 120,
   bruteForceAction: 'detect' as const,
   renewalInterval: false as const,
@@ -154,6 +198,13 @@ const MAX_TIMEOUT = 10 * 365 * 86_400;
 export function assertTimeout(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_TIMEOUT) {
     throw new InvalidOptionError(`${name} must be a whole number of seconds from 1 to ${MAX_TIMEOUT}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function positiveInteger(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(`${name} must be a positive integer, got ${String(value)}`);
   }
   return value;
 }
@@ -191,6 +242,12 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (bruteForceLimit !== false && (!Number.isInteger(bruteForceLimit) || bruteForceLimit < 1)) {
     throw new InvalidOptionError('bruteForceLimit must be a positive integer or false');
   }
+  const anonymousSessionLimit = options.anonymousSessionLimit ?? defaultOptions.anonymousSessionLimit;
+  if (anonymousSessionLimit !== false) positiveInteger('anonymousSessionLimit', anonymousSessionLimit);
+  const maxFields = positiveInteger('maxFields', options.maxFields ?? defaultOptions.maxFields);
+  const maxValueBytes = positiveInteger('maxValueBytes', options.maxValueBytes ?? defaultOptions.maxValueBytes);
+  const maxSessionBytes = positiveInteger('maxSessionBytes', options.maxSessionBytes ?? defaultOptions.maxSessionBytes);
+  const idempotencyWindow = assertTimeout('idempotencyWindow', options.idempotencyWindow ?? defaultOptions.idempotencyWindow);
   const bruteForceAction = options.bruteForceAction ?? defaultOptions.bruteForceAction;
   if (bruteForceAction !== 'detect' && bruteForceAction !== 'block') {
     throw new InvalidOptionError(`bruteForceAction must be 'detect' or 'block', got ${String(bruteForceAction)}`);
@@ -202,6 +259,11 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     store,
     bruteForceLimit,
     bruteForceAction,
+    anonymousSessionLimit,
+    maxFields,
+    maxValueBytes,
+    maxSessionBytes,
+    idempotencyWindow,
     renewalInterval,
     renewalGracePeriod,
     idleTimeout,

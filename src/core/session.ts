@@ -1,9 +1,9 @@
 import type { ValueCodec } from './codec.js';
-import { BadRequestError, SessionEndedError, SessionLimitError, UpdateConflictError } from './errors.js';
+import { BadRequestError, SessionEndedError, SessionLimitError, SessionTooLargeError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
 import { expiresAt as computeExpiresAt } from './expiry.js';
 import { assertTimeout, type ResolvedOptions } from './options.js';
-import { hasSubjectPartitions, type ApplyResult, type ChangeSet, type DeviceInfo, type JsonValue, type SessionLimit, type SessionRecord } from './store.js';
+import { hasSubjectPartitions, type ApplyOptions, type ApplyResult, type ChangeSet, type CreateResult, type DeviceInfo, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 
 /** What a session handle needs from the manager that made it. */
@@ -18,7 +18,13 @@ export interface SessionContext {
   writeCookie(token: string | null, absoluteExpiresAt: number): void;
   /** Whether `id`'s token with this secret hash was replaced by a newer one (see `SessionStore.isSuperseded`). */
   isSuperseded(id: string, secretHash: string): Promise<boolean>;
-  listSessions(subject: string, currentId: string | null): Promise<Array<SessionInfo & { current: boolean }>>;
+  /** The request's idempotency key, from which each change set's key is derived. */
+  readonly idempotencyKey: string | null;
+  listSessions(subject: string, options: { cursor?: string | null; limit?: number; currentId: string | null }): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }>;
+  /** Throws `TooManyRequestsError` when this client address has created too many anonymous sessions this minute. */
+  countAnonymous(): void;
+  /** Runs `undo` now and, while the store is unavailable, again until `until`. */
+  compensate(undo: () => Promise<void>, until: number): void;
   revokeOwn(subject: string, id: string): Promise<boolean>;
   revokeSubject(subject: string, except: string | null): Promise<number>;
 }
@@ -40,7 +46,10 @@ interface Pending {
 
 const MAX_KEY_LENGTH = 128;
 const MAX_SUBJECT_LENGTH = 256;
+const MAX_DISPLAY_NAME_LENGTH = 256;
 const CAS_ATTEMPTS = 400;
+/** Sessions ended per store call when a login trims its subject's oldest ones. */
+const TRIM_BATCH = 500;
 const REPLACE_ATTEMPTS = 8;
 const noop = (): void => {};
 const SUPERSEDED_MESSAGE = 'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
@@ -58,15 +67,44 @@ export function dict<T>(): Record<string, T> {
   return Object.create(null) as Record<string, T>;
 }
 
-function toJson(value: unknown): JsonValue {
+/** A lone surrogate: text that is not well-formed Unicode, which some stores refuse and others mangle. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Throws unless every string in `value` (keys included) is well-formed Unicode. */
+function assertWellFormed(value: JsonValue): void {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) throw new BadRequestError('session values must be well-formed Unicode (no lone surrogates)');
+  } else if (Array.isArray(value)) for (const item of value) assertWellFormed(item);
+  else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) {
+      if (LONE_SURROGATE.test(key)) throw new BadRequestError('session values must be well-formed Unicode (no lone surrogates)');
+      assertWellFormed(value[key] as JsonValue);
+    }
+  }
+}
+
+/** The value as plain JSON data, and the byte length of its JSON text. */
+function toJson(value: unknown): { json: JsonValue; bytes: number } {
   const text = JSON.stringify(value);
   if (text === undefined) throw new BadRequestError('session values must be JSON-serializable');
-  return JSON.parse(text) as JsonValue;
+  const json = JSON.parse(text) as JsonValue;
+  assertWellFormed(json);
+  return { json, bytes: Buffer.byteLength(text) };
+}
+
+function jsonBytes(value: JsonValue | undefined): number {
+  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value));
 }
 
 function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) {
-    throw new BadRequestError(`session keys must be strings of 1 to ${MAX_KEY_LENGTH} characters`);
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || LONE_SURROGATE.test(key)) {
+    throw new BadRequestError(`session keys must be well-formed strings of 1 to ${MAX_KEY_LENGTH} characters`);
+  }
+}
+
+function assertText(name: string, value: string, max: number): void {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max || LONE_SURROGATE.test(value)) {
+    throw new BadRequestError(`${name} must be a well-formed string of 1 to ${max} characters`);
   }
 }
 
@@ -133,6 +171,8 @@ export class Session {
   #ended = false;
   /** The request's token was replaced by a newer one elsewhere: nothing here may write or set a cookie for it. */
   #superseded = false;
+  /** Change sets sent so far, which numbers each one's idempotency key. */
+  #changeSets = 0;
   /** Changes not yet sent to the store; null until the first. */
   #pending: Pending | null = null;
   /** Changes on their way to the store: still part of the view until the store answers. */
@@ -231,8 +271,15 @@ export class Session {
   }
 
   set(key: string, value: unknown): Promise<void> {
-    assertKey(key);
-    const json = toJson(value);
+    let json: JsonValue;
+    try {
+      assertKey(key);
+      const converted = toJson(value);
+      this.#assertFits(key, converted.bytes);
+      json = converted.json;
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#mutate(() => {
       const pending = this.#writablePending();
       pending.delete?.delete(key);
@@ -242,7 +289,11 @@ export class Session {
   }
 
   delete(key: string): Promise<void> {
-    assertKey(key);
+    try {
+      assertKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#mutate(() => {
       const pending = this.#writablePending();
       pending.set?.delete(key);
@@ -256,8 +307,14 @@ export class Session {
    * increments from other requests. Resolves to the value right after this increment.
    */
   increment(key: string, by = 1): Promise<number> {
-    assertKey(key);
-    if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
+    try {
+      assertKey(key);
+      if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
+      // A counter is at most 17 bytes of JSON; only a new field can take the session past its caps.
+      if (!this.#data().has(key)) this.#assertFits(key, 17);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#mutate(
       () => {
         const pending = this.#writablePending();
@@ -273,6 +330,24 @@ export class Session {
       // The stored value once this change is saved, without later changes still pending.
       () => numeric(this.#base.get(key)),
     );
+  }
+
+  /**
+   * Refuses a write of `bytes` (JSON) under `key` that would take the session past `maxValueBytes`,
+   * `maxFields` or `maxSessionBytes`, as this request sees the session. A session already past a
+   * cap (a lower cap configured later, or concurrent requests that each added fields) can still
+   * shrink or change within its size.
+   */
+  #assertFits(key: string, bytes: number): void {
+    const { maxFields, maxValueBytes, maxSessionBytes } = this.#ctx.options;
+    const keyBytes = Buffer.byteLength(key);
+    if (keyBytes + bytes > maxValueBytes) throw new SessionTooLargeError(`a session value may take ${maxValueBytes} bytes (as JSON, key included); this one takes ${keyBytes + bytes}`);
+    const view = this.#data();
+    if (!view.has(key) && view.size >= maxFields) throw new SessionTooLargeError(`a session may hold ${maxFields} fields`);
+    let total = 0;
+    for (const [field, value] of view) total += Buffer.byteLength(field) + jsonBytes(value);
+    const after = total - (view.has(key) ? keyBytes + jsonBytes(view.get(key)) : 0) + keyBytes + bytes;
+    if (after > maxSessionBytes && after > total) throw new SessionTooLargeError(`a session may take ${maxSessionBytes} bytes (as JSON); this write would make it ${after}`);
   }
 
   /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
@@ -296,10 +371,13 @@ export class Session {
    * Throws `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
    */
   login(subject: string, options: LoginOptions = {}): Promise<void> {
-    if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) {
-      throw new BadRequestError(`subject must be a string of 1 to ${MAX_SUBJECT_LENGTH} characters`);
+    try {
+      assertText('subject', subject, MAX_SUBJECT_LENGTH);
+      if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
+      if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
     return this.#enqueue(() => this.#replace('login', subject, options));
   }
 
@@ -313,10 +391,10 @@ export class Session {
     return this.#enqueue(() => this.#logout());
   }
 
-  /** The subject's live sessions, this one flagged `current`. */
-  async listSessions(): Promise<Array<SessionInfo & { current: boolean }>> {
+  /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
+  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
     const subject = this.#requireSubject();
-    return this.#ctx.listSessions(subject, this.id);
+    return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }
 
   /** Revokes one of this subject's sessions by public id; false if it is not theirs or not live. */
@@ -400,7 +478,15 @@ export class Session {
       previousSecretHash: null,
       previousSecretExpiresAt: null,
     };
-    const result = await options.store.create(record, { now });
+    this.#ctx.countAnonymous();
+    let result: CreateResult;
+    try {
+      result = await options.store.create(record, { now });
+    } catch (error) {
+      // The store may still create it; nobody will ever hold its token.
+      if (error instanceof StoreUnavailableError) this.#ctx.compensate(() => options.store.delete(record.id).then(noop), record.expiresAt);
+      throw error;
+    }
     if (result.status !== 'created') throw new Error(`store refused a new anonymous session: ${result.status}`);
     this.#adopt(record, issued.token, data);
     // A bounded store (memory) may have made room for it.
@@ -409,6 +495,7 @@ export class Session {
   }
 
   async #apply(current: SessionRecord, pending: Pending): Promise<void> {
+    this.#changeSets++;
     const { options, device } = this.#ctx;
     const { codec, store } = options;
     const now = options.clock.now();
@@ -433,7 +520,7 @@ export class Session {
         for (const [field, delta] of increments) increment[field] = delta;
         changes.increment = increment;
       }
-      result = await store.apply(id, changes, { now, base: current });
+      result = await store.apply(id, changes, this.#applyOptions({ now, base: current }));
     } else {
       result = await this.#compareAndSet(current, changes, increments, now);
     }
@@ -443,6 +530,16 @@ export class Session {
     }
     if (result.status === 'conflict') throw new UpdateConflictError();
     this.#setRecord(result.record);
+  }
+
+  /**
+   * With an idempotency key, each change set of the request gets its own (`<key>#<n>`): a retried
+   * request makes the same change sets in the same order, and the store applies each once.
+   */
+  #applyOptions(options: ApplyOptions): ApplyOptions {
+    const key = this.#ctx.idempotencyKey;
+    if (key === null) return options;
+    return { ...options, idempotency: { key: `${key}#${this.#changeSets}`, until: options.now + this.#ctx.options.idempotencyWindow * 1000 } };
   }
 
   /** Increments when values are opaque: read, add, write if the version has not moved; retry on conflict. */
@@ -458,7 +555,7 @@ export class Session {
           stored === undefined ? 0 : record === current ? numeric(this.#base.get(field)) : numeric(codec.decode(stored, { sessionId: record.id, field }));
         set[field] = codec.encode(value + delta, { sessionId: record.id, field });
       }
-      const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version, base: record });
+      const result = await store.apply(record.id, { ...changes, set }, this.#applyOptions({ now, expectedVersion: record.version, base: record }));
       if (result.status !== 'conflict') return result;
       record = result.record;
       if (attempt > 2) await sleep(Math.random() * Math.min(50, 2 ** (attempt / 4)));
@@ -499,15 +596,18 @@ export class Session {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
       };
-      const limit: SessionLimit | undefined =
-        newSubject !== null && Number.isFinite(options.maxSessionsPerSubject)
-          ? { max: options.maxSessionsPerSubject, onLimit: options.onLimit }
-          : undefined;
-      const result = await store.create(record, {
-        now,
-        ...(current !== null ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } } : {}),
-        ...(limit !== undefined ? { limit } : {}),
-      });
+      const limited = newSubject !== null && Number.isFinite(options.maxSessionsPerSubject);
+      let result: CreateResult;
+      try {
+        result = await store.create(record, {
+          now,
+          ...(current !== null ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } } : {}),
+          ...(limited && options.onLimit === 'reject' ? { limit: { max: options.maxSessionsPerSubject } } : {}),
+        });
+      } catch (error) {
+        if (error instanceof StoreUnavailableError) this.#undoUnknownCreate(record, current);
+        throw error;
+      }
       if (result.status === 'limit') throw new SessionLimitError(options.maxSessionsPerSubject);
       if (result.status === 'gone') {
         // Another request changed or ended the session since we read it: read it again.
@@ -522,7 +622,9 @@ export class Session {
         } else base = decodeData(current, codec);
         continue;
       }
-      for (const evicted of result.evicted) events.emit({ type: 'revoked', at: now, session: evicted, reason: 'evicted' });
+      // The login has succeeded; only now may it end the subject's oldest sessions.
+      const evicted = limited && options.onLimit === 'evict-oldest' ? [...result.evicted, ...(await this.#trim(record))] : result.evicted;
+      for (const session of evicted) events.emit({ type: 'revoked', at: now, session, reason: 'evicted' });
       const previousId = current?.id ?? null;
       this.#adopt(record, issued.token, base);
       const info = toSessionInfo(record);
@@ -531,6 +633,52 @@ export class Session {
       return;
     }
     throw new UpdateConflictError();
+  }
+
+  /**
+   * Ends the subject's oldest sessions beyond `maxSessionsPerSubject`, keeping `record`. Best
+   * effort: when the store fails here the login stands, and the limit is restored at the next one.
+   */
+  async #trim(record: SessionRecord): Promise<RemovedSession[]> {
+    const { store, clock, maxSessionsPerSubject } = this.#ctx.options;
+    const removed: RemovedSession[] = [];
+    try {
+      for (;;) {
+        const batch = await store.trimSubject(record.subject as string, { now: clock.now(), max: maxSessionsPerSubject, keep: record.id, batch: TRIM_BATCH });
+        removed.push(...batch);
+        if (batch.length < TRIM_BATCH) return removed;
+      }
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return removed;
+      throw error;
+    }
+  }
+
+  /**
+   * A create that the store did not confirm (it timed out) may still run. Its session's token
+   * reaches nobody, so it is removed as soon as the store answers; and if it did run, the session
+   * it replaced comes back, so that the user stays logged in with the token they still hold.
+   */
+  #undoUnknownCreate(record: SessionRecord, replaced: SessionRecord | null): void {
+    const { store, clock } = this.#ctx.options;
+    // A delete that timed out may still have run (right behind the create, on one connection), so
+    // a later attempt that finds nothing to delete cannot tell whether the create ran; the
+    // replaced session's tombstone can.
+    let deleteMayHaveRun = false;
+    this.#ctx.compensate(async () => {
+      const removed = await store.delete(record.id).catch((error: unknown) => {
+        if (error instanceof StoreUnavailableError) deleteMayHaveRun = true;
+        throw error;
+      });
+      if (replaced === null) return;
+      const now = clock.now();
+      const ran = removed !== null || (deleteMayHaveRun && (await store.isSuperseded(replaced.id, { now, secretHash: replaced.secretHash })));
+      if (!ran) return;
+      await store.create(replaced, { now }).catch((error: unknown) => {
+        // Still there (the create never ran) or replaced again meanwhile: nothing to restore.
+        if (error instanceof StoreUnavailableError) throw error;
+      });
+    }, Math.max(record.expiresAt, replaced?.expiresAt ?? 0));
   }
 
   async #logout(): Promise<void> {

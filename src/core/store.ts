@@ -99,6 +99,14 @@ export interface ApplyOptions {
   /** Compare-and-set: apply only if the record is still at this version. */
   expectedVersion?: number;
   /**
+   * Makes a retried change set safe: a change set with this `key`, for this session, that the store
+   * applied before `until` is not applied again; the store then answers `applied` with the current
+   * record and `duplicate: true`. The store remembers keys until `until` (a time on the core's
+   * clock; a store with its own clock uses `until - now` as a TTL). The key is at most 256
+   * characters of printable ASCII.
+   */
+  idempotency?: { key: string; until: number };
+  /**
    * The record as the caller last had it. When the stored record was still at `base.version`
    * (nothing else wrote in between), the result is exactly `applyChangeSet(base, changes)`, so a
    * store may return that instead of reading the record back. When another write came in between
@@ -108,15 +116,20 @@ export interface ApplyOptions {
 }
 
 export type ApplyResult =
-  | { status: 'applied'; record: SessionRecord }
+  /** `duplicate`: a change set with the same idempotency key was applied before; nothing was written now. */
+  | { status: 'applied'; record: SessionRecord; duplicate?: boolean }
   /** Missing, expired or revoked: nothing was written. */
   | { status: 'gone' }
   /** `expectedVersion` did not match; `record` is the current one, so a retry needs no extra read. */
   | { status: 'conflict'; record: SessionRecord };
 
+/**
+ * Refuse the create (status `limit`) when the subject already has `max` live sessions, not
+ * counting the one replaced. Evicting to make room is not the create's job: the core does it with
+ * `trimSubject` once the create has succeeded, so a login whose outcome is unknown evicts nobody.
+ */
 export interface SessionLimit {
   max: number;
-  onLimit: 'evict-oldest' | 'reject';
 }
 
 export interface CreateOptions {
@@ -133,7 +146,10 @@ export interface CreateOptions {
 }
 
 export type CreateResult =
-  /** `evicted`: sessions of the same subject removed to make room, oldest `createdAt` first. */
+  /**
+   * `evicted`: sessions a bounded store (memory) removed to make room for this one, anonymous ones
+   * before logged-in ones; empty for stores without a capacity.
+   */
   | { status: 'created'; evicted: RemovedSession[] }
   | { status: 'limit' }
   | { status: 'gone' };
@@ -159,6 +175,13 @@ export interface SessionStore {
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult>;
   /** Removes a session; returns what it removed, or null if there was nothing. */
   delete(id: string): Promise<RemovedSession | null>;
+  /**
+   * Ends the subject's oldest live sessions (by `createdAt`, then id), never `keep`, until at most
+   * `max` live ones remain, removing at most `batch` in one call, atomically; returns what it
+   * removed. The core calls it after a login has succeeded (`onLimit: 'evict-oldest'`), until it
+   * removes fewer than `batch`.
+   */
+  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]>;
   /**
    * Whether a token that opens nothing (`load` returned null) was superseded by a newer one of the
    * same browser, rather than being unknown, expired or revoked: true when a `create` replaced
@@ -194,11 +217,18 @@ export interface SessionPage {
   nextCursor: string | null;
 }
 
-/** Per-user listing, bulk revocation, search and counting. Listing costs O(sessions of the subject). */
+/**
+ * Per-user listing, bulk revocation, search and counting. No call walks more than about one page
+ * (`limit`) of sessions, however many a subject has.
+ */
 export interface SessionIndex {
-  /** The subject's live sessions, oldest first. */
-  listBySubject(subject: string, now: number): Promise<SessionRecord[]>;
-  deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]>;
+  /**
+   * A page of the subject's live sessions, oldest first (by `createdAt`, then id), after `cursor`
+   * (a previous page's `nextCursor`, opaque to callers); `nextCursor` is null on the last page.
+   */
+  listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage>;
+  /** Removes up to `limit` of the subject's live sessions, never `except`; the caller repeats until fewer come back. */
+  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]>;
   /** Live sessions matching every given filter, ordered by id. */
   query(query: SessionQuery): Promise<SessionPage>;
   count(filter: { now: number; subject?: string }): Promise<number>;

@@ -17,6 +17,7 @@ function baseOnlyStore(): SessionStore {
     load: (id, options) => memory.load(id, options),
     apply: (id, changes, options) => memory.apply(id, changes, options),
     delete: (id) => memory.delete(id),
+    trimSubject: (subject, options) => memory.trimSubject(subject, options),
     isSuperseded: (id, options) => memory.isSuperseded(id, options),
     deleteExpired: (now, limit) => memory.deleteExpired(now, limit),
     close: () => memory.close(),

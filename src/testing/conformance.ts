@@ -15,10 +15,11 @@ import {
   type DeviceInfo,
   type SessionIndex,
   type SessionManagerOptions,
+  type SessionPage,
   type SessionStore,
   type ValueCodec,
 } from '../core/index.js';
-import { countingStore, makeRecord, opaqueTestCodec } from './fixtures.js';
+import { countingStore, lostReplyStore, makeRecord, opaqueTestCodec } from './fixtures.js';
 
 export interface ConformanceOptions {
   /** Shown in test names. */
@@ -389,41 +390,50 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.ok(!swept.some((r) => r.id === old.id), 'a replaced session is never reported as expired');
       });
 
-      it('evicts the oldest sessions over the limit, not counting the one replaced', async () => {
+      it('trims a subject to its limit, oldest first, never the one kept, a batch at a time', async () => {
         const now = clock.now();
         const ids: string[] = [];
-        for (let i = 0; i < 3; i++) {
+        for (let i = 0; i < 5; i++) {
           const { token: _t, ...r } = await rec(now + i, { subject: 'carol' });
           await store.create(r, { now: now + i });
           ids.push(r.id);
         }
-        const { token: _t, ...fourth } = await rec(now + 10, { subject: 'carol' });
-        const result = await store.create(fourth, { now: now + 10, limit: { max: 2, onLimit: 'evict-oldest' } });
-        assert.ok(result.status === 'created');
-        assert.deepEqual(result.evicted.map((e) => e.id), [ids[0], ids[1]]);
-        for (const id of ids.slice(0, 2)) assert.equal(await store.load(id, { now: now + 10 }), null, 'an evicted session is gone');
-        assert.ok(await store.load(ids[2] as string, { now: now + 10 }));
-        if (hasSessionIndex(store)) assert.deepEqual((await store.listBySubject('carol', now + 10)).map((r) => r.id), [ids[2], fourth.id]);
-        // Re-authenticating one of the two does not count it against the limit.
-        const current = await store.load(fourth.id, { now: now + 11 });
-        const { token: _u, ...renewed } = await rec(now + 11, { subject: 'carol' });
-        const re = await store.create(renewed, { now: now + 11, replaces: { id: fourth.id, version: current!.version, supersededUntil: now + 30_000 }, limit: { max: 2, onLimit: 'evict-oldest' } });
-        assert.deepEqual(re, { status: 'created', evicted: [] });
+        // An expired session, older than all of them, neither counts nor is reported.
+        const { token: _e, ...expired } = await rec(now - 1, { subject: 'carol', idleTimeout: 1 });
+        await store.create(expired, { now });
+        const { token: _o, ...other } = await rec(now, { subject: 'carla' });
+        await store.create(other, { now });
+        const at = now + 5000;
+        // The oldest is the one kept (a rotation keeps createdAt): the next oldest go instead.
+        const first = await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 });
+        assert.deepEqual(first, [ids[1], ids[2]].map((id) => ({ id, subject: 'carol' })), 'oldest first, at most a batch');
+        const second = await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 });
+        assert.deepEqual(second, [{ id: ids[3], subject: 'carol' }]);
+        assert.deepEqual(await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 }), [], 'at the limit: nothing more');
+        for (const id of ids.slice(1, 4)) assert.equal(await store.load(id, { now: at }), null);
+        for (const id of [ids[0], ids[4], other.id]) assert.ok(await store.load(id as string, { now: at }));
+        if (hasSessionIndex(store)) assert.equal(await store.count({ now: at, subject: 'carol' }), 2);
+        assert.deepEqual(await store.trimSubject('nobody', { now: at, max: 1, keep: ids[0] as string, batch: 10 }), []);
       });
 
       it('rejects a login over the limit and changes nothing', async () => {
         const now = clock.now();
         const { token: _a, ...first } = await rec(now, { subject: 'dave' });
-        await store.create(first, { now, limit: { max: 1, onLimit: 'reject' } });
+        await store.create(first, { now, limit: { max: 1 } });
         const { token: _b, ...second } = await rec(now, { subject: 'dave' });
-        assert.deepEqual(await store.create(second, { now, limit: { max: 1, onLimit: 'reject' } }), { status: 'limit' });
+        assert.deepEqual(await store.create(second, { now, limit: { max: 1 } }), { status: 'limit' });
         assert.equal(await store.load(second.id, { now }), null);
         assert.ok(await store.load(first.id, { now }));
         if (hasSessionIndex(store)) assert.equal(await store.count({ now, subject: 'dave' }), 1);
         // An expired session does not count.
         const later = now + 2 * 86_400_000;
         const { token: _c, ...third } = await rec(later, { subject: 'dave' });
-        assert.equal((await store.create(third, { now: later, limit: { max: 1, onLimit: 'reject' } })).status, 'created');
+        assert.equal((await store.create(third, { now: later, limit: { max: 1 } })).status, 'created');
+        // The session a login replaces does not count.
+        const current = await store.load(third.id, { now: later });
+        const { token: _d, ...again } = await rec(later, { subject: 'dave' });
+        const replaced = await store.create(again, { now: later, limit: { max: 1 }, replaces: { id: third.id, version: current!.version, supersededUntil: later + 30_000 } });
+        assert.deepEqual(replaced, { status: 'created', evicted: [] });
       });
 
       for (const onLimit of ['evict-oldest', 'reject'] as const) {
@@ -439,7 +449,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
           assert.equal(opened.filter(Boolean).length, 1, 'exactly one of the issued tokens still opens a session');
           if (hasSessionIndex(store)) {
             assert.equal(await m.count({ subject: 'erin' }), 1);
-            assert.equal((await m.list('erin')).length, 1);
+            assert.equal((await m.list('erin')).sessions.length, 1);
           }
         });
       }
@@ -486,14 +496,16 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const { token: _a, ...anonymous } = await rec(now);
         await store.create(anonymous, { now });
         const later = now + 10_000;
-        assert.deepEqual((await idx.listBySubject('grace', later)).map((r) => r.id), grace.slice(0, 3));
+        const listed = await idx.listBySubject('grace', { now: later, limit: 10 });
+        assert.deepEqual(listed.sessions.map((r) => r.id), grace.slice(0, 3));
+        assert.equal(listed.nextCursor, null);
         assert.equal(await idx.count({ now: later, subject: 'grace' }), 3);
         assert.equal(await idx.count({ now: later }), 5);
-        assert.deepEqual(await idx.listBySubject('nobody', later), []);
-        const removed = await idx.deleteBySubject('grace', { now: later, except: grace[1] as string });
+        assert.deepEqual(await idx.listBySubject('nobody', { now: later, limit: 10 }), { sessions: [], nextCursor: null });
+        const removed = await idx.deleteBySubject('grace', { now: later, except: grace[1] as string, limit: 10 });
         assert.deepEqual(removed.map((r) => r.id).sort(), [grace[0], grace[2]].sort());
-        assert.deepEqual((await idx.listBySubject('grace', later)).map((r) => r.id), [grace[1]]);
-        assert.equal((await idx.deleteBySubject('grace', { now: later })).length, 1);
+        assert.deepEqual((await idx.listBySubject('grace', { now: later, limit: 10 })).sessions.map((r) => r.id), [grace[1]]);
+        assert.equal((await idx.deleteBySubject('grace', { now: later, limit: 10 })).length, 1);
         assert.equal(await idx.count({ now: later, subject: 'grace' }), 0);
         assert.ok(await store.load(other.id, { now: later }));
       });
@@ -512,6 +524,39 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(await idx.count({ now: clock.now() }), 0);
         for (const token of tokens) assert.equal((await request(m, token)).session.isStored, false);
         assert.deepEqual(revoked.sort(), [...tokens.map((t) => `admin:${t.slice(0, 28)}`), `admin:${anonymous.id}`].sort());
+      });
+
+      indexIt("pages through one subject's sessions, oldest first: no page larger than its limit, none missed or repeated", async (idx) => {
+        const now = clock.now();
+        const ids: string[] = [];
+        // Several sessions share a createdAt (a rotation keeps it), so the cursor must order ties by id.
+        for (let i = 0; i < 23; i++) {
+          const { token: _t, ...r } = await rec(now + Math.floor(i / 3), { subject: 'pat' });
+          await store.create(r, { now: now + Math.floor(i / 3) });
+          ids.push(r.id);
+        }
+        const { token: _e, ...expired } = await rec(now, { subject: 'pat', idleTimeout: 1 });
+        await store.create(expired, { now });
+        const later = now + 5000;
+        const expected = ids.map((id, i) => ({ id, createdAt: now + Math.floor(i / 3) })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((r) => r.id);
+        for (const limit of [1, 4, 23, 50]) {
+          const seen: string[] = [];
+          let cursor: string | null = null;
+          for (let page = 0; page < 40; page++) {
+            const result: SessionPage = await idx.listBySubject('pat', { now: later, cursor, limit });
+            assert.ok(result.sessions.length <= limit, `a page of ${result.sessions.length} for a limit of ${limit}`);
+            seen.push(...result.sessions.map((r) => r.id));
+            cursor = result.nextCursor;
+            if (cursor === null) break;
+          }
+          assert.deepEqual(seen, expected, `pages of ${limit}`);
+        }
+        // Deleting by subject goes a page at a time too.
+        const first = await idx.deleteBySubject('pat', { now: later, limit: 10 });
+        assert.equal(first.length, 10);
+        assert.equal((await idx.deleteBySubject('pat', { now: later, limit: 10 })).length, 10);
+        assert.equal((await idx.deleteBySubject('pat', { now: later, limit: 10 })).length, 3);
+        assert.equal(await idx.count({ now: later, subject: 'pat' }), 0);
       });
 
       indexIt('queries by subject, display-name prefix and id, a page at a time', async (idx) => {
@@ -860,6 +905,226 @@ export function runStoreConformance(options: ConformanceOptions): void {
       });
     });
 
+    describe('bounded under abuse and faults', () => {
+      it('applies a change set with an idempotency key once, per session, until the key is forgotten', async () => {
+        const now = clock.now();
+        const { token: _a, ...record } = await rec(now, { data: { n: 1 } });
+        const { token: _b, ...other } = await rec(now);
+        await store.create(record, { now });
+        await store.create(other, { now });
+        const once = { key: 'retry-1#1', until: now + 60_000 };
+        const first = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: once });
+        assert.ok(first.status === 'applied' && first.duplicate !== true);
+        const again = await store.apply(record.id, { increment: { n: 1 } }, { now: now + 1000, idempotency: once });
+        assert.ok(again.status === 'applied');
+        assert.equal(again.duplicate, true, 'the retry is reported as a duplicate');
+        assert.equal(again.record.data['n'], 2, 'and not applied again');
+        assert.equal((await store.load(record.id, { now }))?.data['n'], 2);
+        const elsewhere = await store.apply(other.id, { set: { n: 5 } }, { now, idempotency: once });
+        assert.ok(elsewhere.status === 'applied' && elsewhere.duplicate !== true, 'keys are per session');
+        const stale = await store.apply(record.id, { set: { x: 1 } }, { now, expectedVersion: 1, idempotency: { key: 'cas#1', until: now + 60_000 } });
+        assert.equal(stale.status, 'conflict');
+        const retried = await store.apply(record.id, { set: { x: 1 } }, { now, expectedVersion: 2, idempotency: { key: 'cas#1', until: now + 60_000 } });
+        assert.ok(retried.status === 'applied' && retried.duplicate !== true, 'a conflict remembers nothing');
+        const late = await store.apply(record.id, { increment: { n: 1 } }, { now: now + 60_000, idempotency: once });
+        assert.ok(late.status === 'applied' && late.duplicate !== true, 'forgotten at until');
+        assert.equal(late.record.data['n'], 3);
+      });
+
+      it('a request retried with the same Idempotency-Key increments once, and answers the stored value', async () => {
+        for (const codec of [undefined, opaqueTestCodec]) {
+          const m = manager(codec ? { codec } : {});
+          const token = await loggedIn(m, 'ida');
+          const send = async (key: string | null) => {
+            const session = await m.load({ cookie: `${m.cookieName(false)}=${token}`, secure: false, ...DEVICE, idempotencyKey: key });
+            const value = await session.increment('n');
+            await session.set('last', key);
+            return value;
+          };
+          assert.equal(await send('k-1'), 1);
+          assert.equal(await send('k-1'), 1, 'the retry counts nothing');
+          assert.equal(await send('k-2'), 2);
+          assert.equal(await send(null), 3);
+          assert.equal((await request(m, token)).session.get('n'), 3);
+          await assert.rejects(m.load({ secure: false, idempotencyKey: 'bad key with spaces' }), { code: 'BAD_REQUEST', status: 400 });
+        }
+      });
+
+      /** A manager whose store loses the answers of `create` while `lose` is on; and a browser with an anonymous cart. */
+      const lossyLogin = async (options: Partial<SessionManagerOptions>) => {
+        const state = { lose: false };
+        const m = new SessionManager({ store: lostReplyStore(store, 'create', () => state.lose), clock, cleanupInterval: false, ...options });
+        managers.push(m);
+        const loggedInEvents: string[] = [];
+        m.on('loggedIn', (event) => {
+          loggedInEvents.push(event.session.id);
+        });
+        const browser = await request(m, null);
+        await browser.session.set('cart', ['pear']);
+        return { m, state, loggedInEvents, anonymous: browser.session.issuedToken as string };
+      };
+
+      it("a login whose answer is lost (reject) leaves no orphan once the store answers: the user's retry logs in, no 409", async () => {
+        const { m, state, loggedInEvents, anonymous } = await lossyLogin({ maxSessionsPerSubject: 1, onLimit: 'reject' });
+        state.lose = true;
+        await assert.rejects((await request(m, anonymous)).session.login('rex'), { code: 'STORE_UNAVAILABLE', status: 503 });
+        state.lose = false;
+        await m.settled();
+        if (hasSessionIndex(store)) assert.equal(await store.count({ now: clock.now(), subject: 'rex' }), 0, 'no orphan counts against the limit');
+        const back = await request(m, anonymous);
+        assert.deepEqual(back.session.get('cart'), ['pear'], 'the session the login replaced is back, with its data');
+        await back.session.login('rex');
+        assert.equal(back.session.subject, 'rex', 'the retry logs in');
+        assert.deepEqual(loggedInEvents, [back.session.id], 'the lost login sent no event');
+      });
+
+      it('a login whose answer is lost (evict-oldest) logs no other device out; a login that succeeds does', async () => {
+        const { m, state, anonymous } = await lossyLogin({ maxSessionsPerSubject: 1, onLimit: 'evict-oldest' });
+        const device = await loggedIn(m, 'eve');
+        state.lose = true;
+        await assert.rejects((await request(m, anonymous)).session.login('eve'), { code: 'STORE_UNAVAILABLE' });
+        state.lose = false;
+        await m.settled();
+        assert.equal((await request(m, device)).session.subject, 'eve', 'the other device is still logged in');
+        if (hasSessionIndex(store)) assert.equal(await store.count({ now: clock.now(), subject: 'eve' }), 1, 'and no orphan');
+        const back = await request(m, anonymous);
+        assert.deepEqual(back.session.get('cart'), ['pear']);
+        await back.session.login('eve');
+        assert.equal((await request(m, device)).session.isStored, false, 'a login that succeeds evicts the oldest');
+      });
+
+      it('a first write whose answer is lost leaves no anonymous session behind', async () => {
+        let lose = false;
+        const lossy = lostReplyStore(store, 'create', () => lose);
+        const m = new SessionManager({ store: lossy, clock, cleanupInterval: false });
+        managers.push(m);
+        lose = true;
+        const { session } = await request(m, null);
+        await assert.rejects(session.set('a', 1), { code: 'STORE_UNAVAILABLE' });
+        lose = false;
+        await m.settled();
+        if (hasSessionIndex(store)) assert.equal(await store.count({ now: clock.now() }), 0);
+        assert.deepEqual(await store.deleteExpired(clock.now() + 2 * 86_400_000, 100), [], 'nothing was left to expire');
+      });
+
+      it('refuses values, fields and sessions past their caps with 413 SESSION_TOO_LARGE, and writes nothing', async () => {
+        const m = manager({ maxFields: 3, maxValueBytes: 100, maxSessionBytes: 200 });
+        const token = await loggedIn(m, 'sid');
+        const { session } = await request(m, token);
+        await assert.rejects(session.set('big', 'x'.repeat(100)), { code: 'SESSION_TOO_LARGE', status: 413 });
+        await session.set('a', 'x'.repeat(80));
+        await session.set('b', 'x'.repeat(80));
+        await assert.rejects(session.set('c', 'x'.repeat(80)), { code: 'SESSION_TOO_LARGE' }, 'past 200 bytes');
+        await session.set('c', 1);
+        await assert.rejects(session.set('d', 1), { code: 'SESSION_TOO_LARGE' }, 'a fourth field');
+        await assert.rejects(session.increment('e'), { code: 'SESSION_TOO_LARGE' }, 'a fourth field by increment');
+        await session.set('a', 'short');
+        await session.delete('b');
+        await session.set('d', 'x'.repeat(80));
+        const stored = await store.load(session.id as string, { now: clock.now() });
+        assert.deepEqual(Object.keys(stored?.data ?? {}).sort(), ['a', 'c', 'd']);
+        assert.ok(JSON.stringify(stored?.data).length < 300);
+      });
+
+      it('refuses strings that are not well-formed Unicode with 400 before any store sees them', async () => {
+        const m = manager();
+        const counting = countingStore(store);
+        const cm = new SessionManager({ store: counting.store, clock, cleanupInterval: false });
+        managers.push(cm);
+        const token = await loggedIn(m, 'uni');
+        const { session } = await request(cm, token);
+        counting.reset();
+        for (const bad of ['\ud800', 'a\udfffb', { nested: ['ok', '\udc00'] }]) {
+          await assert.rejects(async () => session.set('v', bad), { code: 'BAD_REQUEST', status: 400 });
+        }
+        await assert.rejects(async () => session.set('k\ud800', 1), { code: 'BAD_REQUEST' });
+        await assert.rejects(async () => session.set('o', JSON.parse('{"\\ud800":1}')), { code: 'BAD_REQUEST' });
+        await assert.rejects(async () => session.login('bad\ud800'), { code: 'BAD_REQUEST' });
+        await assert.rejects(async () => session.login('good', { displayName: '\udbff' }), { code: 'BAD_REQUEST' });
+        assert.equal(counting.total(), 0, 'no store call');
+        await session.set('v', 'paired 🙂 surrogates are fine');
+        assert.equal((await request(m, token)).session.get('v'), 'paired 🙂 surrogates are fine');
+      });
+
+      it('tries every well-formed value of a duplicated cookie; a planted one neither hides nor clears the real one', async () => {
+        const m = manager();
+        const name = m.cookieName(false);
+        const token = await loggedIn(m, 'dup');
+        const planted = makeRecord(clock.now()).token;
+        const cookies: string[] = [];
+        const both = await m.load({ cookie: `${name}=${planted}; ${name}=${token}`, secure: false, ...DEVICE, setCookie: (c) => cookies.push(c) });
+        assert.equal(both.subject, 'dup');
+        assert.deepEqual(cookies, []);
+        const stale: string[] = [];
+        const neither = await m.load({ cookie: `${name}=${planted}; ${name}=${makeRecord(clock.now()).token}`, secure: false, ...DEVICE, setCookie: (c) => stale.push(c) });
+        assert.equal(neither.isStored, false);
+        assert.deepEqual(stale, [], 'with several values the cookie is not cleared: the real one may be among them');
+        const single: string[] = [];
+        await m.load({ cookie: `${name}=${planted}`, secure: false, ...DEVICE, setCookie: (c) => single.push(c) });
+        assert.match(single[0] ?? '', /Max-Age=0/, 'a single stale value is cleared');
+      });
+
+      it('removes an unreadable session when it is found, so it holds no place against the limit', async () => {
+        const keyA = encryptionCodec([{ id: 'a', key: Buffer.alloc(32, 5) }]);
+        const keyB = encryptionCodec([{ id: 'b', key: Buffer.alloc(32, 6) }]);
+        const before = manager({ codec: keyA, maxSessionsPerSubject: 1, onLimit: 'reject' });
+        const token = await loggedIn(before, 'una');
+        await (await request(before, token)).session.set('secret', 's');
+        const after = manager({ codec: keyB, maxSessionsPerSubject: 1, onLimit: 'reject' });
+        const events: string[] = [];
+        after.subscribe((event) => {
+          events.push(event.type);
+        });
+        const found = await request(after, token);
+        assert.equal(found.session.isStored, false);
+        assert.deepEqual(events, ['unreadable']);
+        assert.equal(await store.load(token.slice(0, 28), { now: clock.now() }), null, 'removed');
+        await (await request(after, null)).session.login('una');
+      });
+
+      it('bounds the anonymous sessions one address creates per minute; others and logged-in users are unaffected', async () => {
+        const m = manager({ anonymousSessionLimit: 5 });
+        const token = await loggedIn(m, 'ann');
+        const write = async (ip: string) => {
+          const session = await m.load({ secure: false, ip });
+          await session.set('a', 1);
+        };
+        for (let i = 0; i < 5; i++) await write('198.51.100.1');
+        await assert.rejects(write('198.51.100.1'), { code: 'TOO_MANY_REQUESTS', status: 429 });
+        await write('198.51.100.2');
+        const logged = await m.load({ cookie: `${m.cookieName(false)}=${token}`, secure: false, ip: '198.51.100.1' });
+        await logged.set('b', 2);
+        clock.advance(60_000);
+        await write('198.51.100.1');
+      });
+
+      it('a sweep of many batches lets the event loop run between them', async () => {
+        const now = clock.now();
+        for (let i = 0; i < 600; i++) {
+          const { token: _t, ...r } = await rec(now, { idleTimeout: 1, subject: i % 2 ? 'swept' : null });
+          await store.create(r, { now });
+        }
+        clock.advance(2000);
+        const m = manager({ cleanupBatchSize: 50 });
+        let turns = 0;
+        let running = true;
+        const spin = () => {
+          turns++;
+          if (running) setImmediate(spin);
+        };
+        setImmediate(spin);
+        let removed: number;
+        try {
+          removed = await m.sweep();
+        } finally {
+          running = false;
+        }
+        assert.ok(removed >= 1);
+        if (!store.capabilities.nativeExpiry) assert.equal(removed, 600);
+        assert.ok(turns >= Math.floor(removed / 50) - 1, `${turns} event-loop turns during ${Math.ceil(removed / 50)} batches`);
+      });
+    });
+
     describe('lifecycle events', () => {
       it('sends created, loggedIn, rotated, revoked (logout, evicted, user, admin) and expired, with ids and subjects', async () => {
         const m = manager({ maxSessionsPerSubject: 2, idleTimeout: 600 });
@@ -1102,7 +1367,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
           await session.rotate();
           tokens.push(session.issuedToken as string);
         }
-        const listed = hasSessionIndex(store) ? [await m.list('uma'), await m.query({}), await store.listBySubject('uma', clock.now())] : [];
+        const listed = hasSessionIndex(store) ? [await m.list('uma'), await m.query({}), await store.listBySubject('uma', { now: clock.now(), limit: 100 })] : [];
         const stored = await Promise.all(tokens.map((token) => store.load(token.slice(0, 28), { now: clock.now() })));
         const output = JSON.stringify([seen, listed, stored]);
         for (const token of tokens) {

@@ -97,3 +97,22 @@ export function faultyStore<S extends SessionStore>(store: S, failing: () => boo
     },
   });
 }
+
+/**
+ * Wraps a store so that the calls of `operation` for which `lose()` is true reach the store and
+ * run, but their answer is lost: the caller gets `StoreUnavailableError`, as when a store times
+ * out on the client and still runs the command (a paused Redis, a dropped connection).
+ */
+export function lostReplyStore<S extends SessionStore>(store: S, operation: StoreOperation, lose: () => boolean): S {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property) as unknown;
+      if (typeof value !== 'function' || property !== operation) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return async (...args: unknown[]) => {
+        const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        if (lose()) throw new StoreUnavailableError('the answer was lost (timed out)');
+        return result;
+      };
+    },
+  });
+}

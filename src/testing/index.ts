@@ -1,2 +1,2 @@
 export { runStoreConformance, type ConformanceOptions } from './conformance.js';
-export { makeRecord, opaqueTestCodec, countingStore, faultyStore, type StoreOperation } from './fixtures.js';
+export { makeRecord, opaqueTestCodec, countingStore, faultyStore, lostReplyStore, type StoreOperation } from './fixtures.js';

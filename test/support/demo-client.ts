@@ -49,28 +49,39 @@ export interface RequestOptions {
   noCookie?: boolean;
 }
 
+export interface DemoClientOptions {
+  /** The session cookie's name: `__Host-tessera` when the server sees HTTPS (behind a TLS proxy). */
+  cookieName?: string;
+  /** Sent with every request, e.g. the `X-Forwarded-*` headers a proxy would add. */
+  headers?: Record<string, string>;
+}
+
 export class DemoClient {
   readonly #base: () => string;
   readonly userAgent: string;
+  readonly cookieName: string;
+  readonly #headers: Record<string, string>;
   /** The session token this client holds, if any. */
   token: string | null = null;
 
   /** `base` is read on every request, so a client survives a server restart on a new port. */
-  constructor(base: () => string, userAgent = 'tessera-e2e/1.0') {
+  constructor(base: () => string, userAgent = 'tessera-e2e/1.0', options: DemoClientOptions = {}) {
     this.#base = base;
     this.userAgent = userAgent;
+    this.cookieName = options.cookieName ?? COOKIE_NAME;
+    this.#headers = options.headers ?? {};
   }
 
   /** A client holding the same token (another tab of the same browser). */
   clone(userAgent = this.userAgent): DemoClient {
-    const copy = new DemoClient(this.#base, userAgent);
+    const copy = new DemoClient(this.#base, userAgent, { cookieName: this.cookieName, headers: this.#headers });
     copy.token = this.token;
     return copy;
   }
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
-    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...options.headers };
-    if (this.token !== null && options.noCookie !== true) headers['cookie'] = `${COOKIE_NAME}=${this.token}`;
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...this.#headers, ...options.headers };
+    if (this.token !== null && options.noCookie !== true) headers['cookie'] = `${this.cookieName}=${this.token}`;
     let body: string | undefined;
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);
@@ -85,7 +96,7 @@ export class DemoClient {
     if ((response.headers.get('content-type') ?? '').startsWith('application/json') && text.length > 0) parsed = JSON.parse(text);
     const setCookies = response.headers.getSetCookie().map(parseSetCookie);
     for (const cookie of setCookies) {
-      if (cookie.name !== COOKIE_NAME) continue;
+      if (cookie.name !== this.cookieName) continue;
       if (cookie.attributes.get('max-age') === '0' || cookie.value === '') this.token = null;
       else {
         this.token = cookie.value;

@@ -49,7 +49,7 @@ export function runRoundTripSuite(binary: ServerBinary): void {
     }
 
     /** Commands only a script issues here; anything else at top level would be a second round trip. */
-    const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del', 'get']);
+    const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'pttl', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del', 'get']);
     function assertOneCommand(calls: Record<string, number>, label: string): void {
       console.log(`${label}: ${JSON.stringify(calls)}`);
       assert.equal(calls['evalsha'], 1, `${label}: one EVALSHA`);

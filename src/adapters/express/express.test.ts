@@ -29,7 +29,7 @@ describe('express adapter', () => {
     res.json({ subject: req.session.subject, n: req.session.get('n') ?? null });
   });
   app.get('/others', async (req, res) => {
-    res.json({ sessions: (await req.session.listSessions()).length, live: await req.sessions.count() });
+    res.json({ sessions: (await req.session.listSessions()).sessions.length, live: await req.sessions.count() });
   });
   app.post('/logout', async (req, res) => {
     await req.session.logout();

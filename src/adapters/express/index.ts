@@ -27,7 +27,8 @@ declare global {
 /**
  * The middleware. The client address and HTTPS are Express's `req.ip` and `req.secure`, so
  * Express's `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides
- * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app.
+ * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app. The
+ * `Idempotency-Key` header makes the request's writes apply once however often it is retried.
  */
 export function session(manager: SessionManager): RequestHandler {
   return (req, res, next) => {
@@ -41,13 +42,15 @@ export function session(manager: SessionManager): RequestHandler {
 
 /**
  * Answers tessera errors as `{error:{code,message}}` with their status (503 with `Retry-After`
- * when the store is down) and any other error as a bare 500, never with a stack trace.
+ * when the store is down) and any other error as a bare 500, never with a stack trace. As
+ * `sendError` does, an error answered before the body was read closes the connection.
  */
 export function errorHandler(): ErrorRequestHandler {
-  return (error, _req, res, next) => {
+  return (error, req, res, next) => {
     if (res.headersSent) return next(error);
     const response = errorResponse(error);
     res.removeHeader('set-cookie');
+    if (!req.complete) res.set('connection', 'close');
     res.status(response.status).set(response.headers).json(response.body);
   };
 }

@@ -38,7 +38,7 @@ async function startApp(trustProxy: unknown, bruteForceLimit?: number) {
   });
   app.post('/', async (req, res) => {
     await req.session.login('alice');
-    const [listed] = await req.sessions.list('alice', req.session.id);
+    const [listed] = (await req.sessions.list('alice', { currentId: req.session.id })).sessions;
     const seen: Seen = { ip: req.session.info?.lastDevice.ip ?? null, createdIp: listed?.createdDevice.ip ?? null, reqIp: req.ip ?? null, reqSecure: req.secure };
     await req.sessions.revokeAll('alice');
     res.json(seen);

@@ -28,7 +28,7 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
       .then(async (session) => {
         if (req.method !== 'POST') return sendJson(res, 200, {});
         await session.login('alice');
-        const [listed] = await manager.list('alice', session.id);
+        const [listed] = (await manager.list('alice', { currentId: session.id })).sessions;
         sendJson(res, 200, { ip: session.info?.lastDevice.ip ?? null, createdIp: listed?.createdDevice.ip ?? null });
         await manager.revokeAll('alice');
       })

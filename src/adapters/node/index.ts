@@ -69,6 +69,15 @@ export function clientIp(req: IncomingMessage, trustProxy: boolean | number = fa
 }
 
 /**
+ * The host the client asked for, for a same-origin check: the `Host` header, or with `trustProxy`
+ * the `X-Forwarded-Host` entry found the same way as the address (a proxy that sets none and
+ * passes `Host` through leaves `Host`).
+ */
+export function requestHost(req: IncomingMessage, trustProxy: boolean | number = false): string | null {
+  return fromTrustedHop(req, 'x-forwarded-host', header(req, 'host') ?? null, hopCount(trustProxy));
+}
+
+/**
  * Sets the session cookie on a response, replacing one set earlier in the same response, with
  * `Cache-Control: no-store` so no cache keeps a response that carries a token. Once the headers
  * are sent nothing can be set, and this does nothing.
@@ -94,6 +103,8 @@ export function toSessionRequest(req: IncomingMessage, res: ServerResponse, clie
     ip: client.ip,
     userAgent: header(req, 'user-agent'),
     setCookie: (value) => setSessionCookie(res, value),
+    // Malformed keys are the core's to refuse (400), so an app sees one rule however it is reached.
+    idempotencyKey: header(req, 'idempotency-key'),
   };
 }
 
@@ -115,7 +126,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Answers any error safely: tessera errors with their status and code, anything else as a bare 500. */
+/**
+ * Answers any error safely: tessera errors with their status and code, anything else as a bare 500.
+ * An error answered before the request's body was read (one over the size limit, say) closes the
+ * connection: reading the rest of the body would hold the connection, and any request the client
+ * sends next on it, for as long as the client cares to keep sending.
+ */
 export function sendError(res: ServerResponse, error: unknown): void {
   const response = errorResponse(error);
   if (res.headersSent) {
@@ -124,6 +140,7 @@ export function sendError(res: ServerResponse, error: unknown): void {
   }
   // A failed request must not set a session cookie it had started to set.
   res.removeHeader('set-cookie');
+  if (res.req?.complete === false) res.setHeader('connection', 'close');
   sendJson(res, response.status, response.body, response.headers);
 }
 

@@ -1,9 +1,9 @@
 import {
+  BadRequestError,
   InvalidOptionError,
   applyChangeSet,
   hashesEqual,
   secretAccepted,
-  sessionsToEvict,
   touched,
   type ApplyOptions,
   type ApplyResult,
@@ -19,12 +19,14 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
+import { ByCreation, compareCreation, type CreationKey } from './by-creation.js';
 import { MinHeap } from './min-heap.js';
 
 export interface MemoryStoreOptions {
   /**
-   * Most sessions held at once. When full, expired sessions are freed first, then the session
-   * closest to expiry is evicted (and reported as evicted).
+   * Most sessions held at once. When full, expired sessions are freed first, then anonymous ones
+   * (oldest first), then the oldest session of the user logging in, and only then the session
+   * closest to expiry; each is reported as evicted.
    * @default 100000
    */
   maxSessions?: number;
@@ -34,6 +36,14 @@ export interface MemoryStoreOptions {
 const PURGE_PER_ACCESS = 64;
 /** Stale heap entries tolerated beyond one per session before the heap is rebuilt. */
 const COMPACT_SLACK = 1024;
+
+/** A listing cursor, `<createdAt>:<id>` of the last session of the previous page. */
+function parseCursor(cursor: string): { createdAt: number; id: string } {
+  const at = cursor.indexOf(':');
+  const createdAt = Number(cursor.slice(0, at));
+  if (at < 1 || !Number.isSafeInteger(createdAt)) throw new BadRequestError('not a listing cursor');
+  return { createdAt, id: cursor.slice(at + 1) };
+}
 
 /** A deep copy of JSON data as plain objects and arrays (a key named `__proto__` stays a key). */
 function copyJson(value: JsonValue): JsonValue {
@@ -69,7 +79,8 @@ export class MemoryStore implements SessionStore, SessionIndex {
   readonly capabilities = Object.freeze({ index: true, nativeExpiry: false });
   readonly #maxSessions: number;
   readonly #sessions = new Map<string, SessionRecord>();
-  readonly #bySubject = new Map<string, Set<string>>();
+  /** Each subject's sessions in creation order: pages, limits and trims walk only what they need. */
+  readonly #bySubject = new Map<string, ByCreation>();
   /** Each session's expiry as last pushed; entries go stale when a session slides and are re-pushed when popped. */
   readonly #expiry = new MinHeap<string>();
   /** Expired sessions freed on access, reported by the next `deleteExpired`. */
@@ -79,6 +90,10 @@ export class MemoryStore implements SessionStore, SessionIndex {
    * `supersededUntil`: see `isSuperseded`. In insertion order, which is nearly expiry order.
    */
   readonly #superseded = new Map<string, { hashes: string[]; until: number }>();
+  /** Anonymous sessions in creation order: the first to make room when the store is full. */
+  readonly #anonymousIds = new Set<string>();
+  /** Idempotency keys of applied change sets (`<id>\n<key>`), until when they are remembered; insertion order is age. */
+  readonly #applied = new Map<string, number>();
 
   constructor(options: MemoryStoreOptions = {}) {
     const maxSessions = options.maxSessions ?? 100_000;
@@ -104,17 +119,23 @@ export class MemoryStore implements SessionStore, SessionIndex {
       const existing = this.#live(options.replaces.id, now);
       if (existing === null || existing.version !== options.replaces.version) return { status: 'gone' };
     }
-    const evicted: RemovedSession[] = [];
     if (options.limit && record.subject !== null) {
-      const live = this.#liveOf(record.subject, now).filter((r) => r.id !== options.replaces?.id);
-      const excess = sessionsToEvict(live, options.limit.max);
-      if (excess.length > 0 && options.limit.onLimit === 'reject') return { status: 'limit' };
-      for (const victim of excess) evicted.push(this.#remove(victim.id) as RemovedSession);
+      let live = 0;
+      for (const other of this.#liveOf(record.subject, now)) {
+        if (other.id !== options.replaces?.id && ++live >= options.limit.max) return { status: 'limit' };
+      }
     }
     if (options.replaces) this.#supersede(options.replaces.id, options.replaces.supersededUntil, now);
+    const evicted: RemovedSession[] = [];
     while (this.#sessions.size >= this.#maxSessions) {
       if (this.#purge(now, Number.POSITIVE_INFINITY, 1) > 0) continue;
-      const victim = this.#evictSoonestExpiring();
+      // Anonymous sessions make room first, oldest first: a flood of them never logs anyone out
+      // while one remains. Then a user who logs in again pays with their own oldest session, so
+      // that one user (whose per-user limit the app lifted) cannot push everyone else out.
+      const victim =
+        this.#anonymousIds.size > 0
+          ? this.#remove(this.#anonymousIds.values().next().value as string)
+          : (this.#evictOldestOf(record.subject) ?? this.#evictSoonestExpiring());
       if (victim) evicted.push(victim);
     }
     this.#insert(copyRecord(record));
@@ -134,9 +155,13 @@ export class MemoryStore implements SessionStore, SessionIndex {
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     const record = this.#live(id, options.now);
     if (record === null) return { status: 'gone' };
+    const idempotency = options.idempotency;
+    const appliedKey = idempotency === undefined ? null : `${id}\n${idempotency.key}`;
+    if (appliedKey !== null && options.now < (this.#applied.get(appliedKey) ?? 0)) return { status: 'applied', record: copyRecord(record), duplicate: true };
     if (options.expectedVersion !== undefined && options.expectedVersion !== record.version) {
       return { status: 'conflict', record: copyRecord(record) };
     }
+    if (appliedKey !== null) this.#remember(appliedKey, (idempotency as { until: number }).until, options.now);
     const next = applyChangeSet(record, changes);
     this.#sessions.set(id, next);
     if (next.expiresAt < record.expiresAt) this.#pushExpiry(next.expiresAt, id);
@@ -145,6 +170,28 @@ export class MemoryStore implements SessionStore, SessionIndex {
 
   async delete(id: string): Promise<RemovedSession | null> {
     return this.#remove(id);
+  }
+
+  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    const { now, max, keep, batch } = options;
+    // The newest live ones stay (`keep` among them, wherever it is); walking from the newest end
+    // finds them without counting everything older.
+    const stays = new Set<string>();
+    if (this.#live(keep, now)?.subject === subject) stays.add(keep);
+    let oldestStaying: CreationKey | null = null;
+    for (const entry of this.#bySubject.get(subject)?.newestFirst() ?? []) {
+      if (stays.size >= max) break;
+      if (this.#live(entry.id, now) === null) continue;
+      stays.add(entry.id);
+      if (entry.id !== keep) oldestStaying = entry;
+    }
+    if (stays.size < max) return [];
+    const excess: string[] = [];
+    for (const entry of this.#bySubject.get(subject)?.after(null) ?? []) {
+      if (excess.length >= batch || (oldestStaying !== null && compareCreation(entry, oldestStaying) >= 0)) break;
+      if (!stays.has(entry.id) && this.#live(entry.id, now) !== null) excess.push(entry.id);
+    }
+    return excess.map((id) => this.#remove(id) as RemovedSession);
   }
 
   async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
@@ -166,22 +213,32 @@ export class MemoryStore implements SessionStore, SessionIndex {
     this.#sessions.clear();
     this.#bySubject.clear();
     this.#superseded.clear();
+    this.#anonymousIds.clear();
+    this.#applied.clear();
   }
 
-  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
-    return this.#liveOf(subject, now)
-      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
-      .map((r) => copyRecord(r));
-  }
-
-  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    const removed: RemovedSession[] = [];
-    for (const record of this.#liveOf(subject, options.now)) {
-      if (record.id === options.except) continue;
-      const gone = this.#remove(record.id);
-      if (gone) removed.push(gone);
+  async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    const after = options.cursor == null ? null : parseCursor(options.cursor);
+    const page: SessionRecord[] = [];
+    let more = false;
+    for (const record of this.#liveOf(subject, options.now, after)) {
+      if (page.length === options.limit) {
+        more = true;
+        break;
+      }
+      page.push(record);
     }
-    return removed;
+    const last = page[page.length - 1];
+    return { sessions: page.map((r) => copyRecord(r)), nextCursor: more && last ? `${last.createdAt}:${last.id}` : null };
+  }
+
+  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    const ids: string[] = [];
+    for (const record of this.#liveOf(subject, options.now)) {
+      if (ids.length >= options.limit) break;
+      if (record.id !== options.except) ids.push(record.id);
+    }
+    return ids.map((id) => this.#remove(id) as RemovedSession);
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -189,7 +246,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
       query.id !== undefined
         ? [this.#sessions.get(query.id)].filter((r): r is SessionRecord => r !== undefined)
         : query.subject !== undefined
-          ? this.#liveOf(query.subject, query.now)
+          ? [...this.#liveOf(query.subject, query.now)]
           : this.#sessions.values();
     const matches: SessionRecord[] = [];
     for (const record of candidates) {
@@ -209,7 +266,11 @@ export class MemoryStore implements SessionStore, SessionIndex {
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
-    if (filter.subject !== undefined) return this.#liveOf(filter.subject, filter.now).length;
+    if (filter.subject !== undefined) {
+      let live = 0;
+      for (const _ of this.#liveOf(filter.subject, filter.now)) live++;
+      return live;
+    }
     this.#purge(filter.now, Number.POSITIVE_INFINITY);
     return this.#sessions.size;
   }
@@ -219,24 +280,22 @@ export class MemoryStore implements SessionStore, SessionIndex {
     return record !== undefined && now < record.expiresAt ? record : null;
   }
 
-  #liveOf(subject: string, now: number): SessionRecord[] {
-    const ids = this.#bySubject.get(subject);
-    if (ids === undefined) return [];
-    const live: SessionRecord[] = [];
-    for (const id of ids) {
-      const record = this.#live(id, now);
-      if (record !== null) live.push(record);
+  /** The subject's live sessions after `cursor`, oldest first; the caller stops when it has enough. */
+  *#liveOf(subject: string, now: number, cursor: CreationKey | null = null): Generator<SessionRecord> {
+    for (const entry of this.#bySubject.get(subject)?.after(cursor) ?? []) {
+      const record = this.#live(entry.id, now);
+      if (record !== null) yield record;
     }
-    return live;
   }
 
   #insert(record: SessionRecord): void {
     this.#sessions.set(record.id, record);
+    if (record.subject === null) this.#anonymousIds.add(record.id);
     this.#pushExpiry(record.expiresAt, record.id);
     if (record.subject !== null) {
-      let ids = this.#bySubject.get(record.subject);
-      if (ids === undefined) this.#bySubject.set(record.subject, (ids = new Set()));
-      ids.add(record.id);
+      let sessions = this.#bySubject.get(record.subject);
+      if (sessions === undefined) this.#bySubject.set(record.subject, (sessions = new ByCreation()));
+      sessions.add(record);
     }
   }
 
@@ -244,12 +303,23 @@ export class MemoryStore implements SessionStore, SessionIndex {
     const record = this.#sessions.get(id);
     if (record === undefined) return null;
     this.#sessions.delete(id);
+    this.#anonymousIds.delete(id);
     if (record.subject !== null) {
-      const ids = this.#bySubject.get(record.subject);
-      ids?.delete(id);
-      if (ids?.size === 0) this.#bySubject.delete(record.subject);
+      const sessions = this.#bySubject.get(record.subject);
+      sessions?.delete(record);
+      if (sessions?.size === 0) this.#bySubject.delete(record.subject);
     }
     return { id, subject: record.subject };
+  }
+
+  /** Remembers an applied change set's key, bounded like the sessions; the oldest and the expired go first. */
+  #remember(key: string, until: number, now: number): void {
+    let examined = 0;
+    for (const [old, end] of this.#applied) {
+      if ((end > now && this.#applied.size < this.#maxSessions) || examined++ >= PURGE_PER_ACCESS) break;
+      this.#applied.delete(old);
+    }
+    this.#applied.set(key, until);
   }
 
   /** Removes a session that a login or rotation replaced, remembering its secret hashes until `until`. */
@@ -308,6 +378,12 @@ export class MemoryStore implements SessionStore, SessionIndex {
       }
     }
     return freed;
+  }
+
+  #evictOldestOf(subject: string | null): RemovedSession | null {
+    if (subject === null) return null;
+    const oldest = this.#bySubject.get(subject)?.after(null).next();
+    return oldest === undefined || oldest.done === true ? null : this.#remove(oldest.value.id);
   }
 
   #evictSoonestExpiring(): RemovedSession | null {

@@ -47,6 +47,26 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     manager.close();
   });
 
+  it('a flood of anonymous writes at the cap evicts anonymous sessions only: every logged-in user stays', async () => {
+    const { clock, store, manager, anonymous } = setup(100);
+    const users: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const session = await manager.load({ secure: false });
+      await session.login(`user${i}`);
+      users.push(session.issuedToken as string);
+    }
+    // Spread over addresses and minutes, as a distributed flood would be, so the per-address bound does not stop it first.
+    for (let i = 0; i < 1000; i++) {
+      const session = await manager.load({ secure: false, ip: `203.0.113.${i % 250}` });
+      await session.set('n', i);
+      if (i % 200 === 199) clock.advance(60_000);
+    }
+    assert.equal(store.size, 100);
+    for (const token of users) assert.ok((await manager.load({ cookie: `tessera=${token}`, secure: false })).isAuthenticated);
+    void anonymous;
+    manager.close();
+  });
+
   it('a login at the cap evicts like an anonymous write does, and reports it', async () => {
     const { store, manager, events, anonymous } = setup(3);
     for (let i = 0; i < 3; i++) await anonymous();
@@ -54,6 +74,37 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     await session.login('kay');
     assert.equal(store.size, 3);
     assert.deepEqual(events.filter((e) => e.type === 'revoked').map((e) => e.type === 'revoked' && e.reason), ['evicted']);
+    manager.close();
+  });
+
+  it('a full store, with no anonymous session left, makes a user who logs in again give up their own oldest session, not another user\'s', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ maxSessions: 10 });
+    const manager = new SessionManager({ store, clock, cleanupInterval: false, idleTimeout: 600, maxSessionsPerSubject: Infinity });
+    const ended: Array<string | null> = [];
+    manager.on('revoked', (event) => {
+      ended.push(event.session.subject);
+    });
+    const login = async (subject: string) => {
+      const session = await manager.load({ secure: false });
+      await session.login(subject);
+      clock.advance(1000);
+      return session.id as string;
+    };
+    // The bystander logs in first, so theirs is the session closest to expiry.
+    const bystander = await login('bystander');
+    const heavy: string[] = [];
+    for (let i = 0; i < 40; i++) heavy.push(await login('heavy'));
+    assert.equal(store.size, 10);
+    assert.ok(await store.load(bystander, { now: clock.now() }), 'the bystander is still logged in');
+    assert.deepEqual(new Set(ended), new Set(['heavy']));
+    assert.equal(ended.length, 31);
+    // The heavy user keeps their nine newest.
+    const kept = (await manager.list('heavy', { limit: 100 })).sessions.map((s) => s.id);
+    assert.deepEqual(kept, heavy.slice(-9));
+    // A new user at the cap, with nobody anonymous and none of their own, evicts the soonest to expire.
+    await login('newcomer');
+    assert.deepEqual(ended.slice(-1), ['bystander']);
     manager.close();
   });
 

@@ -24,6 +24,10 @@ export interface ResolvedNames {
   readonly supersededTable: string;
   /** `"schema"."<table>_superseded"` */
   readonly superseded: string;
+  /** `<table>_applied`: idempotency keys of applied change sets (see `ApplyOptions.idempotency`). */
+  readonly appliedTable: string;
+  /** `"schema"."<table>_applied"` */
+  readonly applied: string;
   /** `"schema"."tessera_migrations"` */
   readonly migrations: string;
 }
@@ -49,6 +53,8 @@ export function resolveNames(options: TableNames = {}): ResolvedNames {
     qualified: `${quoteIdent(schema)}.${quoteIdent(table)}`,
     supersededTable: `${table}_superseded`,
     superseded: `${quoteIdent(schema)}.${quoteIdent(`${table}_superseded`)}`,
+    appliedTable: `${table}_applied`,
+    applied: `${quoteIdent(schema)}.${quoteIdent(`${table}_applied`)}`,
     migrations: `${quoteIdent(schema)}.${quoteIdent('tessera_migrations')}`,
   });
 }
@@ -95,6 +101,21 @@ export const migrations: ReadonlyArray<(names: ResolvedNames) => string> = [
       previous_secret_hash text
     );
     CREATE INDEX IF NOT EXISTS ${quoteIdent(`${supersededTable}_idx`)} ON ${superseded} (superseded_until);
+  `,
+  // 3: a subject's sessions in listing order, so that a page, a trim or a bounded revocation walks
+  // only its own entries (created_at never changes: touches leave this index alone); and the
+  // idempotency keys of applied change sets, until `until`. On a large table the index build
+  // holds writes for its duration: build it beforehand with CREATE INDEX CONCURRENTLY under this
+  // name to avoid that (IF NOT EXISTS then adopts it).
+  ({ qualified, table, applied, appliedTable }) => `
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${table}_created_idx`)} ON ${qualified} (subject, created_at, id) WHERE subject IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS ${applied} (
+      until      bigint NOT NULL,
+      session_id text COLLATE "C" NOT NULL,
+      key        text COLLATE "C" NOT NULL,
+      PRIMARY KEY (session_id, key)
+    );
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${appliedTable}_idx`)} ON ${applied} (until);
   `,
 ];
 

@@ -1,4 +1,4 @@
--- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 2),
+-- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 3),
 -- with the default names. For reading and review; PostgresStore and `migrate()` create them.
 -- A test checks that this file and the migrations agree.
 
@@ -34,8 +34,11 @@ CREATE TABLE tessera_sessions (
   data                jsonb   NOT NULL DEFAULT '{}'
 );
 
--- A subject's sessions (listing, limits at login, revoke all); anonymous sessions are left out.
+-- A subject's live sessions, counted (limits at login, count by subject); anonymous sessions are left out.
 CREATE INDEX tessera_sessions_subject_idx ON tessera_sessions (subject, expires_at) WHERE subject IS NOT NULL;
+-- A subject's sessions in listing order (oldest first): a page, a trim or a bounded revocation
+-- reads only its own entries, however many the subject has. created_at never changes.
+CREATE INDEX tessera_sessions_created_idx ON tessera_sessions (subject, created_at, id) WHERE subject IS NOT NULL;
 -- Cleanup: the oldest expiries first.
 CREATE INDEX tessera_sessions_expires_idx ON tessera_sessions (expires_at);
 -- Search by display-name prefix (LIKE 'prefix%') under any collation.
@@ -55,6 +58,18 @@ CREATE TABLE tessera_sessions_superseded (
 );
 -- Forgetting the oldest first.
 CREATE INDEX tessera_sessions_superseded_idx ON tessera_sessions_superseded (superseded_until);
+
+-- Idempotency keys of applied change sets: a change set sent again with the same key for the same
+-- session before `until` is not applied again. Written in the statement that applies the change;
+-- removed with their session, and forgotten past `until` by the cleanup sweep.
+CREATE TABLE tessera_sessions_applied (
+  until      bigint NOT NULL,
+  session_id text COLLATE "C" NOT NULL,
+  key        text COLLATE "C" NOT NULL,
+  PRIMARY KEY (session_id, key)
+);
+-- Forgetting the oldest first.
+CREATE INDEX tessera_sessions_applied_idx ON tessera_sessions_applied (until);
 
 -- Applied versions, one row per (table, version).
 CREATE TABLE tessera_migrations (

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidOptionError, StoreUnavailableError } from '../../core/errors.js';
-import { sessionsToEvict } from '../../core/record-ops.js';
+import { BadRequestError, InvalidOptionError, StoreUnavailableError } from '../../core/errors.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -16,6 +15,7 @@ import type {
   SessionRecord,
   SessionStore,
 } from '../../core/store.js';
+import { AbandonedStatements, mayStillRun } from './abandoned.js';
 import { isUnavailable, quoteIdent, translateError, type PgNotification, type PgPool, type PgPoolClient, type PgQueryResult } from './driver.js';
 import { migrate, resolveNames, type ResolvedNames } from './migrations.js';
 
@@ -48,7 +48,10 @@ export interface PostgresStoreOptions {
   /**
    * Milliseconds a statement may run: the server cancels it (`statement_timeout`, on the pool the
    * store opens) and the client gives up a second later in any case, so a server that stops
-   * answering turns into `StoreUnavailableError` instead of a hung request.
+   * answering turns into `StoreUnavailableError` instead of a hung request. When the client gives
+   * up first (a given pool without a shorter `statement_timeout`, a frozen server, a broken
+   * connection) the server may still run the statement: the store then ends that backend
+   * (`pg_terminate_backend`) before its next write, so that an undo comes after it.
    * @default 2000
    */
   statementTimeout?: number;
@@ -141,6 +144,37 @@ function toRecord(row: SessionRow): SessionRecord {
   };
 }
 
+const INSERT_COLUMNS =
+  'id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at, authenticated_at, ' +
+  'version, data, created_ip, created_user_agent, last_ip, last_user_agent, renewed_at, previous_secret_hash, previous_secret_expires_at';
+/** The SQL type of each of `INSERT_COLUMNS`. */
+const INSERT_TYPES = ['text', 'text', 'text', 'text', 'bigint', 'bigint', 'integer', 'bigint', 'bigint', 'bigint', 'integer', 'jsonb', 'text', 'text', 'text', 'text', 'bigint', 'text', 'bigint'];
+
+/** A record's values, in `INSERT_COLUMNS` order. */
+function recordValues(record: SessionRecord): unknown[] {
+  return [
+    record.id,
+    record.secretHash,
+    record.subject,
+    record.displayName,
+    record.createdAt,
+    record.lastSeenAt,
+    record.idleTimeout,
+    record.absoluteExpiresAt,
+    record.expiresAt,
+    record.authenticatedAt,
+    record.version,
+    JSON.stringify(record.data),
+    record.createdDevice.ip,
+    record.createdDevice.userAgent,
+    record.lastDevice.ip,
+    record.lastDevice.userAgent,
+    record.renewedAt,
+    record.previousSecretHash,
+    record.previousSecretExpiresAt,
+  ];
+}
+
 function positiveInteger(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) throw new InvalidOptionError(`${name} must be a positive integer, got ${String(value)}`);
   return value;
@@ -149,6 +183,14 @@ function positiveInteger(name: string, value: number): number {
 /** `LIKE` pattern for "starts with", with the pattern characters of the prefix taken literally. */
 function likePrefix(prefix: string): string {
   return prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+}
+
+/** A listing cursor: `<createdAt>:<id>` of the previous page's last session. */
+function parseCursor(cursor: string): { createdAt: number; id: string } {
+  const at = cursor.indexOf(':');
+  const createdAt = Number(cursor.slice(0, at));
+  if (at < 1 || !Number.isSafeInteger(createdAt)) throw new BadRequestError('not a listing cursor');
+  return { createdAt, id: cursor.slice(at + 1) };
 }
 
 /** Collects SQL parameters and hands out their `$n` placeholders. */
@@ -177,6 +219,8 @@ export class PostgresStore implements SessionStore, SessionIndex {
   readonly #table: string;
   /** Tokens a login or rotation replaced, for `isSuperseded`. */
   readonly #superseded: string;
+  /** Idempotency keys of applied change sets. */
+  readonly #applied: string;
   readonly #channel: string;
   readonly #migrate: boolean;
   readonly #ownsPool: boolean;
@@ -194,6 +238,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
   /** The live LISTEN connection, once established. */
   #listener: ListenConnection | null = null;
   #relisten: NodeJS.Timeout | null = null;
+  readonly #abandoned = new AbandonedStatements();
 
   constructor(options: PostgresStoreOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidOptionError('PostgresStore options are required');
@@ -206,6 +251,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
     this.#names = resolveNames({ ...(options.schema !== undefined ? { schema: options.schema } : {}), ...(options.table !== undefined ? { table: options.table } : {}) });
     this.#table = this.#names.qualified;
     this.#superseded = this.#names.superseded;
+    this.#applied = this.#names.applied;
     this.#channel = options.channel ?? 'tessera_sessions';
     if (typeof this.#channel !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.#channel)) {
       throw new InvalidOptionError(`channel must be a plain SQL identifier, got ${JSON.stringify(this.#channel)}`);
@@ -222,64 +268,68 @@ export class PostgresStore implements SessionStore, SessionIndex {
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { now, replaces, limit } = options;
-    const lockSubject = limit !== undefined && record.subject !== null ? record.subject : null;
-    if (replaces === undefined && lockSubject === null) {
-      await this.#query(this.#insert(record));
+    const limitedSubject = limit !== undefined && record.subject !== null ? record.subject : null;
+    if (replaces === undefined && limitedSubject === null) {
+      await this.#query(this.#insert(record), { write: true });
       return { status: 'created', evicted: [] };
     }
+    // A transaction, though its work is one statement: a client that gives up before COMMIT
+    // leaves nothing behind (the server rolls back when the connection goes), so a login answered
+    // 503 is undone by the server itself unless it was COMMIT that timed out.
     return this.#transaction<CreateResult>(async (query) => {
-      if (lockSubject !== null) {
-        // Serializes logins of one subject across pools and instances until commit.
-        await query({ text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [this.#table, lockSubject] });
+      if (limitedSubject !== null) {
+        // Serializes logins (and trims) of one subject across pools and instances until commit.
+        await query(this.#subjectLock(limitedSubject));
       }
+      const p = new Params();
+      const at = p.add(now, 'bigint');
+      const ctes: string[] = [];
+      const conditions: string[] = [];
+      let replacedId = 'NULL::text';
       if (replaces !== undefined) {
-        // One statement: the removal, the memory of the secrets that opened the session a moment
-        // ago (the previous one only in its grace period), and a few forgotten ones past their time.
-        const replaced = await query({
-          text: `WITH gone AS (
-                   DELETE FROM ${this.#table} WHERE id = $1 AND version = $2 AND expires_at > $3
-                   RETURNING id, subject, secret_hash, previous_secret_hash, previous_secret_expires_at),
-                 remembered AS (
-                   INSERT INTO ${this.#superseded} (superseded_until, id, secret_hash, previous_secret_hash)
-                   SELECT $5, id, secret_hash, CASE WHEN $3 < previous_secret_expires_at THEN previous_secret_hash END FROM gone
-                   ON CONFLICT (id) DO UPDATE SET superseded_until = excluded.superseded_until, secret_hash = excluded.secret_hash,
-                     previous_secret_hash = excluded.previous_secret_hash),
-                 forgotten AS (
-                   DELETE FROM ${this.#superseded} WHERE id = ANY(ARRAY(
-                     SELECT id FROM ${this.#superseded} WHERE superseded_until <= $3 AND id <> $1
-                     ORDER BY superseded_until LIMIT ${FORGET_PER_REPLACE} FOR UPDATE SKIP LOCKED)))
-                 SELECT id, subject, pg_notify($4, json_build_object('type', 'replaced', 'id', id, 'subject', subject)::text) FROM gone`,
-          values: [replaces.id, replaces.version, now, this.#channel, replaces.supersededUntil],
-        });
-        if (replaced.rows.length === 0) return { rollback: true, result: { status: 'gone' } };
-      }
-      const evicted: RemovedSession[] = [];
-      if (lockSubject !== null && limit !== undefined) {
-        const live = await query({
-          text: `SELECT id, created_at FROM ${this.#table} WHERE subject = $1 AND expires_at > $2`,
-          values: [lockSubject, now],
-        });
-        const excess = sessionsToEvict(
-          (live.rows as Array<{ id: string; created_at: string }>).map((row) => ({ id: row.id, createdAt: Number(row.created_at) })),
-          limit.max,
+        replacedId = p.add(replaces.id, 'text');
+        const channel = p.add(this.#channel, 'text');
+        // The removal, the memory of the secrets that opened the session a moment ago (the previous
+        // one only in its grace period), its idempotency keys, and a few forgotten tokens past their time.
+        ctes.push(
+          `gone AS (
+             DELETE FROM ${this.#table} WHERE id = ${replacedId} AND version = ${p.add(replaces.version, 'integer')} AND expires_at > ${at}
+             RETURNING id, subject, secret_hash, previous_secret_hash, previous_secret_expires_at)`,
+          `remembered AS (
+             INSERT INTO ${this.#superseded} (superseded_until, id, secret_hash, previous_secret_hash)
+             SELECT ${p.add(replaces.supersededUntil, 'bigint')}, id, secret_hash, CASE WHEN ${at} < previous_secret_expires_at THEN previous_secret_hash END FROM gone
+             ON CONFLICT (id) DO UPDATE SET superseded_until = excluded.superseded_until, secret_hash = excluded.secret_hash,
+               previous_secret_hash = excluded.previous_secret_hash)`,
+          `forgotten AS (
+             DELETE FROM ${this.#superseded} WHERE id = ANY(ARRAY(
+               SELECT id FROM ${this.#superseded} WHERE superseded_until <= ${at} AND id <> ${replacedId}
+               ORDER BY superseded_until LIMIT ${FORGET_PER_REPLACE} FOR UPDATE SKIP LOCKED)))`,
+          `keys AS (DELETE FROM ${this.#applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))`,
+          `notified AS (SELECT pg_notify(${channel}, json_build_object('type', 'replaced', 'id', id, 'subject', subject)::text) FROM gone)`,
         );
-        if (excess.length > 0 && limit.onLimit === 'reject') return { rollback: true, result: { status: 'limit' } };
-        if (excess.length > 0) {
-          const removed = await query({
-            text: `WITH gone AS (DELETE FROM ${this.#table} WHERE id = ANY($1::text[]) RETURNING id, subject)
-                   SELECT id, subject, pg_notify($2, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
-            values: [excess.map((victim) => victim.id), this.#channel],
-          });
-          const byId = new Map((removed.rows as RemovedSession[]).map((row) => [row.id, { id: row.id, subject: row.subject }]));
-          // Reported oldest first, as chosen.
-          for (const victim of excess) {
-            const gone = byId.get(victim.id);
-            if (gone) evicted.push(gone);
-          }
-        }
+        conditions.push('EXISTS (SELECT 1 FROM gone)');
       }
-      await query(this.#insert(record));
-      return { rollback: false, result: { status: 'created', evicted } };
+      const max = limitedSubject !== null && limit !== undefined ? p.add(limit.max, 'integer') : null;
+      if (max !== null) {
+        // Counted up to the limit only: a subject with thousands of sessions costs no more.
+        ctes.push(
+          `live AS (SELECT count(*)::int AS n FROM (
+             SELECT 1 FROM ${this.#table} WHERE subject = ${p.add(limitedSubject, 'text')} AND expires_at > ${at} AND id IS DISTINCT FROM ${replacedId} LIMIT ${max}) AS counted)`,
+        );
+        conditions.push(`(SELECT n FROM live) < ${max}`);
+      }
+      ctes.push(`created AS (${this.#insertSelect(record, p, conditions)} RETURNING id)`);
+      const result = await query({
+        text: `WITH ${ctes.join(',\n')}
+               SELECT ${replaces !== undefined ? '(SELECT count(*) FROM gone)::int' : '1'} AS replaced,
+                      ${replaces !== undefined ? '(SELECT count(*) FROM notified)::int' : '0'} AS notified,
+                      (SELECT count(*) FROM created)::int AS created`,
+        values: p.values,
+      });
+      const row = result.rows[0] as { replaced: number; created: number };
+      if (row.replaced === 0) return { rollback: true, result: { status: 'gone' } };
+      if (row.created === 0) return { rollback: true, result: { status: 'limit' } };
+      return { rollback: false, result: { status: 'created', evicted: [] } };
     });
   }
 
@@ -316,6 +366,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
         UNION ALL
         SELECT * FROM hit WHERE NOT EXISTS (SELECT 1 FROM touched)`;
     }
+    // Not a write to wait for abandoned statements over: a touch landing late is harmless.
     const result = await this.#query({ text, values: p.values });
     const row = result.rows[0] as SessionRow | undefined;
     return row === undefined ? null : toRecord(row);
@@ -356,7 +407,8 @@ export class PostgresStore implements SessionStore, SessionIndex {
     const seen = `greatest(last_seen_at, coalesce(${lastSeenAt}, last_seen_at))`;
     const live = `id = ${idParam} AND expires_at > ${now}`;
     const cas = options.expectedVersion !== undefined;
-    const update = `UPDATE ${this.#table} SET
+    const expected = cas ? p.add(options.expectedVersion, 'integer') : null;
+    const update = (where: string) => `UPDATE ${this.#table} SET
         data = ${data},
         last_seen_at = ${seen},
         idle_timeout = coalesce(${idleTimeout}, idle_timeout),
@@ -365,20 +417,22 @@ export class PostgresStore implements SessionStore, SessionIndex {
         last_user_agent = CASE WHEN ${hasDevice} THEN ${userAgent} ELSE last_user_agent END,
         display_name = CASE WHEN ${hasDisplayName} THEN ${displayName} ELSE display_name END,${renewal}
         version = version + 1
-      WHERE ${live}${cas ? ` AND version = ${p.add(options.expectedVersion, 'integer')}` : ''}
+      WHERE ${where}
       RETURNING *`;
+    if (options.idempotency !== undefined) return this.#applyOnce(p, { idParam, now, live, expected, update }, options.idempotency);
     // With compare-and-set, the current row comes back in the same statement when the version
     // differs; `current` is only read when nothing was applied. It is the statement's snapshot, so
     // under contention it may already be stale: the caller's retry then conflicts once more.
     // (Locking it FOR SHARE to get the newest version measured slower: 200 contending CAS
     // increments took ~25 s instead of ~15 s.)
-    const text = cas
-      ? `WITH applied AS (${update}), current AS (SELECT * FROM ${this.#table} WHERE ${live})
+    const text =
+      expected !== null
+        ? `WITH applied AS (${update(`${live} AND version = ${expected}`)}), current AS (SELECT * FROM ${this.#table} WHERE ${live})
          SELECT true AS applied, * FROM applied
          UNION ALL
          SELECT false AS applied, * FROM current WHERE NOT EXISTS (SELECT 1 FROM applied)`
-      : update;
-    const result = await this.#query({ text, values: p.values });
+        : update(live);
+    const result = await this.#query({ text, values: p.values }, { write: true });
     const row = result.rows[0] as (SessionRow & { applied?: boolean }) | undefined;
     if (row === undefined) return { status: 'gone' };
     const { applied, ...rest } = row;
@@ -387,14 +441,76 @@ export class PostgresStore implements SessionStore, SessionIndex {
     return { status: 'conflict', record: toRecord(rest) };
   }
 
+  /**
+   * A change set with an idempotency key, still one statement. The live row is locked first, so a
+   * retry that arrives while the first attempt still runs (its client gave up, the server did not)
+   * waits for it; the key is then claimed with an insert that sees committed keys whatever the
+   * snapshot, and only a claimed key lets the update through. A key already applied answers the
+   * locked, newest row as a duplicate. Nothing is remembered on a conflict or for a missing session.
+   */
+  async #applyOnce(
+    p: Params,
+    sql: { idParam: string; now: string; live: string; expected: string | null; update: (where: string) => string },
+    idempotency: { key: string; until: number },
+  ): Promise<ApplyResult> {
+    const { idParam, now, live, expected, update } = sql;
+    const key = p.add(idempotency.key, 'text');
+    const until = p.add(idempotency.until, 'bigint');
+    // With compare-and-set, an unclaimed key is a duplicate only if the key is there; else the
+    // version differed. (Seen through the snapshot: a key committed while this statement waited
+    // shows as a conflict, and the caller's retry then finds it.)
+    const duplicate =
+      expected === null ? 'true' : `EXISTS (SELECT 1 FROM ${this.#applied} WHERE session_id = ${idParam} AND key = ${key} AND until > ${now})`;
+    const text = `WITH target AS (SELECT * FROM ${this.#table} WHERE ${live} FOR UPDATE),
+      claimed AS (
+        INSERT INTO ${this.#applied} (until, session_id, key)
+        SELECT ${until}, id, ${key} FROM target${expected !== null ? ` WHERE version = ${expected}` : ''}
+        ON CONFLICT (session_id, key) DO UPDATE SET until = excluded.until WHERE ${this.#applied}.until <= ${now}
+        RETURNING session_id),
+      applied AS (${update(`id = ${idParam} AND id IN (SELECT session_id FROM claimed)`)})
+      SELECT 'applied' AS outcome, * FROM applied
+      UNION ALL
+      SELECT CASE WHEN ${duplicate} THEN 'duplicate' ELSE 'conflict' END, * FROM target WHERE NOT EXISTS (SELECT 1 FROM applied)`;
+    const result = await this.#query({ text, values: p.values }, { write: true });
+    const row = result.rows[0] as (SessionRow & { outcome: 'applied' | 'duplicate' | 'conflict' }) | undefined;
+    if (row === undefined) return { status: 'gone' };
+    const { outcome, ...rest } = row;
+    if (outcome === 'conflict') return { status: 'conflict', record: toRecord(rest) };
+    return outcome === 'duplicate' ? { status: 'applied', record: toRecord(rest), duplicate: true } : { status: 'applied', record: toRecord(rest) };
+  }
+
   async delete(id: string): Promise<RemovedSession | null> {
-    const result = await this.#query({
-      text: `WITH gone AS (DELETE FROM ${this.#table} WHERE id = $1 RETURNING id, subject)
-             SELECT id, subject, pg_notify($2, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
-      values: [id, this.#channel],
-    });
+    const result = await this.#query(
+      {
+        text: `WITH gone AS (DELETE FROM ${this.#table} WHERE id = $1 RETURNING id, subject),
+                    keys AS (DELETE FROM ${this.#applied} WHERE session_id = $1)
+               SELECT id, subject, pg_notify($2, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
+        values: [id, this.#channel],
+      },
+      { write: true },
+    );
     const row = result.rows[0] as RemovedSession | undefined;
     return row === undefined ? null : { id: row.id, subject: row.subject };
+  }
+
+  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    const { now, max, keep, batch } = options;
+    if (!(batch >= 1)) return [];
+    // Most logins leave the subject at or under its limit: one read, no lock, says so. A login
+    // committed after this read has a trim of its own still to come.
+    const over = await this.#query({ text: this.#liveCountSql, values: [subject, now, null, max + 1] }, { write: true });
+    if ((over.rows[0] as { n: number }).n <= max) return [];
+    return this.#transaction<RemovedSession[]>(async (query) => {
+      // Two trims of one subject at once, each keeping its own session, would end each other's.
+      await query(this.#subjectLock(subject));
+      const result = await query({
+        text: `WITH live AS (SELECT count(*)::int AS n FROM (
+                 SELECT 1 FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 LIMIT $3::int + $4::int) AS counted),
+               ${this.#removeOldestSql(`id <> $5`, `greatest(0, least((SELECT n FROM live) - $3::int, $4::int))`, '$6')}`,
+        values: [subject, now, max, batch, keep, this.#channel],
+      });
+      return { rollback: false, result: (result.rows as RemovedSession[]).map((row) => ({ id: row.id, subject: row.subject })) };
+    });
   }
 
   async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
@@ -414,33 +530,57 @@ export class PostgresStore implements SessionStore, SessionIndex {
     // batch is collected first (an init plan), so the delete touches only its ids whatever the
     // backlog; FOR UPDATE re-checks the expiry of a row changed since the statement began. The
     // same statement forgets a batch of superseded tokens past their time, which it does not report.
-    const result = await this.#query({
-      text: `WITH forgotten AS (
-               DELETE FROM ${this.#superseded}
-               WHERE id = ANY(ARRAY(SELECT id FROM ${this.#superseded} WHERE superseded_until <= $1 ORDER BY superseded_until LIMIT $2 FOR UPDATE SKIP LOCKED)))
-             DELETE FROM ${this.#table}
-             WHERE id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
-             RETURNING id, subject`,
-      values: [now, limit],
-    });
+    // Idempotency keys past their time go the same way, and those of the sessions removed.
+    const result = await this.#query(
+      {
+        text: `WITH forgotten AS (
+                 DELETE FROM ${this.#superseded}
+                 WHERE id = ANY(ARRAY(SELECT id FROM ${this.#superseded} WHERE superseded_until <= $1 ORDER BY superseded_until LIMIT $2 FOR UPDATE SKIP LOCKED))),
+               outdated AS (
+                 DELETE FROM ${this.#applied}
+                 WHERE (session_id, key) IN (SELECT session_id, key FROM ${this.#applied} WHERE until <= $1 ORDER BY until LIMIT $2 FOR UPDATE SKIP LOCKED)),
+               gone AS (
+                 DELETE FROM ${this.#table}
+                 WHERE id = ANY(ARRAY(SELECT id FROM ${this.#table} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+                 RETURNING id, subject),
+               keys AS (DELETE FROM ${this.#applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))
+             SELECT id, subject FROM gone`,
+        values: [now, limit],
+      },
+      { write: true },
+    );
     return (result.rows as RemovedSession[]).map((row) => ({ id: row.id, subject: row.subject }));
   }
 
-  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
-    const result = await this.#query({
-      text: `SELECT * FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id`,
-      values: [subject, now],
-    });
-    return (result.rows as SessionRow[]).map(toRecord);
+  async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    const limit = Math.floor(options.limit);
+    if (!(limit > 0)) return { sessions: [], nextCursor: null };
+    const after = options.cursor == null ? null : parseCursor(options.cursor);
+    // Keyset paging on (subject, created_at, id): the index is walked from the cursor, in order,
+    // for one page (one row more tells whether another follows), however many the subject has.
+    const result = await this.#query(
+      after === null
+        ? { text: `SELECT * FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id LIMIT $3`, values: [subject, options.now, limit + 1] }
+        : {
+            text: `SELECT * FROM ${this.#table} WHERE subject = $1 AND (created_at, id) > ($2::bigint, $3::text) AND expires_at > $4
+                   ORDER BY created_at, id LIMIT $5`,
+            values: [subject, after.createdAt, after.id, options.now, limit + 1],
+          },
+    );
+    const rows = result.rows as SessionRow[];
+    const sessions = rows.slice(0, limit).map(toRecord);
+    const last = sessions[sessions.length - 1];
+    return { sessions, nextCursor: rows.length > limit && last ? `${last.createdAt}:${last.id}` : null };
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    const result = await this.#query({
-      text: `WITH gone AS (
-               DELETE FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 AND id IS DISTINCT FROM $3 RETURNING id, subject)
-             SELECT id, subject, pg_notify($4, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
-      values: [subject, options.now, options.except ?? null, this.#channel],
-    });
+  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    const result = await this.#query(
+      {
+        text: `WITH ${this.#removeOldestSql('id IS DISTINCT FROM $3', '$4', '$5')}`,
+        values: [subject, options.now, options.except ?? null, options.limit, this.#channel],
+      },
+      { write: true },
+    );
     return (result.rows as RemovedSession[]).map((row) => ({ id: row.id, subject: row.subject }));
   }
 
@@ -513,32 +653,43 @@ export class PostgresStore implements SessionStore, SessionIndex {
 
   #insert(record: SessionRecord): { text: string; values: unknown[] } {
     return {
-      text: `INSERT INTO ${this.#table} (id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout,
-               absolute_expires_at, expires_at, authenticated_at, version, data, created_ip, created_user_agent, last_ip, last_user_agent,
-               renewed_at, previous_secret_hash, previous_secret_expires_at)
+      text: `INSERT INTO ${this.#table} (${INSERT_COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16, $17, $18, $19)`,
-      values: [
-        record.id,
-        record.secretHash,
-        record.subject,
-        record.displayName,
-        record.createdAt,
-        record.lastSeenAt,
-        record.idleTimeout,
-        record.absoluteExpiresAt,
-        record.expiresAt,
-        record.authenticatedAt,
-        record.version,
-        JSON.stringify(record.data),
-        record.createdDevice.ip,
-        record.createdDevice.userAgent,
-        record.lastDevice.ip,
-        record.lastDevice.userAgent,
-        record.renewedAt,
-        record.previousSecretHash,
-        record.previousSecretExpiresAt,
-      ],
+      values: recordValues(record),
     };
+  }
+
+  /** An insert of `record` that happens only when every one of `conditions` holds (parameters typed: no VALUES to infer them from). */
+  #insertSelect(record: SessionRecord, p: Params, conditions: string[]): string {
+    const values = recordValues(record).map((value, i) => p.add(value, INSERT_TYPES[i]));
+    return `INSERT INTO ${this.#table} (${INSERT_COLUMNS}) SELECT ${values.join(', ')}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''}`;
+  }
+
+  /** subject ($1), now ($2), except ($3, or null), cap ($4): the subject's live sessions other than `except`, counted up to `cap` only. */
+  get #liveCountSql(): string {
+    return `SELECT count(*)::int AS n FROM (
+              SELECT 1 FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 AND id IS DISTINCT FROM $3::text LIMIT $4) AS counted`;
+  }
+
+  /**
+   * The tail of a statement (its CTEs from `victims` on) removing the oldest (`created_at`, then
+   * id) live sessions of subject $1 at now $2 that match `condition`, at most `limit` of them,
+   * with their idempotency keys, publishing each on the channel parameter; oldest first. Walks
+   * the (subject, created_at, id) index for no more than `limit` entries (plus expired ones).
+   */
+  #removeOldestSql(condition: string, limit: string, channel: string): string {
+    return `victims AS (
+              SELECT id FROM ${this.#table} WHERE subject = $1 AND expires_at > $2 AND ${condition}
+              ORDER BY created_at, id LIMIT ${limit} FOR UPDATE),
+            gone AS (DELETE FROM ${this.#table} WHERE id = ANY(ARRAY(SELECT id FROM victims)) RETURNING id, subject, created_at),
+            keys AS (DELETE FROM ${this.#applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))
+            SELECT id, subject, pg_notify(${channel}, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone
+            ORDER BY created_at, id`;
+  }
+
+  /** Serializes the statements that count a subject's sessions and act on the count (limited logins, trims), until commit. */
+  #subjectLock(subject: string): { text: string; values: unknown[] } {
+    return { text: 'SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', values: [this.#table, subject] };
   }
 
   /** The pool, opened and migrated on first use; a failed start is retried by the next call. */
@@ -583,14 +734,35 @@ export class PostgresStore implements SessionStore, SessionIndex {
     return pool;
   }
 
-  async #query(config: { text: string; values: unknown[] }): Promise<PgQueryResult> {
-    const pool = await this.#getPool();
+  /**
+   * One statement on a pooled connection. `write`: first wait until statements the client gave up
+   * on have ended on the server (see `AbandonedStatements`), so that this one comes after them.
+   */
+  async #query(config: { text: string; values: unknown[] }, options: { write?: boolean } = {}): Promise<PgQueryResult> {
+    if (options.write === true) await this.#settleAbandoned();
+    const client = await this.#connect();
+    let failure: Error | undefined;
+    const onError = (error: Error) => {
+      failure ??= error;
+    };
+    client.on('error', onError);
     try {
       // Named, so each connection parses and plans a statement shape once, not on every request.
-      return await pool.query({ ...config, name: statementName(config.text), query_timeout: this.#queryTimeout });
+      return await client.query({ ...config, name: statementName(config.text), query_timeout: this.#queryTimeout });
     } catch (error) {
+      if (mayStillRun(error)) this.#abandoned.add(client);
+      if (isUnavailable(error)) failure ??= error as Error;
       throw translateError(error);
+    } finally {
+      client.removeListener('error', onError);
+      // A broken or abandoned connection is destroyed, not given back.
+      client.release(failure ?? false);
     }
+  }
+
+  async #settleAbandoned(): Promise<void> {
+    if (!this.#abandoned.pending) return;
+    await this.#abandoned.settle(await this.#getPool(), this.#statementTimeout, this.#queryTimeout);
   }
 
   /** A connection of its own from the pool; an outage becomes `StoreUnavailableError`. */
@@ -603,22 +775,31 @@ export class PostgresStore implements SessionStore, SessionIndex {
     }
   }
 
+  /**
+   * `body` in a transaction of its own, committed unless it asks for a rollback. A client that
+   * gives up on a statement sends no ROLLBACK (it would wait behind that statement): the
+   * connection is dropped instead, which rolls back on the server, and its backend is ended
+   * before the next write like any other abandoned one.
+   */
   async #transaction<T>(
     body: (query: (config: { text: string; values: unknown[] }) => Promise<PgQueryResult>) => Promise<{ rollback: boolean; result: T }>,
   ): Promise<T> {
+    await this.#settleAbandoned();
     const client = await this.#connect();
     let broken: Error | undefined;
     const onError = (error: Error) => {
-      broken = error;
+      broken ??= error;
     };
     client.on('error', onError);
-    const query = (config: { text: string; values?: unknown[] }) => client.query({ ...config, query_timeout: this.#queryTimeout });
+    const query = (config: { text: string; values?: unknown[] }) =>
+      client.query({ ...config, ...(config.values !== undefined ? { name: statementName(config.text) } : {}), query_timeout: this.#queryTimeout });
     try {
       await query({ text: 'BEGIN' });
       let outcome: { rollback: boolean; result: T };
       try {
         outcome = await body(query as (config: { text: string; values: unknown[] }) => Promise<PgQueryResult>);
       } catch (error) {
+        if (mayStillRun(error)) throw error;
         // A failed rollback leaves the connection in an unknown state: it is not given back.
         await query({ text: 'ROLLBACK' }).catch((rollbackError: unknown) => {
           broken ??= rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
@@ -628,6 +809,7 @@ export class PostgresStore implements SessionStore, SessionIndex {
       await query({ text: outcome.rollback ? 'ROLLBACK' : 'COMMIT' });
       return outcome.result;
     } catch (error) {
+      if (mayStillRun(error)) this.#abandoned.add(client);
       if (isUnavailable(error)) broken ??= error as Error;
       throw translateError(error);
     } finally {

@@ -26,15 +26,21 @@
  *   clock), moved by every touch and by every apply that moves the expiry. Past `expiresAt` the
  *   hash is still there for `expiredRetention` (5 minutes by default), but dead: every read checks
  *   the expiry itself (each script compares `expiresAt(ls, it, ax)` with `now`; the plain-`HGETALL`
- *   load, the subject list and `query` compare the record's expiresAt), so the margin only lets
- *   the sweep find the session's subject.
+ *   load and `query` compare the record's expiresAt), so the margin only lets the sweep find the
+ *   session's subject.
  *   A logged-in session's id must start with `subjectPartition(subject)` (the core issues it
  *   so); `create` refuses one that does not, since its index would live in another slot.
  * - `P u:{<shard of subjectPartition(subject)>}<subject>`: **sorted set**, the subject's session
- *   ids scored by expiresAt. Entries with a score `<= now` are trimmed whenever it is read or
- *   written; its TTL follows its longest-lived entry, so it never depends on keyspace
- *   notifications. Sessions issued by 0.1 sit in `P u:{<shard of unkeyedPartition(subject)>}`
- *   (see "Partition key").
+ *   ids scored by createdAt, so that Redis orders them as a listing wants them (createdAt, then
+ *   id in byte order: Redis orders equal scores by member) and a page starts anywhere in
+ *   O(log n): see "A subject's sessions, a page at a time". An entry's score never moves (a
+ *   touch leaves it alone); its expiry is the hash's, read as the walks meet the entry. Entries of
+ *   sessions that ended leave it when the session is deleted, swept or trimmed, or when a walk
+ *   meets them (see `drop` in scripts.ts). Its TTL is at least the expiry of its longest-lived
+ *   entry, and only ever moved later (by the create and every expiry move: a `PTTL`, and a
+ *   `PEXPIRE` when the TTL is short), so it never depends on keyspace notifications. Sessions
+ *   issued by 0.1 sit in `P u:{<shard of unkeyedPartition(subject)>}`, scored by expiresAt as 0.1
+ *   wrote them (see "Partition key").
  * - `P x:{<shard>}`: **sorted set**, one per shard (1,024), the shard's session ids scored by
  *   expiresAt. One per shard, on a single node as on a cluster: on a cluster the index is then
  *   written in the same script as the session, and everywhere each set stays small (about 100
@@ -59,6 +65,12 @@
  *   period lasted) and until when (the core's clock) they count as superseded rather than
  *   unknown. TTL `supersededUntil - now`, so nothing sweeps it. `isSuperseded` reads it and the
  *   live session's `ph` in one script (the `{shard}` is the session's, so one slot).
+ * - `P k:{<shard>}<rest of id>:<idempotency key>`: **string**, the core's `until` (its clock),
+ *   TTL `until - now`: a change set applied with `ApplyOptions.idempotency`, written by APPLY or
+ *   INCREMENT in the same script that applied it (never by a conflict or a gone session). A
+ *   change set whose key is there and not past answers `duplicate` with the current hash and
+ *   writes nothing. One per applied change set that has a key (requests sent with an
+ *   `Idempotency-Key`), about 100 bytes each for `idempotencyWindow` (10 minutes by default).
  * - `P partition-key`: **string**, no TTL, the base64 of the 32 random bytes that subject
  *   partitions are derived from, when the `partitionKey` option is not given (see below).
  *
@@ -81,16 +93,25 @@
  *
  * tessera 0.1 derived the partition from the subject alone (`unkeyedPartition`). Its sessions keep
  * working until they end: everything but the subject-wide operations follows the id, and those
- * (`listBySubject`, `count({ subject })`, `deleteBySubject`, `query({ subject })`) also read the
- * 0.1 index when it is in another shard than the keyed one: in the same script on a single node
- * (or when both shards share a cluster slot), in a second script on a cluster. 0.1 sessions do
- * not count against the per-user limit of a new login (its script cannot reach their slot on a
- * cluster).
+ * (`listBySubject`, `count({ subject })`, `deleteBySubject`, `trimSubject`, `query({ subject })`)
+ * also read the 0.1 index when it is in another shard than the keyed one: in the same script on a
+ * single node (or when both shards share a cluster slot), in a second script on a cluster. Best
+ * effort, as follows. A listing gives them first (they are older than any keyed session), in the
+ * order of their index, which is their expiry as 0.1 last wrote it (nothing rescores it now), and
+ * its cursor says which index it is in (an `l` before it); for the one subject in 1,024 whose two
+ * partitions share a shard, the two indexes are one key, where 0.1's entries sit among the keyed
+ * ones by their expiry. `trimSubject` counts them and ends
+ * them first where its one script reaches their index (a single node, or the same slot), and
+ * neither counts nor ends them on a cluster where it does not. They do not count against the
+ * limit of a `create` with `limit` (`onLimit: 'reject'`), whose script cannot reach their slot on a
+ * cluster. So a user with 0.1 sessions may have that many more than the limit until they end (at
+ * most the absolute timeout after the upgrade).
  *
  * Every change that touches more than one key is one Lua script (EVALSHA, falling back to EVAL
- * when the server lost its script cache), so load with its touch, apply, create with its limit
- * and evictions, delete and delete-by-subject are each atomic and one round trip (delete-by-
- * subject: one per cluster slot, when 0.1 sessions' index is in another; see "Partition key").
+ * when the server lost its script cache), so load with its touch, apply, create with its limit,
+ * delete, a batch of delete-by-subject and a batch of trim are each atomic and one round trip
+ * (delete-by-subject: one per cluster slot, when 0.1 sessions' index is in another; see
+ * "Partition key").
  * No `KEYS`, no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
  * flags (`SCRIPT_FLAGS` in scripts.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
  * create and apply before they start, which the store reports as `StoreUnavailableError`.
@@ -100,19 +121,55 @@
  * bound), it is a plain `HGETALL`; otherwise the LOAD script, which touches when due. If the
  * `HGETALL` shows a touch due after all (another instance shortened the idle timeout), the
  * script follows: a second round trip, only then. A save is one EVALSHA: INCREMENT for a change
- * set of increments only, APPLY for anything else. Both answer just `ok` when the hash was at the
- * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. Admin paths cost:
- * `count` O(shards); `listBySubject` and `count({ subject })` O(sessions of the subject), plus one
- * script on a cluster where 0.1 sessions' index is in another slot (see "Partition key"); `query`
- * by subject or id likewise; a page of `query` over everything walks the `x` indexes in the order
+ * set of increments only, APPLY for anything else (with an idempotency key, one `GET` more in the
+ * script, and a `SET` when it applies). Both answer just `ok` when the hash was at the
+ * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. A login is CREATE
+ * and, with `onLimit: 'evict-oldest'` (the default), the core's `trimSubject` after it: a second
+ * EVALSHA, which costs a `ZCARD` and a `HMGET` per session of the user while the user has at
+ * most 128 (see `live` in scripts.ts). A touch writes the hash, its TTL, its `x` entry and, for a
+ * logged-in session, reads the `u` index's TTL (`PTTL`), moving it only when it is shorter than
+ * the new expiry: before issue 20 it also rescored the `u` entry and read its last entry.
+ * Admin paths cost: `count` O(shards); the subject-wide ones at most about a page each, see
+ * below; `query` by id one `HGETALL`; a page of `query` over everything walks the `x` indexes in the order
  * of the ids they hold and stops at the shard that fills it (at 100,000 sessions, about 3 ms a
  * page, against 60 to 80 ms when every page walked every index). A display-name search reads
  * each live session's `dn` until the page is full, in scripts of at most 2,000 sessions each
  * (about 10 ms) so that the node serves other clients between them: about 0.4 s in all for a
  * prefix that matches nothing at 100,000 sessions.
  *
- * Expired sessions: `u` entries are trimmed by score; `x` entries by `deleteExpired` (run by the
- * core's sweep), which deletes the hash and reports the session with the subject it finds there.
+ * ## A subject's sessions, a page at a time
+ *
+ * No script walks more than about one page of a subject's index (plus the entries it meets that
+ * name no live session, which it drops, so that no later walk meets them again), however many
+ * sessions the subject has: one user with 57,000 sessions is listed 50 at a time in about a
+ * millisecond of server time a page (bench/abuse/redis-heavy-user.mjs), where the whole listing
+ * held Redis for 0.5 to 1 s before (and, past the 500 ms command timeout, failed with 503).
+ * - `listBySubject`: LIST. A cursor is the last listed session's score (createdAt) and id; the
+ *   next page starts at the first entry after it, found by two `ZCOUNT`s and a halving over the
+ *   entries of that score (O(log² n), whether or not that session still exists), then reads one
+ *   `HGETALL` per entry until it has `limit + 1` live sessions (one to tell whether more follow).
+ * - `deleteBySubject`: DROP, oldest first, at most `limit` removals.
+ * - `count({ subject })` (COUNT_SUBJECT) and the limit checks (`live` in scripts.ts): an index of
+ *   at most 128 entries is walked whole (exact; it heals entries whose hash is gone); a larger one
+ *   is its `ZCARD` less the entries that its shard's `x` index shows expired (at most 1,000 of
+ *   them, oldest expiries first, dropped as they are met). That is exact unless a session hash
+ *   was deleted by hand (see "Healing") or more than 1,000 expired sessions of the shard wait for
+ *   the sweep; then it counts too many until the walks meet them. So for a user with more than
+ *   128 sessions, a `create` with `limit` may refuse, and `trimSubject` end, one session too many
+ *   per such entry: only for users over 128 sessions, and only after a deletion by hand or a
+ *   missed sweep.
+ * - `trimSubject`: TRIM, oldest first, never `keep`, at most `batch` removals, while the count
+ *   above is over `max`; entries met that name no live session come off the excess.
+ * - `query({ subject })`: ordered by id, which the index does not give, so it reads the whole
+ *   index, but in SCAN_SUBJECT steps of 500 entries (2 to 3 ms each on this loaded machine), keeping the
+ *   page's smallest ids, then one `HGETALL` each.
+ *
+ * Expired sessions: `u` entries leave as described above; `x` entries by `deleteExpired` (run by
+ * the core's sweep), which deletes the hash and reports the session with the subject it finds there.
+ * A `deleteExpired` batch is SWEEP steps of at most 100 sessions (about a millisecond of server
+ * time each), each going on from the index where the last one stopped, and each call from where
+ * this instance's last call stopped, round all 1,024: so no step walks again the indexes emptied
+ * before it, and a request queued behind a sweep waits for one step, not a batch.
  * Redis drops the hash by its TTL `expiredRetention` after the expiry, so a sweep that comes
  * within that margin reports the subject (the `expired` event names the user); one that comes
  * later reports a null subject. The margin costs memory only for sessions that expired in the
@@ -125,12 +182,13 @@
  *
  * A session hash deleted behind the store's back (`redis-cli DEL`, say) ends the session at once:
  * every read finds nothing, so the next request with its token has no session and its cookie is
- * cleared. Its index entries heal as follows. `listBySubject`, `count({ subject })`,
- * `deleteBySubject` and `query({ subject })` check each entry of the subject's index for its hash
- * (`count({ subject })` with `EXISTS`, so it is O(sessions of the subject), no longer a `ZCARD`)
- * and drop the vanished ones from both indexes and `n` in the same script: so a logged-in
- * session deleted by hand stops being listed and counted, by subject and overall, on the next
- * such read. `count()` of everything cannot check 100,000 hashes within its 2 ms (an `EXISTS` of
+ * cleared. Its index entries heal as follows. Every walk of a subject's index (a listing page,
+ * `deleteBySubject`, `trimSubject`, `query({ subject })`, and `count({ subject })` or a login's
+ * limit check while the index has at most 128 entries) drops the entries it meets whose hash is
+ * gone, from both indexes and `n`, in the same script: so a logged-in session deleted by hand
+ * stops being listed at once, and counted by subject and overall once such a walk has met it
+ * (for a user with at most 128 sessions, the next count; for a larger one, the listing page or
+ * trim that reaches it). `count()` of everything cannot check 100,000 hashes within its 2 ms (an `EXISTS` of
  * every entry takes 150 to 300 ms at 100,000 sessions); instead each `deleteExpired` call also
  * runs the HEAL script over the next 16 of the 1,024 expiry indexes of the instance's own round
  * robin (which starts at a random shard), removing live entries whose hash is gone. So a session
@@ -144,16 +202,29 @@
  *
  * An anonymous session's partition is random, so on a cluster the session a login replaces is
  * usually in another slot than the new one. That replace runs as two atomic steps, in this order:
- * (1) create the new session, applying the subject's limit (the old session stays valid); (2)
- * delete the old one only if it is still live at the version read. If (2) finds it changed or
- * gone, the new session is deleted again and the result is `gone` (the core re-reads and retries);
- * sessions evicted in (1) stay evicted. The old token is never valid after the new one is handed
- * out, and a failed login never destroys the old session. If Redis fails between the steps, the
- * new session, whose token was never handed out, expires by itself.
+ * (1) create the new session, refusing it at the subject's limit (the old session stays valid);
+ * (2) delete the old one only if it is still live at the version read. If (2) finds it changed or
+ * gone, the new session is deleted again and the result is `gone` (the core re-reads and retries).
+ * The old token is never valid after the new one is handed out, and a failed login never destroys
+ * the old session. If Redis fails between the steps, the create's outcome is unknown to the core,
+ * which deletes the new session once Redis answers (see `Compensations` in the core); the new
+ * session, whose token was never handed out, would expire by itself anyway.
+ *
+ * ## Ambiguous failures
+ *
+ * A command that times out on the client (`commandTimeout`) may still run: node-redis keeps it
+ * queued, and Redis runs it once it can (after a `CLIENT PAUSE`, a slow script, a network stall).
+ * The store reports `StoreUnavailableError` (503, "outcome unknown"); what makes that safe is
+ * elsewhere: a create never evicts (the core trims only after a login that succeeded), the core
+ * deletes a session whose create's outcome is unknown (`delete` is idempotent, and a `create` of
+ * an id that exists fails with a plain `Error`, never `StoreUnavailableError`), and a change set
+ * with an idempotency key is applied once (the `k:` key above). test/redis-ambiguous.test.ts
+ * shows each with `CLIENT PAUSE ... WRITE`, on one node and on a cluster.
  */
 import { createHash } from 'node:crypto';
 import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
+  BadRequestError,
   ID_SHARDS,
   InvalidOptionError,
   PARTITION_LENGTH,
@@ -185,7 +256,30 @@ import {
 } from '../../core/index.js';
 import { Deadlines } from './deadlines.js';
 import { PartitionKey, assertPartitionKey } from './partitions.js';
-import { APPLY, COUNT_ALL, CREATE, DELETE, HEAL, HEAL_SHARDS, INCREMENT, LOAD, QUERY, SCRIPT_FLAGS, SUBJECT, SUPERSEDED, SWEEP, prelude, withShebang, type ScriptFlag } from './scripts.js';
+import {
+  APPLY,
+  COUNT_ALL,
+  COUNT_SUBJECT,
+  CREATE,
+  DELETE,
+  DROP,
+  HEAL,
+  HEAL_SHARDS,
+  INCREMENT,
+  LIST,
+  LOAD,
+  QUERY,
+  SCAN_BUDGET,
+  SCAN_SUBJECT,
+  SCRIPT_FLAGS,
+  SUPERSEDED,
+  SWEEP,
+  SWEEP_STEP,
+  TRIM,
+  prelude,
+  withShebang,
+  type ScriptFlag,
+} from './scripts.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
 
@@ -274,6 +368,9 @@ interface Script {
   text: string;
   sha: string;
 }
+
+/** What `ApplyOptions.idempotency` allows as a key. */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,256}$/;
 
 /** Sessions whose lastSeenAt the store remembers; when full it starts over. */
 const LAST_SEEN_ENTRIES = 50_000;
@@ -436,10 +533,6 @@ function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment
   return changes.increment !== undefined;
 }
 
-function byCreation(a: SessionRecord, b: SessionRecord): number {
-  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
-}
-
 /**
  * Sessions in Redis: a hash per session, a sorted set per subject, Lua scripts for every
  * multi-key change. See the comment at the top of this file for the key layout.
@@ -466,6 +559,8 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   readonly #indexKeys: readonly string[];
   readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
   readonly #partitionKey: PartitionKey;
+  /** Where this instance's next deleteExpired starts, by the first index key of a target: see deleteExpired. */
+  readonly #sweptTo = new Map<string, number>();
   /** Where this instance's next sweep starts healing (see "Healing"); instances start apart. */
   #healNext = Math.floor(Math.random() * ID_SHARDS.length);
 
@@ -530,7 +625,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       create: script(CREATE(shared), SCRIPT_FLAGS.create),
       delete: script(DELETE(shared), SCRIPT_FLAGS.delete),
       superseded: script(SUPERSEDED(shared), SCRIPT_FLAGS.superseded),
-      subject: script(SUBJECT(shared), SCRIPT_FLAGS.subject),
+      list: script(LIST(shared), SCRIPT_FLAGS.list),
+      drop: script(DROP(shared), SCRIPT_FLAGS.drop),
+      countSubject: script(COUNT_SUBJECT(shared), SCRIPT_FLAGS.countSubject),
+      trim: script(TRIM(shared), SCRIPT_FLAGS.trim),
+      scanSubject: script(SCAN_SUBJECT(shared), SCRIPT_FLAGS.scanSubject),
       count: script(COUNT_ALL(shared), [...SCRIPT_FLAGS.count, ...walk]),
       sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
       heal: script(HEAL(shared), [...SCRIPT_FLAGS.heal, ...walk]),
@@ -611,18 +710,19 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
         String(replaces?.version ?? ''),
         String(replaces?.supersededUntil ?? ''),
         limit !== undefined && record.subject !== null ? String(limit.max) : '',
-        limit?.onLimit ?? '',
+        String(record.createdAt),
         ...fields,
       ]);
     } catch (error) {
       if (isReply(error) && error.message.includes('tessera: duplicate session id')) throw new Error('duplicate session id');
       throw error;
     }
-    const [status, ...evicted] = (reply as Reply[]).map(asString);
+    const status = asString((reply as Reply[])[0]);
     if (status === 'limit') return { status: 'limit' };
     if (status === 'gone') return { status: 'gone' };
     this.#remember(record);
-    return { status: 'created', evicted: evicted.map((id) => ({ id, subject: record.subject })) };
+    // Never evicts: the core trims the subject (trimSubject) once the login has succeeded.
+    return { status: 'created', evicted: [] };
   }
 
   load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
@@ -687,7 +787,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     if (!isSessionId(id)) return Promise.resolve({ status: 'gone' });
     const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
-    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options.now, base);
+    const idempotency = options.idempotency;
+    if (idempotency !== undefined && !IDEMPOTENCY_KEY.test(idempotency.key)) return Promise.reject(new RangeError('an idempotency key is 1 to 256 printable ASCII characters'));
+    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options.now, base, idempotency);
     const args = [
       id,
       String(options.now),
@@ -713,17 +815,27 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
       args.push(key, String(delta));
     }
-    return this.#run(this.#scripts.apply, [this.#sessionKey(id), this.#indexKey(id)], args).then((reply) => this.#applied(id, reply, changes, base));
+    const keys = [this.#sessionKey(id), this.#indexKey(id)];
+    if (idempotency !== undefined) {
+      keys.push(this.#idempotencyKey(id, idempotency.key));
+      args.push(String(idempotency.until));
+    }
+    return this.#run(this.#scripts.apply, keys, args).then((reply) => this.#applied(id, reply, changes, base));
   }
 
-  #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined): Promise<ApplyResult> {
+  #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined, idempotency: ApplyOptions['idempotency']): Promise<ApplyResult> {
     const args = [String(now), base === undefined ? '' : String(base.version)];
     for (const key in increments) {
       const delta = increments[key] as number;
       if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
       args.push(`d:${key}`, String(delta));
     }
-    return this.#run(this.#scripts.increment, [this.#sessionKey(id)], args).then((reply) => this.#applied(id, reply, { increment: increments }, base));
+    const keys = [this.#sessionKey(id)];
+    if (idempotency !== undefined) {
+      keys.push(this.#idempotencyKey(id, idempotency.key));
+      args.push(String(idempotency.until));
+    }
+    return this.#run(this.#scripts.increment, keys, args).then((reply) => this.#applied(id, reply, { increment: increments }, base));
   }
 
   #applied(id: string, reply: Reply, changes: ChangeSet, base: SessionRecord | undefined): ApplyResult {
@@ -734,7 +846,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const record = derived ? applyChangeSet(base, changes) : toRecord(id, flat);
     // A record derived from `base` has a new lastSeenAt only when the change set moved it.
     if (!derived || changes.lastSeenAt !== undefined || changes.idleTimeout !== undefined) this.#remember(record);
-    return asString(status) === 'conflict' ? { status: 'conflict', record } : { status: 'applied', record };
+    const kind = asString(status);
+    if (kind === 'conflict') return { status: 'conflict', record };
+    return kind === 'duplicate' ? { status: 'applied', record, duplicate: true } : { status: 'applied', record };
   }
 
   async delete(id: string): Promise<RemovedSession | null> {
@@ -761,12 +875,22 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const heal = this.#healSlice();
     const removed: RemovedSession[] = [];
     for (const target of await this.#targets()) {
-      if (removed.length < limit) {
-        const reply = (await this.#runOn(target, this.#scripts.sweep, [String(now), String(limit - removed.length), ...target.indexes])) as Reply[];
-        for (let i = 0; i + 2 < reply.length; i += 3) {
+      // From the index where this instance's last call stopped, round all of them, in steps of
+      // SWEEP_STEP sessions that each go on where the one before stopped: no step walks again
+      // the indexes emptied before it (1,024 of them cost some 3 ms late in a large sweep).
+      const first = target.indexes[0] as string;
+      const from = (this.#sweptTo.get(first) ?? 0) % target.indexes.length;
+      const order = from === 0 ? target.indexes : [...target.indexes.slice(from), ...target.indexes.slice(0, from)];
+      let done = 0;
+      while (removed.length < limit && done < order.length) {
+        const step = Math.min(SWEEP_STEP, limit - removed.length);
+        const reply = (await this.#runOn(target, this.#scripts.sweep, [String(now), String(step), done === 0 ? '1' : '0', ...order.slice(done)])) as Reply[];
+        done += Number(reply[0]);
+        for (let i = 1; i + 2 < reply.length; i += 3) {
           removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
         }
       }
+      this.#sweptTo.set(first, (from + done) % target.indexes.length);
       // Every call heals its slice on every node, past the limit too: see "Healing".
       const healing = target.indexes.filter((key) => heal.has(key));
       if (healing.length > 0) await this.#runOn(target, this.#scripts.heal, [String(now), ...healing]);
@@ -799,14 +923,71 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     }
   }
 
-  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
-    const records = await this.#subjectRecords(subject, now);
-    return records.sort(byCreation);
+  /**
+   * One LIST script per page (two on a cluster for the page where 0.1's index, in another slot,
+   * gives way to the keyed one): the cursor names the index, the score (createdAt) and the id of
+   * the last session listed, and the page starts right after it, however many sessions precede.
+   */
+  async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    const { now, limit } = options;
+    const after = options.cursor == null ? null : parseListCursor(options.cursor);
+    const indexes = await this.#subjectIndexes(subject);
+    const start = after === null ? 0 : Math.max(0, indexes.pairs.findIndex((pair) => pair.legacy === after.legacy));
+    // One more than the page, to know whether another follows.
+    const want = limit + 1;
+    const found: Array<{ pair: number; score: string; record: SessionRecord }> = [];
+    for (const group of indexes.groups) {
+      const first = Math.max(group[0] as number, start);
+      if (found.length >= want || first > (group[group.length - 1] as number)) continue;
+      const resume = after !== null && first === start;
+      const reply = (await this.#run(this.#scripts.list, this.#keysOf(indexes, group), [
+        subject,
+        String(now),
+        String(first - (group[0] as number) + 1),
+        resume ? after.score : '',
+        resume ? after.id : '',
+        String(want - found.length),
+      ])) as Reply[];
+      for (let i = 0; i + 3 < reply.length; i += 4) {
+        const record = toRecord(asString(reply[i + 2]), reply[i + 3]);
+        found.push({ pair: group[Number(reply[i]) - 1] as number, score: asString(reply[i + 1]), record });
+      }
+    }
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    const nextCursor = found.length > limit && last !== undefined ? listCursor(indexes.pairs[last.pair]?.legacy === true, last.score, last.record.id) : null;
+    return { sessions: page.map((entry) => entry.record), nextCursor };
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    const replies = await this.#subject(subject, options.now, 'delete', options.except ?? '');
-    return replies.flatMap((reply) => (reply as Reply[]).map((id) => ({ id: asString(id), subject })));
+  /** Up to `limit` in one DROP script (two on a cluster where 0.1's index is in another slot). */
+  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    const indexes = await this.#subjectIndexes(subject);
+    const removed: RemovedSession[] = [];
+    for (const group of indexes.groups) {
+      if (removed.length >= options.limit) break;
+      const reply = (await this.#run(this.#scripts.drop, this.#keysOf(indexes, group), [
+        subject,
+        String(options.now),
+        options.except ?? '',
+        String(options.limit - removed.length),
+      ])) as Reply[];
+      for (const id of reply) removed.push({ id: asString(id), subject });
+    }
+    return removed;
+  }
+
+  /**
+   * One TRIM script, in the subject's slot. 0.1's sessions (see "Partition key") are trimmed first,
+   * being the oldest, where the same script reaches their index: always on a single node, on a
+   * cluster only when it shares the keyed index's slot.
+   */
+  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    const { now, max, keep, batch } = options;
+    if (!Number.isSafeInteger(max) || !Number.isSafeInteger(batch) || batch < 1) return [];
+    const indexes = await this.#subjectIndexes(subject);
+    const group = indexes.groups[indexes.groups.length - 1] as number[];
+    const reply = (await this.#run(this.#scripts.trim, this.#keysOf(indexes, group), [subject, String(now), String(max), keep, String(batch)])) as Reply[];
+    return reply.map((id) => ({ id: asString(id), subject }));
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -822,7 +1003,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       const record = await this.load(query.id, { now });
       candidates = record === null ? [] : [record];
     } else if (query.subject !== undefined) {
-      candidates = await this.#subjectRecords(query.subject, now);
+      candidates = await this.#subjectQuery(query.subject, now, cursor, query.displayNamePrefix, limit + 1);
     } else {
       // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
       const pages = await Promise.all((await this.#targets()).map((target) => this.#queryNode(target, now, cursor, query.displayNamePrefix, limit + 1)));
@@ -860,40 +1041,69 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
     if (filter.subject !== undefined) {
-      const replies = await this.#subject(filter.subject, filter.now, 'count', '');
+      const { subject, now } = filter;
+      const indexes = await this.#subjectIndexes(subject);
+      const replies = await Promise.all(indexes.groups.map((group) => this.#run(this.#scripts.countSubject, this.#keysOf(indexes, group), [subject, String(now)])));
       return replies.reduce<number>((sum, n) => sum + Number(n), 0);
     }
     const counts = await Promise.all((await this.#targets()).map((target) => this.#runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
     return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
   }
 
-  async #subjectRecords(subject: string, now: number): Promise<SessionRecord[]> {
-    const records: SessionRecord[] = [];
-    for (const reply of await this.#subject(subject, now, 'list', '')) {
-      const list = reply as Reply[];
-      for (let i = 0; i + 1 < list.length; i += 2) {
-        const record = toRecord(asString(list[i]), list[i + 1]);
-        if (now < record.expiresAt && record.subject === subject) records.push(record);
+  /**
+   * query({ subject }): the live sessions with the `wanted` smallest ids past `cursor`. A subject
+   * index is ordered by createdAt, not id, so it is read whole, but in SCAN_SUBJECT steps of
+   * `SCAN_BUDGET` entries, so that the server serves others between them; then one HGETALL each.
+   */
+  async #subjectQuery(subject: string, now: number, cursor: string, displayNamePrefix: string | undefined, wanted: number): Promise<SessionRecord[]> {
+    const indexes = await this.#subjectIndexes(subject);
+    let smallest: string[] = [];
+    for (const pair of indexes.pairs) {
+      let from: [string, string] = ['', ''];
+      for (;;) {
+        const reply = (await this.#run(this.#scripts.scanSubject, pair.keys, [
+          subject,
+          String(now),
+          ...from,
+          String(SCAN_BUDGET),
+          cursor,
+          displayNamePrefix === undefined ? '0' : '1',
+          displayNamePrefix ?? '',
+        ])) as Reply[];
+        for (let i = 2; i < reply.length; i++) smallest.push(asString(reply[i]));
+        // Ids are ASCII, so the default order is byte order.
+        if (smallest.length > wanted) smallest = smallest.sort().slice(0, wanted);
+        const score = asString(reply[0]);
+        if (score === '') break;
+        from = [score, asString(reply[1])];
       }
     }
-    return records;
+    const records = await Promise.all(
+      smallest.map(async (id) => {
+        const key = this.#sessionKey(id);
+        const flat = flatHash(await this.#send(key, ['HGETALL', key]));
+        return flat.length === 0 ? null : toRecord(id, flat);
+      }),
+    );
+    return records.filter((record): record is SessionRecord => record !== null);
   }
 
   /**
-   * The SUBJECT script over a subject's index, and over the index of the sessions issued under
-   * 0.1's unkeyed partition (see "Partition key" at the top of this file) when that one is in
-   * another shard: in the same call where both are in one slot (always on a single node), in a
-   * second one otherwise. One reply per call.
+   * A subject's indexes in listing order: the index of the sessions 0.1 issued under its unkeyed
+   * partition (see "Partition key"), when that is in another shard, then the keyed one; and which
+   * of them one script can take together: both on a single node or when they share a cluster slot.
    */
-  async #subject(subject: string, now: number, mode: 'list' | 'count' | 'delete', except: string): Promise<Reply[]> {
+  async #subjectIndexes(subject: string): Promise<SubjectIndexes> {
     const shard = (await this.subjectPartition(subject)).slice(0, SHARD_LENGTH);
     const legacy = unkeyedPartition(subject).slice(0, SHARD_LENGTH);
-    const args = [subject, String(now), mode, except];
-    const keys = [this.#subjectIndexKey(shard, subject), this.#shardIndexKey(shard)];
-    if (legacy === shard) return [await this.#run(this.#scripts.subject, keys, args)];
-    const legacyKeys = [this.#subjectIndexKey(legacy, subject), this.#shardIndexKey(legacy)];
-    if (!this.#cluster || slotOf(shard) === slotOf(legacy)) return [await this.#run(this.#scripts.subject, [...keys, ...legacyKeys], args)];
-    return Promise.all([this.#run(this.#scripts.subject, keys, args), this.#run(this.#scripts.subject, legacyKeys, args)]);
+    const keyed: IndexPair = { legacy: false, keys: [this.#subjectIndexKey(shard, subject), this.#shardIndexKey(shard)] };
+    if (legacy === shard) return { pairs: [keyed], groups: [[0]] };
+    const pairs = [{ legacy: true, keys: [this.#subjectIndexKey(legacy, subject), this.#shardIndexKey(legacy)] } satisfies IndexPair, keyed];
+    return { pairs, groups: !this.#cluster || slotOf(shard) === slotOf(legacy) ? [[0, 1]] : [[0], [1]] };
+  }
+
+  #keysOf(indexes: SubjectIndexes, group: readonly number[]): string[] {
+    return group.flatMap((i) => indexes.pairs[i]?.keys ?? []);
   }
 
   /** A subject's index in a shard: the shard of the partition its sessions' ids start with. */
@@ -903,6 +1113,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   #sessionKey(id: string): string {
     return `${this.#prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
+  }
+
+  /** An applied change set's idempotency key, in the session's slot: see `ApplyOptions.idempotency`. */
+  #idempotencyKey(id: string, key: string): string {
+    return `${this.#prefix}k:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}:${key}`;
   }
 
   /** What a login or rotation that replaced this session remembers of it: see `isSuperseded`. */
@@ -1069,6 +1284,33 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 interface Target {
   client: RedisClientLike;
   indexes: readonly string[];
+}
+
+/** A subject index and its shard's expiry index; `legacy`: 0.1's (see "Partition key"). */
+interface IndexPair {
+  legacy: boolean;
+  keys: [string, string];
+}
+
+interface SubjectIndexes {
+  /** In listing order: 0.1's (when apart), then the keyed one. */
+  pairs: IndexPair[];
+  /** Positions in `pairs` that one script takes together, in order. */
+  groups: number[][];
+}
+
+/**
+ * A listing cursor: the last session of a page as `<score>:<id>`, the score being its createdAt,
+ * its index score (as 0.1 wrote it) after an `l` in 0.1's index.
+ */
+function listCursor(legacy: boolean, score: string, id: string): string {
+  return `${legacy ? 'l' : ''}${score}:${id}`;
+}
+
+function parseListCursor(cursor: string): { legacy: boolean; score: string; id: string } {
+  const match = /^(l?)(-?\d{1,17}):(.+)$/.exec(cursor);
+  if (match === null || !isSessionId(match[3] as string)) throw new BadRequestError('not a listing cursor');
+  return { legacy: match[1] === 'l', score: match[2] as string, id: match[3] as string };
 }
 
 let shardSlotTable: Uint16Array | null = null;

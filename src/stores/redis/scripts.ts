@@ -1,16 +1,17 @@
 /**
  * The Lua side of the Redis store. Each script is one atomic step and one round trip; together
  * they implement `core/expiry.ts` and `core/record-ops.ts` (touch rule, expiry formula, change-set
- * order, eviction order) exactly. Numbers are written back with `%.17g`, so that millisecond
- * timestamps never turn into `1.8e+12`.
+ * order; a subject's sessions ordered by createdAt, then id) exactly. Numbers are written back
+ * with `%.17g`, so that millisecond timestamps never turn into `1.8e+12`.
  *
  * The store sends each with a Redis 7 shebang that declares its flags (see `SCRIPT_FLAGS`).
  * Without one, Redis checks `maxmemory` only at a script's first write, and a script whose first
- * write removes nothing (CREATE's trim of the subject index) was let through however full Redis
- * was; with one, a script that may grow memory is refused before it starts.
+ * write removes nothing (as CREATE's trim of the subject index did) was let through however full
+ * Redis was; with one, a script that may grow memory is refused before it starts.
  *
- * Keys a script derives itself (`u:` of a subject, `s:` of an evicted id) always carry the same
- * `{shard}` hash tag as a declared key, so they live in the declared key's slot on a cluster.
+ * Keys a script derives itself (`u:` of a subject, `s:` of an id found in an index) always carry
+ * the same `{shard}` hash tag as a declared key, so they live in the declared key's slot on a
+ * cluster.
  */
 
 /**
@@ -28,6 +29,28 @@ end
 /** expiresAt from lastSeenAt, idle timeout (s) and absolute expiry: `expiresAt` in the core's expiry.ts. */
 const EXPIRES_AT = `
 local function expiresAt(ls, it, ax) return math.min(ls + it * 1000, ax) end
+`;
+
+/** Entries of a subject index at most, that counting it walks whole (see `live` in the prelude). */
+export const COUNT_WALK = 128;
+/** Expired entries of a shard's expiry index at most, that counting a larger subject index looks at. */
+export const EXPIRED_WALK = 1000;
+
+/**
+ * Idempotency keys (ApplyOptions.idempotency): KEYS[i] is the change set's key, if any; its value
+ * is `until` on the core's clock (so that a test clock can pass it), its TTL `until - now`. A
+ * change set whose key is there and not yet past is answered {'duplicate', hash} and applies
+ * nothing; an applied one writes the key, a conflict or a gone session writes nothing.
+ */
+const IDEMPOTENCY = `
+local function seen(k, now)
+  if not k then return false end
+  local untilMs = redis.call('GET', k)
+  return untilMs ~= false and now < tonumber(untilMs)
+end
+local function remember(k, untilMs, now)
+  if k and untilMs > now then redis.call('SET', k, string.format('%.17g', untilMs), 'PX', math.ceil(untilMs - now)) end
+end
 `;
 
 /**
@@ -70,12 +93,12 @@ end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
--- The subject index lives as long as its longest-lived entry.
-local function ukeep(u, now)
-  local top = redis.call('ZRANGE', u, -1, -1, 'WITHSCORES')
-  if top[2] then
-    redis.call('PEXPIRE', u, math.max(1, math.ceil(tonumber(top[2]) - now)))
-  end
+-- The subject index lives at least as long as its longest-lived entry: its scores are createdAt,
+-- so its TTL is kept here, and only ever moved later (a shorter one could drop live entries).
+local function ulive(u, ex, now)
+  local want = math.max(1, math.ceil(ex - now))
+  local left = redis.call('PTTL', u)
+  if left ~= -2 and left < want then redis.call('PEXPIRE', u, want) end
 end
 -- The last device is stored only while it differs from the creating one (it usually does not);
 -- 'created' and 'last' are the hash's 'cd' and 'ld'. Nothing is written when nothing changes.
@@ -101,15 +124,66 @@ end
 local function keep(key, ex, now)
   redis.call('PEXPIRE', key, math.max(1, math.ceil(ex - now + RETAIN)))
 end
--- A session's expiry moved (or it is new): its TTL and its entries in both indexes follow.
+-- A session's expiry moved (or it is new): its TTL, its expiry index entry and the TTL of its
+-- subject index follow (its subject index entry, scored by createdAt, stays where it is).
 local function expireAt(key, xkey, id, sub, ex, now)
   keep(key, ex, now)
   xadd(xkey, ex, id)
-  if sub then
-    local u = ukey(id, sub)
-    redis.call('ZADD', u, ex, id)
-    ukeep(u, now)
+  if sub then ulive(ukey(id, sub), ex, now) end
+end
+-- What an entry of subject 'sub''s index names: 'live', 'dead' (expired, or not the subject's) or
+-- 'gone' (its hash deleted by hand, or dropped by Redis past its retention).
+local function state(id, sub, now)
+  local r = redis.call('HMGET', skey(id), 'ls', 'it', 'ax', 'sub')
+  if not r[1] then return 'gone' end
+  if now >= expiry(r) or r[4] ~= sub then return 'dead' end
+  return 'live'
+end
+-- An entry met that names no live session leaves its subject index. An expired session stays in
+-- its expiry index (and keeps its hash) for the sweep to report; one whose hash is gone leaves it too.
+local function drop(u, xkey, id, st)
+  redis.call('ZREM', u, id)
+  if st == 'gone' then xrem(xkey, id) end
+end
+-- The rank in 'u' of the first entry after (score, id): entries are ordered by score, then by id
+-- in byte order, as Redis orders equal scores. Found by halving among the entries of that score,
+-- so it costs O(log^2 n) however many share it, and does not need the entry itself to exist.
+local function after(u, score, id)
+  local lo = redis.call('ZCOUNT', u, '-inf', '(' .. score)
+  local hi = redis.call('ZCOUNT', u, '-inf', score)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if lt(id, redis.call('ZRANGE', u, mid, mid)[1]) then hi = mid else lo = mid + 1 end
   end
+  return lo
+end
+-- Live sessions in subject index 'u' (of expiry index 'xkey'), in one bounded step. An index of at
+-- most ${COUNT_WALK} entries is walked whole, so the count is exact and heals entries whose hash
+-- was deleted by hand. A larger one counts its entries less those that the shard's expiry index
+-- shows expired (at most ${EXPIRED_WALK} of them, the oldest expiries first, trimmed as they are
+-- met): exact unless a hash was deleted by hand or more expired sessions wait for the sweep.
+local function live(u, xkey, sub, now)
+  local n = redis.call('ZCARD', u)
+  if n <= ${COUNT_WALK} then
+    for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
+      local st = state(id, sub, now)
+      if st ~= 'live' then
+        drop(u, xkey, id, st)
+        n = n - 1
+      end
+    end
+    return n
+  end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, ${EXPIRED_WALK})) do
+    if redis.call('ZSCORE', u, id) then
+      local st = state(id, sub, now)
+      if st ~= 'live' then
+        drop(u, xkey, id, st)
+        n = n - 1
+      end
+    end
+  end
+  return n
 end
 `;
 }
@@ -148,20 +222,25 @@ return redis.call('HGETALL', key)
 `;
 
 /**
- * apply. KEYS: session, its expiry index. ARGV: prefix, id, now, expectedVersion|'', idleTimeout|'',
+ * apply. KEYS: session, its expiry index, and its idempotency key when the change set has one.
+ * ARGV: prefix, id, now, expectedVersion|'', idleTimeout|'',
  * lastSeenAt|'', lastDevice|'', displayName mode ('' keep, 'n' null, 's' set), displayName,
  * renewal ('' or '1', then secretHash, renewedAt, previousSecretHash, previousSecretExpiresAt),
- * baseVersion|'', then counted lists: deletes, sets (field, JSON), increments (field, delta).
+ * baseVersion|'', then counted lists: deletes, sets (field, JSON), increments (field, delta), then
+ * (with an idempotency key) until when it is remembered.
  * Returns {'ok'} when the hash was at baseVersion before this change (the caller derives the
- * result from its base record), else {'ok', flat hash}; {'conflict', flat hash}; or nil (gone).
+ * result from its base record), else {'ok', flat hash}; {'conflict', flat hash}; {'duplicate',
+ * flat hash}; or nil (gone).
  */
-export const APPLY = (prelude: string): string => `${prelude}
+export const APPLY = (prelude: string): string => `${prelude}${IDEMPOTENCY}
 local key, xkey, id, now = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax', 'sub')
 if not cur[1] then return false end
 local v, ls, it, ax = tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])
 local before = expiresAt(ls, it, ax)
 if now >= before then return false end
+-- Before the version check: the first attempt of a retried compare-and-set moved the version.
+if seen(KEYS[3], now) then return {'duplicate', redis.call('HGETALL', key)} end
 if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= v then
   return {'conflict', redis.call('HGETALL', key)}
 end
@@ -191,6 +270,7 @@ end
 if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
 -- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
 if ex ~= before then expireAt(key, xkey, id, cur[5], ex, now) end
+if KEYS[3] then remember(KEYS[3], tonumber(ARGV[i]), now) end
 if ARGV[15] ~= '' and tonumber(ARGV[15]) == v then return {'ok'} end
 return {'ok', redis.call('HGETALL', key)}
 `;
@@ -198,16 +278,20 @@ return {'ok', redis.call('HGETALL', key)}
 /**
  * apply, for the commonest change set: integer increments and nothing else (no sets, deletes,
  * timeout, device, name or renewal), which leaves the expiry where it is. The general APPLY does
- * the same for these, with a dozen more Lua steps. KEYS: session. ARGV: prefix (unused), now,
- * baseVersion|'', then (field, delta) pairs, fields already with their 'd:'. Returns what APPLY
- * returns.
+ * the same for these, with a dozen more Lua steps. KEYS: session, and its idempotency key when
+ * the change set has one. ARGV: prefix (unused), now, baseVersion|'', then (field, delta) pairs,
+ * fields already with their 'd:', then (with an idempotency key) until when it is remembered.
+ * Returns what APPLY returns.
  */
-export const INCREMENT = `${ADD}${EXPIRES_AT}
+export const INCREMENT = `${ADD}${EXPIRES_AT}${IDEMPOTENCY}
 local key, now = KEYS[1], tonumber(ARGV[2])
 local cur = redis.call('HMGET', key, 'v', 'ls', 'it', 'ax')
 if not cur[1] or now >= expiresAt(tonumber(cur[2]), tonumber(cur[3]), tonumber(cur[4])) then return false end
-for i = 4, #ARGV, 2 do add(key, ARGV[i], tonumber(ARGV[i + 1])) end
+if seen(KEYS[2], now) then return {'duplicate', redis.call('HGETALL', key)} end
+local last = KEYS[2] and #ARGV - 1 or #ARGV
+for i = 4, last, 2 do add(key, ARGV[i], tonumber(ARGV[i + 1])) end
 local v = redis.call('HINCRBY', key, 'v', 1)
+if KEYS[2] then remember(KEYS[2], tonumber(ARGV[#ARGV]), now) end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == v - 1 then return {'ok'} end
 return {'ok', redis.call('HGETALL', key)}
 `;
@@ -216,9 +300,12 @@ return {'ok', redis.call('HGETALL', key)}
  * create. KEYS: new session, its expiry index, then (same slot only) the replaced session and
  * its expiry index (another shard's, when the replaced session was anonymous).
  * ARGV: prefix, id, now, expiresAt, subject|'', replacesId|'', replacesVersion, supersededUntil,
- * limitMax|'', onLimit, then field/value pairs of the new hash. The replaced session's hashes are
+ * limitMax|'', createdAt, then field/value pairs of the new hash. The replaced session's hashes are
  * remembered in its 'r:' key (same slot) until supersededUntil.
- * Returns {'created', evicted ids...}, {'limit'} or {'gone'}; an error on a duplicate id.
+ * With a limit, refuses when the subject already has `limitMax` live sessions besides the replaced
+ * one, counted by `live` (one bounded step); it never evicts: the core trims (TRIM) once the login
+ * has succeeded.
+ * Returns {'created'}, {'limit'} or {'gone'}; an error on a duplicate id.
  */
 export const CREATE = (prelude: string): string => `${prelude}
 local key, xkey, id, now, ex, sub = KEYS[1], KEYS[2], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
@@ -230,40 +317,12 @@ if rid ~= '' then
   if not replaced[1] or now >= expiry(replaced) or tonumber(replaced[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
   rsub = replaced[5]
 end
-local evicted = {}
-if sub ~= '' then
+if sub ~= '' and ARGV[9] ~= '' then
   local u = ukey(id, sub)
-  redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-  if ARGV[9] ~= '' then
-    local max = tonumber(ARGV[9])
-    local live = {}
-    for _, other in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-      if other ~= rid then
-        local r = redis.call('HMGET', skey(other), 'ls', 'it', 'ax', 'ca')
-        if r[1] and expiry(r) > now then
-          live[#live + 1] = {tonumber(r[4]), other}
-        else
-          redis.call('ZREM', u, other)
-        end
-      end
-    end
-    local excess = #live - max + 1
-    if excess > 0 then
-      if ARGV[10] == 'reject' then return {'limit'} end
-      -- Oldest createdAt first, ties by id: sessionsToEvict in record-ops.ts.
-      table.sort(live, function(a, b)
-        if a[1] ~= b[1] then return a[1] < b[1] end
-        return lt(a[2], b[2])
-      end)
-      for k = 1, excess do
-        local victim = live[k][2]
-        redis.call('DEL', skey(victim))
-        redis.call('ZREM', u, victim)
-        xrem(xkey, victim)
-        evicted[#evicted + 1] = victim
-      end
-    end
-  end
+  local others = live(u, xkey, sub, now)
+  -- The replaced session (a login again from a logged-in one) is live, and counted there.
+  if rid ~= '' and redis.call('ZSCORE', u, rid) then others = others - 1 end
+  if others >= tonumber(ARGV[9]) then return {'limit'} end
 end
 if rid ~= '' then
   redis.call('DEL', KEYS[3])
@@ -272,8 +331,9 @@ if rid ~= '' then
   supersede(rid, replaced[6], replaced[7], replaced[8], now, tonumber(ARGV[8]))
 end
 redis.call('HSET', key, unpack(ARGV, 11))
+if sub ~= '' then redis.call('ZADD', ukey(id, sub), ARGV[10], id) end
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
-return {'created', unpack(evicted)}
+return {'created'}
 `;
 
 /**
@@ -324,52 +384,179 @@ return 0
 `;
 
 /**
- * A subject's sessions. KEYS: pairs of a subject index and its shard's expiry index (same slot):
- * the subject's, and on a single node also the one of the sessions 0.1 issued under its unkeyed
- * partition. ARGV: prefix, subject, now, mode ('list' | 'count' | 'delete'), except|''. Trims
- * entries past their expiry first; then every mode checks that each entry's hash still exists
- * (count with EXISTS, so O(sessions of the subject), not a ZCARD) and drops the entries of those
- * deleted by hand from both indexes. list: {id, flat hash, ...}; count: n; delete: removed ids.
+ * Scripts over a subject's indexes. KEYS: pairs of a subject index and its shard's expiry index
+ * (same slot), in the order their sessions are listed: the index of the sessions 0.1 issued under
+ * the subject's unkeyed partition first when the caller passes it (see "Partition key" in
+ * index.ts; its entries are older than any keyed one), then the keyed one. ARGV[2] is the subject.
+ * Each walks at most about `limit` entries, plus the entries it meets that name no live session,
+ * which it drops (see `drop` in the prelude), so that no later walk meets them again.
  */
-export const SUBJECT = (prelude: string): string => `${prelude}
-local sub, now, mode, except = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local out, total = {}, 0
-for k = 1, #KEYS, 2 do
-  local u, xkey = KEYS[k], KEYS[k + 1]
-  redis.call('ZREMRANGEBYSCORE', u, '-inf', now)
-  for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-    local key = skey(id)
-    -- A hash gone before its expiry was deleted by hand: its entries leave both indexes (and 'n').
-    local function vanished()
-      redis.call('ZREM', u, id)
-      xrem(xkey, id)
+
+/**
+ * A page of a subject's sessions, oldest first (by index score, which is createdAt, then by id).
+ * ARGV: prefix, subject, now, first pair (1-based), cursor score|'', cursor id, want.
+ * Starts in the given pair after (cursor score, cursor id), and goes on through the following
+ * pairs until it has `want` live sessions. Returns {pair, score, id, flat hash, ...}.
+ */
+export const LIST = (prelude: string): string => `${prelude}
+local sub, now, first, cs, cid, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
+local out, found = {}, 0
+for k = first, #KEYS / 2 do
+  if found >= want then break end
+  local u, xkey = KEYS[2 * k - 1], KEYS[2 * k]
+  local pos = 0
+  if k == first and cs ~= '' then pos = after(u, cs, cid) end
+  while found < want do
+    local chunk = redis.call('ZRANGE', u, pos, pos + want - found - 1, 'WITHSCORES')
+    if #chunk == 0 then break end
+    local dropped = 0
+    for j = 1, #chunk, 2 do
+      local id = chunk[j]
+      -- One HGETALL serves both the check and the answer.
+      local h = redis.call('HGETALL', skey(id))
+      local st = 'gone'
+      if #h > 0 then
+        local f = {}
+        for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+        st = (f.sub == sub and now < expiresAt(tonumber(f.ls), tonumber(f.it), tonumber(f.ax))) and 'live' or 'dead'
+      end
+      if st == 'live' then
+        found = found + 1
+        out[#out + 1] = k
+        out[#out + 1] = chunk[j + 1]
+        out[#out + 1] = id
+        out[#out + 1] = h
+        if found >= want then break end
+      else
+        drop(u, xkey, id, st)
+        dropped = dropped + 1
+      end
     end
-    if mode == 'count' then
-      if redis.call('EXISTS', key) == 1 then total = total + 1 else vanished() end
-    elseif mode == 'delete' then
-      if id ~= except then
-        local ex = expiry(redis.call('HMGET', key, 'ls', 'it', 'ax'))
-        if ex and ex > now then
-          redis.call('DEL', key)
+    pos = pos + #chunk / 2 - dropped
+  end
+end
+return out
+`;
+
+/**
+ * deleteBySubject: ends up to `limit` of the subject's live sessions, oldest first, never `except`.
+ * ARGV: prefix, subject, now, except|'', limit. Returns the ids it removed.
+ */
+export const DROP = (prelude: string): string => `${prelude}
+local sub, now, except, limit = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local out = {}
+for k = 1, #KEYS / 2 do
+  if #out >= limit then break end
+  local u, xkey = KEYS[2 * k - 1], KEYS[2 * k]
+  local pos = 0
+  while #out < limit do
+    local chunk = redis.call('ZRANGE', u, pos, pos + limit - #out)
+    if #chunk == 0 then break end
+    for _, id in ipairs(chunk) do
+      if id == except then
+        pos = pos + 1
+      else
+        local st = state(id, sub, now)
+        if st == 'live' then
+          redis.call('DEL', skey(id))
           redis.call('ZREM', u, id)
           xrem(xkey, id)
           out[#out + 1] = id
-        elseif not ex then
-          vanished()
+          if #out >= limit then break end
+        else
+          drop(u, xkey, id, st)
         end
-      end
-    else
-      local h = redis.call('HGETALL', key)
-      if #h == 0 then
-        vanished()
-      else
-        out[#out + 1] = id
-        out[#out + 1] = h
       end
     end
   end
 end
-if mode == 'count' then return total end
+return out
+`;
+
+/** count({ subject }): the subject's live sessions, one bounded step per index (`live` in the prelude). ARGV: prefix, subject, now. */
+export const COUNT_SUBJECT = (prelude: string): string => `${prelude}
+local total = 0
+for k = 1, #KEYS / 2 do total = total + live(KEYS[2 * k - 1], KEYS[2 * k], ARGV[2], tonumber(ARGV[3])) end
+return total
+`;
+
+/**
+ * trimSubject: ends the subject's oldest live sessions (never `keep`) while more than `max` are
+ * live, at most `batch` of them. ARGV: prefix, subject, now, max, keep, batch. The live count is
+ * `live` in the prelude; entries met that name no live session were counted there (a larger index
+ * is counted, not walked) and are dropped from the excess as they are met. Returns removed ids.
+ */
+export const TRIM = (prelude: string): string => `${prelude}
+local sub, now, max, keep, batch = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+-- Every login runs this: when the index holds no more entries than the limit, live or not, there
+-- is nothing to trim and no session need be read.
+local entries = 0
+for k = 1, #KEYS / 2 do entries = entries + redis.call('ZCARD', KEYS[2 * k - 1]) end
+if entries <= max then return {} end
+local excess = -max
+for k = 1, #KEYS / 2 do excess = excess + live(KEYS[2 * k - 1], KEYS[2 * k], sub, now) end
+local out = {}
+for k = 1, #KEYS / 2 do
+  local u, xkey = KEYS[2 * k - 1], KEYS[2 * k]
+  local pos = 0
+  while #out < math.min(excess, batch) do
+    local chunk = redis.call('ZRANGE', u, pos, pos + math.min(excess, batch) - #out)
+    if #chunk == 0 then break end
+    for _, id in ipairs(chunk) do
+      if #out >= math.min(excess, batch) then break end
+      if id == keep then
+        pos = pos + 1
+      else
+        local st = state(id, sub, now)
+        if st == 'live' then
+          redis.call('DEL', skey(id))
+          redis.call('ZREM', u, id)
+          xrem(xkey, id)
+          out[#out + 1] = id
+        else
+          drop(u, xkey, id, st)
+          excess = excess - 1
+        end
+      end
+    end
+  end
+end
+return out
+`;
+
+/** Entries of a subject index one SCAN_SUBJECT step walks. */
+export const SCAN_BUDGET = 500;
+
+/**
+ * query({ subject }), one bounded step of it: walks at most `budget` entries of one subject index
+ * after (from score, from id) and returns the live ones with an id past `cursor` (and a display
+ * name starting with the prefix, when one is given). The caller keeps the smallest ids and goes on
+ * from where this step stopped. ARGV: prefix, subject, now, from score|'', from id, budget,
+ * cursor|'', has prefix ('0'|'1'), display-name prefix. Returns {last score|'', last id|'', id, ...}
+ * (an empty last score: the index is done).
+ */
+export const SCAN_SUBJECT = (prelude: string): string => `${prelude}
+local u, xkey = KEYS[1], KEYS[2]
+local sub, now, fs, fid, budget, cursor, hasPrefix, dnp = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8] == '1', ARGV[9]
+local pos = 0
+if fs ~= '' then pos = after(u, fs, fid) end
+local chunk = redis.call('ZRANGE', u, pos, pos + budget - 1, 'WITHSCORES')
+local out = {'', ''}
+if #chunk / 2 == budget then
+  out[1] = chunk[#chunk]
+  out[2] = chunk[#chunk - 1]
+end
+for j = 1, #chunk, 2 do
+  local id = chunk[j]
+  local r = redis.call('HMGET', skey(id), 'ls', 'it', 'ax', 'sub', 'dn')
+  if not r[1] then
+    drop(u, xkey, id, 'gone')
+  elseif now >= expiry(r) or r[4] ~= sub then
+    drop(u, xkey, id, 'dead')
+  elseif lt(cursor, id) and (not hasPrefix or (r[5] and string.sub(r[5], 1, #dnp) == dnp)) then
+    out[#out + 1] = id
+  end
+end
 return out
 `;
 
@@ -398,19 +585,30 @@ return tostring(total)
 `;
 
 /**
- * deleteExpired. ARGV: prefix, now, limit, index keys... Returns {id, subject|'', has subject
- * ('1'|'0'), ...} of the sessions it removed; a session whose hash is already gone (Redis dropped
- * it, past `expiredRetention`) has no subject to report.
- * A pass that got through every index (under its limit) also sets `n` to their total, so that a
- * counter gone wrong (flushed, a process that predates it) is right again by the next sweep.
+ * Sessions one SWEEP script removes at most: a `deleteExpired` batch (the core's
+ * cleanupBatchSize, 500 by default) is several scripts of this size, each about a millisecond of
+ * server time, so that requests queued behind a sweep wait for one short step, not a batch.
+ */
+export const SWEEP_STEP = 100;
+
+/**
+ * deleteExpired, one step of it. ARGV: prefix, now, limit, whole ('1' when the index keys that
+ * follow are all of them), index keys... Returns {index keys it went through, id, subject|'',
+ * has subject ('1'|'0'), ...} of the sessions it removed; a session whose hash is already gone
+ * (Redis dropped it, past `expiredRetention`) has no subject to report. It stops at an index that
+ * may hold more, so the caller goes on from there.
+ * A step over all the indexes that got to the end under its limit also sets `n` to their total,
+ * so that a counter gone wrong (flushed, a process that predates it) is right again by the next
+ * sweep.
  */
 export const SWEEP = (prelude: string): string => `${prelude}
-local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-local out, n = {}, 0
-for i = 4, #ARGV do
-  if n >= limit then break end
-  local xkey = ARGV[i]
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, limit - n)) do
+local now, limit, whole = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+local out, n, at = {0}, 0, 5
+while at <= #ARGV and n < limit do
+  local xkey = ARGV[at]
+  local asked = limit - n
+  local ids = redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, asked)
+  for _, id in ipairs(ids) do
     local key = skey(id)
     local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub')
     local ex = expiry(r)
@@ -426,8 +624,11 @@ for i = 4, #ARGV do
       out[#out + 1] = r[4] and '1' or '0'
     end
   end
+  -- Fewer than asked: this index holds no more expired entries.
+  if #ids < asked then at = at + 1 end
 end
-if N and n < limit then redis.call('SET', N, entries(4)) end
+if N and whole and n < limit then redis.call('SET', N, entries(5)) end
+out[1] = at - 5
 return out
 `;
 
@@ -531,7 +732,11 @@ export const SCRIPT_FLAGS = {
   create: [],
   delete: ['allow-oom'],
   superseded: ['no-writes'],
-  subject: ['allow-oom'],
+  list: ['allow-oom'],
+  drop: ['allow-oom'],
+  countSubject: ['allow-oom'],
+  trim: ['allow-oom'],
+  scanSubject: ['allow-oom'],
   count: ['allow-oom'],
   sweep: ['allow-oom'],
   heal: ['allow-oom'],

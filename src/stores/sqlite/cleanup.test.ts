@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -137,6 +137,59 @@ describe('SqliteStore: cleanup by several processes at once', () => {
       assert.deepEqual(await check.deleteExpired(now, 100), []);
     } finally {
       await check.close();
+    }
+  });
+
+  it('one call removing 2,000 expired sessions lets the event loop turn between slices of it, and removes them all', async () => {
+    const path = join(dir, 'slices.db');
+    const now = Date.UTC(2030, 0, 1);
+    await new SqliteStore({ path }).close();
+    const db = new Database(path);
+    const insert = db.prepare(statementsSql('tessera_sessions').insert);
+    db.transaction(() => {
+      for (let i = 0; i < 2000; i++) insert.run(...rowValues(makeRecord(now - 7_200_000, { subject: i % 2 ? `u${i % 40}` : null, idleTimeout: 60 })));
+    })();
+    db.close();
+    const store = new SqliteStore({ path });
+    try {
+      let turns = 0;
+      let sweeping = true;
+      const spin = () => {
+        turns++;
+        if (sweeping) setImmediate(spin);
+      };
+      setImmediate(spin);
+      const removed = await store.deleteExpired(now, 2000);
+      sweeping = false;
+      assert.equal(removed.length, 2000);
+      assert.equal(new Set(removed.map((r) => r.id)).size, 2000);
+      // A slice is at most 100 sessions (and about 10 ms): 20 slices, 19 turns between them at least.
+      assert.ok(turns >= 19, `${turns} event-loop turns during one call`);
+      assert.deepEqual(await store.deleteExpired(now, 10), []);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('checkpoints the write-ahead log from a worker thread: the log reaches the database file while the store is open', async () => {
+    const path = join(dir, 'checkpoint.db');
+    const store = new SqliteStore({ path });
+    try {
+      const now = Date.now();
+      const initial = statSync(path).size;
+      for (let i = 0; i < 1000; i++) {
+        const { token: _t, ...record } = makeRecord(now, { data: { blob: 'x'.repeat(2000) } });
+        await store.create(record, { now });
+      }
+      // The store's own connection never checkpoints; the worker does, once a second.
+      let size = statSync(path).size;
+      for (let i = 0; i < 100 && size < initial + 1_000_000; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        size = statSync(path).size;
+      }
+      assert.ok(size >= initial + 1_000_000, `the database file grew from ${initial} to ${size} bytes`);
+    } finally {
+      await store.close();
     }
   });
 });

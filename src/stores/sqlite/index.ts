@@ -1,11 +1,10 @@
 import Database from 'better-sqlite3';
 import {
-  InvalidOptionError,
+  BadRequestError,
   StoreUnavailableError,
   applyChangeSet,
   hashesEqual,
   secretAccepted,
-  sessionsToEvict,
   touched,
   type ApplyOptions,
   type ApplyResult,
@@ -20,7 +19,11 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
+import { Checkpointer } from './checkpoints.js';
 import type { SqliteDatabase, SqliteStatement } from './driver.js';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LOCK_POLL_MS, LockWait, isBusy } from './lock-wait.js';
+import { resolveSqliteOptions, type SqliteStoreOptions } from './options.js';
 import {
   ADDED_COLUMNS,
   prefixUpperBound,
@@ -37,50 +40,25 @@ import {
 } from './schema.js';
 
 export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransaction } from './driver.js';
-
-interface SqliteStoreCommonOptions {
-  /**
-   * The table sessions live in; created with its indexes at construction if missing, with
-   * `<tableName>_superseded` beside it for tokens a login or rotation replaced.
-   * @default 'tessera_sessions'
-   */
-  tableName?: string;
-  /**
-   * Milliseconds to wait for another connection's write lock before failing with
-   * `StoreUnavailableError`. Set on databases the store opens; a given `database` keeps its own.
-   * @default 5000
-   */
-  busyTimeout?: number;
-}
-
-export type SqliteStoreOptions = SqliteStoreCommonOptions &
-  (
-    | {
-        /**
-         * The database file, opened (and created if missing) by the store in WAL mode and closed by
-         * `close()`. `':memory:'` gives a private in-memory database.
-         * @default none: give either `path` or `database`
-         * @example './sessions.db'
-         */
-        path: string;
-        database?: never;
-      }
-    | {
-        /**
-         * An open better-sqlite3 database. The store creates its table in it but leaves the
-         * connection's settings (journal mode, busy timeout) alone and never closes it.
-         * @default none: give either `path` or `database`
-         */
-        database: SqliteDatabase;
-        path?: never;
-      }
-  );
+export type { SqliteStoreOptions } from './options.js';
 
 /**
  * Superseded tokens past their time that each replace forgets: more than the one it adds, so that
  * logins alone keep the table at what their `supersededUntil` windows hold, without any sweep.
  */
 const FORGET_PER_REPLACE = 2;
+/** Most expired sessions one transaction of a sweep removes; the event loop turns between them. */
+const SWEEP_SLICE_ROWS = 100;
+/** About the longest one transaction of a sweep holds the event loop (it stops after the row that passes it). */
+const SWEEP_SLICE_MS = 10;
+
+/** A listing cursor: `<createdAt>:<id>` of the previous page's last session. */
+function parseCursor(cursor: string): { createdAt: number; id: string } {
+  const at = cursor.indexOf(':');
+  const createdAt = Number(cursor.slice(0, at));
+  if (at < 1 || !Number.isSafeInteger(createdAt)) throw new BadRequestError('not a listing cursor');
+  return { createdAt, id: cursor.slice(at + 1) };
+}
 
 /** Driver error codes that mean the database cannot serve now, rather than a bug or bad input. */
 const OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM|READONLY|CORRUPT|NOTADB|NOLFS|AUTH|PERM)/;
@@ -93,7 +71,8 @@ function errorCode(error: unknown): string | null {
 /**
  * Sessions in a SQLite file through better-sqlite3: durable, shared by every process on one
  * host. Changes of several rows run in `BEGIN IMMEDIATE` transactions, so the per-subject limit
- * holds even when processes log the same user in at once.
+ * holds even when processes log the same user in at once. A lock held by another connection is
+ * waited for on a timer, never inside a call (see `busyTimeout`).
  *
  * @example
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
@@ -105,34 +84,33 @@ export class SqliteStore implements SessionStore, SessionIndex {
   readonly #table: string;
   readonly #statements = new Map<string, SqliteStatement>();
   readonly #sql: Readonly<Record<StatementName, string>>;
+  /** How long a write waits for another connection's lock (the `busyTimeout` option). */
+  readonly #lockDeadline: number;
+  readonly #locks: LockWait;
+  /** WAL checkpoints in a worker thread, for a database the store opened. */
+  #checkpoints: Checkpointer | null = null;
   #closed = false;
 
   constructor(options: SqliteStoreOptions) {
-    const given = (options ?? {}) as { path?: unknown; database?: unknown; tableName?: unknown; busyTimeout?: unknown };
-    if ((given.path === undefined) === (given.database === undefined)) throw new InvalidOptionError('SqliteStore needs exactly one of path or database');
-    if (given.path !== undefined && (typeof given.path !== 'string' || given.path.length === 0)) throw new InvalidOptionError('path must be a non-empty string');
-    if (given.database !== undefined && typeof (given.database as { prepare?: unknown } | null)?.prepare !== 'function') {
-      throw new InvalidOptionError('database must be an open better-sqlite3 Database');
-    }
-    const busyTimeout = given.busyTimeout ?? 5000;
-    if (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0) throw new InvalidOptionError('busyTimeout must be a whole number of milliseconds');
-    const table = (given.tableName ?? 'tessera_sessions') as string;
-    quoteTableName(table);
+    const { path, database, table, busyTimeout } = resolveSqliteOptions(options);
+    this.#lockDeadline = busyTimeout;
+    this.#locks = new LockWait(busyTimeout);
     this.#table = table;
     this.#sql = Object.freeze(statementsSql(table));
-    this.#owned = given.path !== undefined;
-    if (this.#owned) {
+    this.#owned = path !== null;
+    if (path !== null) {
       try {
-        this.#db = new Database(given.path as string, { timeout: busyTimeout }) as SqliteDatabase;
+        this.#db = new Database(path, { timeout: busyTimeout }) as SqliteDatabase;
       } catch (error) {
         throw new StoreUnavailableError(`cannot open the SQLite database: ${(error as Error).message}`, { cause: error });
       }
     } else {
-      this.#db = given.database as SqliteDatabase;
+      this.#db = database as SqliteDatabase;
     }
     try {
       this.#guard(() => {
         if (this.#owned) {
+          // At start-up, before any request is served, the schema may wait for a lock the usual way.
           this.#db.pragma(`busy_timeout = ${busyTimeout}`);
           // Readers never wait for the writer, and a commit is one append to the log.
           this.#db.pragma('journal_mode = WAL');
@@ -147,6 +125,9 @@ export class SqliteStore implements SessionStore, SessionIndex {
             }
           })
           .immediate();
+        // From now on a try blocks for a lock a few milliseconds at most; the rest is waited on a timer.
+        if (this.#owned) this.#db.pragma(`busy_timeout = ${LOCK_POLL_MS}`);
+        if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal') this.#checkpoints = new Checkpointer(path, this.#db);
       });
     } catch (error) {
       if (this.#owned && this.#db.open) this.#db.close();
@@ -156,36 +137,29 @@ export class SqliteStore implements SessionStore, SessionIndex {
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
     const { now, replaces, limit } = options;
-    return this.#guard(() =>
+    return this.#run(() =>
       this.#db
         .transaction((): CreateResult => {
           const replaced = replaces ? this.#live(replaces.id, now) : null;
           if (replaces && (replaced === null || replaced.version !== replaces.version)) return { status: 'gone' };
-          const evicted: RemovedSession[] = [];
-          if (limit && record.subject !== null) {
-            const live = (this.#statement('liveIdsOf').all(record.subject, now) as Array<{ id: string; createdAt: number }>).filter((r) => r.id !== replaces?.id);
-            const excess = sessionsToEvict(live, limit.max);
-            if (excess.length > 0 && limit.onLimit === 'reject') return { status: 'limit' };
-            for (const victim of excess) {
-              const removed = this.#statement('deleteById').get(victim.id) as RemovedSession | undefined;
-              if (removed) evicted.push({ id: removed.id, subject: removed.subject });
-            }
-          }
+          // Counted up to the limit only: a subject with thousands of sessions costs no more.
+          if (limit && record.subject !== null && this.#liveCount(record.subject, now, replaces?.id ?? null, limit.max) >= limit.max) return { status: 'limit' };
           if (replaces && replaced !== null) {
             // The secrets that opened it a moment ago, so that a request still carrying one is told
             // apart from a stale cookie (`isSuperseded`); the previous one only in its grace period.
             const previous = replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
-            this.#statement('deleteById').run(replaces.id);
+            this.#remove(replaces.id);
             this.#statement('supersede').run(replaces.id, replaced.secretHash, previous, replaces.supersededUntil);
             this.#statement('forgetSuperseded').run(now, replaces.id, FORGET_PER_REPLACE);
           }
           try {
             this.#statement('insert').run(...rowValues(record));
           } catch (error) {
+            // Not an outage: the caller (the core's compensation) needs to tell the two apart.
             if (errorCode(error)?.startsWith('SQLITE_CONSTRAINT')) throw new Error('duplicate session id', { cause: error });
             throw error;
           }
-          return { status: 'created', evicted };
+          return { status: 'created', evicted: [] };
         })
         .immediate(),
     );
@@ -193,7 +167,9 @@ export class SqliteStore implements SessionStore, SessionIndex {
 
   async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
     const { now, secretHash } = options;
-    return this.#guard(() => {
+    // Tried at once, as a read; only a due touch needs the write lock, and then the whole load
+    // waits in line and is tried again.
+    return this.#run(() => {
       const record = this.#live(id, now);
       if (record === null) return null;
       if (secretHash !== undefined && !secretAccepted(record, secretHash, now)) return null;
@@ -205,16 +181,20 @@ export class SqliteStore implements SessionStore, SessionIndex {
       if (changes === 1) return next;
       const current = this.#live(id, now);
       return current !== null && (secretHash === undefined || secretAccepted(current, secretHash, now)) ? current : null;
-    });
+    }, false);
   }
 
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
-    const { now, expectedVersion } = options;
-    return this.#guard(() =>
+    const { now, expectedVersion, idempotency } = options;
+    return this.#run(() =>
       this.#db
         .transaction((): ApplyResult => {
           const record = this.#live(id, now);
           if (record === null) return { status: 'gone' };
+          if (idempotency !== undefined) {
+            const seen = this.#statement('appliedKey').get(id, idempotency.key) as { until: number } | undefined;
+            if (seen !== undefined && now < seen.until) return { status: 'applied', record, duplicate: true };
+          }
           if (expectedVersion !== undefined && expectedVersion !== record.version) return { status: 'conflict', record };
           const next = applyChangeSet(record, changes);
           const data = JSON.stringify(next.data);
@@ -233,6 +213,8 @@ export class SqliteStore implements SessionStore, SessionIndex {
             next.previousSecretExpiresAt,
             id,
           );
+          // Remembered only with a change that was made, in the same transaction.
+          if (idempotency !== undefined) this.#statement('rememberKey').run(id, idempotency.key, idempotency.until);
           // The data as a reader will see it: an ordinary object, every key an own property.
           return { status: 'applied', record: { ...next, data: JSON.parse(data) as SessionRecord['data'] } };
         })
@@ -241,35 +223,72 @@ export class SqliteStore implements SessionStore, SessionIndex {
   }
 
   async delete(id: string): Promise<RemovedSession | null> {
-    return this.#guard(() => {
-      const removed = this.#statement('deleteById').get(id) as RemovedSession | undefined;
-      return removed ? { id: removed.id, subject: removed.subject } : null;
-    });
+    return this.#run(() => this.#db.transaction(() => this.#remove(id)).immediate());
+  }
+
+  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    const { now, max, keep } = options;
+    const batch = Math.floor(options.batch);
+    if (!(batch > 0)) return [];
+    return this.#run(() =>
+      this.#db
+        .transaction(() => {
+          // Counting stops at max + batch: past that a call removes a full batch anyway.
+          const excess = Math.min(this.#liveCount(subject, now, null, max + batch) - max, batch);
+          return excess > 0 ? this.#removeOldest(subject, now, keep, excess) : [];
+        })
+        .immediate(),
+    );
   }
 
   async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
     const { now, secretHash } = options;
-    return this.#guard(() => {
+    return this.#run(() => {
       const rows = this.#statement('supersededHashes').all(id, now, id, now) as Array<{ hash: string; previous: string | null }>;
       return rows.some((row) => hashesEqual(row.hash, secretHash) || (row.previous !== null && hashesEqual(row.previous, secretHash)));
-    });
+    }, false);
   }
 
+  /**
+   * Removes up to `limit` expired sessions in slices of at most `SWEEP_SLICE_ROWS` rows and about
+   * `SWEEP_SLICE_MS`, each its own transaction, letting the event loop turn between them: better-
+   * sqlite3 holds the loop for as long as a call runs, and deleting a row of random id costs tens
+   * of microseconds on a large table, so a batch of hundreds in one go would hold it for longer
+   * than a request should wait.
+   */
   async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
     const batch = Math.floor(limit);
     // SQLite reads a negative LIMIT as no limit at all.
     if (!(batch > 0)) return [];
-    return this.#guard(() =>
-      this.#db
-        .transaction(() => {
-          this.#statement('forgetSuperseded').run(now, null, batch);
-          const expired = this.#statement('expired').all(now, batch) as RemovedSession[];
-          const deleteById = this.#statement('deleteById');
-          for (const row of expired) deleteById.run(row.id);
-          return expired.map((row) => ({ id: row.id, subject: row.subject }));
-        })
-        .immediate(),
-    );
+    const removed: RemovedSession[] = [];
+    for (;;) {
+      const wanted = Math.min(batch - removed.length, SWEEP_SLICE_ROWS);
+      const sweep = this.#run(() =>
+        this.#db
+          .transaction(() => {
+            const started = performance.now();
+            this.#statement('forgetSuperseded').run(now, null, wanted);
+            this.#statement('forgetKeys').run(now, wanted);
+            const expired = this.#statement('expired').all(now, wanted) as RemovedSession[];
+            const done: RemovedSession[] = [];
+            for (const row of expired) {
+              this.#remove(row.id);
+              done.push({ id: row.id, subject: row.subject });
+              if (performance.now() - started >= SWEEP_SLICE_MS) break;
+            }
+            return { done, selected: expired.length };
+          })
+          .immediate(),
+      );
+      // What earlier slices removed is reported, whatever befalls a later one (the next sweep goes on).
+      const slice = removed.length === 0 ? await sweep : await sweep.catch(() => null);
+      if (slice === null) return removed;
+      removed.push(...slice.done);
+      if (removed.length >= batch) return removed;
+      // Fewer expired than asked for, and all of them removed: there are no more.
+      if (slice.selected < wanted && slice.done.length === slice.selected) return removed;
+      await nextTurn();
+    }
   }
 
   /** Closes the database if the store opened it; a given `database` is left open. */
@@ -277,24 +296,31 @@ export class SqliteStore implements SessionStore, SessionIndex {
     if (this.#closed) return;
     this.#closed = true;
     this.#statements.clear();
+    await this.#checkpoints?.stop();
     if (this.#owned && this.#db.open) this.#db.close();
   }
 
-  async listBySubject(subject: string, now: number): Promise<SessionRecord[]> {
-    return this.#guard(() => (this.#statement('listBySubject').all(subject, now) as SessionRow[]).map(recordFromRow));
+  async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    const limit = Math.floor(options.limit);
+    if (!(limit > 0)) return { sessions: [], nextCursor: null };
+    const after = options.cursor == null ? null : parseCursor(options.cursor);
+    return this.#run(() => {
+      // One row more than the page tells whether another page follows.
+      const rows = (
+        after === null
+          ? this.#statement('listFirst').all(subject, options.now, limit + 1)
+          : this.#statement('listAfter').all(subject, after.createdAt, after.id, options.now, limit + 1)
+      ) as SessionRow[];
+      const sessions = rows.slice(0, limit).map(recordFromRow);
+      const last = sessions[sessions.length - 1];
+      return { sessions, nextCursor: rows.length > limit && last ? `${last.createdAt}:${last.id}` : null };
+    }, false);
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string }): Promise<RemovedSession[]> {
-    return this.#guard(() =>
-      this.#db
-        .transaction(() =>
-          (this.#statement('deleteBySubject').all(subject, options.now, options.except ?? null) as RemovedSession[]).map((row) => ({
-            id: row.id,
-            subject: row.subject,
-          })),
-        )
-        .immediate(),
-    );
+  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    const limit = Math.floor(options.limit);
+    if (!(limit > 0)) return [];
+    return this.#run(() => this.#db.transaction(() => this.#removeOldest(subject, options.now, options.except ?? null, limit)).immediate());
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -316,25 +342,45 @@ export class SqliteStore implements SessionStore, SessionIndex {
     if (shape.cursor) params.push(query.cursor);
     // One row more than the page tells whether another page follows.
     params.push(limit + 1);
-    return this.#guard(() => {
+    return this.#run(() => {
       const key = `query:${queryKey(shape)}`;
       const rows = this.#prepared(key, () => querySql(this.#table, shape)).all(...params) as SessionRow[];
       const sessions = rows.slice(0, limit).map(recordFromRow);
       const last = sessions[sessions.length - 1];
       return { sessions, nextCursor: rows.length > limit && last ? last.id : null };
-    });
+    }, false);
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
-    return this.#guard(() => {
+    return this.#run(() => {
       const row = (filter.subject !== undefined ? this.#statement('countBySubject').get(filter.subject, filter.now) : this.#statement('countAll').get(filter.now)) as { n: number };
       return row.n;
-    });
+    }, false);
   }
 
   #live(id: string, now: number): SessionRecord | null {
     const row = this.#statement('byId').get(id) as SessionRow | undefined;
     return row !== undefined && now < row.expires_at ? recordFromRow(row) : null;
+  }
+
+  /** The subject's live sessions other than `except`, counted up to `cap`. */
+  #liveCount(subject: string, now: number, except: string | null, cap: number): number {
+    return (this.#statement('liveCount').get(subject, now, except, cap) as { n: number }).n;
+  }
+
+  /** Removes a session with its idempotency keys; inside a transaction. */
+  #remove(id: string): RemovedSession | null {
+    const removed = this.#statement('deleteById').get(id) as RemovedSession | undefined;
+    if (removed === undefined) return null;
+    this.#statement('forgetKeysOf').run(id);
+    return { id: removed.id, subject: removed.subject };
+  }
+
+  /** Removes up to `limit` of the subject's oldest live sessions, never `except`; inside a transaction. */
+  #removeOldest(subject: string, now: number, except: string | null, limit: number): RemovedSession[] {
+    const victims = this.#statement('oldestLive').all(subject, now, except, limit) as RemovedSession[];
+    for (const victim of victims) this.#remove(victim.id);
+    return victims.map((row) => ({ id: row.id, subject: row.subject }));
   }
 
   #statement(name: StatementName): SqliteStatement {
@@ -352,17 +398,38 @@ export class SqliteStore implements SessionStore, SessionIndex {
     return statement;
   }
 
-  /** Runs driver work, reporting an unusable database as `StoreUnavailableError`, never as "no session". */
+  /**
+   * Runs driver work, waiting in line on a timer while another connection holds a lock it needs
+   * (see `LockWait`; `write: false` for work that needs no write lock in WAL mode, which then never
+   * queues behind writes); an unusable database is `StoreUnavailableError`, never "no session".
+   */
+  async #run<T>(work: () => T, write = true): Promise<T> {
+    try {
+      return await this.#locks.run(() => {
+        if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
+        return work();
+      }, { write });
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  /** `#run` for the synchronous start-up work. */
   #guard<T>(work: () => T): T {
-    if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
     try {
       return work();
     } catch (error) {
-      const code = errorCode(error);
-      if ((code !== null && OUTAGE.test(code)) || !this.#db.open) {
-        throw new StoreUnavailableError(`the SQLite session store is unavailable (${code ?? 'database closed'})`, { cause: error });
-      }
-      throw error;
+      throw this.#translate(error);
     }
+  }
+
+  #translate(error: unknown): unknown {
+    if (error instanceof StoreUnavailableError) return error;
+    const code = errorCode(error);
+    if (isBusy(error)) return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, { cause: error });
+    if ((code !== null && OUTAGE.test(code)) || !this.#db.open) {
+      return new StoreUnavailableError(`the SQLite session store is unavailable (${code ?? 'database closed'})`, { cause: error });
+    }
+    return error;
   }
 }

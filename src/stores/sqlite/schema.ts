@@ -14,8 +14,15 @@ export function quoteTableName(name: unknown): string {
   return `"${name}"`;
 }
 
-export function indexNames(table: string): { subject: string; expires: string; displayName: string; supersededUntil: string } {
-  return { subject: `${table}_subject_expires`, expires: `${table}_expires`, displayName: `${table}_display_name`, supersededUntil: `${table}_superseded_until` };
+export function indexNames(table: string): { subject: string; created: string; expires: string; displayName: string; supersededUntil: string; appliedUntil: string } {
+  return {
+    subject: `${table}_subject_expires`,
+    created: `${table}_subject_created`,
+    expires: `${table}_expires`,
+    displayName: `${table}_display_name`,
+    supersededUntil: `${table}_superseded_until`,
+    appliedUntil: `${table}_applied_until`,
+  };
 }
 
 /**
@@ -26,14 +33,22 @@ export function supersededTableName(table: string): string {
   return `${table}_superseded`;
 }
 
+/** The table of idempotency keys of applied change sets, beside the sessions table. */
+export function appliedTableName(table: string): string {
+  return `${table}_applied`;
+}
+
 /**
  * Idempotent DDL. `data` is JSON text; the two devices are four columns; times are ms since the epoch.
  * The second table holds sessions a login or rotation replaced, with the secret hashes that
- * opened them, until `superseded_until` (see `SessionStore.isSuperseded`).
+ * opened them, until `superseded_until` (see `SessionStore.isSuperseded`); the third the
+ * idempotency keys of applied change sets, until `until` (see `ApplyOptions.idempotency`).
+ * Everything is `IF NOT EXISTS`: a table made by an earlier version gains what it lacks.
  */
 export function schemaSql(table: string): string {
   const t = quoteTableName(table);
   const s = `"${supersededTableName(table)}"`;
+  const a = `"${appliedTableName(table)}"`;
   const index = indexNames(table);
   return `
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -58,6 +73,9 @@ CREATE TABLE IF NOT EXISTS ${t} (
   previous_secret_expires_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${index.subject}" ON ${t} (subject, expires_at);
+-- A subject's sessions in listing order: a page, a trim or a bounded revocation walks only its
+-- own entries. created_at never changes, so touches leave this index alone.
+CREATE INDEX IF NOT EXISTS "${index.created}" ON ${t} (subject, created_at, id) WHERE subject IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "${index.expires}" ON ${t} (expires_at);
 CREATE INDEX IF NOT EXISTS "${index.displayName}" ON ${t} (display_name);
 CREATE TABLE IF NOT EXISTS ${s} (
@@ -67,6 +85,13 @@ CREATE TABLE IF NOT EXISTS ${s} (
   superseded_until INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${index.supersededUntil}" ON ${s} (superseded_until);
+CREATE TABLE IF NOT EXISTS ${a} (
+  session_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  until INTEGER NOT NULL,
+  PRIMARY KEY (session_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${index.appliedUntil}" ON ${a} (until);
 `;
 }
 
@@ -86,6 +111,11 @@ const COLUMNS =
 export function statementsSql(table: string) {
   const t = quoteTableName(table);
   const s = `"${supersededTableName(table)}"`;
+  const a = `"${appliedTableName(table)}"`;
+  // `+expires_at` keeps the planner off the (subject, expires_at) index where the order is
+  // (created_at, id): walking the subject's entries in that order stops after a page, sorting
+  // them first would read them all.
+  const oldestLive = `FROM ${t} WHERE subject = ? AND +expires_at > ?`;
   return {
     /** The 19 columns, in `COLUMNS` order. */
     insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -99,12 +129,25 @@ export function statementsSql(table: string) {
       `display_name = ?, version = ?, secret_hash = ?, renewed_at = ?, previous_secret_hash = ?, previous_secret_expires_at = ? WHERE id = ?`,
     /** id */
     deleteById: `DELETE FROM ${t} WHERE id = ? RETURNING id, subject`,
-    /** subject, now: what counts against the per-subject limit. */
-    liveIdsOf: `SELECT id, created_at AS createdAt FROM ${t} WHERE subject = ? AND expires_at > ?`,
-    /** subject, now */
-    listBySubject: `SELECT ${COLUMNS} FROM ${t} WHERE subject = ? AND expires_at > ? ORDER BY created_at, id`,
-    /** subject, now, except (null for none) */
-    deleteBySubject: `DELETE FROM ${t} WHERE subject = ? AND expires_at > ? AND id IS NOT ? RETURNING id, subject`,
+    /**
+     * subject, now, except (null for none), cap: the subject's live sessions, counted up to `cap`
+     * only, so that checking a limit never walks past it.
+     */
+    liveCount: `SELECT count(*) AS n FROM (SELECT 1 FROM ${t} WHERE subject = ? AND expires_at > ? AND id IS NOT ? LIMIT ?)`,
+    /** subject, now, limit: the first page. */
+    listFirst: `SELECT ${COLUMNS} ${oldestLive} ORDER BY created_at, id LIMIT ?`,
+    /** subject, createdAt, id (of the previous page's last session), now, limit: the next page. */
+    listAfter: `SELECT ${COLUMNS} FROM ${t} WHERE subject = ? AND (created_at, id) > (?, ?) AND +expires_at > ? ORDER BY created_at, id LIMIT ?`,
+    /** subject, now, except (null for none), limit: the oldest live sessions, for a trim or a bounded revocation. */
+    oldestLive: `SELECT id, subject ${oldestLive} AND id IS NOT ? ORDER BY created_at, id LIMIT ?`,
+    /** sessionId, key */
+    appliedKey: `SELECT until FROM ${a} WHERE session_id = ? AND key = ?`,
+    /** sessionId, key, until */
+    rememberKey: `INSERT INTO ${a} (session_id, key, until) VALUES (?, ?, ?) ON CONFLICT (session_id, key) DO UPDATE SET until = excluded.until`,
+    /** sessionId: the keys of a session removed. */
+    forgetKeysOf: `DELETE FROM ${a} WHERE session_id = ?`,
+    /** now, limit: keys past their time, oldest first. */
+    forgetKeys: `DELETE FROM ${a} WHERE (session_id, key) IN (SELECT session_id, key FROM ${a} WHERE until <= ? ORDER BY until LIMIT ?)`,
     /** now, limit: the longest-expired first. */
     expired: `SELECT id, subject FROM ${t} WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
     /** now */

@@ -146,7 +146,7 @@ describe('SqliteStore', () => {
     assert.equal(after.superseded, false);
     assert.equal(cookies.length, 1);
     assert.match(cookies[0] as string, new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`), 'its cookie is cleared: nothing replaced the token');
-    assert.deepEqual((await m.list('ann')).map((info) => info.id), [kept.id]);
+    assert.deepEqual((await m.list('ann')).sessions.map((info) => info.id), [kept.id]);
     assert.equal(await m.count({ subject: 'ann' }), 1);
     assert.equal(await m.count(), 3);
     for (const session of [kept, other]) assert.equal((await request(m, session.issuedToken)).isStored, true);
@@ -163,7 +163,7 @@ describe('SqliteStore', () => {
     open.push(db);
     const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all('my_sessions') as Array<{ name: string }>).map((r) => r.name);
     const expected = indexNames('my_sessions');
-    for (const name of [expected.subject, expected.expires, expected.displayName]) assert.ok(names.includes(name), `index ${name} exists`);
+    for (const name of [expected.subject, expected.created, expected.expires, expected.displayName]) assert.ok(names.includes(name), `index ${name} exists`);
     const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get('my_sessions') as { sql: string };
     assert.match(table.sql, /WITHOUT ROWID/);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
@@ -171,11 +171,14 @@ describe('SqliteStore', () => {
     const sql = statementsSql('my_sessions');
     const plan = (statement: string, ...params: unknown[]) =>
       (db.prepare(`EXPLAIN QUERY PLAN ${statement}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
-    assert.match(plan(sql.listBySubject, 'pat', now), new RegExp(`USING (COVERING )?INDEX ${expected.subject}\\b`));
+    assert.match(plan(sql.listFirst, 'pat', now, 51), new RegExp(`USING (COVERING )?INDEX ${expected.created}\\b`));
+    assert.match(plan(sql.listAfter, 'pat', now, 'x', now, 51), new RegExp(`USING (COVERING )?INDEX ${expected.created}\\b`));
+    assert.match(plan(sql.oldestLive, 'pat', now, null, 500), new RegExp(`USING (COVERING )?INDEX ${expected.created}\\b`));
+    assert.match(plan(sql.liveCount, 'pat', now, null, 100), new RegExp(`USING (COVERING )?INDEX ${expected.subject}\\b`));
     assert.match(plan(sql.countBySubject, 'pat', now), new RegExp(`USING (COVERING )?INDEX ${expected.subject}\\b`));
     assert.match(plan(sql.countAll, now), new RegExp(`USING (COVERING )?INDEX ${expected.expires}\\b`));
     assert.match(plan(sql.expired, now, 10), new RegExp(`USING (COVERING )?INDEX ${expected.expires}\\b`));
-    assert.deepEqual((await s.listBySubject('pat', now)).map((r) => r.createdAt), [now, now + 1, now + 2]);
+    assert.deepEqual((await s.listBySubject('pat', { now, limit: 10 })).sessions.map((r) => r.createdAt), [now, now + 1, now + 2]);
   });
 
   it('creates the schema idempotently and shares it between stores on one file', async () => {
@@ -265,7 +268,7 @@ describe('SqliteStore', () => {
     open.push(other);
     other.exec('BEGIN IMMEDIATE');
     const { token: _b, ...second } = makeRecord(now, { subject: 'lou' });
-    const error = await s.create(second, { now, limit: { max: 5, onLimit: 'reject' } }).catch((e: unknown) => e);
+    const error = await s.create(second, { now, limit: { max: 5 } }).catch((e: unknown) => e);
     assert.ok(error instanceof StoreUnavailableError, String(error));
     assert.equal(error.code, 'STORE_UNAVAILABLE');
     assert.equal(error.status, 503);
@@ -273,7 +276,43 @@ describe('SqliteStore', () => {
     // WAL: readers do not wait for the writer.
     assert.equal((await s.load(first.id, { now }))?.id, first.id);
     other.exec('ROLLBACK');
-    assert.equal((await s.create(second, { now, limit: { max: 5, onLimit: 'reject' } })).status, 'created');
+    assert.equal((await s.create(second, { now, limit: { max: 5 } })).status, 'created');
+  });
+
+  it('keeps idempotency keys beside the sessions: removed with their session, forgotten past their time a bounded batch per sweep', async () => {
+    const s = store();
+    const now = Date.now();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { token: _t, ...record } = makeRecord(now);
+      await s.create(record, { now });
+      ids.push(record.id);
+      for (const [key, until] of [['short#1', now + 1000], ['long#1', now + 60_000]] as const) {
+        assert.equal((await s.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key, until } })).status, 'applied');
+      }
+    }
+    const db = new Database(path, { readonly: true });
+    open.push(db);
+    const keys = () => (db.prepare('SELECT session_id AS id, key FROM tessera_sessions_applied ORDER BY session_id, key').all() as Array<{ id: string; key: string }>).map((r) => `${r.id}:${r.key}`);
+    assert.equal(keys().length, 6);
+    await s.delete(ids[0] as string);
+    assert.deepEqual(keys(), [`${ids[1]}:long#1`, `${ids[1]}:short#1`, `${ids[2]}:long#1`, `${ids[2]}:short#1`].sort(), 'removed with their session');
+    assert.deepEqual(await s.deleteExpired(now + 1000, 1), [], 'no session has expired');
+    assert.equal(keys().length, 3, 'one key past its time forgotten per batch of 1');
+    await s.deleteExpired(now + 1000, 1);
+    assert.deepEqual(keys(), [`${ids[1]}:long#1`, `${ids[2]}:long#1`].sort());
+    const again = await s.apply(ids[1] as string, { increment: { n: 1 } }, { now: now + 1000, idempotency: { key: 'short#1', until: now + 2000 } });
+    assert.ok(again.status === 'applied' && again.duplicate !== true, 'a forgotten key applies again');
+  });
+
+  it('refuses a create of an id that exists with an error that is not StoreUnavailableError, and changes nothing', async () => {
+    const s = store();
+    const now = Date.now();
+    const { token: _t, ...record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
+    await s.create(record, { now });
+    const error = await s.create({ ...record, data: { a: 2 } }, { now }).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
+    assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
+    assert.equal((await s.load(record.id, { now }))?.data['a'], 1);
   });
 
   it('validates its options at construction', () => {
@@ -306,23 +345,25 @@ describe('SqliteStore', () => {
     assert.deepEqual((await s.deleteExpired(later, 10)).map((r) => r.id), ids.slice(2));
   });
 
-  it('holds the per-subject limit with several processes logging in on one file', async () => {
+  it('holds the per-subject limit with several processes logging in on one file (reject at create; evict-oldest by trimming after)', async () => {
     const s = store();
     await s.close();
     const url = new URL('./index.ts', import.meta.url).href;
     const makeRecordUrl = new URL('../../testing/fixtures.ts', import.meta.url).href;
     const startAt = Date.now() + 1500;
+    // As the core does it: 'reject' is the create's limit; 'evict-oldest' creates, then trims keeping the new one.
     const worker = (onLimit: 'reject' | 'evict-oldest', subject: string) => `
       const { SqliteStore } = await import(${JSON.stringify(url)});
       const { makeRecord } = await import(${JSON.stringify(makeRecordUrl)});
       const store = new SqliteStore({ path: ${JSON.stringify(path)}, busyTimeout: 20000 });
-      const counts = {};
+      const counts = { evicted: 0 };
       while (Date.now() < ${startAt}) {}
       for (let i = 0; i < 40; i++) {
         const now = Date.now();
         const { token, ...record } = makeRecord(now, { subject: ${JSON.stringify(subject)} });
-        const result = await store.create(record, { now, limit: { max: 3, onLimit: ${JSON.stringify(onLimit)} } });
+        const result = await store.create(record, ${onLimit === 'reject' ? '{ now, limit: { max: 3 } }' : '{ now }'});
         counts[result.status] = (counts[result.status] ?? 0) + 1;
+        ${onLimit === 'evict-oldest' ? 'counts.evicted += (await store.trimSubject(record.subject, { now, max: 3, keep: record.id, batch: 500 })).length;' : ''}
       }
       await store.close();
       process.stdout.write(JSON.stringify(counts));
@@ -349,6 +390,7 @@ describe('SqliteStore', () => {
     assert.equal(rejected.reduce((sum, r) => sum + (r['created'] ?? 0), 0), 3);
     assert.equal(rejected.reduce((sum, r) => sum + (r['limit'] ?? 0), 0), 4 * 40 - 3);
     assert.equal(evicting.reduce((sum, r) => sum + (r['created'] ?? 0), 0), 4 * 40);
+    assert.equal(evicting.reduce((sum, r) => sum + (r['evicted'] ?? 0), 0), 4 * 40 - 3, 'each session beyond the limit evicted exactly once');
     const check = store();
     const now = Date.now();
     assert.equal(await check.count({ now, subject: 'rita' }), 3);
