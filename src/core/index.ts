@@ -29,5 +29,6 @@ export {
   type SessionPage,
   type StoreCapabilities,
 } from './store.js';
+export { newRecord, type NewRecordFields } from './record.js';
 export { applyChangeSet, touched, hashesEqual, secretAccepted, sessionsToEvict } from './record-ops.js';
 export { encryptionCodec, parseKeyRing, generateKey, UnreadableValueError, type EncryptionKey } from './encryption.js';

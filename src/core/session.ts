@@ -1,8 +1,8 @@
 import type { ValueCodec } from './codec.js';
 import { BadRequestError, SessionEndedError, SessionLimitError, SessionTooLargeError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
-import { expiresAt as computeExpiresAt } from './expiry.js';
 import { assertTimeout, type ResolvedOptions } from './options.js';
+import { newRecord } from './record.js';
 import { hasSubjectPartitions, type ApplyOptions, type ApplyResult, type ChangeSet, type CreateResult, type DeviceInfo, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 
@@ -459,25 +459,15 @@ export class Session {
     const data = withPending(this.#base, pending) ?? this.#base;
     const idleTimeout = pending.idleTimeout ?? options.idleTimeout;
     const absoluteExpiresAt = now + options.absoluteTimeout * 1000;
-    const record: SessionRecord = {
+    const record = newRecord({
       id: issued.id,
       secretHash: issued.secretHash,
-      subject: null,
-      displayName: null,
-      createdAt: now,
-      lastSeenAt: now,
+      now,
       idleTimeout,
       absoluteExpiresAt,
-      expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
-      authenticatedAt: null,
-      version: 1,
+      device,
       data: encodeData(data, issued.id, options.codec),
-      createdDevice: { ...device },
-      lastDevice: { ...device },
-      renewedAt: now,
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
-    };
+    });
     this.#ctx.countAnonymous();
     let result: CreateResult;
     try {
@@ -577,25 +567,20 @@ export class Session {
       const issued = issueToken(partition);
       const idleTimeout = login.idleTimeout ?? current?.idleTimeout ?? options.idleTimeout;
       const absoluteExpiresAt = kind === 'login' || current === null ? now + options.absoluteTimeout * 1000 : current.absoluteExpiresAt;
-      const record: SessionRecord = {
+      const record = newRecord({
         id: issued.id,
         secretHash: issued.secretHash,
+        now,
+        idleTimeout,
+        absoluteExpiresAt,
+        device,
         subject: newSubject,
         displayName: kind === 'login' ? (login.displayName ?? null) : (current?.displayName ?? null),
         createdAt: current?.createdAt ?? now,
-        lastSeenAt: now,
-        idleTimeout,
-        absoluteExpiresAt,
-        expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
         authenticatedAt: kind === 'login' ? now : (current?.authenticatedAt ?? null),
-        version: 1,
+        ...(current === null ? {} : { createdDevice: current.createdDevice }),
         data: encodeData(base, issued.id, codec),
-        createdDevice: current?.createdDevice ?? { ...device },
-        lastDevice: { ...device },
-        renewedAt: now,
-        previousSecretHash: null,
-        previousSecretExpiresAt: null,
-      };
+      });
       const limited = newSubject !== null && Number.isFinite(options.maxSessionsPerSubject);
       let result: CreateResult;
       try {
