@@ -24,8 +24,9 @@ import { MinHeap } from './min-heap.js';
 
 export interface MemoryStoreOptions {
   /**
-   * Most sessions held at once. When full, expired sessions are freed first, then the session
-   * closest to expiry is evicted (and reported as evicted).
+   * Most sessions held at once. When full, expired sessions are freed first, then anonymous ones
+   * (oldest first), then the oldest session of the user logging in, and only then the session
+   * closest to expiry; each is reported as evicted.
    * @default 100000
    */
   maxSessions?: number;
@@ -129,8 +130,12 @@ export class MemoryStore implements SessionStore, SessionIndex {
     while (this.#sessions.size >= this.#maxSessions) {
       if (this.#purge(now, Number.POSITIVE_INFINITY, 1) > 0) continue;
       // Anonymous sessions make room first, oldest first: a flood of them never logs anyone out
-      // while one remains.
-      const victim = this.#anonymousIds.size > 0 ? this.#remove(this.#anonymousIds.values().next().value as string) : this.#evictSoonestExpiring();
+      // while one remains. Then a user who logs in again pays with their own oldest session, so
+      // that one user (whose per-user limit the app lifted) cannot push everyone else out.
+      const victim =
+        this.#anonymousIds.size > 0
+          ? this.#remove(this.#anonymousIds.values().next().value as string)
+          : (this.#evictOldestOf(record.subject) ?? this.#evictSoonestExpiring());
       if (victim) evicted.push(victim);
     }
     this.#insert(copyRecord(record));
@@ -373,6 +378,12 @@ export class MemoryStore implements SessionStore, SessionIndex {
       }
     }
     return freed;
+  }
+
+  #evictOldestOf(subject: string | null): RemovedSession | null {
+    if (subject === null) return null;
+    const oldest = this.#bySubject.get(subject)?.after(null).next();
+    return oldest === undefined || oldest.done === true ? null : this.#remove(oldest.value.id);
   }
 
   #evictSoonestExpiring(): RemovedSession | null {

@@ -77,6 +77,37 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     manager.close();
   });
 
+  it('a full store, with no anonymous session left, makes a user who logs in again give up their own oldest session, not another user\'s', async () => {
+    const clock = new ManualClock();
+    const store = new MemoryStore({ maxSessions: 10 });
+    const manager = new SessionManager({ store, clock, cleanupInterval: false, idleTimeout: 600, maxSessionsPerSubject: Infinity });
+    const ended: Array<string | null> = [];
+    manager.on('revoked', (event) => {
+      ended.push(event.session.subject);
+    });
+    const login = async (subject: string) => {
+      const session = await manager.load({ secure: false });
+      await session.login(subject);
+      clock.advance(1000);
+      return session.id as string;
+    };
+    // The bystander logs in first, so theirs is the session closest to expiry.
+    const bystander = await login('bystander');
+    const heavy: string[] = [];
+    for (let i = 0; i < 40; i++) heavy.push(await login('heavy'));
+    assert.equal(store.size, 10);
+    assert.ok(await store.load(bystander, { now: clock.now() }), 'the bystander is still logged in');
+    assert.deepEqual(new Set(ended), new Set(['heavy']));
+    assert.equal(ended.length, 31);
+    // The heavy user keeps their nine newest.
+    const kept = (await manager.list('heavy', { limit: 100 })).sessions.map((s) => s.id);
+    assert.deepEqual(kept, heavy.slice(-9));
+    // A new user at the cap, with nobody anonymous and none of their own, evicts the soonest to expire.
+    await login('newcomer');
+    assert.deepEqual(ended.slice(-1), ['bystander']);
+    manager.close();
+  });
+
   it('keeps its expiry heap within twice the sessions it holds under logins and logouts in a loop', async () => {
     const { clock, store } = setup(100_000);
     const now = clock.now();
