@@ -108,19 +108,18 @@ export function runStoreConformance(options: ConformanceOptions): void {
       it('stores and loads every field, with JSON data and odd keys', async () => {
         const now = clock.now();
         const data = JSON.parse('{"plain":"x","n":42,"nested":{"a":[1,"two",null,true]},"unicode":"zß水🙂","__proto__":{"polluted":1},"constructor":"c","prototype":"q"}') as Record<string, never>;
-        const record = await rec(now, { subject: 'alice', displayName: 'Alice', data });
-        const { token: _token, ...stored } = record;
-        assert.deepEqual(await store.create(stored, { now }), { status: 'created', evicted: [] });
+        const { record } = await rec(now, { subject: 'alice', displayName: 'Alice', data });
+        assert.deepEqual(await store.create(record, { now }), { status: 'created', evicted: [] });
         const loaded = await store.load(record.id, { now, secretHash: record.secretHash });
         assert.ok(loaded);
-        assert.deepEqual({ ...loaded, data: { ...loaded.data } }, { ...stored, data: { ...stored.data } });
+        assert.deepEqual({ ...loaded, data: { ...loaded.data } }, { ...record, data: { ...record.data } });
         assert.equal(Object.getPrototypeOf({}), Object.prototype);
         assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
       });
 
       it('shares no objects with its callers: changing a record given or returned changes nothing stored', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { data: { nested: { list: [1, 2] }, n: 1 } });
+        const { record } = await rec(now, { data: { nested: { list: [1, 2] }, n: 1 } });
         await store.create(record, { now });
         const original = { nested: { list: [1, 2] }, n: 1 };
         (record.data['nested'] as { list: number[] }).list.push(3);
@@ -139,12 +138,12 @@ export function runStoreConformance(options: ConformanceOptions): void {
         }
         const again = await store.load(record.id, { now });
         assert.deepEqual({ ...again?.data }, { ...original, n: 2 });
-        assert.deepEqual(again?.lastDevice, makeRecord(now).lastDevice);
+        assert.deepEqual(again?.lastDevice, makeRecord(now).record.lastDevice);
       });
 
       it('loads nothing, and touches nothing, for a wrong secret', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now);
+        const { record } = await rec(now);
         await store.create(record, { now });
         assert.equal(await store.load(record.id, { now: now + HOUR / 2 - 1, secretHash: hashSecret('wrong'), touch: TOUCH, device: DEVICE }), null);
         const loaded = await store.load(record.id, { now: now + 1000, secretHash: record.secretHash });
@@ -153,8 +152,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('never returns an expired session, idle or absolute, before any cleanup', async () => {
         const now = clock.now();
-        const { token: _a, ...idle } = await rec(now, { idleTimeout: 60 });
-        const { token: _b, ...absolute } = await rec(now, { idleTimeout: 3600, absoluteExpiresAt: now + 30_000 });
+        const { record: idle } = await rec(now, { idleTimeout: 60 });
+        const { record: absolute } = await rec(now, { idleTimeout: 3600, absoluteExpiresAt: now + 30_000 });
         await store.create(idle, { now });
         await store.create(absolute, { now });
         // Time only moves forward: a store may free what it has seen expire.
@@ -167,7 +166,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('touches only when due, never past the absolute expiry, without bumping the version', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { idleTimeout: 100, absoluteExpiresAt: now + 150_000 });
+        const { record } = await rec(now, { idleTimeout: 100, absoluteExpiresAt: now + 150_000 });
         await store.create(record, { now });
         // A tenth of 100 s is 10 s: inside it nothing is written.
         const early = await store.load(record.id, { now: now + 9_999, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
@@ -186,7 +185,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('records the device of each touch as the last device, and the created one again when it comes back', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { idleTimeout: 100 });
+        const { record } = await rec(now, { idleTimeout: 100 });
         await store.create(record, { now });
         const other = { ip: '198.51.100.9', userAgent: 'Other/2.0' };
         const steps: [number, DeviceInfo][] = [
@@ -220,7 +219,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
         ];
         let now = clock.now();
         for (const created of devices) {
-          const { token: _t, ...record } = await rec(now, { idleTimeout: 100, createdDevice: created, lastDevice: created });
+          const { record } = await rec(now, { idleTimeout: 100, createdDevice: created, lastDevice: created });
           await store.create(record, { now });
           for (const last of devices) {
             now += 10_000;
@@ -239,7 +238,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('applies sets, deletes and increments as one change and bumps the version', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { data: { keep: 'k', drop: 'd', count: 5, text: 'x' } });
+        const { record } = await rec(now, { data: { keep: 'k', drop: 'd', count: 5, text: 'x' } });
         await store.create(record, { now });
         const result = await store.apply(
           record.id,
@@ -257,7 +256,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('recomputes the expiry on a new idle timeout; lastSeenAt never moves back', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { idleTimeout: 600 });
+        const { record } = await rec(now, { idleTimeout: 600 });
         await store.create(record, { now });
         const r1 = await store.apply(record.id, { idleTimeout: 60, lastSeenAt: now + 5000, lastDevice: DEVICE }, { now: now + 5000 });
         assert.ok(r1.status === 'applied');
@@ -272,7 +271,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('never recreates a deleted session', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now);
+        const { record } = await rec(now);
         await store.create(record, { now });
         assert.deepEqual(await store.delete(record.id), { id: record.id, subject: null });
         assert.equal(await store.delete(record.id), null);
@@ -282,7 +281,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('apply with a base record answers what is stored, whether or not another write came in between', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { data: { n: 1, note: 'a' } });
+        const { record } = await rec(now, { data: { n: 1, note: 'a' } });
         await store.create(record, { now });
         const base = await store.load(record.id, { now });
         assert.ok(base);
@@ -307,7 +306,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('compare-and-set applies at the expected version and reports the current record otherwise', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { data: { v: 'a' } });
+        const { record } = await rec(now, { data: { v: 'a' } });
         await store.create(record, { now });
         const first = await store.apply(record.id, { set: { v: 'b' } }, { now, expectedVersion: record.version });
         assert.equal(first.status, 'applied');
@@ -322,9 +321,9 @@ export function runStoreConformance(options: ConformanceOptions): void {
     describe('renewal', () => {
       it('replaces the secret in place and accepts the old one only during its grace period', async () => {
         const now = clock.now();
-        const { token: _t, ...record } = await rec(now, { data: { n: 1 } });
+        const { record } = await rec(now, { data: { n: 1 } });
         await store.create(record, { now });
-        const fresh = await rec(now);
+        const { record: fresh } = await rec(now);
         const renewed = await store.apply(
           record.id,
           { renewSecret: { secretHash: fresh.secretHash, renewedAt: now + 1000, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 31_000 } },
@@ -374,16 +373,16 @@ export function runStoreConformance(options: ConformanceOptions): void {
     describe('create, replace and limits', () => {
       it('replaces a session atomically, only at the version it was read', async () => {
         const now = clock.now();
-        const { token: _a, ...old } = await rec(now);
+        const { record: old } = await rec(now);
         await store.create(old, { now });
-        const { token: _b, ...stale } = await rec(now, { subject: 'bob' });
+        const { record: stale } = await rec(now, { subject: 'bob' });
         assert.deepEqual(await store.create(stale, { now, replaces: { id: old.id, version: old.version + 1, supersededUntil: now + 30_000 } }), { status: 'gone' });
         assert.equal(await store.load(stale.id, { now }), null, 'a refused replacement creates nothing');
-        const { token: _c, ...next } = await rec(now, { subject: 'bob' });
+        const { record: next } = await rec(now, { subject: 'bob' });
         assert.equal((await store.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } })).status, 'created');
         assert.equal(await store.load(old.id, { now }), null);
         assert.ok(await store.load(next.id, { now }));
-        const { token: _d, ...orphan } = await rec(now, { subject: 'bob' });
+        const { record: orphan } = await rec(now, { subject: 'bob' });
         assert.deepEqual(await store.create(orphan, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } }), { status: 'gone' });
         if (hasSessionIndex(store)) assert.equal(await store.count({ now }), 1, 'the replaced session leaves every index');
         const swept = await store.deleteExpired(next.absoluteExpiresAt + 1, 100);
@@ -394,14 +393,14 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const now = clock.now();
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) {
-          const { token: _t, ...r } = await rec(now + i, { subject: 'carol' });
+          const { record: r } = await rec(now + i, { subject: 'carol' });
           await store.create(r, { now: now + i });
           ids.push(r.id);
         }
         // An expired session, older than all of them, neither counts nor is reported.
-        const { token: _e, ...expired } = await rec(now - 1, { subject: 'carol', idleTimeout: 1 });
+        const { record: expired } = await rec(now - 1, { subject: 'carol', idleTimeout: 1 });
         await store.create(expired, { now });
-        const { token: _o, ...other } = await rec(now, { subject: 'carla' });
+        const { record: other } = await rec(now, { subject: 'carla' });
         await store.create(other, { now });
         const at = now + 5000;
         // The oldest is the one kept (a rotation keeps createdAt): the next oldest go instead.
@@ -418,20 +417,20 @@ export function runStoreConformance(options: ConformanceOptions): void {
 
       it('rejects a login over the limit and changes nothing', async () => {
         const now = clock.now();
-        const { token: _a, ...first } = await rec(now, { subject: 'dave' });
+        const { record: first } = await rec(now, { subject: 'dave' });
         await store.create(first, { now, limit: { max: 1 } });
-        const { token: _b, ...second } = await rec(now, { subject: 'dave' });
+        const { record: second } = await rec(now, { subject: 'dave' });
         assert.deepEqual(await store.create(second, { now, limit: { max: 1 } }), { status: 'limit' });
         assert.equal(await store.load(second.id, { now }), null);
         assert.ok(await store.load(first.id, { now }));
         if (hasSessionIndex(store)) assert.equal(await store.count({ now, subject: 'dave' }), 1);
         // An expired session does not count.
         const later = now + 2 * 86_400_000;
-        const { token: _c, ...third } = await rec(later, { subject: 'dave' });
+        const { record: third } = await rec(later, { subject: 'dave' });
         assert.equal((await store.create(third, { now: later, limit: { max: 1 } })).status, 'created');
         // The session a login replaces does not count.
         const current = await store.load(third.id, { now: later });
-        const { token: _d, ...again } = await rec(later, { subject: 'dave' });
+        const { record: again } = await rec(later, { subject: 'dave' });
         const replaced = await store.create(again, { now: later, limit: { max: 1 }, replaces: { id: third.id, version: current!.version, supersededUntil: later + 30_000 } });
         assert.deepEqual(replaced, { status: 'created', evicted: [] });
       });
@@ -460,11 +459,11 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const now = clock.now();
         const expired: string[] = [];
         for (let i = 0; i < 7; i++) {
-          const { token: _t, ...r } = await rec(now, { idleTimeout: 10, subject: i % 2 ? 'frank' : null });
+          const { record: r } = await rec(now, { idleTimeout: 10, subject: i % 2 ? 'frank' : null });
           await store.create(r, { now });
           expired.push(r.id);
         }
-        const { token: _t, ...live } = await rec(now, { idleTimeout: 3600, subject: 'frank' });
+        const { record: live } = await rec(now, { idleTimeout: 3600, subject: 'frank' });
         await store.create(live, { now });
         const later = now + 20_000;
         const first = await store.deleteExpired(later, 5);
@@ -487,13 +486,13 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const now = clock.now();
         const grace: string[] = [];
         for (let i = 0; i < 4; i++) {
-          const { token: _t, ...r } = await rec(now + i, { subject: 'grace', idleTimeout: i === 3 ? 5 : 3600 });
+          const { record: r } = await rec(now + i, { subject: 'grace', idleTimeout: i === 3 ? 5 : 3600 });
           await store.create(r, { now: now + i });
           grace.push(r.id);
         }
-        const { token: _h, ...other } = await rec(now, { subject: 'heidi' });
+        const { record: other } = await rec(now, { subject: 'heidi' });
         await store.create(other, { now });
-        const { token: _a, ...anonymous } = await rec(now);
+        const { record: anonymous } = await rec(now);
         await store.create(anonymous, { now });
         const later = now + 10_000;
         const listed = await idx.listBySubject('grace', { now: later, limit: 10 });
@@ -531,11 +530,11 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const ids: string[] = [];
         // Several sessions share a createdAt (a rotation keeps it), so the cursor must order ties by id.
         for (let i = 0; i < 23; i++) {
-          const { token: _t, ...r } = await rec(now + Math.floor(i / 3), { subject: 'pat' });
+          const { record: r } = await rec(now + Math.floor(i / 3), { subject: 'pat' });
           await store.create(r, { now: now + Math.floor(i / 3) });
           ids.push(r.id);
         }
-        const { token: _e, ...expired } = await rec(now, { subject: 'pat', idleTimeout: 1 });
+        const { record: expired } = await rec(now, { subject: 'pat', idleTimeout: 1 });
         await store.create(expired, { now });
         const later = now + 5000;
         const expected = ids.map((id, i) => ({ id, createdAt: now + Math.floor(i / 3) })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((r) => r.id);
@@ -564,11 +563,11 @@ export function runStoreConformance(options: ConformanceOptions): void {
         const ids: string[] = [];
         for (let i = 0; i < 25; i++) {
           const subject = i < 12 ? 'ivan' : `user${i}`;
-          const { token: _t, ...r } = await rec(now, { subject, displayName: i < 12 ? 'Ivan Petrov' : `Judy ${i}` });
+          const { record: r } = await rec(now, { subject, displayName: i < 12 ? 'Ivan Petrov' : `Judy ${i}` });
           await store.create(r, { now });
           ids.push(r.id);
         }
-        const { token: _e, ...gone } = await rec(now, { subject: 'ivan', displayName: 'Ivan Petrov', idleTimeout: 1 });
+        const { record: gone } = await rec(now, { subject: 'ivan', displayName: 'Ivan Petrov', idleTimeout: 1 });
         await store.create(gone, { now });
         const later = now + 5000;
         const collect = async (query: { subject?: string; displayNamePrefix?: string; id?: string }, limit: number) => {
@@ -717,17 +716,17 @@ export function runStoreConformance(options: ConformanceOptions): void {
     describe('superseded tokens (login, rotation, renewal)', () => {
       it('remembers a replaced session until supersededUntil, for its own secret hashes only', async () => {
         const now = clock.now();
-        const { token: _a, ...old } = await rec(now, { data: { n: 1 } });
+        const { record: old } = await rec(now, { data: { n: 1 } });
         await store.create(old, { now });
         // Renewed once: its previous secret is still in its grace period when the login replaces it.
-        const renewedHash = makeRecord(now).secretHash;
+        const renewedHash = makeRecord(now).record.secretHash;
         const renewed = await store.apply(
           old.id,
           { renewSecret: { secretHash: renewedHash, renewedAt: now, previousSecretHash: old.secretHash, previousSecretExpiresAt: now + 20_000 } },
           { now, expectedVersion: old.version },
         );
         assert.ok(renewed.status === 'applied');
-        const { token: _b, ...next } = await rec(now, { subject: 'zoe' });
+        const { record: next } = await rec(now, { subject: 'zoe' });
         const created = await store.create(next, { now: now + 1000, replaces: { id: old.id, version: renewed.record.version, supersededUntil: now + 31_000 } });
         assert.equal(created.status, 'created');
         assert.equal(await store.load(old.id, { now: now + 1000, secretHash: renewedHash }), null, 'the replaced token opens nothing');
@@ -738,16 +737,16 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(await superseded(renewedHash, now + 31_000), false, 'forgotten at supersededUntil');
         assert.equal(await superseded(hashSecret('wrong'), now + 1000), false, 'a wrong secret learns nothing');
         assert.equal(await store.isSuperseded(next.id, { now: now + 1000, secretHash: next.secretHash }), false, 'a live current token is not superseded');
-        assert.equal(await store.isSuperseded(makeRecord(now).id, { now, secretHash: renewedHash }), false, 'an unknown id');
+        assert.equal(await store.isSuperseded(makeRecord(now).record.id, { now, secretHash: renewedHash }), false, 'an unknown id');
         const swept = await store.deleteExpired(now + 86_400_000 * 3, 100);
         assert.ok(!swept.some((r) => r.id === old.id), 'a superseded token is never reported as an expired session');
       });
 
       it('knows a renewed token as superseded after its grace period; a revoked or expired one is not', async () => {
         const now = clock.now();
-        const { token: _a, ...record } = await rec(now, { subject: 'yan', idleTimeout: 60 });
+        const { record } = await rec(now, { subject: 'yan', idleTimeout: 60 });
         await store.create(record, { now });
-        const fresh = makeRecord(now).secretHash;
+        const fresh = makeRecord(now).record.secretHash;
         const renewed = await store.apply(
           record.id,
           { renewSecret: { secretHash: fresh, renewedAt: now, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 30_000 } },
@@ -757,7 +756,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
         assert.equal(await store.load(record.id, { now: now + 30_000, secretHash: record.secretHash }), null);
         assert.equal(await store.isSuperseded(record.id, { now: now + 30_000, secretHash: record.secretHash }), true);
         assert.equal(await store.isSuperseded(record.id, { now: now + 30_000, secretHash: fresh }), false);
-        const { token: _b, ...revoked } = await rec(now, { subject: 'yan' });
+        const { record: revoked } = await rec(now, { subject: 'yan' });
         await store.create(revoked, { now });
         await store.delete(revoked.id);
         assert.equal(await store.isSuperseded(revoked.id, { now, secretHash: revoked.secretHash }), false, 'revoked');
@@ -908,8 +907,8 @@ export function runStoreConformance(options: ConformanceOptions): void {
     describe('bounded under abuse and faults', () => {
       it('applies a change set with an idempotency key once, per session, until the key is forgotten', async () => {
         const now = clock.now();
-        const { token: _a, ...record } = await rec(now, { data: { n: 1 } });
-        const { token: _b, ...other } = await rec(now);
+        const { record } = await rec(now, { data: { n: 1 } });
+        const { record: other } = await rec(now);
         await store.create(record, { now });
         await store.create(other, { now });
         const once = { key: 'retry-1#1', until: now + 60_000 };
@@ -1101,7 +1100,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
       it('a sweep of many batches lets the event loop run between them', async () => {
         const now = clock.now();
         for (let i = 0; i < 600; i++) {
-          const { token: _t, ...r } = await rec(now, { idleTimeout: 1, subject: i % 2 ? 'swept' : null });
+          const { record: r } = await rec(now, { idleTimeout: 1, subject: i % 2 ? 'swept' : null });
           await store.create(r, { now });
         }
         clock.advance(2000);
