@@ -163,7 +163,7 @@ for (const variant of ['the client gives up first (a pool without statement_time
     if (!serverFirst) {
       it('(d) an undo sent after the 503 is not overtaken by the write it undoes: the store ends the abandoned backend before its next write', async () => {
         const now = Date.now();
-        const { token: _t, ...record } = makeRecord(now, { subject: 'dan' });
+        const { record } = makeRecord(now, { subject: 'dan' });
         const columns = 'id, secret_hash, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data';
         /** An uncommitted row with the same id: the store's insert waits for this transaction to end. */
         const occupy = async () => {
@@ -206,9 +206,9 @@ for (const variant of ['the client gives up first (a pool without statement_time
     if (serverFirst) {
       it('the outcome is known: the server cancelled the statement (57014) and rolled it back, before any compensation', async () => {
         const now = Date.now();
-        const { token: _a, ...old } = makeRecord(now, { data: { n: 1 } });
+        const { record: old } = makeRecord(now, { data: { n: 1 } });
         await store.create(old, { now });
-        const { token: _b, ...next } = makeRecord(now, { subject: 'dee' });
+        const { record: next } = makeRecord(now, { subject: 'dee' });
         const lock = await lockRow(admin, table, old.id);
         let login: unknown;
         let increment: unknown;

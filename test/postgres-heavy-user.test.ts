@@ -73,7 +73,7 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
     await store.count({ now });
     // Rows as the store writes them, in one statement: three share each createdAt (a rotation
     // keeps it), every 100th has expired, and 500 belong to other subjects.
-    const { token: _t, ...template } = makeRecord(now, { subject: 'heavy' });
+    const { record: template } = makeRecord(now, { subject: 'heavy' });
     await admin.query(
       `INSERT INTO "${schema}".tessera_sessions
          (id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at,
@@ -193,7 +193,7 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
     const revoked = await checkPlans(() => store.deleteBySubject('heavy', { now, except: newest, limit: 500 }), 520);
     assert.equal(revoked.length, 500);
     assert.equal(await store.count({ now, subject: 'heavy' }), expected.length - 1000);
-    const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' });
+    const { record } = makeRecord(now, { subject: 'heavy' });
     const refused = await checkPlans(() => store.create(record, { now, limit: { max: 100 } }), 120);
     assert.deepEqual(refused, { status: 'limit' }, 'counting to the limit stops at the limit');
   });

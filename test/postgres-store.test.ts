@@ -57,7 +57,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const counting = countingPool(real);
     const store = new PostgresStore({ pool: counting.pool, schema: ns });
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100, data: { n: 1 } });
+    const { record } = makeRecord(now, { idleTimeout: 100, data: { n: 1 } });
     await store.create(record, { now });
     const xmin = async () => (await real.query(`SELECT xmin::text AS x FROM "${ns}".tessera_sessions WHERE id = $1`, [record.id])).rows[0]?.x as string;
     const load = (at: number) => store.load(record.id, { now: at, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
@@ -102,7 +102,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const store = new PostgresStore({ pool: counting.pool, schema: ns });
     const now = Date.now();
     await store.count({ now });
-    const { token: _t, ...record } = makeRecord(now, { subject: 'stan', data: { n: 1 } });
+    const { record } = makeRecord(now, { subject: 'stan', data: { n: 1 } });
     await store.create(record, { now });
     const kinds = () => counting.statements.map((text) => text.trim().split(/\s+/)[0]);
 
@@ -123,12 +123,12 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     assert.deepEqual(kinds(), ['SELECT'], 'a trim with nothing to trim: one read, no lock');
 
     counting.reset();
-    const { token: _u, ...second } = makeRecord(now, { subject: 'stan' });
+    const { record: second } = makeRecord(now, { subject: 'stan' });
     assert.deepEqual(await store.create(second, { now, replaces: { id: record.id, version: 2, supersededUntil: now + 30_000 }, limit: { max: 1 } }), { status: 'created', evicted: [] });
     assert.deepEqual(kinds(), ['BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a limited login: the subject lock, then one statement');
 
     counting.reset();
-    const { token: _v, ...third } = makeRecord(now, { subject: 'stan' });
+    const { record: third } = makeRecord(now, { subject: 'stan' });
     await store.create(third, { now });
     assert.equal((await store.trimSubject('stan', { now, max: 1, keep: third.id, batch: 100 })).length, 1);
     assert.deepEqual(kinds(), ['INSERT', 'SELECT', 'BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a login without a limit, then a trim that removes: the read, then the lock and one statement');
@@ -143,9 +143,9 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const ns = freshSchema();
     const store = new PostgresStore({ pool: pool(2), schema: ns });
     const now = Date.now();
-    const { token: _a, ...record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
+    const { record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
     await store.create(record, { now });
-    const { token: _b, ...other } = makeRecord(now);
+    const { record: other } = makeRecord(now);
     await store.create(other, { now });
     for (const options of [{ now }, { now, replaces: { id: other.id, version: other.version, supersededUntil: now + 30_000 } }, { now, limit: { max: 5 } }]) {
       const error = await store.create({ ...record, data: { a: 2 } }, options).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
@@ -161,7 +161,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const ns = freshSchema();
     const store = new PostgresStore({ pool: pool(10), schema: ns });
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { data: { n: 0 } });
+    const { record } = makeRecord(now, { data: { n: 0 } });
     await store.create(record, { now });
     const until = now + 60_000;
     const distinct = await Promise.all(Array.from({ length: 50 }, (_, i) => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: `k${i}#1`, until } })));
@@ -199,7 +199,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     await p.query(`CREATE TABLE "${ns}".tessera_migrations (table_name text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version))`);
     await p.query(`INSERT INTO "${ns}".tessera_migrations (table_name, version) VALUES ('tessera_sessions', 1)`);
     const now = Date.now();
-    const { token: _t, ...old } = makeRecord(now, { subject: 'veteran', data: { n: 1 } });
+    const { record: old } = makeRecord(now, { subject: 'veteran', data: { n: 1 } });
     await p.query(
       `INSERT INTO "${ns}".tessera_sessions (id, secret_hash, subject, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data)
        VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7, 1, '{"n":1}')`,
@@ -212,7 +212,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const versions = await p.query(`SELECT version FROM "${ns}".tessera_migrations ORDER BY version`);
     assert.deepEqual(versions.rows.map((r: { version: number }) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
     assert.ok(SCHEMA_VERSION >= 2);
-    const { token: _u, ...next } = makeRecord(now, { subject: 'veteran' });
+    const { record: next } = makeRecord(now, { subject: 'veteran' });
     assert.equal((await store.create(next, { now, replaces: { id: old.id, version: 1, supersededUntil: now + 30_000 } })).status, 'created');
     assert.equal(await store.isSuperseded(old.id, { now, secretHash: old.secretHash }), true, 'a login on the upgraded table remembers the token it replaced');
     assert.deepEqual(await migrate(p, { schema: ns }), { from: SCHEMA_VERSION, to: SCHEMA_VERSION });

@@ -72,7 +72,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const shards = new Map<string, string>();
     for (const subject of subjects) {
       const partition = await store.subjectPartition(subject);
-      const { token: _t, ...record } = makeRecord(now, { subject }, partition);
+      const { record } = makeRecord(now, { subject }, partition);
       await store.create(record, { now });
       const shard = partition.slice(0, 2);
       shards.set(subject, shard);
@@ -84,7 +84,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
       assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:x:{${shard}}`])), slotOf(shard));
     }
     for (let i = 0; i < 10; i++) {
-      const { token: _t, ...record } = makeRecord(now);
+      const { record } = makeRecord(now);
       await store.create(record, { now });
     }
     const masters = new Set(subjects.map((s) => probe.slots[slotOf(shards.get(s) as string)]?.master.id));
@@ -114,7 +114,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     legacy.sort(); // one score (their expiry), so in id order
     const keyed: string[] = [];
     for (let i = 1; i <= 3; i++) {
-      const { token: _t, ...record } = makeRecord(now + i, { subject }, await store.subjectPartition(subject));
+      const { record } = makeRecord(now + i, { subject }, await store.subjectPartition(subject));
       await store.create(record, { now: now + i });
       keyed.push(record.id);
     }
@@ -152,7 +152,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const given = new RedisStore({ client: resp3, prefix: 'r3:' });
     try {
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
+      const { record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
       await given.create(record, { now });
       const touch = { maxIntervalMs: 60_000, idleFraction: 0.1 };
       // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.

@@ -58,7 +58,7 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     // Three sessions share each createdAt (a rotation keeps it), so ties are ordered by id.
     await bounded(HEAVY, 200, async (i) => {
       const at = now - HEAVY + Math.floor(i / 3);
-      const { token: _t, ...record } = makeRecord(at, { subject: 'heavy' }, partition);
+      const { record } = makeRecord(at, { subject: 'heavy' }, partition);
       const result = await store.create(record, { now: at });
       assert.equal(result.status, 'created');
       created.push({ id: record.id, createdAt: at });
@@ -66,7 +66,7 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     created.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
     expected = created.map((r) => r.id);
     // Another user, who must never be touched.
-    const { token: _n, ...neighbour } = makeRecord(now, { subject: 'light' }, await store.subjectPartition('light'));
+    const { record: neighbour } = makeRecord(now, { subject: 'light' }, await store.subjectPartition('light'));
     await store.create(neighbour, { now });
   });
   after(async () => {
@@ -132,7 +132,7 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
   it('refuses a login at its limit, trims and revokes it a bounded batch at a time', async () => {
     const now = clock.now();
     const partition = await store.subjectPartition('heavy');
-    const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' }, partition);
+    const { record } = makeRecord(now, { subject: 'heavy' }, partition);
     let refused: unknown;
     const refusal = await measure(async () => {
       refused = await store.create(record, { now, limit: { max: HEAVY } });
@@ -189,7 +189,7 @@ describe('redis store: a page meets expired and vanished sessions', { skip: skip
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       // Sessions 2, 3 and 4 idle out after a second; the others live on.
-      const { token: _t, ...record } = makeRecord(now + i, { subject: 'meg', idleTimeout: i >= 2 && i <= 4 ? 1 : 1800 }, partition);
+      const { record } = makeRecord(now + i, { subject: 'meg', idleTimeout: i >= 2 && i <= 4 ? 1 : 1800 }, partition);
       await store.create(record, { now: now + i });
       ids.push(record.id);
     }

@@ -87,13 +87,13 @@ describe('redis store: keyed subject partitions', { skip }, () => {
   it('refuses a logged-in id that does not start with the subject’s keyed partition, such as the unkeyed one', async () => {
     const store = open();
     const now = Date.now();
-    const { token: _a, ...unkeyed } = makeRecord(now, { subject: 'erin' }, unkeyedPartition('erin'));
+    const { record: unkeyed } = makeRecord(now, { subject: 'erin' }, unkeyedPartition('erin'));
     await assert.rejects(store.create(unkeyed, { now }), /must start with/);
-    const { token: _b, ...random } = makeRecord(now, { subject: 'erin' });
+    const { record: random } = makeRecord(now, { subject: 'erin' });
     await assert.rejects(store.create(random, { now }), /must start with/);
-    const { token: _c, ...keyed } = makeRecord(now, { subject: 'erin' }, await store.subjectPartition('erin'));
+    const { record: keyed } = makeRecord(now, { subject: 'erin' }, await store.subjectPartition('erin'));
     assert.equal((await store.create(keyed, { now })).status, 'created');
-    const { token: _d, ...anonymous } = makeRecord(now);
+    const { record: anonymous } = makeRecord(now);
     assert.equal((await store.create(anonymous, { now })).status, 'created', 'an anonymous id may start anywhere');
   });
 

@@ -76,7 +76,7 @@ describe('redis store: options and ownership', () => {
       const prefix = `${root}given:`;
       const store = new RedisStore({ client, prefix });
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
+      const { record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
       await store.create(record, { now });
       assert.equal((await store.load(record.id, { now }))?.subject, 'given');
       await store.close();
@@ -137,7 +137,7 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
       const live = new Map<string, number>(); // id -> version
       const create = async (subject: string | null, idleTimeout = 1800, replaces?: string) => {
         const partition = subject === null ? null : await store.subjectPartition(subject);
-        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout }, partition);
+        const { record } = makeRecord(start, { subject, idleTimeout }, partition);
         const result = await store.create(record, {
           now: start,
           ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number, supersededUntil: start + 30_000 } }),
@@ -212,7 +212,7 @@ describe('redis store: admin query walks the indexes in id order, a bounded stre
       const records: SessionRecord[] = [];
       for (let i = 0; i < 5000; i++) {
         const needle = i % 1700 === 3; // three of them, far apart
-        const { token: _t, ...record } = makeRecord(now, { displayName: needle ? `needle ${i}` : `hay ${i}` });
+        const { record } = makeRecord(now, { displayName: needle ? `needle ${i}` : `hay ${i}` });
         records.push(record);
         ids.push(record.id);
         if (needle) needles.push(record.id);

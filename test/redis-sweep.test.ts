@@ -186,7 +186,7 @@ describe('redis store: a sweep batch is short steps', { skip: hasRedisServer() |
         await Promise.all(
           Array.from({ length: 100 }, async (_, k) => {
             const subject = (i + k) % 3 === 0 ? null : `user-${(i + k) % 50}`;
-            const { token: _t, ...record } = makeRecord(now, { subject, idleTimeout: 60 }, subject === null ? null : await store.subjectPartition(subject));
+            const { record } = makeRecord(now, { subject, idleTimeout: 60 }, subject === null ? null : await store.subjectPartition(subject));
             await store.create(record, { now });
             ids.add(record.id);
           }),

@@ -79,7 +79,7 @@ describe('tokens', () => {
         const stored = hashSecret(secret);
         assert.equal(stored, full.subarray(0, 16).toString('base64url'));
         assert.equal(stored.length, 22);
-        const record = { ...makeRecord(0), secretHash: stored };
+        const record = { ...makeRecord(0).record, secretHash: stored };
         assert.ok(secretAccepted(record, hashSecret(secret), 0));
         assert.ok(!secretAccepted({ ...record, secretHash: full.toString('base64url') }, hashSecret(secret), 0));
         assert.ok(!secretAccepted({ ...record, secretHash: full.subarray(0, 15).toString('base64url') }, hashSecret(secret), 0));
@@ -107,7 +107,7 @@ describe('the token check', () => {
     const now = 1_000_000;
     const current = hashSecret('current');
     const previous = hashSecret('previous');
-    const record = { ...makeRecord(now), secretHash: current, previousSecretHash: previous, previousSecretExpiresAt: now + 30_000 };
+    const record = { ...makeRecord(now).record, secretHash: current, previousSecretHash: previous, previousSecretExpiresAt: now + 30_000 };
     assert.equal(secretAccepted(record, current, now), true);
     assert.equal(secretAccepted(record, previous, now + 29_999), true);
     assert.equal(secretAccepted(record, previous, now + 30_000), false);

@@ -12,10 +12,11 @@ import {
 } from '../core/index.js';
 
 /**
- * A record as the core would create it, with overridable fields. `partition` starts its id; a
- * store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
+ * A record as the core would create it, with overridable fields, and the token that opens it: apart,
+ * because a store is given the record alone and must never see the token. `partition` starts its
+ * id; a store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
  */
-export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, partition: string | null = null): SessionRecord & { token: string } {
+export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, partition: string | null = null): { record: SessionRecord; token: string } {
   const subject = overrides.subject ?? null;
   const issued = issueToken(partition);
   const idleTimeout = overrides.idleTimeout ?? 1800;
@@ -36,7 +37,7 @@ export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, 
     ...overrides,
   };
   record.expiresAt = overrides.expiresAt ?? expiresAt(record.lastSeenAt, record.idleTimeout, record.absoluteExpiresAt);
-  return Object.assign(record, { token: issued.token });
+  return { record, token: issued.token };
 }
 
 /**

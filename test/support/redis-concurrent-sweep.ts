@@ -30,7 +30,7 @@ export async function sweepTogether(options: ConcurrentSweepOptions): Promise<vo
       partition = partitions.get(subject) ?? (await first.subjectPartition(subject));
       partitions.set(subject, partition);
     }
-    const { token: _t, ...record } = makeRecord(now, { subject, idleTimeout }, partition);
+    const { record } = makeRecord(now, { subject, idleTimeout }, partition);
     const result = await first.create(record, { now });
     assert.equal(result.status, 'created');
     return record;

@@ -65,12 +65,12 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
         const createdAt = now - HEAVY + Math.floor(i / 3);
         // Every 100th one has expired; its entry is skipped, never listed.
         const idleTimeout = i % 100 === 7 ? 1 : 86_400;
-        const { token: _t, ...record } = makeRecord(createdAt, { subject: 'heavy', idleTimeout, lastSeenAt: createdAt, absoluteExpiresAt: now + 86_400_000 });
+        const { record } = makeRecord(createdAt, { subject: 'heavy', idleTimeout, lastSeenAt: createdAt, absoluteExpiresAt: now + 86_400_000 });
         insert.run(...rowValues(record));
         if (idleTimeout !== 1) live.push({ id: record.id, createdAt });
       }
       for (let i = 0; i < 500; i++) {
-        const { token: _t, ...record } = makeRecord(now - i, { subject: `other${i % 50}` });
+        const { record } = makeRecord(now - i, { subject: `other${i % 50}` });
         insert.run(...rowValues(record));
       }
     })();
@@ -142,7 +142,7 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
     assert.equal(await store.count({ now, subject: 'heavy' }), expected.length - 1000);
     let refused: unknown;
     await plans(async () => {
-      const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' });
+      const { record } = makeRecord(now, { subject: 'heavy' });
       refused = await store.create(record, { now, limit: { max: 100 } });
     });
     assert.deepEqual(refused, { status: 'limit' }, 'counting to the limit stops at the limit');

@@ -87,15 +87,15 @@ describe('SqliteStore: a write lock held by another process', () => {
     const path = join(dir, `lock-${files}.db`);
     const now = Date.now();
     const seed = async (subject: string | null, idleTimeout = 3600) => {
-      const { token: _t, ...record } = makeRecord(now - 1000, { subject, idleTimeout });
+      const { record } = makeRecord(now - 1000, { subject, idleTimeout });
       await s.create(record, { now: now - 1000 });
       return record;
     };
     const [a, b, c, d] = [await seed('lou'), await seed('lou'), await seed('lou'), await seed('lou')];
     const trimmed = [await seed('tim'), await seed('tim'), await seed('tim')];
     const expired = await seed(null, 1);
-    const { token: _n, ...fresh } = makeRecord(now, { subject: 'lou' });
-    const { token: _m, ...limited } = makeRecord(now, { subject: 'mia' });
+    const { record: fresh } = makeRecord(now, { subject: 'lou' });
+    const { record: limited } = makeRecord(now, { subject: 'mia' });
     const touchDue = { maxIntervalMs: 1, idleFraction: 0.1 };
 
     const server = createServer((_req, res) => res.end('ok'));
@@ -148,7 +148,7 @@ describe('SqliteStore: a write lock held by another process', () => {
     const s = store(300);
     const path = join(dir, `lock-${files}.db`);
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { subject: 'ned' });
+    const { record } = makeRecord(now, { subject: 'ned' });
     await s.create(record, { now });
     const holder = await holdWriteLock(path);
     try {

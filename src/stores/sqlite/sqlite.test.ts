@@ -56,7 +56,7 @@ describe('SqliteStore', () => {
       expires_at INTEGER NOT NULL, authenticated_at INTEGER, version INTEGER NOT NULL, data TEXT NOT NULL, created_ip TEXT,
       created_user_agent TEXT, last_ip TEXT, last_user_agent TEXT) WITHOUT ROWID`);
     const now = Date.UTC(2030, 0, 1);
-    const old = makeRecord(now, { subject: 'old' });
+    const { record: old } = makeRecord(now, { subject: 'old' });
     db.prepare('INSERT INTO tessera_sessions VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 1, ?, NULL, NULL, NULL, NULL)').run(
       old.id, old.secretHash, 'old', now, now, old.idleTimeout, old.absoluteExpiresAt, old.expiresAt, now, '{"n":1}',
     );
@@ -156,7 +156,7 @@ describe('SqliteStore', () => {
     const s = store({ tableName: 'my_sessions' });
     const now = Date.now();
     for (let i = 0; i < 5; i++) {
-      const { token: _t, ...record } = makeRecord(now + i, { subject: i < 3 ? 'pat' : 'sam' });
+      const { record } = makeRecord(now + i, { subject: i < 3 ? 'pat' : 'sam' });
       await s.create(record, { now });
     }
     const db = new Database(path, { readonly: true });
@@ -185,7 +185,7 @@ describe('SqliteStore', () => {
     const a = store();
     const b = store();
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { subject: 'kai' });
+    const { record } = makeRecord(now, { subject: 'kai' });
     await a.create(record, { now });
     assert.equal((await b.load(record.id, { now, secretHash: record.secretHash }))?.id, record.id);
     assert.equal(await b.count({ now, subject: 'kai' }), 1);
@@ -197,7 +197,7 @@ describe('SqliteStore', () => {
     const names = ['100% Pure', '100 Percent', '1_x', '1ax', 'Zoë', 'Zoe', 'Zoëlle', '\u{10FFFF}end', '\u{10FFFF}', 'a\u{10FFFF}b', null];
     const byName = new Map<string | null, string>();
     for (const displayName of names) {
-      const { token: _t, ...record } = makeRecord(now, { subject: 'p', displayName });
+      const { record } = makeRecord(now, { subject: 'p', displayName });
       await s.create(record, { now });
       byName.set(displayName, record.id);
     }
@@ -221,7 +221,7 @@ describe('SqliteStore', () => {
     const s = store();
     const now = Date.now();
     const data = JSON.parse('{"__proto__":{"admin":true},"constructor":{"prototype":{"x":1}}}') as Record<string, never>;
-    const { token: _t, ...record } = makeRecord(now, { data });
+    const { record } = makeRecord(now, { data });
     await s.create(record, { now });
     const loaded = await s.load(record.id, { now });
     assert.ok(loaded);
@@ -262,12 +262,12 @@ describe('SqliteStore', () => {
   it('reports a lock held past the busy timeout as StoreUnavailableError, and recovers', async () => {
     const s = store({ busyTimeout: 50 });
     const now = Date.now();
-    const { token: _a, ...first } = makeRecord(now, { subject: 'lou' });
+    const { record: first } = makeRecord(now, { subject: 'lou' });
     await s.create(first, { now });
     const other = new Database(path);
     open.push(other);
     other.exec('BEGIN IMMEDIATE');
-    const { token: _b, ...second } = makeRecord(now, { subject: 'lou' });
+    const { record: second } = makeRecord(now, { subject: 'lou' });
     const error = await s.create(second, { now, limit: { max: 5 } }).catch((e: unknown) => e);
     assert.ok(error instanceof StoreUnavailableError, String(error));
     assert.equal(error.code, 'STORE_UNAVAILABLE');
@@ -284,7 +284,7 @@ describe('SqliteStore', () => {
     const now = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const { token: _t, ...record } = makeRecord(now);
+      const { record } = makeRecord(now);
       await s.create(record, { now });
       ids.push(record.id);
       for (const [key, until] of [['short#1', now + 1000], ['long#1', now + 60_000]] as const) {
@@ -308,7 +308,7 @@ describe('SqliteStore', () => {
   it('refuses a create of an id that exists with an error that is not StoreUnavailableError, and changes nothing', async () => {
     const s = store();
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
+    const { record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
     await s.create(record, { now });
     const error = await s.create({ ...record, data: { a: 2 } }, { now }).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
     assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
@@ -330,7 +330,7 @@ describe('SqliteStore', () => {
     const now = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const { token: _t, ...record } = makeRecord(now, { idleTimeout: 10 + i, subject: i % 2 ? 'q' : null });
+      const { record } = makeRecord(now, { idleTimeout: 10 + i, subject: i % 2 ? 'q' : null });
       await s.create(record, { now });
       ids.push(record.id);
     }
@@ -360,7 +360,7 @@ describe('SqliteStore', () => {
       while (Date.now() < ${startAt}) {}
       for (let i = 0; i < 40; i++) {
         const now = Date.now();
-        const { token, ...record } = makeRecord(now, { subject: ${JSON.stringify(subject)} });
+        const { record } = makeRecord(now, { subject: ${JSON.stringify(subject)} });
         const result = await store.create(record, ${onLimit === 'reject' ? '{ now, limit: { max: 3 } }' : '{ now }'});
         counts[result.status] = (counts[result.status] ?? 0) + 1;
         ${onLimit === 'evict-oldest' ? 'counts.evicted += (await store.trimSubject(record.subject, { now, max: 3, keep: record.id, batch: 500 })).length;' : ''}

@@ -71,32 +71,32 @@ describe('SqliteStore: superseded tokens', () => {
     const db = raw();
     const rows = () => db.prepare('SELECT id, secret_hash, previous_secret_hash, superseded_until FROM app_sessions_superseded ORDER BY id').all() as SupersededRow[];
     const now = Date.UTC(2030, 0, 1);
-    const { token: _a, ...old } = makeRecord(now, { subject: 'ann' });
+    const { record: old } = makeRecord(now, { subject: 'ann' });
     await s.create(old, { now });
-    const fresh = makeRecord(now).secretHash;
+    const fresh = makeRecord(now).record.secretHash;
     const renewed = await s.apply(old.id, { renewSecret: { secretHash: fresh, renewedAt: now, previousSecretHash: old.secretHash, previousSecretExpiresAt: now + 20_000 } }, { now });
     assert.ok(renewed.status === 'applied');
 
     // A replace at a stale version writes nothing, here either.
-    const { token: _b, ...stale } = makeRecord(now, { subject: 'ann' });
+    const { record: stale } = makeRecord(now, { subject: 'ann' });
     assert.deepEqual(await s.create(stale, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } }), { status: 'gone' });
     assert.deepEqual(rows(), []);
 
     // An insert that fails (a duplicate id) rolls the removal and the memory of it back together.
-    const { token: _c, ...duplicate } = makeRecord(now, { subject: 'ann' });
+    const { record: duplicate } = makeRecord(now, { subject: 'ann' });
     await s.create({ ...duplicate }, { now });
     await assert.rejects(s.create(duplicate, { now, replaces: { id: old.id, version: renewed.record.version, supersededUntil: now + 30_000 } }), /duplicate session id/);
     assert.deepEqual(rows(), []);
     assert.ok(await s.load(old.id, { now, secretHash: fresh }), 'the session a failed login would have replaced is still there');
 
-    const { token: _d, ...next } = makeRecord(now, { subject: 'ann' });
+    const { record: next } = makeRecord(now, { subject: 'ann' });
     assert.equal((await s.create(next, { now: now + 1000, replaces: { id: old.id, version: renewed.record.version, supersededUntil: now + 31_000 } })).status, 'created');
     assert.deepEqual(rows(), [{ id: old.id, secret_hash: fresh, previous_secret_hash: old.secretHash, superseded_until: now + 31_000 }]);
     assert.equal(await s.isSuperseded(old.id, { now: now + 31_000 - 1, secretHash: old.secretHash }), true);
 
     // Replaced after its grace period, a renewed session's previous secret is not remembered.
     const later = now + 25_000;
-    const { token: _e, ...third } = makeRecord(later, { subject: 'ann' });
+    const { record: third } = makeRecord(later, { subject: 'ann' });
     const renewedNext = await s.apply(next.id, { renewSecret: { secretHash: hashSecret('n2'), renewedAt: now + 2000, previousSecretHash: next.secretHash, previousSecretExpiresAt: now + 3000 } }, { now: now + 2000 });
     assert.ok(renewedNext.status === 'applied');
     await s.create(third, { now: later, replaces: { id: next.id, version: renewedNext.record.version, supersededUntil: later + 30_000 } });
@@ -112,9 +112,9 @@ describe('SqliteStore: superseded tokens', () => {
     const now = Date.UTC(2030, 0, 1);
     const replaced: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const { token: _a, ...old } = makeRecord(now, { subject: 'bo' });
+      const { record: old } = makeRecord(now, { subject: 'bo' });
       await s.create(old, { now });
-      const { token: _b, ...next } = makeRecord(now, { subject: 'bo', idleTimeout: 3600 * 24 });
+      const { record: next } = makeRecord(now, { subject: 'bo', idleTimeout: 3600 * 24 });
       await s.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 + i } });
       replaced.push(old.id);
     }
@@ -137,11 +137,11 @@ describe('SqliteStore: superseded tokens', () => {
     const remembered = () => (db.prepare('SELECT count(*) AS n FROM tessera_sessions_superseded').get() as { n: number }).n;
     const start = Date.UTC(2030, 0, 1);
     // Each login replaces the previous session and is remembered for 30 s; 100 logins a minute apart.
-    let current = makeRecord(start, { subject: 'cy', idleTimeout: 3600 });
+    let { record: current } = makeRecord(start, { subject: 'cy', idleTimeout: 3600 });
     await s.create(current, { now: start });
     for (let i = 1; i <= 100; i++) {
       const now = start + i * 60_000;
-      const next = makeRecord(now, { subject: 'cy', idleTimeout: 3600 });
+      const { record: next } = makeRecord(now, { subject: 'cy', idleTimeout: 3600 });
       assert.equal((await s.create(next, { now, replaces: { id: current.id, version: current.version, supersededUntil: now + 30_000 } })).status, 'created');
       current = next;
     }
@@ -150,7 +150,7 @@ describe('SqliteStore: superseded tokens', () => {
 
   it('adds the table to a database made before it, keeping the sessions', async () => {
     const now = Date.UTC(2030, 0, 1);
-    const { token: _a, ...old } = makeRecord(now, { subject: 'dee' });
+    const { record: old } = makeRecord(now, { subject: 'dee' });
     const first = store();
     await first.create(old, { now });
     await first.close();
@@ -158,7 +158,7 @@ describe('SqliteStore: superseded tokens', () => {
     db.exec('DROP TABLE tessera_sessions_superseded');
     const s = store();
     assert.ok(await s.load(old.id, { now, secretHash: old.secretHash }));
-    const { token: _b, ...next } = makeRecord(now, { subject: 'dee' });
+    const { record: next } = makeRecord(now, { subject: 'dee' });
     await s.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } });
     assert.equal(await s.isSuperseded(old.id, { now, secretHash: old.secretHash }), true);
   });
