@@ -6,7 +6,8 @@
 // between rounds) and reports the median of the rounds. Then: a short MONITOR probe per Redis
 // variant (round trips vs commands run inside scripts), the lost-update test, and the storage /
 // admin-query measurements at BENCH_SCALE_SESSIONS sessions (bench/scale.mjs). Results are
-// printed and written to bench/results.md. Every key, schema and file is named after this run
+// printed and written to bench/results.md, with how each figure is measured from
+// bench/METHODOLOGY.md. Every key, schema and file is named after this run
 // and removed at the end.
 //
 // Environment (all optional):
@@ -994,19 +995,7 @@ ${scaleTable}
 ${settledNote ? `\nWait for the CPUs to settle before each store's run, and the last half second's busy share: ${settledNote}.\n` : ''}
 ## How each figure was measured
 
-- **Variants** are separate processes (\`bench/servers/<id>.mjs\`, \`NODE_ENV=production\`) on 127.0.0.1; the load generator is autocannon's programmatic API in \`bench/run.mjs\`, ${cfg.connections} keep-alive connections, no pipelining, loopback only. Every variant answers the same routes: \`GET /inc\` loads the session named by the cookie, adds 1 to \`n\` and answers \`{"n":N}\`; \`GET /read\` loads it and answers \`{"n":N}\` without writing. (a) and (e) answer static JSON and ignore the cookie. Session variants use a 30-minute sliding lifetime (express-session \`cookie.maxAge\`, tessera \`idleTimeout: 1800\`, touch window 60 s). express-session runs with \`resave: false, saveUninitialized: false\` (its docs' advice); @fastify/session with its defaults (\`rolling: true\`, which saves on every request) but \`saveUninitialized: false\`.
-- **Sessions**: before measuring, ${cfg.sessions.toLocaleString('en-US')} users are logged in through each server's \`POST /login\`; the cookies are dealt out to autocannon's connections (${Math.ceil(cfg.sessions / cfg.connections)} each, with \`setupClient\` + \`setRequests\`, built once) and every connection cycles through its own, so concurrent requests name different sessions and every session gets the same share (the variants without sessions get cookies of the same size, ignored).
-- **Rounds**: ${cfg.rounds} rounds; in each, every variant runs ${cfg.duration} s of increments, then every variant ${cfg.duration} s of reads, in an order rotated every round. Each measured run follows ${cfg.warmup} s of the same load, not recorded: between its turns a variant idles for a minute or so, V8 shrinks its heap meanwhile, and a cold start would measure the heap growing back rather than the steady state. The goals' verdicts use the ratio of the medians; beside it, "per round" gives the lowest and highest ratio of the two variants within one round (measured seconds apart), a measure of how much the machine moved during the run. All servers stay up throughout; only one is under load at a time. Reported: the median over rounds of req/s (autocannon's per-second average) and of p50 / p99 latency (exact percentiles of every 2xx response's latency as autocannon measured it).
-- **Redis commands per request (commandstats)**: \`INFO commandstats\` call totals after a run minus before (the bench's own INFO excluded), divided by the requests the server counted in that window. Setup traffic falls outside the window. It counts every client of that Redis server, and it counts the commands a script runs inside Redis under their own names as well as the EVALSHA itself.
-- **Round trips per request (MONITOR)**: after the rounds, a separate probe of ${cfg.probeRequests} requests per Redis variant and workload (10 connections, after the same ${cfg.warmup} s warm-up as a measured run, so that the sessions are inside their touch window as in the rounds) with a MONITOR connection open: commands sent by the server's own connections (those that touched its key prefix) are top-level commands; commands MONITOR labels \`lua\` on its keys ran inside scripts. Top-level commands per request is the number of commands each request sends to Redis; sent back to back in one pipeline they make one round trip, so the floor's HINCRBY+PEXPIRE counts 2 commands in 1 round trip.
-- **SQL statements per request**: each PostgreSQL server process wraps \`pg\`'s \`Client.prototype.query\` (which both stores call once per statement, \`Pool.query\` included) and counts calls; the count during a run divided by the requests served. \`pg_stat_statements\` is not loaded on this server (it needs \`shared_preload_libraries\`), so it is not used.
-- **Lost updates**: per variant, one fresh logged-in session, its counter read, then ${cfg.lostRequests} \`GET /inc\` with that cookie at once (\`Promise.all\` of \`fetch\`), then the counter read again: lost = ${cfg.lostRequests} − (after − before). Non-200 answers are shown beside it (a request that failed counts as lost by this formula).
-- **Redis memory per session**: ${cfg.scaleSessions.toLocaleString('en-US')} sessions are created directly through the store (tessera: \`RedisStore.create\` with records like the core makes at login, 200 calls in flight; connect-redis: \`store.set\` of an express-session session with its cookie), each holding \`theme: "dark"\` and \`n: 42\`, logged in as one of ${Math.ceil(cfg.scaleSessions / 2).toLocaleString('en-US')} users (two sessions each; tessera keeps the subject in its record, express-session apps keep \`user\` in the session). Device info is \`127.0.0.1\` and a 9-character user agent; a real browser's user agent adds its length. Then \`SCAN MATCH <prefix>*\` and \`MEMORY USAGE <key> SAMPLES 0\` for every key found (sessions, per-user indexes, the expiry indexes), summed and divided by the number of sessions.
-- **Redis Cluster (extra)**: \`bench/scale.mjs tessera-redis-cluster\` starts a three-master Redis Cluster of its own (\`redis-server --cluster-enabled yes\` on free loopback ports, \`redis-cli --cluster create\`), creates the same sessions through a \`RedisStore\` with a cluster client, sums \`MEMORY USAGE\` over the keys of every master, times list and count the same way, and kills the servers by PID. As on one node, each of the 1,024 id shards keeps its own expiry index; count runs one script per master over its shards' indexes, the masters in parallel.
-- **PostgreSQL bytes per session**: the same sessions through \`PostgresStore.create\` (16 in flight) and connect-pg-simple's \`set\`, each in its own schema; \`pg_total_relation_size\` (heap + indexes + TOAST) of every table in that schema, divided by the number of sessions. No VACUUM first.
-- **List / count**: with those sessions in place, \`SessionManager.list('user-7')\` and \`SessionManager.count()\`, 5 warm-up calls then 50 timed calls each, one at a time, the median; and the same for \`SessionManager.query({ limit: 50 })\`, the first page of the admin list, with 20 timed calls. Each store's scale run starts once the machine's CPUs were under 10 % busy for half a second (at most 30 s of waiting; \`/proc/stat\`): after the load, PostgreSQL's autovacuum and checkpoints can hold a core for seconds, and these calls last a millisecond or two. connect-redis has no per-user index, so its figures are \`store.all()\` filtered (2 calls) and \`store.length()\` (3 calls), no warm-up; both SCAN the whole keyspace.
-- **Cleanup**: every key is under \`${redisPrefixRoot}\` or, for the storage figures, under an 8-character prefix of this run (as long as the default \`tessera:\`; the key names count in \`MEMORY USAGE\`), every table in schemas named \`${pgSchemaRoot}_*\`, the SQLite file is \`${sqlitePath}\`; all are removed at the end.
-
+${methodology()}
 ## Details
 
 Requests per second in each round:
@@ -1033,6 +1022,36 @@ ${skipped.join('\n') || '- none'}
     skipped.length ? `Not measured:\n${skipped.join('\n')}` : '',
   ].join('\n\n');
   return { markdown, console: consoleText };
+}
+
+const METHODOLOGY_MARKER = '<!-- results.md copies everything below this line -->\n';
+
+/** bench/METHODOLOGY.md after its marker line, each `{{name}}` replaced by this run's value. */
+function methodology() {
+  const text = readFileSync(join(BENCH_DIR, 'METHODOLOGY.md'), 'utf8');
+  const at = text.indexOf(METHODOLOGY_MARKER);
+  if (at < 0) throw new Error(`bench/METHODOLOGY.md has no line "${METHODOLOGY_MARKER.trim()}"`);
+  const values = {
+    connections: cfg.connections,
+    sessions: cfg.sessions.toLocaleString('en-US'),
+    cookiesPerConnection: Math.ceil(cfg.sessions / cfg.connections),
+    rounds: cfg.rounds,
+    duration: cfg.duration,
+    warmup: cfg.warmup,
+    probeRequests: cfg.probeRequests,
+    lostRequests: cfg.lostRequests,
+    scaleSessions: cfg.scaleSessions.toLocaleString('en-US'),
+    scaleUsers: Math.ceil(cfg.scaleSessions / 2).toLocaleString('en-US'),
+    redisPrefix: redisPrefixRoot,
+    pgSchemaRoot,
+    sqlitePath,
+  };
+  // The blank line after the marker is Markdown's, not part of the list.
+  const list = text.slice(at + METHODOLOGY_MARKER.length).replace(/^\n+/, '');
+  return list.replace(/\{\{(\w+)\}\}/g, (_, name) => {
+    if (!(name in values)) throw new Error(`bench/METHODOLOGY.md: no value for {{${name}}}`);
+    return String(values[name]);
+  });
 }
 
 function packageVersions() {
