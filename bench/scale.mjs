@@ -15,6 +15,7 @@
 // Prints `result <json>` as its last line. run.mjs removes the prefix / schema afterwards.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { bounded } from './lib/async.mjs';
 import { env, importOrSkip, redisClient, skip } from './lib/server-common.mjs';
 import { openPostgresStore, openRedisStore } from './lib/stores.mjs';
 
@@ -26,15 +27,6 @@ const IDLE_MS = 1800 * 1000;
 const DEVICE = Object.freeze({ ip: '127.0.0.1', userAgent: 'bench/1.0' });
 const FIELDS = Object.freeze({ theme: 'dark', n: 42 });
 const PROBE_SUBJECT = 'user-7';
-
-/** Runs `task(i)` for i in [0, count) with at most `limit` in flight. */
-async function bounded(count, limit, task) {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
 
 async function timeCalls(calls, fn, warmUp = 5) {
   for (let i = 0; i < warmUp; i++) await fn();
