@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 const root = new URL('..', import.meta.url);
+const built = new URL('../dist/src/core/index.js', import.meta.url);
 
 /** Starts the example on a free loopback port; resolves with its base URL once it listens. */
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
@@ -55,6 +56,7 @@ describe('examples/express', () => {
   let base = '';
 
   before(async () => {
+    assert.ok(existsSync(built), 'the example imports tessera from the build: run `npm run build` first (`npm test` does)');
     ({ child, base } = await start({ PORT: '0', SESSIONS_DB: db }));
   });
   after(() => {
