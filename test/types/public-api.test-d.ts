@@ -6,9 +6,7 @@ import { expectTypeOf } from 'expect-type';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import {
   ManualClock,
-  Session,
   SessionManager,
-  TesseraError,
   errorResponse,
   hasSessionIndex,
   type ApplyResult,
@@ -26,6 +24,8 @@ import {
   type SessionManagerOptions,
   type SessionRecord,
   type SessionStore,
+  type Session,
+  type TesseraError,
 } from 'tessera';
 import { errorHandler, session } from 'tessera/adapters/express';
 import { loadSession } from 'tessera/adapters/node';
