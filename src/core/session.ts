@@ -3,6 +3,7 @@ import { BadRequestError, SessionEndedError, SessionLimitError, SessionTooLargeE
 import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
 import { assertTimeout, type ResolvedOptions } from './options.js';
 import { newRecord } from './record.js';
+import { integerOrZero } from './record-ops.js';
 import { hasSubjectPartitions, type ApplyOptions, type ApplyResult, type ChangeSet, type CreateResult, type DeviceInfo, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 
@@ -108,10 +109,6 @@ function assertText(name: string, value: string, max: number): void {
   }
 }
 
-function numeric(value: JsonValue | undefined): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
-}
-
 /**
  * Decodes a record's data. With `known` (the same session's previous record and its decoded
  * data), a value whose stored form has not changed is reused rather than decoded again, which
@@ -143,7 +140,7 @@ function withPending(base: Map<string, JsonValue>, pending: Pending | null): Map
   const view = new Map(base);
   if (pending.delete !== null) for (const key of pending.delete) view.delete(key);
   if (pending.set !== null) for (const [key, value] of pending.set) view.set(key, value);
-  if (pending.increment !== null) for (const [key, delta] of pending.increment) view.set(key, numeric(view.get(key)) + delta);
+  if (pending.increment !== null) for (const [key, delta] of pending.increment) view.set(key, integerOrZero(view.get(key)) + delta);
   return view;
 }
 
@@ -318,7 +315,7 @@ export class Session {
     return this.#mutate(
       () => {
         const pending = this.#writablePending();
-        if (pending.set?.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
+        if (pending.set?.has(key)) pending.set.set(key, integerOrZero(pending.set.get(key)) + by);
         else if (pending.delete?.has(key)) {
           pending.delete.delete(key);
           (pending.set ??= new Map()).set(key, by);
@@ -328,7 +325,7 @@ export class Session {
         }
       },
       // The stored value once this change is saved, without later changes still pending.
-      () => numeric(this.#base.get(key)),
+      () => integerOrZero(this.#base.get(key)),
     );
   }
 
@@ -542,7 +539,7 @@ export class Session {
         const stored = record.data[field];
         // The first attempt works on the record this handle already decoded.
         const value =
-          stored === undefined ? 0 : record === current ? numeric(this.#base.get(field)) : numeric(codec.decode(stored, { sessionId: record.id, field }));
+          stored === undefined ? 0 : record === current ? integerOrZero(this.#base.get(field)) : integerOrZero(codec.decode(stored, { sessionId: record.id, field }));
         set[field] = codec.encode(value + delta, { sessionId: record.id, field });
       }
       const result = await store.apply(record.id, { ...changes, set }, this.#applyOptions({ now, expectedVersion: record.version, base: record }));
