@@ -1,15 +1,14 @@
 import { readBearer, readCookies, serializeCookie } from './cookie.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
-import { WindowCounter } from './limiter.js';
+import { ClientLimiter } from './limiter.js';
 import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
 import { cookieMaxAge, isLive } from './expiry.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { Session, decodeData, type SessionContext } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
-import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, hashSecret, parseToken, type ParsedToken } from './token.js';
+import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -93,16 +92,14 @@ export class SessionManager {
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
   #closed = false;
-  /** Unknown tokens per client address in the current minute. */
-  readonly #failures = new WindowCounter();
-  /** Anonymous sessions created per client address in the current minute. */
-  readonly #anonymous = new WindowCounter();
+  readonly #limiter: ClientLimiter;
   readonly #compensations: Compensations;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
+    this.#limiter = new ClientLimiter(this.options, (ip, attempts, at) => this.#events.emit({ type: 'bruteForce', at, ip, attempts }));
     this.#scheduleSweep();
   }
 
@@ -209,7 +206,7 @@ export class SessionManager {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
-    const blocked = this.#countFailure(ip, now);
+    const blocked = this.#limiter.unknownToken(ip, now);
     if (blocked !== null) {
       const setCookie = clears ? context.clearingCookie() : null;
       throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie });
@@ -330,20 +327,10 @@ export class SessionManager {
    */
   async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalGracePeriod, store } = this.options;
-    const secret = randomBytes(SECRET_BYTES).toString('base64url');
-    const result = await store.apply(
-      record.id,
-      {
-        renewSecret: {
-          secretHash: hashSecret(secret),
-          renewedAt: now,
-          previousSecretHash: record.secretHash,
-          previousSecretExpiresAt: now + renewalGracePeriod * 1000,
-        },
-      },
-      { now, expectedVersion: record.version, base: record },
-    );
-    return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
+    const renewed = renewToken(record.id);
+    const renewSecret = { secretHash: renewed.secretHash, renewedAt: now, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + renewalGracePeriod * 1000 };
+    const result = await store.apply(record.id, { renewSecret }, { now, expectedVersion: record.version, base: record });
+    return result.status === 'applied' ? { record: result.record, token: renewed.token } : null;
   }
 
   /** Due once `renewalInterval` has passed, and only for the current token: the previous one is already replaced. */
@@ -352,28 +339,10 @@ export class SessionManager {
     return renewalInterval !== false && now - record.renewedAt >= renewalInterval * 1000 && hashesEqual(secretHash, record.secretHash);
   }
 
-  /**
-   * Counts an unknown token from `ip`. The first time an address passes the limit in a minute sends
-   * a `bruteForce` event. Returns the seconds until the window ends when the request is to be
-   * refused (`bruteForceAction: 'block'`), otherwise null.
-   */
-  #countFailure(ip: string | null, now: number): number | null {
-    const limit = this.options.bruteForceLimit;
-    if (limit === false || ip === null) return null;
-    const attempts = this.#failures.hit(ip, now);
-    if (attempts <= limit) return null;
-    if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
-    return this.options.bruteForceAction === 'block' ? WindowCounter.secondsLeft(now) : null;
-  }
-
-  /** Counts an anonymous session about to be created from `ip`; throws past `anonymousSessionLimit`. */
+  /** Counts an anonymous session about to be created from `ip`; throws `TooManyRequestsError` past `anonymousSessionLimit`. */
   countAnonymous(ip: string | null): void {
-    const limit = this.options.anonymousSessionLimit;
-    if (limit === false || ip === null) return;
-    const now = this.options.clock.now();
-    if (this.#anonymous.hit(ip, now) > limit) {
-      throw new TooManyRequestsError(WindowCounter.secondsLeft(now), 'too many new sessions from this address; try again shortly');
-    }
+    const retryAfter = this.#limiter.anonymousSession(ip, this.options.clock.now());
+    if (retryAfter !== null) throw new TooManyRequestsError(retryAfter, 'too many new sessions from this address; try again shortly');
   }
 
   /** @internal Runs an undo for a write whose outcome is unknown; see `Compensations`. */
