@@ -1,12 +1,13 @@
-import { readBearer, readCookies, serializeCookie } from './cookie.js';
+import { readBearer, readCookies } from './cookie.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
 import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
-import { cookieMaxAge, isLive } from './expiry.js';
+import { isLive } from './expiry.js';
+import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions } from './session-cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
-import type { SessionContext } from './context.js';
+import { RequestContext, type SessionContext } from './context.js';
 import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
@@ -130,9 +131,23 @@ export class SessionManager {
     return this.#events.subscribe(listener);
   }
 
-  /** The cookie name for a request: `__Host-` is prefixed whenever the cookie is Secure. */
+  /** The cookie name for a request over HTTPS (`secure`) or not: `__Host-` is prefixed whenever the cookie is Secure. */
   cookieName(secure: boolean): string {
-    return this.#isSecure(secure) ? `__Host-${this.options.cookie.name}` : this.options.cookie.name;
+    return sessionCookieName(this.options.cookie.name, this.#isSecure(secure));
+  }
+
+  /**
+   * The `Set-Cookie` value that clears the session cookie of a request over HTTPS (`secure`) or
+   * not, for an answer that must clear it whatever the request carried. Sessions clear their own
+   * cookie when they end; this is for the rest.
+   */
+  createBlankSessionCookie(secure: boolean): string {
+    return createBlankSessionCookie(this.#cookieOptions(secure));
+  }
+
+  #cookieOptions(secure: boolean): SessionCookieOptions {
+    const { name, sameSite } = this.options.cookie;
+    return { name, secure: this.#isSecure(secure), sameSite };
   }
 
   /**
@@ -143,8 +158,8 @@ export class SessionManager {
    */
   async load(request: SessionRequest): Promise<Session> {
     const { store, clock, codec, bearer } = this.options;
-    const secure = this.#isSecure(request.secure);
-    const name = this.cookieName(request.secure);
+    const cookie = this.#cookieOptions(request.secure);
+    const name = sessionCookieName(cookie.name, cookie.secure);
     const bearerToken = bearer ? readBearer(request.authorization) : null;
     const viaBearer = bearerToken !== null;
     // A planted cookie with the session's name may come first: every well-formed value (a few at
@@ -157,7 +172,7 @@ export class SessionManager {
     }
     const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
     const setCookie = viaBearer ? undefined : request.setCookie;
-    const context = this.#context(device, name, secure, setCookie, idempotencyKey(request.idempotencyKey));
+    const context = new RequestContext(this, this.#events, device, cookie, setCookie, idempotencyKey(request.idempotencyKey));
     // With several values the browser's real cookie may be among them: clearing would delete it.
     const clears = values.length === 1;
     if (candidates.length === 0) return emptySession(context, values.length > 0 && clears);
@@ -362,10 +377,6 @@ export class SessionManager {
     if (!hasSessionIndex(store)) throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
     return store;
   }
-
-  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined, idempotencyKey: string | null): RequestContext {
-    return new RequestContext(this, this.#events, device, name, secure, setCookie, idempotencyKey);
-  }
 }
 
 function idempotencyKey(value: string | null | undefined): string | null {
@@ -378,60 +389,4 @@ function idempotencyKey(value: string | null | undefined): string | null {
 function emptySession(context: SessionContext, presented: boolean): Session {
   if (presented) context.writeCookie(null, 0);
   return new Session(context, null, null, new Map());
-}
-
-/** What a request's Session needs from its manager: one object per request, no closures. */
-class RequestContext implements SessionContext {
-  readonly options: ResolvedOptions;
-  constructor(
-    readonly manager: SessionManager,
-    readonly events: SessionEvents,
-    readonly device: DeviceInfo,
-    readonly cookieName: string,
-    readonly secure: boolean,
-    readonly setCookie: ((value: string) => void) | undefined,
-    readonly idempotencyKey: string | null,
-  ) {
-    this.options = manager.options;
-  }
-
-  countAnonymous(): void {
-    this.manager.countAnonymous(this.device.ip);
-  }
-
-  compensate(undo: () => Promise<void>, until: number): void {
-    this.manager.compensate(undo, until);
-  }
-
-  writeCookie(token: string | null, absoluteExpiresAt: number): void {
-    if (this.setCookie === undefined) return;
-    this.setCookie(token === null ? this.#serialize('', 0) : this.#serialize(token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())));
-  }
-
-  /** The `Set-Cookie` value that clears the session cookie, or null for a bearer request. */
-  clearingCookie(): string | null {
-    return this.setCookie === undefined ? null : this.#serialize('', 0);
-  }
-
-  #serialize(value: string, maxAge: number): string {
-    return serializeCookie(this.cookieName, value, { secure: this.secure, sameSite: this.options.cookie.sameSite, httpOnly: true, path: '/', maxAge });
-  }
-
-  isSuperseded(id: string, secretHash: string): Promise<boolean> {
-    return this.options.store.isSuperseded(id, { now: this.options.clock.now(), secretHash });
-  }
-
-  listSessions(subject: string, options: ListOptions): Promise<SessionListPage> {
-    return this.manager.list(subject, options);
-  }
-
-  async revokeOwn(subject: string, id: string): Promise<boolean> {
-    const record = await this.options.store.load(id, { now: this.options.clock.now() });
-    if (record === null || record.subject !== subject) return false;
-    return this.manager.revoke(id, 'user');
-  }
-
-  revokeSubject(subject: string, except: string | null): Promise<number> {
-    return this.manager.revokeAll(subject, { except, reason: 'user' });
-  }
 }
