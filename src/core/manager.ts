@@ -23,7 +23,10 @@ export interface SessionRequest {
   secure: boolean;
   ip?: string | null | undefined;
   userAgent?: string | null | undefined;
-  /** Receives the `Set-Cookie` value whenever the session cookie must be set or cleared. */
+  /**
+   * Receives the `Set-Cookie` value whenever the session cookie must be set or cleared, possibly
+   * more than once per request: `sessionCookieHeaders` gives the response headers that follow.
+   */
   setCookie?: ((value: string) => void) | undefined;
   /**
    * The request's `Idempotency-Key` header: its writes are applied once, however often the

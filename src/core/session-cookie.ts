@@ -10,6 +10,7 @@ export interface SessionCookieOptions {
   name: string;
   /** Whether the cookie is Secure: the request came over HTTPS, or `cookie.secure` is `true`. */
   secure: boolean;
+  /** Whether the browser sends it on cross-site requests: `'lax'` on top-level navigations only, `'strict'` never. */
   sameSite: SameSite;
 }
 

@@ -10,7 +10,6 @@ import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 import { assertFits, assertKey, assertText, dict, toJson } from './values.js';
 
-export type { SessionContext } from './context.js';
 export type { LoginOptions } from './replace.js';
 
 const MAX_SUBJECT_LENGTH = 256;
