@@ -1,4 +1,6 @@
 // The demo's HTTP helpers (demo/http.ts), which are the demo's own and not part of the package.
+// They run against the build: demo/http.ts imports `tessera` by its package name, which resolves
+// to `dist/` (build first: npx tsc -p tsconfig.build.json).
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
