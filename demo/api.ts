@@ -22,12 +22,12 @@ import {
   NotFoundError,
   errorResponse,
   isSessionId,
-  serializeCookie,
   type Session,
   type SessionManager,
   type SessionRecord,
 } from 'tessera';
-import { isSecureRequest, loadSession, readJson, requestHost, sendError, sendJson, setSessionCookie } from 'tessera/adapters/node';
+import { isSecureRequest, loadSession, requestHost, setSessionCookie } from 'tessera/adapters/node';
+import { readJson, sendError, sendJson } from './http.js';
 import type { OpenedStore } from './store.js';
 
 /** Largest JSON body the API reads; every valid request is far smaller. */
@@ -258,9 +258,7 @@ const logout: Handler = async (req, res, ctx) => {
   // Clear the cookie even when the request carried none, so the answer is always the same; but
   // not for a token a login or rotation just replaced: that would clear the newer cookie.
   if (res.getHeader('set-cookie') === undefined && !session.superseded) {
-    const name = manager.cookieName(isSecureRequest(req, ctx.trustProxy));
-    const attributes = { maxAge: 0, secure: name.startsWith('__Host-'), sameSite: manager.options.cookie.sameSite, httpOnly: true, path: '/' };
-    setSessionCookie(res, serializeCookie(name, '', attributes));
+    setSessionCookie(res, manager.createBlankSessionCookie(isSecureRequest(req, ctx.trustProxy)));
   }
   res.statusCode = 204;
   res.end();

@@ -6,12 +6,12 @@ import { describe, it } from 'node:test';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
 
 const expected: Record<string, string[]> = {
-  tessera: ['SessionManager', 'Session', 'ManualClock', 'StoreUnavailableError', 'SessionLimitError', 'errorResponse', 'hasSessionIndex', 'defaultOptions'],
+  tessera: ['SessionManager', 'Session', 'ManualClock', 'StoreUnavailableError', 'SessionLimitError', 'errorResponse', 'hasSessionIndex', 'defaultOptions', 'createSessionCookie', 'createBlankSessionCookie', 'sessionCookieHeaders'],
   'tessera/stores/memory': ['MemoryStore'],
   'tessera/stores/sqlite': ['SqliteStore'],
   'tessera/stores/redis': ['RedisStore'],
   'tessera/stores/postgres': ['PostgresStore'],
-  'tessera/adapters/node': ['loadSession', 'sendJson', 'sendError', 'readJson'],
+  'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera/adapters/express': ['session', 'errorHandler'],
   'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
 };

@@ -34,7 +34,8 @@ export function touched(record: SessionRecord, now: number, policy: TouchPolicy 
   };
 }
 
-function integerOrZero(value: JsonValue | undefined): number {
+/** The value a counter holds: an increment treats an absent or non-integer field as 0. */
+export function integerOrZero(value: JsonValue | undefined): number {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
 }
 

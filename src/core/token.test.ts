@@ -6,7 +6,7 @@ import { ManualClock } from './clock.js';
 import { SessionManager } from './manager.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { SessionStore } from './store.js';
-import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, keyedPartition, parseToken, partitionOfId, unkeyedPartition } from './token.js';
+import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, keyedPartition, parseToken, partitionOfId, renewToken, unkeyedPartition } from './token.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { makeRecord } from '../testing/fixtures.js';
 
@@ -42,6 +42,19 @@ describe('tokens', () => {
     );
     // 256 bits of secret: 32 random bytes encode to 43 base64url characters.
     assert.equal(Buffer.from((parseToken(issueToken(null).token) as { secret: string }).secret, 'base64url').length, 32);
+  });
+
+  it('renewed keep their id and get a fresh 256-bit secret, whose hash is the stored one', () => {
+    const issued = issueToken();
+    const renewed = renewToken(issued.id);
+    assert.equal(renewed.id, issued.id);
+    assert.notEqual(renewed.token, issued.token);
+    const parsed = parseToken(renewed.token);
+    assert.ok(parsed);
+    assert.equal(parsed.id, issued.id);
+    assert.equal(hashSecret(parsed.secret), renewed.secretHash);
+    assert.equal(Buffer.from(parsed.secret, 'base64url').length, 32);
+    assert.throws(() => renewToken('not-an-id'), TypeError);
   });
 
   it('derive a subject partition only with the key: another key, or none, gives another partition', () => {
