@@ -9,7 +9,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** The name checked and quoted; it is spliced into SQL, so only plain identifiers pass. */
 export function quoteTableName(name: unknown): string {
   if (typeof name !== 'string' || !TABLE_NAME.test(name)) {
-    throw new InvalidOptionError(`tableName must be a plain SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`);
+    throw new InvalidOptionError(`table must be a plain SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`);
   }
   return `"${name}"`;
 }
@@ -27,7 +27,7 @@ export function indexNames(table: string): { subject: string; created: string; e
 
 /**
  * The table of superseded tokens beside the sessions table. SQLite has no length limit on names,
- * so a `tableName` of up to 63 characters gives one of up to 74.
+ * so a `table` of up to 63 characters gives one of up to 74.
  */
 export function supersededTableName(table: string): string {
   return `${table}_superseded`;
