@@ -13,8 +13,17 @@ const expected: Record<string, string[]> = {
   'tessera/stores/postgres': ['PostgresStore'],
   'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera/adapters/express': ['session', 'errorHandler'],
+  'tessera/store-kit': ['defineCapabilities', 'newRecord', 'applyChangeSet', 'secretAccepted', 'touched', 'recordFromRow', 'matchesQuery', 'listingPage', 'StoreUnavailableError'],
   'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
 };
+
+/** What each built module of `dist/src/<folder>/` imports. */
+function importsOf(folder: string): Array<{ file: string; specifier: string }> {
+  const dir = new URL(`../dist/src/${folder}/`, import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .flatMap((file) => [...readFileSync(new URL(file, dir), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map(([, specifier]) => ({ file, specifier: specifier! })));
+}
 
 describe('package exports', () => {
   it('lists every module this test checks, and no other', () => {
@@ -32,12 +41,14 @@ describe('package exports', () => {
   }
 
   it('the core imports nothing but node: built-ins and itself', () => {
-    const dir = new URL('../dist/src/core/', import.meta.url);
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
-      const source = readFileSync(new URL(file, dir), 'utf8');
-      for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
-        assert.ok(specifier!.startsWith('./') || specifier!.startsWith('node:'), `${file} imports ${specifier}`);
-      }
+    for (const { file, specifier } of importsOf('core')) {
+      assert.ok(specifier.startsWith('./') || specifier.startsWith('node:'), `${file} imports ${specifier}`);
+    }
+  });
+
+  it('the store kit imports nothing but node: built-ins, the core and itself', () => {
+    for (const { file, specifier } of importsOf('store-kit')) {
+      assert.ok(/^(\.\/|\.\.\/core\/|node:)/.test(specifier), `${file} imports ${specifier}`);
     }
   });
 });

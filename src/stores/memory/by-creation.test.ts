@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ByCreation, compareCreation, type CreationKey } from './by-creation.js';
+import { compareCreation, type CreationKey } from '../../store-kit/index.js';
+import { ByCreation } from './by-creation.js';
 
 describe('ByCreation', () => {
   it('keeps entries in creation order through adds and deletes; pages after a cursor and the newest-first walk agree with a sorted model', () => {

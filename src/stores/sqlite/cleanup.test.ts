@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { makeRecord } from '../../testing/index.js';
 import { SqliteStore } from './index.js';
-import { rowValues, statementsSql } from './schema.js';
+import { rowValues } from '../../store-kit/index.js';
+import { statementsSql } from './schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-cleanup-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

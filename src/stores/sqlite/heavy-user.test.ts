@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { ManualClock, SessionManager } from '../../core/index.js';
 import { makeRecord } from '../../testing/index.js';
 import { SqliteStore, type SqliteDatabase } from './index.js';
-import { rowValues, statementsSql } from './schema.js';
+import { rowValues } from '../../store-kit/index.js';
+import { statementsSql } from './schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-heavy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
