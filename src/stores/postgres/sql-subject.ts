@@ -75,8 +75,8 @@ export function queryStatement(sql: SqlContext, query: SessionQuery, rows: numbe
   const dialect: SqlQueryDialect = {
     table: sql.sessions,
     param: (value, type) => p.add(value, type),
-    // Even an empty prefix is a condition here, so a session without a display name never matches one.
-    startsWith: (prefix) => `display_name LIKE ${p.add(likePrefix(prefix), 'text')}`,
+    // Every name starts with '', and so does a missing one, as in the other stores: no condition.
+    startsWith: (prefix) => (prefix === '' ? null : `display_name LIKE ${p.add(likePrefix(prefix), 'text')}`),
   };
   return { text: querySql(query, rows, dialect), values: p.values };
 }

@@ -150,6 +150,10 @@ export function sessionIndex(ctx: ConformanceContext): void {
       assert.deepEqual(await collect({ id: ids[3] as string }, 10), [ids[3]]);
       assert.deepEqual(await collect({ id: gone.id }, 10), []);
       assert.deepEqual(await collect({ displayNamePrefix: '%' }, 10), []);
+      // An empty prefix is no condition: a session without a display name matches it too.
+      const { record: nameless } = await rec(now, { subject: 'nameless' });
+      await store.create(nameless, { now });
+      assert.deepEqual(await collect({ displayNamePrefix: '' }, 10), [...ids, nameless.id].sort());
     });
   });
 }
