@@ -13,7 +13,7 @@ import { tesseraNodeHandler } from '../lib/tessera-node.mjs';
 
 const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera');
 // Not a public export: the store's scripts, from the build the other variants run.
-const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts.js', import.meta.url).href);
+const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts/index.js', import.meta.url).href);
 
 const client = await redisClient();
 const incrementSha = await client.scriptLoad(withShebang(INCREMENT, SCRIPT_FLAGS.increment));

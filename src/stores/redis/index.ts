@@ -36,7 +36,7 @@
  *   O(log n): see "A subject's sessions, a page at a time". An entry's score never moves (a
  *   touch leaves it alone); its expiry is the hash's, read as the walks meet the entry. Entries of
  *   sessions that ended leave it when the session is deleted, swept or trimmed, or when a walk
- *   meets them (see `drop` in scripts.ts). Its TTL is at least the expiry of its longest-lived
+ *   meets them (see `drop` in scripts/fragments.ts). Its TTL is at least the expiry of its longest-lived
  *   entry, and only ever moved later (by the create and every expiry move: a `PTTL`, and a
  *   `PEXPIRE` when the TTL is short), so it never depends on keyspace notifications. Sessions
  *   issued by 0.1 sit in `P u:{<shard of unkeyedPartition(subject)>}`, scored by expiresAt as 0.1
@@ -113,7 +113,7 @@
  * (delete-by-subject: one per cluster slot, when 0.1 sessions' index is in another; see
  * "Partition key").
  * No `KEYS`, no `SCAN`: the indexes above are walked instead. Each script carries a Redis 7 shebang with its
- * flags (`SCRIPT_FLAGS` in scripts.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
+ * flags (`SCRIPT_FLAGS` in scripts/flags.ts), so that a full Redis (`maxmemory`, `noeviction`) refuses
  * create and apply before they start, which the store reports as `StoreUnavailableError`.
  *
  * Per request: a load is one command. When the store has seen the session's lastSeenAt recently
@@ -126,7 +126,7 @@
  * version the caller read (`ApplyOptions.base`), and the whole hash otherwise. A login is CREATE
  * and, with `onLimit: 'evict-oldest'` (the default), the core's `trimSubject` after it: a second
  * EVALSHA, which costs a `ZCARD` and a `HMGET` per session of the user while the user has at
- * most 128 (see `live` in scripts.ts). A touch writes the hash, its TTL, its `x` entry and, for a
+ * most 128 (see `live` in scripts/fragments.ts). A touch writes the hash, its TTL, its `x` entry and, for a
  * logged-in session, reads the `u` index's TTL (`PTTL`), moving it only when it is shorter than
  * the new expiry: before issue 20 it also rescored the `u` entry and read its last entry.
  * Admin paths cost: `count` O(shards); the subject-wide ones at most about a page each, see
@@ -149,7 +149,7 @@
  *   entries of that score (O(log² n), whether or not that session still exists), then reads one
  *   `HGETALL` per entry until it has `limit + 1` live sessions (one to tell whether more follow).
  * - `deleteBySubject`: DROP, oldest first, at most `limit` removals.
- * - `count({ subject })` (COUNT_SUBJECT) and the limit checks (`live` in scripts.ts): an index of
+ * - `count({ subject })` (COUNT_SUBJECT) and the limit checks (`live` in scripts/fragments.ts): an index of
  *   at most 128 entries is walked whole (exact; it heals entries whose hash is gone); a larger one
  *   is its `ZCARD` less the entries that its shard's `x` index shows expired (at most 1,000 of
  *   them, oldest expiries first, dropped as they are met). That is exact unless a session hash
@@ -221,7 +221,6 @@
  * with an idempotency key is applied once (the `k:` key above). test/redis-ambiguous.test.ts
  * shows each with `CLIENT PAUSE ... WRITE`, on one node and on a cluster.
  */
-import { createHash } from 'node:crypto';
 import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
 import {
   BadRequestError,
@@ -256,30 +255,7 @@ import {
 } from '../../core/index.js';
 import { Deadlines } from './deadlines.js';
 import { PartitionKey, assertPartitionKey } from './partitions.js';
-import {
-  APPLY,
-  COUNT_ALL,
-  COUNT_SUBJECT,
-  CREATE,
-  DELETE,
-  DROP,
-  HEAL,
-  HEAL_SHARDS,
-  INCREMENT,
-  LIST,
-  LOAD,
-  QUERY,
-  SCAN_BUDGET,
-  SCAN_SUBJECT,
-  SCRIPT_FLAGS,
-  SUPERSEDED,
-  SWEEP,
-  SWEEP_STEP,
-  TRIM,
-  prelude,
-  withShebang,
-  type ScriptFlag,
-} from './scripts.js';
+import { HEAL_SHARDS, SCAN_BUDGET, SWEEP_STEP, compileScripts, type Script, type ScriptName } from './scripts/index.js';
 import { scriptNotCompiled } from './compat.js';
 import { slotOf } from './slots.js';
 
@@ -363,11 +339,6 @@ export interface RedisStoreOptions {
 }
 
 type Reply = unknown;
-/** A script's text (with its shebang) and digest. */
-interface Script {
-  text: string;
-  sha: string;
-}
 
 /** What `ApplyOptions.idempotency` allows as a key. */
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,256}$/;
@@ -399,11 +370,6 @@ function evalScript(s: Script, command: string[], send: (command: string[]) => P
       throw isReply(failed) ? scriptNotCompiled(failed) : failed;
     });
   });
-}
-
-function script(body: string, flags: readonly ScriptFlag[]): Script {
-  const text = withShebang(body, flags);
-  return { text, sha: sha1(text) };
 }
 
 function isCluster(client: RedisClientLike | RedisClusterLike): client is RedisClusterLike {
@@ -557,7 +523,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   #watchdog: NodeJS.Timeout | null = null;
   /** Every shard's expiry index key, in the byte order of the shards (see QUERY): what the admin scripts walk. */
   readonly #indexKeys: readonly string[];
-  readonly #scripts: Readonly<Record<keyof typeof SCRIPT_FLAGS, Script>>;
+  readonly #scripts: Readonly<Record<ScriptName, Script>>;
   readonly #partitionKey: PartitionKey;
   /** Where this instance's next deleteExpired starts, by the first index key of a target: see deleteExpired. */
   readonly #sweptTo = new Map<string, number>();
@@ -615,26 +581,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       this.#owned = true;
     }
     this.#cluster = isCluster(this.#client);
-    const shared = prelude(!this.#cluster, retention);
-    // Admin scripts walk the indexes of every slot a cluster node serves; keyed scripts stay in one slot.
-    const walk: ScriptFlag[] = this.#cluster ? ['allow-cross-slot-keys'] : [];
-    this.#scripts = {
-      load: script(LOAD(shared), SCRIPT_FLAGS.load),
-      apply: script(APPLY(shared), SCRIPT_FLAGS.apply),
-      increment: script(INCREMENT, SCRIPT_FLAGS.increment),
-      create: script(CREATE(shared), SCRIPT_FLAGS.create),
-      delete: script(DELETE(shared), SCRIPT_FLAGS.delete),
-      superseded: script(SUPERSEDED(shared), SCRIPT_FLAGS.superseded),
-      list: script(LIST(shared), SCRIPT_FLAGS.list),
-      drop: script(DROP(shared), SCRIPT_FLAGS.drop),
-      countSubject: script(COUNT_SUBJECT(shared), SCRIPT_FLAGS.countSubject),
-      trim: script(TRIM(shared), SCRIPT_FLAGS.trim),
-      scanSubject: script(SCAN_SUBJECT(shared), SCRIPT_FLAGS.scanSubject),
-      count: script(COUNT_ALL(shared), [...SCRIPT_FLAGS.count, ...walk]),
-      sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
-      heal: script(HEAL(shared), [...SCRIPT_FLAGS.heal, ...walk]),
-      query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
-    };
+    this.#scripts = compileScripts(this.#cluster, retention);
     this.#indexKeys = SHARDS_IN_ID_ORDER.map((shard) => this.#shardIndexKey(shard));
   }
 
@@ -1324,6 +1271,3 @@ function shardSlots(): Uint16Array {
   return shardSlotTable;
 }
 
-function sha1(text: string): string {
-  return createHash('sha1').update(text).digest('hex');
-}
