@@ -20,7 +20,7 @@
  *   feed, the user agent; see `encodeDevice`; `ld` absent while equal to `cd`), `rn` renewedAt,
  *   `ph` previous secret hash and `pe` the end of its grace period (empty when null; these three
  *   absent when the record never had them). expiresAt is not stored: it is `min(ls + it s, ax)`,
- *   computed by the scripts and by `toRecord`. Each data key `k` is the field `d:k` holding the
+ *   computed by the scripts and by `decodeHash` (hash-codec.ts). Each data key `k` is the field `d:k` holding the
  *   value's JSON text, so an integer is its decimal digits and `HINCRBY` adds to it in place.
  *   TTL: `expiresAt - now + expiredRetention` (relative, because the core's clock may be a test
  *   clock), moved by every touch and by every apply that moves the expiry. Past `expiresAt` the
@@ -230,7 +230,6 @@ import {
   SHARD_LENGTH,
   StoreUnavailableError,
   applyChangeSet,
-  expiresAt,
   isTouchDue,
   secretAccepted,
   touchIntervalMs,
@@ -242,8 +241,6 @@ import {
   type ChangeSet,
   type CreateOptions,
   type CreateResult,
-  type DeviceInfo,
-  type JsonValue,
   type LoadOptions,
   type RemovedSession,
   type SessionIndex,
@@ -257,6 +254,8 @@ import { Deadlines } from './deadlines.js';
 import { PartitionKey, assertPartitionKey } from './partitions.js';
 import { HEAL_SHARDS, SCAN_BUDGET, SWEEP_STEP, compileScripts, type Script, type ScriptName } from './scripts/index.js';
 import { scriptNotCompiled } from './compat.js';
+import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
+import { asString, flatHash, type Reply } from './reply.js';
 import { slotOf } from './slots.js';
 
 interface CommandOptionsLike {
@@ -338,7 +337,6 @@ export interface RedisStoreOptions {
   expiredRetention?: number;
 }
 
-type Reply = unknown;
 
 /** What `ApplyOptions.idempotency` allows as a key. */
 const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,256}$/;
@@ -378,117 +376,6 @@ function isCluster(client: RedisClientLike | RedisClusterLike): client is RedisC
 
 function reconnectStrategy(retries: number): number {
   return Math.min(100 + retries * 50, 250);
-}
-
-function asString(value: Reply): string {
-  if (typeof value === 'string') return value;
-  if (Buffer.isBuffer(value)) return value.toString();
-  return String(value);
-}
-
-/**
- * A device as stored: `ip`, a line feed, then the user agent, which is six bytes shorter than
- * JSON and so keeps a typical session hash in a smaller allocation. A device that form cannot
- * hold unambiguously (a null, an IP with a line feed or starting like JSON) is the JSON array
- * `[ip, userAgent]` (older hashes hold a JSON object).
- */
-function encodeDevice(device: DeviceInfo): string {
-  const { ip, userAgent } = device;
-  if (ip !== null && userAgent !== null && !ip.includes('\n') && ip[0] !== '[' && ip[0] !== '{') return `${ip}\n${userAgent}`;
-  return JSON.stringify([ip, userAgent]);
-}
-
-function device(text: string | undefined): DeviceInfo {
-  if (text === undefined) return { ip: null, userAgent: null };
-  if (text[0] !== '[' && text[0] !== '{') {
-    const end = text.indexOf('\n');
-    if (end >= 0) return { ip: text.slice(0, end), userAgent: text.slice(end + 1) };
-  }
-  const parsed = JSON.parse(text) as unknown;
-  if (Array.isArray(parsed)) {
-    const [ip, userAgent] = parsed as [unknown, unknown];
-    return { ip: typeof ip === 'string' ? ip : null, userAgent: typeof userAgent === 'string' ? userAgent : null };
-  }
-  const object = parsed as Partial<DeviceInfo>;
-  return { ip: object.ip ?? null, userAgent: object.userAgent ?? null };
-}
-
-/**
- * An `HGETALL` reply as a flat field, value, ... list. RESP2 sends one; a client given to the store
- * that speaks RESP3 turns the reply into an object (or, with its own type mapping, a Map).
- * Script replies need none of this: Lua returns the flat list under either protocol.
- */
-function flatHash(reply: Reply): Reply[] {
-  if (Array.isArray(reply)) return reply as Reply[];
-  if (reply instanceof Map) return [...(reply as Map<Reply, Reply>)].flat();
-  if (reply !== null && typeof reply === 'object') return Object.entries(reply).flat();
-  return [];
-}
-
-/** A session hash (flat `HGETALL` reply) as a record. */
-function toRecord(id: string, flat: Reply): SessionRecord {
-  const data = Object.create(null) as Record<string, JsonValue>;
-  const list = flat as Reply[];
-  let sh = '';
-  let sub: string | null = null;
-  let dn: string | null = null;
-  let ca = NaN;
-  let ls = NaN;
-  let it = NaN;
-  let ax = NaN;
-  let v = NaN;
-  let cd: string | undefined;
-  let ld: string | undefined;
-  let au: string | undefined;
-  let rn: string | undefined;
-  let ph: string | undefined;
-  let pe: string | undefined;
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    const field = asString(list[i]);
-    const value = asString(list[i + 1]);
-    if (field.startsWith('d:')) {
-      data[field.slice(2)] = JSON.parse(value) as JsonValue;
-      continue;
-    }
-    switch (field) {
-      case 'sh': sh = value; break;
-      case 'sub': sub = value; break;
-      case 'dn': dn = value; break;
-      case 'ca': ca = Number(value); break;
-      case 'ls': ls = Number(value); break;
-      case 'it': it = Number(value); break;
-      case 'ax': ax = Number(value); break;
-      case 'v': v = Number(value); break;
-      case 'cd': cd = value; break;
-      case 'ld': ld = value; break;
-      case 'au': au = value; break;
-      case 'rn': rn = value; break;
-      case 'ph': ph = value; break;
-      case 'pe': pe = value; break;
-    }
-  }
-  const createdDevice = device(cd);
-  return {
-    renewedAt: rn !== undefined ? Number(rn) : ca,
-    previousSecretHash: ph === undefined || ph === '' ? null : ph,
-    previousSecretExpiresAt: pe === undefined || pe === '' ? null : Number(pe),
-    id,
-    secretHash: sh,
-    subject: sub,
-    displayName: dn,
-    createdAt: ca,
-    lastSeenAt: ls,
-    idleTimeout: it,
-    absoluteExpiresAt: ax,
-    expiresAt: expiresAt(ls, it, ax),
-    // Absent: logged in when created (the usual case), or anonymous.
-    authenticatedAt: au === undefined ? (sub === null ? null : ca) : au === '' ? null : Number(au),
-    version: v,
-    data,
-    createdDevice,
-    // Records are never changed in place, so one device object serves as both.
-    lastDevice: ld === undefined ? createdDevice : device(ld),
-  };
 }
 
 /** A change set of integer increments only: the INCREMENT script's case. */
@@ -623,27 +510,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   }
 
   async #create(record: SessionRecord, now: number, replaces: CreateOptions['replaces'], limit: CreateOptions['limit']): Promise<CreateResult> {
-    const fields: string[] = [
-      'sh', record.secretHash,
-      'ca', String(record.createdAt),
-      'ls', String(record.lastSeenAt),
-      'it', String(record.idleTimeout),
-      'ax', String(record.absoluteExpiresAt),
-      'v', String(record.version),
-      'cd', encodeDevice(record.createdDevice),
-    ];
-    const lastDevice = encodeDevice(record.lastDevice);
-    if (lastDevice !== fields[fields.length - 1]) fields.push('ld', lastDevice);
-    if (record.subject !== null) fields.push('sub', record.subject);
-    if (record.displayName !== null) fields.push('dn', record.displayName);
-    // authenticatedAt is left out when it reads back right without it: see toRecord.
-    const impliedAuthenticatedAt = record.subject === null ? null : record.createdAt;
-    if (record.authenticatedAt !== impliedAuthenticatedAt) fields.push('au', record.authenticatedAt === null ? '' : String(record.authenticatedAt));
-    // Absent fields read back as their usual values (renewedAt = createdAt, no previous secret): fewer bytes per session.
-    if (record.renewedAt !== record.createdAt) fields.push('rn', String(record.renewedAt));
-    if (record.previousSecretHash !== null) fields.push('ph', record.previousSecretHash);
-    if (record.previousSecretExpiresAt !== null) fields.push('pe', String(record.previousSecretExpiresAt));
-    for (const [key, value] of Object.entries(record.data)) fields.push(`d:${key}`, JSON.stringify(value));
+    const fields = encodeHash(record);
     const keys = [this.#sessionKey(record.id), this.#indexKey(record.id)];
     if (replaces !== undefined) keys.push(this.#sessionKey(replaces.id), this.#indexKey(replaces.id));
     let reply: Reply;
@@ -685,7 +552,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
         return this.#send(key, ['HGETALL', key]).then((reply) => {
           const flat = flatHash(reply);
           if (flat.length === 0) return null;
-          const record = this.#checked(toRecord(id, flat), options);
+          const record = this.#checked(decodeHash(id, flat), options);
           // Due after all (another instance shortened the idle timeout): the script decides.
           if (record === null || !isTouchDue(record, now, touch)) return record;
           return this.#loadScript(id, key, options);
@@ -707,7 +574,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       touch && options.device ? encodeDevice(options.device) : '',
     ];
     return this.#run(this.#scripts.load, [key, this.#indexKey(id)], args).then((reply) =>
-      reply === null ? null : this.#checked(toRecord(id, reply), options),
+      reply === null ? null : this.#checked(decodeHash(id, reply), options),
     );
   }
 
@@ -790,7 +657,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const [status, flat] = reply as [Reply, Reply | undefined];
     // No hash back: nothing else changed the session since `base`, so the result is derived from it.
     const derived = flat === undefined && base !== undefined;
-    const record = derived ? applyChangeSet(base, changes) : toRecord(id, flat);
+    const record = derived ? applyChangeSet(base, changes) : decodeHash(id, flat);
     // A record derived from `base` has a new lastSeenAt only when the change set moved it.
     if (!derived || changes.lastSeenAt !== undefined || changes.idleTimeout !== undefined) this.#remember(record);
     const kind = asString(status);
@@ -896,7 +763,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
         String(want - found.length),
       ])) as Reply[];
       for (let i = 0; i + 3 < reply.length; i += 4) {
-        const record = toRecord(asString(reply[i + 2]), reply[i + 3]);
+        const record = decodeHash(asString(reply[i + 2]), reply[i + 3]);
         found.push({ pair: group[Number(reply[i]) - 1] as number, score: asString(reply[i + 1]), record });
       }
     }
@@ -980,7 +847,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       ])) as Reply[];
       const consumed = Number(reply[0]);
       if (!(consumed > 0)) throw new Error('the query script walked no index');
-      for (let i = 1; i + 1 < reply.length; i += 2) records.push(toRecord(asString(reply[i]), reply[i + 1]));
+      for (let i = 1; i + 1 < reply.length; i += 2) records.push(decodeHash(asString(reply[i]), reply[i + 1]));
       indexes = indexes.slice(consumed);
     }
     return records;
@@ -1029,7 +896,7 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       smallest.map(async (id) => {
         const key = this.#sessionKey(id);
         const flat = flatHash(await this.#send(key, ['HGETALL', key]));
-        return flat.length === 0 ? null : toRecord(id, flat);
+        return flat.length === 0 ? null : decodeHash(id, flat);
       }),
     );
     return records.filter((record): record is SessionRecord => record !== null);
