@@ -23,7 +23,7 @@ async function loadHash(req) {
   const parsed = parseToken(cookieValue(req.headers.cookie, defaultOptions.cookie.name) ?? '');
   if (parsed === null) return null;
   const secretHash = hashSecret(parsed.secret);
-  // The store's session key (see the layout in src/stores/redis/index.ts).
+  // The store's session key (see the layout in docs/stores/redis.md).
   const key = `${env.prefix}s:{${parsed.id.slice(0, SHARD_LENGTH)}}${parsed.id.slice(SHARD_LENGTH)}`;
   const flat = await client.sendCommand(['HGETALL', key]);
   const hash = {};

@@ -16,6 +16,9 @@ export interface Script {
 
 export type ScriptName = keyof typeof SCRIPT_FLAGS;
 
+/** One store's scripts, by name. */
+export type Scripts = Readonly<Record<ScriptName, Script>>;
+
 function script(body: string, flags: readonly ScriptFlag[]): Script {
   const text = withShebang(body, flags);
   return { text, sha: createHash('sha1').update(text).digest('hex') };
@@ -26,7 +29,7 @@ function script(body: string, flags: readonly ScriptFlag[]): Script {
  * scripts may span the slots of the node they run on; keyed scripts stay in one slot.
  * `retention`: the `expiredRetention` option, written into the text.
  */
-export function compileScripts(cluster: boolean, retention: number): Readonly<Record<ScriptName, Script>> {
+export function compileScripts(cluster: boolean, retention: number): Scripts {
   const shared = prelude(!cluster, retention);
   const walk: ScriptFlag[] = cluster ? ['allow-cross-slot-keys'] : [];
   return {

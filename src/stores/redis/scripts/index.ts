@@ -4,7 +4,7 @@
  * order; a subject's sessions ordered by createdAt, then id) exactly.
  */
 export { APPLY, INCREMENT } from './apply.js';
-export { compileScripts, type Script, type ScriptName } from './compile.js';
+export { compileScripts, type Script, type ScriptName, type Scripts } from './compile.js';
 export { CREATE, DELETE, SUPERSEDED } from './create-delete.js';
 export { COUNT_ALL, QUERY, QUERY_BUDGET } from './expiry-index.js';
 export { SCRIPT_FLAGS, withShebang, type ScriptFlag } from './flags.js';
