@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
 import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis/index.js';
-import { SWEEP_STEP } from '../src/stores/redis/scripts.js';
+import { SWEEP_STEP } from '../src/stores/redis/scripts/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';

@@ -13,7 +13,7 @@ import { tesseraNodeHandler } from '../lib/tessera-node.mjs';
 
 const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera');
 // Not a public export: the store's scripts, from the build the other variants run.
-const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts.js', import.meta.url).href);
+const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts/index.js', import.meta.url).href);
 
 const client = await redisClient();
 const incrementSha = await client.scriptLoad(withShebang(INCREMENT, SCRIPT_FLAGS.increment));
@@ -23,7 +23,7 @@ async function loadHash(req) {
   const parsed = parseToken(cookieValue(req.headers.cookie, defaultOptions.cookie.name) ?? '');
   if (parsed === null) return null;
   const secretHash = hashSecret(parsed.secret);
-  // The store's session key (see the layout in src/stores/redis/index.ts).
+  // The store's session key (see the layout in docs/stores/redis.md).
   const key = `${env.prefix}s:{${parsed.id.slice(0, SHARD_LENGTH)}}${parsed.id.slice(SHARD_LENGTH)}`;
   const flat = await client.sendCommand(['HGETALL', key]);
   const hash = {};
