@@ -18,7 +18,7 @@ const skip = await localSkip('the Redis sweep tests');
 const root = `tessera-test:${randomUUID()}:`;
 let n = 0;
 
-/** The sweeps after which a session key deleted by hand no longer counts (see "Healing" in the store's top comment). */
+/** The sweeps after which a session key deleted by hand no longer counts (see "Healing" in docs/stores/redis.md). */
 const SWEEPS_TO_HEAL = 64;
 
 const sessionKey = (prefix: string, id: string) => `${prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;

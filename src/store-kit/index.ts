@@ -30,7 +30,7 @@ export { newRecord, type NewRecordFields } from '../core/record.js';
 export { applyChangeSet, hashesEqual, secretAccepted, touched } from '../core/record-ops.js';
 export { expiresAt, isLive, isTouchDue, touchIntervalMs, type TouchPolicy } from '../core/expiry.js';
 export { BadRequestError, InvalidOptionError, StoreUnavailableError } from '../core/errors.js';
-export { ID_SHARDS, PARTITION_LENGTH, SHARD_LENGTH, isSessionId, keyedPartition, partitionOfId } from '../core/token.js';
+export { ID_SHARDS, PARTITION_LENGTH, SHARD_LENGTH, isSessionId, keyedPartition, partitionOfId, unkeyedPartition } from '../core/token.js';
 
 export { CAPABILITY_DEFAULTS, defineCapabilities } from './capabilities.js';
 export { compareById, compareCreation, compareIds, type CreationKey } from './compare.js';

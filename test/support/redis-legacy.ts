@@ -1,5 +1,5 @@
 // A session as tessera 0.1 stored it, written key by key, for the tests of 0.1's sessions on one
-// node and on a cluster (see "Partition key" in src/stores/redis/index.ts).
+// node and on a cluster (see "Partition key" in docs/stores/redis.md).
 import { randomBytes } from 'node:crypto';
 import { SHARD_LENGTH, hashSecret, unkeyedPartition } from '../../src/core/index.js';
 

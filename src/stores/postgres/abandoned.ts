@@ -9,7 +9,7 @@
  * sees which.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StoreUnavailableError } from '../../core/errors.js';
+import { StoreUnavailableError } from '../../store-kit/index.js';
 import { isUnavailable, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
 /** What `pg`'s `Client` exposes about its server process (not part of the `PgPoolClient` slice: absent on other pools). */

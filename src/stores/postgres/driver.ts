@@ -2,7 +2,7 @@
  * The slice of `pg` this store calls, typed structurally so that `pg` stays an optional peer
  * dependency, and the one place that decides which driver errors mean "the store is unavailable".
  */
-import { BadRequestError, StoreUnavailableError } from '../../core/errors.js';
+import { BadRequestError, StoreUnavailableError } from '../../store-kit/index.js';
 
 export interface PgQueryConfig {
   text: string;

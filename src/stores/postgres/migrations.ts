@@ -4,7 +4,7 @@
  * each other and only the first does the work. `schema.sql` beside this file is the result of all
  * steps with the default names, for reading.
  */
-import { InvalidOptionError } from '../../core/errors.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 import { quoteIdent, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
 export interface TableNames {

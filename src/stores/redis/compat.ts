@@ -4,7 +4,7 @@
  * body of a Lua function, so the shebang is a syntax error there, and the server's reply ("Error
  * compiling script ... unexpected symbol near '#'") says nothing about why.
  */
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 
 /** The reply to a script sent with EVAL, as the error the caller gets. */
 export function scriptNotCompiled(reply: Error): Error {

@@ -2,7 +2,7 @@
  * A session record as its Redis hash, and back. One table, `FIELDS`, says which hash field holds
  * which record property and how, for both directions; docs/stores/redis.md shows a stored hash.
  */
-import { expiresAt, type DeviceInfo, type JsonValue, type SessionRecord } from '../../core/index.js';
+import { expiresAt, type DeviceInfo, type JsonValue, type SessionRecord } from '../../store-kit/index.js';
 import { asString, type Reply } from './reply.js';
 
 /** What the table stores: everything but the id (in the key), expiresAt (derived) and data (`d:` fields). */

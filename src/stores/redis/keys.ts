@@ -4,7 +4,7 @@
  * reaches all of them; the Lua side derives the same names (`skey`, `rkey`, `ukey` in
  * scripts/fragments.ts).
  */
-import { ID_SHARDS, SHARD_LENGTH } from '../../core/index.js';
+import { ID_SHARDS, SHARD_LENGTH } from '../../store-kit/index.js';
 import { slotOf } from './slots.js';
 
 /** The shards in the order of the ids they begin (JavaScript's, byte order for these characters). */

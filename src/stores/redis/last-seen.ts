@@ -1,4 +1,4 @@
-import type { SessionRecord } from '../../core/index.js';
+import type { SessionRecord } from '../../store-kit/index.js';
 
 /** Sessions whose lastSeenAt the store remembers; when full it starts over. */
 const ENTRIES = 50_000;

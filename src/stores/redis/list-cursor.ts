@@ -1,4 +1,4 @@
-import { BadRequestError, isSessionId } from '../../core/index.js';
+import { BadRequestError, isSessionId } from '../../store-kit/index.js';
 
 /**
  * A listing cursor: the last session of a page as `<score>:<id>`, the score being its createdAt,

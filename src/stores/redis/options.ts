@@ -1,5 +1,5 @@
 /** The store's options, documented for callers and checked at construction. */
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 import { assertPartitionKey } from './partitions.js';
 import type { RedisClientLike, RedisClusterLike } from './transport.js';
 

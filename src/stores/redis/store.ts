@@ -4,6 +4,11 @@
  * "the doc" below means it.
  */
 import {
+  compareById,
+  defineCapabilities,
+  lookahead,
+  matchesQuery,
+  queryPage,
   ID_SHARDS,
   PARTITION_LENGTH,
   SHARD_LENGTH,
@@ -26,7 +31,7 @@ import {
   type SessionRecord,
   type SessionStore,
   type SubjectPartitions,
-} from '../../core/index.js';
+} from '../../store-kit/index.js';
 import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
 import { RedisKeys, expiryIndexSlots } from './keys.js';
 import { LastSeen } from './last-seen.js';
@@ -58,7 +63,7 @@ function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment
  * const sessions = new SessionManager({ store });
  */
 export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions {
-  readonly capabilities = Object.freeze({ index: true, nativeExpiry: true, subjectPartitions: true });
+  readonly capabilities = defineCapabilities({ index: true, nativeExpiry: true, subjectPartitions: true });
   readonly #transport: RedisTransport;
   readonly #keys: RedisKeys;
   readonly #scripts: Scripts;
@@ -348,26 +353,21 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   async query(query: SessionQuery): Promise<SessionPage> {
     const { now, limit } = query;
     const cursor = query.cursor ?? '';
-    const matches = (record: SessionRecord) =>
-      now < record.expiresAt &&
-      (query.subject === undefined || record.subject === query.subject) &&
-      (query.displayNamePrefix === undefined || (record.displayName ?? '').startsWith(query.displayNamePrefix)) &&
-      record.id > cursor;
+    // Every name starts with '', and so does a missing one: no condition (the scripts would look
+    // for a display name).
+    const prefix = query.displayNamePrefix === '' ? undefined : query.displayNamePrefix;
     let candidates: SessionRecord[];
     if (query.id !== undefined) {
       const record = await this.load(query.id, { now });
       candidates = record === null ? [] : [record];
     } else if (query.subject !== undefined) {
-      candidates = await this.#subjects.query(query.subject, now, cursor, query.displayNamePrefix, limit + 1);
+      candidates = await this.#subjects.query(query.subject, now, cursor, prefix, lookahead(limit));
     } else {
       // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
-      const pages = await Promise.all((await this.#targets()).map((target) => this.#queryNode(target, now, cursor, query.displayNamePrefix, limit + 1)));
+      const pages = await Promise.all((await this.#targets()).map((target) => this.#queryNode(target, now, cursor, prefix, lookahead(limit))));
       candidates = pages.flat();
     }
-    const found = candidates.filter(matches).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const page = found.slice(0, limit);
-    const last = page[page.length - 1];
-    return { sessions: page, nextCursor: found.length > limit && last ? last.id : null };
+    return queryPage(candidates.filter((record) => matchesQuery(record, query)).sort(compareById), limit);
   }
 
   /**

@@ -3,7 +3,7 @@
  * docs/stores/redis.md): listing, revoking, trimming, counting and querying them, in scripts that
  * each walk a bounded part of the index, in the subject's slot.
  */
-import { SHARD_LENGTH, unkeyedPartition, type RemovedSession, type SessionPage, type SessionRecord } from '../../core/index.js';
+import { SHARD_LENGTH, pageOf, unkeyedPartition, type RemovedSession, type SessionPage, type SessionRecord } from '../../store-kit/index.js';
 import { decodeHash } from './hash-codec.js';
 import { keysOf, type RedisKeys, type SubjectIndexes } from './keys.js';
 import { listCursor, parseListCursor } from './list-cursor.js';
@@ -55,10 +55,8 @@ export class SubjectSessions {
         found.push({ pair: group[Number(reply[i]) - 1] as number, score: asString(reply[i + 1]), record });
       }
     }
-    const page = found.slice(0, limit);
-    const last = page[page.length - 1];
-    const nextCursor = found.length > limit && last !== undefined ? listCursor(indexes.pairs[last.pair]?.legacy === true, last.score, last.record.id) : null;
-    return { sessions: page.map((entry) => entry.record), nextCursor };
+    const { items, nextCursor } = pageOf(found, limit, (last) => listCursor(indexes.pairs[last.pair]?.legacy === true, last.score, last.record.id));
+    return { sessions: items.map((entry) => entry.record), nextCursor };
   }
 
   /** Up to `limit` in one DROP script (two on a cluster where 0.1's index is in another slot). */

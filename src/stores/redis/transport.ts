@@ -3,7 +3,7 @@
  * errors that mean "unavailable", and scripts sent by digest.
  */
 import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
-import { StoreUnavailableError } from '../../core/index.js';
+import { StoreUnavailableError } from '../../store-kit/index.js';
 import { scriptNotCompiled } from './compat.js';
 import { Deadlines } from './deadlines.js';
 import type { RedisConnection } from './options.js';

@@ -1,5 +1,5 @@
 /** The store's options, documented for callers and checked at construction. */
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 import type { SqliteDatabase } from './driver.js';
 import { quoteTableName } from './schema.js';
 
