@@ -154,24 +154,19 @@ end
 -- met): exact unless a hash was deleted by hand or more expired sessions wait for the sweep.
 local function live(u, xkey, sub, now)
   local n = redis.call('ZCARD', u)
+  -- 1 when the entry names no live session (and is dropped), else 0
+  local function dead(id)
+    local st = state(id, sub, now)
+    if st == 'live' then return 0 end
+    drop(u, xkey, id, st)
+    return 1
+  end
   if n <= ${COUNT_WALK} then
-    for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do
-      local st = state(id, sub, now)
-      if st ~= 'live' then
-        drop(u, xkey, id, st)
-        n = n - 1
-      end
-    end
+    for _, id in ipairs(redis.call('ZRANGE', u, 0, -1)) do n = n - dead(id) end
     return n
   end
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, ${EXPIRED_WALK})) do
-    if redis.call('ZSCORE', u, id) then
-      local st = state(id, sub, now)
-      if st ~= 'live' then
-        drop(u, xkey, id, st)
-        n = n - 1
-      end
-    end
+    if redis.call('ZSCORE', u, id) then n = n - dead(id) end
   end
   return n
 end

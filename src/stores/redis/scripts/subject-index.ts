@@ -54,21 +54,21 @@ return out
 `;
 
 /**
- * deleteBySubject: ends up to `limit` of the subject's live sessions, oldest first, never `except`.
- * ARGV: prefix, subject, now, except|'', limit. Returns the ids it removed.
+ * What DROP and TRIM share: ends the oldest live sessions of subject index 'u' (of expiry index
+ * 'xkey'), never 'spare', appending their ids to 'out' while it holds fewer than 'target(met)';
+ * 'met' counts the entries it met that name no live session, which it drops from the index (TRIM's
+ * target shrinks by them, as they were counted as live). Returns that count. Removed entries leave
+ * the index, so only a spared entry moves the window on.
  */
-export const DROP = (prelude: string): string => `${prelude}
-local sub, now, except, limit = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local out = {}
-for k = 1, #KEYS / 2 do
-  if #out >= limit then break end
-  local u, xkey = KEYS[2 * k - 1], KEYS[2 * k]
-  local pos = 0
-  while #out < limit do
-    local chunk = redis.call('ZRANGE', u, pos, pos + limit - #out)
+const END_OLDEST = `
+local function endOldest(u, xkey, sub, now, spare, out, target)
+  local pos, met = 0, 0
+  while #out < target(met) do
+    local chunk = redis.call('ZRANGE', u, pos, pos + target(met) - #out)
     if #chunk == 0 then break end
     for _, id in ipairs(chunk) do
-      if id == except then
+      if #out >= target(met) then break end
+      if id == spare then
         pos = pos + 1
       else
         local st = state(id, sub, now)
@@ -77,13 +77,27 @@ for k = 1, #KEYS / 2 do
           redis.call('ZREM', u, id)
           xrem(xkey, id)
           out[#out + 1] = id
-          if #out >= limit then break end
         else
           drop(u, xkey, id, st)
+          met = met + 1
         end
       end
     end
   end
+  return met
+end
+`;
+
+/**
+ * deleteBySubject: ends up to `limit` of the subject's live sessions, oldest first, never `except`.
+ * ARGV: prefix, subject, now, except|'', limit. Returns the ids it removed.
+ */
+export const DROP = (prelude: string): string => `${prelude}${END_OLDEST}
+local sub, now, except, limit = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local out = {}
+for k = 1, #KEYS / 2 do
+  if #out >= limit then break end
+  endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, except, out, function() return limit end)
 end
 return out
 `;
@@ -101,7 +115,7 @@ return total
  * `live` in the prelude; entries met that name no live session were counted there (a larger index
  * is counted, not walked) and are dropped from the excess as they are met. Returns removed ids.
  */
-export const TRIM = (prelude: string): string => `${prelude}
+export const TRIM = (prelude: string): string => `${prelude}${END_OLDEST}
 local sub, now, max, keep, batch = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 -- Every login runs this: when the index holds no more entries than the limit, live or not, there
 -- is nothing to trim and no session need be read.
@@ -112,29 +126,9 @@ local excess = -max
 for k = 1, #KEYS / 2 do excess = excess + live(KEYS[2 * k - 1], KEYS[2 * k], sub, now) end
 local out = {}
 for k = 1, #KEYS / 2 do
-  local u, xkey = KEYS[2 * k - 1], KEYS[2 * k]
-  local pos = 0
-  while #out < math.min(excess, batch) do
-    local chunk = redis.call('ZRANGE', u, pos, pos + math.min(excess, batch) - #out)
-    if #chunk == 0 then break end
-    for _, id in ipairs(chunk) do
-      if #out >= math.min(excess, batch) then break end
-      if id == keep then
-        pos = pos + 1
-      else
-        local st = state(id, sub, now)
-        if st == 'live' then
-          redis.call('DEL', skey(id))
-          redis.call('ZREM', u, id)
-          xrem(xkey, id)
-          out[#out + 1] = id
-        else
-          drop(u, xkey, id, st)
-          excess = excess - 1
-        end
-      end
-    end
-  end
+  if #out >= math.min(excess, batch) then break end
+  local dead = endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, keep, out, function(met) return math.min(excess - met, batch) end)
+  excess = excess - dead
 end
 return out
 `;
