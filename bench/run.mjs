@@ -75,7 +75,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 async function main() {
   log(`run ${runId}: ${cfg.rounds} rounds x ${cfg.duration} s, ${cfg.connections} connections, ${cfg.sessions} sessions per variant`);
-  if (loadBefore[0] > 1.5) log(`warning: load average ${loadBefore[0].toFixed(2)} before the run; other work on this machine will depress and scatter the figures`);
+  if (loadBefore[0] > 1.5)
+    log(
+      `warning: load average ${loadBefore[0].toFixed(2)} before the run; other work on this machine will depress and scatter the figures`,
+    );
   const redisConn = await connectRedis();
   const pgConn = await connectPostgres();
   redis = redisConn.client;

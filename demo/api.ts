@@ -143,7 +143,8 @@ async function readObject(req: IncomingMessage, allowed: readonly string[]): Pro
   if (body === undefined) throw new BadRequestError('a JSON object body is required');
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('the body must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (!allowed.includes(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}; expected ${allowed.join(', ')}`);
+    if (!allowed.includes(key))
+      throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}; expected ${allowed.join(', ')}`);
   }
   return body as Record<string, unknown>;
 }
@@ -166,7 +167,8 @@ function ttl(value: unknown): number {
 
 function text(value: unknown): string {
   if (value === undefined) throw new BadRequestError('value is required');
-  if (typeof value !== 'string' || value.length > MAX_VALUE_LENGTH) throw new BadRequestError(`value must be a string of at most ${MAX_VALUE_LENGTH} characters`);
+  if (typeof value !== 'string' || value.length > MAX_VALUE_LENGTH)
+    throw new BadRequestError(`value must be a string of at most ${MAX_VALUE_LENGTH} characters`);
   return value;
 }
 
@@ -389,7 +391,11 @@ function closedEarly(req: IncomingMessage, res: ServerResponse, pathname: string
   // Bytes on the socket that this handler did not send are Node's 408.
   const timedOut = !res.headersSent && req.socket.bytesWritten > writtenBefore;
   const what = `${req.method ?? '?'} ${pathname.slice(0, 200)}`;
-  console.warn(timedOut ? `tessera demo: ${what} timed out before its body arrived (408)` : `tessera demo: client aborted ${what} before its body arrived`);
+  console.warn(
+    timedOut
+      ? `tessera demo: ${what} timed out before its body arrived (408)`
+      : `tessera demo: client aborted ${what} before its body arrived`,
+  );
   return true;
 }
 

@@ -30,7 +30,9 @@ describe('demo HTTP helpers: an error answered before the body was read', () => 
       socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
       const ended = new Promise<void>((resolve) => socket.once('end', resolve));
       const body = 'x'.repeat(1024 * 1024);
-      socket.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}GET / HTTP/1.1\r\nHost: a\r\n\r\n`);
+      socket.write(
+        `POST / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}GET / HTTP/1.1\r\nHost: a\r\n\r\n`,
+      );
       const guard = new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), 20_000).unref());
       assert.equal(await Promise.race([ended, guard]), undefined, `the server left the connection open; it sent:\n${received}`);
       assert.match(received, /^HTTP\/1\.1 400 /);
@@ -73,7 +75,11 @@ describe('demo HTTP helpers: JSON in and out', () => {
   });
 
   it("sendError answers tessera errors with their own headers (a 429's clearing cookie), anything else as a bare 500", async () => {
-    const errors = [new TooManyRequestsError(30, 'slow down', { setCookie: 'tessera=; Max-Age=0; Path=/' }), new UpdateConflictError(), new Error('secret detail')];
+    const errors = [
+      new TooManyRequestsError(30, 'slow down', { setCookie: 'tessera=; Max-Age=0; Path=/' }),
+      new UpdateConflictError(),
+      new Error('secret detail'),
+    ];
     const server = createServer((req, res) => {
       res.setHeader('set-cookie', ['tessera=abc; Path=/']);
       req.resume();

@@ -22,7 +22,8 @@ function start(env: Record<string, string>): Promise<{ child: ChildProcess; base
     let out = '';
     let err = '';
     const timer = setTimeout(() => fail(new Error(`the example did not listen within 30 s\n${out}${err}`)), 30_000);
-    const exited = (code: number | null, signal: NodeJS.Signals | null) => fail(new Error(`the example exited (${code ?? signal}) before listening\n${out}${err}`));
+    const exited = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(new Error(`the example exited (${code ?? signal}) before listening\n${out}${err}`));
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.off('exit', exited);
@@ -90,9 +91,15 @@ describe('examples/express', () => {
       assert.deepEqual(await cart.json(), { items });
     }
 
-    const page = (await (await fetch(`${base}/me/sessions`, { headers: { cookie } })).json()) as { sessions: Array<{ subject: string; displayName: string; current: boolean }>; nextCursor: string | null };
+    const page = (await (await fetch(`${base}/me/sessions`, { headers: { cookie } })).json()) as {
+      sessions: Array<{ subject: string; displayName: string; current: boolean }>;
+      nextCursor: string | null;
+    };
     assert.equal(page.nextCursor, null);
-    assert.deepEqual(page.sessions.map((s) => [s.subject, s.displayName, s.current]), [['user-1', 'Alice', true]]);
+    assert.deepEqual(
+      page.sessions.map((s) => [s.subject, s.displayName, s.current]),
+      [['user-1', 'Alice', true]],
+    );
     assert.deepEqual(await (await post('/me/logout-others', cookie)).json(), { revoked: 0 });
     assert.ok(existsSync(db), 'sessions live in the SQLite file the example was given');
 
@@ -102,7 +109,7 @@ describe('examples/express', () => {
 
     const stale = await fetch(`${base}/me/sessions`, { headers: { cookie } });
     assert.equal(stale.status, 401);
-    assert.equal((await stale.json() as { error: { code: string } }).error.code, 'SESSION_ENDED');
+    assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'SESSION_ENDED');
   });
 
   it('stops on SIGTERM', async () => {

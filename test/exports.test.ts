@@ -6,14 +6,36 @@ import { describe, it } from 'node:test';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
 
 const expected: Record<string, string[]> = {
-  tessera: ['SessionManager', 'Session', 'ManualClock', 'StoreUnavailableError', 'SessionLimitError', 'errorResponse', 'hasSessionIndex', 'defaultOptions', 'createSessionCookie', 'createBlankSessionCookie', 'sessionCookieHeaders'],
+  tessera: [
+    'SessionManager',
+    'Session',
+    'ManualClock',
+    'StoreUnavailableError',
+    'SessionLimitError',
+    'errorResponse',
+    'hasSessionIndex',
+    'defaultOptions',
+    'createSessionCookie',
+    'createBlankSessionCookie',
+    'sessionCookieHeaders',
+  ],
   'tessera/stores/memory': ['MemoryStore'],
   'tessera/stores/sqlite': ['SqliteStore'],
   'tessera/stores/redis': ['RedisStore'],
   'tessera/stores/postgres': ['PostgresStore'],
   'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera/adapters/express': ['session', 'errorHandler'],
-  'tessera/store-kit': ['defineCapabilities', 'newRecord', 'applyChangeSet', 'secretAccepted', 'touched', 'recordFromRow', 'matchesQuery', 'listingPage', 'StoreUnavailableError'],
+  'tessera/store-kit': [
+    'defineCapabilities',
+    'newRecord',
+    'applyChangeSet',
+    'secretAccepted',
+    'touched',
+    'recordFromRow',
+    'matchesQuery',
+    'listingPage',
+    'StoreUnavailableError',
+  ],
   'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
 };
 
@@ -22,7 +44,12 @@ function importsOf(folder: string): Array<{ file: string; specifier: string }> {
   const dir = new URL(`../dist/src/${folder}/`, import.meta.url);
   return readdirSync(dir)
     .filter((f) => f.endsWith('.js'))
-    .flatMap((file) => [...readFileSync(new URL(file, dir), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map(([, specifier]) => ({ file, specifier: specifier! })));
+    .flatMap((file) =>
+      [...readFileSync(new URL(file, dir), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map(([, specifier]) => ({
+        file,
+        specifier: specifier!,
+      })),
+    );
 }
 
 describe('package exports', () => {

@@ -83,7 +83,10 @@ describe('postgres store on several instances', { skip }, () => {
     for (const r of all) assert.equal(r.subject, subjectOf(r.id), `the subject reported for ${r.id}`);
     assert.ok(removed.filter((ids) => ids.length > 0).length >= 2, `the work was shared: ${removed.map((r) => r.length).join(', ')}`);
     assert.ok(Math.max(...spans.map((s) => s[0])) < Math.min(...spans.map((s) => s[1])), 'the sweeps overlapped in time');
-    const left = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`, [now]);
+    const left = await admin.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`,
+      [now],
+    );
     assert.deepEqual(left.rows[0], { n: live, expired: 0 });
     for (const id of liveIds.slice(0, 10)) assert.ok(await seed.load(id, { now }));
   });
@@ -110,7 +113,10 @@ describe('postgres store on several instances', { skip }, () => {
     const counts = await Promise.all(managers.map((m) => m.sweep()));
     for (const m of managers) m.close();
     const all = events.flat();
-    assert.equal(counts.reduce((a, b) => a + b, 0), 300);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      300,
+    );
     assert.equal(all.length, 300);
     assert.equal(new Set(all.map((e) => e.id)).size, 300);
     for (const e of all) {
@@ -151,9 +157,14 @@ describe('postgres store on several instances', { skip }, () => {
     const { record: other } = makeRecord(now + 1, { subject: 'watcher' });
     await first.create(other, { now: now + 1 });
     const { record: next } = makeRecord(now + 2, { subject: 'watcher' });
-    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 } });
+    const created = await first.create(next, {
+      now: now + 2,
+      replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 },
+    });
     assert.deepEqual(created, { status: 'created', evicted: [] });
-    assert.deepEqual(await first.trimSubject('watcher', { now: now + 2, max: 1, keep: next.id, batch: 10 }), [{ id: other.id, subject: 'watcher' }]);
+    assert.deepEqual(await first.trimSubject('watcher', { now: now + 2, max: 1, keep: next.id, batch: 10 }), [
+      { id: other.id, subject: 'watcher' },
+    ]);
     await waitFor(3);
     assert.deepEqual(
       received.slice(1).sort((a, b) => a.type.localeCompare(b.type)),

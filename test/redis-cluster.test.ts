@@ -107,7 +107,8 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     let subject = '';
     for (let i = 0; subject === ''; i++) {
       const candidate = `legacy-${i}`;
-      if (slotOf((await store.subjectPartition(candidate)).slice(0, 2)) !== slotOf(unkeyedPartition(candidate).slice(0, 2))) subject = candidate;
+      if (slotOf((await store.subjectPartition(candidate)).slice(0, 2)) !== slotOf(unkeyedPartition(candidate).slice(0, 2)))
+        subject = candidate;
     }
     const legacy: string[] = [];
     for (let i = 0; i < 3; i++) legacy.push((await legacySession(probe, 'lay:', subject, now)).id);
@@ -130,14 +131,28 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(await store.count({ now, subject }), 6);
     // The trim is one script in the keyed index's slot: it cannot reach 0.1's.
     const trimmed = await store.trimSubject(subject, { now, max: 2, keep: keyed[2] as string, batch: 10 });
-    assert.deepEqual(trimmed.map((r) => r.id), [keyed[0]]);
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      [keyed[0]],
+    );
     const removed = await store.deleteBySubject(subject, { now, limit: 4, except: keyed[2] as string });
-    assert.deepEqual(removed.map((r) => r.id), [...legacy, keyed[1]], 'a revocation takes both, up to its limit');
-    assert.deepEqual((await store.listBySubject(subject, { now, limit: 10 })).sessions.map((r) => r.id), [keyed[2]]);
+    assert.deepEqual(
+      removed.map((r) => r.id),
+      [...legacy, keyed[1]],
+      'a revocation takes both, up to its limit',
+    );
+    assert.deepEqual(
+      (await store.listBySubject(subject, { now, limit: 10 })).sessions.map((r) => r.id),
+      [keyed[2]],
+    );
   });
 
   it('several instances sweeping thousands of expired sessions at once, on every master, report each exactly once, with its subject', async () => {
-    const stores = Array.from({ length: 4 }, () => new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }));
+    const stores = Array.from(
+      { length: 4 },
+      () =>
+        new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }),
+    );
     try {
       await sweepTogether({ stores });
     } finally {

@@ -109,8 +109,14 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     try {
       const page = await m.list('heavy', { currentId: expected[1] as string });
       assert.equal(page.sessions.length, PAGE, 'the manager gives the first page by default');
-      assert.deepEqual(page.sessions.map((s) => s.id), expected.slice(0, PAGE));
-      assert.deepEqual(page.sessions.map((s) => s.current), expected.slice(0, PAGE).map((_, i) => i === 1));
+      assert.deepEqual(
+        page.sessions.map((s) => s.id),
+        expected.slice(0, PAGE),
+      );
+      assert.deepEqual(
+        page.sessions.map((s) => s.current),
+        expected.slice(0, PAGE).map((_, i) => i === 1),
+      );
       assert.notEqual(page.nextCursor, null);
     } finally {
       m.close();
@@ -146,7 +152,11 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
       trimmed = await store.trimSubject('heavy', { now, max: HEAVY - 10, keep: expected[0] as string, batch: 5 });
     });
     console.log(`trim of 5: ${JSON.stringify(trim.calls)}`);
-    assert.deepEqual(trimmed.map((r) => r.id), expected.slice(1, 6), 'the oldest but the one kept');
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      expected.slice(1, 6),
+      'the oldest but the one kept',
+    );
     assert.ok(trim.total <= 60, `a bounded number of commands (${trim.total})`);
 
     let removed: SessionRecord[] | Array<{ id: string }> = [];
@@ -199,17 +209,26 @@ describe('redis store: a page meets expired and vanished sessions', { skip: skip
     await admin.del(sessionKey(ids[8] as string)); // deleted by hand
     const later = now + 5000;
     const first = await store.listBySubject('meg', { now: later, limit: 3 });
-    assert.deepEqual(first.sessions.map((r) => r.id), [ids[0], ids[1], ids[5]]);
+    assert.deepEqual(
+      first.sessions.map((r) => r.id),
+      [ids[0], ids[1], ids[5]],
+    );
     assert.equal(await admin.zCard(u), 9, 'the three expired entries it met left the subject index');
     assert.ok(await admin.zScore(`met:x:{${shard}}`, ids[2] as string), 'but stay in the expiry index, for the sweep to report');
     // The session the cursor names ends before the next page is asked for.
     assert.notEqual(await store.delete(ids[5] as string), null);
     const second = await store.listBySubject('meg', { now: later, cursor: first.nextCursor, limit: 3 });
-    assert.deepEqual(second.sessions.map((r) => r.id), [ids[6], ids[7], ids[9]]);
+    assert.deepEqual(
+      second.sessions.map((r) => r.id),
+      [ids[6], ids[7], ids[9]],
+    );
     assert.equal(await admin.zScore(u, ids[8] as string), null, 'the vanished one left the subject index');
     assert.equal(await admin.zScore(`met:x:{${shard}}`, ids[8] as string), null, 'and the expiry index');
     const third = await store.listBySubject('meg', { now: later, cursor: second.nextCursor, limit: 3 });
-    assert.deepEqual(third.sessions.map((r) => r.id), [ids[10], ids[11]]);
+    assert.deepEqual(
+      third.sessions.map((r) => r.id),
+      [ids[10], ids[11]],
+    );
     assert.equal(third.nextCursor, null);
     assert.equal(await store.count({ now: later, subject: 'meg' }), 7);
     await assert.rejects(store.listBySubject('meg', { now: later, cursor: 'not a cursor', limit: 3 }), { code: 'BAD_REQUEST' });

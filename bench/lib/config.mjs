@@ -28,7 +28,10 @@ export const cfg = Object.freeze({
   lostRequests: 200,
   probeRequests: 500,
   results: process.env.BENCH_RESULTS || join(BENCH_DIR, 'results.md'),
-  only: (process.env.BENCH_VARIANTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  only: (process.env.BENCH_VARIANTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
 });
 
 export const runId = `${Date.now().toString(36)}${randomBytes(2).toString('hex')}`;

@@ -11,7 +11,11 @@ export const fmt = {
 
 /** A Markdown table; the first `left` columns are left-aligned, the rest (numbers) right-aligned. */
 export function mdTable(header, rows, left = 1) {
-  return [`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i < left ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (i < left ? '---' : '---:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 export function textTable(header, rows, left = 1) {

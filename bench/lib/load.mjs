@@ -28,7 +28,11 @@ export function load(variant, workload, { duration, amount, connections = cfg.co
         requests: [{ method: 'GET', path: workload.path, headers: { cookie: cookies[start] } }],
         setupClient: (client) => {
           const offset = start + clientIndex++ * share;
-          const requests = Array.from({ length: share }, (_, k) => ({ method: 'GET', path: workload.path, headers: { cookie: cookies[(offset + k) % cookies.length] } }));
+          const requests = Array.from({ length: share }, (_, k) => ({
+            method: 'GET',
+            path: workload.path,
+            headers: { cookie: cookies[(offset + k) % cookies.length] },
+          }));
           client.setRequests(requests);
         },
       },

@@ -34,7 +34,9 @@ export async function checkLostUpdates(active) {
   for (const v of active.filter((x) => x.sessions && x.status.status === 'ready')) {
     try {
       v.lost = await lostUpdates(v);
-      log(`lost      ${v.id.padEnd(22)} ${v.lost.lost} of ${cfg.lostRequests} (counter ${v.lost.initial} -> ${v.lost.final}, ${v.lost.failed} non-200)`);
+      log(
+        `lost      ${v.id.padEnd(22)} ${v.lost.lost} of ${cfg.lostRequests} (counter ${v.lost.initial} -> ${v.lost.final}, ${v.lost.failed} non-200)`,
+      );
     } catch (error) {
       v.lost = { error: error.message };
       log(`lost ${v.id}: ${error.message}`);

@@ -60,7 +60,10 @@ export async function measure(variant, workload, redis) {
     out.pgStatements = (statsAfter.queries - statsBefore.queries) / served;
     // Statement texts without the run's schema name, so that the report reads the same every run.
     out.pgByStatement = perRequest(
-      Object.entries(statsAfter.statements ?? {}).map(([text, n]) => [text.replaceAll(`"${variant.schema}".`, ''), n - (statsBefore.statements?.[text] ?? 0)]),
+      Object.entries(statsAfter.statements ?? {}).map(([text, n]) => [
+        text.replaceAll(`"${variant.schema}".`, ''),
+        n - (statsBefore.statements?.[text] ?? 0),
+      ]),
       served,
     );
   }

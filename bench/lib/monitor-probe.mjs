@@ -43,7 +43,9 @@ export async function probeRoundTrips(active) {
     for (const workload of WORKLOADS) {
       try {
         v.probe[workload.id] = await monitorProbe(v, workload);
-        log(`monitor   ${workload.id.padEnd(9)} ${v.id.padEnd(22)} top-level ${v.probe[workload.id].topLevel.toFixed(2)}/req, in scripts ${v.probe[workload.id].inScripts.toFixed(2)}/req ${JSON.stringify(v.probe[workload.id].byCommand)}`);
+        log(
+          `monitor   ${workload.id.padEnd(9)} ${v.id.padEnd(22)} top-level ${v.probe[workload.id].topLevel.toFixed(2)}/req, in scripts ${v.probe[workload.id].inScripts.toFixed(2)}/req ${JSON.stringify(v.probe[workload.id].byCommand)}`,
+        );
       } catch (error) {
         v.probe[workload.id] = { error: error.message };
         log(`monitor ${v.id} ${workload.id}: ${error.message}`);

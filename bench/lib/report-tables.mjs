@@ -86,7 +86,12 @@ export function cpuTable(variants) {
 export function lostTable(variants) {
   const rows = variants
     .filter((v) => v.sessions)
-    .map((v) => [`(${v.letter}) ${v.label}`, v.lost?.lost ?? (v.lost?.error ? `error: ${v.lost.error}` : v.status?.status ?? '–'), v.lost ? `${v.lost.initial ?? '–'} → ${v.lost.final ?? '–'}` : '–', v.lost?.failed ?? '–']);
+    .map((v) => [
+      `(${v.letter}) ${v.label}`,
+      v.lost?.lost ?? (v.lost?.error ? `error: ${v.lost.error}` : (v.status?.status ?? '–')),
+      v.lost ? `${v.lost.initial ?? '–'} → ${v.lost.final ?? '–'}` : '–',
+      v.lost?.failed ?? '–',
+    ]);
   return { header: ['variant', `lost of ${cfg.lostRequests}`, 'counter before → after', 'non-200 answers'], rows };
 }
 
@@ -109,8 +114,12 @@ export function scaleTable(scale) {
     }
     const bytes = r.memory ?? r.size;
     const detail = r.memory
-      ? Object.entries(r.memory.byType).map(([t, x]) => `${t}: ${fmt.count(x.keys)} keys, ${(x.bytes / r.sessions).toFixed(0)} B/session`).join('; ')
-      : r.size.tables.map((t) => `${t.table}: heap ${(t.heap / r.sessions).toFixed(0)} + indexes ${(t.indexes / r.sessions).toFixed(0)} B/session`).join('; ');
+      ? Object.entries(r.memory.byType)
+          .map(([t, x]) => `${t}: ${fmt.count(x.keys)} keys, ${(x.bytes / r.sessions).toFixed(0)} B/session`)
+          .join('; ')
+      : r.size.tables
+          .map((t) => `${t.table}: heap ${(t.heap / r.sessions).toFixed(0)} + indexes ${(t.indexes / r.sessions).toFixed(0)} B/session`)
+          .join('; ');
     rows.push([
       label,
       `${bytes.bytesPerSession.toFixed(0)} B`,
@@ -121,7 +130,15 @@ export function scaleTable(scale) {
       `${r.createSeconds.toFixed(1)} s`,
     ]);
   }
-  const header = ['store', `${fmt.count(cfg.scaleSessions)} sessions: bytes per session`, 'breakdown', 'list one user (median)', 'count all live (median)', 'admin list, first page of 50 (median)', 'time to create them'];
+  const header = [
+    'store',
+    `${fmt.count(cfg.scaleSessions)} sessions: bytes per session`,
+    'breakdown',
+    'list one user (median)',
+    'count all live (median)',
+    'admin list, first page of 50 (median)',
+    'time to create them',
+  ];
   return { header, rows };
 }
 
@@ -129,6 +146,9 @@ export function scaleTable(scale) {
 export function settledNote(scale) {
   return Object.entries(scale)
     .filter(([, r]) => r?.settled)
-    .map(([kind, r]) => `${kind} ${(r.settled.waitedMs / 1000).toFixed(1)} s (${r.settled.busyShare === null ? '?' : `${(r.settled.busyShare * 100).toFixed(0)} %`})`)
+    .map(
+      ([kind, r]) =>
+        `${kind} ${(r.settled.waitedMs / 1000).toFixed(1)} s (${r.settled.busyShare === null ? '?' : `${(r.settled.busyShare * 100).toFixed(0)} %`})`,
+    )
     .join(', ');
 }

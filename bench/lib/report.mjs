@@ -40,7 +40,18 @@ function methodology() {
 }
 
 function packageVersions() {
-  const names = ['autocannon', 'express', 'express-session', 'connect-redis', 'redis', 'fastify', '@fastify/session', 'connect-pg-simple', 'pg', 'better-sqlite3'];
+  const names = [
+    'autocannon',
+    'express',
+    'express-session',
+    'connect-redis',
+    'redis',
+    'fastify',
+    '@fastify/session',
+    'connect-pg-simple',
+    'pg',
+    'better-sqlite3',
+  ];
   return names
     .map((name) => {
       try {
@@ -57,13 +68,22 @@ function packageVersions() {
 function details(variants) {
   const perRound = variants
     .filter((v) => v.runs && Object.keys(v.runs).length > 0)
-    .map((v) => `- (${v.letter}) ${v.id}: increment ${summarize(v, 'increment')?.allRps.join(', ') ?? '–'}; read ${summarize(v, 'read')?.allRps.join(', ') ?? '–'}`);
+    .map(
+      (v) =>
+        `- (${v.letter}) ${v.id}: increment ${summarize(v, 'increment')?.allRps.join(', ') ?? '–'}; read ${summarize(v, 'read')?.allRps.join(', ') ?? '–'}`,
+    );
   const probes = variants
     .filter((v) => v.probe)
-    .map((v) => `- (${v.letter}) ${v.id}: increment ${JSON.stringify(v.probe.increment?.byCommand ?? v.probe.increment)}; read ${JSON.stringify(v.probe.read?.byCommand ?? v.probe.read)}`);
+    .map(
+      (v) =>
+        `- (${v.letter}) ${v.id}: increment ${JSON.stringify(v.probe.increment?.byCommand ?? v.probe.increment)}; read ${JSON.stringify(v.probe.read?.byCommand ?? v.probe.read)}`,
+    );
   const redisBreakdown = variants
     .filter((v) => v.backend === 'redis' && v.runs?.increment)
-    .map((v) => `- (${v.letter}) ${v.id}: increment ${JSON.stringify(v.runs.increment.at(-1)?.redisByCommand)}; read ${JSON.stringify(v.runs.read?.at(-1)?.redisByCommand)}`);
+    .map(
+      (v) =>
+        `- (${v.letter}) ${v.id}: increment ${JSON.stringify(v.runs.increment.at(-1)?.redisByCommand)}; read ${JSON.stringify(v.runs.read?.at(-1)?.redisByCommand)}`,
+    );
   const pgBreakdown = variants
     .filter((v) => v.backend === 'postgres' && v.runs?.increment)
     .flatMap((v) => [
@@ -89,7 +109,9 @@ export function buildReport({ variants, scale, machine, redisVersion, pgVersion,
   const goals = goalRows(variants, scale);
   const split = floorSplit(variants);
   const { perRound, probes, redisBreakdown, pgBreakdown } = details(variants);
-  const skipped = variants.filter((v) => v.status?.status !== 'ready').map((v) => `- (${v.letter}) ${v.id}: ${v.status?.status ?? 'not run'}: ${v.status?.reason ?? ''}`);
+  const skipped = variants
+    .filter((v) => v.status?.status !== 'ready')
+    .map((v) => `- (${v.letter}) ${v.id}: ${v.status?.status ?? 'not run'}: ${v.status?.reason ?? ''}`);
   const smoke = cfg.duration < 2 || cfg.rounds < 3 || cfg.scaleSessions < 100_000;
   const { loadBefore, loadAfter, stealShare } = run;
 
@@ -99,7 +121,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 - Node ${process.version}; Redis ${redisVersion}; PostgreSQL ${pgVersion}
 - Machine: ${machine.nproc} CPUs (nproc), ${machine.cpu}, ${machine.memoryGb} GiB RAM, ${machine.os}. Load generator, servers, Redis and PostgreSQL all share these CPUs.
 - Load average (1/5/15 min) before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${loadAfter.map((x) => x.toFixed(2)).join(' / ')}.${loadBefore[0] > 1.5 ? ' **Other work was running on this machine when the run started (the build just before adds a little); throughput figures are depressed and noisy. Re-run on an idle machine for figures to compare.**' : ' (The 1-minute figure includes the build that `npm run bench` runs first.)'}
-${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? ' **Other guests were taking this machine\'s CPUs; throughput figures are depressed and noisy.**' : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${fmt.count(cfg.scaleSessions)} sessions for the storage figures.
+${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? " **Other guests were taking this machine's CPUs; throughput figures are depressed and noisy.**" : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${fmt.count(cfg.scaleSessions)} sessions for the storage figures.
 - Packages: ${packageVersions()}
 
 ## Goals (issues #3 and #4)

@@ -11,7 +11,13 @@ import { log } from './log.mjs';
 import { settle } from './machine.mjs';
 
 /** The stores measured at scale, in the order of the table, with the backend each needs. */
-const SCALE_KINDS = { 'tessera-redis': 'redis', 'tessera-redis-cluster': 'redis', 'connect-redis': 'redis', 'tessera-postgres': 'postgres', 'connect-pg-simple': 'postgres' };
+const SCALE_KINDS = {
+  'tessera-redis': 'redis',
+  'tessera-redis-cluster': 'redis',
+  'connect-redis': 'redis',
+  'tessera-postgres': 'postgres',
+  'connect-pg-simple': 'postgres',
+};
 
 /** Runs bench/scale.mjs for one store kind; resolves with its result, or why there is none. */
 function runScale(kind) {
@@ -36,7 +42,8 @@ function runScale(kind) {
       const skipped = lines.find((l) => l.startsWith('skip '));
       if (result) resolve({ status: 'ok', ...JSON.parse(result.slice(7)) });
       else if (skipped) resolve({ status: 'skipped', reason: skipped.slice(5) });
-      else resolve({ status: 'failed', reason: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}` });
+      else
+        resolve({ status: 'failed', reason: `exit ${code ?? signal}: ${stderr.trim().split('\n').slice(-3).join(' | ').slice(0, 500)}` });
     });
   });
 }
@@ -59,7 +66,9 @@ export async function measureAtScale(redisConn, pgConn) {
       const settled = await settle();
       scale[kind] = { ...(await runScale(kind)), settled };
       await cleanupRedis(redis, scalePrefix(kind)).catch(() => {});
-      log(`scale     ${kind.padEnd(18)} ${scale[kind].status} in ${((performance.now() - startedAt) / 1000).toFixed(0)} s (after ${(settled.waitedMs / 1000).toFixed(1)} s for the CPUs to settle, last ${settled.busyShare === null ? '?' : `${(settled.busyShare * 100).toFixed(0)} %`} busy) ${scale[kind].reason ?? ''}`);
+      log(
+        `scale     ${kind.padEnd(18)} ${scale[kind].status} in ${((performance.now() - startedAt) / 1000).toFixed(0)} s (after ${(settled.waitedMs / 1000).toFixed(1)} s for the CPUs to settle, last ${settled.busyShare === null ? '?' : `${(settled.busyShare * 100).toFixed(0)} %`} busy) ${scale[kind].reason ?? ''}`,
+      );
     }
   }
   return scale;

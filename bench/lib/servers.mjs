@@ -35,7 +35,9 @@ function startServer(variant) {
     };
     variant.prefix = env.BENCH_PREFIX;
     variant.schema = env.BENCH_PG_SCHEMA;
-    const child = trackChild(spawn(process.execPath, [join(BENCH_DIR, 'servers', `${variant.id}.mjs`)], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = trackChild(
+      spawn(process.execPath, [join(BENCH_DIR, 'servers', `${variant.id}.mjs`)], { env, stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
     variant.child = child;
     let stdout = '';
     let stderr = '';
@@ -87,7 +89,10 @@ async function createSessions(variant, count) {
   }
   const cookies = new Array(count);
   await bounded(count, 16, async (i) => {
-    const res = await fetch(`http://127.0.0.1:${variant.port}/login?user=user-${i}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`http://127.0.0.1:${variant.port}/login?user=user-${i}`, {
+      method: 'POST',
+      signal: AbortSignal.timeout(10_000),
+    });
     await res.arrayBuffer();
     const setCookie = res.headers.getSetCookie()[0];
     if (res.status !== 200 || !setCookie) throw new Error(`login of user-${i} answered ${res.status} without a cookie`);

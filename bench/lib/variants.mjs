@@ -14,10 +14,30 @@ export const ALL_VARIANTS = [
   { id: 'tessera-express-redis', letter: 'f', label: 'tessera + Express + Redis', backend: 'redis', sessions: true, tessera: true },
   { id: 'tessera-node-redis', letter: 'g', label: 'tessera + node:http + Redis', backend: 'redis', sessions: true, tessera: true },
   { id: 'tessera-node-sqlite', letter: 'h', label: 'tessera + node:http + SQLite', backend: 'sqlite', sessions: true, tessera: true },
-  { id: 'tessera-node-postgres', letter: 'i', label: 'tessera + node:http + PostgreSQL', backend: 'postgres', sessions: true, tessera: true },
+  {
+    id: 'tessera-node-postgres',
+    letter: 'i',
+    label: 'tessera + node:http + PostgreSQL',
+    backend: 'postgres',
+    sessions: true,
+    tessera: true,
+  },
   { id: 'express-session-pg', letter: 'j', label: 'express-session + connect-pg-simple', backend: 'postgres', sessions: true },
-  { id: 'tessera-node-memory', letter: 'k', label: 'tessera + node:http + MemoryStore (extra)', backend: null, sessions: true, tessera: true },
-  { id: 'redis-layout-floor', letter: 'l', label: "node:http + tessera's Redis layout and scripts, no library (extra)", backend: 'redis', sessions: true },
+  {
+    id: 'tessera-node-memory',
+    letter: 'k',
+    label: 'tessera + node:http + MemoryStore (extra)',
+    backend: null,
+    sessions: true,
+    tessera: true,
+  },
+  {
+    id: 'redis-layout-floor',
+    letter: 'l',
+    label: "node:http + tessera's Redis layout and scripts, no library (extra)",
+    backend: 'redis',
+    sessions: true,
+  },
 ];
 
 export const WORKLOADS = [

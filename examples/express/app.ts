@@ -19,9 +19,9 @@ import { session, errorHandler } from 'tessera/adapters/express';
 const store = new SqliteStore({ path: process.env.SESSIONS_DB ?? './sessions.db' });
 const sessions = new SessionManager({
   store,
-  idleTimeout: 30 * 60,          // seconds without a request before a session ends
-  absoluteTimeout: 12 * 3600,    // hard limit from login
-  maxSessionsPerSubject: 5,      // the oldest session is logged out beyond 5
+  idleTimeout: 30 * 60, // seconds without a request before a session ends
+  absoluteTimeout: 12 * 3600, // hard limit from login
+  maxSessionsPerSubject: 5, // the oldest session is logged out beyond 5
 });
 
 const app = express();
@@ -29,7 +29,7 @@ app.use(express.json());
 app.use(session(sessions));
 
 app.post('/login', async (req, res) => {
-  const user = await checkPassword(req.body);            // your code (a stand-in below)
+  const user = await checkPassword(req.body); // your code (a stand-in below)
   if (user === null) {
     res.status(401).json({ error: { code: 'BAD_CREDENTIALS', message: 'wrong username or password' } });
     return;
@@ -38,11 +38,16 @@ app.post('/login', async (req, res) => {
   res.json({ ok: true });
 });
 app.post('/cart', async (req, res) => {
-  res.json({ items: await req.session.increment('items') });   // never loses a concurrent increment
+  res.json({ items: await req.session.increment('items') }); // never loses a concurrent increment
 });
-app.get('/me/sessions', async (req, res) => res.json(await req.session.listSessions({ cursor: typeof req.query.cursor === 'string' ? req.query.cursor : null }))); // a page: { sessions, nextCursor }
+app.get('/me/sessions', async (req, res) =>
+  res.json(await req.session.listSessions({ cursor: typeof req.query.cursor === 'string' ? req.query.cursor : null })),
+); // a page: { sessions, nextCursor }
 app.post('/me/logout-others', async (req, res) => res.json({ revoked: await req.session.revokeOtherSessions() }));
-app.post('/logout', async (req, res) => { await req.session.logout(); res.status(204).end(); });
+app.post('/logout', async (req, res) => {
+  await req.session.logout();
+  res.status(204).end();
+});
 app.use(errorHandler()); // tessera errors as {error:{code,message}}; a store outage is a 503
 
 // A stand-in for your user database: one user, alice, password "wonderland", kept as a salted

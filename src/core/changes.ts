@@ -74,7 +74,12 @@ export class PendingChanges {
    * The change set for session `id`, values encoded. When `codec` cannot add to stored values
    * (it is not additive) the increments are left out and returned apart, for a compare-and-set.
    */
-  toChangeSet(id: string, codec: ValueCodec, now: number, device: DeviceInfo): { changes: ChangeSet; increments: Map<string, number> | null } {
+  toChangeSet(
+    id: string,
+    codec: ValueCodec,
+    now: number,
+    device: DeviceInfo,
+  ): { changes: ChangeSet; increments: Map<string, number> | null } {
     const changes: ChangeSet = {};
     if (this.#set !== null && this.#set.size > 0) {
       const set = dict<JsonValue>();
@@ -101,7 +106,11 @@ export class PendingChanges {
  * data), a value whose stored form has not changed is reused rather than decoded again, which
  * spares a decryption per unchanged field when values are encrypted.
  */
-export function decodeData(record: SessionRecord, codec: ValueCodec, known?: { record: SessionRecord; data: Map<string, JsonValue> }): Map<string, JsonValue> {
+export function decodeData(
+  record: SessionRecord,
+  codec: ValueCodec,
+  known?: { record: SessionRecord; data: Map<string, JsonValue> },
+): Map<string, JsonValue> {
   const data = new Map<string, JsonValue>();
   const reuse = known !== undefined && known.record.id === record.id && !codec.additive;
   const values = record.data;
@@ -133,7 +142,13 @@ export interface ChangeWrite {
  * Sends `pending` to the store as a change of `current`, whose decoded data is `decoded`. The
  * store's answer is returned as it is: the caller decides what `gone` and `conflict` mean.
  */
-export function storeChanges(options: ResolvedOptions, current: SessionRecord, decoded: Map<string, JsonValue>, pending: PendingChanges, write: ChangeWrite): Promise<ApplyResult> {
+export function storeChanges(
+  options: ResolvedOptions,
+  current: SessionRecord,
+  decoded: Map<string, JsonValue>,
+  pending: PendingChanges,
+  write: ChangeWrite,
+): Promise<ApplyResult> {
   const { changes, increments } = pending.toChangeSet(current.id, options.codec, write.now, write.device);
   const extra: Pick<ApplyOptions, 'idempotency'> = write.idempotency === null ? {} : { idempotency: write.idempotency };
   if (increments === null) return options.store.apply(current.id, changes, { now: write.now, base: current, ...extra });
@@ -158,7 +173,11 @@ async function compareAndSet(
       const stored = record.data[field];
       // The first attempt works on the record the session already decoded.
       const value =
-        stored === undefined ? 0 : record === current ? integerOrZero(decoded.get(field)) : integerOrZero(codec.decode(stored, { sessionId: record.id, field }));
+        stored === undefined
+          ? 0
+          : record === current
+            ? integerOrZero(decoded.get(field))
+            : integerOrZero(codec.decode(stored, { sessionId: record.id, field }));
       set[field] = codec.encode(value + delta, { sessionId: record.id, field });
     }
     const result = await store.apply(record.id, { ...changes, set }, { now, expectedVersion: record.version, base: record, ...extra });

@@ -19,7 +19,10 @@ export interface SessionContext {
   isSuperseded(id: string, secretHash: string): Promise<boolean>;
   /** The request's idempotency key, from which each change set's key is derived. */
   readonly idempotencyKey: string | null;
-  listSessions(subject: string, options: { cursor?: string | null; limit?: number; currentId: string | null }): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }>;
+  listSessions(
+    subject: string,
+    options: { cursor?: string | null; limit?: number; currentId: string | null },
+  ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }>;
   /** Throws `TooManyRequestsError` when this client address has created too many anonymous sessions this minute. */
   countAnonymous(): void;
   /** Runs `undo` now and, while the store is unavailable, again until `until`. */
@@ -55,7 +58,11 @@ export class RequestContext implements SessionContext {
 
   writeCookie(token: string | null, absoluteExpiresAt: number): void {
     if (this.setCookie === undefined) return;
-    this.setCookie(token === null ? createBlankSessionCookie(this.cookie) : createSessionCookie(this.cookie, token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())));
+    this.setCookie(
+      token === null
+        ? createBlankSessionCookie(this.cookie)
+        : createSessionCookie(this.cookie, token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())),
+    );
   }
 
   /** The `Set-Cookie` value that clears the session cookie, or null for a bearer request. */

@@ -28,16 +28,20 @@ describe('WindowCounter', () => {
 
   it('never holds more than maxKeys, whatever the sequence', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300_000 })), { maxLength: 300 }), (max, hits) => {
-        const counter = new WindowCounter(max);
-        let time = 0;
-        for (const [key, step] of hits) {
-          time += step;
-          const count = counter.hit(String(key), time);
-          assert.ok(count >= 1);
-          assert.ok(counter.size <= max);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 300_000 })), { maxLength: 300 }),
+        (max, hits) => {
+          const counter = new WindowCounter(max);
+          let time = 0;
+          for (const [key, step] of hits) {
+            time += step;
+            const count = counter.hit(String(key), time);
+            assert.ok(count >= 1);
+            assert.ok(counter.size <= max);
+          }
+        },
+      ),
     );
   });
 });
@@ -46,7 +50,10 @@ describe('ClientLimiter', () => {
   const t = Date.UTC(2030, 0, 1);
   const limiter = (limits: Partial<ClientLimits> = {}) => {
     const reports: Array<[string, number, number]> = [];
-    const unit = new ClientLimiter({ bruteForceLimit: 3, bruteForceAction: 'detect', anonymousSessionLimit: 2, ...limits }, (ip, attempts, now) => void reports.push([ip, attempts, now]));
+    const unit = new ClientLimiter(
+      { bruteForceLimit: 3, bruteForceAction: 'detect', anonymousSessionLimit: 2, ...limits },
+      (ip, attempts, now) => void reports.push([ip, attempts, now]),
+    );
     return { unit, reports };
   };
 
@@ -71,7 +78,10 @@ describe('ClientLimiter', () => {
 
   it('limits new anonymous sessions per address and minute', () => {
     const { unit, reports } = limiter();
-    assert.deepEqual([unit.anonymousSession('192.0.2.1', t), unit.anonymousSession('192.0.2.1', t), unit.anonymousSession('192.0.2.1', t + 30_000)], [null, null, 30]);
+    assert.deepEqual(
+      [unit.anonymousSession('192.0.2.1', t), unit.anonymousSession('192.0.2.1', t), unit.anonymousSession('192.0.2.1', t + 30_000)],
+      [null, null, 30],
+    );
     assert.equal(unit.anonymousSession('192.0.2.2', t), null);
     assert.equal(unit.anonymousSession('192.0.2.1', t + 60_000), null);
     assert.equal(reports.length, 0, 'anonymous sessions are not unknown tokens');

@@ -2,7 +2,15 @@ import { readBearer, readCookies } from './cookie.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
-import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
+import {
+  SessionEvents,
+  toSessionInfo,
+  type EventOf,
+  type RevokeReason,
+  type SessionEvent,
+  type SessionEventType,
+  type SessionInfo,
+} from './events.js';
 import { isLive } from './expiry.js';
 import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions } from './session-cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
@@ -192,7 +200,14 @@ export class SessionManager {
     return this.#unopened(context, tried, device.ip, now, clears);
   }
 
-  async #opened(context: RequestContext, record: SessionRecord, presented: string, secretHash: string, now: number, codec: ResolvedOptions['codec']): Promise<Session> {
+  async #opened(
+    context: RequestContext,
+    record: SessionRecord,
+    presented: string,
+    secretHash: string,
+    now: number,
+    codec: ResolvedOptions['codec'],
+  ): Promise<Session> {
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
@@ -222,7 +237,13 @@ export class SessionManager {
    * Otherwise (unknown, expired, revoked): the stale cookie is cleared (unless the request carried
    * several) and the address counted once.
    */
-  async #unopened(context: RequestContext, tried: Array<{ id: string; secretHash: string }>, ip: string | null, now: number, clears: boolean): Promise<Session> {
+  async #unopened(
+    context: RequestContext,
+    tried: Array<{ id: string; secretHash: string }>,
+    ip: string | null,
+    now: number,
+    clears: boolean,
+  ): Promise<Session> {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
@@ -245,7 +266,10 @@ export class SessionManager {
     const limit = pageLimit(options.limit);
     const page = await this.#index().listBySubject(subject, { now: this.options.clock.now(), cursor: options.cursor ?? null, limit });
     const currentId = options.currentId ?? null;
-    return { sessions: page.sessions.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId })), nextCursor: page.nextCursor };
+    return {
+      sessions: page.sessions.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId })),
+      nextCursor: page.nextCursor,
+    };
   }
 
   /** Ends one session by public id. */
@@ -262,7 +286,11 @@ export class SessionManager {
     let total = 0;
     for (;;) {
       const now = this.options.clock.now();
-      const removed = await index.deleteBySubject(subject, { now, limit: BULK_BATCH, ...(options.except != null ? { except: options.except } : {}) });
+      const removed = await index.deleteBySubject(subject, {
+        now,
+        limit: BULK_BATCH,
+        ...(options.except != null ? { except: options.except } : {}),
+      });
       for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
       total += removed.length;
       if (removed.length < BULK_BATCH) return total;
@@ -348,7 +376,12 @@ export class SessionManager {
   async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalGracePeriod, store } = this.options;
     const renewed = renewToken(record.id);
-    const renewSecret = { secretHash: renewed.secretHash, renewedAt: now, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + renewalGracePeriod * 1000 };
+    const renewSecret = {
+      secretHash: renewed.secretHash,
+      renewedAt: now,
+      previousSecretHash: record.secretHash,
+      previousSecretExpiresAt: now + renewalGracePeriod * 1000,
+    };
     const result = await store.apply(record.id, { renewSecret }, { now, expectedVersion: record.version, base: record });
     return result.status === 'applied' ? { record: result.record, token: renewed.token } : null;
   }
@@ -377,7 +410,8 @@ export class SessionManager {
 
   #index(): SessionIndex {
     const { store } = this.options;
-    if (!hasSessionIndex(store)) throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
+    if (!hasSessionIndex(store))
+      throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
     return store;
   }
 }

@@ -13,7 +13,12 @@ let m: SessionManager;
 
 async function request(token: string | null) {
   const cookies: string[] = [];
-  const session = await m.load({ cookie: token === null ? undefined : `tessera=${token}`, secure: false, ip: '192.0.2.1', setCookie: (value) => cookies.push(value) });
+  const session = await m.load({
+    cookie: token === null ? undefined : `tessera=${token}`,
+    secure: false,
+    ip: '192.0.2.1',
+    setCookie: (value) => cookies.push(value),
+  });
   return { session, cookies };
 }
 
@@ -42,7 +47,10 @@ describe('login', () => {
     assert.deepEqual(stale.session.get('cart'), ['apple', 'pear']);
     assert.deepEqual((await request(stale.session.issuedToken)).session.get('cart'), ['apple', 'pear']);
     assert.equal((await request(token)).session.isStored, false, 'the replaced token is dead');
-    assert.deepEqual(events.filter((e) => e.type === 'loggedIn').map((e) => e.type === 'loggedIn' && e.previousId), [id]);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'loggedIn').map((e) => e.type === 'loggedIn' && e.previousId),
+      [id],
+    );
   });
 
   it('on a session revoked meanwhile starts a new one, without its data', async () => {

@@ -48,7 +48,13 @@ const REPLACE_ATTEMPTS = 8;
  * kept, the absolute lifetime restarts. Throws `SessionLimitError` when the subject is at its
  * limit and `onLimit` is `'reject'`.
  */
-export async function replaceForLogin(ctx: SessionContext, current: SessionRecord | null, data: Map<string, JsonValue>, subject: string, options: LoginOptions): Promise<Replacement> {
+export async function replaceForLogin(
+  ctx: SessionContext,
+  current: SessionRecord | null,
+  data: Map<string, JsonValue>,
+  subject: string,
+  options: LoginOptions,
+): Promise<Replacement> {
   const { idleTimeout, absoluteTimeout } = ctx.options;
   const fields = (replaced: SessionRecord | null, now: number): PlannedFields => ({
     idleTimeout: options.idleTimeout ?? replaced?.idleTimeout ?? idleTimeout,
@@ -69,7 +75,12 @@ export function replaceForRotation(ctx: SessionContext, current: SessionRecord, 
   return replace(ctx, current, data, { subject: current.subject, fields, whenEnded: 'stop' });
 }
 
-async function replace(ctx: SessionContext, current: SessionRecord | null, data: Map<string, JsonValue>, plan: Plan): Promise<Replacement | null> {
+async function replace(
+  ctx: SessionContext,
+  current: SessionRecord | null,
+  data: Map<string, JsonValue>,
+  plan: Plan,
+): Promise<Replacement | null> {
   const { options, device, events } = ctx;
   const { store, clock, codec, maxSessionsPerSubject, onLimit } = options;
   const { subject } = plan;
@@ -93,7 +104,9 @@ async function replace(ctx: SessionContext, current: SessionRecord | null, data:
     try {
       result = await store.create(record, {
         now,
-        ...(current !== null ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } } : {}),
+        ...(current !== null
+          ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } }
+          : {}),
         ...(limited && onLimit === 'reject' ? { limit: { max: maxSessionsPerSubject } } : {}),
       });
     } catch (error) {
@@ -127,7 +140,12 @@ async function trim(ctx: SessionContext, record: SessionRecord): Promise<Removed
   const removed: RemovedSession[] = [];
   try {
     for (;;) {
-      const batch = await store.trimSubject(record.subject as string, { now: clock.now(), max: maxSessionsPerSubject, keep: record.id, batch: TRIM_BATCH });
+      const batch = await store.trimSubject(record.subject as string, {
+        now: clock.now(),
+        max: maxSessionsPerSubject,
+        keep: record.id,
+        batch: TRIM_BATCH,
+      });
       removed.push(...batch);
       if (batch.length < TRIM_BATCH) return removed;
     }
@@ -148,18 +166,22 @@ function undoUnknownCreate(ctx: SessionContext, record: SessionRecord, replaced:
   // a later attempt that finds nothing to delete cannot tell whether the create ran; the
   // replaced session's tombstone can.
   let deleteMayHaveRun = false;
-  ctx.compensate(async () => {
-    const removed = await store.delete(record.id).catch((error: unknown) => {
-      if (error instanceof StoreUnavailableError) deleteMayHaveRun = true;
-      throw error;
-    });
-    if (replaced === null) return;
-    const now = clock.now();
-    const ran = removed !== null || (deleteMayHaveRun && (await store.isSuperseded(replaced.id, { now, secretHash: replaced.secretHash })));
-    if (!ran) return;
-    await store.create(replaced, { now }).catch((error: unknown) => {
-      // Still there (the create never ran) or replaced again meanwhile: nothing to restore.
-      if (error instanceof StoreUnavailableError) throw error;
-    });
-  }, Math.max(record.expiresAt, replaced?.expiresAt ?? 0));
+  ctx.compensate(
+    async () => {
+      const removed = await store.delete(record.id).catch((error: unknown) => {
+        if (error instanceof StoreUnavailableError) deleteMayHaveRun = true;
+        throw error;
+      });
+      if (replaced === null) return;
+      const now = clock.now();
+      const ran =
+        removed !== null || (deleteMayHaveRun && (await store.isSuperseded(replaced.id, { now, secretHash: replaced.secretHash })));
+      if (!ran) return;
+      await store.create(replaced, { now }).catch((error: unknown) => {
+        // Still there (the create never ran) or replaced again meanwhile: nothing to restore.
+        if (error instanceof StoreUnavailableError) throw error;
+      });
+    },
+    Math.max(record.expiresAt, replaced?.expiresAt ?? 0),
+  );
 }

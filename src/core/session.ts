@@ -15,7 +15,8 @@ export type { LoginOptions } from './replace.js';
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_DISPLAY_NAME_LENGTH = 256;
 const noop = (): void => {};
-const SUPERSEDED_MESSAGE = 'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
+const SUPERSEDED_MESSAGE =
+  'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
 
 /**
  * One request's view of its session. Reads are synchronous and see this request's own writes.
@@ -50,7 +51,13 @@ export class Session {
   #queue: Promise<unknown> | null = null;
 
   /** @internal Made by `SessionManager.load`. */
-  constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>, issuedToken: string | null = null) {
+  constructor(
+    ctx: SessionContext,
+    record: SessionRecord | null,
+    token: string | null,
+    data: Map<string, JsonValue>,
+    issuedToken: string | null = null,
+  ) {
     this.#ctx = ctx;
     this.#record = record;
     this.#token = token;
@@ -215,7 +222,12 @@ export class Session {
       await this.#flush();
       const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options);
       this.#adopt(replaced.record, replaced.token, replaced.data);
-      this.#ctx.events.emit({ type: 'loggedIn', at: replaced.at, session: toSessionInfo(replaced.record), previousId: replaced.previousId });
+      this.#ctx.events.emit({
+        type: 'loggedIn',
+        at: replaced.at,
+        session: toSessionInfo(replaced.record),
+        previousId: replaced.previousId,
+      });
     });
   }
 
@@ -241,7 +253,9 @@ export class Session {
   }
 
   /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
-  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
+  async listSessions(
+    options: { cursor?: string | null; limit?: number } = {},
+  ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
     const subject = this.#requireSubject();
     return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }

@@ -150,9 +150,7 @@ export type CreateResult =
    * `evicted`: sessions a bounded store (memory) removed to make room for this one, anonymous ones
    * before logged-in ones; empty for stores without a capacity.
    */
-  | { status: 'created'; evicted: RemovedSession[] }
-  | { status: 'limit' }
-  | { status: 'gone' };
+  { status: 'created'; evicted: RemovedSession[] } | { status: 'limit' } | { status: 'gone' };
 
 /**
  * What a store can do beyond the base contract. Every capability is optional and absent means

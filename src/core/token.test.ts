@@ -6,7 +6,18 @@ import { ManualClock } from './clock.js';
 import { SessionManager } from './manager.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { SessionStore } from './store.js';
-import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, keyedPartition, parseToken, partitionOfId, renewToken, unkeyedPartition } from './token.js';
+import {
+  ID_SHARDS,
+  SHARD_LENGTH,
+  hashSecret,
+  isSessionId,
+  issueToken,
+  keyedPartition,
+  parseToken,
+  partitionOfId,
+  renewToken,
+  unkeyedPartition,
+} from './token.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { makeRecord } from '../testing/fixtures.js';
 
@@ -71,7 +82,20 @@ describe('tokens', () => {
 
   it('rejects anything that is not exactly a token', () => {
     const { token } = issueToken();
-    for (const bad of [token.slice(0, -1), token + 'A', token + token, `${token} `, token.replace('.', ''), token.replace('.', '..'), token.toUpperCase().replace(/\./, ','), 'ü' + token.slice(1), '%' + token.slice(1), token.slice(0, 10) + '\n' + token.slice(11), '', 'x'.repeat(8192)]) {
+    for (const bad of [
+      token.slice(0, -1),
+      token + 'A',
+      token + token,
+      `${token} `,
+      token.replace('.', ''),
+      token.replace('.', '..'),
+      token.toUpperCase().replace(/\./, ','),
+      'ü' + token.slice(1),
+      '%' + token.slice(1),
+      token.slice(0, 10) + '\n' + token.slice(11),
+      '',
+      'x'.repeat(8192),
+    ]) {
       if (bad === token) continue;
       assert.equal(parseToken(bad), null, JSON.stringify(bad.slice(0, 40)));
     }

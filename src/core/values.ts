@@ -69,10 +69,14 @@ export function assertText(name: string, value: string, max: number): void {
 export function assertFits(view: Map<string, JsonValue>, key: string, bytes: number, limits: SizeLimits): void {
   const { maxFields, maxValueBytes, maxSessionBytes } = limits;
   const keyBytes = Buffer.byteLength(key);
-  if (keyBytes + bytes > maxValueBytes) throw new SessionTooLargeError(`a session value may take ${maxValueBytes} bytes (as JSON, key included); this one takes ${keyBytes + bytes}`);
+  if (keyBytes + bytes > maxValueBytes)
+    throw new SessionTooLargeError(
+      `a session value may take ${maxValueBytes} bytes (as JSON, key included); this one takes ${keyBytes + bytes}`,
+    );
   if (!view.has(key) && view.size >= maxFields) throw new SessionTooLargeError(`a session may hold ${maxFields} fields`);
   let total = 0;
   for (const [field, value] of view) total += Buffer.byteLength(field) + jsonBytes(value);
   const after = total - (view.has(key) ? keyBytes + jsonBytes(view.get(key)) : 0) + keyBytes + bytes;
-  if (after > maxSessionBytes && after > total) throw new SessionTooLargeError(`a session may take ${maxSessionBytes} bytes (as JSON); this write would make it ${after}`);
+  if (after > maxSessionBytes && after > total)
+    throw new SessionTooLargeError(`a session may take ${maxSessionBytes} bytes (as JSON); this write would make it ${after}`);
 }

@@ -2,9 +2,30 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidOptionError, ManualClock, SessionManager } from '../core/index.js';
 import { MemoryStore } from '../stores/memory/index.js';
-import { CAPABILITY_DEFAULTS, defineCapabilities, hasSessionIndex, hasSubjectPartitions, type SessionIndex, type SessionStore, type StoreCapabilities } from './index.js';
+import {
+  CAPABILITY_DEFAULTS,
+  defineCapabilities,
+  hasSessionIndex,
+  hasSubjectPartitions,
+  type SessionIndex,
+  type SessionStore,
+  type StoreCapabilities,
+} from './index.js';
 
-const METHODS = ['create', 'load', 'apply', 'delete', 'trimSubject', 'isSuperseded', 'deleteExpired', 'close', 'listBySubject', 'deleteBySubject', 'query', 'count'] as const;
+const METHODS = [
+  'create',
+  'load',
+  'apply',
+  'delete',
+  'trimSubject',
+  'isSuperseded',
+  'deleteExpired',
+  'close',
+  'listBySubject',
+  'deleteBySubject',
+  'query',
+  'count',
+] as const;
 
 /** A store written elsewhere, against this contract, that declares `capabilities` as given. */
 function thirdPartyStore(capabilities: StoreCapabilities): SessionStore & SessionIndex {

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { BadRequestError, compareCreation, listingCursor, lookahead, pageOf, pageSize, parseListingCursor, removedSessions } from './index.js';
+import {
+  BadRequestError,
+  compareCreation,
+  listingCursor,
+  lookahead,
+  pageOf,
+  pageSize,
+  parseListingCursor,
+  removedSessions,
+} from './index.js';
 
 describe('paging', () => {
   it('a page is the first `limit` found, with a cursor only when one more came back', () => {
@@ -27,10 +36,14 @@ describe('paging', () => {
   });
 
   it('anything else is the caller’s mistake', () => {
-    for (const bad of ['', 'abc', ':id', 'x:id', '1.5:id', `${2 ** 60}:id`]) assert.throws(() => parseListingCursor(bad), BadRequestError, bad);
+    for (const bad of ['', 'abc', ':id', 'x:id', '1.5:id', `${2 ** 60}:id`])
+      assert.throws(() => parseListingCursor(bad), BadRequestError, bad);
   });
 
   it('a removal reports the id and subject only', () => {
-    assert.deepEqual(removedSessions([{ id: 'a', subject: null, created_at: 1, pg_notify: '' } as { id: string; subject: string | null }]), [{ id: 'a', subject: null }]);
+    assert.deepEqual(
+      removedSessions([{ id: 'a', subject: null, created_at: 1, pg_notify: '' } as { id: string; subject: string | null }]),
+      [{ id: 'a', subject: null }],
+    );
   });
 });

@@ -1,12 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { issueToken } from '../core/index.js';
-import { SESSION_COLUMNS, SESSION_COLUMN_LIST, matchesQuery, newRecord, querySql, recordFromRow, rowValues, type SessionRow } from './index.js';
+import {
+  SESSION_COLUMNS,
+  SESSION_COLUMN_LIST,
+  matchesQuery,
+  newRecord,
+  querySql,
+  recordFromRow,
+  rowValues,
+  type SessionRow,
+} from './index.js';
 
 const NOW = Date.UTC(2030, 0, 1);
 const { id, secretHash } = issueToken();
 const record = {
-  ...newRecord({ id, secretHash, now: NOW, idleTimeout: 1800, absoluteExpiresAt: NOW + 3_600_000, device: { ip: '192.0.2.1', userAgent: 'kit' }, subject: 'ann', authenticatedAt: NOW }),
+  ...newRecord({
+    id,
+    secretHash,
+    now: NOW,
+    idleTimeout: 1800,
+    absoluteExpiresAt: NOW + 3_600_000,
+    device: { ip: '192.0.2.1', userAgent: 'kit' },
+    subject: 'ann',
+    authenticatedAt: NOW,
+  }),
   data: { n: 1, s: 'x', nested: { list: [1, null] } },
   previousSecretHash: 'old',
   previousSecretExpiresAt: NOW + 30_000,
@@ -28,7 +46,9 @@ describe('the SQL column map', () => {
   });
 
   it('round-trips a record as PostgreSQL returns it (bigints as text, jsonb parsed)', () => {
-    const pg = rowOf(rowValues(record), (value, type) => (type === 'bigint' && value !== null ? String(value) : type === 'json' ? JSON.parse(value as string) : value));
+    const pg = rowOf(rowValues(record), (value, type) =>
+      type === 'bigint' && value !== null ? String(value) : type === 'json' ? JSON.parse(value as string) : value,
+    );
     assert.deepEqual(recordFromRow(pg), record);
   });
 
@@ -64,7 +84,10 @@ describe('the query filter', () => {
       param: (value, type) => `${type}:${values.push(value)}`,
       startsWith: (prefix) => `name starts ${prefix}`,
     });
-    assert.equal(text, `SELECT ${SESSION_COLUMN_LIST} FROM t WHERE expires_at > bigint:1 AND subject = text:2 AND name starts A AND id = text:3 AND id > text:4 ORDER BY id LIMIT integer:5`);
+    assert.equal(
+      text,
+      `SELECT ${SESSION_COLUMN_LIST} FROM t WHERE expires_at > bigint:1 AND subject = text:2 AND name starts A AND id = text:3 AND id > text:4 ORDER BY id LIMIT integer:5`,
+    );
     assert.deepEqual(values, [NOW, 'ann', 'i', 'c', 3]);
   });
 });

@@ -16,7 +16,11 @@ import {
  * because a store is given the record alone and must never see the token. `partition` starts its
  * id; a store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
  */
-export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, partition: string | null = null): { record: SessionRecord; token: string } {
+export function makeRecord(
+  now: number,
+  overrides: Partial<SessionRecord> = {},
+  partition: string | null = null,
+): { record: SessionRecord; token: string } {
   const subject = overrides.subject ?? null;
   const issued = issueToken(partition);
   const idleTimeout = overrides.idleTimeout ?? 1800;
@@ -57,10 +61,23 @@ export const opaqueTestCodec: ValueCodec = Object.freeze({
   },
 });
 
-export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'isSuperseded' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count' | 'subjectPartition';
+export type StoreOperation =
+  | 'create'
+  | 'load'
+  | 'apply'
+  | 'delete'
+  | 'isSuperseded'
+  | 'deleteExpired'
+  | 'listBySubject'
+  | 'deleteBySubject'
+  | 'query'
+  | 'count'
+  | 'subjectPartition';
 
 /** Wraps a store and counts the calls of each operation, to measure store work per request. */
-export function countingStore<S extends SessionStore>(store: S): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
+export function countingStore<S extends SessionStore>(
+  store: S,
+): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
   const counts = new Map<StoreOperation, number>();
   const proxy = new Proxy(store, {
     get(target, property) {
@@ -103,7 +120,8 @@ export function lostReplyStore<S extends SessionStore>(store: S, operation: Stor
   return new Proxy(store, {
     get(target, property) {
       const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function' || property !== operation) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (typeof value !== 'function' || property !== operation)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return async (...args: unknown[]) => {
         const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         if (lose()) throw new StoreUnavailableError('the answer was lost (timed out)');

@@ -90,7 +90,12 @@ export class DemoClient {
       body = options.raw;
       if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     }
-    const response = await fetch(new URL(path, this.#base()), { method, headers, ...(body !== undefined ? { body } : {}), redirect: 'manual' });
+    const response = await fetch(new URL(path, this.#base()), {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      redirect: 'manual',
+    });
     const text = await response.text();
     let parsed: unknown = null;
     if ((response.headers.get('content-type') ?? '').startsWith('application/json') && text.length > 0) parsed = JSON.parse(text);

@@ -24,7 +24,6 @@ export async function findPostgresBin(): Promise<string | null> {
   }
 }
 
-
 export class PostgresCluster {
   readonly dir: string;
   readonly port: number;
@@ -82,7 +81,10 @@ export class PostgresCluster {
   async signal(signal: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     const postmaster = Number((await readFile(join(this.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
     const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]);
-    const children = stdout.split('\n').map((line) => Number(line.trim())).filter((pid) => pid > 0);
+    const children = stdout
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((pid) => pid > 0);
     for (const pid of signal === 'SIGSTOP' ? [...children, postmaster] : [postmaster, ...children]) {
       try {
         process.kill(pid, signal);

@@ -16,7 +16,13 @@ export interface LegacyWriter {
  * Its id starts with `unkeyedPartition(subject)` and its subject index is `u:{<that shard>}<subject>`,
  * scored by expiresAt as 0.1 scored it; the hash fields are those of today's layout.
  */
-export async function legacySession(client: LegacyWriter, prefix: string, subject: string, now: number, idleTimeout = 1800): Promise<{ id: string; token: string }> {
+export async function legacySession(
+  client: LegacyWriter,
+  prefix: string,
+  subject: string,
+  now: number,
+  idleTimeout = 1800,
+): Promise<{ id: string; token: string }> {
   const secret = randomBytes(32).toString('base64url');
   const id = unkeyedPartition(subject) + randomBytes(16).toString('base64url');
   const shard = id.slice(0, SHARD_LENGTH);

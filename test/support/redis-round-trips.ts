@@ -49,11 +49,28 @@ export function runRoundTripSuite(binary: ServerBinary): void {
     }
 
     /** Commands only a script issues here; anything else at top level would be a second round trip. */
-    const INSIDE_SCRIPTS = new Set(['hgetall', 'hmget', 'hget', 'hset', 'hdel', 'hincrby', 'pexpire', 'pttl', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'exists', 'del', 'get']);
+    const INSIDE_SCRIPTS = new Set([
+      'hgetall',
+      'hmget',
+      'hget',
+      'hset',
+      'hdel',
+      'hincrby',
+      'pexpire',
+      'pttl',
+      'zadd',
+      'zrange',
+      'zrem',
+      'zremrangebyscore',
+      'exists',
+      'del',
+      'get',
+    ]);
     function assertOneCommand(calls: Record<string, number>, label: string): void {
       console.log(`${label}: ${JSON.stringify(calls)}`);
       assert.equal(calls['evalsha'], 1, `${label}: one EVALSHA`);
-      for (const name of Object.keys(calls)) if (name !== 'evalsha') assert.ok(INSIDE_SCRIPTS.has(name), `${label}: unexpected top-level ${name}`);
+      for (const name of Object.keys(calls))
+        if (name !== 'evalsha') assert.ok(INSIDE_SCRIPTS.has(name), `${label}: unexpected top-level ${name}`);
     }
 
     it('load inside the touch window, load with a due touch, and apply are one command each', async () => {
@@ -61,7 +78,11 @@ export function runRoundTripSuite(binary: ServerBinary): void {
       const manager = new SessionManager({ store, clock, cleanupInterval: false });
       const cookies: string[] = [];
       const request = (token: string | null) =>
-        manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, setCookie: (c) => cookies.push(c) });
+        manager.load({
+          cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`,
+          secure: false,
+          setCookie: (c) => cookies.push(c),
+        });
       const first = await request(null);
       await first.login('rt-user');
       const token = first.issuedToken as string;

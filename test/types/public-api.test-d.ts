@@ -50,7 +50,11 @@ expectTypeOf<SessionManagerOptions['bruteForceAction']>().toEqualTypeOf<'detect'
 expectTypeOf<SessionManagerOptions['cleanupInterval']>().toEqualTypeOf<number | false | undefined>();
 expectTypeOf<SessionManagerOptions['renewalInterval']>().toEqualTypeOf<number | false | undefined>();
 expectTypeOf<SessionManagerOptions['anonymousSessionLimit']>().toEqualTypeOf<number | false | undefined>();
-expectTypeOf<NonNullable<SessionManagerOptions['cookie']>>().toEqualTypeOf<{ name?: string; secure?: 'auto' | boolean; sameSite?: 'lax' | 'strict' }>();
+expectTypeOf<NonNullable<SessionManagerOptions['cookie']>>().toEqualTypeOf<{
+  name?: string;
+  secure?: 'auto' | boolean;
+  sameSite?: 'lax' | 'strict';
+}>();
 expectTypeOf(new SessionManager({ store: new MemoryStore(), clock: new ManualClock(), idleTimeout: 600 })).toEqualTypeOf<SessionManager>();
 
 // @ts-expect-error: a manager needs a store

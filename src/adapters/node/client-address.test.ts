@@ -49,7 +49,13 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie']?.join('\n') ?? '', body: text === '' ? {} : (JSON.parse(text) as Reply['body']) }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            setCookie: res.headers['set-cookie']?.join('\n') ?? '',
+            body: text === '' ? {} : (JSON.parse(text) as Reply['body']),
+          }),
+        );
       });
       req.on('error', reject);
       req.end();
@@ -62,7 +68,10 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
 }
 
 /** A request as far as the helpers read it; a destroyed socket has no remoteAddress. */
-function fakeRequest(headers: IncomingMessage['headers'], socket: { remoteAddress?: string; encrypted?: boolean } = { remoteAddress: '10.0.0.1' }): IncomingMessage {
+function fakeRequest(
+  headers: IncomingMessage['headers'],
+  socket: { remoteAddress?: string; encrypted?: boolean } = { remoteAddress: '10.0.0.1' },
+): IncomingMessage {
   return { headers, socket } as unknown as IncomingMessage;
 }
 
@@ -97,7 +106,8 @@ describe('node adapter behind a proxy: the client address', () => {
         assert.deepEqual(reply.body, { ip: REAL, createdIp: REAL }, `forged ${forged}`);
       }
       // A client that rotates the forged entry must not get a fresh allowance each time.
-      for (const forged of forgeries.slice(0, 3)) await app.send('GET', { cookie: `tessera=${UNKNOWN_TOKEN}`, 'x-forwarded-for': `${forged}, ${REAL}` });
+      for (const forged of forgeries.slice(0, 3))
+        await app.send('GET', { cookie: `tessera=${UNKNOWN_TOKEN}`, 'x-forwarded-for': `${forged}, ${REAL}` });
       assert.deepEqual(app.bruteForceIps, [REAL]);
     } finally {
       app.close();

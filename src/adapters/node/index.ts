@@ -36,7 +36,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function hopCount(trustProxy: boolean | number): number {
   if (typeof trustProxy === 'boolean') return trustProxy ? 1 : 0;
-  if (!Number.isInteger(trustProxy) || trustProxy < 0) throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
+  if (!Number.isInteger(trustProxy) || trustProxy < 0)
+    throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
   return trustProxy;
 }
 
@@ -48,7 +49,12 @@ function fromTrustedHop(req: IncomingMessage, name: string, socketValue: string 
   if (hops === 0) return socketValue;
   const raw = req.headers[name];
   const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  const entries: Array<string | null> = lines.flatMap((line) => String(line).split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''));
+  const entries: Array<string | null> = lines.flatMap((line) =>
+    String(line)
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+  );
   entries.push(socketValue);
   // Fewer entries than trusted hops: the farthest one there is.
   return entries[Math.max(0, entries.length - 1 - hops)] ?? null;
@@ -112,7 +118,12 @@ export function toSessionRequest(req: IncomingMessage, res: ServerResponse, clie
  * The session of a `node:http` request; its cookie changes are written to `res`. Throws
  * `InvalidOptionError` when `trustProxy` is neither a boolean nor a whole number.
  */
-export function loadSession(manager: SessionManager, req: IncomingMessage, res: ServerResponse, options: NodeSessionOptions = {}): Promise<Session> {
+export function loadSession(
+  manager: SessionManager,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeSessionOptions = {},
+): Promise<Session> {
   const trustProxy = options.trustProxy ?? false;
   return manager.load(toSessionRequest(req, res, { ip: clientIp(req, trustProxy), secure: isSecureRequest(req, trustProxy) }));
 }

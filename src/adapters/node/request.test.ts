@@ -33,7 +33,10 @@ describe('node adapter: the Idempotency-Key header', () => {
       const login = await fetch(`${base}/login`, { method: 'POST' });
       const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
       const count = async (key?: string) => {
-        const res = await fetch(`${base}/count`, { method: 'POST', headers: { cookie, ...(key !== undefined ? { 'idempotency-key': key } : {}) } });
+        const res = await fetch(`${base}/count`, {
+          method: 'POST',
+          headers: { cookie, ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+        });
         return [res.status, ((await res.json()) as { value?: number }).value ?? null];
       };
       assert.deepEqual(await count('k-1'), [200, 1]);

@@ -162,7 +162,8 @@ export class MemoryStore implements SessionStore, SessionIndex {
     if (record === null) return { status: 'gone' };
     const idempotency = options.idempotency;
     const appliedKey = idempotency === undefined ? null : `${id}\n${idempotency.key}`;
-    if (appliedKey !== null && options.now < (this.#applied.get(appliedKey) ?? 0)) return { status: 'applied', record: copyRecord(record), duplicate: true };
+    if (appliedKey !== null && options.now < (this.#applied.get(appliedKey) ?? 0))
+      return { status: 'applied', record: copyRecord(record), duplicate: true };
     if (options.expectedVersion !== undefined && options.expectedVersion !== record.version) {
       return { status: 'conflict', record: copyRecord(record) };
     }

@@ -69,7 +69,8 @@ export class AbandonedStatements {
       for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
         const alive = await pool.query({ text: `SELECT count(*)::int AS n ${MATCH}`, values, query_timeout: queryTimeout });
         if ((alive.rows[0] as { n: number }).n === 0) break;
-        if (performance.now() >= giveUpAt) throw new StoreUnavailableError('a statement the client gave up on is still running on the PostgreSQL server');
+        if (performance.now() >= giveUpAt)
+          throw new StoreUnavailableError('a statement the client gave up on is still running on the PostgreSQL server');
         await sleep(wait);
       }
     } catch (error) {

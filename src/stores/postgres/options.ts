@@ -85,7 +85,10 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
   if (options.connectionString !== undefined && (typeof options.connectionString !== 'string' || options.connectionString.length === 0)) {
     throw new InvalidOptionError('connectionString must be a non-empty string');
   }
-  const names = resolveNames({ ...(options.schema !== undefined ? { schema: options.schema } : {}), ...(options.table !== undefined ? { table: options.table } : {}) });
+  const names = resolveNames({
+    ...(options.schema !== undefined ? { schema: options.schema } : {}),
+    ...(options.table !== undefined ? { table: options.table } : {}),
+  });
   const channel = options.channel ?? 'tessera_sessions';
   if (typeof channel !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(channel)) {
     throw new InvalidOptionError(`channel must be a plain SQL identifier, got ${JSON.stringify(channel)}`);

@@ -64,7 +64,9 @@ export class StorePool {
       } catch (error) {
         if (mayStillRun(error)) throw error;
         // A failed rollback leaves the connection in an unknown state: it is not given back.
-        await run({ text: 'ROLLBACK' }).catch((rollbackError: unknown) => broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
+        await run({ text: 'ROLLBACK' }).catch((rollbackError: unknown) =>
+          broken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))),
+        );
         throw error;
       }
       await run({ text: outcome.rollback ? 'ROLLBACK' : 'COMMIT' });
@@ -101,7 +103,9 @@ export class StorePool {
    * each connection parses and plans a statement shape once) and one that marks it broken. A
    * broken or abandoned connection is destroyed, not given back.
    */
-  async #onClient<T>(work: (run: (statement: { text: string; values?: unknown[] }) => Promise<PgQueryResult>, broken: (error: Error) => void) => Promise<T>): Promise<T> {
+  async #onClient<T>(
+    work: (run: (statement: { text: string; values?: unknown[] }) => Promise<PgQueryResult>, broken: (error: Error) => void) => Promise<T>,
+  ): Promise<T> {
     const client = await this.connect();
     let failure: Error | undefined;
     const broken = (error: Error) => {
@@ -109,7 +113,11 @@ export class StorePool {
     };
     client.on('error', broken);
     const run = (statement: { text: string; values?: unknown[] }) =>
-      client.query({ ...statement, ...(statement.values !== undefined ? { name: statementName(statement.text) } : {}), query_timeout: this.queryTimeout });
+      client.query({
+        ...statement,
+        ...(statement.values !== undefined ? { name: statementName(statement.text) } : {}),
+        query_timeout: this.queryTimeout,
+      });
     try {
       return await work(run, broken);
     } catch (error) {

@@ -2,7 +2,15 @@
  * The statements that act on one session, as pure functions: each returns the text and values
  * of one statement (the request path is one statement per operation), and none needs a database.
  */
-import { SESSION_COLUMNS, SESSION_COLUMN_LIST, rowValues, type ChangeSet, type CreateOptions, type LoadOptions, type SessionRecord } from '../../store-kit/index.js';
+import {
+  SESSION_COLUMNS,
+  SESSION_COLUMN_LIST,
+  rowValues,
+  type ChangeSet,
+  type CreateOptions,
+  type LoadOptions,
+  type SessionRecord,
+} from '../../store-kit/index.js';
 import { Params, type SqlContext, type Statement } from './params.js';
 
 /** Largest integer a counter is read as; larger or fractional values count as 0, as in `applyChangeSet`. */
@@ -217,7 +225,8 @@ function applyOnce(
   // With compare-and-set, an unclaimed key is a duplicate only if the key is there; else the
   // version differed. (Seen through the snapshot: a key committed while this statement waited
   // shows as a conflict, and the caller's retry then finds it.)
-  const duplicate = expected === null ? 'true' : `EXISTS (SELECT 1 FROM ${sql.applied} WHERE session_id = ${idParam} AND key = ${key} AND until > ${now})`;
+  const duplicate =
+    expected === null ? 'true' : `EXISTS (SELECT 1 FROM ${sql.applied} WHERE session_id = ${idParam} AND key = ${key} AND until > ${now})`;
   const text = `WITH target AS (SELECT * FROM ${sql.sessions} WHERE ${live} FOR UPDATE),
       claimed AS (
         INSERT INTO ${sql.applied} (until, session_id, key)

@@ -22,7 +22,11 @@ function removeOldestSql(sql: SqlContext, condition: string, limit: string, chan
 }
 
 /** The subject's live sessions other than `except`, counted up to `cap` only; one row, `n`. */
-export function liveCountStatement(sql: SqlContext, subject: string, options: { now: number; except: string | null; cap: number }): Statement {
+export function liveCountStatement(
+  sql: SqlContext,
+  subject: string,
+  options: { now: number; except: string | null; cap: number },
+): Statement {
   return {
     text: `SELECT count(*)::int AS n FROM (
              SELECT 1 FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 AND id IS DISTINCT FROM $3::text LIMIT $4) AS counted`,
@@ -31,7 +35,11 @@ export function liveCountStatement(sql: SqlContext, subject: string, options: { 
 }
 
 /** Ends the subject's oldest live sessions beyond `max`, never `keep`, at most `batch`; counted and removed in one statement. */
-export function trimStatement(sql: SqlContext, subject: string, options: { now: number; max: number; keep: string; batch: number }): Statement {
+export function trimStatement(
+  sql: SqlContext,
+  subject: string,
+  options: { now: number; max: number; keep: string; batch: number },
+): Statement {
   return {
     text: `WITH live AS (SELECT count(*)::int AS n FROM (
              SELECT 1 FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 LIMIT $3::int + $4::int) AS counted),
@@ -41,7 +49,11 @@ export function trimStatement(sql: SqlContext, subject: string, options: { now: 
 }
 
 /** Removes up to `limit` of the subject's live sessions, oldest first, never `except`. */
-export function deleteBySubjectStatement(sql: SqlContext, subject: string, options: { now: number; except: string | null; limit: number }): Statement {
+export function deleteBySubjectStatement(
+  sql: SqlContext,
+  subject: string,
+  options: { now: number; except: string | null; limit: number },
+): Statement {
   return {
     text: `WITH ${removeOldestSql(sql, 'id IS DISTINCT FROM $3', '$4', '$5')}`,
     values: [subject, options.now, options.except, options.limit, sql.channel],
@@ -52,10 +64,17 @@ export function deleteBySubjectStatement(sql: SqlContext, subject: string, optio
  * Keyset paging on (subject, created_at, id): the index is walked from the cursor, in order, for
  * `rows` rows however many the subject has.
  */
-export function listStatement(sql: SqlContext, subject: string, options: { now: number; after: CreationKey | null; rows: number }): Statement {
+export function listStatement(
+  sql: SqlContext,
+  subject: string,
+  options: { now: number; after: CreationKey | null; rows: number },
+): Statement {
   const { now, after, rows } = options;
   if (after === null) {
-    return { text: `SELECT ${SESSION_COLUMN_LIST} FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id LIMIT $3`, values: [subject, now, rows] };
+    return {
+      text: `SELECT ${SESSION_COLUMN_LIST} FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 ORDER BY created_at, id LIMIT $3`,
+      values: [subject, now, rows],
+    };
   }
   return {
     text: `SELECT ${SESSION_COLUMN_LIST} FROM ${sql.sessions} WHERE subject = $1 AND (created_at, id) > ($2::bigint, $3::text) AND expires_at > $4

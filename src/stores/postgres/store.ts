@@ -26,8 +26,25 @@ import { ChangeFeed, type SessionChangeListener } from './notifications.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import { sqlContext, type SqlContext } from './params.js';
 import { StorePool } from './pool.js';
-import { applyStatement, createStatement, deleteStatement, insertStatement, isSupersededStatement, loadStatement, subjectLockStatement, type ApplyOutcome } from './sql-session.js';
-import { countStatement, deleteBySubjectStatement, deleteExpiredStatement, listStatement, liveCountStatement, queryStatement, trimStatement } from './sql-subject.js';
+import {
+  applyStatement,
+  createStatement,
+  deleteStatement,
+  insertStatement,
+  isSupersededStatement,
+  loadStatement,
+  subjectLockStatement,
+  type ApplyOutcome,
+} from './sql-session.js';
+import {
+  countStatement,
+  deleteBySubjectStatement,
+  deleteExpiredStatement,
+  listStatement,
+  liveCountStatement,
+  queryStatement,
+  trimStatement,
+} from './sql-subject.js';
 
 /**
  * Sessions in PostgreSQL. Every request-path operation is one statement: a load with its due touch,
@@ -133,7 +150,11 @@ export class PostgresStore implements SessionStore, SessionIndex {
   }
 
   async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
-    const statement = deleteBySubjectStatement(this.#sql, subject, { now: options.now, except: options.except ?? null, limit: options.limit });
+    const statement = deleteBySubjectStatement(this.#sql, subject, {
+      now: options.now,
+      except: options.except ?? null,
+      limit: options.limit,
+    });
     const result = await this.#pool.query(statement, { write: true });
     return removedSessions(result.rows as RemovedSession[]);
   }

@@ -32,32 +32,45 @@ function loggedIn(): SessionRecord {
 }
 
 // Strings that sit on the encodings' edges: empty, a line feed, a leading bracket or brace.
-const text = fc.oneof(fc.string(), fc.constantFrom('', '\n', 'a\nb', '[', '{', '[1]', '{"ip":"x"}'), fc.string().map((s) => `[${s}`));
+const text = fc.oneof(
+  fc.string(),
+  fc.constantFrom('', '\n', 'a\nb', '[', '{', '[1]', '{"ip":"x"}'),
+  fc.string().map((s) => `[${s}`),
+);
 const nullableText = fc.option(text, { nil: null });
 const time = fc.integer({ min: 0, max: 4_000_000_000_000 });
 const device: fc.Arbitrary<DeviceInfo> = fc.record({ ip: nullableText, userAgent: nullableText }, { noNullPrototype: true });
 const record: fc.Arbitrary<SessionRecord> = fc
-  .record({
-    secretHash: text,
-    subject: nullableText,
-    displayName: nullableText,
-    createdAt: time,
-    lastSeenAt: time,
-    idleTimeout: fc.integer({ min: 1, max: 10_000_000 }),
-    absoluteExpiresAt: time,
-    authenticatedAt: fc.option(time, { nil: null }),
-    version: fc.integer({ min: 0, max: 1_000_000_000 }),
-    // Through JSON, as the core stores values: no -0, no undefined.
-    data: fc.dictionary(fc.string(), fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as SessionRecord['data'][string])),
-    createdDevice: device,
-    lastDevice: device,
-    renewedAt: time,
-    // Empty is how the hash says none (as the scripts read it); a secret hash is never empty.
-    previousSecretHash: fc.option(text.filter((s) => s !== ''), { nil: null }),
-    previousSecretExpiresAt: fc.option(time, { nil: null }),
-    // The defaults the codec leaves out, hit often enough to matter.
-    usual: fc.record({ device: fc.boolean(), authenticated: fc.boolean(), renewed: fc.boolean() }),
-  }, { noNullPrototype: true })
+  .record(
+    {
+      secretHash: text,
+      subject: nullableText,
+      displayName: nullableText,
+      createdAt: time,
+      lastSeenAt: time,
+      idleTimeout: fc.integer({ min: 1, max: 10_000_000 }),
+      absoluteExpiresAt: time,
+      authenticatedAt: fc.option(time, { nil: null }),
+      version: fc.integer({ min: 0, max: 1_000_000_000 }),
+      // Through JSON, as the core stores values: no -0, no undefined.
+      data: fc.dictionary(
+        fc.string(),
+        fc.jsonValue().map((v) => JSON.parse(JSON.stringify(v)) as SessionRecord['data'][string]),
+      ),
+      createdDevice: device,
+      lastDevice: device,
+      renewedAt: time,
+      // Empty is how the hash says none (as the scripts read it); a secret hash is never empty.
+      previousSecretHash: fc.option(
+        text.filter((s) => s !== ''),
+        { nil: null },
+      ),
+      previousSecretExpiresAt: fc.option(time, { nil: null }),
+      // The defaults the codec leaves out, hit often enough to matter.
+      usual: fc.record({ device: fc.boolean(), authenticated: fc.boolean(), renewed: fc.boolean() }),
+    },
+    { noNullPrototype: true },
+  )
   .map(({ usual, ...r }) => ({
     ...r,
     id: ID,
@@ -90,15 +103,24 @@ describe('redis store: the session hash codec', () => {
   it('writes a usual logged-in session as eight reserved fields, leaving out what reads back without them', () => {
     const r = loggedIn();
     assert.deepEqual(encodeHash(r), [
-      'sh', r.secretHash,
-      'ca', '1700000000000',
-      'ls', '1700000000000',
-      'it', '1800',
-      'ax', '1700086400000',
-      'v', '1',
-      'cd', '203.0.113.7\nMozilla/5.0',
-      'sub', 'user-42',
-      'd:n', '41',
+      'sh',
+      r.secretHash,
+      'ca',
+      '1700000000000',
+      'ls',
+      '1700000000000',
+      'it',
+      '1800',
+      'ax',
+      '1700086400000',
+      'v',
+      '1',
+      'cd',
+      '203.0.113.7\nMozilla/5.0',
+      'sub',
+      'user-42',
+      'd:n',
+      '41',
     ]);
     const decoded = decodeHash(ID, encodeHash(r));
     assert.equal(decoded.lastDevice, decoded.createdDevice, 'one device object serves as both');
@@ -114,7 +136,10 @@ describe('redis store: the session hash codec', () => {
   it('reads values as any client gives them (Buffers), devices in the older JSON object form, and ignores fields it does not know', () => {
     const flat = [...encodeHash({ ...loggedIn(), data: {} }), 'zz', 'from a later version'];
     flat[flat.indexOf('cd') + 1] = '{"ip":"198.51.100.1","userAgent":"Old/1"}';
-    const r = decodeHash(ID, flat.map((s) => Buffer.from(s)));
+    const r = decodeHash(
+      ID,
+      flat.map((s) => Buffer.from(s)),
+    );
     assert.deepEqual(r.createdDevice, { ip: '198.51.100.1', userAgent: 'Old/1' });
     assert.deepEqual(r.lastDevice, r.createdDevice);
   });
@@ -127,12 +152,23 @@ describe('redis store: the session hash codec', () => {
 
   it('fails clearly on a hash that lacks a required field, rather than giving NaN or an empty secret', () => {
     const flat = encodeHash(loggedIn());
-    for (const [field, property] of [['sh', 'secretHash'], ['ca', 'createdAt'], ['ls', 'lastSeenAt'], ['it', 'idleTimeout'], ['ax', 'absoluteExpiresAt'], ['v', 'version'], ['cd', 'createdDevice']]) {
-      assert.throws(() => decodeHash(ID, without(flat, field as string)), (error: Error) => {
-        assert.ok(error instanceof TypeError);
-        assert.match(error.message, new RegExp(`session ${ID} has no "${field}" field \\(${property}\\)`));
-        return true;
-      });
+    for (const [field, property] of [
+      ['sh', 'secretHash'],
+      ['ca', 'createdAt'],
+      ['ls', 'lastSeenAt'],
+      ['it', 'idleTimeout'],
+      ['ax', 'absoluteExpiresAt'],
+      ['v', 'version'],
+      ['cd', 'createdDevice'],
+    ]) {
+      assert.throws(
+        () => decodeHash(ID, without(flat, field as string)),
+        (error: Error) => {
+          assert.ok(error instanceof TypeError);
+          assert.match(error.message, new RegExp(`session ${ID} has no "${field}" field \\(${property}\\)`));
+          return true;
+        },
+      );
     }
   });
 
@@ -141,7 +177,10 @@ describe('redis store: the session hash codec', () => {
     const set = (field: string, value: string) => flat.map((s, i) => (i > 0 && flat[i - 1] === field && i % 2 === 1 ? value : s));
     assert.throws(() => decodeHash(ID, set('ls', 'soon')), /holds "soon" in "ls" \(lastSeenAt\)/);
     assert.throws(() => decodeHash(ID, set('v', '')), /holds "" in "v" \(version\)/);
-    assert.throws(() => decodeHash(ID, set('cd', '{not json')), (error: Error) => error instanceof TypeError && /in "cd" \(createdDevice\)/.test(error.message) && error.cause instanceof SyntaxError);
+    assert.throws(
+      () => decodeHash(ID, set('cd', '{not json')),
+      (error: Error) => error instanceof TypeError && /in "cd" \(createdDevice\)/.test(error.message) && error.cause instanceof SyntaxError,
+    );
     assert.throws(() => decodeHash(ID, set('d:n', '{')), /holds "\{", which is not JSON, in "d:n"/);
   });
 });

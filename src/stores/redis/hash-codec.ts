@@ -75,7 +75,12 @@ interface HashField {
  * `absent(earlier properties)`, and it is left out whenever the record's value equals that (fewer
  * bytes in every session). Without, it is required.
  */
-function field<K extends keyof Stored, T extends Stored[K]>(key: K, name: string, type: FieldType<T>, absent?: (earlier: Stored) => Stored[K]): HashField {
+function field<K extends keyof Stored, T extends Stored[K]>(
+  key: K,
+  name: string,
+  type: FieldType<T>,
+  absent?: (earlier: Stored) => Stored[K],
+): HashField {
   return {
     key,
     field: name,

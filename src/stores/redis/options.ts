@@ -74,17 +74,20 @@ export function resolveRedisOptions(options: RedisStoreOptions): ResolvedRedisOp
   const prefix = options.prefix ?? 'tessera:';
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new InvalidOptionError('prefix must be a string without { or }');
   const commandTimeout = options.commandTimeout ?? 500;
-  if (!Number.isInteger(commandTimeout) || commandTimeout < 1) throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
+  if (!Number.isInteger(commandTimeout) || commandTimeout < 1)
+    throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
   const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
   if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
   const partitionKey = options.partitionKey === undefined ? undefined : assertPartitionKey(options.partitionKey);
   const expiredRetention = options.expiredRetention ?? 300_000;
-  if (!Number.isSafeInteger(expiredRetention) || expiredRetention < 0) throw new InvalidOptionError('expiredRetention must be a whole number of milliseconds, 0 or more');
+  if (!Number.isSafeInteger(expiredRetention) || expiredRetention < 0)
+    throw new InvalidOptionError('expiredRetention must be a whole number of milliseconds, 0 or more');
   let connection: RedisConnection;
   if (options.client !== undefined) connection = { client: options.client };
   else if (options.cluster !== undefined) {
     const rootNodes = options.cluster.rootNodes;
-    if (!Array.isArray(rootNodes) || rootNodes.length === 0) throw new InvalidOptionError('cluster.rootNodes must list at least one redis:// URL');
+    if (!Array.isArray(rootNodes) || rootNodes.length === 0)
+      throw new InvalidOptionError('cluster.rootNodes must list at least one redis:// URL');
     connection = { cluster: { rootNodes } };
   } else connection = { url: options.url ?? 'redis://127.0.0.1:6379' };
   return { connection, prefix, commandTimeout, partitionKey, expiredRetention };

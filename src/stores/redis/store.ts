@@ -109,31 +109,44 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       throw new Error("a logged-in session's id must start with subjectPartition(subject)");
     }
     if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
-    const crossSlot = replaces !== undefined && this.#transport.cluster && slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
+    const crossSlot =
+      replaces !== undefined &&
+      this.#transport.cluster &&
+      slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
     if (replaces !== undefined && !crossSlot) return this.#create(record, now, replaces, limit);
     const created = await this.#create(record, now, undefined, limit);
     if (replaces === undefined || created.status !== 'created') return created;
     // Cross-slot replace (see "Cluster: login from an anonymous session" in the doc): step 2, retire the old session.
     let removed: Reply;
     try {
-      removed = await this.#transport.run(this.#scripts.delete, [this.#keys.session(replaces.id), this.#keys.expiryIndex(replaces.id)], [
-        replaces.id,
-        String(now),
-        String(replaces.version),
-        String(replaces.supersededUntil),
-      ]);
+      removed = await this.#transport.run(
+        this.#scripts.delete,
+        [this.#keys.session(replaces.id), this.#keys.expiryIndex(replaces.id)],
+        [replaces.id, String(now), String(replaces.version), String(replaces.supersededUntil)],
+      );
     } catch (error) {
-      await this.#transport.run(this.#scripts.delete, [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)], [record.id, '', '', '']).catch(() => {});
+      await this.#transport
+        .run(this.#scripts.delete, [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)], [record.id, '', '', ''])
+        .catch(() => {});
       throw error;
     }
     if (removed === null) {
-      await this.#transport.run(this.#scripts.delete, [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)], [record.id, '', '', '']);
+      await this.#transport.run(
+        this.#scripts.delete,
+        [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)],
+        [record.id, '', '', ''],
+      );
       return { status: 'gone' };
     }
     return created;
   }
 
-  async #create(record: SessionRecord, now: number, replaces: CreateOptions['replaces'], limit: CreateOptions['limit']): Promise<CreateResult> {
+  async #create(
+    record: SessionRecord,
+    now: number,
+    replaces: CreateOptions['replaces'],
+    limit: CreateOptions['limit'],
+  ): Promise<CreateResult> {
     const fields = encodeHash(record);
     const keys = [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)];
     if (replaces !== undefined) keys.push(this.#keys.session(replaces.id), this.#keys.expiryIndex(replaces.id));
@@ -197,9 +210,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       touch ? String(touch.idleFraction) : '',
       touch && options.device ? encodeDevice(options.device) : '',
     ];
-    return this.#transport.run(this.#scripts.load, [key, this.#keys.expiryIndex(id)], args).then((reply) =>
-      reply === null ? null : this.#checked(decodeHash(id, reply), options),
-    );
+    return this.#transport
+      .run(this.#scripts.load, [key, this.#keys.expiryIndex(id)], args)
+      .then((reply) => (reply === null ? null : this.#checked(decodeHash(id, reply), options)));
   }
 
   /** The record if the presented secret opens it and it is live; remembers its lastSeenAt. */
@@ -214,8 +227,10 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     if (!isSessionId(id)) return Promise.resolve({ status: 'gone' });
     const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
     const idempotency = options.idempotency;
-    if (idempotency !== undefined && !IDEMPOTENCY_KEY.test(idempotency.key)) return Promise.reject(new RangeError('an idempotency key is 1 to 256 printable ASCII characters'));
-    if (isIncrementOnly(changes) && options.expectedVersion === undefined) return this.#increment(id, changes.increment, options.now, base, idempotency);
+    if (idempotency !== undefined && !IDEMPOTENCY_KEY.test(idempotency.key))
+      return Promise.reject(new RangeError('an idempotency key is 1 to 256 printable ASCII characters'));
+    if (isIncrementOnly(changes) && options.expectedVersion === undefined)
+      return this.#increment(id, changes.increment, options.now, base, idempotency);
     const args = [
       id,
       String(options.now),
@@ -249,7 +264,13 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     return this.#transport.run(this.#scripts.apply, keys, args).then((reply) => this.#applied(id, reply, changes, base));
   }
 
-  #increment(id: string, increments: Record<string, number>, now: number, base: SessionRecord | undefined, idempotency: ApplyOptions['idempotency']): Promise<ApplyResult> {
+  #increment(
+    id: string,
+    increments: Record<string, number>,
+    now: number,
+    base: SessionRecord | undefined,
+    idempotency: ApplyOptions['idempotency'],
+  ): Promise<ApplyResult> {
     const args = [String(now), base === undefined ? '' : String(base.version)];
     for (const key in increments) {
       const delta = increments[key] as number;
@@ -261,7 +282,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       keys.push(this.#keys.idempotency(id, idempotency.key));
       args.push(String(idempotency.until));
     }
-    return this.#transport.run(this.#scripts.increment, keys, args).then((reply) => this.#applied(id, reply, { increment: increments }, base));
+    return this.#transport
+      .run(this.#scripts.increment, keys, args)
+      .then((reply) => this.#applied(id, reply, { increment: increments }, base));
   }
 
   #applied(id: string, reply: Reply, changes: ChangeSet, base: SessionRecord | undefined): ApplyResult {
@@ -289,7 +312,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   /** One script on the session's slot: its `r:` key, else its live hash's previous secret (see SUPERSEDED). */
   async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
     if (!isSessionId(id)) return false;
-    const reply = await this.#transport.run(this.#scripts.superseded, [this.#keys.superseded(id), this.#keys.session(id)], [String(options.now), options.secretHash]);
+    const reply = await this.#transport.run(
+      this.#scripts.superseded,
+      [this.#keys.superseded(id), this.#keys.session(id)],
+      [String(options.now), options.secretHash],
+    );
     return Number(reply) === 1;
   }
 
@@ -310,7 +337,12 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       let done = 0;
       while (removed.length < limit && done < order.length) {
         const step = Math.min(SWEEP_STEP, limit - removed.length);
-        const reply = (await this.#transport.runOn(target, this.#scripts.sweep, [String(now), String(step), done === 0 ? '1' : '0', ...order.slice(done)])) as Reply[];
+        const reply = (await this.#transport.runOn(target, this.#scripts.sweep, [
+          String(now),
+          String(step),
+          done === 0 ? '1' : '0',
+          ...order.slice(done),
+        ])) as Reply[];
         done += Number(reply[0]);
         for (let i = 1; i + 2 < reply.length; i += 3) {
           removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
@@ -364,7 +396,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
       candidates = await this.#subjects.query(query.subject, now, cursor, prefix, lookahead(limit));
     } else {
       // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
-      const pages = await Promise.all((await this.#targets()).map((target) => this.#queryNode(target, now, cursor, prefix, lookahead(limit))));
+      const pages = await Promise.all(
+        (await this.#targets()).map((target) => this.#queryNode(target, now, cursor, prefix, lookahead(limit))),
+      );
       candidates = pages.flat();
     }
     return queryPage(candidates.filter((record) => matchesQuery(record, query)).sort(compareById), limit);
@@ -374,7 +408,13 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
    * The first `wanted` live sessions of one node's shards past the cursor, in id order: QUERY
    * calls, each a bounded walk (see the script), until the page is full or the shards run out.
    */
-  async #queryNode(target: Target, now: number, cursor: string, displayNamePrefix: string | undefined, wanted: number): Promise<SessionRecord[]> {
+  async #queryNode(
+    target: Target,
+    now: number,
+    cursor: string,
+    displayNamePrefix: string | undefined,
+    wanted: number,
+  ): Promise<SessionRecord[]> {
     const records: SessionRecord[] = [];
     let indexes = target.indexes;
     while (indexes.length > 0 && records.length < wanted) {
@@ -396,7 +436,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
     if (filter.subject !== undefined) return this.#subjects.count(filter.subject, filter.now);
-    const counts = await Promise.all((await this.#targets()).map((target) => this.#transport.runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])));
+    const counts = await Promise.all(
+      (await this.#targets()).map((target) => this.#transport.runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])),
+    );
     return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
   }
 

@@ -3,7 +3,14 @@
  * docs/stores/redis.md): listing, revoking, trimming, counting and querying them, in scripts that
  * each walk a bounded part of the index, in the subject's slot.
  */
-import { SHARD_LENGTH, pageOf, unkeyedPartition, type RemovedSession, type SessionPage, type SessionRecord } from '../../store-kit/index.js';
+import {
+  SHARD_LENGTH,
+  pageOf,
+  unkeyedPartition,
+  type RemovedSession,
+  type SessionPage,
+  type SessionRecord,
+} from '../../store-kit/index.js';
 import { decodeHash } from './hash-codec.js';
 import { keysOf, type RedisKeys, type SubjectIndexes } from './keys.js';
 import { listCursor, parseListCursor } from './list-cursor.js';
@@ -34,7 +41,13 @@ export class SubjectSessions {
     const { now, limit } = options;
     const after = options.cursor == null ? null : parseListCursor(options.cursor);
     const indexes = await this.#indexes(subject);
-    const start = after === null ? 0 : Math.max(0, indexes.pairs.findIndex((pair) => pair.legacy === after.legacy));
+    const start =
+      after === null
+        ? 0
+        : Math.max(
+            0,
+            indexes.pairs.findIndex((pair) => pair.legacy === after.legacy),
+          );
     // One more than the page, to know whether another follows.
     const want = limit + 1;
     const found: Array<{ pair: number; score: string; record: SessionRecord }> = [];
@@ -55,7 +68,9 @@ export class SubjectSessions {
         found.push({ pair: group[Number(reply[i]) - 1] as number, score: asString(reply[i + 1]), record });
       }
     }
-    const { items, nextCursor } = pageOf(found, limit, (last) => listCursor(indexes.pairs[last.pair]?.legacy === true, last.score, last.record.id));
+    const { items, nextCursor } = pageOf(found, limit, (last) =>
+      listCursor(indexes.pairs[last.pair]?.legacy === true, last.score, last.record.id),
+    );
     return { sessions: items.map((entry) => entry.record), nextCursor };
   }
 
@@ -86,14 +101,22 @@ export class SubjectSessions {
     if (!Number.isSafeInteger(max) || !Number.isSafeInteger(batch) || batch < 1) return [];
     const indexes = await this.#indexes(subject);
     const group = indexes.groups[indexes.groups.length - 1] as number[];
-    const reply = (await this.#transport.run(this.#scripts.trim, keysOf(indexes, group), [subject, String(now), String(max), keep, String(batch)])) as Reply[];
+    const reply = (await this.#transport.run(this.#scripts.trim, keysOf(indexes, group), [
+      subject,
+      String(now),
+      String(max),
+      keep,
+      String(batch),
+    ])) as Reply[];
     return reply.map((id) => ({ id: asString(id), subject }));
   }
 
   /** count({ subject }): one COUNT_SUBJECT script per slot the subject's indexes are in. */
   async count(subject: string, now: number): Promise<number> {
     const indexes = await this.#indexes(subject);
-    const replies = await Promise.all(indexes.groups.map((group) => this.#transport.run(this.#scripts.countSubject, keysOf(indexes, group), [subject, String(now)])));
+    const replies = await Promise.all(
+      indexes.groups.map((group) => this.#transport.run(this.#scripts.countSubject, keysOf(indexes, group), [subject, String(now)])),
+    );
     return replies.reduce<number>((sum, n) => sum + Number(n), 0);
   }
 
@@ -102,7 +125,13 @@ export class SubjectSessions {
    * index is ordered by createdAt, not id, so it is read whole, but in SCAN_SUBJECT steps of
    * `SCAN_BUDGET` entries, so that the server serves others between them; then one HGETALL each.
    */
-  async query(subject: string, now: number, cursor: string, displayNamePrefix: string | undefined, wanted: number): Promise<SessionRecord[]> {
+  async query(
+    subject: string,
+    now: number,
+    cursor: string,
+    displayNamePrefix: string | undefined,
+    wanted: number,
+  ): Promise<SessionRecord[]> {
     const indexes = await this.#indexes(subject);
     let smallest: string[] = [];
     for (const pair of indexes.pairs) {

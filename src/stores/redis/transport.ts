@@ -27,7 +27,12 @@ export interface RedisClientLike {
 export interface RedisClusterLike {
   readonly isOpen: boolean;
   connect(): Promise<unknown>;
-  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: string[], options?: CommandOptionsLike): Promise<unknown>;
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: CommandOptionsLike,
+  ): Promise<unknown>;
   readonly slots: ReadonlyArray<{ readonly master: object }>;
   nodeClient(node: object): Promise<RedisClientLike> | RedisClientLike;
   close(): Promise<unknown>;
@@ -45,7 +50,9 @@ const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY
 
 /** An error the server replied with (also from a client built by another copy of node-redis). */
 export function isReply(error: unknown): error is Error {
-  return error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name));
+  return (
+    error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name))
+  );
 }
 
 /**
@@ -256,12 +263,15 @@ export class RedisTransport {
   }
 
   #startWatchdog(): NodeJS.Timeout {
-    const timer = setInterval(() => {
-      if (this.#inflight.isEmpty) return;
-      this.#inflight.expire(Date.now(), (entry) => {
-        entry.reject(new StoreUnavailableError(`the Redis session store is unavailable (no reply within ${entry.timeout} ms)`));
-      });
-    }, Math.max(5, Math.min(50, Math.floor(this.#timeout / 5))));
+    const timer = setInterval(
+      () => {
+        if (this.#inflight.isEmpty) return;
+        this.#inflight.expire(Date.now(), (entry) => {
+          entry.reject(new StoreUnavailableError(`the Redis session store is unavailable (no reply within ${entry.timeout} ms)`));
+        });
+      },
+      Math.max(5, Math.min(50, Math.floor(this.#timeout / 5))),
+    );
     timer.unref();
     return timer;
   }

@@ -148,7 +148,8 @@ describe('SqliteStore: cleanup by several processes at once', () => {
     const db = new Database(path);
     const insert = db.prepare(statementsSql('tessera_sessions').insert);
     db.transaction(() => {
-      for (let i = 0; i < 2000; i++) insert.run(...rowValues(makeRecord(now - 7_200_000, { subject: i % 2 ? `u${i % 40}` : null, idleTimeout: 60 }).record));
+      for (let i = 0; i < 2000; i++)
+        insert.run(...rowValues(makeRecord(now - 7_200_000, { subject: i % 2 ? `u${i % 40}` : null, idleTimeout: 60 }).record));
     })();
     db.close();
     const store = new SqliteStore({ path });

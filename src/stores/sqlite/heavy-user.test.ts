@@ -66,7 +66,12 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
         const createdAt = now - HEAVY + Math.floor(i / 3);
         // Every 100th one has expired; its entry is skipped, never listed.
         const idleTimeout = i % 100 === 7 ? 1 : 86_400;
-        const { record } = makeRecord(createdAt, { subject: 'heavy', idleTimeout, lastSeenAt: createdAt, absoluteExpiresAt: now + 86_400_000 });
+        const { record } = makeRecord(createdAt, {
+          subject: 'heavy',
+          idleTimeout,
+          lastSeenAt: createdAt,
+          absoluteExpiresAt: now + 86_400_000,
+        });
         insert.run(...rowValues(record));
         if (idleTimeout !== 1) live.push({ id: record.id, createdAt });
       }
@@ -104,13 +109,19 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
       first = await manager.list('heavy', { limit: 50 });
     });
     assert.ok(first);
-    assert.deepEqual(first.sessions.map((s) => s.id), expected.slice(0, 50));
+    assert.deepEqual(
+      first.sessions.map((s) => s.id),
+      expected.slice(0, 50),
+    );
     assert.notEqual(first.nextCursor, null);
     let second: Awaited<ReturnType<SessionManager['list']>> | undefined;
     await plans(async () => {
       second = await manager.list('heavy', { limit: 50, cursor: first?.nextCursor ?? null });
     });
-    assert.deepEqual(second?.sessions.map((s) => s.id), expected.slice(50, 100));
+    assert.deepEqual(
+      second?.sessions.map((s) => s.id),
+      expected.slice(50, 100),
+    );
     manager.close();
   });
 
@@ -134,7 +145,11 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
     await plans(async () => {
       trimmed = await store.trimSubject('heavy', { now, max: 100, keep: newest, batch: 500 });
     });
-    assert.deepEqual(trimmed.map((r) => r.id), expected.slice(0, 500), 'the oldest 500');
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      expected.slice(0, 500),
+      'the oldest 500',
+    );
     let revoked: Array<{ id: string }> = [];
     await plans(async () => {
       revoked = await store.deleteBySubject('heavy', { now, except: newest, limit: 500 });

@@ -109,7 +109,9 @@ export class SqliteStore implements SessionStore, SessionIndex {
           .transaction(() => {
             this.#db.exec(schemaSql(table));
             // Tables made by an earlier version lack the renewal columns: add them in place.
-            const present = new Set((this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name));
+            const present = new Set(
+              (this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name),
+            );
             for (const [column, type] of ADDED_COLUMNS) {
               if (!present.has(column)) this.#db.exec(`ALTER TABLE ${quoteTableName(table)} ADD COLUMN ${column} ${type}`);
             }
@@ -117,7 +119,8 @@ export class SqliteStore implements SessionStore, SessionIndex {
           .immediate();
         // From now on a try blocks for a lock a few milliseconds at most; the rest is waited on a timer.
         if (this.#owned) this.#db.pragma(`busy_timeout = ${LOCK_POLL_MS}`);
-        if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal') this.#checkpoints = new Checkpointer(path, this.#db);
+        if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal')
+          this.#checkpoints = new Checkpointer(path, this.#db);
       });
     } catch (error) {
       if (this.#owned && this.#db.open) this.#db.close();
@@ -133,11 +136,13 @@ export class SqliteStore implements SessionStore, SessionIndex {
           const replaced = replaces ? this.#live(replaces.id, now) : null;
           if (replaces && (replaced === null || replaced.version !== replaces.version)) return { status: 'gone' };
           // Counted up to the limit only: a subject with thousands of sessions costs no more.
-          if (limit && record.subject !== null && this.#liveCount(record.subject, now, replaces?.id ?? null, limit.max) >= limit.max) return { status: 'limit' };
+          if (limit && record.subject !== null && this.#liveCount(record.subject, now, replaces?.id ?? null, limit.max) >= limit.max)
+            return { status: 'limit' };
           if (replaces && replaced !== null) {
             // The secrets that opened it a moment ago, so that a request still carrying one is told
             // apart from a stale cookie (`isSuperseded`); the previous one only in its grace period.
-            const previous = replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
+            const previous =
+              replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
             this.#remove(replaces.id);
             this.#statement('supersede').run(replaces.id, replaced.secretHash, previous, replaces.supersededUntil);
             this.#statement('forgetSuperseded').run(now, replaces.id, FORGET_PER_REPLACE);
@@ -167,7 +172,15 @@ export class SqliteStore implements SessionStore, SessionIndex {
       if (next === record) return record;
       // One statement, conditional on the row being as it was read: a concurrent change wins
       // and the touch is dropped, so nothing is revived and lastSeenAt never moves back.
-      const { changes } = this.#statement('touch').run(next.lastSeenAt, next.expiresAt, next.lastDevice.ip, next.lastDevice.userAgent, id, record.version, record.lastSeenAt);
+      const { changes } = this.#statement('touch').run(
+        next.lastSeenAt,
+        next.expiresAt,
+        next.lastDevice.ip,
+        next.lastDevice.userAgent,
+        id,
+        record.version,
+        record.lastSeenAt,
+      );
       if (changes === 1) return next;
       const current = this.#live(id, now);
       return current !== null && (secretHash === undefined || secretAccepted(current, secretHash, now)) ? current : null;
@@ -324,7 +337,11 @@ export class SqliteStore implements SessionStore, SessionIndex {
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
     return this.#run(() => {
-      const row = (filter.subject !== undefined ? this.#statement('countBySubject').get(filter.subject, filter.now) : this.#statement('countAll').get(filter.now)) as { n: number };
+      const row = (
+        filter.subject !== undefined
+          ? this.#statement('countBySubject').get(filter.subject, filter.now)
+          : this.#statement('countAll').get(filter.now)
+      ) as { n: number };
       return row.n;
     }, false);
   }
@@ -376,10 +393,13 @@ export class SqliteStore implements SessionStore, SessionIndex {
    */
   async #run<T>(work: () => T, write = true): Promise<T> {
     try {
-      return await this.#locks.run(() => {
-        if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
-        return work();
-      }, { write });
+      return await this.#locks.run(
+        () => {
+          if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
+          return work();
+        },
+        { write },
+      );
     } catch (error) {
       throw this.#translate(error);
     }
@@ -397,7 +417,10 @@ export class SqliteStore implements SessionStore, SessionIndex {
   #translate(error: unknown): unknown {
     if (error instanceof StoreUnavailableError) return error;
     const code = errorCode(error);
-    if (isBusy(error)) return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, { cause: error });
+    if (isBusy(error))
+      return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, {
+        cause: error,
+      });
     if ((code !== null && OUTAGE.test(code)) || !this.#db.open) {
       return new StoreUnavailableError(`the SQLite session store is unavailable (${code ?? 'database closed'})`, { cause: error });
     }

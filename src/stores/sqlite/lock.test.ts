@@ -30,7 +30,10 @@ async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }
       db.close();
       process.stdout.write('released\\n');
     });`;
-  const child = spawn(process.execPath, ['-e', code], { cwd: fileURLToPath(new URL('../../..', import.meta.url)), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', code], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
@@ -61,10 +64,12 @@ async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }
 function track<T>(call: () => Promise<T>): { settled: boolean; result: Promise<{ ok: true; value: T } | { ok: false; error: unknown }> } {
   const state = {
     settled: false,
-    result: Promise.resolve().then(call).then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    ),
+    result: Promise.resolve()
+      .then(call)
+      .then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
   };
   void state.result.then(() => (state.settled = true));
   return state;
@@ -107,7 +112,9 @@ describe('SqliteStore: a write lock held by another process', () => {
         create: track(() => s.create(fresh, { now })),
         createWithLimit: track(() => s.create(limited, { now, limit: { max: 5 } })),
         apply: track(() => s.apply(a.id, { set: { k: 1 } }, { now })),
-        touch: track(() => s.load(b.id, { now: now + 5000, secretHash: b.secretHash, touch: touchDue, device: { ip: '198.51.100.1', userAgent: 'x' } })),
+        touch: track(() =>
+          s.load(b.id, { now: now + 5000, secretHash: b.secretHash, touch: touchDue, device: { ip: '198.51.100.1', userAgent: 'x' } }),
+        ),
         delete: track(() => s.delete(c.id)),
         trim: track(() => s.trimSubject('tim', { now, max: 1, keep: (trimmed[2] as typeof a).id, batch: 10 })),
         deleteBySubject: track(() => s.deleteBySubject('lou', { now, except: a.id, limit: 1 })),
@@ -120,13 +127,17 @@ describe('SqliteStore: a write lock held by another process', () => {
         served++;
       }
       assert.equal(served, 20);
-      const settledEarly = Object.entries(writes).filter(([, w]) => w.settled).map(([name]) => name);
+      const settledEarly = Object.entries(writes)
+        .filter(([, w]) => w.settled)
+        .map(([name]) => name);
       assert.deepEqual(settledEarly, [], 'no write got through (or gave up) while the lock was held');
       // WAL: a read needs no write lock.
       assert.equal((await s.load(d.id, { now }))?.id, d.id);
 
       await holder.release();
-      const results = Object.fromEntries(await Promise.all(Object.entries(writes).map(async ([name, w]) => [name, await w.result] as const)));
+      const results = Object.fromEntries(
+        await Promise.all(Object.entries(writes).map(async ([name, w]) => [name, await w.result] as const)),
+      );
       for (const [name, result] of Object.entries(results)) assert.ok(result.ok, `${name}: ${result.ok ? '' : String(result.error)}`);
       assert.ok((await s.load(fresh.id, { now })) !== null);
       assert.ok((await s.load(limited.id, { now })) !== null);
@@ -157,9 +168,9 @@ describe('SqliteStore: a write lock held by another process', () => {
       const error = await Promise.resolve()
         .then(() => s.apply(record.id, { set: { a: 1 } }, { now }))
         .then(
-        () => assert.fail('the write went through a held lock'),
-        (e: unknown) => e,
-      );
+          () => assert.fail('the write went through a held lock'),
+          (e: unknown) => e,
+        );
       clearInterval(ticker);
       assert.ok(error instanceof StoreUnavailableError, String(error));
       assert.equal(error.status, 503);

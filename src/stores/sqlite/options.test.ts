@@ -21,7 +21,11 @@ describe('SqliteStore table option', () => {
   });
 
   it('still reads the deprecated `tableName`', async () => {
-    assert.deepEqual(await tablesMadeWith({ tableName: 'old_sessions' }), ['old_sessions', 'old_sessions_applied', 'old_sessions_superseded']);
+    assert.deepEqual(await tablesMadeWith({ tableName: 'old_sessions' }), [
+      'old_sessions',
+      'old_sessions_applied',
+      'old_sessions_superseded',
+    ]);
     assert.deepEqual(await tablesMadeWith({ table: 'same', tableName: 'same' }), ['same', 'same_applied', 'same_superseded']);
   });
 

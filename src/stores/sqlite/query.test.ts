@@ -4,7 +4,18 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { issueToken } from '../../core/index.js';
-import { compareById, lookahead, matchesQuery, newRecord, querySql, recordFromRow, rowValues, type SessionQuery, type SessionRecord, type SessionRow } from '../../store-kit/index.js';
+import {
+  compareById,
+  lookahead,
+  matchesQuery,
+  newRecord,
+  querySql,
+  recordFromRow,
+  rowValues,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionRow,
+} from '../../store-kit/index.js';
 import { queryDialect, schemaSql, statementsSql } from './schema.js';
 
 const NOW = Date.UTC(2030, 0, 1);
@@ -23,7 +34,17 @@ function makeStoredRecords(specs: Array<typeof recordArb extends fc.Arbitrary<in
   return specs.map(({ subject, displayName, lifetime, data }) => {
     const { id, secretHash } = issueToken();
     const device = { ip: '192.0.2.1', userAgent: 'query-test' };
-    return newRecord({ id, secretHash, now: NOW - 5000, idleTimeout: 60, absoluteExpiresAt: NOW + lifetime, device, subject, displayName, data: { ...data } });
+    return newRecord({
+      id,
+      secretHash,
+      now: NOW - 5000,
+      idleTimeout: 60,
+      absoluteExpiresAt: NOW + lifetime,
+      device,
+      subject,
+      displayName,
+      data: { ...data },
+    });
   });
 }
 
@@ -57,7 +78,10 @@ describe('SQLite query SQL', () => {
             for (const record of records) insert.run(...rowValues(record));
             const values: unknown[] = [];
             const rows = db.prepare(querySql(query, lookahead(query.limit), queryDialect('t', values))).all(...values) as SessionRow[];
-            const expected = records.filter((r) => matchesQuery(r, query)).sort(compareById).slice(0, lookahead(query.limit));
+            const expected = records
+              .filter((r) => matchesQuery(r, query))
+              .sort(compareById)
+              .slice(0, lookahead(query.limit));
             assert.deepEqual(rows.map(recordFromRow), expected);
           } finally {
             db.close();

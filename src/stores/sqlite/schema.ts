@@ -14,7 +14,14 @@ export function quoteTableName(name: unknown): string {
   return `"${name}"`;
 }
 
-export function indexNames(table: string): { subject: string; created: string; expires: string; displayName: string; supersededUntil: string; appliedUntil: string } {
+export function indexNames(table: string): {
+  subject: string;
+  created: string;
+  expires: string;
+  displayName: string;
+  supersededUntil: string;
+  appliedUntil: string;
+} {
   return {
     subject: `${table}_subject_expires`,
     created: `${table}_subject_created`,

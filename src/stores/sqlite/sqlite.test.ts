@@ -23,7 +23,11 @@ after(() => {
 });
 
 runStoreConformance({ name: 'sqlite', createStore: () => new SqliteStore({ path: tmpFile() }) });
-runStoreConformance({ name: 'sqlite (given database, custom table)', concurrency: 50, createStore: () => new SqliteStore({ database: new Database(':memory:'), tableName: 'app_sessions' }) });
+runStoreConformance({
+  name: 'sqlite (given database, custom table)',
+  concurrency: 50,
+  createStore: () => new SqliteStore({ database: new Database(':memory:'), tableName: 'app_sessions' }),
+});
 
 const DEVICE = { ip: '198.51.100.4', userAgent: 'SqliteTest/1.0' };
 
@@ -58,7 +62,16 @@ describe('SqliteStore', () => {
     const now = Date.UTC(2030, 0, 1);
     const { record: old } = makeRecord(now, { subject: 'old' });
     db.prepare('INSERT INTO tessera_sessions VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, 1, ?, NULL, NULL, NULL, NULL)').run(
-      old.id, old.secretHash, 'old', now, now, old.idleTimeout, old.absoluteExpiresAt, old.expiresAt, now, '{"n":1}',
+      old.id,
+      old.secretHash,
+      'old',
+      now,
+      now,
+      old.idleTimeout,
+      old.absoluteExpiresAt,
+      old.expiresAt,
+      now,
+      '{"n":1}',
     );
     db.close();
     const s = store();
@@ -141,12 +154,24 @@ describe('SqliteStore', () => {
     assert.equal(db.prepare('DELETE FROM tessera_sessions WHERE id = ?').run(victim.id).changes, 1);
 
     const cookies: string[] = [];
-    const after = await m.load({ cookie: `${m.cookieName(false)}=${victim.issuedToken as string}`, secure: false, ...DEVICE, setCookie: (c) => cookies.push(c) });
+    const after = await m.load({
+      cookie: `${m.cookieName(false)}=${victim.issuedToken as string}`,
+      secure: false,
+      ...DEVICE,
+      setCookie: (c) => cookies.push(c),
+    });
     assert.equal(after.isStored, false, 'the deleted session no longer opens');
     assert.equal(after.superseded, false);
     assert.equal(cookies.length, 1);
-    assert.match(cookies[0] as string, new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`), 'its cookie is cleared: nothing replaced the token');
-    assert.deepEqual((await m.list('ann')).sessions.map((info) => info.id), [kept.id]);
+    assert.match(
+      cookies[0] as string,
+      new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`),
+      'its cookie is cleared: nothing replaced the token',
+    );
+    assert.deepEqual(
+      (await m.list('ann')).sessions.map((info) => info.id),
+      [kept.id],
+    );
     assert.equal(await m.count({ subject: 'ann' }), 1);
     assert.equal(await m.count(), 3);
     for (const session of [kept, other]) assert.equal((await request(m, session.issuedToken)).isStored, true);
@@ -161,9 +186,12 @@ describe('SqliteStore', () => {
     }
     const db = new Database(path, { readonly: true });
     open.push(db);
-    const names = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all('my_sessions') as Array<{ name: string }>).map((r) => r.name);
+    const names = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?").all('my_sessions') as Array<{ name: string }>
+    ).map((r) => r.name);
     const expected = indexNames('my_sessions');
-    for (const name of [expected.subject, expected.created, expected.expires, expected.displayName]) assert.ok(names.includes(name), `index ${name} exists`);
+    for (const name of [expected.subject, expected.created, expected.expires, expected.displayName])
+      assert.ok(names.includes(name), `index ${name} exists`);
     const table = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get('my_sessions') as { sql: string };
     assert.match(table.sql, /WITHOUT ROWID/);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
@@ -178,7 +206,10 @@ describe('SqliteStore', () => {
     assert.match(plan(sql.countBySubject, 'pat', now), new RegExp(`USING (COVERING )?INDEX ${expected.subject}\\b`));
     assert.match(plan(sql.countAll, now), new RegExp(`USING (COVERING )?INDEX ${expected.expires}\\b`));
     assert.match(plan(sql.expired, now, 10), new RegExp(`USING (COVERING )?INDEX ${expected.expires}\\b`));
-    assert.deepEqual((await s.listBySubject('pat', { now, limit: 10 })).sessions.map((r) => r.createdAt), [now, now + 1, now + 2]);
+    assert.deepEqual(
+      (await s.listBySubject('pat', { now, limit: 10 })).sessions.map((r) => r.createdAt),
+      [now, now + 1, now + 2],
+    );
   });
 
   it('creates the schema idempotently and shares it between stores on one file', async () => {
@@ -287,21 +318,38 @@ describe('SqliteStore', () => {
       const { record } = makeRecord(now);
       await s.create(record, { now });
       ids.push(record.id);
-      for (const [key, until] of [['short#1', now + 1000], ['long#1', now + 60_000]] as const) {
+      for (const [key, until] of [
+        ['short#1', now + 1000],
+        ['long#1', now + 60_000],
+      ] as const) {
         assert.equal((await s.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key, until } })).status, 'applied');
       }
     }
     const db = new Database(path, { readonly: true });
     open.push(db);
-    const keys = () => (db.prepare('SELECT session_id AS id, key FROM tessera_sessions_applied ORDER BY session_id, key').all() as Array<{ id: string; key: string }>).map((r) => `${r.id}:${r.key}`);
+    const keys = () =>
+      (
+        db.prepare('SELECT session_id AS id, key FROM tessera_sessions_applied ORDER BY session_id, key').all() as Array<{
+          id: string;
+          key: string;
+        }>
+      ).map((r) => `${r.id}:${r.key}`);
     assert.equal(keys().length, 6);
     await s.delete(ids[0] as string);
-    assert.deepEqual(keys(), [`${ids[1]}:long#1`, `${ids[1]}:short#1`, `${ids[2]}:long#1`, `${ids[2]}:short#1`].sort(), 'removed with their session');
+    assert.deepEqual(
+      keys(),
+      [`${ids[1]}:long#1`, `${ids[1]}:short#1`, `${ids[2]}:long#1`, `${ids[2]}:short#1`].sort(),
+      'removed with their session',
+    );
     assert.deepEqual(await s.deleteExpired(now + 1000, 1), [], 'no session has expired');
     assert.equal(keys().length, 3, 'one key past its time forgotten per batch of 1');
     await s.deleteExpired(now + 1000, 1);
     assert.deepEqual(keys(), [`${ids[1]}:long#1`, `${ids[2]}:long#1`].sort());
-    const again = await s.apply(ids[1] as string, { increment: { n: 1 } }, { now: now + 1000, idempotency: { key: 'short#1', until: now + 2000 } });
+    const again = await s.apply(
+      ids[1] as string,
+      { increment: { n: 1 } },
+      { now: now + 1000, idempotency: { key: 'short#1', until: now + 2000 } },
+    );
     assert.ok(again.status === 'applied' && again.duplicate !== true, 'a forgotten key applies again');
   });
 
@@ -310,7 +358,10 @@ describe('SqliteStore', () => {
     const now = Date.now();
     const { record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
     await s.create(record, { now });
-    const error = await s.create({ ...record, data: { a: 2 } }, { now }).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
+    const error = await s.create({ ...record, data: { a: 2 } }, { now }).then(
+      () => assert.fail('a duplicate id was created'),
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
     assert.equal((await s.load(record.id, { now }))?.data['a'], 1);
   });
@@ -342,7 +393,10 @@ describe('SqliteStore', () => {
       { id: ids[0], subject: null },
       { id: ids[1], subject: 'q' },
     ]);
-    assert.deepEqual((await s.deleteExpired(later, 10)).map((r) => r.id), ids.slice(2));
+    assert.deepEqual(
+      (await s.deleteExpired(later, 10)).map((r) => r.id),
+      ids.slice(2),
+    );
   });
 
   it('holds the per-subject limit with several processes logging in on one file (reject at create; evict-oldest by trimming after)', async () => {
@@ -379,7 +433,9 @@ describe('SqliteStore', () => {
         child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
         child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
         child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Record<string, number>) : reject(new Error(`worker exited ${code}: ${err}`))));
+        child.on('close', (code) =>
+          code === 0 ? resolve(JSON.parse(out) as Record<string, number>) : reject(new Error(`worker exited ${code}: ${err}`)),
+        );
       });
     const results = await Promise.all([
       ...Array.from({ length: 4 }, () => run(worker('reject', 'rita'))),
@@ -387,10 +443,23 @@ describe('SqliteStore', () => {
     ]);
     const rejected = results.slice(0, 4);
     const evicting = results.slice(4);
-    assert.equal(rejected.reduce((sum, r) => sum + (r['created'] ?? 0), 0), 3);
-    assert.equal(rejected.reduce((sum, r) => sum + (r['limit'] ?? 0), 0), 4 * 40 - 3);
-    assert.equal(evicting.reduce((sum, r) => sum + (r['created'] ?? 0), 0), 4 * 40);
-    assert.equal(evicting.reduce((sum, r) => sum + (r['evicted'] ?? 0), 0), 4 * 40 - 3, 'each session beyond the limit evicted exactly once');
+    assert.equal(
+      rejected.reduce((sum, r) => sum + (r['created'] ?? 0), 0),
+      3,
+    );
+    assert.equal(
+      rejected.reduce((sum, r) => sum + (r['limit'] ?? 0), 0),
+      4 * 40 - 3,
+    );
+    assert.equal(
+      evicting.reduce((sum, r) => sum + (r['created'] ?? 0), 0),
+      4 * 40,
+    );
+    assert.equal(
+      evicting.reduce((sum, r) => sum + (r['evicted'] ?? 0), 0),
+      4 * 40 - 3,
+      'each session beyond the limit evicted exactly once',
+    );
     const check = store();
     const now = Date.now();
     assert.equal(await check.count({ now, subject: 'rita' }), 3);

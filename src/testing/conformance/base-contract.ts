@@ -16,7 +16,9 @@ export function baseContract(ctx: ConformanceContext): void {
     it('stores and loads every field, with JSON data and odd keys', async () => {
       const { store, clock } = ctx;
       const now = clock.now();
-      const data = JSON.parse('{"plain":"x","n":42,"nested":{"a":[1,"two",null,true]},"unicode":"zß水🙂","__proto__":{"polluted":1},"constructor":"c","prototype":"q"}') as Record<string, never>;
+      const data = JSON.parse(
+        '{"plain":"x","n":42,"nested":{"a":[1,"two",null,true]},"unicode":"zß水🙂","__proto__":{"polluted":1},"constructor":"c","prototype":"q"}',
+      ) as Record<string, never>;
       const { record } = await rec(now, { subject: 'alice', displayName: 'Alice', data });
       assert.deepEqual(await store.create(record, { now }), { status: 'created', evicted: [] });
       const loaded = await store.load(record.id, { now, secretHash: record.secretHash });
@@ -56,7 +58,10 @@ export function baseContract(ctx: ConformanceContext): void {
       const now = clock.now();
       const { record } = await rec(now);
       await store.create(record, { now });
-      assert.equal(await store.load(record.id, { now: now + HOUR / 2 - 1, secretHash: hashSecret('wrong'), touch: TOUCH, device: DEVICE }), null);
+      assert.equal(
+        await store.load(record.id, { now: now + HOUR / 2 - 1, secretHash: hashSecret('wrong'), touch: TOUCH, device: DEVICE }),
+        null,
+      );
       const loaded = await store.load(record.id, { now: now + 1000, secretHash: record.secretHash });
       assert.equal(loaded?.lastSeenAt, now);
     });
@@ -158,7 +163,11 @@ export function baseContract(ctx: ConformanceContext): void {
       await store.create(record, { now });
       const result = await store.apply(
         record.id,
-        { set: JSON.parse('{"added":{"deep":[1]},"__proto__":"plain"}') as Record<string, never>, delete: ['drop'], increment: { count: 3, fresh: 2, text: 1 } },
+        {
+          set: JSON.parse('{"added":{"deep":[1]},"__proto__":"plain"}') as Record<string, never>,
+          delete: ['drop'],
+          increment: { count: 3, fresh: 2, text: 1 },
+        },
         { now },
       );
       assert.equal(result.status, 'applied');
@@ -207,7 +216,10 @@ export function baseContract(ctx: ConformanceContext): void {
       const plain = { ...base, data: { ...base.data } };
       const first = await store.apply(record.id, { increment: { n: 2 } }, { now, base });
       assert.ok(first.status === 'applied');
-      assert.deepEqual({ ...first.record, data: { ...first.record.data } }, { ...plain, data: { n: 3, note: 'a' }, version: base.version + 1 });
+      assert.deepEqual(
+        { ...first.record, data: { ...first.record.data } },
+        { ...plain, data: { n: 3, note: 'a' }, version: base.version + 1 },
+      );
       // Another writer changes the session; the next change still starts from the old result.
       await store.apply(record.id, { set: { note: 'b' } }, { now });
       const second = await store.apply(record.id, { increment: { n: 1 } }, { now, base: first.record });
@@ -247,7 +259,14 @@ export function baseContract(ctx: ConformanceContext): void {
       const { record: fresh } = await rec(now);
       const renewed = await store.apply(
         record.id,
-        { renewSecret: { secretHash: fresh.secretHash, renewedAt: now + 1000, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 31_000 } },
+        {
+          renewSecret: {
+            secretHash: fresh.secretHash,
+            renewedAt: now + 1000,
+            previousSecretHash: record.secretHash,
+            previousSecretExpiresAt: now + 31_000,
+          },
+        },
         { now: now + 1000, expectedVersion: record.version },
       );
       assert.ok(renewed.status === 'applied');
@@ -261,7 +280,11 @@ export function baseContract(ctx: ConformanceContext): void {
       assert.equal(await store.load(record.id, { now: now + 31_000, secretHash: record.secretHash, touch: TOUCH, device: DEVICE }), null);
       const touchedByNew = await store.load(record.id, { now: now + 61_000, secretHash: fresh.secretHash, touch: TOUCH, device: DEVICE });
       assert.equal(touchedByNew?.lastSeenAt, now + 61_000);
-      const again = await store.apply(record.id, { renewSecret: { secretHash: record.secretHash, renewedAt: now, previousSecretHash: '', previousSecretExpiresAt: 0 } }, { now, expectedVersion: record.version });
+      const again = await store.apply(
+        record.id,
+        { renewSecret: { secretHash: record.secretHash, renewedAt: now, previousSecretHash: '', previousSecretExpiresAt: 0 } },
+        { now, expectedVersion: record.version },
+      );
       assert.equal(again.status, 'conflict', 'a second renewal from the same read loses');
     });
 

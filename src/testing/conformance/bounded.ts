@@ -36,7 +36,8 @@ export function boundedUnderAbuse(ctx: ConformanceContext): void {
       await assert.rejects((await request(m, anonymous)).session.login('rex'), { code: 'STORE_UNAVAILABLE', status: 503 });
       state.lose = false;
       await m.settled();
-      if (hasSessionIndex(store)) assert.equal(await store.count({ now: clock.now(), subject: 'rex' }), 0, 'no orphan counts against the limit');
+      if (hasSessionIndex(store))
+        assert.equal(await store.count({ now: clock.now(), subject: 'rex' }), 0, 'no orphan counts against the limit');
       const back = await request(m, anonymous);
       assert.deepEqual(back.session.get('cart'), ['pear'], 'the session the login replaced is back, with its data');
       await back.session.login('rex');
@@ -123,11 +124,21 @@ export function boundedUnderAbuse(ctx: ConformanceContext): void {
       const token = await loggedIn(m, 'dup');
       const planted = makeRecord(clock.now()).token;
       const cookies: string[] = [];
-      const both = await m.load({ cookie: `${name}=${planted}; ${name}=${token}`, secure: false, ...DEVICE, setCookie: (c) => cookies.push(c) });
+      const both = await m.load({
+        cookie: `${name}=${planted}; ${name}=${token}`,
+        secure: false,
+        ...DEVICE,
+        setCookie: (c) => cookies.push(c),
+      });
       assert.equal(both.subject, 'dup');
       assert.deepEqual(cookies, []);
       const stale: string[] = [];
-      const neither = await m.load({ cookie: `${name}=${planted}; ${name}=${makeRecord(clock.now()).token}`, secure: false, ...DEVICE, setCookie: (c) => stale.push(c) });
+      const neither = await m.load({
+        cookie: `${name}=${planted}; ${name}=${makeRecord(clock.now()).token}`,
+        secure: false,
+        ...DEVICE,
+        setCookie: (c) => stale.push(c),
+      });
       assert.equal(neither.isStored, false);
       assert.deepEqual(stale, [], 'with several values the cookie is not cleared: the real one may be among them');
       const single: string[] = [];

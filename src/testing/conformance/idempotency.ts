@@ -26,9 +26,17 @@ export function idempotency(ctx: ConformanceContext): void {
     assert.equal((await store.load(record.id, { now }))?.data['n'], 2);
     const elsewhere = await store.apply(other.id, { set: { n: 5 } }, { now, idempotency: once });
     assert.ok(elsewhere.status === 'applied' && elsewhere.duplicate !== true, 'keys are per session');
-    const stale = await store.apply(record.id, { set: { x: 1 } }, { now, expectedVersion: 1, idempotency: { key: 'cas#1', until: now + 60_000 } });
+    const stale = await store.apply(
+      record.id,
+      { set: { x: 1 } },
+      { now, expectedVersion: 1, idempotency: { key: 'cas#1', until: now + 60_000 } },
+    );
     assert.equal(stale.status, 'conflict');
-    const retried = await store.apply(record.id, { set: { x: 1 } }, { now, expectedVersion: 2, idempotency: { key: 'cas#1', until: now + 60_000 } });
+    const retried = await store.apply(
+      record.id,
+      { set: { x: 1 } },
+      { now, expectedVersion: 2, idempotency: { key: 'cas#1', until: now + 60_000 } },
+    );
     assert.ok(retried.status === 'applied' && retried.duplicate !== true, 'a conflict remembers nothing');
     const late = await store.apply(record.id, { increment: { n: 1 } }, { now: now + 60_000, idempotency: once });
     assert.ok(late.status === 'applied' && late.duplicate !== true, 'forgotten at until');

@@ -13,14 +13,22 @@ export function limits(ctx: ConformanceContext): void {
       const { record: old } = await rec(now);
       await store.create(old, { now });
       const { record: stale } = await rec(now, { subject: 'bob' });
-      assert.deepEqual(await store.create(stale, { now, replaces: { id: old.id, version: old.version + 1, supersededUntil: now + 30_000 } }), { status: 'gone' });
+      assert.deepEqual(
+        await store.create(stale, { now, replaces: { id: old.id, version: old.version + 1, supersededUntil: now + 30_000 } }),
+        { status: 'gone' },
+      );
       assert.equal(await store.load(stale.id, { now }), null, 'a refused replacement creates nothing');
       const { record: next } = await rec(now, { subject: 'bob' });
-      assert.equal((await store.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } })).status, 'created');
+      assert.equal(
+        (await store.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } })).status,
+        'created',
+      );
       assert.equal(await store.load(old.id, { now }), null);
       assert.ok(await store.load(next.id, { now }));
       const { record: orphan } = await rec(now, { subject: 'bob' });
-      assert.deepEqual(await store.create(orphan, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } }), { status: 'gone' });
+      assert.deepEqual(await store.create(orphan, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } }), {
+        status: 'gone',
+      });
       if (hasSessionIndex(store)) assert.equal(await store.count({ now }), 1, 'the replaced session leaves every index');
       const swept = await store.deleteExpired(next.absoluteExpiresAt + 1, 100);
       assert.ok(!swept.some((r) => r.id === old.id), 'a replaced session is never reported as expired');
@@ -43,10 +51,18 @@ export function limits(ctx: ConformanceContext): void {
       const at = now + 5000;
       // The oldest is the one kept (a rotation keeps createdAt): the next oldest go instead.
       const first = await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 });
-      assert.deepEqual(first, [ids[1], ids[2]].map((id) => ({ id, subject: 'carol' })), 'oldest first, at most a batch');
+      assert.deepEqual(
+        first,
+        [ids[1], ids[2]].map((id) => ({ id, subject: 'carol' })),
+        'oldest first, at most a batch',
+      );
       const second = await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 });
       assert.deepEqual(second, [{ id: ids[3], subject: 'carol' }]);
-      assert.deepEqual(await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 }), [], 'at the limit: nothing more');
+      assert.deepEqual(
+        await store.trimSubject('carol', { now: at, max: 2, keep: ids[0] as string, batch: 2 }),
+        [],
+        'at the limit: nothing more',
+      );
       for (const id of ids.slice(1, 4)) assert.equal(await store.load(id, { now: at }), null);
       for (const id of [ids[0], ids[4], other.id]) assert.ok(await store.load(id as string, { now: at }));
       if (hasSessionIndex(store)) assert.equal(await store.count({ now: at, subject: 'carol' }), 2);
@@ -70,7 +86,11 @@ export function limits(ctx: ConformanceContext): void {
       // The session a login replaces does not count.
       const current = await store.load(third.id, { now: later });
       const { record: again } = await rec(later, { subject: 'dave' });
-      const replaced = await store.create(again, { now: later, limit: { max: 1 }, replaces: { id: third.id, version: current!.version, supersededUntil: later + 30_000 } });
+      const replaced = await store.create(again, {
+        now: later,
+        limit: { max: 1 },
+        replaces: { id: third.id, version: current!.version, supersededUntil: later + 30_000 },
+      });
       assert.deepEqual(replaced, { status: 'created', evicted: [] });
     });
 

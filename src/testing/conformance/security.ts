@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorResponse, hasSessionIndex, hasSubjectPartitions, partitionOfId, unkeyedPartition, type SessionManager } from '../../core/index.js';
+import {
+  errorResponse,
+  hasSessionIndex,
+  hasSubjectPartitions,
+  partitionOfId,
+  unkeyedPartition,
+  type SessionManager,
+} from '../../core/index.js';
 import { makeRecord } from '../fixtures.js';
 import { DEVICE, type ConformanceContext } from './context.js';
 
@@ -142,7 +149,10 @@ export function security(ctx: ConformanceContext): void {
             return session.subject;
           }),
         );
-        assert.deepEqual(results, stale.map((_, i) => `user${i}`));
+        assert.deepEqual(
+          results,
+          stale.map((_, i) => `user${i}`),
+        );
         assert.equal(refusals, bruteForceAction === 'block' ? 200 - 120 : 0, 'past the default limit of 120');
       }
     });
@@ -212,7 +222,9 @@ export function security(ctx: ConformanceContext): void {
         await session.rotate();
         tokens.push(session.issuedToken as string);
       }
-      const listed = hasSessionIndex(store) ? [await m.list('uma'), await m.query({}), await store.listBySubject('uma', { now: clock.now(), limit: 100 })] : [];
+      const listed = hasSessionIndex(store)
+        ? [await m.list('uma'), await m.query({}), await store.listBySubject('uma', { now: clock.now(), limit: 100 })]
+        : [];
       const stored = await Promise.all(tokens.map((token) => store.load(token.slice(0, 28), { now: clock.now() })));
       const output = JSON.stringify([seen, listed, stored]);
       for (const token of tokens) {

@@ -53,14 +53,20 @@ export function sessionIndex(ctx: ConformanceContext): void {
       await store.create(anonymous, { now });
       const later = now + 10_000;
       const listed = await idx.listBySubject('grace', { now: later, limit: 10 });
-      assert.deepEqual(listed.sessions.map((r) => r.id), grace.slice(0, 3));
+      assert.deepEqual(
+        listed.sessions.map((r) => r.id),
+        grace.slice(0, 3),
+      );
       assert.equal(listed.nextCursor, null);
       assert.equal(await idx.count({ now: later, subject: 'grace' }), 3);
       assert.equal(await idx.count({ now: later }), 5);
       assert.deepEqual(await idx.listBySubject('nobody', { now: later, limit: 10 }), { sessions: [], nextCursor: null });
       const removed = await idx.deleteBySubject('grace', { now: later, except: grace[1] as string, limit: 10 });
       assert.deepEqual(removed.map((r) => r.id).sort(), [grace[0], grace[2]].sort());
-      assert.deepEqual((await idx.listBySubject('grace', { now: later, limit: 10 })).sessions.map((r) => r.id), [grace[1]]);
+      assert.deepEqual(
+        (await idx.listBySubject('grace', { now: later, limit: 10 })).sessions.map((r) => r.id),
+        [grace[1]],
+      );
       assert.equal((await idx.deleteBySubject('grace', { now: later, limit: 10 })).length, 1);
       assert.equal(await idx.count({ now: later, subject: 'grace' }), 0);
       assert.ok(await store.load(other.id, { now: later }));
@@ -96,7 +102,10 @@ export function sessionIndex(ctx: ConformanceContext): void {
       const { record: expired } = await rec(now, { subject: 'pat', idleTimeout: 1 });
       await store.create(expired, { now });
       const later = now + 5000;
-      const expected = ids.map((id, i) => ({ id, createdAt: now + Math.floor(i / 3) })).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((r) => r.id);
+      const expected = ids
+        .map((id, i) => ({ id, createdAt: now + Math.floor(i / 3) }))
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+        .map((r) => r.id);
       for (const limit of [1, 4, 23, 50]) {
         const seen: string[] = [];
         let cursor: string | null = null;

@@ -20,12 +20,22 @@ export function supersededTokens(ctx: ConformanceContext): void {
       const renewedHash = makeRecord(now).record.secretHash;
       const renewed = await store.apply(
         old.id,
-        { renewSecret: { secretHash: renewedHash, renewedAt: now, previousSecretHash: old.secretHash, previousSecretExpiresAt: now + 20_000 } },
+        {
+          renewSecret: {
+            secretHash: renewedHash,
+            renewedAt: now,
+            previousSecretHash: old.secretHash,
+            previousSecretExpiresAt: now + 20_000,
+          },
+        },
         { now, expectedVersion: old.version },
       );
       assert.ok(renewed.status === 'applied');
       const { record: next } = await rec(now, { subject: 'zoe' });
-      const created = await store.create(next, { now: now + 1000, replaces: { id: old.id, version: renewed.record.version, supersededUntil: now + 31_000 } });
+      const created = await store.create(next, {
+        now: now + 1000,
+        replaces: { id: old.id, version: renewed.record.version, supersededUntil: now + 31_000 },
+      });
       assert.equal(created.status, 'created');
       assert.equal(await store.load(old.id, { now: now + 1000, secretHash: renewedHash }), null, 'the replaced token opens nothing');
       const superseded = (hash: string, at: number) => store.isSuperseded(old.id, { now: at, secretHash: hash });
@@ -34,7 +44,11 @@ export function supersededTokens(ctx: ConformanceContext): void {
       assert.equal(await superseded(renewedHash, now + 30_999), true);
       assert.equal(await superseded(renewedHash, now + 31_000), false, 'forgotten at supersededUntil');
       assert.equal(await superseded(hashSecret('wrong'), now + 1000), false, 'a wrong secret learns nothing');
-      assert.equal(await store.isSuperseded(next.id, { now: now + 1000, secretHash: next.secretHash }), false, 'a live current token is not superseded');
+      assert.equal(
+        await store.isSuperseded(next.id, { now: now + 1000, secretHash: next.secretHash }),
+        false,
+        'a live current token is not superseded',
+      );
       assert.equal(await store.isSuperseded(makeRecord(now).record.id, { now, secretHash: renewedHash }), false, 'an unknown id');
       const swept = await store.deleteExpired(now + 86_400_000 * 3, 100);
       assert.ok(!swept.some((r) => r.id === old.id), 'a superseded token is never reported as an expired session');
@@ -48,7 +62,9 @@ export function supersededTokens(ctx: ConformanceContext): void {
       const fresh = makeRecord(now).record.secretHash;
       const renewed = await store.apply(
         record.id,
-        { renewSecret: { secretHash: fresh, renewedAt: now, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 30_000 } },
+        {
+          renewSecret: { secretHash: fresh, renewedAt: now, previousSecretHash: record.secretHash, previousSecretExpiresAt: now + 30_000 },
+        },
         { now, expectedVersion: record.version },
       );
       assert.ok(renewed.status === 'applied');
