@@ -190,8 +190,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext, para
 
 const login: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['username', 'ttl']);
-  const name = username(body['username']);
-  const seconds = body['ttl'] === undefined ? undefined : ttl(body['ttl']);
+  const name = username(body.username);
+  const seconds = body.ttl === undefined ? undefined : ttl(body.ttl);
   const session = await open(req, res, ctx);
   // Also when already logged in: a login always issues a new token (re-authentication).
   await session.login(name, { displayName: name, ...(seconds !== undefined ? { idleTimeout: seconds } : {}) });
@@ -219,7 +219,7 @@ const getStoredRecord: Handler = async (req, res, ctx) => {
 
 const increment: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['field']);
-  const name = field(body['field']);
+  const name = field(body.field);
   // Works for anonymous visitors too: the first increment stores an anonymous session.
   const session = await open(req, res, ctx);
   const value = await session.increment(name);
@@ -229,7 +229,7 @@ const increment: Handler = async (req, res, ctx) => {
 const setData: Handler = async (req, res, ctx, name) => {
   const fieldName = field(decodeURIComponentSafe(name));
   const body = await readObject(req, ['value']);
-  const value = text(body['value']);
+  const value = text(body.value);
   const session = await open(req, res, ctx);
   await session.set(fieldName, value);
   sendJson(res, 200, { session: sessionView(session) });
@@ -245,7 +245,7 @@ function decodeURIComponentSafe(value: string): string {
 
 const setTtl: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['ttl']);
-  const seconds = ttl(body['ttl']);
+  const seconds = ttl(body.ttl);
   const session = await open(req, res, ctx);
   if (!session.isStored) return sendNoSession(res);
   await session.setIdleTimeout(seconds);

@@ -79,12 +79,12 @@ for (const target of await storeTargets()) {
       };
       const variants = [
         token.slice(0, -1),
-        token + 'A',
+        `${token}A`,
         token + token,
         token.replace('.', ''),
         `${token.slice(0, 30)}${token[30] === 'A' ? 'B' : 'A'}${token.slice(31)}`,
         'A'.repeat(8 * 1024),
-        '%00%ff%' + token,
+        `%00%ff%${token}`,
         encodeURIComponent('ü') + token.slice(6),
       ];
       const dead = await probe(`${token.slice(0, 28)}.${'A'.repeat(43)}`);

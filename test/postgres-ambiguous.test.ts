@@ -234,7 +234,7 @@ for (const variant of [
           assert.equal((error.cause as { code?: string }).code, '57014', 'cancelled by statement_timeout');
         }
         assert.equal(await store.load(next.id, { now }), null, 'the login was not written');
-        assert.equal((await store.load(old.id, { now }))?.data['n'], 1, 'the session it replaced is intact, the increment not applied');
+        assert.equal((await store.load(old.id, { now }))?.data.n, 1, 'the session it replaced is intact, the increment not applied');
       });
     }
   });

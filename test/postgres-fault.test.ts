@@ -7,7 +7,7 @@ import { PostgresCluster, findPostgresBin } from './support/postgres-cluster.js'
 const bin = await findPostgresBin();
 let skip: string | false = false;
 if (bin === null) {
-  if (process.env['TESSERA_REQUIRE_SERVICES'] === '1')
+  if (process.env.TESSERA_REQUIRE_SERVICES === '1')
     throw new Error('no PostgreSQL binaries under /usr/lib/postgresql (TESSERA_REQUIRE_SERVICES=1)');
   skip = 'no PostgreSQL binaries under /usr/lib/postgresql (set PG_BIN)';
   console.log(`# skipping the PostgreSQL fault test: ${skip}`);

@@ -115,7 +115,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const keyed = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
     assert.equal(keyed.status, 'applied');
     const again = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
-    assert.ok(again.status === 'applied' && again.duplicate === true && again.record.data['n'] === 2);
+    assert.ok(again.status === 'applied' && again.duplicate === true && again.record.data.n === 2);
     assert.equal(counting.statements.length, 2, 'an apply with an idempotency key: one statement, duplicate or not');
 
     counting.reset();
@@ -171,7 +171,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
       assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
       assert.equal((error as { code?: string }).code, '23505');
     }
-    assert.equal((await store.load(record.id, { now }))?.data['a'], 1);
+    assert.equal((await store.load(record.id, { now }))?.data.a, 1);
     assert.ok(await store.load(other.id, { now }), 'the session the failed login would have replaced is still there');
     await store.close();
   });
@@ -189,14 +189,14 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
       ),
     );
     assert.ok(distinct.every((r) => r.status === 'applied' && r.duplicate !== true));
-    assert.equal((await store.load(record.id, { now }))?.data['n'], 50);
+    assert.equal((await store.load(record.id, { now }))?.data.n, 50);
     const same = await Promise.all(
       Array.from({ length: 50 }, () => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'same#1', until } })),
     );
     assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate !== true).length, 1, 'applied once');
     assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate === true).length, 49, 'the others are duplicates');
-    for (const r of same) if (r.status === 'applied') assert.equal(r.record.data['n'], 51, 'every answer shows the one increment');
-    assert.equal((await store.load(record.id, { now }))?.data['n'], 51);
+    for (const r of same) if (r.status === 'applied') assert.equal(r.record.data.n, 51, 'every answer shows the one increment');
+    assert.equal((await store.load(record.id, { now }))?.data.n, 51);
     await store.close();
   });
 
@@ -238,7 +238,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
 
     const store = new PostgresStore({ pool: p, schema: ns });
     const loaded = await store.load(old.id, { now, secretHash: old.secretHash });
-    assert.equal(loaded?.data['n'], 1, 'the session made before the upgrade still opens, with its data');
+    assert.equal(loaded?.data.n, 1, 'the session made before the upgrade still opens, with its data');
     const versions = await p.query(`SELECT version FROM "${ns}".tessera_migrations ORDER BY version`);
     assert.deepEqual(
       versions.rows.map((r: { version: number }) => r.version),

@@ -173,10 +173,10 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
       // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.
       const loaded = await given.load(record.id, { now: now + 1000, secretHash: record.secretHash, touch });
       assert.equal(loaded?.subject, 'resp3');
-      assert.equal(loaded?.data['n'], 1);
+      assert.equal(loaded?.data.n, 1);
       const applied = await given.apply(record.id, { increment: { n: 2 } }, { now: now + 2000 });
       assert.equal(applied.status, 'applied');
-      assert.equal((await given.load(record.id, { now: now + 3000, secretHash: record.secretHash, touch }))?.data['n'], 3);
+      assert.equal((await given.load(record.id, { now: now + 3000, secretHash: record.secretHash, touch }))?.data.n, 3);
       assert.equal(await given.count({ now }), 1);
     } finally {
       await given.close();

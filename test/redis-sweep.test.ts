@@ -212,7 +212,7 @@ describe('redis store: a sweep batch is short steps', {
         for (const r of batch) swept.add(r.id);
         // The steps (and one more that finds the end, when the batch is not full), and the one heal
         // script of every call (see "Healing").
-        const steps = (calls['evalsha'] ?? 0) - 1;
+        const steps = (calls.evalsha ?? 0) - 1;
         assert.ok(
           steps >= Math.ceil(expected / SWEEP_STEP) && steps <= Math.ceil(expected / SWEEP_STEP) + 1,
           `steps of at most ${SWEEP_STEP}: ${JSON.stringify(calls)}`,
@@ -220,8 +220,8 @@ describe('redis store: a sweep batch is short steps', {
         // 1,024 indexes: every step goes on where the last stopped, so a call reads each index about
         // once (the heal reads its 16 more), not once a step.
         assert.ok(
-          (calls['zrangebyscore'] ?? 0) <= ID_SHARDS.length + 2 * Math.ceil(expected / SWEEP_STEP) + 16,
-          `indexes read: ${calls['zrangebyscore']}`,
+          (calls.zrangebyscore ?? 0) <= ID_SHARDS.length + 2 * Math.ceil(expected / SWEEP_STEP) + 16,
+          `indexes read: ${calls.zrangebyscore}`,
         );
       }
       assert.deepEqual(swept, ids, 'every expired session once');

@@ -108,7 +108,7 @@ export function scaleTable(scale) {
   const rows = [];
   for (const [kind, label] of SCALE_ROWS) {
     const r = scale[kind];
-    if (!r || r.status !== 'ok') {
+    if (r?.status !== 'ok') {
       rows.push([label, r?.status ?? 'not run', r?.reason ? r.reason.slice(0, 160) : '', '', '', '', '']);
       continue;
     }

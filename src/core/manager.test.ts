@@ -84,7 +84,7 @@ describe('cookies', () => {
   it('refuses malformed tokens without a store round trip', async () => {
     const counting = countingStore(store);
     const m = new SessionManager({ store: counting.store, clock, cleanupInterval: false });
-    for (const cookie of ['tessera=abc', 'tessera=' + 'A'.repeat(72), 'tessera=%00%ff', 'tessera=' + 'x'.repeat(8192), 'tessera=ü']) {
+    for (const cookie of ['tessera=abc', `tessera=${'A'.repeat(72)}`, 'tessera=%00%ff', `tessera=${'x'.repeat(8192)}`, 'tessera=ü']) {
       const { session } = await request(m, null, { cookie });
       assert.equal(session.isStored, false);
     }

@@ -84,15 +84,15 @@ describe('tokens', () => {
     const { token } = issueToken();
     for (const bad of [
       token.slice(0, -1),
-      token + 'A',
+      `${token}A`,
       token + token,
       `${token} `,
       token.replace('.', ''),
       token.replace('.', '..'),
       token.toUpperCase().replace(/\./, ','),
-      'ü' + token.slice(1),
-      '%' + token.slice(1),
-      token.slice(0, 10) + '\n' + token.slice(11),
+      `ü${token.slice(1)}`,
+      `%${token.slice(1)}`,
+      `${token.slice(0, 10)}\n${token.slice(11)}`,
       '',
       'x'.repeat(8192),
     ]) {

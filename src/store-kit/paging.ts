@@ -12,6 +12,7 @@ import type { CreationKey } from './compare.js';
  */
 export function pageSize(limit: number): number {
   const size = Math.floor(limit);
+  // biome-ignore lint/complexity/useMathMinMax: Math.max(NaN, 0) is NaN; a limit that is not a number must give 0
   return size > 0 ? size : 0;
 }
 

@@ -51,7 +51,7 @@ export function makeRecord(
 export const opaqueTestCodec: ValueCodec = Object.freeze({
   additive: false,
   encode(value: JsonValue, context: CodecContext): JsonValue {
-    return 'opaque:' + Buffer.from(JSON.stringify([context.sessionId, context.field, value])).toString('base64');
+    return `opaque:${Buffer.from(JSON.stringify([context.sessionId, context.field, value])).toString('base64')}`;
   },
   decode(stored: JsonValue, context: CodecContext): JsonValue {
     if (typeof stored !== 'string' || !stored.startsWith('opaque:')) throw new InvalidOptionError('not an opaque value');

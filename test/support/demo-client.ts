@@ -81,7 +81,7 @@ export class DemoClient {
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...this.#headers, ...options.headers };
-    if (this.token !== null && options.noCookie !== true) headers['cookie'] = `${this.cookieName}=${this.token}`;
+    if (this.token !== null && options.noCookie !== true) headers.cookie = `${this.cookieName}=${this.token}`;
     let body: string | undefined;
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);

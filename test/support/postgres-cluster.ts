@@ -14,7 +14,7 @@ const run = promisify(execFile);
 
 /** The newest `/usr/lib/postgresql/<version>/bin`, or `PG_BIN` when set; null when none is installed. */
 export async function findPostgresBin(): Promise<string | null> {
-  if (process.env['PG_BIN']) return process.env['PG_BIN'];
+  if (process.env.PG_BIN) return process.env.PG_BIN;
   try {
     const versions = (await readdir('/usr/lib/postgresql')).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
     const newest = versions[0];

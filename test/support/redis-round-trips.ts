@@ -68,7 +68,7 @@ export function runRoundTripSuite(binary: ServerBinary): void {
     ]);
     function assertOneCommand(calls: Record<string, number>, label: string): void {
       console.log(`${label}: ${JSON.stringify(calls)}`);
-      assert.equal(calls['evalsha'], 1, `${label}: one EVALSHA`);
+      assert.equal(calls.evalsha, 1, `${label}: one EVALSHA`);
       for (const name of Object.keys(calls))
         if (name !== 'evalsha') assert.ok(INSIDE_SCRIPTS.has(name), `${label}: unexpected top-level ${name}`);
     }
@@ -109,7 +109,7 @@ export function runRoundTripSuite(binary: ServerBinary): void {
           assert.equal(session.get('n'), 1);
         });
         assertOneCommand(fresh, 'read-only load by an instance that has not seen the session');
-        assert.equal(fresh['hset'], undefined, 'no touch was due');
+        assert.equal(fresh.hset, undefined, 'no touch was due');
       } finally {
         other.close();
         await otherStore.close();
@@ -118,14 +118,14 @@ export function runRoundTripSuite(binary: ServerBinary): void {
       clock.advance(120_000);
       const touched = await measure(() => request(token));
       assertOneCommand(touched, 'load with a due touch');
-      assert.equal(touched['hset'], 1, 'the touch wrote lastSeenAt');
+      assert.equal(touched.hset, 1, 'the touch wrote lastSeenAt');
 
       clock.advance(1000);
       const session = await request(token);
       const applied = await measure(() => session.increment('n'));
       assertOneCommand(applied, 'apply (increment)');
-      assert.equal(applied['hincrby'], 2, 'the counter and the version');
-      assert.equal(applied['hgetall'], undefined, 'nothing else wrote, so the hash is not read back');
+      assert.equal(applied.hincrby, 2, 'the counter and the version');
+      assert.equal(applied.hgetall, undefined, 'nothing else wrote, so the hash is not read back');
       manager.close();
     });
 
@@ -149,9 +149,9 @@ export function runRoundTripSuite(binary: ServerBinary): void {
           assert.equal(session.info?.lastSeenAt, clock.now(), 'the touch happened');
         });
         console.log(`load with a touch made due elsewhere: ${JSON.stringify(calls)}`);
-        assert.equal(calls['hgetall'], 2, 'the plain read, then the script read');
-        assert.equal(calls['evalsha'], 1);
-        assert.equal(calls['hset'], 1, 'lastSeenAt written');
+        assert.equal(calls.hgetall, 2, 'the plain read, then the script read');
+        assert.equal(calls.evalsha, 1);
+        assert.equal(calls.hset, 1, 'lastSeenAt written');
         clock.advance(19_000);
         assert.ok((await a.load(cookie(a, token))).isStored, 'alive 19 s after the touch, though 24 s after login');
       } finally {

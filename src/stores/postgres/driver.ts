@@ -14,6 +14,7 @@ export interface PgQueryConfig {
 }
 
 export interface PgQueryResult {
+  // biome-ignore lint/suspicious/noExplicitAny: as pg types it; each statement's caller casts its rows to its own row type
   rows: any[];
   rowCount: number | null;
 }

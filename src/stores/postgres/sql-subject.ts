@@ -85,7 +85,7 @@ export function listStatement(
 
 /** `LIKE` pattern for "starts with", with the pattern characters of the prefix taken literally. */
 export function likePrefix(prefix: string): string {
-  return prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** `querySql` for PostgreSQL: `$n` placeholders, cast; a prefix as `LIKE`, which the `text_pattern_ops` index serves. */

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { expiresAt, type DeviceInfo, type SessionRecord } from '../../core/index.js';
 import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
 
-const ID = 'AbCdEf' + 'x'.repeat(22);
+const ID = `AbCdEf${'x'.repeat(22)}`;
 
 /** A logged-in session as a login writes it: nothing optional differs from its default. */
 function loggedIn(): SessionRecord {

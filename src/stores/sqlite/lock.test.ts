@@ -141,11 +141,11 @@ describe('SqliteStore: a write lock held by another process', () => {
       for (const [name, result] of Object.entries(results)) assert.ok(result.ok, `${name}: ${result.ok ? '' : String(result.error)}`);
       assert.ok((await s.load(fresh.id, { now })) !== null);
       assert.ok((await s.load(limited.id, { now })) !== null);
-      assert.equal((await s.load(a.id, { now }))?.data['k'], 1);
+      assert.equal((await s.load(a.id, { now }))?.data.k, 1);
       assert.equal(await s.load(c.id, { now }), null);
-      assert.equal((results['trim'] as { value: unknown[] } | undefined)?.value.length, 2);
-      assert.equal((results['deleteBySubject'] as { value: unknown[] } | undefined)?.value.length, 1);
-      assert.deepEqual((results['deleteExpired'] as { value: unknown[] } | undefined)?.value, [{ id: expired.id, subject: null }]);
+      assert.equal((results.trim as { value: unknown[] } | undefined)?.value.length, 2);
+      assert.equal((results.deleteBySubject as { value: unknown[] } | undefined)?.value.length, 1);
+      assert.deepEqual((results.deleteExpired as { value: unknown[] } | undefined)?.value, [{ id: expired.id, subject: null }]);
       // The touch went through unless the revocation above took its session first.
       const touched = await s.load(b.id, { now: now + 5000 });
       assert.ok(touched === null || touched.lastSeenAt === now + 5000, 'the touch was written');

@@ -67,19 +67,19 @@ describe('SqliteStore across processes', () => {
     const rejected = results.slice(0, 4);
     const evicting = results.slice(4);
     assert.equal(
-      rejected.reduce((sum, r) => sum + (r['created'] ?? 0), 0),
+      rejected.reduce((sum, r) => sum + (r.created ?? 0), 0),
       3,
     );
     assert.equal(
-      rejected.reduce((sum, r) => sum + (r['limit'] ?? 0), 0),
+      rejected.reduce((sum, r) => sum + (r.limit ?? 0), 0),
       4 * 40 - 3,
     );
     assert.equal(
-      evicting.reduce((sum, r) => sum + (r['created'] ?? 0), 0),
+      evicting.reduce((sum, r) => sum + (r.created ?? 0), 0),
       4 * 40,
     );
     assert.equal(
-      evicting.reduce((sum, r) => sum + (r['evicted'] ?? 0), 0),
+      evicting.reduce((sum, r) => sum + (r.evicted ?? 0), 0),
       4 * 40 - 3,
       'each session beyond the limit evicted exactly once',
     );

@@ -74,7 +74,7 @@ describe('SqliteStore', () => {
     db.close();
     const s = store();
     const loaded = await s.load(old.id, { now, secretHash: old.secretHash });
-    assert.equal(loaded?.data['n'], 1);
+    assert.equal(loaded?.data.n, 1);
     assert.equal(loaded?.renewedAt, now);
     assert.equal(loaded?.previousSecretHash, null);
   });
@@ -255,14 +255,14 @@ describe('SqliteStore', () => {
     const loaded = await s.load(record.id, { now });
     assert.ok(loaded);
     assert.ok(Object.hasOwn(loaded.data, '__proto__'));
-    assert.deepEqual(loaded.data['__proto__'], { admin: true });
+    assert.deepEqual(loaded.data.__proto__, { admin: true });
     assert.equal(Object.getPrototypeOf(loaded.data), Object.prototype);
-    assert.equal((loaded.data as Record<string, unknown>)['admin'], undefined);
+    assert.equal((loaded.data as Record<string, unknown>).admin, undefined);
     const applied = await s.apply(record.id, { set: JSON.parse('{"__proto__":2}') as Record<string, never> }, { now });
     assert.ok(applied.status === 'applied');
-    assert.equal(applied.record.data['__proto__'], 2);
+    assert.equal(applied.record.data.__proto__, 2);
     assert.equal(Object.getPrototypeOf(applied.record.data), Object.prototype);
-    assert.equal(({} as Record<string, unknown>)['admin'], undefined);
+    assert.equal(({} as Record<string, unknown>).admin, undefined);
   });
 
   it('leaves a given database open, and refuses work once closed', async () => {
@@ -361,7 +361,7 @@ describe('SqliteStore', () => {
       (e: unknown) => e,
     );
     assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
-    assert.equal((await s.load(record.id, { now }))?.data['a'], 1);
+    assert.equal((await s.load(record.id, { now }))?.data.a, 1);
   });
 
   it('validates its options at construction', () => {

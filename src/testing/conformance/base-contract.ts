@@ -25,7 +25,7 @@ export function baseContract(ctx: ConformanceContext): void {
       assert.ok(loaded);
       assert.deepEqual({ ...loaded, data: { ...loaded.data } }, { ...record, data: { ...record.data } });
       assert.equal(Object.getPrototypeOf({}), Object.prototype);
-      assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
     });
 
     it('shares no objects with its callers: changing a record given or returned changes nothing stored', async () => {
@@ -34,19 +34,20 @@ export function baseContract(ctx: ConformanceContext): void {
       const { record } = await rec(now, { data: { nested: { list: [1, 2] }, n: 1 } });
       await store.create(record, { now });
       const original = { nested: { list: [1, 2] }, n: 1 };
-      (record.data['nested'] as { list: number[] }).list.push(3);
+      (record.data.nested as { list: number[] }).list.push(3);
       record.createdDevice.ip = 'changed';
       const loaded = await store.load(record.id, { now });
       assert.deepEqual({ ...loaded?.data }, original);
-      assert.notEqual(loaded?.createdDevice.ip, 'changed');
-      (loaded?.data['nested'] as { list: number[] }).list.push(4);
-      if (loaded) loaded.lastDevice.userAgent = 'changed';
+      assert.ok(loaded);
+      assert.notEqual(loaded.createdDevice.ip, 'changed');
+      (loaded.data.nested as { list: number[] }).list.push(4);
+      loaded.lastDevice.userAgent = 'changed';
       const applied = await store.apply(record.id, { increment: { n: 1 } }, { now });
       assert.equal(applied.status, 'applied');
       if (applied.status === 'applied') {
         assert.deepEqual({ ...applied.record.data }, { ...original, n: 2 });
         assert.notEqual(applied.record.lastDevice.userAgent, 'changed');
-        (applied.record.data['nested'] as { list: number[] }).list.length = 0;
+        (applied.record.data.nested as { list: number[] }).list.length = 0;
       }
       const again = await store.load(record.id, { now });
       assert.deepEqual({ ...again?.data }, { ...original, n: 2 });
@@ -176,7 +177,7 @@ export function baseContract(ctx: ConformanceContext): void {
       assert.equal(result.record.version, record.version + 1);
       const loaded = await store.load(record.id, { now });
       assert.deepEqual({ ...loaded?.data }, { ...result.record.data });
-      assert.equal(({} as Record<string, unknown>)['deep'], undefined);
+      assert.equal(({} as Record<string, unknown>).deep, undefined);
     });
 
     it('recomputes the expiry on a new idle timeout; lastSeenAt never moves back', async () => {
@@ -246,7 +247,7 @@ export function baseContract(ctx: ConformanceContext): void {
       assert.equal(stale.status, 'conflict');
       assert.ok(stale.status === 'conflict');
       assert.equal(stale.record.version, record.version + 1);
-      assert.equal(stale.record.data['v'], 'b');
+      assert.equal(stale.record.data.v, 'b');
     });
   });
 
@@ -274,7 +275,7 @@ export function baseContract(ctx: ConformanceContext): void {
       assert.equal(renewed.record.renewedAt, now + 1000);
       assert.equal(renewed.record.previousSecretHash, record.secretHash);
       assert.equal(renewed.record.id, record.id);
-      assert.equal(renewed.record.data['n'], 1);
+      assert.equal(renewed.record.data.n, 1);
       assert.ok(await store.load(record.id, { now: now + 30_999, secretHash: record.secretHash }));
       assert.ok(await store.load(record.id, { now: now + 30_999, secretHash: fresh.secretHash }));
       assert.equal(await store.load(record.id, { now: now + 31_000, secretHash: record.secretHash, touch: TOUCH, device: DEVICE }), null);

@@ -98,7 +98,7 @@ export function codecs(ctx: ConformanceContext): void {
           assert.doesNotMatch(JSON.stringify(raw), /plaintext-marker-42/);
           const { session: other } = await request(m, null);
           await other.set('secret', 'x');
-          const moved = store.apply(other.id as string, { set: { secret: raw.data['secret'] ?? null } }, { now: clock.now() });
+          const moved = store.apply(other.id as string, { set: { secret: raw.data.secret ?? null } }, { now: clock.now() });
           assert.equal((await moved).status, 'applied');
           const unreadable: string[] = [];
           m.on('unreadable', (event) => {
@@ -114,7 +114,7 @@ export function codecs(ctx: ConformanceContext): void {
           assert.equal(reread.session.get('secret'), 'plaintext-marker-42');
           await reread.session.set('secret', 'rewritten');
           const afterWrite = await store.load(session.id as string, { now: clock.now() });
-          assert.match(String(afterWrite?.data['secret']), /^enc1\.test2\./, 'rewritten under the new primary key');
+          assert.match(String(afterWrite?.data.secret), /^enc1\.test2\./, 'rewritten under the new primary key');
           const keyRemoved = manager({ codec: encryptionCodec([{ id: 'test3', key: Buffer.alloc(32, 3) }]) });
           keyRemoved.on('unreadable', (event) => {
             unreadable.push(event.session.id);

@@ -1,7 +1,7 @@
 import { after, afterEach, before, beforeEach, it } from 'node:test';
 import {
   ManualClock,
-  Session,
+  type Session,
   SessionManager,
   hasSessionIndex,
   hasSubjectPartitions,

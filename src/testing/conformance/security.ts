@@ -53,18 +53,18 @@ export function security(ctx: ConformanceContext): void {
         token.slice(0, -1),
         token.slice(1),
         token.slice(0, 29),
-        token + 'A',
+        `${token}A`,
         token + token,
         `${token}.${token}`,
         token.replace('.', ''),
         token.replace('.', '%2E'),
         'A'.repeat(8192),
         token + 'A'.repeat(8192),
-        token.slice(0, 40) + 'é' + token.slice(41),
-        token.slice(0, 40) + '\u0000' + token.slice(41),
-        token.slice(0, 40) + '\r\n' + token.slice(41),
-        '%00%ff%' + token,
-        encodeURIComponent('ü' + token),
+        `${token.slice(0, 40)}é${token.slice(41)}`,
+        `${token.slice(0, 40)}\u0000${token.slice(41)}`,
+        `${token.slice(0, 40)}\r\n${token.slice(41)}`,
+        `%00%ff%${token}`,
+        encodeURIComponent(`ü${token}`),
       ];
       for (const value of variants) {
         const seen = await observe(m, `${name}=${value}`);
@@ -201,7 +201,7 @@ export function security(ctx: ConformanceContext): void {
       assert.deepEqual(again.get('prototype'), { x: 1 });
       assert.equal(again.get('hasOwnProperty'), 1);
       assert.deepEqual(Object.keys(again.data()).sort(), ['__proto__', 'constructor', 'hasOwnProperty', 'prototype']);
-      assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+      assert.equal(({} as Record<string, unknown>).polluted, undefined);
       assert.equal(Object.getPrototypeOf(again.data()), null);
     });
 
