@@ -39,7 +39,10 @@ for (const workload of ['read', 'increment']) {
   const encrypted = await measure(codec, workload);
   rows.push({ workload, plain, encrypted });
 }
-console.log(`encryption cost per request (memory store, median of ${ROUNDS} × ${REQUESTS.toLocaleString('en')} requests, Node ${process.version})`);
+console.log(
+  `encryption cost per request (memory store, median of ${ROUNDS} × ${REQUESTS.toLocaleString('en')} requests, Node ${process.version})`,
+);
 console.log('| workload | plain JSON µs/req | AES-256-GCM µs/req | added µs/req |');
 console.log('|---|---:|---:|---:|');
-for (const r of rows) console.log(`| ${r.workload} | ${r.plain.toFixed(1)} | ${r.encrypted.toFixed(1)} | ${(r.encrypted - r.plain).toFixed(1)} |`);
+for (const r of rows)
+  console.log(`| ${r.workload} | ${r.plain.toFixed(1)} | ${r.encrypted.toFixed(1)} | ${(r.encrypted - r.plain).toFixed(1)} |`);

@@ -15,6 +15,7 @@
 // Prints `result <json>` as its last line. run.mjs removes the prefix / schema afterwards.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { bounded } from './lib/async.mjs';
 import { env, importOrSkip, redisClient, skip } from './lib/server-common.mjs';
 import { openPostgresStore, openRedisStore } from './lib/stores.mjs';
 
@@ -26,15 +27,6 @@ const IDLE_MS = 1800 * 1000;
 const DEVICE = Object.freeze({ ip: '127.0.0.1', userAgent: 'bench/1.0' });
 const FIELDS = Object.freeze({ theme: 'dark', n: 42 });
 const PROBE_SUBJECT = 'user-7';
-
-/** Runs `task(i)` for i in [0, count) with at most `limit` in flight. */
-async function bounded(count, limit, task) {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
 
 async function timeCalls(calls, fn, warmUp = 5) {
   for (let i = 0; i < warmUp; i++) await fn();
@@ -96,7 +88,8 @@ async function startCluster() {
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const net = await import('node:net');
-  if (spawnSync('redis-server', ['--version']).status !== 0 || spawnSync('redis-cli', ['--version']).status !== 0) skip('redis-server or redis-cli is not on PATH');
+  if (spawnSync('redis-server', ['--version']).status !== 0 || spawnSync('redis-cli', ['--version']).status !== 0)
+    skip('redis-server or redis-cli is not on PATH');
   const freePort = () =>
     new Promise((resolve, reject) => {
       const server = net.createServer();
@@ -111,18 +104,46 @@ async function startCluster() {
   const ports = [];
   for (let i = 0; i < 3; i++) ports.push(await freePort());
   const children = ports.map((port) =>
-    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: 'ignore' }),
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        join(dir, `nodes-${port}.conf`),
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      { stdio: 'ignore' },
+    ),
   );
   const stop = () => {
-    for (const child of children) if (child.pid !== undefined) try { process.kill(child.pid, 'SIGKILL'); } catch {}
+    for (const child of children)
+      if (child.pid !== undefined)
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {}
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const ping = (port) => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
     for (let i = 0; i < 100 && !ports.every(ping); i++) await new Promise((r) => setTimeout(r, 50));
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { encoding: 'utf8', timeout: 30_000 });
+    const created = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     if (created.status !== 0) throw new Error(`redis-cli --cluster create: ${created.stdout}${created.stderr}`);
-    const ok = (port) => spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok');
+    const ok = (port) =>
+      spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok');
     for (let i = 0; i < 200 && !ports.every(ok); i++) await new Promise((r) => setTimeout(r, 50));
     if (!ports.every(ok)) throw new Error('the cluster did not reach cluster_state:ok');
   } catch (error) {
@@ -206,7 +227,11 @@ async function run() {
     const cluster = await startCluster();
     try {
       const mod = await importOrSkip('tessera/stores/redis');
-      const store = new mod.RedisStore({ cluster: { rootNodes: cluster.ports.map((p) => `redis://127.0.0.1:${p}`) }, prefix: env.prefix, commandTimeout: 5000 });
+      const store = new mod.RedisStore({
+        cluster: { rootNodes: cluster.ports.map((p) => `redis://127.0.0.1:${p}`) },
+        prefix: env.prefix,
+        commandTimeout: 5000,
+      });
       const createSeconds = await tesseraRecords(store);
       const { createClient } = await import('redis');
       const totals = { keys: 0, bytes: 0, bytesPerSession: 0, byType: {} };
@@ -250,7 +275,12 @@ async function run() {
       users: USERS,
       createSeconds,
       memory,
-      list: { ...(await timeCalls(2, async () => (await store.all()).filter((s) => s.user === PROBE_SUBJECT), 0)), subject: PROBE_SUBJECT, sessions: listed, how: 'store.all() (SCAN + MGET) then filter' },
+      list: {
+        ...(await timeCalls(2, async () => (await store.all()).filter((s) => s.user === PROBE_SUBJECT), 0)),
+        subject: PROBE_SUBJECT,
+        sessions: listed,
+        how: 'store.all() (SCAN + MGET) then filter',
+      },
       count: { ...(await timeCalls(3, () => store.length(), 0)), result: await store.length(), how: 'store.length() (SCAN)' },
     };
   }
@@ -265,7 +295,13 @@ async function run() {
     const pool = await pgPool();
     const session = (await import('express-session')).default;
     const PgStore = (await import('connect-pg-simple')).default(session);
-    const store = new PgStore({ pool, schemaName: env.schema, tableName: 'session', createTableIfMissing: true, pruneSessionInterval: false });
+    const store = new PgStore({
+      pool,
+      schemaName: env.schema,
+      tableName: 'session',
+      createTableIfMissing: true,
+      pruneSessionInterval: false,
+    });
     const set = (sid, sess) => new Promise((resolve, reject) => store.set(sid, sess, (error) => (error ? reject(error) : resolve())));
     const started = performance.now();
     await bounded(N, IN_FLIGHT, async (i) => {

@@ -22,12 +22,12 @@ import {
   NotFoundError,
   errorResponse,
   isSessionId,
-  serializeCookie,
   type Session,
   type SessionManager,
   type SessionRecord,
 } from 'tessera';
-import { isSecureRequest, loadSession, readJson, requestHost, sendError, sendJson, setSessionCookie } from 'tessera/adapters/node';
+import { isSecureRequest, loadSession, requestHost, setSessionCookie } from 'tessera/adapters/node';
+import { readJson, sendError, sendJson } from './http.js';
 import type { OpenedStore } from './store.js';
 
 /** Largest JSON body the API reads; every valid request is far smaller. */
@@ -143,7 +143,8 @@ async function readObject(req: IncomingMessage, allowed: readonly string[]): Pro
   if (body === undefined) throw new BadRequestError('a JSON object body is required');
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequestError('the body must be a JSON object');
   for (const key of Object.keys(body)) {
-    if (!allowed.includes(key)) throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}; expected ${allowed.join(', ')}`);
+    if (!allowed.includes(key))
+      throw new BadRequestError(`unknown field ${JSON.stringify(key.slice(0, 64))}; expected ${allowed.join(', ')}`);
   }
   return body as Record<string, unknown>;
 }
@@ -166,7 +167,8 @@ function ttl(value: unknown): number {
 
 function text(value: unknown): string {
   if (value === undefined) throw new BadRequestError('value is required');
-  if (typeof value !== 'string' || value.length > MAX_VALUE_LENGTH) throw new BadRequestError(`value must be a string of at most ${MAX_VALUE_LENGTH} characters`);
+  if (typeof value !== 'string' || value.length > MAX_VALUE_LENGTH)
+    throw new BadRequestError(`value must be a string of at most ${MAX_VALUE_LENGTH} characters`);
   return value;
 }
 
@@ -188,8 +190,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse, ctx: ApiContext, para
 
 const login: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['username', 'ttl']);
-  const name = username(body['username']);
-  const seconds = body['ttl'] === undefined ? undefined : ttl(body['ttl']);
+  const name = username(body.username);
+  const seconds = body.ttl === undefined ? undefined : ttl(body.ttl);
   const session = await open(req, res, ctx);
   // Also when already logged in: a login always issues a new token (re-authentication).
   await session.login(name, { displayName: name, ...(seconds !== undefined ? { idleTimeout: seconds } : {}) });
@@ -217,7 +219,7 @@ const getStoredRecord: Handler = async (req, res, ctx) => {
 
 const increment: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['field']);
-  const name = field(body['field']);
+  const name = field(body.field);
   // Works for anonymous visitors too: the first increment stores an anonymous session.
   const session = await open(req, res, ctx);
   const value = await session.increment(name);
@@ -227,7 +229,7 @@ const increment: Handler = async (req, res, ctx) => {
 const setData: Handler = async (req, res, ctx, name) => {
   const fieldName = field(decodeURIComponentSafe(name));
   const body = await readObject(req, ['value']);
-  const value = text(body['value']);
+  const value = text(body.value);
   const session = await open(req, res, ctx);
   await session.set(fieldName, value);
   sendJson(res, 200, { session: sessionView(session) });
@@ -243,7 +245,7 @@ function decodeURIComponentSafe(value: string): string {
 
 const setTtl: Handler = async (req, res, ctx) => {
   const body = await readObject(req, ['ttl']);
-  const seconds = ttl(body['ttl']);
+  const seconds = ttl(body.ttl);
   const session = await open(req, res, ctx);
   if (!session.isStored) return sendNoSession(res);
   await session.setIdleTimeout(seconds);
@@ -258,9 +260,7 @@ const logout: Handler = async (req, res, ctx) => {
   // Clear the cookie even when the request carried none, so the answer is always the same; but
   // not for a token a login or rotation just replaced: that would clear the newer cookie.
   if (res.getHeader('set-cookie') === undefined && !session.superseded) {
-    const name = manager.cookieName(isSecureRequest(req, ctx.trustProxy));
-    const attributes = { maxAge: 0, secure: name.startsWith('__Host-'), sameSite: manager.options.cookie.sameSite, httpOnly: true, path: '/' };
-    setSessionCookie(res, serializeCookie(name, '', attributes));
+    setSessionCookie(res, manager.createBlankSessionCookie(isSecureRequest(req, ctx.trustProxy)));
   }
   res.statusCode = 204;
   res.end();
@@ -391,7 +391,11 @@ function closedEarly(req: IncomingMessage, res: ServerResponse, pathname: string
   // Bytes on the socket that this handler did not send are Node's 408.
   const timedOut = !res.headersSent && req.socket.bytesWritten > writtenBefore;
   const what = `${req.method ?? '?'} ${pathname.slice(0, 200)}`;
-  console.warn(timedOut ? `tessera demo: ${what} timed out before its body arrived (408)` : `tessera demo: client aborted ${what} before its body arrived`);
+  console.warn(
+    timedOut
+      ? `tessera demo: ${what} timed out before its body arrived (408)`
+      : `tessera demo: client aborted ${what} before its body arrived`,
+  );
   return true;
 }
 

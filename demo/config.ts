@@ -65,7 +65,8 @@ function wholeNumber(env: Env, name: string, min: number, max: number, what: str
 export function loadConfig(env: Env = process.env): DemoConfig {
   const port = wholeNumber(env, 'PORT', 0, 65_535, 'a port number') ?? DEFAULT_PORT;
   const host = read(env, 'HOST') ?? DEFAULT_HOST;
-  if (!/^[A-Za-z0-9.:\-[\]]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
+  if (!/^[A-Za-z0-9.:\-[\]]{1,253}$/.test(host))
+    throw new ConfigError(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
 
   const store = read(env, 'TESSERA_STORE') ?? DEFAULT_STORE;
 
@@ -121,15 +122,24 @@ function loadLimits(env: Env, trustProxy: number): ServerLimits {
   const requestTimeout = seconds('TESSERA_REQUEST_TIMEOUT') ?? DEFAULT_LIMITS.requestTimeout;
   const headersSet = seconds('TESSERA_HEADERS_TIMEOUT');
   if (headersSet !== null && headersSet > requestTimeout) {
-    throw new ConfigError(`TESSERA_HEADERS_TIMEOUT (${headersSet}) must be at most TESSERA_REQUEST_TIMEOUT (${requestTimeout}): the headers are part of the request`);
+    throw new ConfigError(
+      `TESSERA_HEADERS_TIMEOUT (${headersSet}) must be at most TESSERA_REQUEST_TIMEOUT (${requestTimeout}): the headers are part of the request`,
+    );
   }
   const headersTimeout = headersSet ?? Math.min(DEFAULT_LIMITS.headersTimeout, requestTimeout);
   const keepAliveTimeout = seconds('TESSERA_KEEP_ALIVE_TIMEOUT') ?? DEFAULT_LIMITS.keepAliveTimeout;
-  const maxConnections = wholeNumber(env, 'TESSERA_MAX_CONNECTIONS', 1, 1_000_000, 'a whole number of connections') ?? DEFAULT_LIMITS.maxConnections;
+  const maxConnections =
+    wholeNumber(env, 'TESSERA_MAX_CONNECTIONS', 1, 1_000_000, 'a whole number of connections') ?? DEFAULT_LIMITS.maxConnections;
   const perAddress = orUnlimited(env, 'TESSERA_MAX_CONNECTIONS_PER_ADDRESS', 'a whole number of connections');
   // Behind a proxy every connection comes from the proxy: a cap per socket address would cap
   // everyone at once, so it is off unless asked for (the proxy caps per client instead).
   const maxConnectionsPerAddress =
-    perAddress === null ? (trustProxy > 0 ? null : DEFAULT_LIMITS.maxConnectionsPerAddress) : Number.isFinite(perAddress) ? perAddress : null;
+    perAddress === null
+      ? trustProxy > 0
+        ? null
+        : DEFAULT_LIMITS.maxConnectionsPerAddress
+      : Number.isFinite(perAddress)
+        ? perAddress
+        : null;
   return { requestTimeout, headersTimeout, keepAliveTimeout, maxConnections, maxConnectionsPerAddress };
 }

@@ -1,11 +1,63 @@
 /**
- * The demo's HTTP server and every setting that bounds what one client can hold of it. Node's
+ * The demo's HTTP plumbing: JSON bodies in and out, errors as `{error:{code,message}}`, and the
+ * server with every setting that bounds what one client can hold of it. Node's
  * defaults wait 300 s for a request body and 60 s for headers, and accept connections until the
  * process runs out of file descriptors: one slow or greedy client can hold the server. The same
  * settings suit any app; the README ("Running it in production") shows them for node:http and Express.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { BadRequestError, errorResponse } from 'tessera';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (text.length > 0) res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/**
+ * Answers any error safely: tessera errors with their status and code, anything else as a bare 500.
+ * An error answered before the request's body was read (one over the size limit, say) closes the
+ * connection: reading the rest of the body would hold the connection, and any request the client
+ * sends next on it, for as long as the client cares to keep sending.
+ */
+export function sendError(res: ServerResponse, error: unknown): void {
+  const response = errorResponse(error);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // A failed request must not set a session cookie it had started to set.
+  res.removeHeader('set-cookie');
+  if (res.req?.complete === false) res.setHeader('connection', 'close');
+  sendJson(res, response.status, response.body, response.headers);
+}
+
+/**
+ * Reads a JSON request body. Refuses bodies over `limit` bytes, other content types and
+ * invalid JSON with `BadRequestError`.
+ */
+export async function readJson(req: IncomingMessage, limit = 16 * 1024): Promise<unknown> {
+  const header = req.headers['content-type'];
+  const type = (Array.isArray(header) ? header[0] : header) ?? '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new BadRequestError(`request body over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return undefined;
+  if (!/^application\/json\b/i.test(type)) throw new BadRequestError('expected Content-Type: application/json');
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new BadRequestError('invalid JSON');
+  }
+}
 
 /** What bounds the server; times in seconds. */
 export interface ServerLimits {

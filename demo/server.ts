@@ -6,10 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, InvalidOptionError, SessionManager, encryptionCodec, parseKeyRing, type SessionManagerOptions } from 'tessera';
-import { sendError, sendJson } from 'tessera/adapters/node';
 import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createLimitedServer, describeLimits } from './http.js';
+import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';
 import { setCommonHeaders, StaticFiles } from './static.js';
 import { openStore } from './store.js';
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sendJson } from 'tessera/adapters/node';
+import { sendJson } from './http.js';
 
 interface Asset {
   body: Buffer;

@@ -37,7 +37,9 @@ async function importStore<T>(what: string, load: () => Promise<T>): Promise<T> 
   try {
     return await load();
   } catch (error) {
-    throw new ConfigError(`TESSERA_STORE: the ${what} store could not be loaded (${(error as Error).message}); use TESSERA_STORE=memory: or install its driver`);
+    throw new ConfigError(
+      `TESSERA_STORE: the ${what} store could not be loaded (${(error as Error).message}); use TESSERA_STORE=memory: or install its driver`,
+    );
   }
 }
 
@@ -48,7 +50,10 @@ export async function openStore(spec: string): Promise<OpenedStore> {
   switch (scheme) {
     case 'sqlite': {
       if (rest.length === 0) throw new ConfigError(`TESSERA_STORE: sqlite needs a file path, e.g. sqlite:./data/tessera.db`);
-      if (rest.startsWith('//')) throw new ConfigError(`TESSERA_STORE: write sqlite:PATH (for example sqlite:./data/tessera.db or sqlite:/var/lib/tessera.db), got ${JSON.stringify(spec)}`);
+      if (rest.startsWith('//'))
+        throw new ConfigError(
+          `TESSERA_STORE: write sqlite:PATH (for example sqlite:./data/tessera.db or sqlite:/var/lib/tessera.db), got ${JSON.stringify(spec)}`,
+        );
       const { SqliteStore } = await importStore('SQLite', () => import('tessera/stores/sqlite'));
       // The store creates its table but not the directory the file lives in.
       if (rest !== ':memory:') mkdirSync(dirname(resolve(rest)), { recursive: true });
@@ -68,7 +73,10 @@ export async function openStore(spec: string): Promise<OpenedStore> {
     }
     case 'redis-cluster': {
       const { url, value: prefix } = takeParam(spec, 'prefix');
-      const hosts = url.slice('redis-cluster://'.length).split(',').filter((h) => h.length > 0);
+      const hosts = url
+        .slice('redis-cluster://'.length)
+        .split(',')
+        .filter((h) => h.length > 0);
       if (hosts.length === 0) throw new ConfigError('TESSERA_STORE: redis-cluster:// needs host:port,host:port of some cluster nodes');
       const { RedisStore } = await importStore('Redis', () => import('tessera/stores/redis'));
       const store = new RedisStore({ cluster: { rootNodes: hosts.map((h) => `redis://${h}`) }, ...(prefix !== null ? { prefix } : {}) });

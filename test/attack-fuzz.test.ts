@@ -18,7 +18,9 @@ describe('cookie fuzzing', () => {
     const token = login.issuedToken as string;
     counting.reset();
 
-    const alphabet = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=;,% "\\\t\r\n\u0000é€🙂'.split(''));
+    const alphabet = fc.constantFrom(
+      ...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=;,% "\\\t\r\n\u0000é€🙂'.split(''),
+    );
     const mutated = fc
       .tuple(fc.nat({ max: token.length }), fc.nat({ max: 3 }), fc.string({ unit: alphabet, maxLength: 8 }))
       .map(([at, cut, insert]) => token.slice(0, at) + insert + token.slice(Math.min(token.length, at + cut)))
@@ -57,7 +59,9 @@ describe('cookie fuzzing', () => {
       { numRuns: RUNS },
     );
     assert.equal(runs, RUNS);
-    console.log(`# fuzz: ${runs} cookie headers, ${wellFormed} with a well-formed token, ${exact} carrying the real token intact, no other accepted`);
+    console.log(
+      `# fuzz: ${runs} cookie headers, ${wellFormed} with a well-formed token, ${exact} carrying the real token intact, no other accepted`,
+    );
     const still = await manager.load({ cookie: `tessera=${token}`, secure: false });
     assert.equal(still.subject, 'victim');
   });

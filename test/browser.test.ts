@@ -158,7 +158,8 @@ describe('demo page in headless Chromium', { skip }, () => {
     const rows = page.getByTestId('session-row');
     const more = page.getByTestId('more-sessions');
     assert.equal(await more.isVisible(), false, 'no "more" while one page holds them all');
-    for (let i = 0; i < 20; i++) assert.equal((await new DemoClient(() => server.url, `device-${i}`).login('browser-user', 600)).status, 200);
+    for (let i = 0; i < 20; i++)
+      assert.equal((await new DemoClient(() => server.url, `device-${i}`).login('browser-user', 600)).status, 200);
     await page.getByTestId('refresh-sessions').click();
     await waitUntil('a first page of 20 rows', async () => (await rows.count()) === 20 && (await more.isVisible()));
     await more.click();
@@ -197,7 +198,11 @@ describe('demo page in headless Chromium', { skip }, () => {
     await page.getByTestId('login-form').waitFor({ state: 'visible', timeout: WAIT_MS });
     assert.equal(await page.getByTestId('session-panel').isVisible(), false);
     const cookies = await context.cookies(server.url);
-    assert.equal(cookies.find((c) => c.name === 'tessera'), undefined, 'the cookie is cleared');
+    assert.equal(
+      cookies.find((c) => c.name === 'tessera'),
+      undefined,
+      'the cookie is cleared',
+    );
     assert.equal(await page.evaluate("fetch('/api/session').then((r) => r.status)"), 401);
 
     await page.reload();

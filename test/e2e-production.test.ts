@@ -43,7 +43,10 @@ async function open(url: string, localAddress = '127.0.0.1'): Promise<Conversati
 
 /** Resolves with 'closed' when the server closes the connection, 'still open' after `ms`. */
 function closedWithin(conversation: Conversation, ms = GUARD_MS): Promise<'closed' | 'still open'> {
-  return Promise.race([conversation.closed.then(() => 'closed' as const), new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), ms).unref())]);
+  return Promise.race([
+    conversation.closed.then(() => 'closed' as const),
+    new Promise<'still open'>((resolve) => setTimeout(() => resolve('still open'), ms).unref()),
+  ]);
 }
 
 /** Waits until `count` HTTP responses have arrived, or the connection closed. */
@@ -92,7 +95,9 @@ describe('demo server limits over real sockets', () => {
   it('cuts off a body that arrives too slowly (TESSERA_REQUEST_TIMEOUT): 408, and the connection closes while the client is still sending', async () => {
     const conversation = await open(server.url);
     const length = 60;
-    conversation.socket.write(`POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`);
+    conversation.socket.write(
+      `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`,
+    );
     let sent = 0;
     // A byte every 250 ms: the whole body would take 15 s.
     const drip = setInterval(() => {
@@ -118,9 +123,18 @@ describe('demo server limits over real sockets', () => {
   it('refusing an oversized body closes the connection (Connection: close, the socket ends) instead of leaving the next request waiting', async () => {
     const body = JSON.stringify({ username: 'a', pad: 'x'.repeat(64 * 1024) });
     const cases = [
-      ['a whole oversized body, then a keep-alive request', `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}${GET_SESSION}`],
-      ['10 MB announced, 64 KB sent', `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n${body}`],
-      ['a large body on a route that reads none', `GET /api/session HTTP/1.1\r\nHost: demo\r\nContent-Length: ${body.length}\r\n\r\n${body}${GET_SESSION}`],
+      [
+        'a whole oversized body, then a keep-alive request',
+        `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}${GET_SESSION}`,
+      ],
+      [
+        '10 MB announced, 64 KB sent',
+        `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${10 * 1024 * 1024}\r\n\r\n${body}`,
+      ],
+      [
+        'a large body on a route that reads none',
+        `GET /api/session HTTP/1.1\r\nHost: demo\r\nContent-Length: ${body.length}\r\n\r\n${body}${GET_SESSION}`,
+      ],
     ];
     for (const [name, bytes] of cases) {
       const conversation = await open(server.url);
@@ -138,11 +152,14 @@ describe('demo server limits over real sockets', () => {
 
   it('logs an aborted upload as one line, a client abort, not as an internal error with a stack', async () => {
     const conversation = await open(server.url);
-    conversation.socket.write('POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"username":');
+    conversation.socket.write(
+      'POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"username":',
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     conversation.socket.resetAndDestroy();
     const deadline = Date.now() + GUARD_MS;
-    while (!/client aborted|request failed|unexpected failure/.test(server.output) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!/client aborted|request failed|unexpected failure/.test(server.output) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const lines = server.output.split('\n').filter((line) => /abort|failed|failure|^\s+at /.test(line));
     assert.deepEqual(lines, ['tessera demo: client aborted POST /api/login before its body arrived'], server.output);
     assert.equal(await served(server.url), true, 'the server carries on');
@@ -152,7 +169,9 @@ describe('demo server limits over real sockets', () => {
 describe('demo server: TESSERA_MAX_CONNECTIONS_PER_ADDRESS caps connections per client address', () => {
   let server: DemoServer;
   before(async () => {
-    server = await startDemoServer({ env: { TESSERA_STORE: 'memory:', TESSERA_MAX_CONNECTIONS_PER_ADDRESS: '4', TESSERA_KEEP_ALIVE_TIMEOUT: '30' } });
+    server = await startDemoServer({
+      env: { TESSERA_STORE: 'memory:', TESSERA_MAX_CONNECTIONS_PER_ADDRESS: '4', TESSERA_KEEP_ALIVE_TIMEOUT: '30' },
+    });
   });
   after(async () => {
     await server?.dispose();
@@ -180,13 +199,19 @@ describe('demo server: TESSERA_MAX_CONNECTIONS_PER_ADDRESS caps connections per 
       for (const conversation of held) conversation.socket.destroy();
     }
   });
-
 });
 
 describe('demo server: TESSERA_MAX_CONNECTIONS caps connections in all', () => {
   let server: DemoServer;
   before(async () => {
-    server = await startDemoServer({ env: { TESSERA_STORE: 'memory:', TESSERA_MAX_CONNECTIONS: '3', TESSERA_MAX_CONNECTIONS_PER_ADDRESS: '2', TESSERA_KEEP_ALIVE_TIMEOUT: '30' } });
+    server = await startDemoServer({
+      env: {
+        TESSERA_STORE: 'memory:',
+        TESSERA_MAX_CONNECTIONS: '3',
+        TESSERA_MAX_CONNECTIONS_PER_ADDRESS: '2',
+        TESSERA_KEEP_ALIVE_TIMEOUT: '30',
+      },
+    });
   });
   after(async () => {
     await server?.dispose();
@@ -230,15 +255,24 @@ describe('demo server behind a TLS proxy (TESSERA_TRUST_PROXY=1)', () => {
   });
 
   it('records the client address the proxy saw, not a forged leftmost X-Forwarded-For entry', async () => {
-    const browser = new DemoClient(() => server.url, 'proxied/1.0', { cookieName: '__Host-tessera', headers: { ...PROXY, 'x-forwarded-for': '6.6.6.6, 203.0.113.8' } });
+    const browser = new DemoClient(() => server.url, 'proxied/1.0', {
+      cookieName: '__Host-tessera',
+      headers: { ...PROXY, 'x-forwarded-for': '6.6.6.6, 203.0.113.8' },
+    });
     await browser.login('addressed', 600);
     const list = await browser.get('/api/sessions');
     assert.equal(list.status, 200, list.text);
-    assert.deepEqual(list.body.sessions.map((s: { ip: string }) => s.ip), ['203.0.113.8']);
+    assert.deepEqual(
+      list.body.sessions.map((s: { ip: string }) => s.ip),
+      ['203.0.113.8'],
+    );
   });
 
   it('checks the Origin of a write against X-Forwarded-Host from the proxy', async () => {
-    const browser = new DemoClient(() => server.url, 'proxied/1.0', { cookieName: '__Host-tessera', headers: { ...PROXY, 'x-forwarded-host': 'shop.example' } });
+    const browser = new DemoClient(() => server.url, 'proxied/1.0', {
+      cookieName: '__Host-tessera',
+      headers: { ...PROXY, 'x-forwarded-host': 'shop.example' },
+    });
     await browser.login('origin-checked', 600);
     const same = await browser.post('/api/session/increment', { field: 'views' }, { headers: { origin: 'https://shop.example' } });
     assert.equal(same.status, 200, same.text);
@@ -246,7 +280,10 @@ describe('demo server behind a TLS proxy (TESSERA_TRUST_PROXY=1)', () => {
     assert.equal(cross.status, 403, cross.text);
     const noForwardedHost = new DemoClient(() => server.url, 'proxied/1.0', { cookieName: '__Host-tessera', headers: PROXY });
     noForwardedHost.token = browser.token;
-    assert.equal((await noForwardedHost.post('/api/session/increment', { field: 'views' }, { headers: { origin: 'https://shop.example' } })).status, 403);
+    assert.equal(
+      (await noForwardedHost.post('/api/session/increment', { field: 'views' }, { headers: { origin: 'https://shop.example' } })).status,
+      403,
+    );
   });
 
   it('does not cap connections per socket address by default: they all come from the proxy', async () => {
@@ -272,15 +309,26 @@ describe('demo server not behind a proxy (TESSERA_TRUST_PROXY unset)', () => {
   });
 
   it('prints its limits at start-up, with the documented defaults', () => {
-    assert.match(server.output, /tessera demo limits: request 15 s, headers 10 s, keep-alive 5 s, 1000 connections, 500 per address, trust proxy 0 hops\n/);
+    assert.match(
+      server.output,
+      /tessera demo limits: request 15 s, headers 10 s, keep-alive 5 s, 1000 connections, 500 per address, trust proxy 0 hops\n/,
+    );
   });
 
   it('ignores X-Forwarded-Proto, -For and -Host sent by a client', async () => {
-    const browser = new DemoClient(() => server.url, 'direct/1.0', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'shop.example' } });
+    const browser = new DemoClient(() => server.url, 'direct/1.0', {
+      headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7', 'x-forwarded-host': 'shop.example' },
+    });
     const login = await browser.login('direct', 600);
     assert.equal(login.setCookies[0]?.name, 'tessera');
     assert.ok(!login.setCookies[0]?.attributes.has('secure'));
-    assert.deepEqual((await browser.get('/api/sessions')).body.sessions.map((s: { ip: string }) => s.ip), ['127.0.0.1']);
-    assert.equal((await browser.post('/api/session/increment', { field: 'views' }, { headers: { origin: 'https://shop.example' } })).status, 403);
+    assert.deepEqual(
+      (await browser.get('/api/sessions')).body.sessions.map((s: { ip: string }) => s.ip),
+      ['127.0.0.1'],
+    );
+    assert.equal(
+      (await browser.post('/api/session/increment', { field: 'views' }, { headers: { origin: 'https://shop.example' } })).status,
+      403,
+    );
   });
 });

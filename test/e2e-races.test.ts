@@ -33,7 +33,13 @@ class Jar {
 
 describe('cookies around a login, rotation or renewal, over HTTP, responses in the harmful order', () => {
   const clock = new ManualClock();
-  const manager = new SessionManager({ store: new MemoryStore(), clock, cleanupInterval: false, renewalInterval: 60, renewalGracePeriod: 30 });
+  const manager = new SessionManager({
+    store: new MemoryStore(),
+    clock,
+    cleanupInterval: false,
+    renewalInterval: 60,
+    renewalGracePeriod: 30,
+  });
   const gates = new Map<string, () => void>();
   const app = express();
   app.use(session(manager));
@@ -119,7 +125,10 @@ describe('cookies around a login, rotation or renewal, over HTTP, responses in t
     jar.receive(lateWrite);
     assert.equal(lateWrite.status, 401);
     assert.deepEqual(lateWrite.setCookies, []);
-    assert.equal((await send('GET', '/me', jar.token)).body && ((await send('GET', '/me', jar.token)).body as { subject: string }).subject, 'ann');
+    assert.equal(
+      (await send('GET', '/me', jar.token)).body && ((await send('GET', '/me', jar.token)).body as { subject: string }).subject,
+      'ann',
+    );
   });
 
   it('rotation: a request loaded before it, answered after it, leaves the new token', async () => {

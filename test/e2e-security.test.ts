@@ -62,7 +62,11 @@ for (const target of await storeTargets()) {
       assertJsonError(await alice.put('/api/session/data/bad-name', { value: 'a' }), 400, 'BAD_REQUEST');
       assertJsonError(await alice.put(`/api/session/data/${'a'.repeat(65)}`, { value: 'a' }), 400, 'BAD_REQUEST');
       assertJsonError(await alice.put('/api/session/data/%E0%A4%A', { value: 'a' }), 400, 'BAD_REQUEST');
-      assertJsonError(await alice.request('PUT', '/api/session/data/note', { raw: '{"value":', contentType: 'application/json' }), 400, 'BAD_REQUEST');
+      assertJsonError(
+        await alice.request('PUT', '/api/session/data/note', { raw: '{"value":', contentType: 'application/json' }),
+        400,
+        'BAD_REQUEST',
+      );
     });
 
     it('answers hostile cookies with the same 401 as a dead token: never a 5xx, never accepted', async () => {
@@ -75,12 +79,12 @@ for (const target of await storeTargets()) {
       };
       const variants = [
         token.slice(0, -1),
-        token + 'A',
+        `${token}A`,
         token + token,
         token.replace('.', ''),
         `${token.slice(0, 30)}${token[30] === 'A' ? 'B' : 'A'}${token.slice(31)}`,
         'A'.repeat(8 * 1024),
-        '%00%ff%' + token,
+        `%00%ff%${token}`,
         encodeURIComponent('ü') + token.slice(6),
       ];
       const dead = await probe(`${token.slice(0, 28)}.${'A'.repeat(43)}`);
@@ -94,10 +98,19 @@ for (const target of await storeTargets()) {
       for (const value of [`${token.slice(0, 20)}\u0001${token.slice(21)}`, `${token.slice(0, 20)}é${token.slice(21)}`]) {
         const status = await new Promise<number>((resolve, reject) => {
           const url = new URL('/api/session', server.url);
-          const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { cookie: Buffer.from(`${COOKIE_NAME}=${value}`, 'latin1').toString('latin1') }, insecureHTTPParser: true }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          });
+          const req = request(
+            {
+              host: url.hostname,
+              port: url.port,
+              path: url.pathname,
+              headers: { cookie: Buffer.from(`${COOKIE_NAME}=${value}`, 'latin1').toString('latin1') },
+              insecureHTTPParser: true,
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
           req.on('error', reject);
           req.end();
         }).catch(() => 400);
@@ -113,8 +126,14 @@ for (const target of await storeTargets()) {
       const other = carol.clone();
       assert.equal((await carol.post('/api/logout')).status, 204);
       const revoked = await other.get('/api/session');
-      const unknown = await new DemoClient(() => server.url).get('/api/session', { headers: { cookie: `${COOKIE_NAME}=${token.slice(0, 28)}.${'B'.repeat(43)}` }, noCookie: true });
-      const malformed = await new DemoClient(() => server.url).get('/api/session', { headers: { cookie: `${COOKIE_NAME}=nonsense` }, noCookie: true });
+      const unknown = await new DemoClient(() => server.url).get('/api/session', {
+        headers: { cookie: `${COOKIE_NAME}=${token.slice(0, 28)}.${'B'.repeat(43)}` },
+        noCookie: true,
+      });
+      const malformed = await new DemoClient(() => server.url).get('/api/session', {
+        headers: { cookie: `${COOKIE_NAME}=nonsense` },
+        noCookie: true,
+      });
       for (const res of [unknown, malformed]) {
         assert.equal(res.status, revoked.status);
         assert.equal(res.text, revoked.text);
@@ -127,7 +146,10 @@ for (const target of await storeTargets()) {
       await dave.login('dave');
       for (let i = 0; i < 60; i++) {
         const guess = `${dave.token!.slice(0, 28)}.${randomBytes(32).toString('base64url')}`;
-        const res = await new DemoClient(() => server.url).get('/api/session', { headers: { cookie: `${COOKIE_NAME}=${guess}` }, noCookie: true });
+        const res = await new DemoClient(() => server.url).get('/api/session', {
+          headers: { cookie: `${COOKIE_NAME}=${guess}` },
+          noCookie: true,
+        });
         assertJsonError(res, 401, 'NO_SESSION');
         assert.match(res.headers.get('set-cookie') ?? '', /^tessera=; Max-Age=0;/);
       }

@@ -6,15 +6,51 @@ import { describe, it } from 'node:test';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
 
 const expected: Record<string, string[]> = {
-  tessera: ['SessionManager', 'Session', 'ManualClock', 'StoreUnavailableError', 'SessionLimitError', 'errorResponse', 'hasSessionIndex', 'defaultOptions'],
+  tessera: [
+    'SessionManager',
+    'Session',
+    'ManualClock',
+    'StoreUnavailableError',
+    'SessionLimitError',
+    'errorResponse',
+    'hasSessionIndex',
+    'defaultOptions',
+    'createSessionCookie',
+    'createBlankSessionCookie',
+    'sessionCookieHeaders',
+  ],
   'tessera/stores/memory': ['MemoryStore'],
   'tessera/stores/sqlite': ['SqliteStore'],
   'tessera/stores/redis': ['RedisStore'],
   'tessera/stores/postgres': ['PostgresStore'],
-  'tessera/adapters/node': ['loadSession', 'sendJson', 'sendError', 'readJson'],
+  'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera/adapters/express': ['session', 'errorHandler'],
+  'tessera/store-kit': [
+    'defineCapabilities',
+    'newRecord',
+    'applyChangeSet',
+    'secretAccepted',
+    'touched',
+    'recordFromRow',
+    'matchesQuery',
+    'listingPage',
+    'StoreUnavailableError',
+  ],
   'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
 };
+
+/** What each built module of `dist/src/<folder>/` imports. */
+function importsOf(folder: string): Array<{ file: string; specifier: string }> {
+  const dir = new URL(`../dist/src/${folder}/`, import.meta.url);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .flatMap((file) =>
+      [...readFileSync(new URL(file, dir), 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)].map(([, specifier]) => ({
+        file,
+        specifier: specifier!,
+      })),
+    );
+}
 
 describe('package exports', () => {
   it('lists every module this test checks, and no other', () => {
@@ -32,12 +68,14 @@ describe('package exports', () => {
   }
 
   it('the core imports nothing but node: built-ins and itself', () => {
-    const dir = new URL('../dist/src/core/', import.meta.url);
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.js'))) {
-      const source = readFileSync(new URL(file, dir), 'utf8');
-      for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
-        assert.ok(specifier!.startsWith('./') || specifier!.startsWith('node:'), `${file} imports ${specifier}`);
-      }
+    for (const { file, specifier } of importsOf('core')) {
+      assert.ok(specifier.startsWith('./') || specifier.startsWith('node:'), `${file} imports ${specifier}`);
+    }
+  });
+
+  it('the store kit imports nothing but node: built-ins, the core and itself', () => {
+    for (const { file, specifier } of importsOf('store-kit')) {
+      assert.ok(/^(\.\/|\.\.\/core\/|node:)/.test(specifier), `${file} imports ${specifier}`);
     }
   });
 });

@@ -49,7 +49,10 @@ async function lockRow(admin: pg.Pool, table: string, id: string): Promise<{ rel
  * while the server keeps waiting for a row lock. Whether the server may still run it afterwards
  * depends on who gives up first; both orders are tested.
  */
-for (const variant of ['the client gives up first (a pool without statement_timeout)', "the server's statement_timeout fires first (the store's own pool)"] as const) {
+for (const variant of [
+  'the client gives up first (a pool without statement_timeout)',
+  "the server's statement_timeout fires first (the store's own pool)",
+] as const) {
   const serverFirst = variant.startsWith("the server's");
   describe(`postgres store: a write answered 503 while it waits for a lock: ${variant}`, { skip, timeout: 60_000 }, () => {
     const schema = randomSchema();
@@ -163,14 +166,19 @@ for (const variant of ['the client gives up first (a pool without statement_time
     if (!serverFirst) {
       it('(d) an undo sent after the 503 is not overtaken by the write it undoes: the store ends the abandoned backend before its next write', async () => {
         const now = Date.now();
-        const { token: _t, ...record } = makeRecord(now, { subject: 'dan' });
-        const columns = 'id, secret_hash, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data';
+        const { record } = makeRecord(now, { subject: 'dan' });
+        const columns =
+          'id, secret_hash, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data';
         /** An uncommitted row with the same id: the store's insert waits for this transaction to end. */
         const occupy = async () => {
           const client = await admin.connect();
           try {
             await client.query('BEGIN');
-            await client.query(`INSERT INTO ${table} (${columns}) VALUES ($1, 'x', $2, $2, $2, 60, $3, $3, 1, '{}')`, [record.id, now, now + 60_000]);
+            await client.query(`INSERT INTO ${table} (${columns}) VALUES ($1, 'x', $2, $2, $2, 60, $3, $3, 1, '{}')`, [
+              record.id,
+              now,
+              now + 60_000,
+            ]);
             return client;
           } catch (error) {
             await client.query('ROLLBACK').catch(() => {});
@@ -206,14 +214,16 @@ for (const variant of ['the client gives up first (a pool without statement_time
     if (serverFirst) {
       it('the outcome is known: the server cancelled the statement (57014) and rolled it back, before any compensation', async () => {
         const now = Date.now();
-        const { token: _a, ...old } = makeRecord(now, { data: { n: 1 } });
+        const { record: old } = makeRecord(now, { data: { n: 1 } });
         await store.create(old, { now });
-        const { token: _b, ...next } = makeRecord(now, { subject: 'dee' });
+        const { record: next } = makeRecord(now, { subject: 'dee' });
         const lock = await lockRow(admin, table, old.id);
         let login: unknown;
         let increment: unknown;
         try {
-          login = await store.create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } }).catch((e: unknown) => e);
+          login = await store
+            .create(next, { now, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_000 } })
+            .catch((e: unknown) => e);
           increment = await store.apply(old.id, { increment: { n: 1 } }, { now }).catch((e: unknown) => e);
         } finally {
           await lock.release();
@@ -224,7 +234,7 @@ for (const variant of ['the client gives up first (a pool without statement_time
           assert.equal((error.cause as { code?: string }).code, '57014', 'cancelled by statement_timeout');
         }
         assert.equal(await store.load(next.id, { now }), null, 'the login was not written');
-        assert.equal((await store.load(old.id, { now }))?.data['n'], 1, 'the session it replaced is intact, the increment not applied');
+        assert.equal((await store.load(old.id, { now }))?.data.n, 1, 'the session it replaced is intact, the increment not applied');
       });
     }
   });

@@ -47,7 +47,7 @@ describe('postgres store on several instances', { skip }, () => {
     const liveIds: string[] = [];
     const seed = instance();
     for (let i = 0; i < live; i++) {
-      const { token: _t, ...record } = makeRecord(now, { subject: i % 2 ? 'kept' : null });
+      const { record } = makeRecord(now, { subject: i % 2 ? 'kept' : null });
       await seed.create(record, { now });
       liveIds.push(record.id);
     }
@@ -83,7 +83,10 @@ describe('postgres store on several instances', { skip }, () => {
     for (const r of all) assert.equal(r.subject, subjectOf(r.id), `the subject reported for ${r.id}`);
     assert.ok(removed.filter((ids) => ids.length > 0).length >= 2, `the work was shared: ${removed.map((r) => r.length).join(', ')}`);
     assert.ok(Math.max(...spans.map((s) => s[0])) < Math.min(...spans.map((s) => s[1])), 'the sweeps overlapped in time');
-    const left = await admin.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`, [now]);
+    const left = await admin.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE expires_at <= $1)::int AS expired FROM "${schema}".tessera_sessions`,
+      [now],
+    );
     assert.deepEqual(left.rows[0], { n: live, expired: 0 });
     for (const id of liveIds.slice(0, 10)) assert.ok(await seed.load(id, { now }));
   });
@@ -94,7 +97,7 @@ describe('postgres store on several instances', { skip }, () => {
     const subjects = new Map<string, string | null>();
     for (let i = 0; i < 300; i++) {
       const subject = i % 2 ? `m${i % 7}` : null;
-      const { token: _t, ...record } = makeRecord(now - 7_200_000, { idleTimeout: 60, subject });
+      const { record } = makeRecord(now - 7_200_000, { idleTimeout: 60, subject });
       await seed.create(record, { now: now - 7_200_000 });
       subjects.set(record.id, subject);
     }
@@ -110,7 +113,10 @@ describe('postgres store on several instances', { skip }, () => {
     const counts = await Promise.all(managers.map((m) => m.sweep()));
     for (const m of managers) m.close();
     const all = events.flat();
-    assert.equal(counts.reduce((a, b) => a + b, 0), 300);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      300,
+    );
     assert.equal(all.length, 300);
     assert.equal(new Set(all.map((e) => e.id)).size, 300);
     for (const e of all) {
@@ -139,21 +145,26 @@ describe('postgres store on several instances', { skip }, () => {
       }
     };
     const now = Date.now();
-    const { token: _a, ...revoked } = makeRecord(now, { subject: 'watcher' });
+    const { record: revoked } = makeRecord(now, { subject: 'watcher' });
     await first.create(revoked, { now });
     assert.deepEqual(await first.delete(revoked.id), { id: revoked.id, subject: 'watcher' });
     await waitFor(1);
     assert.deepEqual(received, [{ type: 'revoked', id: revoked.id, subject: 'watcher' }]);
 
     // A login or rotation replacing a session publishes `replaced`; an eviction (the trim after a login) publishes `revoked`.
-    const { token: _b, ...old } = makeRecord(now, { subject: 'watcher' });
+    const { record: old } = makeRecord(now, { subject: 'watcher' });
     await first.create(old, { now });
-    const { token: _c, ...other } = makeRecord(now + 1, { subject: 'watcher' });
+    const { record: other } = makeRecord(now + 1, { subject: 'watcher' });
     await first.create(other, { now: now + 1 });
-    const { token: _d, ...next } = makeRecord(now + 2, { subject: 'watcher' });
-    const created = await first.create(next, { now: now + 2, replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 } });
+    const { record: next } = makeRecord(now + 2, { subject: 'watcher' });
+    const created = await first.create(next, {
+      now: now + 2,
+      replaces: { id: old.id, version: old.version, supersededUntil: now + 30_002 },
+    });
     assert.deepEqual(created, { status: 'created', evicted: [] });
-    assert.deepEqual(await first.trimSubject('watcher', { now: now + 2, max: 1, keep: next.id, batch: 10 }), [{ id: other.id, subject: 'watcher' }]);
+    assert.deepEqual(await first.trimSubject('watcher', { now: now + 2, max: 1, keep: next.id, batch: 10 }), [
+      { id: other.id, subject: 'watcher' },
+    ]);
     await waitFor(3);
     assert.deepEqual(
       received.slice(1).sort((a, b) => a.type.localeCompare(b.type)),
@@ -168,7 +179,7 @@ describe('postgres store on several instances', { skip }, () => {
     await waitFor(4);
     assert.deepEqual(received[3], { type: 'revoked', id: next.id, subject: 'watcher' });
     await stop();
-    const { token: _e, ...late } = makeRecord(now, { subject: 'watcher' });
+    const { record: late } = makeRecord(now, { subject: 'watcher' });
     await first.create(late, { now });
     await first.delete(late.id);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -184,7 +195,7 @@ describe('postgres store on several instances', { skip }, () => {
       let evicted = 0;
       const results = await Promise.all(
         Array.from({ length: 20 }, async (_, i) => {
-          const { token: _t, ...record } = makeRecord(now + i, { subject });
+          const { record } = makeRecord(now + i, { subject });
           const store = i % 2 ? a : b;
           if (onLimit === 'reject') return store.create(record, { now: now + i, limit: { max: 1 } });
           // As the core does it: the create, then a trim that keeps the new session.

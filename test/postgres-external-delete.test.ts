@@ -28,7 +28,12 @@ describe('postgres store: a session row deleted in the database', { skip }, () =
     const m = new SessionManager({ store, clock: new ManualClock(), cleanupInterval: false });
     const request = async (token: string | null) => {
       const cookies: string[] = [];
-      const session = await m.load({ cookie: token === null ? undefined : `${m.cookieName(false)}=${token}`, secure: false, ...DEVICE, setCookie: (c) => cookies.push(c) });
+      const session = await m.load({
+        cookie: token === null ? undefined : `${m.cookieName(false)}=${token}`,
+        secure: false,
+        ...DEVICE,
+        setCookie: (c) => cookies.push(c),
+      });
       return { session, cookies };
     };
     const login = async (subject: string) => {
@@ -50,8 +55,15 @@ describe('postgres store: a session row deleted in the database', { skip }, () =
     assert.equal(after.isStored, false, 'the deleted session no longer opens');
     assert.equal(after.superseded, false);
     assert.equal(cookies.length, 1);
-    assert.match(cookies[0] as string, new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`), 'its cookie is cleared: nothing replaced the token');
-    assert.deepEqual((await m.list('ann')).sessions.map((info) => info.id), [kept.id]);
+    assert.match(
+      cookies[0] as string,
+      new RegExp(`^${m.cookieName(false)}=;.*Max-Age=0`),
+      'its cookie is cleared: nothing replaced the token',
+    );
+    assert.deepEqual(
+      (await m.list('ann')).sessions.map((info) => info.id),
+      [kept.id],
+    );
     assert.equal(await m.count({ subject: 'ann' }), 1);
     assert.equal(await m.count(), 3);
     for (const session of [kept, other]) assert.equal((await request(session.issuedToken)).session.isStored, true);

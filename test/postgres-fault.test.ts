@@ -7,7 +7,8 @@ import { PostgresCluster, findPostgresBin } from './support/postgres-cluster.js'
 const bin = await findPostgresBin();
 let skip: string | false = false;
 if (bin === null) {
-  if (process.env['TESSERA_REQUIRE_SERVICES'] === '1') throw new Error('no PostgreSQL binaries under /usr/lib/postgresql (TESSERA_REQUIRE_SERVICES=1)');
+  if (process.env.TESSERA_REQUIRE_SERVICES === '1')
+    throw new Error('no PostgreSQL binaries under /usr/lib/postgresql (TESSERA_REQUIRE_SERVICES=1)');
   skip = 'no PostgreSQL binaries under /usr/lib/postgresql (set PG_BIN)';
   console.log(`# skipping the PostgreSQL fault test: ${skip}`);
 }
@@ -37,7 +38,13 @@ describe('postgres store: the server stops under load and comes back', { skip, t
   it('fails fast with StoreUnavailableError while down, never "no session", and resumes by itself', async () => {
     const c = cluster as PostgresCluster;
     const store = new PostgresStore({ connectionString: c.url, connectionTimeout: 1000, statementTimeout: 1000, poolSize: 5 });
-    const watcherStore = new PostgresStore({ connectionString: c.url, connectionTimeout: 1000, statementTimeout: 1000, poolSize: 2, migrate: false });
+    const watcherStore = new PostgresStore({
+      connectionString: c.url,
+      connectionTimeout: 1000,
+      statementTimeout: 1000,
+      poolSize: 2,
+      migrate: false,
+    });
     stores.push(store, watcherStore);
     const manager = new SessionManager({ store, cleanupInterval: false });
     const first = await manager.load({ secure: false });

@@ -73,7 +73,7 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
     await store.count({ now });
     // Rows as the store writes them, in one statement: three share each createdAt (a rotation
     // keeps it), every 100th has expired, and 500 belong to other subjects.
-    const { token: _t, ...template } = makeRecord(now, { subject: 'heavy' });
+    const { record: template } = makeRecord(now, { subject: 'heavy' });
     await admin.query(
       `INSERT INTO "${schema}".tessera_sessions
          (id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at,
@@ -90,7 +90,8 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
     );
     await admin.query(`ANALYZE "${schema}".tessera_sessions`);
     const live: Array<{ id: string; createdAt: number }> = [];
-    for (let g = 0; g < HEAVY; g++) if (g % 100 !== 7) live.push({ id: `h${String(g).padStart(27, '0')}`, createdAt: now - HEAVY + Math.floor(g / 3) });
+    for (let g = 0; g < HEAVY; g++)
+      if (g % 100 !== 7) live.push({ id: `h${String(g).padStart(27, '0')}`, createdAt: now - HEAVY + Math.floor(g / 3) });
     expected = live.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).map((r) => r.id);
   });
   after(async () => {
@@ -146,7 +147,8 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
         const plan = await explain(config, generic);
         const where = `${generic ? 'generic' : 'custom'} plan of\n${config.text}\n${JSON.stringify(plan, null, 1).slice(0, 3000)}`;
         for (const node of nodesOf(plan)) {
-          if (/Sort/.test(node['Node Type'])) assert.ok((node['Actual Rows'] ?? 0) <= bound, `no sort of more than ${bound} rows: ${where}`);
+          if (/Sort/.test(node['Node Type']))
+            assert.ok((node['Actual Rows'] ?? 0) <= bound, `no sort of more than ${bound} rows: ${where}`);
           if (node['Relation Name'] === 'tessera_sessions' || node['Index Name']?.startsWith('tessera_sessions_') === true) {
             const read = (node['Actual Rows'] ?? 0) * (node['Actual Loops'] ?? 1) + (node['Rows Removed by Filter'] ?? 0);
             assert.ok(read <= bound, `${read} rows read, at most ${bound}: ${where}`);
@@ -165,10 +167,20 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
     const manager = new SessionManager({ store, clock: new ManualClock(now), cleanupInterval: false });
     // 51 rows (one more tells whether a page follows), and the one expired entry among them.
     const first = await checkPlans(() => manager.list('heavy', { limit: 50 }), 53, 'tessera_sessions_created_idx');
-    assert.deepEqual(first.sessions.map((s) => s.id), expected.slice(0, 50));
+    assert.deepEqual(
+      first.sessions.map((s) => s.id),
+      expected.slice(0, 50),
+    );
     assert.notEqual(first.nextCursor, null);
-    const second = await checkPlans(() => manager.list('heavy', { limit: 50, cursor: first.nextCursor }), 53, 'tessera_sessions_created_idx');
-    assert.deepEqual(second.sessions.map((s) => s.id), expected.slice(50, 100));
+    const second = await checkPlans(
+      () => manager.list('heavy', { limit: 50, cursor: first.nextCursor }),
+      53,
+      'tessera_sessions_created_idx',
+    );
+    assert.deepEqual(
+      second.sessions.map((s) => s.id),
+      expected.slice(50, 100),
+    );
     manager.close();
   });
 
@@ -189,11 +201,15 @@ describe('postgres store: one subject with 57,000 sessions', { skip }, () => {
   it('a trim, a bounded revocation and a limited create read at most a batch (or the limit) of index entries', async () => {
     const newest = expected[expected.length - 1] as string;
     const trimmed = await checkPlans(() => store.trimSubject('heavy', { now, max: 100, keep: newest, batch: 500 }), 620);
-    assert.deepEqual(trimmed.map((r) => r.id), expected.slice(0, 500), 'the oldest 500');
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      expected.slice(0, 500),
+      'the oldest 500',
+    );
     const revoked = await checkPlans(() => store.deleteBySubject('heavy', { now, except: newest, limit: 500 }), 520);
     assert.equal(revoked.length, 500);
     assert.equal(await store.count({ now, subject: 'heavy' }), expected.length - 1000);
-    const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' });
+    const { record } = makeRecord(now, { subject: 'heavy' });
     const refused = await checkPlans(() => store.create(record, { now, limit: { max: 100 } }), 120);
     assert.deepEqual(refused, { status: 'limit' }, 'counting to the limit stops at the limit');
   });

@@ -57,9 +57,10 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const counting = countingPool(real);
     const store = new PostgresStore({ pool: counting.pool, schema: ns });
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { idleTimeout: 100, data: { n: 1 } });
+    const { record } = makeRecord(now, { idleTimeout: 100, data: { n: 1 } });
     await store.create(record, { now });
-    const xmin = async () => (await real.query(`SELECT xmin::text AS x FROM "${ns}".tessera_sessions WHERE id = $1`, [record.id])).rows[0]?.x as string;
+    const xmin = async () =>
+      (await real.query(`SELECT xmin::text AS x FROM "${ns}".tessera_sessions WHERE id = $1`, [record.id])).rows[0]?.x as string;
     const load = (at: number) => store.load(record.id, { now: at, secretHash: record.secretHash, touch: TOUCH, device: DEVICE });
 
     counting.reset();
@@ -80,7 +81,11 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     assert.equal(counting.statements.length, 1, 'load with a wrong secret');
 
     counting.reset();
-    const applied = await store.apply(record.id, { set: { a: 'x' }, delete: ['b'], increment: { n: 2 }, lastSeenAt: now + 10_001 }, { now: now + 10_001 });
+    const applied = await store.apply(
+      record.id,
+      { set: { a: 'x' }, delete: ['b'], increment: { n: 2 }, lastSeenAt: now + 10_001 },
+      { now: now + 10_001 },
+    );
     assert.equal(applied.status, 'applied');
     assert.equal(counting.statements.length, 1, 'apply');
 
@@ -102,7 +107,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const store = new PostgresStore({ pool: counting.pool, schema: ns });
     const now = Date.now();
     await store.count({ now });
-    const { token: _t, ...record } = makeRecord(now, { subject: 'stan', data: { n: 1 } });
+    const { record } = makeRecord(now, { subject: 'stan', data: { n: 1 } });
     await store.create(record, { now });
     const kinds = () => counting.statements.map((text) => text.trim().split(/\s+/)[0]);
 
@@ -110,7 +115,7 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const keyed = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
     assert.equal(keyed.status, 'applied');
     const again = await store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'k#1', until: now + 60_000 } });
-    assert.ok(again.status === 'applied' && again.duplicate === true && again.record.data['n'] === 2);
+    assert.ok(again.status === 'applied' && again.duplicate === true && again.record.data.n === 2);
     assert.equal(counting.statements.length, 2, 'an apply with an idempotency key: one statement, duplicate or not');
 
     counting.reset();
@@ -123,15 +128,22 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     assert.deepEqual(kinds(), ['SELECT'], 'a trim with nothing to trim: one read, no lock');
 
     counting.reset();
-    const { token: _u, ...second } = makeRecord(now, { subject: 'stan' });
-    assert.deepEqual(await store.create(second, { now, replaces: { id: record.id, version: 2, supersededUntil: now + 30_000 }, limit: { max: 1 } }), { status: 'created', evicted: [] });
+    const { record: second } = makeRecord(now, { subject: 'stan' });
+    assert.deepEqual(
+      await store.create(second, { now, replaces: { id: record.id, version: 2, supersededUntil: now + 30_000 }, limit: { max: 1 } }),
+      { status: 'created', evicted: [] },
+    );
     assert.deepEqual(kinds(), ['BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a limited login: the subject lock, then one statement');
 
     counting.reset();
-    const { token: _v, ...third } = makeRecord(now, { subject: 'stan' });
+    const { record: third } = makeRecord(now, { subject: 'stan' });
     await store.create(third, { now });
     assert.equal((await store.trimSubject('stan', { now, max: 1, keep: third.id, batch: 100 })).length, 1);
-    assert.deepEqual(kinds(), ['INSERT', 'SELECT', 'BEGIN', 'SELECT', 'WITH', 'COMMIT'], 'a login without a limit, then a trim that removes: the read, then the lock and one statement');
+    assert.deepEqual(
+      kinds(),
+      ['INSERT', 'SELECT', 'BEGIN', 'SELECT', 'WITH', 'COMMIT'],
+      'a login without a limit, then a trim that removes: the read, then the lock and one statement',
+    );
 
     counting.reset();
     assert.equal((await store.deleteBySubject('stan', { now, limit: 10 })).length, 1);
@@ -143,16 +155,23 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const ns = freshSchema();
     const store = new PostgresStore({ pool: pool(2), schema: ns });
     const now = Date.now();
-    const { token: _a, ...record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
+    const { record } = makeRecord(now, { subject: 'dup', data: { a: 1 } });
     await store.create(record, { now });
-    const { token: _b, ...other } = makeRecord(now);
+    const { record: other } = makeRecord(now);
     await store.create(other, { now });
-    for (const options of [{ now }, { now, replaces: { id: other.id, version: other.version, supersededUntil: now + 30_000 } }, { now, limit: { max: 5 } }]) {
-      const error = await store.create({ ...record, data: { a: 2 } }, options).then(() => assert.fail('a duplicate id was created'), (e: unknown) => e);
+    for (const options of [
+      { now },
+      { now, replaces: { id: other.id, version: other.version, supersededUntil: now + 30_000 } },
+      { now, limit: { max: 5 } },
+    ]) {
+      const error = await store.create({ ...record, data: { a: 2 } }, options).then(
+        () => assert.fail('a duplicate id was created'),
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof Error && !(error instanceof StoreUnavailableError), String(error));
       assert.equal((error as { code?: string }).code, '23505');
     }
-    assert.equal((await store.load(record.id, { now }))?.data['a'], 1);
+    assert.equal((await store.load(record.id, { now }))?.data.a, 1);
     assert.ok(await store.load(other.id, { now }), 'the session the failed login would have replaced is still there');
     await store.close();
   });
@@ -161,17 +180,23 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const ns = freshSchema();
     const store = new PostgresStore({ pool: pool(10), schema: ns });
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { data: { n: 0 } });
+    const { record } = makeRecord(now, { data: { n: 0 } });
     await store.create(record, { now });
     const until = now + 60_000;
-    const distinct = await Promise.all(Array.from({ length: 50 }, (_, i) => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: `k${i}#1`, until } })));
+    const distinct = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: `k${i}#1`, until } }),
+      ),
+    );
     assert.ok(distinct.every((r) => r.status === 'applied' && r.duplicate !== true));
-    assert.equal((await store.load(record.id, { now }))?.data['n'], 50);
-    const same = await Promise.all(Array.from({ length: 50 }, () => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'same#1', until } })));
+    assert.equal((await store.load(record.id, { now }))?.data.n, 50);
+    const same = await Promise.all(
+      Array.from({ length: 50 }, () => store.apply(record.id, { increment: { n: 1 } }, { now, idempotency: { key: 'same#1', until } })),
+    );
     assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate !== true).length, 1, 'applied once');
     assert.equal(same.filter((r) => r.status === 'applied' && r.duplicate === true).length, 49, 'the others are duplicates');
-    for (const r of same) if (r.status === 'applied') assert.equal(r.record.data['n'], 51, 'every answer shows the one increment');
-    assert.equal((await store.load(record.id, { now }))?.data['n'], 51);
+    for (const r of same) if (r.status === 'applied') assert.equal(r.record.data.n, 51, 'every answer shows the one increment');
+    assert.equal((await store.load(record.id, { now }))?.data.n, 51);
     await store.close();
   });
 
@@ -182,7 +207,10 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     assert.equal(results.filter((r) => r.from === 0).length, 1, 'exactly one instance migrated');
     for (const r of results) assert.equal(r.to, SCHEMA_VERSION);
     const rows = await (five[0] as pg.Pool).query(`SELECT table_name, version FROM "${ns}".tessera_migrations ORDER BY version`);
-    assert.deepEqual(rows.rows, Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ table_name: 'tessera_sessions', version: i + 1 })));
+    assert.deepEqual(
+      rows.rows,
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ table_name: 'tessera_sessions', version: i + 1 })),
+    );
     // And five stores starting on the migrated schema at once all work.
     const stores = five.map((p) => new PostgresStore({ pool: p, schema: ns }));
     assert.deepEqual(await Promise.all(stores.map((s) => s.count({ now: Date.now() }))), [0, 0, 0, 0, 0]);
@@ -196,10 +224,12 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const first = migrations[0] as (names: ResolvedNames) => string;
     await p.query(`CREATE SCHEMA "${ns}"`);
     await p.query(first(resolveNames({ schema: ns })));
-    await p.query(`CREATE TABLE "${ns}".tessera_migrations (table_name text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version))`);
+    await p.query(
+      `CREATE TABLE "${ns}".tessera_migrations (table_name text NOT NULL, version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_name, version))`,
+    );
     await p.query(`INSERT INTO "${ns}".tessera_migrations (table_name, version) VALUES ('tessera_sessions', 1)`);
     const now = Date.now();
-    const { token: _t, ...old } = makeRecord(now, { subject: 'veteran', data: { n: 1 } });
+    const { record: old } = makeRecord(now, { subject: 'veteran', data: { n: 1 } });
     await p.query(
       `INSERT INTO "${ns}".tessera_sessions (id, secret_hash, subject, created_at, last_seen_at, renewed_at, idle_timeout, absolute_expires_at, expires_at, version, data)
        VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7, 1, '{"n":1}')`,
@@ -208,13 +238,23 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
 
     const store = new PostgresStore({ pool: p, schema: ns });
     const loaded = await store.load(old.id, { now, secretHash: old.secretHash });
-    assert.equal(loaded?.data['n'], 1, 'the session made before the upgrade still opens, with its data');
+    assert.equal(loaded?.data.n, 1, 'the session made before the upgrade still opens, with its data');
     const versions = await p.query(`SELECT version FROM "${ns}".tessera_migrations ORDER BY version`);
-    assert.deepEqual(versions.rows.map((r: { version: number }) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    assert.deepEqual(
+      versions.rows.map((r: { version: number }) => r.version),
+      Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+    );
     assert.ok(SCHEMA_VERSION >= 2);
-    const { token: _u, ...next } = makeRecord(now, { subject: 'veteran' });
-    assert.equal((await store.create(next, { now, replaces: { id: old.id, version: 1, supersededUntil: now + 30_000 } })).status, 'created');
-    assert.equal(await store.isSuperseded(old.id, { now, secretHash: old.secretHash }), true, 'a login on the upgraded table remembers the token it replaced');
+    const { record: next } = makeRecord(now, { subject: 'veteran' });
+    assert.equal(
+      (await store.create(next, { now, replaces: { id: old.id, version: 1, supersededUntil: now + 30_000 } })).status,
+      'created',
+    );
+    assert.equal(
+      await store.isSuperseded(old.id, { now, secretHash: old.secretHash }),
+      true,
+      'a login on the upgraded table remembers the token it replaced',
+    );
     assert.deepEqual(await migrate(p, { schema: ns }), { from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     await store.close();
   });
@@ -240,8 +280,12 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
           [ns],
         )
       ).rows,
-      indexes: (await p.query(`SELECT indexname, replace(indexdef, $1, 'ns') AS def FROM pg_indexes WHERE schemaname = $2 ORDER BY indexname`, [`"${ns}".`, ns]))
-        .rows.map((r: { indexname: string; def: string }) => ({ name: r.indexname, def: r.def.replace(`${ns}.`, 'ns.') })),
+      indexes: (
+        await p.query(`SELECT indexname, replace(indexdef, $1, 'ns') AS def FROM pg_indexes WHERE schemaname = $2 ORDER BY indexname`, [
+          `"${ns}".`,
+          ns,
+        ])
+      ).rows.map((r: { indexname: string; def: string }) => ({ name: r.indexname, def: r.def.replace(`${ns}.`, 'ns.') })),
     });
     assert.deepEqual(await shape(fromFile), await shape(migrated));
   });
@@ -260,7 +304,10 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
     const started = Date.now();
     await assert.rejects(store.load('x'.repeat(28), { now: Date.now() }), StoreUnavailableError);
     await assert.rejects(store.apply('x'.repeat(28), { set: { a: 1 } }, { now: Date.now() }), StoreUnavailableError);
-    await assert.rejects(store.watch(() => {}), StoreUnavailableError);
+    await assert.rejects(
+      store.watch(() => {}),
+      StoreUnavailableError,
+    );
     assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     await store.close();
   });

@@ -60,7 +60,9 @@ for (const [name, open] of [
   ['one node', singleNode],
   ['cluster, the master of the user paused', cluster],
 ] as const) {
-  describe(`redis store, ${name}: a write answered 503 while the server is paused (CLIENT PAUSE WRITE)`, { skip: skip && !requireServices ? skip : false }, () => {
+  describe(`redis store, ${name}: a write answered 503 while the server is paused (CLIENT PAUSE WRITE)`, {
+    skip: skip && !requireServices ? skip : false,
+  }, () => {
     const servers = canSpawn ? new RedisServers() : null;
     let target: Target;
     const managers: SessionManager[] = [];

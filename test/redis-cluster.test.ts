@@ -72,7 +72,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const shards = new Map<string, string>();
     for (const subject of subjects) {
       const partition = await store.subjectPartition(subject);
-      const { token: _t, ...record } = makeRecord(now, { subject }, partition);
+      const { record } = makeRecord(now, { subject }, partition);
       await store.create(record, { now });
       const shard = partition.slice(0, 2);
       shards.set(subject, shard);
@@ -84,7 +84,7 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
       assert.equal(Number(await probe.sendCommand(key, true, ['CLUSTER', 'KEYSLOT', `lay:x:{${shard}}`])), slotOf(shard));
     }
     for (let i = 0; i < 10; i++) {
-      const { token: _t, ...record } = makeRecord(now);
+      const { record } = makeRecord(now);
       await store.create(record, { now });
     }
     const masters = new Set(subjects.map((s) => probe.slots[slotOf(shards.get(s) as string)]?.master.id));
@@ -107,14 +107,15 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     let subject = '';
     for (let i = 0; subject === ''; i++) {
       const candidate = `legacy-${i}`;
-      if (slotOf((await store.subjectPartition(candidate)).slice(0, 2)) !== slotOf(unkeyedPartition(candidate).slice(0, 2))) subject = candidate;
+      if (slotOf((await store.subjectPartition(candidate)).slice(0, 2)) !== slotOf(unkeyedPartition(candidate).slice(0, 2)))
+        subject = candidate;
     }
     const legacy: string[] = [];
     for (let i = 0; i < 3; i++) legacy.push((await legacySession(probe, 'lay:', subject, now)).id);
     legacy.sort(); // one score (their expiry), so in id order
     const keyed: string[] = [];
     for (let i = 1; i <= 3; i++) {
-      const { token: _t, ...record } = makeRecord(now + i, { subject }, await store.subjectPartition(subject));
+      const { record } = makeRecord(now + i, { subject }, await store.subjectPartition(subject));
       await store.create(record, { now: now + i });
       keyed.push(record.id);
     }
@@ -130,14 +131,28 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     assert.equal(await store.count({ now, subject }), 6);
     // The trim is one script in the keyed index's slot: it cannot reach 0.1's.
     const trimmed = await store.trimSubject(subject, { now, max: 2, keep: keyed[2] as string, batch: 10 });
-    assert.deepEqual(trimmed.map((r) => r.id), [keyed[0]]);
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      [keyed[0]],
+    );
     const removed = await store.deleteBySubject(subject, { now, limit: 4, except: keyed[2] as string });
-    assert.deepEqual(removed.map((r) => r.id), [...legacy, keyed[1]], 'a revocation takes both, up to its limit');
-    assert.deepEqual((await store.listBySubject(subject, { now, limit: 10 })).sessions.map((r) => r.id), [keyed[2]]);
+    assert.deepEqual(
+      removed.map((r) => r.id),
+      [...legacy, keyed[1]],
+      'a revocation takes both, up to its limit',
+    );
+    assert.deepEqual(
+      (await store.listBySubject(subject, { now, limit: 10 })).sessions.map((r) => r.id),
+      [keyed[2]],
+    );
   });
 
   it('several instances sweeping thousands of expired sessions at once, on every master, report each exactly once, with its subject', async () => {
-    const stores = Array.from({ length: 4 }, () => new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }));
+    const stores = Array.from(
+      { length: 4 },
+      () =>
+        new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'sweep:', commandTimeout: 3000 }),
+    );
     try {
       await sweepTogether({ stores });
     } finally {
@@ -152,16 +167,16 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     const given = new RedisStore({ client: resp3, prefix: 'r3:' });
     try {
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
+      const { record } = makeRecord(now, { subject: 'resp3', data: { n: 1 } }, await given.subjectPartition('resp3'));
       await given.create(record, { now });
       const touch = { maxIntervalMs: 60_000, idleFraction: 0.1 };
       // Inside the touch window the store sends a plain HGETALL: the path a RESP3 reply reaches.
       const loaded = await given.load(record.id, { now: now + 1000, secretHash: record.secretHash, touch });
       assert.equal(loaded?.subject, 'resp3');
-      assert.equal(loaded?.data['n'], 1);
+      assert.equal(loaded?.data.n, 1);
       const applied = await given.apply(record.id, { increment: { n: 2 } }, { now: now + 2000 });
       assert.equal(applied.status, 'applied');
-      assert.equal((await given.load(record.id, { now: now + 3000, secretHash: record.secretHash, touch }))?.data['n'], 3);
+      assert.equal((await given.load(record.id, { now: now + 3000, secretHash: record.secretHash, touch }))?.data.n, 3);
       assert.equal(await given.count({ now }), 1);
     } finally {
       await given.close();

@@ -8,14 +8,17 @@ import { RedisStore } from '../src/stores/redis/index.js';
 import { firstHeldAt, loadAndIncrement, type Outcome } from './support/fault-load.js';
 import { RedisServers, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
 
-
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A request from 127.0.0.1 carrying `token` as its cookie (none when null). */
 function requestWith(manager: SessionManager, token: string | null, setCookie: (value: string) => void = () => {}) {
-  return manager.load({ cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`, secure: false, ip: '127.0.0.1', setCookie });
+  return manager.load({
+    cookie: token === null ? undefined : `${manager.cookieName(false)}=${token}`,
+    secure: false,
+    ip: '127.0.0.1',
+    setCookie,
+  });
 }
-
 
 // The same faults on Valkey's server, which .ci/run installs (see test/valkey-store.test.ts).
 for (const binary of ['redis-server', 'valkey-server'] as const) {
@@ -58,7 +61,14 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
 
       const outcomes: Outcome[] = [];
       let stop = false;
-      const workers = Array.from({ length: 8 }, () => loadAndIncrement('fault-user', () => request(token), outcomes, () => stop));
+      const workers = Array.from({ length: 8 }, () =>
+        loadAndIncrement(
+          'fault-user',
+          () => request(token),
+          outcomes,
+          () => stop,
+        ),
+      );
 
       await sleep(300);
       const killedAt = performance.now();
@@ -78,9 +88,16 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
       console.log(
         `outcomes: ${outcomes.length} (ok ${outcomes.filter((o) => o.kind === 'ok').length}, unavailable ${failures.length}), slowest failure ${slowest.toFixed(1)} ms, resumed ${resumedAt === null ? 'never' : `${(resumedAt - restartAt).toFixed(0)} ms after the restart`}`,
       );
-      assert.deepEqual(outcomes.filter((o) => o.kind === 'other').map((o) => String(o.error)), [], 'only StoreUnavailableError');
+      assert.deepEqual(
+        outcomes.filter((o) => o.kind === 'other').map((o) => String(o.error)),
+        [],
+        'only StoreUnavailableError',
+      );
       assert.equal(outcomes.filter((o) => o.kind === 'no-session').length, 0, 'an outage is never "no session"');
-      assert.ok(during.length > 0 && during.every((o) => o.kind === 'unavailable'), 'every request while Redis was down failed with StoreUnavailableError');
+      assert.ok(
+        during.length > 0 && during.every((o) => o.kind === 'unavailable'),
+        'every request while Redis was down failed with StoreUnavailableError',
+      );
       assert.ok(slowest < 1500, `each failure within 1.5 s (slowest ${slowest} ms)`);
       assert.ok(!cookies.some((c) => /Max-Age=0/i.test(c)), 'no request cleared the cookie');
       assert.notEqual(resumedAt, null, 'service resumed within 2 s');
@@ -107,7 +124,10 @@ for (const binary of ['redis-server', 'valkey-server'] as const) {
         console.log(`20 requests against a frozen Redis settled in ${elapsed.toFixed(0)} ms`);
         for (const result of results) {
           assert.equal(result.status, 'rejected');
-          assert.ok(result.status === 'rejected' && result.reason instanceof StoreUnavailableError, String(result.status === 'rejected' ? result.reason : ''));
+          assert.ok(
+            result.status === 'rejected' && result.reason instanceof StoreUnavailableError,
+            String(result.status === 'rejected' ? result.reason : ''),
+          );
         }
         // commandTimeout is 500 ms; the watchdog checks every 50 ms.
         assert.ok(elapsed >= 450 && elapsed < 1500, `failed at the timeout, not before or long after (${elapsed.toFixed(0)} ms)`);

@@ -58,7 +58,7 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     // Three sessions share each createdAt (a rotation keeps it), so ties are ordered by id.
     await bounded(HEAVY, 200, async (i) => {
       const at = now - HEAVY + Math.floor(i / 3);
-      const { token: _t, ...record } = makeRecord(at, { subject: 'heavy' }, partition);
+      const { record } = makeRecord(at, { subject: 'heavy' }, partition);
       const result = await store.create(record, { now: at });
       assert.equal(result.status, 'created');
       created.push({ id: record.id, createdAt: at });
@@ -66,7 +66,7 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     created.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
     expected = created.map((r) => r.id);
     // Another user, who must never be touched.
-    const { token: _n, ...neighbour } = makeRecord(now, { subject: 'light' }, await store.subjectPartition('light'));
+    const { record: neighbour } = makeRecord(now, { subject: 'light' }, await store.subjectPartition('light'));
     await store.create(neighbour, { now });
   });
   after(async () => {
@@ -79,8 +79,8 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     const now = clock.now();
     const first = await measure(() => store.listBySubject('heavy', { now, limit: PAGE }));
     console.log(`first page of ${PAGE}: ${JSON.stringify(first.calls)}`);
-    assert.equal(first.calls['evalsha'], 1, 'one script');
-    assert.ok((first.calls['hgetall'] ?? 0) <= PAGE + 1, `reads about a page of sessions (${first.calls['hgetall']} HGETALL)`);
+    assert.equal(first.calls.evalsha, 1, 'one script');
+    assert.ok((first.calls.hgetall ?? 0) <= PAGE + 1, `reads about a page of sessions (${first.calls.hgetall} HGETALL)`);
     assert.ok(first.total <= 4 * PAGE + 20, `a bounded number of commands (${first.total})`);
 
     // The whole listing in pages of 1000: every session once, in order.
@@ -101,16 +101,22 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
 
     const middle = await measure(() => store.listBySubject('heavy', { now, cursor: deep, limit: PAGE }));
     console.log(`a page from a cursor 31,000 sessions in: ${JSON.stringify(middle.calls)}`);
-    assert.equal(middle.calls['evalsha'], 1);
-    assert.ok((middle.calls['hgetall'] ?? 0) <= PAGE + 1, `reads about a page of sessions (${middle.calls['hgetall']} HGETALL)`);
+    assert.equal(middle.calls.evalsha, 1);
+    assert.ok((middle.calls.hgetall ?? 0) <= PAGE + 1, `reads about a page of sessions (${middle.calls.hgetall} HGETALL)`);
     assert.ok(middle.total <= 4 * PAGE + 60, `a bounded number of commands (${middle.total})`);
 
     const m = new SessionManager({ store, clock, cleanupInterval: false });
     try {
       const page = await m.list('heavy', { currentId: expected[1] as string });
       assert.equal(page.sessions.length, PAGE, 'the manager gives the first page by default');
-      assert.deepEqual(page.sessions.map((s) => s.id), expected.slice(0, PAGE));
-      assert.deepEqual(page.sessions.map((s) => s.current), expected.slice(0, PAGE).map((_, i) => i === 1));
+      assert.deepEqual(
+        page.sessions.map((s) => s.id),
+        expected.slice(0, PAGE),
+      );
+      assert.deepEqual(
+        page.sessions.map((s) => s.current),
+        expected.slice(0, PAGE).map((_, i) => i === 1),
+      );
       assert.notEqual(page.nextCursor, null);
     } finally {
       m.close();
@@ -125,14 +131,14 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
     });
     console.log(`count by subject: ${JSON.stringify(cost.calls)}`);
     assert.equal(counted, HEAVY);
-    assert.equal(cost.calls['evalsha'], 1);
+    assert.equal(cost.calls.evalsha, 1);
     assert.ok(cost.total <= 20, `a bounded number of commands (${cost.total})`);
   });
 
   it('refuses a login at its limit, trims and revokes it a bounded batch at a time', async () => {
     const now = clock.now();
     const partition = await store.subjectPartition('heavy');
-    const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' }, partition);
+    const { record } = makeRecord(now, { subject: 'heavy' }, partition);
     let refused: unknown;
     const refusal = await measure(async () => {
       refused = await store.create(record, { now, limit: { max: HEAVY } });
@@ -146,7 +152,11 @@ describe('redis store: one subject with 57,000 sessions', { skip: skip && !requi
       trimmed = await store.trimSubject('heavy', { now, max: HEAVY - 10, keep: expected[0] as string, batch: 5 });
     });
     console.log(`trim of 5: ${JSON.stringify(trim.calls)}`);
-    assert.deepEqual(trimmed.map((r) => r.id), expected.slice(1, 6), 'the oldest but the one kept');
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      expected.slice(1, 6),
+      'the oldest but the one kept',
+    );
     assert.ok(trim.total <= 60, `a bounded number of commands (${trim.total})`);
 
     let removed: SessionRecord[] | Array<{ id: string }> = [];
@@ -189,7 +199,7 @@ describe('redis store: a page meets expired and vanished sessions', { skip: skip
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) {
       // Sessions 2, 3 and 4 idle out after a second; the others live on.
-      const { token: _t, ...record } = makeRecord(now + i, { subject: 'meg', idleTimeout: i >= 2 && i <= 4 ? 1 : 1800 }, partition);
+      const { record } = makeRecord(now + i, { subject: 'meg', idleTimeout: i >= 2 && i <= 4 ? 1 : 1800 }, partition);
       await store.create(record, { now: now + i });
       ids.push(record.id);
     }
@@ -199,17 +209,26 @@ describe('redis store: a page meets expired and vanished sessions', { skip: skip
     await admin.del(sessionKey(ids[8] as string)); // deleted by hand
     const later = now + 5000;
     const first = await store.listBySubject('meg', { now: later, limit: 3 });
-    assert.deepEqual(first.sessions.map((r) => r.id), [ids[0], ids[1], ids[5]]);
+    assert.deepEqual(
+      first.sessions.map((r) => r.id),
+      [ids[0], ids[1], ids[5]],
+    );
     assert.equal(await admin.zCard(u), 9, 'the three expired entries it met left the subject index');
     assert.ok(await admin.zScore(`met:x:{${shard}}`, ids[2] as string), 'but stay in the expiry index, for the sweep to report');
     // The session the cursor names ends before the next page is asked for.
     assert.notEqual(await store.delete(ids[5] as string), null);
     const second = await store.listBySubject('meg', { now: later, cursor: first.nextCursor, limit: 3 });
-    assert.deepEqual(second.sessions.map((r) => r.id), [ids[6], ids[7], ids[9]]);
+    assert.deepEqual(
+      second.sessions.map((r) => r.id),
+      [ids[6], ids[7], ids[9]],
+    );
     assert.equal(await admin.zScore(u, ids[8] as string), null, 'the vanished one left the subject index');
     assert.equal(await admin.zScore(`met:x:{${shard}}`, ids[8] as string), null, 'and the expiry index');
     const third = await store.listBySubject('meg', { now: later, cursor: second.nextCursor, limit: 3 });
-    assert.deepEqual(third.sessions.map((r) => r.id), [ids[10], ids[11]]);
+    assert.deepEqual(
+      third.sessions.map((r) => r.id),
+      [ids[10], ids[11]],
+    );
     assert.equal(third.nextCursor, null);
     assert.equal(await store.count({ now: later, subject: 'meg' }), 7);
     await assert.rejects(store.listBySubject('meg', { now: later, cursor: 'not a cursor', limit: 3 }), { code: 'BAD_REQUEST' });

@@ -44,7 +44,10 @@ describe('redis store: keyed subject partitions', { skip }, () => {
   it('declares the capability and validates the key it is given', () => {
     assert.equal(new RedisStore({ url }).capabilities.subjectPartitions, true);
     assert.throws(() => new RedisStore({ url, partitionKey: new Uint8Array(31) }), InvalidOptionError);
-    assert.throws(() => new RedisStore({ url, partitionKey: 'a string of more than thirty-two characters' as unknown as Uint8Array }), InvalidOptionError);
+    assert.throws(
+      () => new RedisStore({ url, partitionKey: 'a string of more than thirty-two characters' as unknown as Uint8Array }),
+      InvalidOptionError,
+    );
   });
 
   it('gives each key its own partitions, none of them the unkeyed SHA-256 of the subject', async () => {
@@ -87,13 +90,13 @@ describe('redis store: keyed subject partitions', { skip }, () => {
   it('refuses a logged-in id that does not start with the subject’s keyed partition, such as the unkeyed one', async () => {
     const store = open();
     const now = Date.now();
-    const { token: _a, ...unkeyed } = makeRecord(now, { subject: 'erin' }, unkeyedPartition('erin'));
+    const { record: unkeyed } = makeRecord(now, { subject: 'erin' }, unkeyedPartition('erin'));
     await assert.rejects(store.create(unkeyed, { now }), /must start with/);
-    const { token: _b, ...random } = makeRecord(now, { subject: 'erin' });
+    const { record: random } = makeRecord(now, { subject: 'erin' });
     await assert.rejects(store.create(random, { now }), /must start with/);
-    const { token: _c, ...keyed } = makeRecord(now, { subject: 'erin' }, await store.subjectPartition('erin'));
+    const { record: keyed } = makeRecord(now, { subject: 'erin' }, await store.subjectPartition('erin'));
     assert.equal((await store.create(keyed, { now })).status, 'created');
-    const { token: _d, ...anonymous } = makeRecord(now);
+    const { record: anonymous } = makeRecord(now);
     assert.equal((await store.create(anonymous, { now })).status, 'created', 'an anonymous id may start anywhere');
   });
 
@@ -166,7 +169,11 @@ describe('redis store: sessions issued with 0.1’s unkeyed partitions keep work
     try {
       const subject = 'gus';
       const keyedShard = (await store.subjectPartition(subject)).slice(0, SHARD_LENGTH);
-      assert.notEqual(unkeyedPartition(subject).slice(0, SHARD_LENGTH), keyedShard, 'the two indexes are apart (as for almost every subject)');
+      assert.notEqual(
+        unkeyedPartition(subject).slice(0, SHARD_LENGTH),
+        keyedShard,
+        'the two indexes are apart (as for almost every subject)',
+      );
       const before = await store.count({ now: clock.now() });
       const legacy = await legacySession(client, prefix, subject, clock.now());
       const other = await legacySession(client, prefix, subject, clock.now());
@@ -187,14 +194,24 @@ describe('redis store: sessions issued with 0.1’s unkeyed partitions keep work
       clock.advance(10 * 60_000);
       assert.equal((await request(legacy.token)).subject, subject);
       clock.advance(25 * 60_000); // `other` (never touched) and the keyed one idle out; `legacy` was touched
-      assert.deepEqual((await m.list(subject)).sessions.map((s) => s.id), [legacy.id]);
+      assert.deepEqual(
+        (await m.list(subject)).sessions.map((s) => s.id),
+        [legacy.id],
+      );
 
       const again = await m.load({ secure: false });
       await again.login(subject);
       assert.equal(await m.revokeAll(subject, { except: again.id }), 1);
       assert.equal(await store.load(legacy.id, { now: clock.now() }), null, 'revoked');
-      assert.deepEqual((await m.list(subject)).sessions.map((s) => s.id), [again.id]);
-      assert.equal(await client.exists(`${prefix}u:{${legacy.id.slice(0, SHARD_LENGTH)}}${subject}`), 0, 'the legacy index is gone with its last entry');
+      assert.deepEqual(
+        (await m.list(subject)).sessions.map((s) => s.id),
+        [again.id],
+      );
+      assert.equal(
+        await client.exists(`${prefix}u:{${legacy.id.slice(0, SHARD_LENGTH)}}${subject}`),
+        0,
+        'the legacy index is gone with its last entry',
+      );
     } finally {
       m.close();
     }

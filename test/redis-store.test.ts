@@ -76,7 +76,7 @@ describe('redis store: options and ownership', () => {
       const prefix = `${root}given:`;
       const store = new RedisStore({ client, prefix });
       const now = Date.now();
-      const { token: _t, ...record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
+      const { record } = makeRecord(now, { subject: 'given' }, await store.subjectPartition('given'));
       await store.create(record, { now });
       assert.equal((await store.load(record.id, { now }))?.subject, 'given');
       await store.close();
@@ -107,7 +107,9 @@ describe('redis store: a server too old for the scripts', { skip: unreachable !=
       assert.ok(reported instanceof InvalidOptionError);
       assert.match(reported.message, /need Redis 7\.0 or newer, or Valkey/);
       assert.ok(reported.message.includes(reply.message.trim()), 'the server reply is kept');
-      const other = (await client.sendCommand(['EVAL', "return redis.call('INCR', 'x', 'y')", '0']).catch((error: unknown) => error)) as Error;
+      const other = (await client
+        .sendCommand(['EVAL', "return redis.call('INCR', 'x', 'y')", '0'])
+        .catch((error: unknown) => error)) as Error;
       assert.equal(scriptNotCompiled(other), other, 'other script errors pass through');
     } finally {
       client.destroy();
@@ -115,7 +117,9 @@ describe('redis store: a server too old for the scripts', { skip: unreachable !=
   });
 });
 
-describe('redis store: the live-session counter (single node)', { skip: unreachable !== null && !requireServices ? unreachable : false }, () => {
+describe('redis store: the live-session counter (single node)', {
+  skip: unreachable !== null && !requireServices ? unreachable : false,
+}, () => {
   /** The counter, and what it should be: the entries of every expiry index. */
   async function counterAndEntries(client: ReturnType<typeof createClient>, prefix: string): Promise<[number | null, number]> {
     const counter = await client.get(`${prefix}n`);
@@ -137,16 +141,19 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
       const live = new Map<string, number>(); // id -> version
       const create = async (subject: string | null, idleTimeout = 1800, replaces?: string) => {
         const partition = subject === null ? null : await store.subjectPartition(subject);
-        const { token: _t, ...record } = makeRecord(start, { subject, idleTimeout }, partition);
+        const { record } = makeRecord(start, { subject, idleTimeout }, partition);
         const result = await store.create(record, {
           now: start,
-          ...(replaces === undefined ? {} : { replaces: { id: replaces, version: live.get(replaces) as number, supersededUntil: start + 30_000 } }),
+          ...(replaces === undefined
+            ? {}
+            : { replaces: { id: replaces, version: live.get(replaces) as number, supersededUntil: start + 30_000 } }),
         });
         assert.equal(result.status, 'created');
         if (replaces !== undefined) live.delete(replaces);
         live.set(record.id, record.version);
         // As the core does after a login: its subject is trimmed to a limit of 3.
-        if (subject !== null) for (const gone of await store.trimSubject(subject, { now: start, max: 3, keep: record.id, batch: 10 })) live.delete(gone.id);
+        if (subject !== null)
+          for (const gone of await store.trimSubject(subject, { now: start, max: 3, keep: record.id, batch: 10 })) live.delete(gone.id);
         return record.id;
       };
       const anonymous: string[] = [];
@@ -194,7 +201,9 @@ describe('redis store: the live-session counter (single node)', { skip: unreacha
   });
 });
 
-describe('redis store: admin query walks the indexes in id order, a bounded stretch per script', { skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH' }, () => {
+describe('redis store: admin query walks the indexes in id order, a bounded stretch per script', {
+  skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH',
+}, () => {
   it('fills a page from the first shards, pages through everything in id order, and splits a sparse search into bounded calls', async () => {
     const servers = new RedisServers();
     const port = await freePort();
@@ -212,18 +221,22 @@ describe('redis store: admin query walks the indexes in id order, a bounded stre
       const records: SessionRecord[] = [];
       for (let i = 0; i < 5000; i++) {
         const needle = i % 1700 === 3; // three of them, far apart
-        const { token: _t, ...record } = makeRecord(now, { displayName: needle ? `needle ${i}` : `hay ${i}` });
+        const { record } = makeRecord(now, { displayName: needle ? `needle ${i}` : `hay ${i}` });
         records.push(record);
         ids.push(record.id);
         if (needle) needles.push(record.id);
       }
-      for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((record) => store.create(record, { now })));
+      for (let i = 0; i < records.length; i += 100)
+        await Promise.all(records.slice(i, i + 100).map((record) => store.create(record, { now })));
       ids.sort();
       needles.sort();
 
       const walked = await calls('zrangebyscore');
       const first = await store.query({ now, limit: 10 });
-      assert.deepEqual(first.sessions.map((r) => r.id), ids.slice(0, 10));
+      assert.deepEqual(
+        first.sessions.map((r) => r.id),
+        ids.slice(0, 10),
+      );
       assert.equal(first.nextCursor, ids[9]);
       // About five sessions a shard here: a page of eleven (one to tell whether more follow) reads a
       // handful of indexes, not all 1,024.
@@ -240,7 +253,10 @@ describe('redis store: admin query walks the indexes in id order, a bounded stre
 
       const scripts = await calls('evalsha');
       const found = await store.query({ now, limit: 10, displayNamePrefix: 'needle' });
-      assert.deepEqual(found.sessions.map((r) => r.id), needles);
+      assert.deepEqual(
+        found.sessions.map((r) => r.id),
+        needles,
+      );
       assert.equal(found.nextCursor, null);
       assert.ok((await calls('evalsha')) - scripts >= 3, 'a search through 5,000 sessions takes several bounded calls (2,000 ids each)');
       assert.equal((await store.query({ now: now + 86_400_001, limit: 10 })).sessions.length, 0, 'expired sessions are not listed');

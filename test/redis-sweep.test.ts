@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
 import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis/index.js';
-import { SWEEP_STEP } from '../src/stores/redis/scripts.js';
+import { SWEEP_STEP } from '../src/stores/redis/scripts/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';
@@ -18,7 +18,7 @@ const skip = await localSkip('the Redis sweep tests');
 const root = `tessera-test:${randomUUID()}:`;
 let n = 0;
 
-/** The sweeps after which a session key deleted by hand no longer counts (see "Healing" in the store's top comment). */
+/** The sweeps after which a session key deleted by hand no longer counts (see "Healing" in docs/stores/redis.md). */
 const SWEEPS_TO_HEAL = 64;
 
 const sessionKey = (prefix: string, id: string) => `${prefix}s:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
@@ -86,7 +86,11 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     assert.match(cookies[0] as string, /Max-Age=0/, 'the cookie is cleared');
 
     assert.equal(await m.count({ subject: 'hal' }), 1, 'no longer counted for its subject');
-    assert.deepEqual((await m.list('hal')).sessions.map((s) => s.id), [kept.slice(0, 28)], 'no longer listed');
+    assert.deepEqual(
+      (await m.list('hal')).sessions.map((s) => s.id),
+      [kept.slice(0, 28)],
+      'no longer listed',
+    );
     const shard = id.slice(0, SHARD_LENGTH);
     assert.equal(await client.zScore(`${prefix}u:{${shard}}hal`, id), null, 'out of the subject index');
     assert.equal(await client.zScore(`${prefix}x:{${shard}}`, id), null, 'out of the expiry index');
@@ -168,7 +172,9 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
   });
 });
 
-describe('redis store: a sweep batch is short steps', { skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH' }, () => {
+describe('redis store: a sweep batch is short steps', {
+  skip: hasRedisServer() || requireServices ? false : 'redis-server is not on PATH',
+}, () => {
   it(`removes a batch of 500 in scripts of at most ${SWEEP_STEP} sessions, none walking again the indexes emptied before it`, async () => {
     const servers = new RedisServers();
     const port = await freePort();
@@ -186,7 +192,11 @@ describe('redis store: a sweep batch is short steps', { skip: hasRedisServer() |
         await Promise.all(
           Array.from({ length: 100 }, async (_, k) => {
             const subject = (i + k) % 3 === 0 ? null : `user-${(i + k) % 50}`;
-            const { token: _t, ...record } = makeRecord(now, { subject, idleTimeout: 60 }, subject === null ? null : await store.subjectPartition(subject));
+            const { record } = makeRecord(
+              now,
+              { subject, idleTimeout: 60 },
+              subject === null ? null : await store.subjectPartition(subject),
+            );
             await store.create(record, { now });
             ids.add(record.id);
           }),
@@ -202,11 +212,17 @@ describe('redis store: a sweep batch is short steps', { skip: hasRedisServer() |
         for (const r of batch) swept.add(r.id);
         // The steps (and one more that finds the end, when the batch is not full), and the one heal
         // script of every call (see "Healing").
-        const steps = (calls['evalsha'] ?? 0) - 1;
-        assert.ok(steps >= Math.ceil(expected / SWEEP_STEP) && steps <= Math.ceil(expected / SWEEP_STEP) + 1, `steps of at most ${SWEEP_STEP}: ${JSON.stringify(calls)}`);
+        const steps = (calls.evalsha ?? 0) - 1;
+        assert.ok(
+          steps >= Math.ceil(expected / SWEEP_STEP) && steps <= Math.ceil(expected / SWEEP_STEP) + 1,
+          `steps of at most ${SWEEP_STEP}: ${JSON.stringify(calls)}`,
+        );
         // 1,024 indexes: every step goes on where the last stopped, so a call reads each index about
         // once (the heal reads its 16 more), not once a step.
-        assert.ok((calls['zrangebyscore'] ?? 0) <= ID_SHARDS.length + 2 * Math.ceil(expected / SWEEP_STEP) + 16, `indexes read: ${calls['zrangebyscore']}`);
+        assert.ok(
+          (calls.zrangebyscore ?? 0) <= ID_SHARDS.length + 2 * Math.ceil(expected / SWEEP_STEP) + 16,
+          `indexes read: ${calls.zrangebyscore}`,
+        );
       }
       assert.deepEqual(swept, ids, 'every expired session once');
       assert.deepEqual(await store.deleteExpired(later, 500), []);

@@ -34,7 +34,9 @@ function open() {
 
 async function victim() {
   const reply = await send(demo.port, { path: '/api/session', localAddress: '127.0.0.2', timeoutMs: 5000 });
-  return reply.status === 0 ? `not served (${reply.error} after ${Math.round(reply.ms)} ms)` : `HTTP ${reply.status} in ${Math.round(reply.ms)} ms`;
+  return reply.status === 0
+    ? `not served (${reply.error} after ${Math.round(reply.ms)} ms)`
+    : `HTTP ${reply.status} in ${Math.round(reply.ms)} ms`;
 }
 
 try {
@@ -56,13 +58,22 @@ try {
         script: 'demo-connections',
         demo: await describeRoot(options.root),
         serverFileDescriptorLimit: options.nofile,
-        flood: { attempted: options.connections, connected: sockets.length, failedToConnect, openSeconds: Math.round(openSeconds * 10) / 10 },
+        flood: {
+          attempted: options.connections,
+          connected: sockets.length,
+          failedToConnect,
+          openSeconds: Math.round(openSeconds * 10) / 10,
+        },
         anotherClientBefore: before,
         heldByTheClient2sLater: heldAt2s,
         anotherClient2sLater: victimAt2s,
         heldByTheClient12sLater: heldAt12s,
         anotherClient12sLater: victimAt12s,
-        log: demo.output().split('\n').filter((line) => /EMFILE|error|failed/i.test(line)).slice(0, 3),
+        log: demo
+          .output()
+          .split('\n')
+          .filter((line) => /EMFILE|error|failed/i.test(line))
+          .slice(0, 3),
       },
       null,
       2,

@@ -11,7 +11,10 @@ import { describeRoot, parseArgs, post, send, sessionCookie, startDemo, storeSpe
 
 const options = parseArgs({ store: 'memory', seconds: 5, connections: 50, users: 100, root: thisRoot, anonymousLimit: 'default' });
 const store = storeSpec(options.store);
-const env = { TESSERA_STORE: store.spec, ...(options.anonymousLimit !== 'default' ? { TESSERA_ANONYMOUS_LIMIT: options.anonymousLimit } : {}) };
+const env = {
+  TESSERA_STORE: store.spec,
+  ...(options.anonymousLimit !== 'default' ? { TESSERA_ANONYMOUS_LIMIT: options.anonymousLimit } : {}),
+};
 const demo = await startDemo({ root: options.root, env });
 try {
   const users = [];
@@ -45,7 +48,14 @@ try {
         demo: await describeRoot(options.root),
         store: options.store,
         anonymousLimit: options.anonymousLimit,
-        flood: { seconds: options.seconds, connections: options.connections, requests: result.requests.total, errors: result.errors, timeouts: result.timeouts, byStatus },
+        flood: {
+          seconds: options.seconds,
+          connections: options.connections,
+          requests: result.requests.total,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          byStatus,
+        },
         anonymousSessionsCreated: created,
         anonymousSessionsPerSecond: Math.round(created / options.seconds),
         usersStillLoggedIn: `${loggedIn}/${options.users}`,

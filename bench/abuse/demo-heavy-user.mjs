@@ -62,7 +62,8 @@ try {
     const path = `/api/sessions?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
     let reply = null;
     // A store that is busy (an older demo listing everything) may answer 503: try again a few times.
-    for (let attempt = 0; attempt < 5 && reply?.status !== 200; attempt++) reply = await send(demo.port, { path, headers: { cookie: heavy } });
+    for (let attempt = 0; attempt < 5 && reply?.status !== 200; attempt++)
+      reply = await send(demo.port, { path, headers: { cookie: heavy } });
     if (reply?.status !== 200) {
       held = `unknown (${reply?.status} ${reply?.body?.slice(0, 100)})`;
       break;

@@ -19,7 +19,11 @@ export function parseArgs(defaults) {
     const name = argv[i]?.replace(/^--/, '');
     const value = argv[i + 1];
     if (name === undefined || value === undefined || !(name in defaults)) {
-      console.error(`usage: node ${process.argv[1]} ${Object.entries(defaults).map(([k, v]) => `[--${k} ${v}]`).join(' ')}`);
+      console.error(
+        `usage: node ${process.argv[1]} ${Object.entries(defaults)
+          .map(([k, v]) => `[--${k} ${v}]`)
+          .join(' ')}`,
+      );
       process.exit(2);
     }
     options[name] = typeof defaults[name] === 'number' ? Number(value) : value;
@@ -67,7 +71,8 @@ export async function startDemo({ root = thisRoot, env = {}, nofile = null } = {
   if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build in ${root}`);
   const childEnv = { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env };
   for (const name of Object.keys(childEnv)) if (name.startsWith('TESSERA_') && !(name in env)) delete childEnv[name];
-  const [command, args] = nofile === null ? [process.execPath, [script]] : ['prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, script]];
+  const [command, args] =
+    nofile === null ? [process.execPath, [script]] : ['prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, script]];
   const child = spawn(command, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk) => (output += chunk));
@@ -112,12 +117,15 @@ export function send(port, { method = 'GET', path = '/', headers = {}, body, loc
   return new Promise((resolveReply) => {
     const started = performance.now();
     const finish = (reply) => resolveReply({ ...reply, ms: performance.now() - started });
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers: { ...headers, connection: 'close' }, localAddress, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', (error) => finish({ status: 0, error: error.code ?? error.message }));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method, path, headers: { ...headers, connection: 'close' }, localAddress, agent: false },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () => finish({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (error) => finish({ status: 0, error: error.code ?? error.message }));
+      },
+    );
     req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
     req.on('error', (error) => finish({ status: 0, error: error.code ?? error.message }));
     req.end(body);

@@ -27,7 +27,11 @@ function round(size) {
       if (how === 'answered') return resolveRound({ ms: performance.now() - started, how: 'answered on the same connection', connection });
       // Closed before the GET was answered: the client sends it again on a new connection.
       const again = await send(demo.port, { path: '/api/session' });
-      resolveRound({ ms: performance.now() - started, how: `connection closed unanswered after ${Math.round(performance.now() - started - again.ms)} ms; re-sent (${again.status})`, connection });
+      resolveRound({
+        ms: performance.now() - started,
+        how: `connection closed unanswered after ${Math.round(performance.now() - started - again.ms)} ms; re-sent (${again.status})`,
+        connection,
+      });
     };
     socket.setEncoding('utf8').on('data', (chunk) => {
       received += chunk;
@@ -36,7 +40,9 @@ function round(size) {
     socket.on('error', () => undefined);
     socket.on('close', () => finish('closed'));
     const body = JSON.stringify({ username: 'a', pad: 'x'.repeat(size) });
-    socket.write(`POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}${GET}`);
+    socket.write(
+      `POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}${GET}`,
+    );
   });
 }
 

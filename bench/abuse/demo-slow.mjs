@@ -42,7 +42,9 @@ try {
   const bodies = Array.from({ length: options.clients }, () =>
     slowClient('POST /api/login HTTP/1.1\r\nHost: demo\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{', ' '),
   );
-  const headers = Array.from({ length: options.clients }, (_, i) => slowClient('GET /api/session HTTP/1.1\r\nHost: demo\r\n', `X-Slow-${i}: x\r\n`));
+  const headers = Array.from({ length: options.clients }, (_, i) =>
+    slowClient('GET /api/session HTTP/1.1\r\nHost: demo\r\n', `X-Slow-${i}: x\r\n`),
+  );
   await sleep(2000);
   const meanwhile = await send(demo.port, { path: '/api/session', localAddress: '127.0.0.2', timeoutMs: 10_000 });
   const describe = (results) => ({
@@ -61,7 +63,11 @@ try {
         slowBodies: describe(await Promise.all(bodies)),
         slowHeaders: describe(await Promise.all(headers)),
         anotherClientMeanwhile: { status: meanwhile.status, ms: Math.round(meanwhile.ms * 10) / 10 },
-        log: demo.output().split('\n').filter((line) => /abort|timed out|failed|^\s+at /.test(line)).slice(0, 3),
+        log: demo
+          .output()
+          .split('\n')
+          .filter((line) => /abort|timed out|failed|^\s+at /.test(line))
+          .slice(0, 3),
       },
       null,
       2,

@@ -44,13 +44,17 @@ const outcome = (promise) =>
   );
 
 async function run(setup) {
-  const schema = `tessera_abuse_${randomId(6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const schema = `tessera_abuse_${randomId(6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')}`;
   const table = `"${schema}".tessera_sessions`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
   const given = setup === 'client-first' ? new pg.Pool({ connectionString: DATABASE_URL, max: 6 }) : null;
   given?.on('error', () => {});
   const store =
-    given !== null ? new PostgresStore({ pool: given, schema, statementTimeout: 300 }) : new PostgresStore({ connectionString: DATABASE_URL, schema, statementTimeout: 300, poolSize: 6 });
+    given !== null
+      ? new PostgresStore({ pool: given, schema, statementTimeout: 300 })
+      : new PostgresStore({ connectionString: DATABASE_URL, schema, statementTimeout: 300, poolSize: 6 });
   await store.count({ now: Date.now() });
   const managers = [];
   const manager = (options) => {
@@ -126,7 +130,11 @@ async function run(setup) {
         const client = await admin.connect();
         try {
           await client.query('BEGIN');
-          await client.query(`INSERT INTO ${table} (${columns}) VALUES ($1, 'x', $2, $2, $2, 60, $3, $3, 1, '{}')`, [id, now, now + 60_000]);
+          await client.query(`INSERT INTO ${table} (${columns}) VALUES ($1, 'x', $2, $2, $2, 60, $3, $3, 1, '{}')`, [
+            id,
+            now,
+            now + 60_000,
+          ]);
           return client;
         } catch (error) {
           await client.query('ROLLBACK').catch(() => {});
@@ -135,13 +143,30 @@ async function run(setup) {
         }
       };
       const record = {
-        id, secretHash: randomId(16), subject: 'dan', displayName: null, createdAt: now, lastSeenAt: now, idleTimeout: 1800,
-        absoluteExpiresAt: now + 86_400_000, expiresAt: now + 1_800_000, authenticatedAt: now, version: 1, data: {},
-        createdDevice: DEVICE, lastDevice: DEVICE, renewedAt: now, previousSecretHash: null, previousSecretExpiresAt: null,
+        id,
+        secretHash: randomId(16),
+        subject: 'dan',
+        displayName: null,
+        createdAt: now,
+        lastSeenAt: now,
+        idleTimeout: 1800,
+        absoluteExpiresAt: now + 86_400_000,
+        expiresAt: now + 1_800_000,
+        authenticatedAt: now,
+        version: 1,
+        data: {},
+        createdDevice: DEVICE,
+        lastDevice: DEVICE,
+        renewedAt: now,
+        previousSecretHash: null,
+        previousSecretExpiresAt: null,
       };
       const holder = await occupy();
       const create = await outcome(store.create(record, { now }));
-      const undo = await store.delete(id).then((r) => (r === null ? 'removed nothing' : 'removed it'), (error) => String(error.code ?? error.message));
+      const undo = await store.delete(id).then(
+        (r) => (r === null ? 'removed nothing' : 'removed it'),
+        (error) => String(error.code ?? error.message),
+      );
       await holder.query('ROLLBACK');
       holder.release();
       const landed = await occupy().then(

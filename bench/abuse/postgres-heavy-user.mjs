@@ -51,7 +51,9 @@ async function serve(schema) {
 }
 
 async function drive() {
-  const schema = `tessera_abuse_${randomId(6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const schema = `tessera_abuse_${randomId(6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')}`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   const start = machine();
   const now = Date.now();
@@ -95,7 +97,12 @@ async function drive() {
           store: 'postgres',
           heavySessions: HEAVY,
           fillMs: Math.round(fillMs),
-          listing: { sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length, nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null, responseBytes: listed[0].body.length, latencyMs: summary(listed.map((r) => r.ms)) },
+          listing: {
+            sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length,
+            nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null,
+            responseBytes: listed[0].body.length,
+            latencyMs: summary(listed.map((r) => r.ms)),
+          },
           otherUserAloneMs: summary(alone.map((r) => r.ms)),
           otherUserWhileListingMs: summary(others.map((r) => r.ms)),
           listingsDuringThat: during.length,

@@ -37,7 +37,13 @@ async function serve(schema) {
         const removed = await manager.sweep();
         const ms = Math.round(performance.now() - started);
         delay.disable();
-        res.end(JSON.stringify({ removed, ms, eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 } }));
+        res.end(
+          JSON.stringify({
+            removed,
+            ms,
+            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+          }),
+        );
       } else if (url.pathname === '/me') {
         const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
         res.end(String(session.subject));
@@ -74,7 +80,9 @@ async function fill(admin, schema, now) {
 }
 
 async function drive() {
-  const schema = `tessera_abuse_${randomId(6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+  const schema = `tessera_abuse_${randomId(6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, 'x')}`;
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
   const start = machine();
   const filling = performance.now();

@@ -94,7 +94,7 @@ try {
   }
   running = false;
   await probe;
-  const listScripts = { ...(await commandCalls(admin))['evalsha'], over1ms: (await slowlog(admin))['evalsha'] ?? null };
+  const listScripts = { ...(await commandCalls(admin)).evalsha, over1ms: (await slowlog(admin)).evalsha ?? null };
 
   // The admin search by subject, ordered by id: not a listing, but it reads the same index.
   await admin.sendCommand(['SLOWLOG', 'RESET']);
@@ -111,7 +111,7 @@ try {
     }
     queryTimes.push(performance.now() - at);
   }
-  const queryScripts = { ...(await commandCalls(admin))['evalsha'], over1ms: (await slowlog(admin))['evalsha'] ?? null };
+  const queryScripts = { ...(await commandCalls(admin)).evalsha, over1ms: (await slowlog(admin)).evalsha ?? null };
 
   process.stdout.write(
     `result ${JSON.stringify({

@@ -104,7 +104,7 @@ try {
   loop.disable();
   // Only the store's scripts and the probe's reads ran meanwhile.
   const over1ms = await slowlog(admin);
-  const scripts = (await commandCalls(admin))['evalsha'] ?? null;
+  const scripts = (await commandCalls(admin)).evalsha ?? null;
 
   process.stdout.write(
     `result ${JSON.stringify({
@@ -114,7 +114,7 @@ try {
       load: { ...summary(loadTimes), failures503: failures },
       eventLoopDelayMaxMs: Math.round(loop.max / 1e4) / 100,
       baseline: { ...summary(quiet.times), eventLoopDelayMaxMs: Math.round(quietLoopMaxMs * 100) / 100 },
-      redis: { scripts, scriptsOver1ms: over1ms['evalsha'] ?? null, readsOver1ms: over1ms['hgetall'] ?? null },
+      redis: { scripts, scriptsOver1ms: over1ms.evalsha ?? null, readsOver1ms: over1ms.hgetall ?? null },
     })}\n`,
   );
 } finally {

@@ -25,5 +25,11 @@ for (let i = 0; i < FIELDS; i++) {
 }
 const record = await store.load(first.id, { now: Date.now() });
 const bytes = Buffer.byteLength(JSON.stringify(record));
-console.log(JSON.stringify({ attempted: FIELDS, written, refusedAt: refused === null ? null : written + 1, refused, storedRecordBytes: bytes }, null, 2));
+console.log(
+  JSON.stringify(
+    { attempted: FIELDS, written, refusedAt: refused === null ? null : written + 1, refused, storedRecordBytes: bytes },
+    null,
+    2,
+  ),
+);
 manager.close();

@@ -102,7 +102,12 @@ async function drive() {
           store: 'sqlite',
           heavySessions: HEAVY,
           fillMs: Math.round(fillMs),
-          listing: { sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length, nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null, responseBytes: listed[0].body.length, latencyMs: summary(listed.map((r) => r.ms)) },
+          listing: {
+            sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length,
+            nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null,
+            responseBytes: listed[0].body.length,
+            latencyMs: summary(listed.map((r) => r.ms)),
+          },
           otherUserAloneMs: summary(alone.map((r) => r.ms)),
           otherUserWhileListingMs: summary(others.map((r) => r.ms)),
           listingsDuringThat: during.length,

@@ -58,7 +58,10 @@ function holdLock(path, ms) {
     db.exec('BEGIN IMMEDIATE');
     process.stdout.write('locked\\n');
     setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, ${ms});`;
-  const child = spawn(process.execPath, ['-e', code], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', code], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const locked = new Promise((resolve, reject) => {
     child.stdout.on('data', (chunk) => String(chunk).includes('locked') && resolve());
@@ -82,7 +85,10 @@ async function drive() {
     const before = await openLoop(staticFile, { everyMs: 20, durationMs: 1000 });
     const holder = holdLock(path, LOCK_MS);
     await holder.locked;
-    const [statics, writes] = await Promise.all([openLoop(staticFile, { everyMs: 20, durationMs: LOCK_MS }), openLoop(write, { everyMs: 100, durationMs: LOCK_MS })]);
+    const [statics, writes] = await Promise.all([
+      openLoop(staticFile, { everyMs: 20, durationMs: LOCK_MS }),
+      openLoop(write, { everyMs: 100, durationMs: LOCK_MS }),
+    ]);
     await holder.exited;
     const after = await write();
     const statuses = {};

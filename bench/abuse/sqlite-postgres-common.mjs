@@ -10,7 +10,8 @@ import { loadavg } from 'node:os';
  * USER to fall back on) as `postgres`, as the test suites do.
  */
 export const DATABASE_URL =
-  process.env.DATABASE_URL ?? (process.env.PGUSER || process.env.USER ? 'postgres://127.0.0.1:5432/test' : 'postgres://postgres@127.0.0.1:5432/test');
+  process.env.DATABASE_URL ??
+  (process.env.PGUSER || process.env.USER ? 'postgres://127.0.0.1:5432/test' : 'postgres://postgres@127.0.0.1:5432/test');
 
 /** Starts `script` with `args` as a child process; resolves once it sends `{ port }`. */
 export function startServer(script, args) {
@@ -88,7 +89,13 @@ export async function openLoop(send, { everyMs, durationMs, maxInFlight = 500 })
 export function summary(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const at = (q) => (sorted.length === 0 ? null : round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]));
-  return { n: sorted.length, median: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.length === 0 ? null : round(sorted[sorted.length - 1]) };
+  return {
+    n: sorted.length,
+    median: at(0.5),
+    p90: at(0.9),
+    p99: at(0.99),
+    max: sorted.length === 0 ? null : round(sorted[sorted.length - 1]),
+  };
 }
 
 export function round(ms) {

@@ -38,7 +38,13 @@ async function serve(path) {
         const removed = await manager.sweep();
         const ms = Math.round(performance.now() - started);
         delay.disable();
-        res.end(JSON.stringify({ removed, ms, eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 } }));
+        res.end(
+          JSON.stringify({
+            removed,
+            ms,
+            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+          }),
+        );
       } else if (url.pathname === '/me') {
         const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
         res.end(String(session.subject));

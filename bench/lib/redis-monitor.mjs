@@ -15,7 +15,7 @@ export async function startMonitor(redisUrl) {
   socket.setEncoding('utf8');
   const lines = [];
   let buffer = '';
-  let ok = 0;
+  let _ok = 0;
   let onOk = null;
   socket.on('data', (chunk) => {
     buffer += chunk;
@@ -24,7 +24,7 @@ export async function startMonitor(redisUrl) {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 2);
       if (line.startsWith('+OK') || line.startsWith('-')) {
-        ok++;
+        _ok++;
         onOk?.(line);
       } else if (lines.length < 2_000_000) lines.push(line);
     }

@@ -62,8 +62,12 @@ export async function countPgStatements() {
   pg.Client.prototype.query = function countedQuery(...args) {
     stats.queries++;
     const config = args[0];
-    const text = String(typeof config === 'string' ? config : (config?.text ?? '?')).replace(/\s+/g, ' ').trim().slice(0, 160);
-    if (text in stats.statements || Object.keys(stats.statements).length < MAX_STATEMENT_TEXTS) stats.statements[text] = (stats.statements[text] ?? 0) + 1;
+    const text = String(typeof config === 'string' ? config : (config?.text ?? '?'))
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, 160);
+    if (text in stats.statements || Object.keys(stats.statements).length < MAX_STATEMENT_TEXTS)
+      stats.statements[text] = (stats.statements[text] ?? 0) + 1;
     return original.apply(this, args);
   };
   return pg;

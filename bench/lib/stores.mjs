@@ -28,7 +28,9 @@ export async function openSqliteStore(options = {}) {
 }
 
 export async function openPostgresStore(options = {}) {
-  return started(await construct('tessera/stores/postgres', 'PostgresStore', { connectionString: env.databaseUrl, schema: env.schema, ...options }));
+  return started(
+    await construct('tessera/stores/postgres', 'PostgresStore', { connectionString: env.databaseUrl, schema: env.schema, ...options }),
+  );
 }
 
 export function openMemoryStore(options = {}) {

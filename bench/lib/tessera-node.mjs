@@ -10,8 +10,8 @@ export async function serveTesseraNode(store) {
 
 /** The request handler of `serveTesseraNode`, and its manager, for a server that listens itself. */
 export async function tesseraNodeHandler(store) {
-  const { SessionManager } = await importOrSkip('tessera');
-  const { loadSession, sendJson, sendError } = await importOrSkip('tessera/adapters/node');
+  const { SessionManager, errorResponse } = await importOrSkip('tessera');
+  const { loadSession } = await importOrSkip('tessera/adapters/node');
   const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
   const handler = async (req, res) => {
     if (serveStats(req, res)) return;
@@ -33,10 +33,25 @@ export async function tesseraNodeHandler(store) {
         sendJson(res, 200, { ok: true });
       } else json(res, 404, { error: 'not found' });
     } catch (error) {
-      sendError(res, error);
+      const response = errorResponse(error);
+      if (res.headersSent) res.destroy();
+      else sendJson(res, response.status, response.body, response.headers);
     }
   };
   return { manager, handler };
+}
+
+/**
+ * JSON answer through `setHeader`, so the session cookie `loadSession` set stays on it; the same
+ * work per response as the demo's helper, which the published figures were taken with.
+ */
+function sendJson(res, status, body, headers = {}) {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(text));
+  res.end(text);
 }
 
 export { env };

@@ -13,7 +13,11 @@ listenNode(async (req, res) => {
     if (req.url.startsWith('/login')) {
       const sid = randomBytes(24).toString('base64url');
       const user = new URL(req.url, 'http://x').searchParams.get('user') ?? 'anonymous';
-      await client.multi().hSet(env.prefix + sid, 'user', user).pExpire(env.prefix + sid, ttlMs).execAsPipeline();
+      await client
+        .multi()
+        .hSet(env.prefix + sid, 'user', user)
+        .pExpire(env.prefix + sid, ttlMs)
+        .execAsPipeline();
       return json(res, 200, { ok: true }, { 'set-cookie': `sid=${sid}; Path=/; HttpOnly; SameSite=Lax` });
     }
     const sid = cookieValue(req.headers.cookie, 'sid');

@@ -13,7 +13,9 @@ import { tesseraNodeHandler } from '../lib/tessera-node.mjs';
 
 const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera');
 // Not a public export: the store's scripts, from the build the other variants run.
-const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(new URL('../../dist/src/stores/redis/scripts.js', import.meta.url).href);
+const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(
+  new URL('../../dist/src/stores/redis/scripts/index.js', import.meta.url).href,
+);
 
 const client = await redisClient();
 const incrementSha = await client.scriptLoad(withShebang(INCREMENT, SCRIPT_FLAGS.increment));
@@ -23,7 +25,7 @@ async function loadHash(req) {
   const parsed = parseToken(cookieValue(req.headers.cookie, defaultOptions.cookie.name) ?? '');
   if (parsed === null) return null;
   const secretHash = hashSecret(parsed.secret);
-  // The store's session key (see the layout in src/stores/redis/index.ts).
+  // The store's session key (see the layout in docs/stores/redis.md).
   const key = `${env.prefix}s:{${parsed.id.slice(0, SHARD_LENGTH)}}${parsed.id.slice(SHARD_LENGTH)}`;
   const flat = await client.sendCommand(['HGETALL', key]);
   const hash = {};
@@ -45,11 +47,22 @@ listenNode(async (req, res) => {
       if (session === null) return json(res, 401, { error: 'no session' });
       const n = Number(session.hash['d:n'] ?? 0);
       if (req.url === '/read') return json(res, 200, { n });
-      const reply = await client.sendCommand(['EVALSHA', incrementSha, '1', session.key, env.prefix, String(Date.now()), session.hash.v, 'd:n', '1']);
+      const reply = await client.sendCommand([
+        'EVALSHA',
+        incrementSha,
+        '1',
+        session.key,
+        env.prefix,
+        String(Date.now()),
+        session.hash.v,
+        'd:n',
+        '1',
+      ]);
       if (reply === null) return json(res, 401, { error: 'no session' });
       // {'ok'}: nothing else changed the session in between; otherwise the stored hash follows.
       let stored = n + 1;
-      if (reply[1] !== undefined) for (let i = 0; i + 1 < reply[1].length; i += 2) if (reply[1][i] === 'd:n') stored = Number(reply[1][i + 1]);
+      if (reply[1] !== undefined)
+        for (let i = 0; i + 1 < reply[1].length; i += 2) if (reply[1][i] === 'd:n') stored = Number(reply[1][i + 1]);
       return json(res, 200, { n: stored });
     }
     await tessera.handler(req, res);

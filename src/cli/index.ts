@@ -2,28 +2,38 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from '../core/index.js';
+import type { Command } from './command.js';
 import { keysCommand } from './keys.js';
+
+/** Every command, by the name typed after `tessera`: a new command is a file and a row here. */
+const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
+  keys: keysCommand,
+});
 
 const USAGE = `usage: tessera <command>
 
 commands:
-  keys generate [keyId]   print a new encryption key (keyId:base64key) for TESSERA_ENCRYPTION_KEYS`;
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  ${name} ${command.usage}`)
+  .join('\n')}`;
 
-export function main(argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): number {
-  const [command, ...rest] = argv;
+export async function main(
+  argv: string[],
+  out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
+): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help') {
+    out(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    err(`unknown command: ${name}\n\n${USAGE}`);
+    return 2;
+  }
   try {
-    switch (command) {
-      case 'keys':
-        return keysCommand(rest, out);
-      case undefined:
-      case 'help':
-      case '--help':
-        out(USAGE);
-        return command === undefined ? 2 : 0;
-      default:
-        err(`unknown command: ${command}\n\n${USAGE}`);
-        return 2;
-    }
+    return await command.run(rest, out, err);
   } catch (error) {
     if (error instanceof InvalidOptionError) {
       err(`tessera: ${error.message}`);
@@ -35,5 +45,5 @@ export function main(argv: string[], out: (line: string) => void = console.log, 
 
 // Run only as the `tessera` binary (npm links it, so compare real paths), not when imported.
 if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 }

@@ -1,7 +1,13 @@
 import { generateKey } from '../core/index.js';
+import type { Command } from './command.js';
 
 /** `tessera keys generate [keyId]`: prints a new 32-byte key as keyId:base64key. */
-export function keysCommand(args: string[], out: (line: string) => void): number {
+export const keysCommand: Command = {
+  usage: 'generate [keyId]        print a new encryption key (keyId:base64key) for TESSERA_ENCRYPTION_KEYS',
+  run: runKeys,
+};
+
+function runKeys(args: string[], out: (line: string) => void): number {
   const [action, id] = args;
   if (action !== 'generate') {
     out('usage: tessera keys generate [keyId]');

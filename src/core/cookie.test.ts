@@ -77,6 +77,6 @@ describe('bearer header', () => {
     assert.equal(readBearer('Bearer a b'), null);
     assert.equal(readBearer('Bearer '), null);
     assert.equal(readBearer(undefined), null);
-    assert.equal(readBearer('Bearer ' + 'a'.repeat(5000)), null);
+    assert.equal(readBearer(`Bearer ${'a'.repeat(5000)}`), null);
   });
 });

@@ -52,6 +52,7 @@ export function serializeCookie(name: string, value: string, attributes: CookieA
   if (!COOKIE_NAME.test(name)) throw new TypeError(`invalid cookie name: ${JSON.stringify(name)}`);
   if (!COOKIE_VALUE.test(value)) throw new TypeError('invalid cookie value');
   if (!Number.isSafeInteger(attributes.maxAge) || attributes.maxAge < 0) throw new TypeError('Max-Age must be a non-negative integer');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a cookie path must not hold
   if (!attributes.path.startsWith('/') || /[;\x00-\x1f\x7f]/.test(attributes.path)) throw new TypeError('invalid cookie path');
   let cookie = `${name}=${value}; Max-Age=${attributes.maxAge}; Path=${attributes.path}`;
   if (attributes.domain !== undefined) {

@@ -48,7 +48,9 @@ export function encryptionCodec(keys: readonly EncryptionKey[]): ValueCodec {
   for (const { id, key } of keys) {
     if (!KEY_ID.test(id)) throw new InvalidOptionError(`encryption key id ${JSON.stringify(id)} must be 1-32 of A-Z a-z 0-9 _ -`);
     if (!(key instanceof Uint8Array) || key.length < 32) {
-      throw new InvalidOptionError(`encryption key "${id}" is ${key?.length ?? 0} bytes; keys must be at least 32 bytes (generate one with: tessera keys generate)`);
+      throw new InvalidOptionError(
+        `encryption key "${id}" is ${key?.length ?? 0} bytes; keys must be at least 32 bytes (generate one with: tessera keys generate)`,
+      );
     }
     if (ring.has(id)) throw new InvalidOptionError(`encryption key id "${id}" appears twice`);
     // Derive the AES key so that key material of any length ≥ 32 bytes gives a uniform 256-bit key.
@@ -68,7 +70,8 @@ export function encryptionCodec(keys: readonly EncryptionKey[]): ValueCodec {
     decode(stored: JsonValue, context: CodecContext): JsonValue {
       if (typeof stored !== 'string') throw new UnreadableValueError('not an encrypted value');
       const [prefix, keyId, body, extra] = stored.split('.');
-      if (prefix !== PREFIX || keyId === undefined || body === undefined || extra !== undefined) throw new UnreadableValueError('not an encrypted value');
+      if (prefix !== PREFIX || keyId === undefined || body === undefined || extra !== undefined)
+        throw new UnreadableValueError('not an encrypted value');
       const key = ring.get(keyId);
       if (key === undefined) throw new UnreadableValueError(`no key "${keyId}" in the key ring`);
       const sealed = Buffer.from(body, 'base64url');

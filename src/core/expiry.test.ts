@@ -10,30 +10,43 @@ const policy = fc.record({ maxIntervalMs: fc.integer({ min: 1000, max: 600_000 }
 describe('expiry arithmetic', () => {
   it('a session is live exactly while now < lastSeenAt + idle and now < absolute expiry', () => {
     fc.assert(
-      fc.property(time, timeout, fc.integer({ min: 0, max: 400 * 86_400_000 }), fc.integer({ min: -1e9, max: 1e10 }), (lastSeenAt, idle, absoluteAfter, offset) => {
-        const absolute = lastSeenAt + absoluteAfter;
-        const end = expiresAt(lastSeenAt, idle, absolute);
-        const now = lastSeenAt + offset;
-        assert.equal(isLive({ expiresAt: end }, now), now < lastSeenAt + idle * 1000 && now < absolute);
-      }),
+      fc.property(
+        time,
+        timeout,
+        fc.integer({ min: 0, max: 400 * 86_400_000 }),
+        fc.integer({ min: -1e9, max: 1e10 }),
+        (lastSeenAt, idle, absoluteAfter, offset) => {
+          const absolute = lastSeenAt + absoluteAfter;
+          const end = expiresAt(lastSeenAt, idle, absolute);
+          const now = lastSeenAt + offset;
+          assert.equal(isLive({ expiresAt: end }, now), now < lastSeenAt + idle * 1000 && now < absolute);
+        },
+      ),
       { numRuns: 10_000 },
     );
   });
 
   it('sliding never passes the absolute expiry, however often the session is touched', () => {
     fc.assert(
-      fc.property(time, timeout, fc.integer({ min: 1, max: 86_400_000 }), fc.array(fc.integer({ min: 0, max: 3_600_000 }), { maxLength: 50 }), policy, (start, idle, lifetime, gaps, p) => {
-        const absolute = start + lifetime;
-        let record = { lastSeenAt: start, idleTimeout: idle, expiresAt: expiresAt(start, idle, absolute) };
-        let now = start;
-        for (const gap of gaps) {
-          now += gap;
-          if (!isLive(record, now)) break;
-          if (isTouchDue(record, now, p)) record = { ...record, lastSeenAt: now, expiresAt: expiresAt(now, idle, absolute) };
-          assert.ok(record.expiresAt <= absolute);
-          assert.ok(record.expiresAt > now || record.expiresAt === absolute);
-        }
-      }),
+      fc.property(
+        time,
+        timeout,
+        fc.integer({ min: 1, max: 86_400_000 }),
+        fc.array(fc.integer({ min: 0, max: 3_600_000 }), { maxLength: 50 }),
+        policy,
+        (start, idle, lifetime, gaps, p) => {
+          const absolute = start + lifetime;
+          let record = { lastSeenAt: start, idleTimeout: idle, expiresAt: expiresAt(start, idle, absolute) };
+          let now = start;
+          for (const gap of gaps) {
+            now += gap;
+            if (!isLive(record, now)) break;
+            if (isTouchDue(record, now, p)) record = { ...record, lastSeenAt: now, expiresAt: expiresAt(now, idle, absolute) };
+            assert.ok(record.expiresAt <= absolute);
+            assert.ok(record.expiresAt > now || record.expiresAt === absolute);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });

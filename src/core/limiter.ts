@@ -33,3 +33,55 @@ export class WindowCounter {
     return Math.max(1, Math.ceil((Math.floor(now / 60_000 + 1) * 60_000 - now) / 1000));
   }
 }
+
+/** The per-address limits a manager enforces (see `SessionManagerOptions`). */
+export interface ClientLimits {
+  /** Unknown tokens per address and minute before a `bruteForce` event; false: not counted. */
+  bruteForceLimit: number | false;
+  /** Past `bruteForceLimit`: only report (`'detect'`) or also refuse (`'block'`). */
+  bruteForceAction: 'detect' | 'block';
+  /** New anonymous sessions per address and minute; false: not counted. */
+  anonymousSessionLimit: number | false;
+}
+
+/**
+ * The policy over the per-address counts: what counts, when an address is reported, when it is
+ * refused. Requests without an address (a socket already gone) are never counted: they would
+ * all share one count, and one client could then lock everyone else out.
+ */
+export class ClientLimiter {
+  readonly #limits: ClientLimits;
+  readonly #onBruteForce: (ip: string, attempts: number, now: number) => void;
+
+  readonly #failures = new WindowCounter();
+  readonly #anonymous = new WindowCounter();
+
+  /** @param onBruteForce Called once per address and minute, when the address first passes `bruteForceLimit`. */
+  constructor(limits: ClientLimits, onBruteForce: (ip: string, attempts: number, now: number) => void) {
+    this.#limits = limits;
+    this.#onBruteForce = onBruteForce;
+  }
+
+  /**
+   * Counts a well-formed token from `ip` that opened nothing. Returns the seconds until the
+   * address may try again when it is to be refused (past the limit with `'block'`), else null.
+   */
+  unknownToken(ip: string | null, now: number): number | null {
+    const limit = this.#limits.bruteForceLimit;
+    if (limit === false || ip === null) return null;
+    const attempts = this.#failures.hit(ip, now);
+    if (attempts <= limit) return null;
+    if (attempts === limit + 1) this.#onBruteForce(ip, attempts, now);
+    return this.#limits.bruteForceAction === 'block' ? WindowCounter.secondsLeft(now) : null;
+  }
+
+  /**
+   * Counts an anonymous session about to be stored for `ip`. Returns the seconds until the
+   * address may create another when it is past `anonymousSessionLimit`, else null.
+   */
+  anonymousSession(ip: string | null, now: number): number | null {
+    const limit = this.#limits.anonymousSessionLimit;
+    if (limit === false || ip === null) return null;
+    return this.#anonymous.hit(ip, now) > limit ? WindowCounter.secondsLeft(now) : null;
+  }
+}

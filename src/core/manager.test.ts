@@ -73,7 +73,7 @@ describe('cookies', () => {
     clock.advance(6_000);
     const touched = await request(m, token);
     assert.equal(touched.session.info?.lastSeenAt, clock.now(), 'touched');
-    assert.equal(touched.cookies.length, 0, "no Set-Cookie for a touch");
+    assert.equal(touched.cookies.length, 0, 'no Set-Cookie for a touch');
     await touched.session.logout();
     assert.match(touched.cookies.at(-1) as string, /^tessera=; Max-Age=0; Path=\/;/);
     const dead = await request(m, token);
@@ -84,7 +84,7 @@ describe('cookies', () => {
   it('refuses malformed tokens without a store round trip', async () => {
     const counting = countingStore(store);
     const m = new SessionManager({ store: counting.store, clock, cleanupInterval: false });
-    for (const cookie of ['tessera=abc', 'tessera=' + 'A'.repeat(72), 'tessera=%00%ff', 'tessera=' + 'x'.repeat(8192), 'tessera=ü']) {
+    for (const cookie of ['tessera=abc', `tessera=${'A'.repeat(72)}`, 'tessera=%00%ff', `tessera=${'x'.repeat(8192)}`, 'tessera=ü']) {
       const { session } = await request(m, null, { cookie });
       assert.equal(session.isStored, false);
     }
@@ -234,7 +234,20 @@ describe('lifecycle', () => {
     clock.advance(61_000);
     assert.equal(await m.sweep(), 1);
     const summary = events.map((ev) => (ev.type === 'revoked' ? `revoked:${ev.reason}` : ev.type));
-    assert.deepEqual(summary, ['created', 'loggedIn', 'rotated', 'loggedIn', 'revoked:evicted', 'loggedIn', 'revoked:user', 'loggedIn', 'revoked:admin', 'revoked:logout', 'loggedIn', 'expired']);
+    assert.deepEqual(summary, [
+      'created',
+      'loggedIn',
+      'rotated',
+      'loggedIn',
+      'revoked:evicted',
+      'loggedIn',
+      'revoked:user',
+      'loggedIn',
+      'revoked:admin',
+      'revoked:logout',
+      'loggedIn',
+      'expired',
+    ]);
     const loggedIn = events.find((ev) => ev.type === 'loggedIn');
     assert.ok(loggedIn?.type === 'loggedIn' && loggedIn.previousId !== null);
     assert.doesNotMatch(JSON.stringify(events), /[A-Za-z0-9_-]{28}\.[A-Za-z0-9_-]{43}/);
@@ -271,20 +284,32 @@ describe('per-user management', () => {
     await stranger.session.login('jack');
     const [first, second, third] = devices as [(typeof devices)[0], (typeof devices)[0], (typeof devices)[0]];
     const { sessions: list } = await third.listSessions();
-    assert.deepEqual(list.map((s) => s.id), devices.map((d) => d.id));
-    assert.deepEqual(list.map((s) => s.current), [false, false, true]);
+    assert.deepEqual(
+      list.map((s) => s.id),
+      devices.map((d) => d.id),
+    );
+    assert.deepEqual(
+      list.map((s) => s.current),
+      [false, false, true],
+    );
     assert.equal(list[0]?.lastDevice.userAgent, 'test-agent');
     assert.equal(await third.revokeSession(stranger.session.id as string), false);
     assert.equal(await m.count({ subject: 'jack' }), 1);
     assert.equal(await third.revokeSession(first.id as string), true);
     assert.equal(await third.revokeOtherSessions(), 1);
-    assert.deepEqual((await m.list('ivy')).sessions.map((s) => s.id), [third.id]);
+    assert.deepEqual(
+      (await m.list('ivy')).sessions.map((s) => s.id),
+      [third.id],
+    );
     assert.equal(second.isStored, true, 'a handle does not know until it next touches the store');
     assert.equal(await m.count(), 2);
     assert.equal(await m.revokeAll('ivy'), 1);
     assert.equal(await m.count(), 1);
     const page = await m.query({ subject: 'jack' });
-    assert.deepEqual(page.sessions.map((s) => s.subject), ['jack']);
+    assert.deepEqual(
+      page.sessions.map((s) => s.subject),
+      ['jack'],
+    );
     assert.equal(page.nextCursor, null);
   });
 

@@ -1,15 +1,25 @@
-import { readBearer, readCookies, serializeCookie } from './cookie.js';
+import { readBearer, readCookies } from './cookie.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
-import { WindowCounter } from './limiter.js';
-import { SessionEvents, toSessionInfo, type EventOf, type RevokeReason, type SessionEvent, type SessionEventType, type SessionInfo } from './events.js';
-import { cookieMaxAge, isLive } from './expiry.js';
+import { ClientLimiter } from './limiter.js';
+import {
+  SessionEvents,
+  toSessionInfo,
+  type EventOf,
+  type RevokeReason,
+  type SessionEvent,
+  type SessionEventType,
+  type SessionInfo,
+} from './events.js';
+import { isLive } from './expiry.js';
+import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions } from './session-cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
-import { Session, decodeData, type SessionContext } from './session.js';
+import { decodeData } from './changes.js';
+import { RequestContext, type SessionContext } from './context.js';
+import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
-import { randomBytes } from 'node:crypto';
-import { SECRET_BYTES, hashSecret, parseToken, type ParsedToken } from './token.js';
+import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -21,7 +31,10 @@ export interface SessionRequest {
   secure: boolean;
   ip?: string | null | undefined;
   userAgent?: string | null | undefined;
-  /** Receives the `Set-Cookie` value whenever the session cookie must be set or cleared. */
+  /**
+   * Receives the `Set-Cookie` value whenever the session cookie must be set or cleared, possibly
+   * more than once per request: `sessionCookieHeaders` gives the response headers that follow.
+   */
   setCookie?: ((value: string) => void) | undefined;
   /**
    * The request's `Idempotency-Key` header: its writes are applied once, however often the
@@ -93,16 +106,14 @@ export class SessionManager {
   #sweeper: NodeJS.Timeout | null = null;
   #sweeping: Promise<number> | null = null;
   #closed = false;
-  /** Unknown tokens per client address in the current minute. */
-  readonly #failures = new WindowCounter();
-  /** Anonymous sessions created per client address in the current minute. */
-  readonly #anonymous = new WindowCounter();
+  readonly #limiter: ClientLimiter;
   readonly #compensations: Compensations;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
+    this.#limiter = new ClientLimiter(this.options, (ip, attempts, at) => this.#events.emit({ type: 'bruteForce', at, ip, attempts }));
     this.#scheduleSweep();
   }
 
@@ -131,9 +142,23 @@ export class SessionManager {
     return this.#events.subscribe(listener);
   }
 
-  /** The cookie name for a request: `__Host-` is prefixed whenever the cookie is Secure. */
+  /** The cookie name for a request over HTTPS (`secure`) or not: `__Host-` is prefixed whenever the cookie is Secure. */
   cookieName(secure: boolean): string {
-    return this.#isSecure(secure) ? `__Host-${this.options.cookie.name}` : this.options.cookie.name;
+    return sessionCookieName(this.options.cookie.name, this.#isSecure(secure));
+  }
+
+  /**
+   * The `Set-Cookie` value that clears the session cookie of a request over HTTPS (`secure`) or
+   * not, for an answer that must clear it whatever the request carried. Sessions clear their own
+   * cookie when they end; this is for the rest.
+   */
+  createBlankSessionCookie(secure: boolean): string {
+    return createBlankSessionCookie(this.#cookieOptions(secure));
+  }
+
+  #cookieOptions(secure: boolean): SessionCookieOptions {
+    const { name, sameSite } = this.options.cookie;
+    return { name, secure: this.#isSecure(secure), sameSite };
   }
 
   /**
@@ -144,8 +169,8 @@ export class SessionManager {
    */
   async load(request: SessionRequest): Promise<Session> {
     const { store, clock, codec, bearer } = this.options;
-    const secure = this.#isSecure(request.secure);
-    const name = this.cookieName(request.secure);
+    const cookie = this.#cookieOptions(request.secure);
+    const name = sessionCookieName(cookie.name, cookie.secure);
     const bearerToken = bearer ? readBearer(request.authorization) : null;
     const viaBearer = bearerToken !== null;
     // A planted cookie with the session's name may come first: every well-formed value (a few at
@@ -158,7 +183,7 @@ export class SessionManager {
     }
     const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
     const setCookie = viaBearer ? undefined : request.setCookie;
-    const context = this.#context(device, name, secure, setCookie, idempotencyKey(request.idempotencyKey));
+    const context = new RequestContext(this, this.#events, device, cookie, setCookie, idempotencyKey(request.idempotencyKey));
     // With several values the browser's real cookie may be among them: clearing would delete it.
     const clears = values.length === 1;
     if (candidates.length === 0) return emptySession(context, values.length > 0 && clears);
@@ -175,7 +200,14 @@ export class SessionManager {
     return this.#unopened(context, tried, device.ip, now, clears);
   }
 
-  async #opened(context: RequestContext, record: SessionRecord, presented: string, secretHash: string, now: number, codec: ResolvedOptions['codec']): Promise<Session> {
+  async #opened(
+    context: RequestContext,
+    record: SessionRecord,
+    presented: string,
+    secretHash: string,
+    now: number,
+    codec: ResolvedOptions['codec'],
+  ): Promise<Session> {
     let data: Map<string, JsonValue>;
     try {
       data = decodeData(record, codec);
@@ -205,11 +237,17 @@ export class SessionManager {
    * Otherwise (unknown, expired, revoked): the stale cookie is cleared (unless the request carried
    * several) and the address counted once.
    */
-  async #unopened(context: RequestContext, tried: Array<{ id: string; secretHash: string }>, ip: string | null, now: number, clears: boolean): Promise<Session> {
+  async #unopened(
+    context: RequestContext,
+    tried: Array<{ id: string; secretHash: string }>,
+    ip: string | null,
+    now: number,
+    clears: boolean,
+  ): Promise<Session> {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
-    const blocked = this.#countFailure(ip, now);
+    const blocked = this.#limiter.unknownToken(ip, now);
     if (blocked !== null) {
       const setCookie = clears ? context.clearingCookie() : null;
       throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie });
@@ -228,7 +266,10 @@ export class SessionManager {
     const limit = pageLimit(options.limit);
     const page = await this.#index().listBySubject(subject, { now: this.options.clock.now(), cursor: options.cursor ?? null, limit });
     const currentId = options.currentId ?? null;
-    return { sessions: page.sessions.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId })), nextCursor: page.nextCursor };
+    return {
+      sessions: page.sessions.map((record) => ({ ...toSessionInfo(record), current: record.id === currentId })),
+      nextCursor: page.nextCursor,
+    };
   }
 
   /** Ends one session by public id. */
@@ -245,7 +286,11 @@ export class SessionManager {
     let total = 0;
     for (;;) {
       const now = this.options.clock.now();
-      const removed = await index.deleteBySubject(subject, { now, limit: BULK_BATCH, ...(options.except != null ? { except: options.except } : {}) });
+      const removed = await index.deleteBySubject(subject, {
+        now,
+        limit: BULK_BATCH,
+        ...(options.except != null ? { except: options.except } : {}),
+      });
       for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
       total += removed.length;
       if (removed.length < BULK_BATCH) return total;
@@ -330,20 +375,15 @@ export class SessionManager {
    */
   async #renew(record: SessionRecord, now: number): Promise<{ record: SessionRecord; token: string } | null> {
     const { renewalGracePeriod, store } = this.options;
-    const secret = randomBytes(SECRET_BYTES).toString('base64url');
-    const result = await store.apply(
-      record.id,
-      {
-        renewSecret: {
-          secretHash: hashSecret(secret),
-          renewedAt: now,
-          previousSecretHash: record.secretHash,
-          previousSecretExpiresAt: now + renewalGracePeriod * 1000,
-        },
-      },
-      { now, expectedVersion: record.version, base: record },
-    );
-    return result.status === 'applied' ? { record: result.record, token: `${record.id}.${secret}` } : null;
+    const renewed = renewToken(record.id);
+    const renewSecret = {
+      secretHash: renewed.secretHash,
+      renewedAt: now,
+      previousSecretHash: record.secretHash,
+      previousSecretExpiresAt: now + renewalGracePeriod * 1000,
+    };
+    const result = await store.apply(record.id, { renewSecret }, { now, expectedVersion: record.version, base: record });
+    return result.status === 'applied' ? { record: result.record, token: renewed.token } : null;
   }
 
   /** Due once `renewalInterval` has passed, and only for the current token: the previous one is already replaced. */
@@ -352,28 +392,10 @@ export class SessionManager {
     return renewalInterval !== false && now - record.renewedAt >= renewalInterval * 1000 && hashesEqual(secretHash, record.secretHash);
   }
 
-  /**
-   * Counts an unknown token from `ip`. The first time an address passes the limit in a minute sends
-   * a `bruteForce` event. Returns the seconds until the window ends when the request is to be
-   * refused (`bruteForceAction: 'block'`), otherwise null.
-   */
-  #countFailure(ip: string | null, now: number): number | null {
-    const limit = this.options.bruteForceLimit;
-    if (limit === false || ip === null) return null;
-    const attempts = this.#failures.hit(ip, now);
-    if (attempts <= limit) return null;
-    if (attempts === limit + 1) this.#events.emit({ type: 'bruteForce', at: now, ip, attempts });
-    return this.options.bruteForceAction === 'block' ? WindowCounter.secondsLeft(now) : null;
-  }
-
-  /** Counts an anonymous session about to be created from `ip`; throws past `anonymousSessionLimit`. */
+  /** Counts an anonymous session about to be created from `ip`; throws `TooManyRequestsError` past `anonymousSessionLimit`. */
   countAnonymous(ip: string | null): void {
-    const limit = this.options.anonymousSessionLimit;
-    if (limit === false || ip === null) return;
-    const now = this.options.clock.now();
-    if (this.#anonymous.hit(ip, now) > limit) {
-      throw new TooManyRequestsError(WindowCounter.secondsLeft(now), 'too many new sessions from this address; try again shortly');
-    }
+    const retryAfter = this.#limiter.anonymousSession(ip, this.options.clock.now());
+    if (retryAfter !== null) throw new TooManyRequestsError(retryAfter, 'too many new sessions from this address; try again shortly');
   }
 
   /** @internal Runs an undo for a write whose outcome is unknown; see `Compensations`. */
@@ -388,12 +410,9 @@ export class SessionManager {
 
   #index(): SessionIndex {
     const { store } = this.options;
-    if (!hasSessionIndex(store)) throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
+    if (!hasSessionIndex(store))
+      throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
     return store;
-  }
-
-  #context(device: DeviceInfo, name: string, secure: boolean, setCookie: ((value: string) => void) | undefined, idempotencyKey: string | null): RequestContext {
-    return new RequestContext(this, this.#events, device, name, secure, setCookie, idempotencyKey);
   }
 }
 
@@ -407,60 +426,4 @@ function idempotencyKey(value: string | null | undefined): string | null {
 function emptySession(context: SessionContext, presented: boolean): Session {
   if (presented) context.writeCookie(null, 0);
   return new Session(context, null, null, new Map());
-}
-
-/** What a request's Session needs from its manager: one object per request, no closures. */
-class RequestContext implements SessionContext {
-  readonly options: ResolvedOptions;
-  constructor(
-    readonly manager: SessionManager,
-    readonly events: SessionEvents,
-    readonly device: DeviceInfo,
-    readonly cookieName: string,
-    readonly secure: boolean,
-    readonly setCookie: ((value: string) => void) | undefined,
-    readonly idempotencyKey: string | null,
-  ) {
-    this.options = manager.options;
-  }
-
-  countAnonymous(): void {
-    this.manager.countAnonymous(this.device.ip);
-  }
-
-  compensate(undo: () => Promise<void>, until: number): void {
-    this.manager.compensate(undo, until);
-  }
-
-  writeCookie(token: string | null, absoluteExpiresAt: number): void {
-    if (this.setCookie === undefined) return;
-    this.setCookie(token === null ? this.#serialize('', 0) : this.#serialize(token, cookieMaxAge(absoluteExpiresAt, this.options.clock.now())));
-  }
-
-  /** The `Set-Cookie` value that clears the session cookie, or null for a bearer request. */
-  clearingCookie(): string | null {
-    return this.setCookie === undefined ? null : this.#serialize('', 0);
-  }
-
-  #serialize(value: string, maxAge: number): string {
-    return serializeCookie(this.cookieName, value, { secure: this.secure, sameSite: this.options.cookie.sameSite, httpOnly: true, path: '/', maxAge });
-  }
-
-  isSuperseded(id: string, secretHash: string): Promise<boolean> {
-    return this.options.store.isSuperseded(id, { now: this.options.clock.now(), secretHash });
-  }
-
-  listSessions(subject: string, options: ListOptions): Promise<SessionListPage> {
-    return this.manager.list(subject, options);
-  }
-
-  async revokeOwn(subject: string, id: string): Promise<boolean> {
-    const record = await this.options.store.load(id, { now: this.options.clock.now() });
-    if (record === null || record.subject !== subject) return false;
-    return this.manager.revoke(id, 'user');
-  }
-
-  revokeSubject(subject: string, except: string | null): Promise<number> {
-    return this.manager.revokeAll(subject, { except, reason: 'user' });
-  }
 }

@@ -237,7 +237,8 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   const cleanupInterval = options.cleanupInterval ?? defaultOptions.cleanupInterval;
   if (cleanupInterval !== false) assertTimeout('cleanupInterval', cleanupInterval);
   const cleanupBatchSize = options.cleanupBatchSize ?? defaultOptions.cleanupBatchSize;
-  if (!Number.isInteger(cleanupBatchSize) || cleanupBatchSize < 1) throw new InvalidOptionError('cleanupBatchSize must be a positive integer');
+  if (!Number.isInteger(cleanupBatchSize) || cleanupBatchSize < 1)
+    throw new InvalidOptionError('cleanupBatchSize must be a positive integer');
   const bruteForceLimit = options.bruteForceLimit ?? defaultOptions.bruteForceLimit;
   if (bruteForceLimit !== false && (!Number.isInteger(bruteForceLimit) || bruteForceLimit < 1)) {
     throw new InvalidOptionError('bruteForceLimit must be a positive integer or false');

@@ -24,7 +24,12 @@ export function secretAccepted(record: SessionRecord, secretHash: string, now: n
 }
 
 /** The record after a touch at `now`, or the same record when no touch is due. */
-export function touched(record: SessionRecord, now: number, policy: TouchPolicy | undefined, device: DeviceInfo | undefined): SessionRecord {
+export function touched(
+  record: SessionRecord,
+  now: number,
+  policy: TouchPolicy | undefined,
+  device: DeviceInfo | undefined,
+): SessionRecord {
   if (policy === undefined || !isTouchDue(record, now, policy)) return record;
   return {
     ...record,
@@ -34,7 +39,8 @@ export function touched(record: SessionRecord, now: number, policy: TouchPolicy 
   };
 }
 
-function integerOrZero(value: JsonValue | undefined): number {
+/** The value a counter holds: an increment treats an absent or non-integer field as 0. */
+export function integerOrZero(value: JsonValue | undefined): number {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
 }
 

@@ -1,153 +1,22 @@
-import type { ValueCodec } from './codec.js';
-import { BadRequestError, SessionEndedError, SessionLimitError, SessionTooLargeError, StoreUnavailableError, UpdateConflictError } from './errors.js';
-import { toSessionInfo, type SessionEvents, type SessionInfo } from './events.js';
-import { expiresAt as computeExpiresAt } from './expiry.js';
-import { assertTimeout, type ResolvedOptions } from './options.js';
-import { hasSubjectPartitions, type ApplyOptions, type ApplyResult, type ChangeSet, type CreateResult, type DeviceInfo, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
+import { PendingChanges, decodeData, encodeData, storeChanges } from './changes.js';
+import type { SessionContext } from './context.js';
+import { BadRequestError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { toSessionInfo, type SessionInfo } from './events.js';
+import { assertTimeout } from './options.js';
+import { newRecord } from './record.js';
+import { integerOrZero } from './record-ops.js';
+import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
+import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
+import { assertFits, assertKey, assertText, dict, toJson } from './values.js';
 
-/** What a session handle needs from the manager that made it. */
-export interface SessionContext {
-  readonly options: ResolvedOptions;
-  readonly events: SessionEvents;
-  readonly device: DeviceInfo;
-  /**
-   * Sets the session cookie to a token issued in this request, with a Max-Age that ends at the
-   * session's absolute expiry, or with `null` clears it; a no-op for bearer requests.
-   */
-  writeCookie(token: string | null, absoluteExpiresAt: number): void;
-  /** Whether `id`'s token with this secret hash was replaced by a newer one (see `SessionStore.isSuperseded`). */
-  isSuperseded(id: string, secretHash: string): Promise<boolean>;
-  /** The request's idempotency key, from which each change set's key is derived. */
-  readonly idempotencyKey: string | null;
-  listSessions(subject: string, options: { cursor?: string | null; limit?: number; currentId: string | null }): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }>;
-  /** Throws `TooManyRequestsError` when this client address has created too many anonymous sessions this minute. */
-  countAnonymous(): void;
-  /** Runs `undo` now and, while the store is unavailable, again until `until`. */
-  compensate(undo: () => Promise<void>, until: number): void;
-  revokeOwn(subject: string, id: string): Promise<boolean>;
-  revokeSubject(subject: string, except: string | null): Promise<number>;
-}
+export type { LoginOptions } from './replace.js';
 
-export interface LoginOptions {
-  /** Shown in session lists and searchable by prefix. */
-  displayName?: string | null;
-  /** Idle timeout in seconds for this session, overriding the manager's. */
-  idleTimeout?: number;
-}
-
-/** Changes not yet stored; each collection is made on its first entry (most requests make one kind of change). */
-interface Pending {
-  set: Map<string, JsonValue> | null;
-  delete: Set<string> | null;
-  increment: Map<string, number> | null;
-  idleTimeout: number | null;
-}
-
-const MAX_KEY_LENGTH = 128;
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_DISPLAY_NAME_LENGTH = 256;
-const CAS_ATTEMPTS = 400;
-/** Sessions ended per store call when a login trims its subject's oldest ones. */
-const TRIM_BATCH = 500;
-const REPLACE_ATTEMPTS = 8;
 const noop = (): void => {};
-const SUPERSEDED_MESSAGE = 'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
-
-function emptyPending(): Pending {
-  return { set: null, delete: null, increment: null, idleTimeout: null };
-}
-
-function isPendingEmpty(p: Pending): boolean {
-  return !p.set?.size && !p.delete?.size && !p.increment?.size && p.idleTimeout === null;
-}
-
-/** A dictionary without a prototype, so keys like `__proto__` are plain data. */
-export function dict<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
-}
-
-/** A lone surrogate: text that is not well-formed Unicode, which some stores refuse and others mangle. */
-const LONE_SURROGATE = /\p{Cs}/u;
-
-/** Throws unless every string in `value` (keys included) is well-formed Unicode. */
-function assertWellFormed(value: JsonValue): void {
-  if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value)) throw new BadRequestError('session values must be well-formed Unicode (no lone surrogates)');
-  } else if (Array.isArray(value)) for (const item of value) assertWellFormed(item);
-  else if (value !== null && typeof value === 'object') {
-    for (const key of Object.keys(value)) {
-      if (LONE_SURROGATE.test(key)) throw new BadRequestError('session values must be well-formed Unicode (no lone surrogates)');
-      assertWellFormed(value[key] as JsonValue);
-    }
-  }
-}
-
-/** The value as plain JSON data, and the byte length of its JSON text. */
-function toJson(value: unknown): { json: JsonValue; bytes: number } {
-  const text = JSON.stringify(value);
-  if (text === undefined) throw new BadRequestError('session values must be JSON-serializable');
-  const json = JSON.parse(text) as JsonValue;
-  assertWellFormed(json);
-  return { json, bytes: Buffer.byteLength(text) };
-}
-
-function jsonBytes(value: JsonValue | undefined): number {
-  return value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value));
-}
-
-function assertKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || LONE_SURROGATE.test(key)) {
-    throw new BadRequestError(`session keys must be well-formed strings of 1 to ${MAX_KEY_LENGTH} characters`);
-  }
-}
-
-function assertText(name: string, value: string, max: number): void {
-  if (typeof value !== 'string' || value.length === 0 || value.length > max || LONE_SURROGATE.test(value)) {
-    throw new BadRequestError(`${name} must be a well-formed string of 1 to ${max} characters`);
-  }
-}
-
-function numeric(value: JsonValue | undefined): number {
-  return typeof value === 'number' && Number.isSafeInteger(value) ? value : 0;
-}
-
-/**
- * Decodes a record's data. With `known` (the same session's previous record and its decoded
- * data), a value whose stored form has not changed is reused rather than decoded again, which
- * spares a decryption per unchanged field when values are encrypted.
- */
-export function decodeData(record: SessionRecord, codec: ValueCodec, known?: { record: SessionRecord; data: Map<string, JsonValue> }): Map<string, JsonValue> {
-  const data = new Map<string, JsonValue>();
-  const reuse = known !== undefined && known.record.id === record.id && !codec.additive;
-  const values = record.data;
-  for (const field in values) {
-    if (!Object.hasOwn(values, field)) continue;
-    const stored = values[field] as JsonValue;
-    if (reuse && typeof stored === 'string' && known.record.data[field] === stored && known.data.has(field)) {
-      data.set(field, structuredClone(known.data.get(field) as JsonValue));
-    } else data.set(field, codec.decode(stored, { sessionId: record.id, field }));
-  }
-  return data;
-}
-
-function encodeData(data: Map<string, JsonValue>, sessionId: string, codec: ValueCodec): Record<string, JsonValue> {
-  const encoded = dict<JsonValue>();
-  for (const [field, value] of data) encoded[field] = codec.encode(value, { sessionId, field });
-  return encoded;
-}
-
-/** `base` with `pending` on top, or null when nothing is pending (the view is then `base` itself). */
-function withPending(base: Map<string, JsonValue>, pending: Pending | null): Map<string, JsonValue> | null {
-  if (pending === null || isPendingEmpty(pending)) return null;
-  const view = new Map(base);
-  if (pending.delete !== null) for (const key of pending.delete) view.delete(key);
-  if (pending.set !== null) for (const [key, value] of pending.set) view.set(key, value);
-  if (pending.increment !== null) for (const [key, delta] of pending.increment) view.set(key, numeric(view.get(key)) + delta);
-  return view;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const SUPERSEDED_MESSAGE =
+  'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
 
 /**
  * One request's view of its session. Reads are synchronous and see this request's own writes.
@@ -174,15 +43,21 @@ export class Session {
   /** Change sets sent so far, which numbers each one's idempotency key. */
   #changeSets = 0;
   /** Changes not yet sent to the store; null until the first. */
-  #pending: Pending | null = null;
+  #pending: PendingChanges | null = null;
   /** Changes on their way to the store: still part of the view until the store answers. */
-  #sending: Pending | null = null;
+  #sending: PendingChanges | null = null;
   #queuedFlush: Promise<void> | null = null;
   /** The last queued store operation; null until the first (read-only requests never queue one). */
   #queue: Promise<unknown> | null = null;
 
   /** @internal Made by `SessionManager.load`. */
-  constructor(ctx: SessionContext, record: SessionRecord | null, token: string | null, data: Map<string, JsonValue>, issuedToken: string | null = null) {
+  constructor(
+    ctx: SessionContext,
+    record: SessionRecord | null,
+    token: string | null,
+    data: Map<string, JsonValue>,
+    issuedToken: string | null = null,
+  ) {
     this.#ctx = ctx;
     this.#record = record;
     this.#token = token;
@@ -204,16 +79,16 @@ export class Session {
   #data(): Map<string, JsonValue> {
     if (this.#pending === null && this.#sending === null) return this.#base;
     if (this.#view === null) {
-      const sent = withPending(this.#base, this.#sending) ?? this.#base;
-      this.#view = withPending(sent, this.#pending) ?? sent;
+      const sent = this.#sending?.over(this.#base) ?? this.#base;
+      this.#view = this.#pending?.over(sent) ?? sent;
     }
     return this.#view;
   }
 
   /** The pending change set, for a change: the cached view no longer holds. */
-  #writablePending(): Pending {
+  #writablePending(): PendingChanges {
     this.#view = null;
-    return (this.#pending ??= emptyPending());
+    return (this.#pending ??= new PendingChanges());
   }
 
   /** Public id, or null while nothing is stored. */
@@ -280,12 +155,7 @@ export class Session {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#mutate(() => {
-      const pending = this.#writablePending();
-      pending.delete?.delete(key);
-      pending.increment?.delete(key);
-      (pending.set ??= new Map()).set(key, json);
-    }, noop);
+    return this.#mutate(() => this.#writablePending().set(key, json), noop);
   }
 
   delete(key: string): Promise<void> {
@@ -294,12 +164,7 @@ export class Session {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#mutate(() => {
-      const pending = this.#writablePending();
-      pending.set?.delete(key);
-      pending.increment?.delete(key);
-      (pending.delete ??= new Set()).add(key);
-    }, noop);
+    return this.#mutate(() => this.#writablePending().delete(key), noop);
   }
 
   /**
@@ -316,46 +181,21 @@ export class Session {
       return Promise.reject(error);
     }
     return this.#mutate(
-      () => {
-        const pending = this.#writablePending();
-        if (pending.set?.has(key)) pending.set.set(key, numeric(pending.set.get(key)) + by);
-        else if (pending.delete?.has(key)) {
-          pending.delete.delete(key);
-          (pending.set ??= new Map()).set(key, by);
-        } else {
-          const increments = (pending.increment ??= new Map());
-          increments.set(key, (increments.get(key) ?? 0) + by);
-        }
-      },
+      () => this.#writablePending().increment(key, by),
       // The stored value once this change is saved, without later changes still pending.
-      () => numeric(this.#base.get(key)),
+      () => integerOrZero(this.#base.get(key)),
     );
   }
 
-  /**
-   * Refuses a write of `bytes` (JSON) under `key` that would take the session past `maxValueBytes`,
-   * `maxFields` or `maxSessionBytes`, as this request sees the session. A session already past a
-   * cap (a lower cap configured later, or concurrent requests that each added fields) can still
-   * shrink or change within its size.
-   */
+  /** Refuses a write that would take the session past its size caps, as this request sees it (see `assertFits`). */
   #assertFits(key: string, bytes: number): void {
-    const { maxFields, maxValueBytes, maxSessionBytes } = this.#ctx.options;
-    const keyBytes = Buffer.byteLength(key);
-    if (keyBytes + bytes > maxValueBytes) throw new SessionTooLargeError(`a session value may take ${maxValueBytes} bytes (as JSON, key included); this one takes ${keyBytes + bytes}`);
-    const view = this.#data();
-    if (!view.has(key) && view.size >= maxFields) throw new SessionTooLargeError(`a session may hold ${maxFields} fields`);
-    let total = 0;
-    for (const [field, value] of view) total += Buffer.byteLength(field) + jsonBytes(value);
-    const after = total - (view.has(key) ? keyBytes + jsonBytes(view.get(key)) : 0) + keyBytes + bytes;
-    if (after > maxSessionBytes && after > total) throw new SessionTooLargeError(`a session may take ${maxSessionBytes} bytes (as JSON); this write would make it ${after}`);
+    assertFits(this.#data(), key, bytes, this.#ctx.options);
   }
 
   /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
   setIdleTimeout(seconds: number): Promise<void> {
     assertTimeout('idleTimeout', seconds);
-    return this.#mutate(() => {
-      this.#writablePending().idleTimeout = seconds;
-    }, noop);
+    return this.#mutate(() => this.#writablePending().setIdleTimeout(seconds), noop);
   }
 
   /** Waits until every change made so far is stored. */
@@ -378,12 +218,33 @@ export class Session {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#enqueue(() => this.#replace('login', subject, options));
+    return this.#enqueue(async () => {
+      await this.#flush();
+      const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options);
+      this.#adopt(replaced.record, replaced.token, replaced.data);
+      this.#ctx.events.emit({
+        type: 'loggedIn',
+        at: replaced.at,
+        session: toSessionInfo(replaced.record),
+        previousId: replaced.previousId,
+      });
+    });
   }
 
   /** Issues a new token for the same session (after a privilege change); the old token dies at once. */
   rotate(): Promise<void> {
-    return this.#enqueue(() => this.#replace('rotate', null, {}));
+    return this.#enqueue(async () => {
+      await this.#flush();
+      const current = this.#record;
+      if (current === null) return;
+      const replaced = await replaceForRotation(this.#ctx, current, this.#base);
+      if (replaced === null) {
+        await this.#end(current.id);
+        throw new SessionEndedError();
+      }
+      this.#adopt(replaced.record, replaced.token, replaced.data);
+      this.#ctx.events.emit({ type: 'rotated', at: replaced.at, session: toSessionInfo(replaced.record), previousId: current.id });
+    });
   }
 
   /** Ends the session in the store and clears the cookie. Unsaved changes are dropped. */
@@ -392,7 +253,9 @@ export class Session {
   }
 
   /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
-  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
+  async listSessions(
+    options: { cursor?: string | null; limit?: number } = {},
+  ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
     const subject = this.#requireSubject();
     return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }
@@ -439,7 +302,7 @@ export class Session {
   async #flush(): Promise<void> {
     this.#queuedFlush = null;
     const pending = this.#pending;
-    if (pending === null || isPendingEmpty(pending)) return;
+    if (pending === null || pending.isEmpty) return;
     this.#pending = null;
     if (this.#ended) throw new SessionEndedError();
     this.#sending = pending;
@@ -452,32 +315,22 @@ export class Session {
     }
   }
 
-  async #create(pending: Pending): Promise<void> {
+  async #create(pending: PendingChanges): Promise<void> {
     const { options, device } = this.#ctx;
     const now = options.clock.now();
     const issued = issueToken(null);
-    const data = withPending(this.#base, pending) ?? this.#base;
+    const data = pending.over(this.#base);
     const idleTimeout = pending.idleTimeout ?? options.idleTimeout;
     const absoluteExpiresAt = now + options.absoluteTimeout * 1000;
-    const record: SessionRecord = {
+    const record = newRecord({
       id: issued.id,
       secretHash: issued.secretHash,
-      subject: null,
-      displayName: null,
-      createdAt: now,
-      lastSeenAt: now,
+      now,
       idleTimeout,
       absoluteExpiresAt,
-      expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
-      authenticatedAt: null,
-      version: 1,
+      device,
       data: encodeData(data, issued.id, options.codec),
-      createdDevice: { ...device },
-      lastDevice: { ...device },
-      renewedAt: now,
-      previousSecretHash: null,
-      previousSecretExpiresAt: null,
-    };
+    });
     this.#ctx.countAnonymous();
     let result: CreateResult;
     try {
@@ -494,36 +347,11 @@ export class Session {
     this.#ctx.events.emit({ type: 'created', at: now, session: toSessionInfo(record) });
   }
 
-  async #apply(current: SessionRecord, pending: Pending): Promise<void> {
+  async #apply(current: SessionRecord, pending: PendingChanges): Promise<void> {
     this.#changeSets++;
     const { options, device } = this.#ctx;
-    const { codec, store } = options;
     const now = options.clock.now();
-    const changes: ChangeSet = {};
-    const id = current.id;
-    if (pending.set !== null && pending.set.size > 0) {
-      const set = dict<JsonValue>();
-      for (const [field, value] of pending.set) set[field] = codec.encode(value, { sessionId: id, field });
-      changes.set = set;
-    }
-    if (pending.delete !== null && pending.delete.size > 0) changes.delete = [...pending.delete];
-    if (pending.idleTimeout !== null) {
-      changes.idleTimeout = pending.idleTimeout;
-      changes.lastSeenAt = now;
-      changes.lastDevice = { ...device };
-    }
-    const increments = pending.increment !== null && pending.increment.size > 0 ? pending.increment : null;
-    let result: ApplyResult;
-    if (increments === null || codec.additive) {
-      if (increments !== null) {
-        const increment = dict<number>();
-        for (const [field, delta] of increments) increment[field] = delta;
-        changes.increment = increment;
-      }
-      result = await store.apply(id, changes, this.#applyOptions({ now, base: current }));
-    } else {
-      result = await this.#compareAndSet(current, changes, increments, now);
-    }
+    const result = await storeChanges(options, current, this.#base, pending, { now, device, idempotency: this.#idempotency(now) });
     if (result.status === 'gone') {
       await this.#end(current.id);
       throw new SessionEndedError();
@@ -536,149 +364,10 @@ export class Session {
    * With an idempotency key, each change set of the request gets its own (`<key>#<n>`): a retried
    * request makes the same change sets in the same order, and the store applies each once.
    */
-  #applyOptions(options: ApplyOptions): ApplyOptions {
+  #idempotency(now: number): { key: string; until: number } | null {
     const key = this.#ctx.idempotencyKey;
-    if (key === null) return options;
-    return { ...options, idempotency: { key: `${key}#${this.#changeSets}`, until: options.now + this.#ctx.options.idempotencyWindow * 1000 } };
-  }
-
-  /** Increments when values are opaque: read, add, write if the version has not moved; retry on conflict. */
-  async #compareAndSet(current: SessionRecord, changes: ChangeSet, increments: Map<string, number>, now: number): Promise<ApplyResult> {
-    const { codec, store } = this.#ctx.options;
-    let record = current;
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const set = Object.assign(dict<JsonValue>(), changes.set);
-      for (const [field, delta] of increments) {
-        const stored = record.data[field];
-        // The first attempt works on the record this handle already decoded.
-        const value =
-          stored === undefined ? 0 : record === current ? numeric(this.#base.get(field)) : numeric(codec.decode(stored, { sessionId: record.id, field }));
-        set[field] = codec.encode(value + delta, { sessionId: record.id, field });
-      }
-      const result = await store.apply(record.id, { ...changes, set }, this.#applyOptions({ now, expectedVersion: record.version, base: record }));
-      if (result.status !== 'conflict') return result;
-      record = result.record;
-      if (attempt > 2) await sleep(Math.random() * Math.min(50, 2 ** (attempt / 4)));
-    }
-    return { status: 'conflict', record };
-  }
-
-  async #replace(kind: 'login' | 'rotate', subject: string | null, login: LoginOptions): Promise<void> {
-    await this.#flush();
-    const { options, device, events } = this.#ctx;
-    const { store, clock, codec } = options;
-    let current = this.#record;
-    if (kind === 'rotate' && current === null) return;
-    let base = this.#base;
-    const newSubject = kind === 'login' ? (subject as string) : (current?.subject ?? null);
-    const partition = newSubject !== null && hasSubjectPartitions(store) ? await store.subjectPartition(newSubject) : null;
-    for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
-      const now = clock.now();
-      const issued = issueToken(partition);
-      const idleTimeout = login.idleTimeout ?? current?.idleTimeout ?? options.idleTimeout;
-      const absoluteExpiresAt = kind === 'login' || current === null ? now + options.absoluteTimeout * 1000 : current.absoluteExpiresAt;
-      const record: SessionRecord = {
-        id: issued.id,
-        secretHash: issued.secretHash,
-        subject: newSubject,
-        displayName: kind === 'login' ? (login.displayName ?? null) : (current?.displayName ?? null),
-        createdAt: current?.createdAt ?? now,
-        lastSeenAt: now,
-        idleTimeout,
-        absoluteExpiresAt,
-        expiresAt: computeExpiresAt(now, idleTimeout, absoluteExpiresAt),
-        authenticatedAt: kind === 'login' ? now : (current?.authenticatedAt ?? null),
-        version: 1,
-        data: encodeData(base, issued.id, codec),
-        createdDevice: current?.createdDevice ?? { ...device },
-        lastDevice: { ...device },
-        renewedAt: now,
-        previousSecretHash: null,
-        previousSecretExpiresAt: null,
-      };
-      const limited = newSubject !== null && Number.isFinite(options.maxSessionsPerSubject);
-      let result: CreateResult;
-      try {
-        result = await store.create(record, {
-          now,
-          ...(current !== null ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } } : {}),
-          ...(limited && options.onLimit === 'reject' ? { limit: { max: options.maxSessionsPerSubject } } : {}),
-        });
-      } catch (error) {
-        if (error instanceof StoreUnavailableError) this.#undoUnknownCreate(record, current);
-        throw error;
-      }
-      if (result.status === 'limit') throw new SessionLimitError(options.maxSessionsPerSubject);
-      if (result.status === 'gone') {
-        // Another request changed or ended the session since we read it: read it again.
-        const previous: SessionRecord | null = current;
-        current = previous === null ? null : await store.load(previous.id, { now, secretHash: previous.secretHash });
-        if (current === null) {
-          if (kind === 'rotate') {
-            await this.#end((previous as SessionRecord).id);
-            throw new SessionEndedError();
-          }
-          base = new Map();
-        } else base = decodeData(current, codec);
-        continue;
-      }
-      // The login has succeeded; only now may it end the subject's oldest sessions.
-      const evicted = limited && options.onLimit === 'evict-oldest' ? [...result.evicted, ...(await this.#trim(record))] : result.evicted;
-      for (const session of evicted) events.emit({ type: 'revoked', at: now, session, reason: 'evicted' });
-      const previousId = current?.id ?? null;
-      this.#adopt(record, issued.token, base);
-      const info = toSessionInfo(record);
-      if (kind === 'login') events.emit({ type: 'loggedIn', at: now, session: info, previousId });
-      else events.emit({ type: 'rotated', at: now, session: info, previousId: previousId as string });
-      return;
-    }
-    throw new UpdateConflictError();
-  }
-
-  /**
-   * Ends the subject's oldest sessions beyond `maxSessionsPerSubject`, keeping `record`. Best
-   * effort: when the store fails here the login stands, and the limit is restored at the next one.
-   */
-  async #trim(record: SessionRecord): Promise<RemovedSession[]> {
-    const { store, clock, maxSessionsPerSubject } = this.#ctx.options;
-    const removed: RemovedSession[] = [];
-    try {
-      for (;;) {
-        const batch = await store.trimSubject(record.subject as string, { now: clock.now(), max: maxSessionsPerSubject, keep: record.id, batch: TRIM_BATCH });
-        removed.push(...batch);
-        if (batch.length < TRIM_BATCH) return removed;
-      }
-    } catch (error) {
-      if (error instanceof StoreUnavailableError) return removed;
-      throw error;
-    }
-  }
-
-  /**
-   * A create that the store did not confirm (it timed out) may still run. Its session's token
-   * reaches nobody, so it is removed as soon as the store answers; and if it did run, the session
-   * it replaced comes back, so that the user stays logged in with the token they still hold.
-   */
-  #undoUnknownCreate(record: SessionRecord, replaced: SessionRecord | null): void {
-    const { store, clock } = this.#ctx.options;
-    // A delete that timed out may still have run (right behind the create, on one connection), so
-    // a later attempt that finds nothing to delete cannot tell whether the create ran; the
-    // replaced session's tombstone can.
-    let deleteMayHaveRun = false;
-    this.#ctx.compensate(async () => {
-      const removed = await store.delete(record.id).catch((error: unknown) => {
-        if (error instanceof StoreUnavailableError) deleteMayHaveRun = true;
-        throw error;
-      });
-      if (replaced === null) return;
-      const now = clock.now();
-      const ran = removed !== null || (deleteMayHaveRun && (await store.isSuperseded(replaced.id, { now, secretHash: replaced.secretHash })));
-      if (!ran) return;
-      await store.create(replaced, { now }).catch((error: unknown) => {
-        // Still there (the create never ran) or replaced again meanwhile: nothing to restore.
-        if (error instanceof StoreUnavailableError) throw error;
-      });
-    }, Math.max(record.expiresAt, replaced?.expiresAt ?? 0));
+    if (key === null) return null;
+    return { key: `${key}#${this.#changeSets}`, until: now + this.#ctx.options.idempotencyWindow * 1000 };
   }
 
   async #logout(): Promise<void> {

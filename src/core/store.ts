@@ -150,18 +150,22 @@ export type CreateResult =
    * `evicted`: sessions a bounded store (memory) removed to make room for this one, anonymous ones
    * before logged-in ones; empty for stores without a capacity.
    */
-  | { status: 'created'; evicted: RemovedSession[] }
-  | { status: 'limit' }
-  | { status: 'gone' };
+  { status: 'created'; evicted: RemovedSession[] } | { status: 'limit' } | { status: 'gone' };
 
+/**
+ * What a store can do beyond the base contract. Every capability is optional and absent means
+ * false, so a store written before a capability existed keeps working when one is added
+ * (`defineCapabilities` in `tessera/store-kit` fills in the rest).
+ */
 export interface StoreCapabilities {
-  /** Implements `SessionIndex`. */
-  readonly index: boolean;
-  /** Removes expired records by itself (the core still calls `deleteExpired` for its events). */
-  readonly nativeExpiry: boolean;
+  /** Implements `SessionIndex`. @default false */
+  readonly index?: boolean;
+  /** Removes expired records by itself (the core still calls `deleteExpired` for its events). @default false */
+  readonly nativeExpiry?: boolean;
   /**
    * Implements `SubjectPartitions`: a logged-in session's id must start with the partition the
    * store gives for its subject. Absent or false: every id's partition is random.
+   * @default false
    */
   readonly subjectPartitions?: boolean;
 }
@@ -235,7 +239,7 @@ export interface SessionIndex {
 }
 
 export function hasSessionIndex(store: SessionStore): store is SessionStore & SessionIndex {
-  return store.capabilities.index;
+  return store.capabilities.index === true;
 }
 
 /**

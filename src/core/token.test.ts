@@ -6,7 +6,18 @@ import { ManualClock } from './clock.js';
 import { SessionManager } from './manager.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { SessionStore } from './store.js';
-import { ID_SHARDS, SHARD_LENGTH, hashSecret, isSessionId, issueToken, keyedPartition, parseToken, partitionOfId, unkeyedPartition } from './token.js';
+import {
+  ID_SHARDS,
+  SHARD_LENGTH,
+  hashSecret,
+  isSessionId,
+  issueToken,
+  keyedPartition,
+  parseToken,
+  partitionOfId,
+  renewToken,
+  unkeyedPartition,
+} from './token.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { makeRecord } from '../testing/fixtures.js';
 
@@ -44,6 +55,19 @@ describe('tokens', () => {
     assert.equal(Buffer.from((parseToken(issueToken(null).token) as { secret: string }).secret, 'base64url').length, 32);
   });
 
+  it('renewed keep their id and get a fresh 256-bit secret, whose hash is the stored one', () => {
+    const issued = issueToken();
+    const renewed = renewToken(issued.id);
+    assert.equal(renewed.id, issued.id);
+    assert.notEqual(renewed.token, issued.token);
+    const parsed = parseToken(renewed.token);
+    assert.ok(parsed);
+    assert.equal(parsed.id, issued.id);
+    assert.equal(hashSecret(parsed.secret), renewed.secretHash);
+    assert.equal(Buffer.from(parsed.secret, 'base64url').length, 32);
+    assert.throws(() => renewToken('not-an-id'), TypeError);
+  });
+
   it('derive a subject partition only with the key: another key, or none, gives another partition', () => {
     const one = Buffer.alloc(32, 1);
     const two = Buffer.alloc(32, 2);
@@ -58,7 +82,20 @@ describe('tokens', () => {
 
   it('rejects anything that is not exactly a token', () => {
     const { token } = issueToken();
-    for (const bad of [token.slice(0, -1), token + 'A', token + token, `${token} `, token.replace('.', ''), token.replace('.', '..'), token.toUpperCase().replace(/\./, ','), 'ü' + token.slice(1), '%' + token.slice(1), token.slice(0, 10) + '\n' + token.slice(11), '', 'x'.repeat(8192)]) {
+    for (const bad of [
+      token.slice(0, -1),
+      `${token}A`,
+      token + token,
+      `${token} `,
+      token.replace('.', ''),
+      token.replace('.', '..'),
+      token.toUpperCase().replace(/\./, ','),
+      `ü${token.slice(1)}`,
+      `%${token.slice(1)}`,
+      `${token.slice(0, 10)}\n${token.slice(11)}`,
+      '',
+      'x'.repeat(8192),
+    ]) {
       if (bad === token) continue;
       assert.equal(parseToken(bad), null, JSON.stringify(bad.slice(0, 40)));
     }
@@ -79,7 +116,7 @@ describe('tokens', () => {
         const stored = hashSecret(secret);
         assert.equal(stored, full.subarray(0, 16).toString('base64url'));
         assert.equal(stored.length, 22);
-        const record = { ...makeRecord(0), secretHash: stored };
+        const record = { ...makeRecord(0).record, secretHash: stored };
         assert.ok(secretAccepted(record, hashSecret(secret), 0));
         assert.ok(!secretAccepted({ ...record, secretHash: full.toString('base64url') }, hashSecret(secret), 0));
         assert.ok(!secretAccepted({ ...record, secretHash: full.subarray(0, 15).toString('base64url') }, hashSecret(secret), 0));
@@ -107,7 +144,7 @@ describe('the token check', () => {
     const now = 1_000_000;
     const current = hashSecret('current');
     const previous = hashSecret('previous');
-    const record = { ...makeRecord(now), secretHash: current, previousSecretHash: previous, previousSecretExpiresAt: now + 30_000 };
+    const record = { ...makeRecord(now).record, secretHash: current, previousSecretHash: previous, previousSecretExpiresAt: now + 30_000 };
     assert.equal(secretAccepted(record, current, now), true);
     assert.equal(secretAccepted(record, previous, now + 29_999), true);
     assert.equal(secretAccepted(record, previous, now + 30_000), false);

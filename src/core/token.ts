@@ -107,6 +107,16 @@ export function issueToken(partition: string | null = null): IssuedToken {
   return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) };
 }
 
+/**
+ * A fresh secret for the session `id`, which keeps its id: what a renewal issues. Throws
+ * `TypeError` for anything that is not a session id.
+ */
+export function renewToken(id: string): IssuedToken {
+  if (!SESSION_ID.test(id)) throw new TypeError('a session id is 28 base64url characters');
+  const secret = randomBytes(SECRET_BYTES).toString('base64url');
+  return { id, token: `${id}.${secret}`, secretHash: hashSecret(secret) };
+}
+
 /** Splits a token, or returns null for anything that is not exactly a well-formed token. */
 export function parseToken(value: string): ParsedToken | null {
   if (value.length !== SESSION_ID_LENGTH + 1 + SECRET_LENGTH || !TOKEN.test(value)) return null;

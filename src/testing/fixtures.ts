@@ -3,6 +3,7 @@ import {
   StoreUnavailableError,
   expiresAt,
   issueToken,
+  newRecord,
   type CodecContext,
   type JsonValue,
   type SessionRecord,
@@ -11,37 +12,36 @@ import {
 } from '../core/index.js';
 
 /**
- * A record as the core would create it, with overridable fields. `partition` starts its id; a
- * store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
+ * A record as the core would create it, with overridable fields, and the token that opens it: apart,
+ * because a store is given the record alone and must never see the token. `partition` starts its
+ * id; a store with `SubjectPartitions` needs `subjectPartition(subject)` there for a logged-in record.
  */
-export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, partition: string | null = null): SessionRecord & { token: string } {
+export function makeRecord(
+  now: number,
+  overrides: Partial<SessionRecord> = {},
+  partition: string | null = null,
+): { record: SessionRecord; token: string } {
   const subject = overrides.subject ?? null;
   const issued = issueToken(partition);
   const idleTimeout = overrides.idleTimeout ?? 1800;
   const lastSeenAt = overrides.lastSeenAt ?? now;
   const absoluteExpiresAt = overrides.absoluteExpiresAt ?? now + 86_400_000;
   const record: SessionRecord = {
-    id: issued.id,
-    secretHash: issued.secretHash,
-    subject,
-    displayName: null,
-    createdAt: now,
+    ...newRecord({
+      id: issued.id,
+      secretHash: issued.secretHash,
+      now,
+      idleTimeout,
+      absoluteExpiresAt,
+      device: { ip: '127.0.0.1', userAgent: 'conformance' },
+      subject,
+      authenticatedAt: subject === null ? null : now,
+    }),
     lastSeenAt,
-    idleTimeout,
-    absoluteExpiresAt,
-    expiresAt: expiresAt(lastSeenAt, idleTimeout, absoluteExpiresAt),
-    authenticatedAt: subject === null ? null : now,
-    version: 1,
-    data: {},
-    createdDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
-    lastDevice: { ip: '127.0.0.1', userAgent: 'conformance' },
-    renewedAt: now,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
     ...overrides,
   };
   record.expiresAt = overrides.expiresAt ?? expiresAt(record.lastSeenAt, record.idleTimeout, record.absoluteExpiresAt);
-  return Object.assign(record, { token: issued.token });
+  return { record, token: issued.token };
 }
 
 /**
@@ -51,7 +51,7 @@ export function makeRecord(now: number, overrides: Partial<SessionRecord> = {}, 
 export const opaqueTestCodec: ValueCodec = Object.freeze({
   additive: false,
   encode(value: JsonValue, context: CodecContext): JsonValue {
-    return 'opaque:' + Buffer.from(JSON.stringify([context.sessionId, context.field, value])).toString('base64');
+    return `opaque:${Buffer.from(JSON.stringify([context.sessionId, context.field, value])).toString('base64')}`;
   },
   decode(stored: JsonValue, context: CodecContext): JsonValue {
     if (typeof stored !== 'string' || !stored.startsWith('opaque:')) throw new InvalidOptionError('not an opaque value');
@@ -61,10 +61,23 @@ export const opaqueTestCodec: ValueCodec = Object.freeze({
   },
 });
 
-export type StoreOperation = 'create' | 'load' | 'apply' | 'delete' | 'isSuperseded' | 'deleteExpired' | 'listBySubject' | 'deleteBySubject' | 'query' | 'count' | 'subjectPartition';
+export type StoreOperation =
+  | 'create'
+  | 'load'
+  | 'apply'
+  | 'delete'
+  | 'isSuperseded'
+  | 'deleteExpired'
+  | 'listBySubject'
+  | 'deleteBySubject'
+  | 'query'
+  | 'count'
+  | 'subjectPartition';
 
 /** Wraps a store and counts the calls of each operation, to measure store work per request. */
-export function countingStore<S extends SessionStore>(store: S): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
+export function countingStore<S extends SessionStore>(
+  store: S,
+): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
   const counts = new Map<StoreOperation, number>();
   const proxy = new Proxy(store, {
     get(target, property) {
@@ -107,7 +120,8 @@ export function lostReplyStore<S extends SessionStore>(store: S, operation: Stor
   return new Proxy(store, {
     get(target, property) {
       const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function' || property !== operation) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      if (typeof value !== 'function' || property !== operation)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       return async (...args: unknown[]) => {
         const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
         if (lose()) throw new StoreUnavailableError('the answer was lost (timed out)');

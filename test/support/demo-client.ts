@@ -81,7 +81,7 @@ export class DemoClient {
 
   async request(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...this.#headers, ...options.headers };
-    if (this.token !== null && options.noCookie !== true) headers['cookie'] = `${this.cookieName}=${this.token}`;
+    if (this.token !== null && options.noCookie !== true) headers.cookie = `${this.cookieName}=${this.token}`;
     let body: string | undefined;
     if (options.json !== undefined) {
       body = JSON.stringify(options.json);
@@ -90,7 +90,12 @@ export class DemoClient {
       body = options.raw;
       if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     }
-    const response = await fetch(new URL(path, this.#base()), { method, headers, ...(body !== undefined ? { body } : {}), redirect: 'manual' });
+    const response = await fetch(new URL(path, this.#base()), {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      redirect: 'manual',
+    });
     const text = await response.text();
     let parsed: unknown = null;
     if ((response.headers.get('content-type') ?? '').startsWith('application/json') && text.length > 0) parsed = JSON.parse(text);

@@ -146,7 +146,9 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
 }
 
 /** Runs the demo expecting it to refuse to start; resolves with its exit code and output. */
-export async function runDemoExpectingFailure(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runDemoExpectingFailure(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   assertBuilt();
   const dir = await mkdtemp(join(tmpdir(), 'tessera-demo-'));
   const child = spawn(process.execPath, [serverScript], {

@@ -17,7 +17,12 @@ export interface Outcome {
  * One client's loop: loads its session through `request` and increments `n` when it is there,
  * every 5 ms until `stopped()` (at most 5,000 times), recording each outcome in `outcomes`.
  */
-export async function loadAndIncrement(user: string, request: () => Promise<Session>, outcomes: Outcome[], stopped: () => boolean): Promise<void> {
+export async function loadAndIncrement(
+  user: string,
+  request: () => Promise<Session>,
+  outcomes: Outcome[],
+  stopped: () => boolean,
+): Promise<void> {
   for (let i = 0; i < 5000 && !stopped(); i++) {
     const started = performance.now();
     try {
@@ -25,7 +30,13 @@ export async function loadAndIncrement(user: string, request: () => Promise<Sess
       if (session.isStored) await session.increment('n');
       outcomes.push({ user, kind: session.isStored ? 'ok' : 'no-session', ms: performance.now() - started, at: started });
     } catch (error) {
-      outcomes.push({ user, kind: error instanceof StoreUnavailableError ? 'unavailable' : 'other', ms: performance.now() - started, at: started, error });
+      outcomes.push({
+        user,
+        kind: error instanceof StoreUnavailableError ? 'unavailable' : 'other',
+        ms: performance.now() - started,
+        at: started,
+        error,
+      });
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -14,7 +14,7 @@ const run = promisify(execFile);
 
 /** The newest `/usr/lib/postgresql/<version>/bin`, or `PG_BIN` when set; null when none is installed. */
 export async function findPostgresBin(): Promise<string | null> {
-  if (process.env['PG_BIN']) return process.env['PG_BIN'];
+  if (process.env.PG_BIN) return process.env.PG_BIN;
   try {
     const versions = (await readdir('/usr/lib/postgresql')).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
     const newest = versions[0];
@@ -23,7 +23,6 @@ export async function findPostgresBin(): Promise<string | null> {
     return null;
   }
 }
-
 
 export class PostgresCluster {
   readonly dir: string;
@@ -82,7 +81,10 @@ export class PostgresCluster {
   async signal(signal: 'SIGSTOP' | 'SIGCONT'): Promise<void> {
     const postmaster = Number((await readFile(join(this.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
     const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(postmaster)]);
-    const children = stdout.split('\n').map((line) => Number(line.trim())).filter((pid) => pid > 0);
+    const children = stdout
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((pid) => pid > 0);
     for (const pid of signal === 'SIGSTOP' ? [...children, postmaster] : [postmaster, ...children]) {
       try {
         process.kill(pid, signal);

@@ -13,10 +13,10 @@ export const DEFAULT_DATABASE_URL = 'postgres://127.0.0.1:5432/test';
  * `USER`, then `postgres` and `root`, since the driver needs a user name and CI images differ.
  */
 export async function findDatabase(): Promise<{ url: string } | { reason: string }> {
-  const base = process.env['DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
+  const base = process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   const candidates: string[] = [base];
   const parsed = new URL(base);
-  if (parsed.username === '' && !process.env['PGUSER'] && !process.env['USER']) {
+  if (parsed.username === '' && !process.env.PGUSER && !process.env.USER) {
     candidates.length = 0;
     for (const user of ['postgres', 'root']) {
       const url = new URL(base);
@@ -44,7 +44,7 @@ export async function findDatabase(): Promise<{ url: string } | { reason: string
 export async function databaseOrSkip(): Promise<{ url: string | null; skip: string | false }> {
   const found = await findDatabase();
   if ('url' in found) return { url: found.url, skip: false };
-  if (process.env['TESSERA_REQUIRE_SERVICES'] === '1') throw new Error(`${found.reason} (TESSERA_REQUIRE_SERVICES=1)`);
+  if (process.env.TESSERA_REQUIRE_SERVICES === '1') throw new Error(`${found.reason} (TESSERA_REQUIRE_SERVICES=1)`);
   console.log(`# skipping PostgreSQL tests: ${found.reason}`);
   return { url: null, skip: found.reason };
 }

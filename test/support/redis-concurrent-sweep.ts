@@ -30,7 +30,7 @@ export async function sweepTogether(options: ConcurrentSweepOptions): Promise<vo
       partition = partitions.get(subject) ?? (await first.subjectPartition(subject));
       partitions.set(subject, partition);
     }
-    const { token: _t, ...record } = makeRecord(now, { subject, idleTimeout }, partition);
+    const { record } = makeRecord(now, { subject, idleTimeout }, partition);
     const result = await first.create(record, { now });
     assert.equal(result.status, 'created');
     return record;
@@ -55,7 +55,11 @@ export async function sweepTogether(options: ConcurrentSweepOptions): Promise<vo
     clock.advance(61_000);
     const totals = await Promise.all(managers.map((m) => m.sweep()));
     const all = reported.flat();
-    assert.equal(totals.reduce((a, b) => a + b, 0), expired, 'the sweeps together removed every expired session');
+    assert.equal(
+      totals.reduce((a, b) => a + b, 0),
+      expired,
+      'the sweeps together removed every expired session',
+    );
     assert.equal(all.length, expired);
     assert.equal(new Set(all.map((r) => r.id)).size, expired, 'none reported twice');
     for (const r of all) {
@@ -64,7 +68,9 @@ export async function sweepTogether(options: ConcurrentSweepOptions): Promise<vo
     }
     // The sweeps overlapped: every instance took part.
     for (const [i, list] of reported.entries()) assert.ok(list.length > 0, `instance ${i} swept some`);
-    console.log(`concurrent sweep: ${reported.map((list) => list.length).join(' + ')} = ${expired} expired sessions, batches of ${batchSize}`);
+    console.log(
+      `concurrent sweep: ${reported.map((list) => list.length).join(' + ')} = ${expired} expired sessions, batches of ${batchSize}`,
+    );
 
     const loaded = await Promise.all(liveIds.map(({ id, secretHash }) => first.load(id, { now: clock.now(), secretHash })));
     assert.equal(loaded.filter((r) => r !== null).length, live, 'every live session is still there');

@@ -1,5 +1,5 @@
 // A session as tessera 0.1 stored it, written key by key, for the tests of 0.1's sessions on one
-// node and on a cluster (see "Partition key" in src/stores/redis/index.ts).
+// node and on a cluster (see "Partition key" in docs/stores/redis.md).
 import { randomBytes } from 'node:crypto';
 import { SHARD_LENGTH, hashSecret, unkeyedPartition } from '../../src/core/index.js';
 
@@ -16,7 +16,13 @@ export interface LegacyWriter {
  * Its id starts with `unkeyedPartition(subject)` and its subject index is `u:{<that shard>}<subject>`,
  * scored by expiresAt as 0.1 scored it; the hash fields are those of today's layout.
  */
-export async function legacySession(client: LegacyWriter, prefix: string, subject: string, now: number, idleTimeout = 1800): Promise<{ id: string; token: string }> {
+export async function legacySession(
+  client: LegacyWriter,
+  prefix: string,
+  subject: string,
+  now: number,
+  idleTimeout = 1800,
+): Promise<{ id: string; token: string }> {
   const secret = randomBytes(32).toString('base64url');
   const id = unkeyedPartition(subject) + randomBytes(16).toString('base64url');
   const shard = id.slice(0, SHARD_LENGTH);

@@ -52,7 +52,23 @@ export class RedisServers {
   async start(port: number, extra: string[] = []): Promise<ChildProcess> {
     const child = spawn(
       this.binary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--protected-mode', 'no', ...extra],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--daemonize',
+        'no',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        this.dir,
+        '--protected-mode',
+        'no',
+        ...extra,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.#processes.add(child);
@@ -124,13 +140,19 @@ export class RedisServers {
     };
     const ports = await Promise.all(Array.from({ length: masters }, startNode));
     const cli = this.#cliBinary;
-    const created = spawnSync(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const created = spawnSync(
+      cli,
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     assert.equal(created.status, 0, `${cli} --cluster create failed: ${created.stdout}${created.stderr}`);
     const deadline = Date.now() + 20_000;
-    while (!(await Promise.all(ports.map((port) => this.cli(port, 'CLUSTER', 'INFO')))).every((info) => info.includes('cluster_state:ok'))) {
+    while (
+      !(await Promise.all(ports.map((port) => this.cli(port, 'CLUSTER', 'INFO')))).every((info) => info.includes('cluster_state:ok'))
+    ) {
       assert.ok(Date.now() < deadline, 'the cluster did not reach cluster_state:ok');
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -44,8 +44,8 @@ function sqliteTarget(): StoreTarget {
   };
 }
 
-const requireServices = process.env['TESSERA_REQUIRE_SERVICES'] === '1';
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const requireServices = process.env.TESSERA_REQUIRE_SERVICES === '1';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** Whether a service answers; when it does not, the target is skipped (or, in CI, fails). */
 async function reachable(probe: () => Promise<void>, what: string): Promise<string | false> {

@@ -54,8 +54,15 @@ describe('express adapter', () => {
     assert.match(setCookie, /^tessera=[^;]+; Max-Age=86400; Path=\/; HttpOnly; SameSite=Lax$/);
     assert.equal(login.headers.get('cache-control'), 'no-store');
     const cookie = setCookie.split(';')[0] as string;
-    const counts = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/count`, { method: 'POST', headers: { cookie } }).then((r) => r.json() as Promise<{ value: number }>)));
-    assert.deepEqual(counts.map((c) => c.value).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+    const counts = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        fetch(`${base}/count`, { method: 'POST', headers: { cookie } }).then((r) => r.json() as Promise<{ value: number }>),
+      ),
+    );
+    assert.deepEqual(
+      counts.map((c) => c.value).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     assert.deepEqual(await (await fetch(`${base}/me`, { headers: { cookie } })).json(), { subject: 'alice', n: 20 });
     assert.deepEqual(await (await fetch(`${base}/others`, { headers: { cookie } })).json(), { sessions: 1, live: 1 });
     const logout = await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } });

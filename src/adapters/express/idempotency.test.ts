@@ -35,7 +35,10 @@ describe('express adapter: the Idempotency-Key header', () => {
   }
 
   const count = async (cookie: string, key?: string) => {
-    const res = await fetch(`${base}/count`, { method: 'POST', headers: { cookie, ...(key !== undefined ? { 'idempotency-key': key } : {}) } });
+    const res = await fetch(`${base}/count`, {
+      method: 'POST',
+      headers: { cookie, ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+    });
     return { status: res.status, body: (await res.json()) as { value?: number; error?: { code: string } } };
   };
 

@@ -42,8 +42,9 @@ export function session(manager: SessionManager): RequestHandler {
 
 /**
  * Answers tessera errors as `{error:{code,message}}` with their status (503 with `Retry-After`
- * when the store is down) and any other error as a bare 500, never with a stack trace. As
- * `sendError` does, an error answered before the body was read closes the connection.
+ * when the store is down) and any other error as a bare 500, never with a stack trace. An error
+ * answered before the body was read closes the connection: reading the rest of the body would
+ * hold it for as long as the client cares to keep sending.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (error, req, res, next) => {

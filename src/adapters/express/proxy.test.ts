@@ -39,7 +39,12 @@ async function startApp(trustProxy: unknown, bruteForceLimit?: number) {
   app.post('/', async (req, res) => {
     await req.session.login('alice');
     const [listed] = (await req.sessions.list('alice', { currentId: req.session.id })).sessions;
-    const seen: Seen = { ip: req.session.info?.lastDevice.ip ?? null, createdIp: listed?.createdDevice.ip ?? null, reqIp: req.ip ?? null, reqSecure: req.secure };
+    const seen: Seen = {
+      ip: req.session.info?.lastDevice.ip ?? null,
+      createdIp: listed?.createdDevice.ip ?? null,
+      reqIp: req.ip ?? null,
+      reqSecure: req.secure,
+    };
     await req.sessions.revokeAll('alice');
     res.json(seen);
   });
@@ -53,7 +58,8 @@ async function startApp(trustProxy: unknown, bruteForceLimit?: number) {
     assert.equal(res.status, 200);
     return { seen: (await res.json()) as Seen, setCookie: res.headers.get('set-cookie') ?? '' };
   };
-  const presentUnknownToken = (headers: Record<string, string>) => fetch(base, { headers: { cookie: `tessera=${UNKNOWN_TOKEN}`, ...headers } }).then((res) => res.arrayBuffer());
+  const presentUnknownToken = (headers: Record<string, string>) =>
+    fetch(base, { headers: { cookie: `tessera=${UNKNOWN_TOKEN}`, ...headers } }).then((res) => res.arrayBuffer());
   const close = () => {
     server.close();
     manager.close();
@@ -96,7 +102,11 @@ describe('express adapter behind a proxy: Express decides the client address', (
       const app = await startApp(trustProxy);
       try {
         const { seen, setCookie } = await app.login({ 'x-forwarded-for': FORGED, 'x-forwarded-proto': 'https' });
-        assert.deepEqual(seen, { ip: '127.0.0.1', createdIp: '127.0.0.1', reqIp: '127.0.0.1', reqSecure: false }, `trust proxy ${String(trustProxy)}`);
+        assert.deepEqual(
+          seen,
+          { ip: '127.0.0.1', createdIp: '127.0.0.1', reqIp: '127.0.0.1', reqSecure: false },
+          `trust proxy ${String(trustProxy)}`,
+        );
         assert.doesNotMatch(setCookie, /Secure/, `trust proxy ${String(trustProxy)}`);
       } finally {
         app.close();

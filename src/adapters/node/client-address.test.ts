@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { InvalidOptionError, ManualClock, SessionManager } from '../../core/index.js';
+import { InvalidOptionError, ManualClock, SessionManager, errorResponse } from '../../core/index.js';
 import { MemoryStore } from '../../stores/memory/index.js';
-import { clientIp, isSecureRequest, loadSession, sendError, sendJson, type NodeSessionOptions } from './index.js';
+import { clientIp, isSecureRequest, loadSession, type NodeSessionOptions } from './index.js';
 
 // Well-formed, never issued: each one presented counts as a failure for the brute-force limiter.
 const UNKNOWN_TOKEN = `${'A'.repeat(28)}.${'B'.repeat(43)}`;
@@ -18,6 +18,12 @@ interface Reply {
   body: { ip?: string | null; createdIp?: string | null };
 }
 
+/** The test app's answers: errors as the core maps them, the rest as JSON. */
+function answer(res: ServerResponse, body: unknown, error?: unknown): void {
+  const { status, headers, body: json } = error === undefined ? { status: 200, headers: {}, body } : errorResponse(error);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(json));
+}
+
 /** A node:http app on 127.0.0.1 that logs in on POST and only loads the session otherwise. */
 async function startApp(options: NodeSessionOptions, managerOptions: { bruteForceLimit?: number } = {}) {
   const manager = new SessionManager({ store: new MemoryStore(), clock: new ManualClock(), cleanupInterval: false, ...managerOptions });
@@ -26,13 +32,13 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
   const server = createServer((req, res) => {
     loadSession(manager, req, res, options)
       .then(async (session) => {
-        if (req.method !== 'POST') return sendJson(res, 200, {});
+        if (req.method !== 'POST') return answer(res, {});
         await session.login('alice');
         const [listed] = (await manager.list('alice', { currentId: session.id })).sessions;
-        sendJson(res, 200, { ip: session.info?.lastDevice.ip ?? null, createdIp: listed?.createdDevice.ip ?? null });
+        answer(res, { ip: session.info?.lastDevice.ip ?? null, createdIp: listed?.createdDevice.ip ?? null });
         await manager.revokeAll('alice');
       })
-      .catch((error: unknown) => sendError(res, error));
+      .catch((error: unknown) => answer(res, null, error));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -43,7 +49,13 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers['set-cookie']?.join('\n') ?? '', body: text === '' ? {} : (JSON.parse(text) as Reply['body']) }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            setCookie: res.headers['set-cookie']?.join('\n') ?? '',
+            body: text === '' ? {} : (JSON.parse(text) as Reply['body']),
+          }),
+        );
       });
       req.on('error', reject);
       req.end();
@@ -56,7 +68,10 @@ async function startApp(options: NodeSessionOptions, managerOptions: { bruteForc
 }
 
 /** A request as far as the helpers read it; a destroyed socket has no remoteAddress. */
-function fakeRequest(headers: IncomingMessage['headers'], socket: { remoteAddress?: string; encrypted?: boolean } = { remoteAddress: '10.0.0.1' }): IncomingMessage {
+function fakeRequest(
+  headers: IncomingMessage['headers'],
+  socket: { remoteAddress?: string; encrypted?: boolean } = { remoteAddress: '10.0.0.1' },
+): IncomingMessage {
   return { headers, socket } as unknown as IncomingMessage;
 }
 
@@ -91,7 +106,8 @@ describe('node adapter behind a proxy: the client address', () => {
         assert.deepEqual(reply.body, { ip: REAL, createdIp: REAL }, `forged ${forged}`);
       }
       // A client that rotates the forged entry must not get a fresh allowance each time.
-      for (const forged of forgeries.slice(0, 3)) await app.send('GET', { cookie: `tessera=${UNKNOWN_TOKEN}`, 'x-forwarded-for': `${forged}, ${REAL}` });
+      for (const forged of forgeries.slice(0, 3))
+        await app.send('GET', { cookie: `tessera=${UNKNOWN_TOKEN}`, 'x-forwarded-for': `${forged}, ${REAL}` });
       assert.deepEqual(app.bruteForceIps, [REAL]);
     } finally {
       app.close();

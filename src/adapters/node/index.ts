@@ -1,10 +1,11 @@
 /**
- * Framework-free helpers for `node:http`: load a request's session and write its cookie, read a
- * JSON body with limits, and answer errors as `{error:{code,message}}`. Other adapters reuse them.
+ * `node:http` for tessera: load a request's session, and put its cookie on the response by the
+ * core's rules. Also the proxy-aware reading of the client's address, protocol and host, which
+ * other adapters reuse.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { BadRequestError, InvalidOptionError, errorResponse, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
+import { InvalidOptionError, sessionCookieHeaders, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
 
 export interface NodeSessionOptions {
   /**
@@ -35,7 +36,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function hopCount(trustProxy: boolean | number): number {
   if (typeof trustProxy === 'boolean') return trustProxy ? 1 : 0;
-  if (!Number.isInteger(trustProxy) || trustProxy < 0) throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
+  if (!Number.isInteger(trustProxy) || trustProxy < 0)
+    throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
   return trustProxy;
 }
 
@@ -47,7 +49,12 @@ function fromTrustedHop(req: IncomingMessage, name: string, socketValue: string 
   if (hops === 0) return socketValue;
   const raw = req.headers[name];
   const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  const entries: Array<string | null> = lines.flatMap((line) => String(line).split(',').map((entry) => entry.trim()).filter((entry) => entry !== ''));
+  const entries: Array<string | null> = lines.flatMap((line) =>
+    String(line)
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ''),
+  );
   entries.push(socketValue);
   // Fewer entries than trusted hops: the farthest one there is.
   return entries[Math.max(0, entries.length - 1 - hops)] ?? null;
@@ -78,17 +85,16 @@ export function requestHost(req: IncomingMessage, trustProxy: boolean | number =
 }
 
 /**
- * Sets the session cookie on a response, replacing one set earlier in the same response, with
- * `Cache-Control: no-store` so no cache keeps a response that carries a token. Once the headers
- * are sent nothing can be set, and this does nothing.
+ * Sets the session cookie on a response by the core's rules (see `sessionCookieHeaders`): it
+ * replaces one set earlier in the same response, and comes with `Cache-Control: no-store`. Once
+ * the headers are sent nothing can be set, and this does nothing.
  */
 export function setSessionCookie(res: ServerResponse, setCookie: string): void {
   if (res.headersSent) return;
-  const name = setCookie.slice(0, setCookie.indexOf('=') + 1);
   const existing = res.getHeader('set-cookie');
-  const others = (Array.isArray(existing) ? existing : existing === undefined ? [] : [String(existing)]).filter((c) => !c.startsWith(name));
-  res.setHeader('set-cookie', [...others, setCookie]);
-  res.setHeader('cache-control', 'no-store');
+  const headers = sessionCookieHeaders(typeof existing === 'number' ? String(existing) : existing, setCookie);
+  res.setHeader('set-cookie', headers['set-cookie']);
+  res.setHeader('cache-control', headers['cache-control']);
 }
 
 /**
@@ -112,56 +118,12 @@ export function toSessionRequest(req: IncomingMessage, res: ServerResponse, clie
  * The session of a `node:http` request; its cookie changes are written to `res`. Throws
  * `InvalidOptionError` when `trustProxy` is neither a boolean nor a whole number.
  */
-export function loadSession(manager: SessionManager, req: IncomingMessage, res: ServerResponse, options: NodeSessionOptions = {}): Promise<Session> {
+export function loadSession(
+  manager: SessionManager,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: NodeSessionOptions = {},
+): Promise<Session> {
   const trustProxy = options.trustProxy ?? false;
   return manager.load(toSessionRequest(req, res, { ip: clientIp(req, trustProxy), secure: isSecureRequest(req, trustProxy) }));
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  if (text.length > 0) res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
-}
-
-/**
- * Answers any error safely: tessera errors with their status and code, anything else as a bare 500.
- * An error answered before the request's body was read (one over the size limit, say) closes the
- * connection: reading the rest of the body would hold the connection, and any request the client
- * sends next on it, for as long as the client cares to keep sending.
- */
-export function sendError(res: ServerResponse, error: unknown): void {
-  const response = errorResponse(error);
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  // A failed request must not set a session cookie it had started to set.
-  res.removeHeader('set-cookie');
-  if (res.req?.complete === false) res.setHeader('connection', 'close');
-  sendJson(res, response.status, response.body, response.headers);
-}
-
-/**
- * Reads a JSON request body. Refuses bodies over `limit` bytes, other content types and
- * invalid JSON with `BadRequestError`.
- */
-export async function readJson(req: IncomingMessage, limit = 16 * 1024): Promise<unknown> {
-  const type = header(req, 'content-type') ?? '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BadRequestError(`request body over ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return undefined;
-  if (!/^application\/json\b/i.test(type)) throw new BadRequestError('expected Content-Type: application/json');
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch {
-    throw new BadRequestError('invalid JSON');
-  }
 }

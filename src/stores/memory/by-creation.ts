@@ -1,12 +1,4 @@
-/** One entry of a subject's sessions: enough to order them without the records. */
-export interface CreationKey {
-  createdAt: number;
-  id: string;
-}
-
-export function compareCreation(a: CreationKey, b: CreationKey): number {
-  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
+import { compareCreation, type CreationKey } from '../../store-kit/index.js';
 
 /**
  * A subject's session ids kept in creation order (`createdAt`, then id), so that a page of them,

@@ -1,8 +1,16 @@
 import {
-  BadRequestError,
   InvalidOptionError,
   applyChangeSet,
+  compareById,
+  compareCreation,
+  defineCapabilities,
   hashesEqual,
+  listingPage,
+  lookahead,
+  matchesQuery,
+  parseListingCursor,
+  queryPage,
+  removedSession,
   secretAccepted,
   touched,
   type ApplyOptions,
@@ -10,6 +18,7 @@ import {
   type ChangeSet,
   type CreateOptions,
   type CreateResult,
+  type CreationKey,
   type JsonValue,
   type LoadOptions,
   type RemovedSession,
@@ -18,8 +27,8 @@ import {
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
-} from '../../core/index.js';
-import { ByCreation, compareCreation, type CreationKey } from './by-creation.js';
+} from '../../store-kit/index.js';
+import { ByCreation } from './by-creation.js';
 import { MinHeap } from './min-heap.js';
 
 export interface MemoryStoreOptions {
@@ -36,14 +45,6 @@ export interface MemoryStoreOptions {
 const PURGE_PER_ACCESS = 64;
 /** Stale heap entries tolerated beyond one per session before the heap is rebuilt. */
 const COMPACT_SLACK = 1024;
-
-/** A listing cursor, `<createdAt>:<id>` of the last session of the previous page. */
-function parseCursor(cursor: string): { createdAt: number; id: string } {
-  const at = cursor.indexOf(':');
-  const createdAt = Number(cursor.slice(0, at));
-  if (at < 1 || !Number.isSafeInteger(createdAt)) throw new BadRequestError('not a listing cursor');
-  return { createdAt, id: cursor.slice(at + 1) };
-}
 
 /** A deep copy of JSON data as plain objects and arrays (a key named `__proto__` stays a key). */
 function copyJson(value: JsonValue): JsonValue {
@@ -71,12 +72,16 @@ function copyRecord(record: SessionRecord): SessionRecord {
   };
 }
 
+function copyPage(page: SessionPage): SessionPage {
+  return { sessions: page.sessions.map(copyRecord), nextCursor: page.nextCursor };
+}
+
 /**
  * Sessions in process memory: for tests, demos and single-process apps that accept losing
  * sessions on restart. Expired sessions are found through a min-heap on expiry, never by scanning.
  */
 export class MemoryStore implements SessionStore, SessionIndex {
-  readonly capabilities = Object.freeze({ index: true, nativeExpiry: false });
+  readonly capabilities = defineCapabilities({ index: true });
   readonly #maxSessions: number;
   readonly #sessions = new Map<string, SessionRecord>();
   /** Each subject's sessions in creation order: pages, limits and trims walk only what they need. */
@@ -157,7 +162,8 @@ export class MemoryStore implements SessionStore, SessionIndex {
     if (record === null) return { status: 'gone' };
     const idempotency = options.idempotency;
     const appliedKey = idempotency === undefined ? null : `${id}\n${idempotency.key}`;
-    if (appliedKey !== null && options.now < (this.#applied.get(appliedKey) ?? 0)) return { status: 'applied', record: copyRecord(record), duplicate: true };
+    if (appliedKey !== null && options.now < (this.#applied.get(appliedKey) ?? 0))
+      return { status: 'applied', record: copyRecord(record), duplicate: true };
     if (options.expectedVersion !== undefined && options.expectedVersion !== record.version) {
       return { status: 'conflict', record: copyRecord(record) };
     }
@@ -218,18 +224,14 @@ export class MemoryStore implements SessionStore, SessionIndex {
   }
 
   async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
-    const after = options.cursor == null ? null : parseCursor(options.cursor);
-    const page: SessionRecord[] = [];
-    let more = false;
+    const after = options.cursor == null ? null : parseListingCursor(options.cursor);
+    const found: SessionRecord[] = [];
+    const wanted = lookahead(options.limit);
     for (const record of this.#liveOf(subject, options.now, after)) {
-      if (page.length === options.limit) {
-        more = true;
-        break;
-      }
-      page.push(record);
+      if (found.length >= wanted) break;
+      found.push(record);
     }
-    const last = page[page.length - 1];
-    return { sessions: page.map((r) => copyRecord(r)), nextCursor: more && last ? `${last.createdAt}:${last.id}` : null };
+    return copyPage(listingPage(found, options.limit));
   }
 
   async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
@@ -249,20 +251,8 @@ export class MemoryStore implements SessionStore, SessionIndex {
           ? [...this.#liveOf(query.subject, query.now)]
           : this.#sessions.values();
     const matches: SessionRecord[] = [];
-    for (const record of candidates) {
-      if (record.expiresAt <= query.now) continue;
-      if (query.subject !== undefined && record.subject !== query.subject) continue;
-      if (query.displayNamePrefix !== undefined && !(record.displayName ?? '').startsWith(query.displayNamePrefix)) continue;
-      if (query.cursor != null && record.id <= query.cursor) continue;
-      matches.push(record);
-    }
-    matches.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const page = matches.slice(0, query.limit);
-    const last = page[page.length - 1];
-    return {
-      sessions: page.map((r) => copyRecord(r)),
-      nextCursor: matches.length > query.limit && last ? last.id : null,
-    };
+    for (const record of candidates) if (matchesQuery(record, query)) matches.push(record);
+    return copyPage(queryPage(matches.sort(compareById), query.limit));
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
@@ -309,7 +299,7 @@ export class MemoryStore implements SessionStore, SessionIndex {
       sessions?.delete(record);
       if (sessions?.size === 0) this.#bySubject.delete(record.subject);
     }
-    return { id, subject: record.subject };
+    return removedSession(record);
   }
 
   /** Remembers an applied change set's key, bounded like the sessions; the oldest and the expired go first. */

@@ -34,7 +34,10 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     const sixth = await anonymous();
     assert.equal(store.size, 5);
     const evictions = events.filter((e) => e.type === 'revoked');
-    assert.deepEqual(evictions.map((e) => [e.type, e.type === 'revoked' && e.reason, e.type === 'revoked' && e.session.id]), [['revoked', 'evicted', first]]);
+    assert.deepEqual(
+      evictions.map((e) => [e.type, e.type === 'revoked' && e.reason, e.type === 'revoked' && e.session.id]),
+      [['revoked', 'evicted', first]],
+    );
     assert.equal(await store.load(first, { now: clock.now() }), null);
     assert.ok(await store.load(sixth, { now: clock.now() }));
     // Once some have expired, the next one takes an expired session's room and evicts nobody.
@@ -43,7 +46,10 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     events.length = 0;
     await anonymous();
     assert.equal(store.size <= 5, true);
-    assert.deepEqual(events.map((e) => e.type), ['created']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['created'],
+    );
     manager.close();
   });
 
@@ -73,11 +79,14 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     const session = await manager.load({ secure: false });
     await session.login('kay');
     assert.equal(store.size, 3);
-    assert.deepEqual(events.filter((e) => e.type === 'revoked').map((e) => e.type === 'revoked' && e.reason), ['evicted']);
+    assert.deepEqual(
+      events.filter((e) => e.type === 'revoked').map((e) => e.type === 'revoked' && e.reason),
+      ['evicted'],
+    );
     manager.close();
   });
 
-  it('a full store, with no anonymous session left, makes a user who logs in again give up their own oldest session, not another user\'s', async () => {
+  it("a full store, with no anonymous session left, makes a user who logs in again give up their own oldest session, not another user's", async () => {
     const clock = new ManualClock();
     const store = new MemoryStore({ maxSessions: 10 });
     const manager = new SessionManager({ store, clock, cleanupInterval: false, idleTimeout: 600, maxSessionsPerSubject: Infinity });
@@ -112,12 +121,12 @@ describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
     const { clock, store } = setup(100_000);
     const now = clock.now();
     for (let i = 0; i < 20_000; i++) {
-      const { token: _t, ...record } = makeRecord(now);
+      const { record } = makeRecord(now);
       await store.create(record, { now });
       await store.delete(record.id);
     }
     for (let i = 0; i < 10; i++) {
-      const { token: _t, ...record } = makeRecord(now);
+      const { record } = makeRecord(now);
       await store.create(record, { now });
     }
     assert.equal(store.size, 10);

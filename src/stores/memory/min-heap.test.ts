@@ -29,7 +29,13 @@ describe('MinHeap', () => {
 
   it('keeps each value with its key, and empties by clear()', () => {
     const heap = new MinHeap<string>();
-    for (const [key, value] of [[3, 'c'], [1, 'a'], [2, 'b'], [1, 'a2']] as const) heap.push(key, value);
+    for (const [key, value] of [
+      [3, 'c'],
+      [1, 'a'],
+      [2, 'b'],
+      [1, 'a2'],
+    ] as const)
+      heap.push(key, value);
     const popped = [heap.pop(), heap.pop(), heap.pop()].map((p) => `${p?.key}${p?.value}`);
     assert.deepEqual(popped.slice(0, 2).sort(), ['1a', '1a2']);
     assert.equal(popped[2], '2b');

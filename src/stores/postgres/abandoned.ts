@@ -9,7 +9,7 @@
  * sees which.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StoreUnavailableError } from '../../core/errors.js';
+import { StoreUnavailableError } from '../../store-kit/index.js';
 import { isUnavailable, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
 /** What `pg`'s `Client` exposes about its server process (not part of the `PgPoolClient` slice: absent on other pools). */
@@ -69,7 +69,8 @@ export class AbandonedStatements {
       for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
         const alive = await pool.query({ text: `SELECT count(*)::int AS n ${MATCH}`, values, query_timeout: queryTimeout });
         if ((alive.rows[0] as { n: number }).n === 0) break;
-        if (performance.now() >= giveUpAt) throw new StoreUnavailableError('a statement the client gave up on is still running on the PostgreSQL server');
+        if (performance.now() >= giveUpAt)
+          throw new StoreUnavailableError('a statement the client gave up on is still running on the PostgreSQL server');
         await sleep(wait);
       }
     } catch (error) {

@@ -2,7 +2,7 @@
  * The slice of `pg` this store calls, typed structurally so that `pg` stays an optional peer
  * dependency, and the one place that decides which driver errors mean "the store is unavailable".
  */
-import { BadRequestError, StoreUnavailableError } from '../../core/errors.js';
+import { BadRequestError, StoreUnavailableError } from '../../store-kit/index.js';
 
 export interface PgQueryConfig {
   text: string;
@@ -14,6 +14,7 @@ export interface PgQueryConfig {
 }
 
 export interface PgQueryResult {
+  // biome-ignore lint/suspicious/noExplicitAny: as pg types it; each statement's caller casts its rows to its own row type
   rows: any[];
   rowCount: number | null;
 }
@@ -42,7 +43,19 @@ export interface PgPool {
 }
 
 /** Node socket errors that mean the server cannot be reached. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** SQLSTATEs of a server that is going away, overloaded, or cancelled a statement that ran too long. */
 const UNAVAILABLE_STATES = new Set([

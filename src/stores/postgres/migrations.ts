@@ -4,7 +4,7 @@
  * each other and only the first does the work. `schema.sql` beside this file is the result of all
  * steps with the default names, for reading.
  */
-import { InvalidOptionError } from '../../core/errors.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 import { quoteIdent, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
 export interface TableNames {
@@ -43,9 +43,12 @@ const MAX_TABLE_LENGTH = 48;
 export function resolveNames(options: TableNames = {}): ResolvedNames {
   const schema = options.schema ?? 'public';
   const table = options.table ?? 'tessera_sessions';
-  if (!IDENTIFIER.test(schema) || schema.length > 63) throw new InvalidOptionError(`schema must be a plain SQL identifier, got ${JSON.stringify(schema)}`);
+  if (!IDENTIFIER.test(schema) || schema.length > 63)
+    throw new InvalidOptionError(`schema must be a plain SQL identifier, got ${JSON.stringify(schema)}`);
   if (!IDENTIFIER.test(table) || table.length > MAX_TABLE_LENGTH) {
-    throw new InvalidOptionError(`table must be a plain SQL identifier of at most ${MAX_TABLE_LENGTH} characters, got ${JSON.stringify(table)}`);
+    throw new InvalidOptionError(
+      `table must be a plain SQL identifier of at most ${MAX_TABLE_LENGTH} characters, got ${JSON.stringify(table)}`,
+    );
   }
   return Object.freeze({
     schema,
@@ -170,11 +173,15 @@ export async function migrate(pool: PgPool, options: TableNames = {}): Promise<{
         values: [names.table],
       });
       const from = Number((current.rows[0] as { version: number | string }).version);
-      if (from > SCHEMA_VERSION) throw new Error(`table ${names.qualified} is at schema version ${from}, newer than this tessera (${SCHEMA_VERSION})`);
+      if (from > SCHEMA_VERSION)
+        throw new Error(`table ${names.qualified} is at schema version ${from}, newer than this tessera (${SCHEMA_VERSION})`);
       for (let version = from + 1; version <= SCHEMA_VERSION; version++) {
         const step = migrations[version - 1] as (names: ResolvedNames) => string;
         await client.query({ text: step(names) });
-        await client.query({ text: `INSERT INTO ${names.migrations} (table_name, version) VALUES ($1, $2)`, values: [names.table, version] });
+        await client.query({
+          text: `INSERT INTO ${names.migrations} (table_name, version) VALUES ($1, $2)`,
+          values: [names.table, version],
+        });
       }
       await client.query({ text: 'COMMIT' });
       return { from, to: SCHEMA_VERSION };

@@ -72,7 +72,10 @@ describe('redis store: command deadlines', () => {
             now += s.advance;
             const handed: Deadline[] = [];
             list.expire(now, (entry) => handed.push(entry));
-            assert.deepEqual(handed, model.filter((e) => e.at <= now));
+            assert.deepEqual(
+              handed,
+              model.filter((e) => e.at <= now),
+            );
             model = model.filter((e) => e.at > now);
           }
           assert.equal(list.isEmpty, model.length === 0);

@@ -4,7 +4,7 @@
  * Redis and every instance sharing the prefix then reads and caches.
  */
 import { randomBytes } from 'node:crypto';
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 
 /** Bytes of a key this store creates; also the least it accepts. */
 export const PARTITION_KEY_BYTES = 32;

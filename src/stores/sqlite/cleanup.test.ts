@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { makeRecord } from '../../testing/index.js';
 import { SqliteStore } from './index.js';
-import { rowValues, statementsSql } from './schema.js';
+import { rowValues } from '../../store-kit/index.js';
+import { statementsSql } from './schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-cleanup-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,12 +66,12 @@ describe('SqliteStore: cleanup by several processes at once', () => {
       for (let i = 0; i < 3000; i++) {
         // Two hours ago with a 60 s idle timeout: long expired at `now`. Two in three are logged in.
         const subject = i % 3 === 0 ? null : `user${i % 97}`;
-        const record = makeRecord(now - 7_200_000, { subject, idleTimeout: 60, lastSeenAt: now - 7_200_000 + (i % 1000) });
+        const { record } = makeRecord(now - 7_200_000, { subject, idleTimeout: 60, lastSeenAt: now - 7_200_000 + (i % 1000) });
         insert.run(...rowValues(record));
         expected.set(record.id, subject);
       }
       for (let i = 0; i < 300; i++) {
-        const record = makeRecord(now, { subject: i % 2 ? 'kept' : null, idleTimeout: 3600 });
+        const { record } = makeRecord(now, { subject: i % 2 ? 'kept' : null, idleTimeout: 3600 });
         insert.run(...rowValues(record));
         liveIds.add(record.id);
       }
@@ -147,7 +148,8 @@ describe('SqliteStore: cleanup by several processes at once', () => {
     const db = new Database(path);
     const insert = db.prepare(statementsSql('tessera_sessions').insert);
     db.transaction(() => {
-      for (let i = 0; i < 2000; i++) insert.run(...rowValues(makeRecord(now - 7_200_000, { subject: i % 2 ? `u${i % 40}` : null, idleTimeout: 60 })));
+      for (let i = 0; i < 2000; i++)
+        insert.run(...rowValues(makeRecord(now - 7_200_000, { subject: i % 2 ? `u${i % 40}` : null, idleTimeout: 60 }).record));
     })();
     db.close();
     const store = new SqliteStore({ path });
@@ -178,7 +180,7 @@ describe('SqliteStore: cleanup by several processes at once', () => {
       const now = Date.now();
       const initial = statSync(path).size;
       for (let i = 0; i < 1000; i++) {
-        const { token: _t, ...record } = makeRecord(now, { data: { blob: 'x'.repeat(2000) } });
+        const { record } = makeRecord(now, { data: { blob: 'x'.repeat(2000) } });
         await store.create(record, { now });
       }
       // The store's own connection never checkpoints; the worker does, once a second.

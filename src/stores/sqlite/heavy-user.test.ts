@@ -7,7 +7,8 @@ import Database from 'better-sqlite3';
 import { ManualClock, SessionManager } from '../../core/index.js';
 import { makeRecord } from '../../testing/index.js';
 import { SqliteStore, type SqliteDatabase } from './index.js';
-import { rowValues, statementsSql } from './schema.js';
+import { rowValues } from '../../store-kit/index.js';
+import { statementsSql } from './schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-heavy-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,12 +66,17 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
         const createdAt = now - HEAVY + Math.floor(i / 3);
         // Every 100th one has expired; its entry is skipped, never listed.
         const idleTimeout = i % 100 === 7 ? 1 : 86_400;
-        const { token: _t, ...record } = makeRecord(createdAt, { subject: 'heavy', idleTimeout, lastSeenAt: createdAt, absoluteExpiresAt: now + 86_400_000 });
+        const { record } = makeRecord(createdAt, {
+          subject: 'heavy',
+          idleTimeout,
+          lastSeenAt: createdAt,
+          absoluteExpiresAt: now + 86_400_000,
+        });
         insert.run(...rowValues(record));
         if (idleTimeout !== 1) live.push({ id: record.id, createdAt });
       }
       for (let i = 0; i < 500; i++) {
-        const { token: _t, ...record } = makeRecord(now - i, { subject: `other${i % 50}` });
+        const { record } = makeRecord(now - i, { subject: `other${i % 50}` });
         insert.run(...rowValues(record));
       }
     })();
@@ -103,13 +109,19 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
       first = await manager.list('heavy', { limit: 50 });
     });
     assert.ok(first);
-    assert.deepEqual(first.sessions.map((s) => s.id), expected.slice(0, 50));
+    assert.deepEqual(
+      first.sessions.map((s) => s.id),
+      expected.slice(0, 50),
+    );
     assert.notEqual(first.nextCursor, null);
     let second: Awaited<ReturnType<SessionManager['list']>> | undefined;
     await plans(async () => {
       second = await manager.list('heavy', { limit: 50, cursor: first?.nextCursor ?? null });
     });
-    assert.deepEqual(second?.sessions.map((s) => s.id), expected.slice(50, 100));
+    assert.deepEqual(
+      second?.sessions.map((s) => s.id),
+      expected.slice(50, 100),
+    );
     manager.close();
   });
 
@@ -133,7 +145,11 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
     await plans(async () => {
       trimmed = await store.trimSubject('heavy', { now, max: 100, keep: newest, batch: 500 });
     });
-    assert.deepEqual(trimmed.map((r) => r.id), expected.slice(0, 500), 'the oldest 500');
+    assert.deepEqual(
+      trimmed.map((r) => r.id),
+      expected.slice(0, 500),
+      'the oldest 500',
+    );
     let revoked: Array<{ id: string }> = [];
     await plans(async () => {
       revoked = await store.deleteBySubject('heavy', { now, except: newest, limit: 500 });
@@ -142,7 +158,7 @@ describe('SqliteStore: one subject with 57,000 sessions', () => {
     assert.equal(await store.count({ now, subject: 'heavy' }), expected.length - 1000);
     let refused: unknown;
     await plans(async () => {
-      const { token: _t, ...record } = makeRecord(now, { subject: 'heavy' });
+      const { record } = makeRecord(now, { subject: 'heavy' });
       refused = await store.create(record, { now, limit: { max: 100 } });
     });
     assert.deepEqual(refused, { status: 'limit' }, 'counting to the limit stops at the limit');

@@ -1,9 +1,19 @@
 import Database from 'better-sqlite3';
 import {
-  BadRequestError,
   StoreUnavailableError,
   applyChangeSet,
+  defineCapabilities,
   hashesEqual,
+  listingPage,
+  lookahead,
+  pageSize,
+  parseListingCursor,
+  queryPage,
+  querySql,
+  recordFromRow,
+  removedSession,
+  removedSessions,
+  rowValues,
   secretAccepted,
   touched,
   type ApplyOptions,
@@ -17,27 +27,15 @@ import {
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
+  type SessionRow,
   type SessionStore,
-} from '../../core/index.js';
+} from '../../store-kit/index.js';
 import { Checkpointer } from './checkpoints.js';
 import type { SqliteDatabase, SqliteStatement } from './driver.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LOCK_POLL_MS, LockWait, isBusy } from './lock-wait.js';
 import { resolveSqliteOptions, type SqliteStoreOptions } from './options.js';
-import {
-  ADDED_COLUMNS,
-  prefixUpperBound,
-  queryKey,
-  querySql,
-  quoteTableName,
-  recordFromRow,
-  rowValues,
-  schemaSql,
-  statementsSql,
-  type QueryShape,
-  type SessionRow,
-  type StatementName,
-} from './schema.js';
+import { ADDED_COLUMNS, queryDialect, quoteTableName, schemaSql, statementsSql, type StatementName } from './schema.js';
 
 export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransaction } from './driver.js';
 export type { SqliteStoreOptions } from './options.js';
@@ -51,14 +49,6 @@ const FORGET_PER_REPLACE = 2;
 const SWEEP_SLICE_ROWS = 100;
 /** About the longest one transaction of a sweep holds the event loop (it stops after the row that passes it). */
 const SWEEP_SLICE_MS = 10;
-
-/** A listing cursor: `<createdAt>:<id>` of the previous page's last session. */
-function parseCursor(cursor: string): { createdAt: number; id: string } {
-  const at = cursor.indexOf(':');
-  const createdAt = Number(cursor.slice(0, at));
-  if (at < 1 || !Number.isSafeInteger(createdAt)) throw new BadRequestError('not a listing cursor');
-  return { createdAt, id: cursor.slice(at + 1) };
-}
 
 /** Driver error codes that mean the database cannot serve now, rather than a bug or bad input. */
 const OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM|READONLY|CORRUPT|NOTADB|NOLFS|AUTH|PERM)/;
@@ -78,7 +68,7 @@ function errorCode(error: unknown): string | null {
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
  */
 export class SqliteStore implements SessionStore, SessionIndex {
-  readonly capabilities = Object.freeze({ index: true, nativeExpiry: false });
+  readonly capabilities = defineCapabilities({ index: true });
   readonly #db: SqliteDatabase;
   readonly #owned: boolean;
   readonly #table: string;
@@ -119,7 +109,9 @@ export class SqliteStore implements SessionStore, SessionIndex {
           .transaction(() => {
             this.#db.exec(schemaSql(table));
             // Tables made by an earlier version lack the renewal columns: add them in place.
-            const present = new Set((this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name));
+            const present = new Set(
+              (this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name),
+            );
             for (const [column, type] of ADDED_COLUMNS) {
               if (!present.has(column)) this.#db.exec(`ALTER TABLE ${quoteTableName(table)} ADD COLUMN ${column} ${type}`);
             }
@@ -127,7 +119,8 @@ export class SqliteStore implements SessionStore, SessionIndex {
           .immediate();
         // From now on a try blocks for a lock a few milliseconds at most; the rest is waited on a timer.
         if (this.#owned) this.#db.pragma(`busy_timeout = ${LOCK_POLL_MS}`);
-        if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal') this.#checkpoints = new Checkpointer(path, this.#db);
+        if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal')
+          this.#checkpoints = new Checkpointer(path, this.#db);
       });
     } catch (error) {
       if (this.#owned && this.#db.open) this.#db.close();
@@ -143,11 +136,13 @@ export class SqliteStore implements SessionStore, SessionIndex {
           const replaced = replaces ? this.#live(replaces.id, now) : null;
           if (replaces && (replaced === null || replaced.version !== replaces.version)) return { status: 'gone' };
           // Counted up to the limit only: a subject with thousands of sessions costs no more.
-          if (limit && record.subject !== null && this.#liveCount(record.subject, now, replaces?.id ?? null, limit.max) >= limit.max) return { status: 'limit' };
+          if (limit && record.subject !== null && this.#liveCount(record.subject, now, replaces?.id ?? null, limit.max) >= limit.max)
+            return { status: 'limit' };
           if (replaces && replaced !== null) {
             // The secrets that opened it a moment ago, so that a request still carrying one is told
             // apart from a stale cookie (`isSuperseded`); the previous one only in its grace period.
-            const previous = replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
+            const previous =
+              replaced.previousSecretHash !== null && now < (replaced.previousSecretExpiresAt ?? 0) ? replaced.previousSecretHash : null;
             this.#remove(replaces.id);
             this.#statement('supersede').run(replaces.id, replaced.secretHash, previous, replaces.supersededUntil);
             this.#statement('forgetSuperseded').run(now, replaces.id, FORGET_PER_REPLACE);
@@ -177,7 +172,15 @@ export class SqliteStore implements SessionStore, SessionIndex {
       if (next === record) return record;
       // One statement, conditional on the row being as it was read: a concurrent change wins
       // and the touch is dropped, so nothing is revived and lastSeenAt never moves back.
-      const { changes } = this.#statement('touch').run(next.lastSeenAt, next.expiresAt, next.lastDevice.ip, next.lastDevice.userAgent, id, record.version, record.lastSeenAt);
+      const { changes } = this.#statement('touch').run(
+        next.lastSeenAt,
+        next.expiresAt,
+        next.lastDevice.ip,
+        next.lastDevice.userAgent,
+        id,
+        record.version,
+        record.lastSeenAt,
+      );
       if (changes === 1) return next;
       const current = this.#live(id, now);
       return current !== null && (secretHash === undefined || secretAccepted(current, secretHash, now)) ? current : null;
@@ -273,7 +276,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
             const done: RemovedSession[] = [];
             for (const row of expired) {
               this.#remove(row.id);
-              done.push({ id: row.id, subject: row.subject });
+              done.push(removedSession(row));
               if (performance.now() - started >= SWEEP_SLICE_MS) break;
             }
             return { done, selected: expired.length };
@@ -301,66 +304,51 @@ export class SqliteStore implements SessionStore, SessionIndex {
   }
 
   async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
-    const limit = Math.floor(options.limit);
-    if (!(limit > 0)) return { sessions: [], nextCursor: null };
-    const after = options.cursor == null ? null : parseCursor(options.cursor);
+    const limit = pageSize(options.limit);
+    if (limit === 0) return { sessions: [], nextCursor: null };
+    const after = options.cursor == null ? null : parseListingCursor(options.cursor);
     return this.#run(() => {
-      // One row more than the page tells whether another page follows.
       const rows = (
         after === null
-          ? this.#statement('listFirst').all(subject, options.now, limit + 1)
-          : this.#statement('listAfter').all(subject, after.createdAt, after.id, options.now, limit + 1)
+          ? this.#statement('listFirst').all(subject, options.now, lookahead(limit))
+          : this.#statement('listAfter').all(subject, after.createdAt, after.id, options.now, lookahead(limit))
       ) as SessionRow[];
-      const sessions = rows.slice(0, limit).map(recordFromRow);
-      const last = sessions[sessions.length - 1];
-      return { sessions, nextCursor: rows.length > limit && last ? `${last.createdAt}:${last.id}` : null };
+      return listingPage(rows.map(recordFromRow), limit);
     }, false);
   }
 
   async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
-    const limit = Math.floor(options.limit);
-    if (!(limit > 0)) return [];
+    const limit = pageSize(options.limit);
+    if (limit === 0) return [];
     return this.#run(() => this.#db.transaction(() => this.#removeOldest(subject, options.now, options.except ?? null, limit)).immediate());
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
-    const limit = Math.floor(query.limit);
-    if (!(limit > 0)) return { sessions: [], nextCursor: null };
-    const prefix = query.displayNamePrefix ?? '';
-    const upper = prefix === '' ? null : prefixUpperBound(prefix);
-    const shape: QueryShape = {
-      subject: query.subject !== undefined,
-      prefix: prefix === '' ? 'none' : upper === null ? 'from' : 'range',
-      id: query.id !== undefined,
-      cursor: query.cursor != null,
-    };
-    const params: unknown[] = [query.now];
-    if (shape.subject) params.push(query.subject);
-    if (shape.prefix !== 'none') params.push(prefix);
-    if (shape.prefix === 'range') params.push(upper);
-    if (shape.id) params.push(query.id);
-    if (shape.cursor) params.push(query.cursor);
-    // One row more than the page tells whether another page follows.
-    params.push(limit + 1);
+    const limit = pageSize(query.limit);
+    if (limit === 0) return { sessions: [], nextCursor: null };
+    const params: unknown[] = [];
+    // Each combination of filters is one statement text, prepared once and cached by that text.
+    const sql = querySql(query, lookahead(limit), queryDialect(this.#table, params));
     return this.#run(() => {
-      const key = `query:${queryKey(shape)}`;
-      const rows = this.#prepared(key, () => querySql(this.#table, shape)).all(...params) as SessionRow[];
-      const sessions = rows.slice(0, limit).map(recordFromRow);
-      const last = sessions[sessions.length - 1];
-      return { sessions, nextCursor: rows.length > limit && last ? last.id : null };
+      const rows = this.#prepared(sql, () => sql).all(...params) as SessionRow[];
+      return queryPage(rows.map(recordFromRow), limit);
     }, false);
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {
     return this.#run(() => {
-      const row = (filter.subject !== undefined ? this.#statement('countBySubject').get(filter.subject, filter.now) : this.#statement('countAll').get(filter.now)) as { n: number };
+      const row = (
+        filter.subject !== undefined
+          ? this.#statement('countBySubject').get(filter.subject, filter.now)
+          : this.#statement('countAll').get(filter.now)
+      ) as { n: number };
       return row.n;
     }, false);
   }
 
   #live(id: string, now: number): SessionRecord | null {
     const row = this.#statement('byId').get(id) as SessionRow | undefined;
-    return row !== undefined && now < row.expires_at ? recordFromRow(row) : null;
+    return row !== undefined && now < Number(row.expires_at) ? recordFromRow(row) : null;
   }
 
   /** The subject's live sessions other than `except`, counted up to `cap`. */
@@ -373,14 +361,14 @@ export class SqliteStore implements SessionStore, SessionIndex {
     const removed = this.#statement('deleteById').get(id) as RemovedSession | undefined;
     if (removed === undefined) return null;
     this.#statement('forgetKeysOf').run(id);
-    return { id: removed.id, subject: removed.subject };
+    return removedSession(removed);
   }
 
   /** Removes up to `limit` of the subject's oldest live sessions, never `except`; inside a transaction. */
   #removeOldest(subject: string, now: number, except: string | null, limit: number): RemovedSession[] {
     const victims = this.#statement('oldestLive').all(subject, now, except, limit) as RemovedSession[];
     for (const victim of victims) this.#remove(victim.id);
-    return victims.map((row) => ({ id: row.id, subject: row.subject }));
+    return removedSessions(victims);
   }
 
   #statement(name: StatementName): SqliteStatement {
@@ -405,10 +393,13 @@ export class SqliteStore implements SessionStore, SessionIndex {
    */
   async #run<T>(work: () => T, write = true): Promise<T> {
     try {
-      return await this.#locks.run(() => {
-        if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
-        return work();
-      }, { write });
+      return await this.#locks.run(
+        () => {
+          if (this.#closed) throw new StoreUnavailableError('the SQLite session store is closed');
+          return work();
+        },
+        { write },
+      );
     } catch (error) {
       throw this.#translate(error);
     }
@@ -426,7 +417,10 @@ export class SqliteStore implements SessionStore, SessionIndex {
   #translate(error: unknown): unknown {
     if (error instanceof StoreUnavailableError) return error;
     const code = errorCode(error);
-    if (isBusy(error)) return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, { cause: error });
+    if (isBusy(error))
+      return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, {
+        cause: error,
+      });
     if ((code !== null && OUTAGE.test(code)) || !this.#db.open) {
       return new StoreUnavailableError(`the SQLite session store is unavailable (${code ?? 'database closed'})`, { cause: error });
     }

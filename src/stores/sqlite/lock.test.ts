@@ -30,7 +30,10 @@ async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }
       db.close();
       process.stdout.write('released\\n');
     });`;
-  const child = spawn(process.execPath, ['-e', code], { cwd: fileURLToPath(new URL('../../..', import.meta.url)), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', code], {
+    cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   const waiters: Array<{ text: string; resolve: () => void }> = [];
@@ -61,10 +64,12 @@ async function holdWriteLock(path: string): Promise<{ release(): Promise<void> }
 function track<T>(call: () => Promise<T>): { settled: boolean; result: Promise<{ ok: true; value: T } | { ok: false; error: unknown }> } {
   const state = {
     settled: false,
-    result: Promise.resolve().then(call).then(
-      (value) => ({ ok: true as const, value }),
-      (error: unknown) => ({ ok: false as const, error }),
-    ),
+    result: Promise.resolve()
+      .then(call)
+      .then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      ),
   };
   void state.result.then(() => (state.settled = true));
   return state;
@@ -87,15 +92,15 @@ describe('SqliteStore: a write lock held by another process', () => {
     const path = join(dir, `lock-${files}.db`);
     const now = Date.now();
     const seed = async (subject: string | null, idleTimeout = 3600) => {
-      const { token: _t, ...record } = makeRecord(now - 1000, { subject, idleTimeout });
+      const { record } = makeRecord(now - 1000, { subject, idleTimeout });
       await s.create(record, { now: now - 1000 });
       return record;
     };
     const [a, b, c, d] = [await seed('lou'), await seed('lou'), await seed('lou'), await seed('lou')];
     const trimmed = [await seed('tim'), await seed('tim'), await seed('tim')];
     const expired = await seed(null, 1);
-    const { token: _n, ...fresh } = makeRecord(now, { subject: 'lou' });
-    const { token: _m, ...limited } = makeRecord(now, { subject: 'mia' });
+    const { record: fresh } = makeRecord(now, { subject: 'lou' });
+    const { record: limited } = makeRecord(now, { subject: 'mia' });
     const touchDue = { maxIntervalMs: 1, idleFraction: 0.1 };
 
     const server = createServer((_req, res) => res.end('ok'));
@@ -107,7 +112,9 @@ describe('SqliteStore: a write lock held by another process', () => {
         create: track(() => s.create(fresh, { now })),
         createWithLimit: track(() => s.create(limited, { now, limit: { max: 5 } })),
         apply: track(() => s.apply(a.id, { set: { k: 1 } }, { now })),
-        touch: track(() => s.load(b.id, { now: now + 5000, secretHash: b.secretHash, touch: touchDue, device: { ip: '198.51.100.1', userAgent: 'x' } })),
+        touch: track(() =>
+          s.load(b.id, { now: now + 5000, secretHash: b.secretHash, touch: touchDue, device: { ip: '198.51.100.1', userAgent: 'x' } }),
+        ),
         delete: track(() => s.delete(c.id)),
         trim: track(() => s.trimSubject('tim', { now, max: 1, keep: (trimmed[2] as typeof a).id, batch: 10 })),
         deleteBySubject: track(() => s.deleteBySubject('lou', { now, except: a.id, limit: 1 })),
@@ -120,21 +127,25 @@ describe('SqliteStore: a write lock held by another process', () => {
         served++;
       }
       assert.equal(served, 20);
-      const settledEarly = Object.entries(writes).filter(([, w]) => w.settled).map(([name]) => name);
+      const settledEarly = Object.entries(writes)
+        .filter(([, w]) => w.settled)
+        .map(([name]) => name);
       assert.deepEqual(settledEarly, [], 'no write got through (or gave up) while the lock was held');
       // WAL: a read needs no write lock.
       assert.equal((await s.load(d.id, { now }))?.id, d.id);
 
       await holder.release();
-      const results = Object.fromEntries(await Promise.all(Object.entries(writes).map(async ([name, w]) => [name, await w.result] as const)));
+      const results = Object.fromEntries(
+        await Promise.all(Object.entries(writes).map(async ([name, w]) => [name, await w.result] as const)),
+      );
       for (const [name, result] of Object.entries(results)) assert.ok(result.ok, `${name}: ${result.ok ? '' : String(result.error)}`);
       assert.ok((await s.load(fresh.id, { now })) !== null);
       assert.ok((await s.load(limited.id, { now })) !== null);
-      assert.equal((await s.load(a.id, { now }))?.data['k'], 1);
+      assert.equal((await s.load(a.id, { now }))?.data.k, 1);
       assert.equal(await s.load(c.id, { now }), null);
-      assert.equal((results['trim'] as { value: unknown[] } | undefined)?.value.length, 2);
-      assert.equal((results['deleteBySubject'] as { value: unknown[] } | undefined)?.value.length, 1);
-      assert.deepEqual((results['deleteExpired'] as { value: unknown[] } | undefined)?.value, [{ id: expired.id, subject: null }]);
+      assert.equal((results.trim as { value: unknown[] } | undefined)?.value.length, 2);
+      assert.equal((results.deleteBySubject as { value: unknown[] } | undefined)?.value.length, 1);
+      assert.deepEqual((results.deleteExpired as { value: unknown[] } | undefined)?.value, [{ id: expired.id, subject: null }]);
       // The touch went through unless the revocation above took its session first.
       const touched = await s.load(b.id, { now: now + 5000 });
       assert.ok(touched === null || touched.lastSeenAt === now + 5000, 'the touch was written');
@@ -148,7 +159,7 @@ describe('SqliteStore: a write lock held by another process', () => {
     const s = store(300);
     const path = join(dir, `lock-${files}.db`);
     const now = Date.now();
-    const { token: _t, ...record } = makeRecord(now, { subject: 'ned' });
+    const { record } = makeRecord(now, { subject: 'ned' });
     await s.create(record, { now });
     const holder = await holdWriteLock(path);
     try {
@@ -157,9 +168,9 @@ describe('SqliteStore: a write lock held by another process', () => {
       const error = await Promise.resolve()
         .then(() => s.apply(record.id, { set: { a: 1 } }, { now }))
         .then(
-        () => assert.fail('the write went through a held lock'),
-        (e: unknown) => e,
-      );
+          () => assert.fail('the write went through a held lock'),
+          (e: unknown) => e,
+        );
       clearInterval(ticker);
       assert.ok(error instanceof StoreUnavailableError, String(error));
       assert.equal(error.status, 503);

@@ -1,13 +1,19 @@
 /** The store's options, documented for callers and checked at construction. */
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError } from '../../store-kit/index.js';
 import type { SqliteDatabase } from './driver.js';
 import { quoteTableName } from './schema.js';
 
 interface SqliteStoreCommonOptions {
   /**
    * The table sessions live in; created with its indexes at construction if missing, with
-   * `<tableName>_superseded` beside it for tokens a login or rotation replaced, and
-   * `<tableName>_applied` for the idempotency keys of applied change sets.
+   * `<table>_superseded` beside it for tokens a login or rotation replaced, and
+   * `<table>_applied` for the idempotency keys of applied change sets.
+   * @default 'tessera_sessions'
+   */
+  table?: string;
+  /**
+   * The former name of `table`, still read when `table` is not given.
+   * @deprecated Use `table`, the name the PostgreSQL store uses too.
    * @default 'tessera_sessions'
    */
   tableName?: string;
@@ -48,16 +54,32 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
   );
 
 /** Options checked, with their defaults. */
-export function resolveSqliteOptions(options: SqliteStoreOptions): { path: string | null; database: SqliteDatabase | null; table: string; busyTimeout: number } {
-  const given = (options ?? {}) as { path?: unknown; database?: unknown; tableName?: unknown; busyTimeout?: unknown };
-  if ((given.path === undefined) === (given.database === undefined)) throw new InvalidOptionError('SqliteStore needs exactly one of path or database');
-  if (given.path !== undefined && (typeof given.path !== 'string' || given.path.length === 0)) throw new InvalidOptionError('path must be a non-empty string');
+export function resolveSqliteOptions(options: SqliteStoreOptions): {
+  path: string | null;
+  database: SqliteDatabase | null;
+  table: string;
+  busyTimeout: number;
+} {
+  const given = (options ?? {}) as { path?: unknown; database?: unknown; table?: unknown; tableName?: unknown; busyTimeout?: unknown };
+  if ((given.path === undefined) === (given.database === undefined))
+    throw new InvalidOptionError('SqliteStore needs exactly one of path or database');
+  if (given.path !== undefined && (typeof given.path !== 'string' || given.path.length === 0))
+    throw new InvalidOptionError('path must be a non-empty string');
   if (given.database !== undefined && typeof (given.database as { prepare?: unknown } | null)?.prepare !== 'function') {
     throw new InvalidOptionError('database must be an open better-sqlite3 Database');
   }
   const busyTimeout = given.busyTimeout ?? 5000;
-  if (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0) throw new InvalidOptionError('busyTimeout must be a whole number of milliseconds');
-  const table = (given.tableName ?? 'tessera_sessions') as string;
+  if (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0)
+    throw new InvalidOptionError('busyTimeout must be a whole number of milliseconds');
+  if (given.table !== undefined && given.tableName !== undefined && given.table !== given.tableName) {
+    throw new InvalidOptionError('give table, not both table and its deprecated alias tableName');
+  }
+  const table = (given.table ?? given.tableName ?? 'tessera_sessions') as string;
   quoteTableName(table);
-  return { path: (given.path as string | undefined) ?? null, database: (given.database as SqliteDatabase | undefined) ?? null, table, busyTimeout };
+  return {
+    path: (given.path as string | undefined) ?? null,
+    database: (given.database as SqliteDatabase | undefined) ?? null,
+    table,
+    busyTimeout,
+  };
 }

@@ -1,20 +1,27 @@
 /**
- * The table, its indexes and every statement the SQLite store runs, written once. One column
- * per record field, so the indexes can serve listing, counting, searching and the expiry sweep.
+ * The table, its indexes and every statement the SQLite store runs, written once. Its columns are
+ * the SQL stores' shared map (`SESSION_COLUMNS` in the store kit).
  */
-import { InvalidOptionError, type JsonValue, type SessionRecord } from '../../core/index.js';
+import { InvalidOptionError, SESSION_COLUMNS, SESSION_COLUMN_LIST as COLUMNS, type SqlQueryDialect } from '../../store-kit/index.js';
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** The name checked and quoted; it is spliced into SQL, so only plain identifiers pass. */
 export function quoteTableName(name: unknown): string {
   if (typeof name !== 'string' || !TABLE_NAME.test(name)) {
-    throw new InvalidOptionError(`tableName must be a plain SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`);
+    throw new InvalidOptionError(`table must be a plain SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`);
   }
   return `"${name}"`;
 }
 
-export function indexNames(table: string): { subject: string; created: string; expires: string; displayName: string; supersededUntil: string; appliedUntil: string } {
+export function indexNames(table: string): {
+  subject: string;
+  created: string;
+  expires: string;
+  displayName: string;
+  supersededUntil: string;
+  appliedUntil: string;
+} {
   return {
     subject: `${table}_subject_expires`,
     created: `${table}_subject_created`,
@@ -27,7 +34,7 @@ export function indexNames(table: string): { subject: string; created: string; e
 
 /**
  * The table of superseded tokens beside the sessions table. SQLite has no length limit on names,
- * so a `tableName` of up to 63 characters gives one of up to 74.
+ * so a `table` of up to 63 characters gives one of up to 74.
  */
 export function supersededTableName(table: string): string {
   return `${table}_superseded`;
@@ -102,11 +109,6 @@ export const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [
   ['previous_secret_expires_at', 'INTEGER'],
 ];
 
-const COLUMNS =
-  'id, secret_hash, subject, display_name, created_at, last_seen_at, idle_timeout, absolute_expires_at, expires_at, ' +
-  'authenticated_at, version, data, created_ip, created_user_agent, last_ip, last_user_agent, ' +
-  'renewed_at, previous_secret_hash, previous_secret_expires_at';
-
 /** Every fixed statement, by purpose. Parameters are positional, in the order the comments give. */
 export function statementsSql(table: string) {
   const t = quoteTableName(table);
@@ -117,8 +119,8 @@ export function statementsSql(table: string) {
   // them first would read them all.
   const oldestLive = `FROM ${t} WHERE subject = ? AND +expires_at > ?`;
   return {
-    /** The 19 columns, in `COLUMNS` order. */
-    insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    /** `rowValues(record)`: every column, in `SESSION_COLUMNS` order. */
+    insert: `INSERT INTO ${t} (${COLUMNS}) VALUES (${SESSION_COLUMNS.map(() => '?').join(', ')})`,
     /** id */
     byId: `SELECT ${COLUMNS} FROM ${t} WHERE id = ?`,
     /** lastSeenAt, expiresAt, lastIp, lastUserAgent; id, version, previous lastSeenAt: unchanged since it was read. */
@@ -172,28 +174,25 @@ export function statementsSql(table: string) {
 
 export type StatementName = keyof ReturnType<typeof statementsSql>;
 
-/** Which filters a query uses; each combination is one cached statement. */
-export interface QueryShape {
-  subject: boolean;
-  /** 'range' is a prefix with an upper bound; 'from' a prefix of only U+10FFFF characters. */
-  prefix: 'none' | 'range' | 'from';
-  id: boolean;
-  cursor: boolean;
-}
-
-export function queryKey(shape: QueryShape): string {
-  return `${shape.subject ? 's' : ''}${shape.prefix}${shape.id ? 'i' : ''}${shape.cursor ? 'c' : ''}`;
-}
-
-/** Parameters, in order: now, [subject], [prefix, [upper]], [id], [cursor], limit. */
-export function querySql(table: string, shape: QueryShape): string {
-  const where = ['expires_at > ?'];
-  if (shape.subject) where.push('subject = ?');
-  if (shape.prefix !== 'none') where.push('display_name >= ?');
-  if (shape.prefix === 'range') where.push('display_name < ?');
-  if (shape.id) where.push('id = ?');
-  if (shape.cursor) where.push('id > ?');
-  return `SELECT ${COLUMNS} FROM ${quoteTableName(table)} WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`;
+/**
+ * How `querySql` is written for SQLite: `?` placeholders, their values pushed onto `values` in
+ * order, and a display-name prefix as a range, which the index on `display_name` serves.
+ */
+export function queryDialect(table: string, values: unknown[]): SqlQueryDialect {
+  const param = (value: unknown): string => {
+    values.push(value);
+    return '?';
+  };
+  return {
+    table: quoteTableName(table),
+    param,
+    startsWith(prefix) {
+      // Every name starts with '', and so does a missing one: no condition at all.
+      if (prefix === '') return null;
+      const upper = prefixUpperBound(prefix);
+      return upper === null ? `display_name >= ${param(prefix)}` : `display_name >= ${param(prefix)} AND display_name < ${param(upper)}`;
+    },
+  };
 }
 
 /**
@@ -213,81 +212,4 @@ export function prefixUpperBound(prefix: string): string | null {
     }
   }
   return null;
-}
-
-/** A row as SQLite returns it. */
-export interface SessionRow {
-  id: string;
-  secret_hash: string;
-  subject: string | null;
-  display_name: string | null;
-  created_at: number;
-  last_seen_at: number;
-  idle_timeout: number;
-  absolute_expires_at: number;
-  expires_at: number;
-  authenticated_at: number | null;
-  version: number;
-  data: string;
-  created_ip: string | null;
-  created_user_agent: string | null;
-  last_ip: string | null;
-  last_user_agent: string | null;
-  renewed_at: number | null;
-  previous_secret_hash: string | null;
-  previous_secret_expires_at: number | null;
-}
-
-/** The insert's parameters, in `COLUMNS` order. */
-export function rowValues(record: SessionRecord): unknown[] {
-  return [
-    record.id,
-    record.secretHash,
-    record.subject,
-    record.displayName,
-    record.createdAt,
-    record.lastSeenAt,
-    record.idleTimeout,
-    record.absoluteExpiresAt,
-    record.expiresAt,
-    record.authenticatedAt,
-    record.version,
-    JSON.stringify(record.data),
-    record.createdDevice.ip,
-    record.createdDevice.userAgent,
-    record.lastDevice.ip,
-    record.lastDevice.userAgent,
-    record.renewedAt,
-    record.previousSecretHash,
-    record.previousSecretExpiresAt,
-  ];
-}
-
-/** JSON.parse defines every key as an own data property, so "__proto__" stays plain data. */
-export function parseData(text: string): Record<string, JsonValue> {
-  const data = JSON.parse(text) as unknown;
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new TypeError('stored session data is not a JSON object');
-  return data as Record<string, JsonValue>;
-}
-
-export function recordFromRow(row: SessionRow): SessionRecord {
-  return {
-    id: row.id,
-    secretHash: row.secret_hash,
-    subject: row.subject,
-    displayName: row.display_name,
-    createdAt: row.created_at,
-    lastSeenAt: row.last_seen_at,
-    idleTimeout: row.idle_timeout,
-    absoluteExpiresAt: row.absolute_expires_at,
-    expiresAt: row.expires_at,
-    authenticatedAt: row.authenticated_at,
-    version: row.version,
-    data: parseData(row.data),
-    createdDevice: { ip: row.created_ip, userAgent: row.created_user_agent },
-    lastDevice: { ip: row.last_ip, userAgent: row.last_user_agent },
-    renewedAt: row.renewed_at ?? row.created_at,
-    previousSecretHash: row.previous_secret_hash,
-    previousSecretExpiresAt: row.previous_secret_expires_at,
-  };
 }

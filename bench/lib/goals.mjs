@@ -1,0 +1,170 @@
+// The goals of issues #3 (Redis) and #4 (PostgreSQL), each judged met / not met from this run's
+// figures, and the split of the distance from tessera on Redis to the floor.
+import { cfg } from './config.mjs';
+import { fmt } from './format.mjs';
+import { perRoundRange, ratio, summaryOf } from './stats.mjs';
+import { REF_PG, REF_REDIS } from './variants.mjs';
+
+/** ` (per round lo–hi×)` after a ratio of medians, or nothing when the rounds do not pair up. */
+function roundSpread(byId, a, b, workload) {
+  const range = perRoundRange(byId, a, b, workload);
+  return range === null ? '' : ` (per round ${range[0].toFixed(2)}–${fmt.ratio(range[1])})`;
+}
+
+/** Rows `[issue, goal, measured, verdict]`; the verdict uses the ratio of the medians. */
+export function goalRows(variants, scale) {
+  const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
+  const s = (id, workload) => summaryOf(byId, id, workload);
+  const inc = (id) => s(id, 'increment');
+  const rd = (id) => s(id, 'read');
+  const scaleSessions = fmt.count(cfg.scaleSessions);
+  const goals = [];
+  const goal = (issue, text, value, met) =>
+    goals.push([issue, text, value, met === null ? 'not measured' : met ? '**met**' : '**not met**']);
+  const cmp = (x, pred) => (x == null ? null : pred(x));
+  const throughput = (a, b, workload) => {
+    const r = ratio(s(a, workload)?.rps, s(b, workload)?.rps);
+    return { r, text: fmt.ratio(r) + roundSpread(byId, a, b, workload) };
+  };
+  {
+    const r1 = throughput('tessera-node-redis', 'redis-floor', 'increment');
+    goal(
+      '#3',
+      'tessera + node:http + Redis ≥ 0.7× the HINCRBY+PEXPIRE floor (increment, req/s)',
+      r1.text,
+      cmp(r1.r, (x) => x >= 0.7),
+    );
+    const r2 = throughput('tessera-node-redis', REF_REDIS, 'increment');
+    goal(
+      '#3',
+      'tessera + node:http + Redis ≥ 3.5× express-session + connect-redis (increment, req/s)',
+      r2.text,
+      cmp(r2.r, (x) => x >= 3.5),
+    );
+    const r3 = throughput('tessera-express-redis', 'express-bare', 'increment');
+    const r3r = throughput('tessera-express-redis', 'express-bare', 'read');
+    goal(
+      '#3',
+      'tessera + Express + Redis ≥ 0.85× Express with no sessions (increment workload)',
+      r3.text,
+      cmp(r3.r, (x) => x >= 0.85),
+    );
+    goal(
+      '#3',
+      'tessera + Express + Redis ≥ 0.85× Express with no sessions (read-only workload)',
+      r3r.text,
+      cmp(r3r.r, (x) => x >= 0.85),
+    );
+    for (const id of ['tessera-node-redis', 'tessera-express-redis']) {
+      const rtInc = inc(id)?.roundTrips;
+      const rtRead = rd(id)?.roundTrips;
+      goal(
+        '#3',
+        `${byId[id]?.label ?? id}: one round trip to load + one to save (increment: top-level commands/request = 2)`,
+        `${fmt.per(rtInc)} top-level, ${fmt.per(inc(id)?.redisCommands)} in commandstats`,
+        cmp(rtInc, (x) => Math.abs(x - 2) < 0.02),
+      );
+      goal(
+        '#3',
+        `${byId[id]?.label ?? id}: exactly one command per request, read-only workload in the touch window`,
+        `${fmt.per(rtRead)} top-level, ${fmt.per(rd(id)?.redisCommands)} in commandstats`,
+        cmp(rtRead, (x) => Math.abs(x - 1) < 0.01),
+      );
+    }
+    const tesseraRedisLost = ['tessera-node-redis', 'tessera-express-redis']
+      .map((id) => byId[id]?.lost?.lost)
+      .filter((x) => typeof x === 'number');
+    const peerLost = ['express-session-redis', 'fastify-session-redis'].map((id) => `${id}: ${byId[id]?.lost?.lost ?? '–'}`).join(', ');
+    goal(
+      '#3',
+      '0 lost updates of 200 concurrent increments (tessera Redis variants), peers lose some',
+      `tessera: ${tesseraRedisLost.join(', ') || '–'}; ${peerLost}`,
+      tesseraRedisLost.length === 0 ? null : tesseraRedisLost.every((x) => x === 0),
+    );
+    const mem = scale['tessera-redis']?.memory?.bytesPerSession;
+    goal(
+      '#3',
+      `≤ 400 bytes of Redis memory per session (two small fields, index included), at ${scaleSessions} sessions`,
+      mem == null ? '–' : `${mem.toFixed(0)} B (connect-redis: ${scale['connect-redis']?.memory?.bytesPerSession?.toFixed(0) ?? '–'} B)`,
+      cmp(mem, (x) => x <= 400),
+    );
+    const list = scale['tessera-redis']?.list?.medianMs;
+    const count = scale['tessera-redis']?.count?.medianMs;
+    goal(
+      '#3',
+      `list one user's sessions < 2 ms at ${scaleSessions} sessions (Redis)`,
+      list == null ? '–' : `${fmt.ms(list)} ms`,
+      cmp(list, (x) => x < 2),
+    );
+    goal(
+      '#3',
+      `count all live sessions < 2 ms at ${scaleSessions} sessions (Redis)`,
+      count == null ? '–' : `${fmt.ms(count)} ms`,
+      cmp(count, (x) => x < 2),
+    );
+  }
+  {
+    const r1 = throughput('tessera-node-postgres', REF_PG, 'increment');
+    const r2 = throughput('tessera-node-postgres', REF_PG, 'read');
+    goal(
+      '#4',
+      'tessera + PostgreSQL ≥ 1.5× express-session + connect-pg-simple (increment, req/s)',
+      r1.text,
+      cmp(r1.r, (x) => x >= 1.5),
+    );
+    goal(
+      '#4',
+      'tessera + PostgreSQL ≥ 2× express-session + connect-pg-simple (read-only, req/s)',
+      r2.text,
+      cmp(r2.r, (x) => x >= 2),
+    );
+    const stRead = rd('tessera-node-postgres')?.pgStatements;
+    const stInc = inc('tessera-node-postgres')?.pgStatements;
+    goal(
+      '#4',
+      'exactly one statement per request, read-only workload in the touch window',
+      fmt.per(stRead),
+      cmp(stRead, (x) => Math.abs(x - 1) < 0.01),
+    );
+    goal(
+      '#4',
+      'at most two statements per request, increment workload',
+      fmt.per(stInc),
+      cmp(stInc, (x) => x <= 2.005),
+    );
+    const tl = byId['tessera-node-postgres']?.lost?.lost;
+    const pl = byId[REF_PG]?.lost?.lost;
+    goal(
+      '#4',
+      '0 lost updates where the peer loses some',
+      `tessera: ${tl ?? '–'}; connect-pg-simple: ${pl ?? '–'}`,
+      typeof tl === 'number' ? tl === 0 : null,
+    );
+    const size = scale['tessera-postgres']?.size?.bytesPerSession;
+    goal(
+      '#4',
+      `table + indexes < 600 bytes per session (two small fields), at ${scaleSessions} sessions`,
+      size == null
+        ? '–'
+        : `${size.toFixed(0)} B (connect-pg-simple: ${scale['connect-pg-simple']?.size?.bytesPerSession?.toFixed(0) ?? '–'} B)`,
+      cmp(size, (x) => x < 600),
+    );
+  }
+  return goals;
+}
+
+/**
+ * Where the distance from (g) to the floor (b) goes: (l) runs (g)'s keys and scripts with no
+ * library. Empty unless all three ran.
+ */
+export function floorSplit(variants) {
+  const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
+  const [b, l, g] = ['redis-floor', 'redis-layout-floor', 'tessera-node-redis'].map((id) => summaryOf(byId, id, 'increment'));
+  if (!b?.rps || !l?.rps || !g?.rps) return '';
+  const cpu = (x) => (x?.cpuServer == null ? '–' : `${x.cpuServer.toFixed(0)} µs`);
+  return [
+    `Increments, from the same rounds: (l) runs (g)'s keys and Redis scripts with none of the library, so it splits the distance from (g) to the floor (b) in two.`,
+    `- the layout (two round trips and the INCREMENT script, against one pipelined HINCRBY + PEXPIRE): (l) is ${fmt.ratio(l.rps / b.rps)} (b)${roundSpread(byId, 'redis-layout-floor', 'redis-floor', 'increment')}; server CPU per request ${cpu(l)} against ${cpu(b)};`,
+    `- the library on top of it (cookie and token, records, the session, the change set): (g) is ${fmt.ratio(g.rps / l.rps)} (l)${roundSpread(byId, 'tessera-node-redis', 'redis-layout-floor', 'increment')}; server CPU per request ${cpu(g)} against ${cpu(l)}.`,
+  ].join('\n');
+}

@@ -1,0 +1,46 @@
+// The variants, in the order of the tables, and the two workloads every variant runs.
+// `backend` decides what is counted per request (Redis commands, SQL statements, or nothing);
+// `sessions: false` variants get cookies but ignore them; `letter` is how results.md names them.
+
+export const REF_REDIS = 'express-session-redis';
+export const REF_PG = 'express-session-pg';
+
+export const ALL_VARIANTS = [
+  { id: 'node-bare', letter: 'a', label: 'node:http, no sessions (ceiling)', backend: null, sessions: false },
+  { id: 'redis-floor', letter: 'b', label: 'node:http + pipelined HINCRBY+PEXPIRE (floor)', backend: 'redis', sessions: true },
+  { id: 'express-session-redis', letter: 'c', label: 'express-session + connect-redis', backend: 'redis', sessions: true },
+  { id: 'fastify-session-redis', letter: 'd', label: 'fastify + @fastify/session + connect-redis', backend: 'redis', sessions: true },
+  { id: 'express-bare', letter: 'e', label: 'express, no sessions', backend: null, sessions: false },
+  { id: 'tessera-express-redis', letter: 'f', label: 'tessera + Express + Redis', backend: 'redis', sessions: true, tessera: true },
+  { id: 'tessera-node-redis', letter: 'g', label: 'tessera + node:http + Redis', backend: 'redis', sessions: true, tessera: true },
+  { id: 'tessera-node-sqlite', letter: 'h', label: 'tessera + node:http + SQLite', backend: 'sqlite', sessions: true, tessera: true },
+  {
+    id: 'tessera-node-postgres',
+    letter: 'i',
+    label: 'tessera + node:http + PostgreSQL',
+    backend: 'postgres',
+    sessions: true,
+    tessera: true,
+  },
+  { id: 'express-session-pg', letter: 'j', label: 'express-session + connect-pg-simple', backend: 'postgres', sessions: true },
+  {
+    id: 'tessera-node-memory',
+    letter: 'k',
+    label: 'tessera + node:http + MemoryStore (extra)',
+    backend: null,
+    sessions: true,
+    tessera: true,
+  },
+  {
+    id: 'redis-layout-floor',
+    letter: 'l',
+    label: "node:http + tessera's Redis layout and scripts, no library (extra)",
+    backend: 'redis',
+    sessions: true,
+  },
+];
+
+export const WORKLOADS = [
+  { id: 'increment', path: '/inc' },
+  { id: 'read', path: '/read' },
+];

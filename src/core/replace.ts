@@ -1,0 +1,187 @@
+/**
+ * Login and rotation: a new record under a new token replaces the session in one store call, so
+ * the old token dies at once (the session-fixation defence). Both retry the same way when another
+ * request changed the session meanwhile; they differ only in what the new record keeps.
+ */
+import { decodeData, encodeData } from './changes.js';
+import type { SessionContext } from './context.js';
+import { SessionLimitError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { newRecord, type NewRecordFields } from './record.js';
+import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
+import { issueToken } from './token.js';
+
+export interface LoginOptions {
+  /** Shown in session lists and searchable by prefix. */
+  displayName?: string | null;
+  /** Idle timeout in seconds for this session, overriding the manager's. */
+  idleTimeout?: number;
+}
+
+/** The session that replaced another: its record, the token that opens it, and its decoded data. */
+export interface Replacement {
+  record: SessionRecord;
+  token: string;
+  data: Map<string, JsonValue>;
+  /** The id of the session replaced, or null when there was none stored. */
+  previousId: string | null;
+  /** When the new record was made. */
+  at: number;
+}
+
+type PlannedFields = Pick<NewRecordFields, 'idleTimeout' | 'absoluteExpiresAt' | 'displayName' | 'authenticatedAt'>;
+
+/** What a login and a rotation differ in. */
+interface Plan {
+  readonly subject: string | null;
+  /** The new record's fields that follow from the session replaced (read again after a conflict; null: none stored). */
+  fields(current: SessionRecord | null, now: number): PlannedFields;
+  /** The session replaced ended meanwhile: a login goes on as a new session; a rotation has nothing left to rotate. */
+  readonly whenEnded: 'start afresh' | 'stop';
+}
+
+/** Sessions ended per store call when a login trims its subject's oldest ones. */
+const TRIM_BATCH = 500;
+const REPLACE_ATTEMPTS = 8;
+
+/**
+ * Authenticates `current` (null: nothing stored yet) as `subject` under a new token. Data is
+ * kept, the absolute lifetime restarts. Throws `SessionLimitError` when the subject is at its
+ * limit and `onLimit` is `'reject'`.
+ */
+export async function replaceForLogin(
+  ctx: SessionContext,
+  current: SessionRecord | null,
+  data: Map<string, JsonValue>,
+  subject: string,
+  options: LoginOptions,
+): Promise<Replacement> {
+  const { idleTimeout, absoluteTimeout } = ctx.options;
+  const fields = (replaced: SessionRecord | null, now: number): PlannedFields => ({
+    idleTimeout: options.idleTimeout ?? replaced?.idleTimeout ?? idleTimeout,
+    absoluteExpiresAt: now + absoluteTimeout * 1000,
+    displayName: options.displayName ?? null,
+    authenticatedAt: now,
+  });
+  return (await replace(ctx, current, data, { subject, fields, whenEnded: 'start afresh' })) as Replacement;
+}
+
+/** Issues a new token for `current`, which keeps everything else; null when it ended meanwhile. */
+export function replaceForRotation(ctx: SessionContext, current: SessionRecord, data: Map<string, JsonValue>): Promise<Replacement | null> {
+  const fields = (replaced: SessionRecord | null): PlannedFields => {
+    // A rotation starts from a stored session and stops when it ends: there always is one here.
+    const { idleTimeout, absoluteExpiresAt, displayName, authenticatedAt } = replaced as SessionRecord;
+    return { idleTimeout, absoluteExpiresAt, displayName, authenticatedAt };
+  };
+  return replace(ctx, current, data, { subject: current.subject, fields, whenEnded: 'stop' });
+}
+
+async function replace(
+  ctx: SessionContext,
+  current: SessionRecord | null,
+  data: Map<string, JsonValue>,
+  plan: Plan,
+): Promise<Replacement | null> {
+  const { options, device, events } = ctx;
+  const { store, clock, codec, maxSessionsPerSubject, onLimit } = options;
+  const { subject } = plan;
+  const partition = subject !== null && hasSubjectPartitions(store) ? await store.subjectPartition(subject) : null;
+  const limited = subject !== null && Number.isFinite(maxSessionsPerSubject);
+  for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
+    const now = clock.now();
+    const issued = issueToken(partition);
+    const record = newRecord({
+      id: issued.id,
+      secretHash: issued.secretHash,
+      now,
+      device,
+      subject,
+      ...plan.fields(current, now),
+      createdAt: current?.createdAt ?? now,
+      ...(current === null ? {} : { createdDevice: current.createdDevice }),
+      data: encodeData(data, issued.id, codec),
+    });
+    let result: CreateResult;
+    try {
+      result = await store.create(record, {
+        now,
+        ...(current !== null
+          ? { replaces: { id: current.id, version: current.version, supersededUntil: now + options.renewalGracePeriod * 1000 } }
+          : {}),
+        ...(limited && onLimit === 'reject' ? { limit: { max: maxSessionsPerSubject } } : {}),
+      });
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) undoUnknownCreate(ctx, record, current);
+      throw error;
+    }
+    if (result.status === 'limit') throw new SessionLimitError(maxSessionsPerSubject);
+    if (result.status === 'gone') {
+      // Another request changed or ended the session since it was read: read it again.
+      const previous: SessionRecord | null = current;
+      current = previous === null ? null : await store.load(previous.id, { now, secretHash: previous.secretHash });
+      if (current !== null) data = decodeData(current, codec);
+      else if (plan.whenEnded === 'stop') return null;
+      else data = new Map();
+      continue;
+    }
+    // The new session is stored; only now may it end the subject's oldest sessions.
+    const evicted = limited && onLimit === 'evict-oldest' ? [...result.evicted, ...(await trim(ctx, record))] : result.evicted;
+    for (const session of evicted) events.emit({ type: 'revoked', at: now, session, reason: 'evicted' });
+    return { record, token: issued.token, data, previousId: current?.id ?? null, at: now };
+  }
+  throw new UpdateConflictError();
+}
+
+/**
+ * Ends the subject's oldest sessions beyond `maxSessionsPerSubject`, keeping `record`. Best
+ * effort: when the store fails here the login stands, and the limit is restored at the next one.
+ */
+async function trim(ctx: SessionContext, record: SessionRecord): Promise<RemovedSession[]> {
+  const { store, clock, maxSessionsPerSubject } = ctx.options;
+  const removed: RemovedSession[] = [];
+  try {
+    for (;;) {
+      const batch = await store.trimSubject(record.subject as string, {
+        now: clock.now(),
+        max: maxSessionsPerSubject,
+        keep: record.id,
+        batch: TRIM_BATCH,
+      });
+      removed.push(...batch);
+      if (batch.length < TRIM_BATCH) return removed;
+    }
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) return removed;
+    throw error;
+  }
+}
+
+/**
+ * A create that the store did not confirm (it timed out) may still run. Its session's token
+ * reaches nobody, so it is removed as soon as the store answers; and if it did run, the session
+ * it replaced comes back, so that the user stays logged in with the token they still hold.
+ */
+function undoUnknownCreate(ctx: SessionContext, record: SessionRecord, replaced: SessionRecord | null): void {
+  const { store, clock } = ctx.options;
+  // A delete that timed out may still have run (right behind the create, on one connection), so
+  // a later attempt that finds nothing to delete cannot tell whether the create ran; the
+  // replaced session's tombstone can.
+  let deleteMayHaveRun = false;
+  ctx.compensate(
+    async () => {
+      const removed = await store.delete(record.id).catch((error: unknown) => {
+        if (error instanceof StoreUnavailableError) deleteMayHaveRun = true;
+        throw error;
+      });
+      if (replaced === null) return;
+      const now = clock.now();
+      const ran =
+        removed !== null || (deleteMayHaveRun && (await store.isSuperseded(replaced.id, { now, secretHash: replaced.secretHash })));
+      if (!ran) return;
+      await store.create(replaced, { now }).catch((error: unknown) => {
+        // Still there (the create never ran) or replaced again meanwhile: nothing to restore.
+        if (error instanceof StoreUnavailableError) throw error;
+      });
+    },
+    Math.max(record.expiresAt, replaced?.expiresAt ?? 0),
+  );
+}

@@ -1,0 +1,38 @@
+import type { SqlType } from '../../store-kit/index.js';
+import type { ResolvedNames } from './migrations.js';
+
+/** One statement, ready for `pg`. */
+export interface Statement {
+  text: string;
+  values: unknown[];
+}
+
+/** What the statement builders name: the store's tables, quoted and schema-qualified, and its NOTIFY channel. */
+export interface SqlContext {
+  /** `"schema"."table"`: the sessions. */
+  readonly sessions: string;
+  /** Tokens a login or rotation replaced, for `isSuperseded`. */
+  readonly superseded: string;
+  /** Idempotency keys of applied change sets. */
+  readonly applied: string;
+  /** Sent as a parameter (`pg_notify`), never spliced into the text. */
+  readonly channel: string;
+}
+
+export function sqlContext(names: ResolvedNames, channel: string): SqlContext {
+  return Object.freeze({ sessions: names.qualified, superseded: names.superseded, applied: names.applied, channel });
+}
+
+/** PostgreSQL's name for a column type of the store kit's map. */
+export function pgType(type: SqlType | 'boolean' | 'float8' | 'text[]'): string {
+  return type === 'json' ? 'jsonb' : type;
+}
+
+/** Collects SQL parameters and hands out their `$n` placeholders, cast where PostgreSQL cannot infer the type. */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown, type?: Parameters<typeof pgType>[0]): string {
+    this.values.push(value);
+    return type === undefined ? `$${this.values.length}` : `$${this.values.length}::${pgType(type)}`;
+  }
+}

@@ -1,0 +1,94 @@
+/** The store's options, documented for callers and checked at construction. */
+import { InvalidOptionError } from '../../store-kit/index.js';
+import { assertPartitionKey } from './partitions.js';
+import type { RedisClientLike, RedisClusterLike } from './transport.js';
+
+export interface RedisStoreOptions {
+  /**
+   * A Redis URL to connect to; the store opens the connection and `close()` ends it.
+   * @default 'redis://127.0.0.1:6379' (when neither `client` nor `cluster` is given)
+   * @example 'redis://:password@redis.internal:6379/0'
+   */
+  url?: string;
+  /**
+   * An existing node-redis client or cluster client, speaking RESP2 or RESP3. The store connects
+   * it if it is not open yet and never closes it; its owner handles its `error` events. For the
+   * fault behaviour described in `commandTimeout`, create it with `disableOfflineQueue: true` and
+   * a reconnect strategy.
+   * @default undefined
+   */
+  client?: RedisClientLike | RedisClusterLike;
+  /**
+   * Creates a cluster client from these seed nodes (`redis://host:port` URLs).
+   * @default undefined
+   * @example { rootNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] }
+   */
+  cluster?: { rootNodes: string[] };
+  /**
+   * Prepended to every key, so that several apps can share one Redis. Must not contain `{` or `}`.
+   * @default 'tessera:'
+   */
+  prefix?: string;
+  /**
+   * Milliseconds a command may take before it fails with `StoreUnavailableError`. Connections
+   * the store opens also use it as their connect timeout, queue nothing while disconnected, and
+   * retry the connection every 100 to 250 ms, so service resumes within about a second of Redis
+   * coming back.
+   * @default 500
+   */
+  commandTimeout?: number;
+  /**
+   * The key that a logged-in session's id partition is derived from (`keyedPartition`), so that an
+   * id says nothing about its user to whoever lacks it: at least 32 bytes, the same on every
+   * instance, kept secret like a cookie-signing key. Changing it moves new logins to other
+   * partitions; see "Partition key" in docs/stores/redis.md for what that means.
+   * @default a random 32-byte key that the first instance creates in Redis (`P partition-key`) and every instance then shares
+   * @example Buffer.from(process.env.TESSERA_PARTITION_KEY, 'base64')
+   */
+  partitionKey?: Uint8Array;
+  /**
+   * Milliseconds a session's hash stays in Redis past its expiry (its TTL is `expiresAt - now`
+   * plus this), so that the sweep still finds whose it was and reports the `expired` event with
+   * its subject. Every read refuses an expired session whatever its TTL. Keep it longer than the
+   * time between two sweeps (the core's `cleanupInterval`: 60 s, jittered up to 72 s, by default);
+   * a sweep that comes later still removes the session and reports it, without its subject. With
+   * 0, Redis drops the hash at the expiry.
+   * @default 300000 (5 minutes)
+   */
+  expiredRetention?: number;
+}
+
+/** Where the store's commands go: a connection it opens (`url`, `cluster`), or a given client. */
+export type RedisConnection = { url: string } | { cluster: { rootNodes: string[] } } | { client: RedisClientLike | RedisClusterLike };
+
+export interface ResolvedRedisOptions {
+  connection: RedisConnection;
+  prefix: string;
+  commandTimeout: number;
+  partitionKey: Uint8Array | undefined;
+  expiredRetention: number;
+}
+
+/** Options checked, with their defaults. */
+export function resolveRedisOptions(options: RedisStoreOptions): ResolvedRedisOptions {
+  const prefix = options.prefix ?? 'tessera:';
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) throw new InvalidOptionError('prefix must be a string without { or }');
+  const commandTimeout = options.commandTimeout ?? 500;
+  if (!Number.isInteger(commandTimeout) || commandTimeout < 1)
+    throw new InvalidOptionError('commandTimeout must be a positive integer (ms)');
+  const given = [options.url, options.client, options.cluster].filter((v) => v !== undefined).length;
+  if (given > 1) throw new InvalidOptionError('give one of url, client or cluster');
+  const partitionKey = options.partitionKey === undefined ? undefined : assertPartitionKey(options.partitionKey);
+  const expiredRetention = options.expiredRetention ?? 300_000;
+  if (!Number.isSafeInteger(expiredRetention) || expiredRetention < 0)
+    throw new InvalidOptionError('expiredRetention must be a whole number of milliseconds, 0 or more');
+  let connection: RedisConnection;
+  if (options.client !== undefined) connection = { client: options.client };
+  else if (options.cluster !== undefined) {
+    const rootNodes = options.cluster.rootNodes;
+    if (!Array.isArray(rootNodes) || rootNodes.length === 0)
+      throw new InvalidOptionError('cluster.rootNodes must list at least one redis:// URL');
+    connection = { cluster: { rootNodes } };
+  } else connection = { url: options.url ?? 'redis://127.0.0.1:6379' };
+  return { connection, prefix, commandTimeout, partitionKey, expiredRetention };
+}

@@ -1,0 +1,36 @@
+/**
+ * Every script starts with a Redis 7 shebang that declares its flags. Without one, Redis checks
+ * `maxmemory` only at a script's first write, and a script whose first write removes nothing (as
+ * CREATE's trim of the subject index did) was let through however full Redis was; with one, a
+ * script that may grow memory is refused before it starts.
+ */
+export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
+
+/**
+ * Each script's flags. Scripts that only remove entries, rewrite fields in place (a touch) or read
+ * run when Redis is out of memory (`allow-oom`), so that users can still be served, logged out and
+ * swept; create and apply are refused then, before any write, and the store reports
+ * `StoreUnavailableError`. QUERY only reads.
+ */
+export const SCRIPT_FLAGS = {
+  load: ['allow-oom'],
+  apply: [],
+  increment: [],
+  create: [],
+  delete: ['allow-oom'],
+  superseded: ['no-writes'],
+  list: ['allow-oom'],
+  drop: ['allow-oom'],
+  countSubject: ['allow-oom'],
+  trim: ['allow-oom'],
+  scanSubject: ['allow-oom'],
+  count: ['allow-oom'],
+  sweep: ['allow-oom'],
+  heal: ['allow-oom'],
+  query: ['no-writes'],
+} as const satisfies Record<string, readonly ScriptFlag[]>;
+
+/** A script's text: its shebang with flags, then its body. */
+export function withShebang(body: string, flags: readonly ScriptFlag[]): string {
+  return `#!lua${flags.length > 0 ? ` flags=${flags.join(',')}` : ''}\n${body}`;
+}

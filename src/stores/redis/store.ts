@@ -1,0 +1,448 @@
+/**
+ * The Redis store: what each `SessionStore` and `SessionIndex` call sends, and how it reads the
+ * replies. docs/stores/redis.md describes the keys, the scripts and what each operation costs;
+ * "the doc" below means it.
+ */
+import {
+  compareById,
+  defineCapabilities,
+  lookahead,
+  matchesQuery,
+  queryPage,
+  ID_SHARDS,
+  PARTITION_LENGTH,
+  SHARD_LENGTH,
+  applyChangeSet,
+  isTouchDue,
+  secretAccepted,
+  touchIntervalMs,
+  isSessionId,
+  keyedPartition,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeSet,
+  type CreateOptions,
+  type CreateResult,
+  type LoadOptions,
+  type RemovedSession,
+  type SessionIndex,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+  type SubjectPartitions,
+} from '../../store-kit/index.js';
+import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
+import { RedisKeys, expiryIndexSlots } from './keys.js';
+import { LastSeen } from './last-seen.js';
+import { resolveRedisOptions, type RedisStoreOptions } from './options.js';
+import { PartitionKey } from './partitions.js';
+import { asString, flatHash, type Reply } from './reply.js';
+import { HEAL_SHARDS, SWEEP_STEP, compileScripts, type Scripts } from './scripts/index.js';
+import { slotOf } from './slots.js';
+import { SubjectSessions } from './subject-sessions.js';
+import { RedisTransport, isReply, type Target } from './transport.js';
+
+/** What `ApplyOptions.idempotency` allows as a key. */
+const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,256}$/;
+
+/** A change set of integer increments only: the INCREMENT script's case. */
+function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment: Record<string, number> } {
+  for (const key in changes) {
+    if (key !== 'increment' && (changes as Record<string, unknown>)[key] !== undefined) return false;
+  }
+  return changes.increment !== undefined;
+}
+
+/**
+ * Sessions in Redis: a hash per session, a sorted set per subject, Lua scripts for every
+ * multi-key change. docs/stores/redis.md describes the key layout.
+ *
+ * @example
+ * const store = new RedisStore({ url: process.env.REDIS_URL });
+ * const sessions = new SessionManager({ store });
+ */
+export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions {
+  readonly capabilities = defineCapabilities({ index: true, nativeExpiry: true, subjectPartitions: true });
+  readonly #transport: RedisTransport;
+  readonly #keys: RedisKeys;
+  readonly #scripts: Scripts;
+  readonly #partitionKey: PartitionKey;
+  readonly #subjects: SubjectSessions;
+  /** See load. */
+  readonly #lastSeen = new LastSeen();
+  /** Where this instance's next deleteExpired starts, by the first index key of a target: see deleteExpired. */
+  readonly #sweptTo = new Map<string, number>();
+  /** Where this instance's next sweep starts healing (see "Healing" in docs/stores/redis.md); instances start apart. */
+  #healNext = Math.floor(Math.random() * ID_SHARDS.length);
+
+  constructor(options: RedisStoreOptions = {}) {
+    const resolved = resolveRedisOptions(options);
+    const transport = new RedisTransport(resolved.connection, resolved.commandTimeout, resolved.prefix);
+    const keys = new RedisKeys(resolved.prefix);
+    this.#transport = transport;
+    this.#keys = keys;
+    this.#scripts = compileScripts(transport.cluster, resolved.expiredRetention);
+    const keyName = keys.partitionKey;
+    const text = (reply: Reply) => (reply == null ? null : asString(reply));
+    this.#partitionKey = new PartitionKey(
+      resolved.partitionKey,
+      {
+        read: () => transport.send(keyName, ['GET', keyName]).then(text),
+        setIfAbsent: (value) => transport.send(keyName, ['SET', keyName, value, 'NX', 'GET']).then(text),
+      },
+      `the Redis key ${keyName}`,
+    );
+    this.#subjects = new SubjectSessions(transport, keys, this.#scripts, (subject) => this.subjectPartition(subject));
+  }
+
+  /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
+  async subjectPartition(subject: string): Promise<string> {
+    return keyedPartition(await this.#partitionKey.get(), subject);
+  }
+
+  async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
+    const { now, replaces, limit } = options;
+    if (!isSessionId(record.id)) throw new Error('not a session id');
+    // Its subject index lives in the slot of the subject's partition, so the id must too.
+    if (record.subject !== null && (await this.subjectPartition(record.subject)) !== record.id.slice(0, PARTITION_LENGTH)) {
+      throw new Error("a logged-in session's id must start with subjectPartition(subject)");
+    }
+    if (replaces !== undefined && !isSessionId(replaces.id)) return { status: 'gone' };
+    const crossSlot =
+      replaces !== undefined &&
+      this.#transport.cluster &&
+      slotOf(replaces.id.slice(0, SHARD_LENGTH)) !== slotOf(record.id.slice(0, SHARD_LENGTH));
+    if (replaces !== undefined && !crossSlot) return this.#create(record, now, replaces, limit);
+    const created = await this.#create(record, now, undefined, limit);
+    if (replaces === undefined || created.status !== 'created') return created;
+    // Cross-slot replace (see "Cluster: login from an anonymous session" in the doc): step 2, retire the old session.
+    let removed: Reply;
+    try {
+      removed = await this.#transport.run(
+        this.#scripts.delete,
+        [this.#keys.session(replaces.id), this.#keys.expiryIndex(replaces.id)],
+        [replaces.id, String(now), String(replaces.version), String(replaces.supersededUntil)],
+      );
+    } catch (error) {
+      await this.#transport
+        .run(this.#scripts.delete, [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)], [record.id, '', '', ''])
+        .catch(() => {});
+      throw error;
+    }
+    if (removed === null) {
+      await this.#transport.run(
+        this.#scripts.delete,
+        [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)],
+        [record.id, '', '', ''],
+      );
+      return { status: 'gone' };
+    }
+    return created;
+  }
+
+  async #create(
+    record: SessionRecord,
+    now: number,
+    replaces: CreateOptions['replaces'],
+    limit: CreateOptions['limit'],
+  ): Promise<CreateResult> {
+    const fields = encodeHash(record);
+    const keys = [this.#keys.session(record.id), this.#keys.expiryIndex(record.id)];
+    if (replaces !== undefined) keys.push(this.#keys.session(replaces.id), this.#keys.expiryIndex(replaces.id));
+    let reply: Reply;
+    try {
+      reply = await this.#transport.run(this.#scripts.create, keys, [
+        record.id,
+        String(now),
+        String(record.expiresAt),
+        record.subject ?? '',
+        replaces?.id ?? '',
+        String(replaces?.version ?? ''),
+        String(replaces?.supersededUntil ?? ''),
+        limit !== undefined && record.subject !== null ? String(limit.max) : '',
+        String(record.createdAt),
+        ...fields,
+      ]);
+    } catch (error) {
+      if (isReply(error) && error.message.includes('tessera: duplicate session id')) throw new Error('duplicate session id');
+      throw error;
+    }
+    const status = asString((reply as Reply[])[0]);
+    if (status === 'limit') return { status: 'limit' };
+    if (status === 'gone') return { status: 'gone' };
+    this.#lastSeen.remember(record);
+    // Never evicts: the core trims the subject (trimSubject) once the login has succeeded.
+    return { status: 'created', evicted: [] };
+  }
+
+  load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    if (!isSessionId(id)) return Promise.resolve(null);
+    const { touch, now } = options;
+    const key = this.#keys.session(id);
+    if (touch !== undefined) {
+      // lastSeenAt only moves forward, so the one this process last saw is a lower bound: when
+      // even that says no touch is due, none is, and a plain HGETALL is the whole load.
+      const seen = this.#lastSeen.get(id);
+      if (seen !== undefined && now - seen.lastSeenAt < touchIntervalMs(seen.idleTimeout, touch)) {
+        // Promise callbacks rather than async functions: this is every request's path.
+        return this.#transport.send(key, ['HGETALL', key]).then((reply) => {
+          const flat = flatHash(reply);
+          if (flat.length === 0) return null;
+          const record = this.#checked(decodeHash(id, flat), options);
+          // Due after all (another instance shortened the idle timeout): the script decides.
+          if (record === null || !isTouchDue(record, now, touch)) return record;
+          return this.#loadScript(id, key, options);
+        });
+      }
+    }
+    return this.#loadScript(id, key, options);
+  }
+
+  /** A load through the LOAD script, which touches the session when a touch is due. */
+  #loadScript(id: string, key: string, options: LoadOptions): Promise<SessionRecord | null> {
+    const { touch, now } = options;
+    const args = [
+      id,
+      String(now),
+      options.secretHash ?? '',
+      touch ? String(touch.maxIntervalMs) : '',
+      touch ? String(touch.idleFraction) : '',
+      touch && options.device ? encodeDevice(options.device) : '',
+    ];
+    return this.#transport
+      .run(this.#scripts.load, [key, this.#keys.expiryIndex(id)], args)
+      .then((reply) => (reply === null ? null : this.#checked(decodeHash(id, reply), options)));
+  }
+
+  /** The record if the presented secret opens it and it is live; remembers its lastSeenAt. */
+  #checked(record: SessionRecord, options: LoadOptions): SessionRecord | null {
+    if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, options.now)) return null;
+    if (options.now >= record.expiresAt) return null;
+    this.#lastSeen.remember(record);
+    return record;
+  }
+
+  apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
+    if (!isSessionId(id)) return Promise.resolve({ status: 'gone' });
+    const base = options.base !== undefined && options.base.id === id ? options.base : undefined;
+    const idempotency = options.idempotency;
+    if (idempotency !== undefined && !IDEMPOTENCY_KEY.test(idempotency.key))
+      return Promise.reject(new RangeError('an idempotency key is 1 to 256 printable ASCII characters'));
+    if (isIncrementOnly(changes) && options.expectedVersion === undefined)
+      return this.#increment(id, changes.increment, options.now, base, idempotency);
+    const args = [
+      id,
+      String(options.now),
+      options.expectedVersion === undefined ? '' : String(options.expectedVersion),
+      changes.idleTimeout === undefined ? '' : String(changes.idleTimeout),
+      changes.lastSeenAt === undefined ? '' : String(changes.lastSeenAt),
+      changes.lastDevice === undefined ? '' : encodeDevice(changes.lastDevice),
+      changes.displayName === undefined ? '' : changes.displayName === null ? 'n' : 's',
+      changes.displayName ?? '',
+    ];
+    const renew = changes.renewSecret;
+    if (renew === undefined) args.push('', '', '', '', '');
+    else args.push('1', renew.secretHash, String(renew.renewedAt), renew.previousSecretHash, String(renew.previousSecretExpiresAt));
+    args.push(base === undefined ? '' : String(base.version));
+    const deletes = changes.delete ?? [];
+    args.push(String(deletes.length), ...deletes);
+    const sets = Object.entries(changes.set ?? {});
+    args.push(String(sets.length));
+    for (const [key, value] of sets) args.push(key, JSON.stringify(value));
+    const increments = Object.entries(changes.increment ?? {});
+    args.push(String(increments.length));
+    for (const [key, delta] of increments) {
+      if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
+      args.push(key, String(delta));
+    }
+    const keys = [this.#keys.session(id), this.#keys.expiryIndex(id)];
+    if (idempotency !== undefined) {
+      keys.push(this.#keys.idempotency(id, idempotency.key));
+      args.push(String(idempotency.until));
+    }
+    return this.#transport.run(this.#scripts.apply, keys, args).then((reply) => this.#applied(id, reply, changes, base));
+  }
+
+  #increment(
+    id: string,
+    increments: Record<string, number>,
+    now: number,
+    base: SessionRecord | undefined,
+    idempotency: ApplyOptions['idempotency'],
+  ): Promise<ApplyResult> {
+    const args = [String(now), base === undefined ? '' : String(base.version)];
+    for (const key in increments) {
+      const delta = increments[key] as number;
+      if (!Number.isSafeInteger(delta)) return Promise.reject(new RangeError('increments must be safe integers'));
+      args.push(`d:${key}`, String(delta));
+    }
+    const keys = [this.#keys.session(id)];
+    if (idempotency !== undefined) {
+      keys.push(this.#keys.idempotency(id, idempotency.key));
+      args.push(String(idempotency.until));
+    }
+    return this.#transport
+      .run(this.#scripts.increment, keys, args)
+      .then((reply) => this.#applied(id, reply, { increment: increments }, base));
+  }
+
+  #applied(id: string, reply: Reply, changes: ChangeSet, base: SessionRecord | undefined): ApplyResult {
+    if (reply === null) return { status: 'gone' };
+    const [status, flat] = reply as [Reply, Reply | undefined];
+    // No hash back: nothing else changed the session since `base`, so the result is derived from it.
+    const derived = flat === undefined && base !== undefined;
+    const record = derived ? applyChangeSet(base, changes) : decodeHash(id, flat);
+    // A record derived from `base` has a new lastSeenAt only when the change set moved it.
+    if (!derived || changes.lastSeenAt !== undefined || changes.idleTimeout !== undefined) this.#lastSeen.remember(record);
+    const kind = asString(status);
+    if (kind === 'conflict') return { status: 'conflict', record };
+    return kind === 'duplicate' ? { status: 'applied', record, duplicate: true } : { status: 'applied', record };
+  }
+
+  async delete(id: string): Promise<RemovedSession | null> {
+    if (!isSessionId(id)) return null;
+    // A revocation: nothing is remembered for isSuperseded.
+    const reply = await this.#transport.run(this.#scripts.delete, [this.#keys.session(id), this.#keys.expiryIndex(id)], [id, '', '', '']);
+    if (reply === null) return null;
+    const [subject] = reply as [Reply];
+    return { id, subject: subject == null ? null : asString(subject) };
+  }
+
+  /** One script on the session's slot: its `r:` key, else its live hash's previous secret (see SUPERSEDED). */
+  async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    if (!isSessionId(id)) return false;
+    const reply = await this.#transport.run(
+      this.#scripts.superseded,
+      [this.#keys.superseded(id), this.#keys.session(id)],
+      [String(options.now), options.secretHash],
+    );
+    return Number(reply) === 1;
+  }
+
+  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    // A partition key deleted in Redis is put back (or another instance's new one adopted): see
+    // "Partition key". Housekeeping that must not stop the sweep: a full Redis refuses the SET that
+    // restores the key, and the next sweep tries again.
+    await this.#partitionKey.reassert().catch(() => {});
+    const heal = this.#healSlice();
+    const removed: RemovedSession[] = [];
+    for (const target of await this.#targets()) {
+      // From the index where this instance's last call stopped, round all of them, in steps of
+      // SWEEP_STEP sessions that each go on where the one before stopped: no step walks again
+      // the indexes emptied before it (1,024 of them cost some 3 ms late in a large sweep).
+      const first = target.indexes[0] as string;
+      const from = (this.#sweptTo.get(first) ?? 0) % target.indexes.length;
+      const order = from === 0 ? target.indexes : [...target.indexes.slice(from), ...target.indexes.slice(0, from)];
+      let done = 0;
+      while (removed.length < limit && done < order.length) {
+        const step = Math.min(SWEEP_STEP, limit - removed.length);
+        const reply = (await this.#transport.runOn(target, this.#scripts.sweep, [
+          String(now),
+          String(step),
+          done === 0 ? '1' : '0',
+          ...order.slice(done),
+        ])) as Reply[];
+        done += Number(reply[0]);
+        for (let i = 1; i + 2 < reply.length; i += 3) {
+          removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
+        }
+      }
+      this.#sweptTo.set(first, (from + done) % target.indexes.length);
+      // Every call heals its slice on every node, past the limit too: see "Healing".
+      const healing = target.indexes.filter((key) => heal.has(key));
+      if (healing.length > 0) await this.#transport.runOn(target, this.#scripts.heal, [String(now), ...healing]);
+    }
+    return removed;
+  }
+
+  /** The next `HEAL_SHARDS` expiry indexes of this instance's round robin. */
+  #healSlice(): Set<string> {
+    const keys = this.#keys.expiryIndexes;
+    const start = this.#healNext;
+    this.#healNext = (start + HEAL_SHARDS) % keys.length;
+    const slice = new Set<string>();
+    for (let i = 0; i < HEAL_SHARDS; i++) slice.add(keys[(start + i) % keys.length] as string);
+    return slice;
+  }
+
+  close(): Promise<void> {
+    return this.#transport.close();
+  }
+
+  listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    return this.#subjects.list(subject, options);
+  }
+
+  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    return this.#subjects.drop(subject, options);
+  }
+
+  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    return this.#subjects.trim(subject, options);
+  }
+
+  async query(query: SessionQuery): Promise<SessionPage> {
+    const { now, limit } = query;
+    const cursor = query.cursor ?? '';
+    // Every name starts with '', and so does a missing one: no condition (the scripts would look
+    // for a display name).
+    const prefix = query.displayNamePrefix === '' ? undefined : query.displayNamePrefix;
+    let candidates: SessionRecord[];
+    if (query.id !== undefined) {
+      const record = await this.load(query.id, { now });
+      candidates = record === null ? [] : [record];
+    } else if (query.subject !== undefined) {
+      candidates = await this.#subjects.query(query.subject, now, cursor, prefix, lookahead(limit));
+    } else {
+      // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
+      const pages = await Promise.all(
+        (await this.#targets()).map((target) => this.#queryNode(target, now, cursor, prefix, lookahead(limit))),
+      );
+      candidates = pages.flat();
+    }
+    return queryPage(candidates.filter((record) => matchesQuery(record, query)).sort(compareById), limit);
+  }
+
+  /**
+   * The first `wanted` live sessions of one node's shards past the cursor, in id order: QUERY
+   * calls, each a bounded walk (see the script), until the page is full or the shards run out.
+   */
+  async #queryNode(
+    target: Target,
+    now: number,
+    cursor: string,
+    displayNamePrefix: string | undefined,
+    wanted: number,
+  ): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    let indexes = target.indexes;
+    while (indexes.length > 0 && records.length < wanted) {
+      const reply = (await this.#transport.runOn(target, this.#scripts.query, [
+        String(now),
+        cursor,
+        displayNamePrefix === undefined ? '0' : '1',
+        displayNamePrefix ?? '',
+        String(wanted - records.length),
+        ...indexes,
+      ])) as Reply[];
+      const consumed = Number(reply[0]);
+      if (!(consumed > 0)) throw new Error('the query script walked no index');
+      for (let i = 1; i + 1 < reply.length; i += 2) records.push(decodeHash(asString(reply[i]), reply[i + 1]));
+      indexes = indexes.slice(consumed);
+    }
+    return records;
+  }
+
+  async count(filter: { now: number; subject?: string }): Promise<number> {
+    if (filter.subject !== undefined) return this.#subjects.count(filter.subject, filter.now);
+    const counts = await Promise.all(
+      (await this.#targets()).map((target) => this.#transport.runOn(target, this.#scripts.count, [String(filter.now), ...target.indexes])),
+    );
+    return counts.reduce<number>((sum, n) => sum + Number(asString(n)), 0);
+  }
+
+  #targets(): Promise<Target[]> {
+    return this.#transport.targets(this.#keys.expiryIndexes, expiryIndexSlots);
+  }
+}
