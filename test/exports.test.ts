@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
 
 const expected: Record<string, string[]> = {
-  tessera: [
+  'tessera-session': [
     'SessionManager',
     'Session',
     'ManualClock',
@@ -19,13 +19,13 @@ const expected: Record<string, string[]> = {
     'createBlankSessionCookie',
     'sessionCookieHeaders',
   ],
-  'tessera/stores/memory': ['MemoryStore'],
-  'tessera/stores/sqlite': ['SqliteStore'],
-  'tessera/stores/redis': ['RedisStore'],
-  'tessera/stores/postgres': ['PostgresStore'],
-  'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
-  'tessera/adapters/express': ['session', 'errorHandler'],
-  'tessera/store-kit': [
+  'tessera-session/stores/memory': ['MemoryStore'],
+  'tessera-session/stores/sqlite': ['SqliteStore'],
+  'tessera-session/stores/redis': ['RedisStore'],
+  'tessera-session/stores/postgres': ['PostgresStore'],
+  'tessera-session/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
+  'tessera-session/adapters/express': ['session', 'errorHandler'],
+  'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',
     'applyChangeSet',
@@ -36,7 +36,7 @@ const expected: Record<string, string[]> = {
     'listingPage',
     'StoreUnavailableError',
   ],
-  'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
+  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
 };
 
 /** What each built module of `dist/src/<folder>/` imports. */
@@ -56,7 +56,7 @@ describe('package exports', () => {
   it('lists every module this test checks, and no other', () => {
     const names = Object.keys(pkg.exports)
       .filter((key) => key !== './package.json')
-      .map((key) => (key === '.' ? 'tessera' : `tessera/${key.slice(2)}`));
+      .map((key) => (key === '.' ? 'tessera-session' : `tessera-session/${key.slice(2)}`));
     assert.deepEqual(names.sort(), Object.keys(expected).sort());
   });
 

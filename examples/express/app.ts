@@ -1,5 +1,5 @@
 // README.md's "Express in a minute" as an app you can run. It imports tessera only by its public
-// names ('tessera', 'tessera/stores/sqlite', 'tessera/adapters/express'), as an app that installed
+// names ('tessera-session', 'tessera-session/stores/sqlite', 'tessera-session/adapters/express'), as an app that installed
 // the package would; here they resolve to this repository's build, so run `npm run build` first:
 //
 //   npm run build && npx tsx examples/express/app.ts
@@ -12,9 +12,9 @@ import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import express from 'express';
-import { SessionManager } from 'tessera';
-import { SqliteStore } from 'tessera/stores/sqlite';
-import { session, errorHandler } from 'tessera/adapters/express';
+import { SessionManager } from 'tessera-session';
+import { SqliteStore } from 'tessera-session/stores/sqlite';
+import { session, errorHandler } from 'tessera-session/adapters/express';
 
 const store = new SqliteStore({ path: process.env.SESSIONS_DB ?? './sessions.db' });
 const sessions = new SessionManager({

@@ -3,7 +3,7 @@
  * events) lives in the core. Every method takes the core's `now` so that expiry follows the
  * injected clock, not the store's.
  *
- * Guarantees every store gives (checked by `tessera/testing`):
+ * Guarantees every store gives (checked by `tessera-session/testing`):
  * - A record is never returned once `now >= expiresAt`, whether or not cleanup has run.
  * - `apply` never recreates a session: it is conditional on the session existing and being live.
  * - `create` with a `limit` keeps a subject at or under the limit even under concurrent creates.
@@ -155,7 +155,7 @@ export type CreateResult =
 /**
  * What a store can do beyond the base contract. Every capability is optional and absent means
  * false, so a store written before a capability existed keeps working when one is added
- * (`defineCapabilities` in `tessera/store-kit` fills in the rest).
+ * (`defineCapabilities` in `tessera-session/store-kit` fills in the rest).
  */
 export interface StoreCapabilities {
   /** Implements `SessionIndex`. @default false */

@@ -1,5 +1,5 @@
 /**
- * `tessera/store-kit`: what a session store is written with, in one place. The contract and the
+ * `tessera-session/store-kit`: what a session store is written with, in one place. The contract and the
  * record rules come from the core (re-exported here, so a store imports nothing else of tessera);
  * the rest are the pieces every store here shares: capabilities with defaults, the orders, paging
  * and cursors, what a query matches, what a removal reports, and the SQL stores' column map.

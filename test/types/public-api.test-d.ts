@@ -26,14 +26,14 @@ import {
   type SessionStore,
   type Session,
   type TesseraError,
-} from 'tessera';
-import { errorHandler, session } from 'tessera/adapters/express';
-import { loadSession } from 'tessera/adapters/node';
-import { MemoryStore } from 'tessera/stores/memory';
-import type { PostgresStore } from 'tessera/stores/postgres';
-import type { RedisStore } from 'tessera/stores/redis';
-import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera/stores/sqlite';
-import { runStoreConformance, type ConformanceOptions } from 'tessera/testing';
+} from 'tessera-session';
+import { errorHandler, session } from 'tessera-session/adapters/express';
+import { loadSession } from 'tessera-session/adapters/node';
+import { MemoryStore } from 'tessera-session/stores/memory';
+import type { PostgresStore } from 'tessera-session/stores/postgres';
+import type { RedisStore } from 'tessera-session/stores/redis';
+import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera-session/stores/sqlite';
+import { runStoreConformance, type ConformanceOptions } from 'tessera-session/testing';
 
 declare const manager: SessionManager;
 declare const s: Session;
