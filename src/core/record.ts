@@ -53,3 +53,30 @@ export function newRecord(fields: NewRecordFields): SessionRecord {
     previousSecretExpiresAt: null,
   };
 }
+
+/**
+ * The record as a literal with its properties in `newRecord`'s order. A store that assembles a
+ * record field by field (from a Redis hash, say) returns it through this, so that the records
+ * the core handles share one shape and its hot paths stay monomorphic.
+ */
+export function recordInOrder(record: SessionRecord): SessionRecord {
+  return {
+    id: record.id,
+    secretHash: record.secretHash,
+    subject: record.subject,
+    displayName: record.displayName,
+    createdAt: record.createdAt,
+    lastSeenAt: record.lastSeenAt,
+    idleTimeout: record.idleTimeout,
+    absoluteExpiresAt: record.absoluteExpiresAt,
+    expiresAt: record.expiresAt,
+    authenticatedAt: record.authenticatedAt,
+    version: record.version,
+    data: record.data,
+    createdDevice: record.createdDevice,
+    lastDevice: record.lastDevice,
+    renewedAt: record.renewedAt,
+    previousSecretHash: record.previousSecretHash,
+    previousSecretExpiresAt: record.previousSecretExpiresAt,
+  };
+}

@@ -26,7 +26,7 @@ export {
   type StoreCapabilities,
   type SubjectPartitions,
 } from '../core/store.js';
-export { newRecord, type NewRecordFields } from '../core/record.js';
+export { newRecord, recordInOrder, type NewRecordFields } from '../core/record.js';
 export { applyChangeSet, hashesEqual, secretAccepted, touched } from '../core/record-ops.js';
 export { expiresAt, isLive, isTouchDue, touchIntervalMs, type TouchPolicy } from '../core/expiry.js';
 export { BadRequestError, InvalidOptionError, StoreUnavailableError } from '../core/errors.js';

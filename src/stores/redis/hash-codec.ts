@@ -2,7 +2,7 @@
  * A session record as its Redis hash, and back. One table, `FIELDS`, says which hash field holds
  * which record property and how, for both directions; docs/stores/redis.md shows a stored hash.
  */
-import { expiresAt, type DeviceInfo, type JsonValue, type SessionRecord } from '../../store-kit/index.js';
+import { expiresAt, recordInOrder, type DeviceInfo, type JsonValue, type SessionRecord } from '../../store-kit/index.js';
 import { asString, type Reply } from './reply.js';
 
 /** What the table stores: everything but the id (in the key), expiresAt (derived) and data (`d:` fields). */
@@ -185,5 +185,5 @@ export function decodeHash(id: string, flat: Reply): SessionRecord {
   const r = record as unknown as SessionRecord;
   r.expiresAt = expiresAt(r.lastSeenAt, r.idleTimeout, r.absoluteExpiresAt);
   r.data = data;
-  return r;
+  return recordInOrder(r);
 }
