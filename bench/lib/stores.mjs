@@ -29,7 +29,11 @@ export async function openSqliteStore(options = {}) {
 
 export async function openPostgresStore(options = {}) {
   return started(
-    await construct('tessera-session/stores/postgres', 'PostgresStore', { connectionString: env.databaseUrl, schema: env.schema, ...options }),
+    await construct('tessera-session/stores/postgres', 'PostgresStore', {
+      connectionString: env.databaseUrl,
+      schema: env.schema,
+      ...options,
+    }),
   );
 }
 
