@@ -8,7 +8,7 @@ import { integerOrZero } from './record-ops.js';
 import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
 import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
-import { assertFits, assertKey, assertText, dict, toJson } from './values.js';
+import { assertFits, assertKey, assertText, checkFields, dict, toJson, type CheckedFields } from './values.js';
 
 export type { LoginOptions } from './replace.js';
 
@@ -207,20 +207,25 @@ export class Session {
 
   /**
    * Authenticates the session as `subject`: a new token replaces the old one at once (which dies
-   * immediately: the session-fixation defence), data is kept, and the absolute lifetime restarts.
-   * Throws `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
+   * immediately: the session-fixation defence), and the absolute lifetime restarts. The data is
+   * kept when the session was anonymous or already `subject`'s, and dropped when it was another
+   * subject's (see `keepData`); `options.data` is set in the same store call. Throws
+   * `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
    */
   login(subject: string, options: LoginOptions = {}): Promise<void> {
+    let given: CheckedFields;
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
       if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
       if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+      if (options.keepData !== undefined && typeof options.keepData !== 'boolean') throw new BadRequestError('keepData must be a boolean');
+      given = options.data === undefined ? new Map() : checkFields(options.data, this.#ctx.options);
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#enqueue(async () => {
       await this.#flush();
-      const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options);
+      const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options, given);
       this.#adopt(replaced.record, replaced.token, replaced.data);
       this.#ctx.events.emit({
         type: 'loggedIn',

@@ -80,3 +80,34 @@ export function assertFits(view: Map<string, JsonValue>, key: string, bytes: num
   if (after > maxSessionBytes && after > total)
     throw new SessionTooLargeError(`a session may take ${maxSessionBytes} bytes (as JSON); this write would make it ${after}`);
 }
+
+/** Fields checked to be written together (a login's `data`): each value as JSON, with its byte length. */
+export type CheckedFields = ReadonlyMap<string, { json: JsonValue; bytes: number }>;
+
+/**
+ * Fields given as one object (a login's `data`), checked as `set()` checks a value: keys, JSON
+ * values, and the size caps as if the session held nothing else (the data they join is checked
+ * when they are written over it, by `withFields`).
+ */
+export function checkFields(fields: unknown, limits: SizeLimits): CheckedFields {
+  const prototype = typeof fields === 'object' && fields !== null ? Object.getPrototypeOf(fields) : undefined;
+  // A Map or a class instance would pass as an object of no fields, and silently set nothing.
+  if (prototype !== Object.prototype && prototype !== null) throw new BadRequestError('session data must be a plain object of fields');
+  const checked = new Map<string, { json: JsonValue; bytes: number }>();
+  for (const [key, value] of Object.entries(fields as object)) {
+    assertKey(key);
+    checked.set(key, toJson(value));
+  }
+  withFields(new Map(), checked, limits);
+  return checked;
+}
+
+/** A copy of `base` with `fields` written over it, each checked by `assertFits` as `set()` would. */
+export function withFields(base: ReadonlyMap<string, JsonValue>, fields: CheckedFields, limits: SizeLimits): Map<string, JsonValue> {
+  const view = new Map(base);
+  for (const [key, { json, bytes }] of fields) {
+    assertFits(view, key, bytes, limits);
+    view.set(key, json);
+  }
+  return view;
+}

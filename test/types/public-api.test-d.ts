@@ -82,6 +82,7 @@ expectTypeOf(s.isAuthenticated).toEqualTypeOf<boolean>();
 expectTypeOf(s.info).toEqualTypeOf<SessionInfo | null>();
 expectTypeOf(s.login).parameters.toEqualTypeOf<[subject: string, options?: LoginOptions]>();
 expectTypeOf(s.login('user-1', { displayName: 'Alice', idleTimeout: 600 })).toEqualTypeOf<Promise<void>>();
+expectTypeOf(s.login('user-1', { keepData: true, data: { roles: ['admin'], email: 'a@example.com' } })).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.logout()).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.rotate()).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.save()).toEqualTypeOf<Promise<void>>();
@@ -96,6 +97,8 @@ void s.increment('views', '1');
 void s.set(1, 'x');
 // @ts-expect-error: a subject is a string (store the user's id as text)
 void s.login(42);
+// @ts-expect-error: keepData is a boolean
+void s.login('user-1', { keepData: 'yes' });
 // @ts-expect-error: what get returns must be narrowed before use as a number
 const views: number = s.get('views');
 void views;
