@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'TOO_MANY_REQUESTS'
   | 'SESSION_TOO_LARGE'
   | 'INVALID_OPTION'
+  | 'INVALID_VALUE'
   | 'INTERNAL';
 
 export class TesseraError extends Error {
@@ -109,6 +110,24 @@ export class SessionTooLargeError extends TesseraError {
 export class InvalidOptionError extends TesseraError {
   constructor(message: string) {
     super('INVALID_OPTION', 500, message);
+  }
+}
+
+/**
+ * A value given to `set()` that is not JSON (a function, `undefined`, a `BigInt`, a `Date`, a
+ * `Map`, a class instance, `NaN`, a cycle…): a mistake in the app's code, not in a client's
+ * request, so `errorResponse` answers it as a bare 500 and the details stay in the app's logs.
+ */
+export class InvalidValueError extends TesseraError {
+  /** The session key being set. */
+  readonly key: string;
+  /** Where in the value the problem is: `value`, or a path into it such as `value.items[2]`. */
+  readonly path: string;
+
+  constructor(key: string, path: string, problem: string) {
+    super('INVALID_VALUE', 500, `cannot set '${key}': ${path} ${problem}`);
+    this.key = key;
+    this.path = path;
   }
 }
 
