@@ -137,12 +137,16 @@ export interface ErrorResponse {
   body: { error: { code: ErrorCode; message: string } };
 }
 
+/** Mistakes in the app's code or configuration: a client gets a bare 500, the app the details. */
+const PROGRAMMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['INVALID_OPTION', 'INVALID_VALUE']);
+
 /**
- * Maps any thrown value to a safe HTTP response. Unknown errors become a bare 500 with no
- * message or stack from the original error, so nothing internal leaks to a client.
+ * Maps any thrown value to a safe HTTP response. Unknown errors and programming errors
+ * (`InvalidOptionError`, `InvalidValueError`) become a bare 500 with no message or stack from the
+ * original error, so nothing internal leaks to a client.
  */
 export function errorResponse(error: unknown): ErrorResponse {
-  if (error instanceof TesseraError && error.code !== 'INVALID_OPTION') {
+  if (error instanceof TesseraError && !PROGRAMMING_ERRORS.has(error.code)) {
     const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
     if (error instanceof StoreUnavailableError || error instanceof TooManyRequestsError) {
       headers['retry-after'] = String(error.retryAfter);

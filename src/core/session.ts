@@ -145,11 +145,18 @@ export class Session {
     return copy;
   }
 
-  set(key: string, value: unknown): Promise<void> {
+  /**
+   * Sets `key` to `value`, which must be JSON: what is read back is what was set. Anything JSON
+   * would drop or change (a function, `undefined`, a `BigInt`, a `Date`, a `Map` or `Set`, a class
+   * instance, `NaN` or `Infinity`, a cycle) rejects with `InvalidValueError` naming the key and
+   * where in the value the problem is; nothing is written. The value is copied: changing it
+   * afterwards changes nothing stored.
+   */
+  set(key: string, value: JsonValue): Promise<void> {
     let json: JsonValue;
     try {
       assertKey(key);
-      const converted = toJson(value);
+      const converted = toJson(key, value);
       this.#assertFits(key, converted.bytes);
       json = converted.json;
     } catch (error) {
