@@ -72,14 +72,19 @@ export class UpdateConflictError extends TesseraError {
   }
 }
 
+/** What a client is told of a store outage: the error's own message may quote the store or its driver. */
+const STORE_UNAVAILABLE_MESSAGE = 'the session store is unavailable';
+
 /**
  * The store cannot be reached or did not answer in time. Never treated as "no session":
- * adapters answer 503 with `Retry-After`.
+ * adapters answer 503 with `Retry-After`. The message and `cause` may name the store's internals
+ * (a host, a statement); they are for the app (see `onStoreError`), and `errorResponse` tells
+ * a client only that the session store is unavailable.
  */
 export class StoreUnavailableError extends TesseraError {
   /** Seconds a client should wait before retrying. */
   readonly retryAfter: number;
-  constructor(message = 'the session store is unavailable', options?: { cause?: unknown; retryAfter?: number }) {
+  constructor(message = STORE_UNAVAILABLE_MESSAGE, options?: { cause?: unknown; retryAfter?: number }) {
     super('STORE_UNAVAILABLE', 503, message, options);
     this.retryAfter = options?.retryAfter ?? 1;
   }
@@ -143,7 +148,8 @@ const PROGRAMMING_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['INVALID_
 /**
  * Maps any thrown value to a safe HTTP response. Unknown errors and programming errors
  * (`InvalidOptionError`, `InvalidValueError`) become a bare 500 with no message or stack from the
- * original error, so nothing internal leaks to a client.
+ * original error, and a store outage a 503 that says only that the store is unavailable, so
+ * nothing internal leaks to a client. The cause of an outage goes to the manager's `onStoreError`.
  */
 export function errorResponse(error: unknown): ErrorResponse {
   if (error instanceof TesseraError && !PROGRAMMING_ERRORS.has(error.code)) {
@@ -152,7 +158,8 @@ export function errorResponse(error: unknown): ErrorResponse {
       headers['retry-after'] = String(error.retryAfter);
     }
     if (error instanceof TooManyRequestsError && error.setCookie !== null) headers['set-cookie'] = error.setCookie;
-    return { status: error.status, headers, body: { error: { code: error.code, message: error.message } } };
+    const message = error instanceof StoreUnavailableError ? STORE_UNAVAILABLE_MESSAGE : error.message;
+    return { status: error.status, headers, body: { error: { code: error.code, message } } };
   }
   return {
     status: 500,
