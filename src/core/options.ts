@@ -3,6 +3,7 @@ import { jsonCodec, type ValueCodec } from './codec.js';
 import type { SameSite } from './cookie.js';
 import { InvalidOptionError } from './errors.js';
 import type { TouchPolicy } from './expiry.js';
+import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionStore } from './store.js';
 
@@ -229,14 +230,8 @@ function defaultOnListenerError(error: unknown): void {
 
 export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options are required');
-  if (
-    options.store === null ||
-    typeof options.store !== 'object' ||
-    typeof options.store.load !== 'function' ||
-    options.store.capabilities === undefined
-  ) {
-    throw new InvalidOptionError('options.store must be a SessionStore');
-  }
+  assertKnownOptions(options);
+  assertStore(options.store);
   const onListenerError = options.onListenerError ?? defaultOnListenerError;
   const clock = options.clock ?? systemClock;
   const onStoreError: StoreErrorHandler = options.onStoreError ?? logStoreErrors(clock);

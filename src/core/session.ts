@@ -202,6 +202,7 @@ export class Session {
   /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
   setIdleTimeout(seconds: number): Promise<void> {
     assertTimeout('idleTimeout', seconds);
+    this.#ctx.warnIdleTimeout(seconds, 'setIdleTimeout()');
     return this.#mutate(() => this.#writablePending().setIdleTimeout(seconds), noop);
   }
 
@@ -221,7 +222,10 @@ export class Session {
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
       if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
-      if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+      if (options.idleTimeout !== undefined) {
+        assertTimeout('idleTimeout', options.idleTimeout);
+        this.#ctx.warnIdleTimeout(options.idleTimeout, "login()'s idleTimeout");
+      }
     } catch (error) {
       return Promise.reject(error);
     }
