@@ -1,6 +1,7 @@
 export { SessionManager, type SessionRequest, type SessionQueryOptions } from './manager.js';
 export { Session, type LoginOptions } from './session.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
+export type { StoreOperation } from './reporting-store.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { jsonCodec, type ValueCodec, type CodecContext } from './codec.js';
 export { readCookies, serializeCookie, readBearer, type CookieAttributes, type SameSite } from './cookie.js';

@@ -12,6 +12,7 @@ import {
   type SessionInfo,
 } from './events.js';
 import { isLive } from './expiry.js';
+import { OptionWarnings } from './option-checks.js';
 import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions } from './session-cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
@@ -108,9 +109,11 @@ export class SessionManager {
   #closed = false;
   readonly #limiter: ClientLimiter;
   readonly #compensations: Compensations;
+  readonly #warnings = new OptionWarnings();
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
+    this.warnIdleTimeout(this.options.idleTimeout, 'idleTimeout');
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
     this.#limiter = new ClientLimiter(this.options, (ip, attempts, at) => this.#events.emit({ type: 'bruteForce', at, ip, attempts }));
@@ -396,6 +399,11 @@ export class SessionManager {
   countAnonymous(ip: string | null): void {
     const retryAfter = this.#limiter.anonymousSession(ip, this.options.clock.now());
     if (retryAfter !== null) throw new TooManyRequestsError(retryAfter, 'too many new sessions from this address; try again shortly');
+  }
+
+  /** @internal Warns, once per manager, of an idle timeout (`where`: which one) that is likely a mistake. */
+  warnIdleTimeout(seconds: number, where: string): void {
+    this.#warnings.idleTimeout(seconds, this.options.absoluteTimeout, where);
   }
 
   /** @internal Runs an undo for a write whose outcome is unknown; see `Compensations`. */

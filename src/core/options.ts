@@ -3,6 +3,8 @@ import { jsonCodec, type ValueCodec } from './codec.js';
 import type { SameSite } from './cookie.js';
 import { InvalidOptionError } from './errors.js';
 import type { TouchPolicy } from './expiry.js';
+import { assertKnownOptions, assertStore } from './option-checks.js';
+import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionStore } from './store.js';
 
 export interface CookieOptions {
@@ -138,13 +140,26 @@ export interface SessionManagerOptions {
   /** @default plain JSON */
   codec?: ValueCodec;
   /**
-   * Called when an event listener throws.
+   * Called when an event listener throws (or `onStoreError` does).
    * @default writes to console.error
    */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Called once for every store call that fails: an outage (`StoreUnavailableError`, with the
+   * driver's error as its `cause`) or an error the store did not mean to throw, and `operation`,
+   * the store method (`'load'`, `'apply'`, `'deleteExpired'`…). Failures no request sees are
+   * reported too: the cleanup sweep, and the undo of a write whose outcome was unknown. Clients
+   * are told only that the session store is unavailable (see `errorResponse`): this is where the
+   * cause goes, to be logged or counted. It runs inside the failing call and must not block; what
+   * it throws goes to `onListenerError` and never reaches the request.
+   * @default writes the operation and the error to console.error: the first failure, then at most
+   * one line every ten seconds while failures go on
+   */
+  onStoreError?: (error: unknown, context: { operation: StoreOperation }) => void | Promise<void>;
 }
 
 export interface ResolvedOptions {
+  /** The app's store as the manager calls it: the same calls, each failure reported to `onStoreError`. */
   readonly store: SessionStore;
   readonly idleTimeout: number;
   readonly absoluteTimeout: number;
@@ -209,12 +224,20 @@ function positiveInteger(name: string, value: unknown): number {
   return value;
 }
 
+function defaultOnListenerError(error: unknown): void {
+  console.error('tessera: event listener failed', error);
+}
+
 export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options are required');
-  const { store } = options;
-  if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || store.capabilities === undefined) {
-    throw new InvalidOptionError('options.store must be a SessionStore');
-  }
+  assertKnownOptions(options);
+  assertStore(options.store);
+  const onListenerError = options.onListenerError ?? defaultOnListenerError;
+  const clock = options.clock ?? systemClock;
+  const onStoreError: StoreErrorHandler = options.onStoreError ?? logStoreErrors(clock);
+  if (typeof onStoreError !== 'function') throw new InvalidOptionError('onStoreError must be a function');
+  // Every store call goes through it, so that each failure reaches onStoreError whoever made the call.
+  const store = new ReportingStore(options.store, onStoreError, onListenerError);
   const idleTimeout = assertTimeout('idleTimeout', options.idleTimeout ?? defaultOptions.idleTimeout);
   const absoluteTimeout = assertTimeout('absoluteTimeout', options.absoluteTimeout ?? defaultOptions.absoluteTimeout);
   const touchInterval = assertTimeout('touchInterval', options.touchInterval ?? defaultOptions.touchInterval);
@@ -276,8 +299,8 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     bearer: options.bearer ?? defaultOptions.bearer,
     cleanupInterval,
     cleanupBatchSize,
-    clock: options.clock ?? systemClock,
+    clock,
     codec: options.codec ?? jsonCodec,
-    onListenerError: options.onListenerError ?? ((error: unknown) => console.error('tessera: event listener failed', error)),
+    onListenerError,
   });
 }

@@ -145,11 +145,18 @@ export class Session {
     return copy;
   }
 
-  set(key: string, value: unknown): Promise<void> {
+  /**
+   * Sets `key` to `value`, which must be JSON: what is read back is what was set. Anything JSON
+   * would drop or change (a function, `undefined`, a `BigInt`, a `Date`, a `Map` or `Set`, a class
+   * instance, `NaN` or `Infinity`, a cycle) rejects with `InvalidValueError` naming the key and
+   * where in the value the problem is; nothing is written. The value is copied: changing it
+   * afterwards changes nothing stored.
+   */
+  set(key: string, value: JsonValue): Promise<void> {
     let json: JsonValue;
     try {
       assertKey(key);
-      const converted = toJson(value);
+      const converted = toJson(key, value);
       this.#assertFits(key, converted.bytes);
       json = converted.json;
     } catch (error) {
@@ -195,6 +202,7 @@ export class Session {
   /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
   setIdleTimeout(seconds: number): Promise<void> {
     assertTimeout('idleTimeout', seconds);
+    this.#ctx.warnIdleTimeout(seconds, 'setIdleTimeout()');
     return this.#mutate(() => this.#writablePending().setIdleTimeout(seconds), noop);
   }
 
@@ -217,7 +225,10 @@ export class Session {
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
       if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
-      if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+      if (options.idleTimeout !== undefined) {
+        assertTimeout('idleTimeout', options.idleTimeout);
+        this.#ctx.warnIdleTimeout(options.idleTimeout, "login()'s idleTimeout");
+      }
       if (options.keepData !== undefined && typeof options.keepData !== 'boolean') throw new BadRequestError('keepData must be a boolean');
       given = options.data === undefined ? new Map() : checkFields(options.data, this.#ctx.options);
     } catch (error) {

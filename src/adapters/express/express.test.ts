@@ -80,7 +80,7 @@ describe('express adapter', () => {
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '3');
       assert.equal(res.headers.get('set-cookie'), null);
-      assert.deepEqual(await res.json(), { error: { code: 'STORE_UNAVAILABLE', message: 'store down' } });
+      assert.deepEqual(await res.json(), { error: { code: 'STORE_UNAVAILABLE', message: 'the session store is unavailable' } });
     } finally {
       broken = false;
     }
