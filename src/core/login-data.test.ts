@@ -7,7 +7,7 @@ import { MemoryStore } from '../stores/memory/index.js';
 import { ManualClock } from './clock.js';
 import { jsonCodec, type ValueCodec } from './codec.js';
 import { encryptionCodec } from './encryption.js';
-import { BadRequestError, SessionTooLargeError } from './errors.js';
+import { BadRequestError, InvalidValueError, SessionTooLargeError } from './errors.js';
 import { SessionManager } from './manager.js';
 import type { SessionManagerOptions } from './options.js';
 import type { Session } from './session.js';
@@ -187,8 +187,8 @@ for (const [label, codec] of codecs) {
           ['a Map', new Map([['a', 1]]), BadRequestError],
           ['an empty key', { '': 1 }, BadRequestError],
           ['a key of 129 characters', { ['k'.repeat(129)]: 1 }, BadRequestError],
-          ['undefined', { a: undefined }, BadRequestError],
-          ['a function', { a: () => 1 }, BadRequestError],
+          ['undefined', { a: undefined }, InvalidValueError],
+          ['a function', { a: () => 1 }, InvalidValueError],
           ['a lone surrogate', { a: '\ud800' }, BadRequestError],
           ['a value past maxValueBytes', { a: 'x'.repeat(64) }, SessionTooLargeError],
           ['more than maxFields', { a: 1, b: 2, c: 3, d: 4 }, SessionTooLargeError],
