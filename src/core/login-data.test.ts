@@ -181,7 +181,7 @@ for (const [label, codec] of codecs) {
       it('that set() would refuse is refused before anything changes', async () => {
         m = manager({ maxFields: 3, maxValueBytes: 64, maxSessionBytes: 100 });
         const token = await stored(null, { cart: ['apple'] });
-        const refused: Array<[string, unknown, new (message: string) => Error]> = [
+        const refused: Array<[string, unknown, abstract new (...args: never[]) => Error]> = [
           ['not an object', ['a'], BadRequestError],
           ['null', null, BadRequestError],
           ['a Map', new Map([['a', 1]]), BadRequestError],
