@@ -1,15 +1,15 @@
 import {
   InvalidOptionError,
   StoreUnavailableError,
-  expiresAt,
-  issueToken,
-  newRecord,
   type CodecContext,
   type JsonValue,
   type SessionRecord,
   type SessionStore,
   type ValueCodec,
 } from '../core/index.js';
+import { expiresAt } from '../core/expiry.js';
+import { issueToken } from '../core/token.js';
+import { newRecord } from '../core/record.js';
 
 /**
  * A record as the core would create it, with overridable fields, and the token that opens it: apart,
