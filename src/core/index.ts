@@ -3,6 +3,8 @@
  * events and errors, the value codecs and encryption, and the cookie helpers an adapter is
  * written with. A store is written with `tessera-session/store-kit`; tests use
  * `tessera-session/testing`.
+ *
+ * @module tessera-session
  */
 export { SessionManager, type SessionRequest, type ListOptions, type SessionListPage, type SessionQueryOptions } from './manager.js';
 export { Session, type LoginOptions } from './session.js';

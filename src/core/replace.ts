@@ -10,6 +10,7 @@ import { newRecord, type NewRecordFields } from './record.js';
 import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { issueToken } from './token.js';
 
+/** How `Session.login` logs in. */
 export interface LoginOptions {
   /** Shown in session lists and searchable by prefix. */
   displayName?: string | null;

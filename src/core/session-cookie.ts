@@ -18,6 +18,7 @@ export interface SessionCookieOptions {
 export interface SessionCookieHeaders {
   /** Every `Set-Cookie` value of the response, the session cookie's exactly once. */
   'set-cookie': string[];
+  /** No cache may store a response that carries a token. */
   'cache-control': 'no-store';
 }
 
