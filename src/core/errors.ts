@@ -16,7 +16,9 @@ export type ErrorCode =
   | 'INVALID_VALUE'
   | 'INTERNAL';
 
+/** The base of every error tessera throws on purpose: `instanceof` it, or switch on `code`. */
 export class TesseraError extends Error {
+  /** Stable: clients and callers may rely on it, across versions. */
   readonly code: ErrorCode;
   /** HTTP status an adapter should answer with. */
   readonly status: number;
@@ -52,6 +54,7 @@ export class SessionEndedError extends TesseraError {
 
 /** A login was refused because the subject already has the maximum number of sessions. */
 export class SessionLimitError extends TesseraError {
+  /** The subject's limit, `maxSessionsPerSubject`. */
   readonly limit: number;
   constructor(limit: number) {
     super('SESSION_LIMIT', 409, `the maximum of ${limit} session(s) per user is reached`);
@@ -59,6 +62,7 @@ export class SessionLimitError extends TesseraError {
   }
 }
 
+/** Something the request names does not exist; for an app's own answers (tessera's calls return false or null instead). */
 export class NotFoundError extends TesseraError {
   constructor(message = 'not found') {
     super('NOT_FOUND', 404, message);
@@ -90,7 +94,12 @@ export class StoreUnavailableError extends TesseraError {
   }
 }
 
+/**
+ * A client address went past a per-address limit (`anonymousSessionLimit`, or `bruteForceLimit`
+ * with `bruteForceAction: 'block'`); adapters answer 429 with `Retry-After`.
+ */
 export class TooManyRequestsError extends TesseraError {
+  /** Seconds until the client's next request can go through. */
   readonly retryAfter: number;
   /**
    * A `Set-Cookie` value the error response must carry (it clears the stale session cookie that
@@ -136,10 +145,22 @@ export class InvalidValueError extends TesseraError {
   }
 }
 
+/** An error as an HTTP answer: what `errorResponse` gives an adapter to send. */
 export interface ErrorResponse {
+  /** The HTTP status. */
   status: number;
+  /** Lower-case header names: `content-type`, `cache-control`, and where they apply `retry-after` and `set-cookie`. */
   headers: Record<string, string>;
-  body: { error: { code: ErrorCode; message: string } };
+  /** The JSON body. */
+  body: {
+    /** What went wrong, for the client. */
+    error: {
+      /** The error's stable code; `INTERNAL` for anything that is not a tessera error. */
+      code: ErrorCode;
+      /** A message fit for the client; never one from an error that is not tessera's. */
+      message: string;
+    };
+  };
 }
 
 /** Mistakes in the app's code or configuration: a client gets a bare 500, the app the details. */

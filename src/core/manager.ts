@@ -30,7 +30,9 @@ export interface SessionRequest {
   authorization?: string | null | undefined;
   /** Whether the request reached the app over HTTPS. */
   secure: boolean;
+  /** The client's address, as the framework resolved it behind its proxies; recorded on the session (cut to 64 characters) and keys the per-address limits. */
   ip?: string | null | undefined;
+  /** The `User-Agent` header, recorded on the session (cut to 512 characters). */
   userAgent?: string | null | undefined;
   /**
    * Receives the `Set-Cookie` value whenever the session cookie must be set or cleared, possibly
@@ -45,6 +47,7 @@ export interface SessionRequest {
   idempotencyKey?: string | null | undefined;
 }
 
+/** A page of `SessionManager.list`. */
 export interface ListOptions {
   /** A previous page's `nextCursor`; null or absent for the first page. */
   cursor?: string | null;
@@ -54,16 +57,23 @@ export interface ListOptions {
   currentId?: string | null;
 }
 
+/** A page of a user's sessions, from `SessionManager.list` or `Session.listSessions`. */
 export interface SessionListPage {
+  /** Oldest first; `current` flags the session named `currentId` (for `listSessions`, the request's own). */
   sessions: Array<SessionInfo & { current: boolean }>;
   /** Null on the last page. */
   nextCursor: string | null;
 }
 
+/** What `SessionManager.query` matches: every filter given. */
 export interface SessionQueryOptions {
+  /** Only this user's sessions. */
   subject?: string;
+  /** Display names starting with this text (case-sensitive). */
   displayNamePrefix?: string;
+  /** Only the session with this public id. */
   id?: string;
+  /** A previous page's `nextCursor`; null or absent for the first page. */
   cursor?: string | null;
   /** @default 50 */
   limit?: number;
@@ -102,6 +112,7 @@ function clip(value: string | null | undefined, max: number): string | null {
  * const session = await sessions.load({ cookie: req.headers.cookie, secure: false, setCookie });
  */
 export class SessionManager {
+  /** The options it runs with, checked and with their defaults, frozen. */
   readonly options: ResolvedOptions;
   readonly #events: SessionEvents;
   #sweeper: NodeJS.Timeout | null = null;
@@ -325,7 +336,12 @@ export class SessionManager {
   }
 
   /** Live sessions matching every given filter, ordered by id, a page at a time. */
-  async query(options: SessionQueryOptions = {}): Promise<{ sessions: SessionInfo[]; nextCursor: string | null }> {
+  async query(options: SessionQueryOptions = {}): Promise<{
+    /** Ordered by id. */
+    sessions: SessionInfo[];
+    /** Null on the last page. */
+    nextCursor: string | null;
+  }> {
     const limit = pageLimit(options.limit);
     const page = await this.#index().query({ ...options, limit, now: this.options.clock.now() });
     return { sessions: page.sessions.map(toSessionInfo), nextCursor: page.nextCursor };

@@ -12,6 +12,7 @@ import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSe
 import { issueToken } from './token.js';
 import { withFields, type CheckedFields } from './values.js';
 
+/** How `Session.login` logs in. */
 export interface LoginOptions {
   /** Shown in session lists and searchable by prefix. */
   displayName?: string | null;

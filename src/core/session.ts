@@ -95,12 +95,15 @@ export class Session {
   get id(): string | null {
     return this.#record?.id ?? null;
   }
+  /** The user id given to `login()`; null while anonymous or while nothing is stored. */
   get subject(): string | null {
     return this.#record?.subject ?? null;
   }
+  /** The name given to `login()`; null when none was given. */
   get displayName(): string | null {
     return this.#record?.displayName ?? null;
   }
+  /** True once `login()` succeeded (the session has a subject). */
   get isAuthenticated(): boolean {
     return this.#record?.subject != null;
   }
@@ -132,9 +135,11 @@ export class Session {
     return this.#issuedToken;
   }
 
+  /** The value of a field, this request's writes included; undefined when absent. */
   get(key: string): JsonValue | undefined {
     return this.#data().get(key);
   }
+  /** Whether the field exists, this request's writes included. */
   has(key: string): boolean {
     return this.#data().has(key);
   }
@@ -146,11 +151,13 @@ export class Session {
   }
 
   /**
-   * Sets `key` to `value`, which must be JSON: what is read back is what was set. Anything JSON
-   * would drop or change (a function, `undefined`, a `BigInt`, a `Date`, a `Map` or `Set`, a class
-   * instance, `NaN` or `Infinity`, a cycle) rejects with `InvalidValueError` naming the key and
-   * where in the value the problem is; nothing is written. The value is copied: changing it
-   * afterwards changes nothing stored.
+   * Sets `key` to `value`, which must be JSON: what is read back is what was set; resolves once the
+   * store has it. The first write of an anonymous visitor stores the session and sets the cookie.
+   * Anything JSON would drop or change (a function, `undefined`, a `BigInt`, a `Date`, a `Map` or
+   * `Set`, a class instance, `NaN` or `Infinity`, a cycle) rejects with `InvalidValueError` naming
+   * the key and where in the value the problem is; a key it cannot store rejects with
+   * `BadRequestError`, a value past the size caps with `SessionTooLargeError`, and a session that
+   * ended meanwhile with `SessionEndedError`. Nothing is written then. The value is copied: changing it afterwards changes nothing stored.
    */
   set(key: string, value: JsonValue): Promise<void> {
     let json: JsonValue;
@@ -165,6 +172,7 @@ export class Session {
     return this.#mutate(() => this.#writablePending().set(key, json), noop);
   }
 
+  /** Removes a field; resolves once the store has the change. */
   delete(key: string): Promise<void> {
     try {
       assertKey(key);
@@ -269,9 +277,12 @@ export class Session {
   }
 
   /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
-  async listSessions(
-    options: { cursor?: string | null; limit?: number } = {},
-  ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
+  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{
+    /** Oldest first; `current` flags the request's own session. */
+    sessions: Array<SessionInfo & { current: boolean }>;
+    /** Null on the last page. */
+    nextCursor: string | null;
+  }> {
     const subject = this.#requireSubject();
     return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }

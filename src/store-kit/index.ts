@@ -4,6 +4,8 @@
  * the rest are the pieces every store here shares: capabilities with defaults, the orders, paging
  * and cursors, what a query matches, what a removal reports, and the SQL stores' column map.
  * Imports go one way: the core knows nothing of this module, stores build on it.
+ *
+ * @module tessera-session/store-kit
  */
 export {
   hasSessionIndex,

@@ -9,9 +9,6 @@ import {
   SessionManager,
   errorResponse,
   hasSessionIndex,
-  type ApplyResult,
-  type ChangeSet,
-  type CreateResult,
   type ErrorCode,
   type EventOf,
   type JsonValue,
@@ -33,7 +30,8 @@ import { MemoryStore } from 'tessera-session/stores/memory';
 import type { PostgresStore } from 'tessera-session/stores/postgres';
 import type { RedisStore } from 'tessera-session/stores/redis';
 import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera-session/stores/sqlite';
-import { runStoreConformance, type ConformanceOptions } from 'tessera-session/testing';
+import type { ApplyResult, ChangeSet, CreateResult } from 'tessera-session/store-kit';
+import { ManualClock as TestingClock, loginCookie, runStoreConformance, type ConformanceOptions } from 'tessera-session/testing';
 
 declare const manager: SessionManager;
 declare const s: Session;
@@ -211,6 +209,23 @@ void minimalStore;
 // @ts-expect-error: every store answers isSuperseded (part of the base contract since issue 19)
 const incomplete: SessionStore = { ...minimalStore, isSuperseded: undefined };
 void incomplete;
+
+// --- The root is the app's API: the store contract's inner types are the store kit's ------------
+
+// @ts-expect-error: a change set is what a store applies; store authors import it from tessera-session/store-kit
+expectTypeOf<import('tessera-session').ChangeSet>().not.toBeNever();
+// @ts-expect-error: likewise the result of apply
+expectTypeOf<import('tessera-session').ApplyResult>().not.toBeNever();
+// @ts-expect-error: and the result of create
+expectTypeOf<import('tessera-session').CreateResult>().not.toBeNever();
+
+// --- Testing helpers for apps ------------------------------------------------------------------
+
+expectTypeOf(new TestingClock()).toEqualTypeOf<ManualClock>();
+expectTypeOf(loginCookie(manager, 'user-1')).toEqualTypeOf<Promise<string>>();
+expectTypeOf(loginCookie(manager, 'user-1', { displayName: 'Alice', idleTimeout: 600, secure: true })).toEqualTypeOf<Promise<string>>();
+// @ts-expect-error: a subject is a string, as in login()
+void loginCookie(manager, 42);
 
 // --- The conformance suite for store authors ---------------------------------------------------
 

@@ -7,6 +7,8 @@
  * app.use(session(manager));
  * app.post('/login', async (req, res) => { await req.session.login(user.id); res.json({ ok: true }); });
  * app.use(errorHandler());
+ *
+ * @module tessera-session/adapters/express
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { errorResponse, type Session, type SessionManager } from '../../core/index.js';

@@ -1,3 +1,9 @@
+/**
+ * Sessions in process memory: for tests, demos and single-process apps that accept losing
+ * sessions on restart.
+ *
+ * @module tessera-session/stores/memory
+ */
 import {
   InvalidOptionError,
   applyChangeSet,
@@ -31,6 +37,7 @@ import {
 import { ByCreation } from './by-creation.js';
 import { MinHeap } from './min-heap.js';
 
+/** The options of `new MemoryStore(options)`. */
 export interface MemoryStoreOptions {
   /**
    * Most sessions held at once. When full, expired sessions are freed first, then anonymous ones

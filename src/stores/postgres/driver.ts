@@ -4,8 +4,11 @@
  */
 import { BadRequestError, StoreUnavailableError } from '../../store-kit/index.js';
 
+/** A statement and its parameters (`pg.QueryConfig`). */
 export interface PgQueryConfig {
+  /** The SQL, with `$1`… placeholders. */
   text: string;
+  /** The parameters. */
   values?: unknown[];
   /** Client-side limit in ms, a backstop for a server that stops answering. */
   query_timeout?: number;
@@ -13,32 +16,46 @@ export interface PgQueryConfig {
   name?: string;
 }
 
+/** What a statement returned (`pg.QueryResult`). */
 export interface PgQueryResult {
+  /** The rows, as objects by column name. */
   // biome-ignore lint/suspicious/noExplicitAny: as pg types it; each statement's caller casts its rows to its own row type
   rows: any[];
+  /** Rows the statement returned or changed; null for statements that report none. */
   rowCount: number | null;
 }
 
+/** A `NOTIFY` as a listening client receives it (`pg.Notification`). */
 export interface PgNotification {
+  /** The channel it was sent on. */
   channel: string;
+  /** What was sent. */
   payload?: string | undefined;
 }
 
 /** A client checked out of a pool (`pg.PoolClient`). */
 export interface PgPoolClient {
+  /** Runs a statement on this connection. */
   query(config: PgQueryConfig): Promise<PgQueryResult>;
   /** Passing an error (or `true`) destroys the connection instead of returning it to the pool. */
   release(destroy?: Error | boolean): void;
+  /** Listens for the connection's errors. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Listens for notifications on the channels this connection `LISTEN`s to. */
   on(event: 'notification', listener: (message: PgNotification) => void): unknown;
+  /** Stops listening for the connection's errors. */
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stops listening for notifications. */
   removeListener(event: 'notification', listener: (message: PgNotification) => void): unknown;
 }
 
 /** The part of `pg.Pool` the store uses. */
 export interface PgPool {
+  /** Runs a statement on any free connection. */
   query(config: PgQueryConfig): Promise<PgQueryResult>;
+  /** Checks a connection out, for a transaction or a `LISTEN`. */
   connect(): Promise<PgPoolClient>;
+  /** Closes every connection; called only on a pool the store opened. */
   end(): Promise<void>;
 }
 
@@ -80,6 +97,11 @@ const UNAVAILABLE_MESSAGES = [
   'the database system is',
 ];
 
+/**
+ * Whether a `pg` error means the server cannot serve now (unreachable, shutting down, overloaded,
+ * a statement timed out) rather than a fault in the statement: the store answers those with
+ * `StoreUnavailableError`.
+ */
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;

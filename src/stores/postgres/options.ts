@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../../store-kit/index.js';
 import type { PgPool } from './driver.js';
 import { resolveNames, type ResolvedNames } from './migrations.js';
 
+/** The options of `new PostgresStore(options)`: `connectionString` or `pool`, and the rest with defaults. */
 export interface PostgresStoreOptions {
   /**
    * Where to connect; the store opens (and `close()` ends) its own pool. Give this or `pool`.

@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../../store-kit/index.js';
 import { assertPartitionKey } from './partitions.js';
 import type { RedisClientLike, RedisClusterLike } from './transport.js';
 
+/** The options of `new RedisStore(options)`: one of `url`, `client` or `cluster`, and the rest with defaults. */
 export interface RedisStoreOptions {
   /**
    * A Redis URL to connect to; the store opens the connection and `close()` ends it.
@@ -23,7 +24,10 @@ export interface RedisStoreOptions {
    * @default undefined
    * @example { rootNodes: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000'] }
    */
-  cluster?: { rootNodes: string[] };
+  cluster?: {
+    /** Seed nodes, `redis://host:port`; the client discovers the rest. */
+    rootNodes: string[];
+  };
   /**
    * Prepended to every key, so that several apps can share one Redis. Must not contain `{` or `}`.
    * @default 'tessera:'

@@ -10,32 +10,52 @@ import type { RedisConnection } from './options.js';
 import type { Reply } from './reply.js';
 import type { Script } from './scripts/index.js';
 
+/**
+ * node-redis's command options, of which the store sets one.
+ * @inline
+ */
 interface CommandOptionsLike {
+  /** Milliseconds before node-redis gives up on the command. */
   timeout?: number;
 }
 
 /** The slice of a node-redis v5 client this store calls. */
 export interface RedisClientLike {
+  /** Whether the client is connected (or connecting); the store connects it when not. */
   readonly isOpen: boolean;
+  /** Connects the client. */
   connect(): Promise<unknown>;
+  /** Sends one command and resolves to its reply. */
   sendCommand(args: ReadonlyArray<string>, options?: CommandOptionsLike): Promise<unknown>;
+  /** Closes the connection once pending commands are answered; called only on a client the store opened. */
   close(): Promise<unknown>;
+  /** Drops the connection at once, when `close` fails. */
   destroy(): void;
 }
 
 /** The slice of a node-redis v5 cluster client this store calls. */
 export interface RedisClusterLike {
+  /** Whether the client is connected (or connecting); the store connects it when not. */
   readonly isOpen: boolean;
+  /** Connects to the cluster. */
   connect(): Promise<unknown>;
+  /** Sends one command to the node serving `firstKey`'s slot and resolves to its reply. */
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
     args: string[],
     options?: CommandOptionsLike,
   ): Promise<unknown>;
-  readonly slots: ReadonlyArray<{ readonly master: object }>;
+  /** The cluster's slots, each with its master node: where the sweep and admin scripts run. */
+  readonly slots: ReadonlyArray<{
+    /** The node serving the slot. */
+    readonly master: object;
+  }>;
+  /** A client of one node of the cluster. */
   nodeClient(node: object): Promise<RedisClientLike> | RedisClientLike;
+  /** Closes every connection once pending commands are answered; called only on a client the store opened. */
   close(): Promise<unknown>;
+  /** Drops every connection at once, when `close` fails. */
   destroy(): void;
 }
 

@@ -1,3 +1,9 @@
+/**
+ * Sessions in a SQLite database through better-sqlite3 (an optional peer dependency): one
+ * machine, sessions that survive restarts.
+ *
+ * @module tessera-session/stores/sqlite
+ */
 import Database from 'better-sqlite3';
 import {
   StoreUnavailableError,

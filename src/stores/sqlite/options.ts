@@ -3,6 +3,10 @@ import { InvalidOptionError } from '../../store-kit/index.js';
 import type { SqliteDatabase } from './driver.js';
 import { quoteTableName } from './schema.js';
 
+/**
+ * The options of every SQLite store, with `path` or `database`.
+ * @inline
+ */
 interface SqliteStoreCommonOptions {
   /**
    * The table sessions live in; created with its indexes at construction if missing, with
@@ -28,6 +32,7 @@ interface SqliteStoreCommonOptions {
   busyTimeout?: number;
 }
 
+/** The options of `new SqliteStore(options)`: `path` or `database`, and the rest with defaults. */
 export type SqliteStoreOptions = SqliteStoreCommonOptions &
   (
     | {
@@ -38,6 +43,7 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
          * @example './sessions.db'
          */
         path: string;
+        /** Not with `path`. */
         database?: never;
       }
     | {
@@ -49,6 +55,7 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
          * @default none: give either `path` or `database`
          */
         database: SqliteDatabase;
+        /** Not with `database`. */
         path?: never;
       }
   );
