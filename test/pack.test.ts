@@ -63,7 +63,8 @@ function listen(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => fail(new Error(`the app did not listen within 60 s\n${out}`)), 60_000);
-    const exited = (code: number | null, signal: NodeJS.Signals | null) => fail(new Error(`the app exited (${code ?? signal}) before listening\n${out}`));
+    const exited = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(new Error(`the app exited (${code ?? signal}) before listening\n${out}`));
     const fail = (error: Error) => {
       clearTimeout(timer);
       child.off('exit', exited);
@@ -185,7 +186,7 @@ describe('the packed package', () => {
       assert.match(cookie, /^tessera=.+/);
       for (const items of [1, 2]) assert.deepEqual(await (await post('/cart', cookie)).json(), { items });
       assert.equal((await post('/logout', cookie)).status, 204);
-      const stale = await post('/cart', cookie);
+      const stale = await fetch(`${base}/me/sessions`, { headers: { cookie } });
       assert.equal(stale.status, 401);
       assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'SESSION_ENDED');
       assert.ok(existsSync(join(app, 'sessions.db')), 'the sessions live in the SQLite file the app was given');
