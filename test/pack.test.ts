@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const modules = realpathSync(join(root, 'node_modules'));
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface PackedPackage {
   version: string;
@@ -32,7 +31,7 @@ function installed(name: string): string {
 }
 
 function npm(args: string[], cwd: string): string {
-  return execFileSync(NPM, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** The working tree as a clone would have it (tracked files and new ones git does not ignore), without dist/. */
