@@ -1,6 +1,6 @@
 import { PendingChanges, decodeData, encodeData, storeChanges } from './changes.js';
 import type { SessionContext } from './context.js';
-import { BadRequestError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { BadRequestError, NoSessionError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionInfo } from './events.js';
 import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
@@ -252,7 +252,10 @@ export class Session {
     return this.#enqueue(() => this.#logout());
   }
 
-  /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
+  /**
+   * A page of the subject's live sessions, oldest first, this one flagged `current`. Like the two
+   * revoke calls, throws `NoSessionError` (401 `NO_SESSION`) when the session is not logged in.
+   */
   async listSessions(
     options: { cursor?: string | null; limit?: number } = {},
   ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
@@ -276,10 +279,17 @@ export class Session {
     return this.#ctx.revokeSubject(subject, this.id);
   }
 
+  /**
+   * The subject, or the reason there is none: a session that ended or was replaced while this
+   * request ran is `SESSION_ENDED`, as its writes are; one that was never logged in (or logged
+   * out here) is `NO_SESSION`, the answer a client gets for having no session at all.
+   */
   #requireSubject(): string {
     const subject = this.#record?.subject;
-    if (subject == null) throw new SessionEndedError('the session is not logged in');
-    return subject;
+    if (subject != null) return subject;
+    if (this.#ended) throw new SessionEndedError();
+    if (this.#superseded) throw new SessionEndedError(SUPERSEDED_MESSAGE);
+    throw new NoSessionError('the session is not logged in');
   }
 
   #enqueue<T>(operation: () => Promise<T>): Promise<T> {
