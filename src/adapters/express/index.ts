@@ -1,16 +1,17 @@
 /**
- * Express middleware: `req.session` is the request's tessera session. Nothing is patched; writes
+ * Express 5 middleware: `req.session` is the request's tessera session. Nothing is patched; writes
  * go to the store when awaited (or at once, coalesced per tick), and cookie changes are set on
- * the response as they happen.
+ * the response as they happen. Express 5, because it passes a rejected async route to the error
+ * handlers, where Express 4 leaves the rejection unhandled and the process exits.
  *
  * @example
  * app.use(session(manager));
  * app.post('/login', async (req, res) => { await req.session.login(user.id); res.json({ ok: true }); });
  * app.use(errorHandler());
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { errorResponse, type Session, type SessionManager } from '../../core/index.js';
-import { toSessionRequest } from '../node/index.js';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
+import { setSessionCookie, toSessionRequest } from '../node/index.js';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -24,6 +25,9 @@ declare global {
   }
 }
 
+/** The session cookie names tessera set on each response, for `errorHandler()` to tell them from the app's. */
+const sessionCookies = new WeakMap<Response, Set<string>>();
+
 /**
  * The middleware. The client address and HTTPS are Express's `req.ip` and `req.secure`, so
  * Express's `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides
@@ -32,7 +36,13 @@ declare global {
  */
 export function session(manager: SessionManager): RequestHandler {
   return (req, res, next) => {
-    manager.load(toSessionRequest(req, res, { ip: req.ip, secure: req.secure })).then((loaded) => {
+    const request = toSessionRequest(req, res, { ip: req.ip, secure: req.secure });
+    const setCookie = (value: string): void => {
+      const names = sessionCookies.get(res) ?? new Set<string>();
+      sessionCookies.set(res, names.add(value.slice(0, value.indexOf('='))));
+      request.setCookie?.(value);
+    };
+    manager.load({ ...request, setCookie }).then((loaded) => {
       req.session = loaded;
       req.sessions = manager;
       next();
@@ -41,17 +51,39 @@ export function session(manager: SessionManager): RequestHandler {
 }
 
 /**
- * Answers tessera errors as `{error:{code,message}}` with their status (503 with `Retry-After`
- * when the store is down) and any other error as a bare 500, never with a stack trace. An error
- * answered before the body was read closes the connection: reading the rest of the body would
- * hold it for as long as the client cares to keep sending.
+ * Answers tessera's errors as `{error:{code,message}}` with their status (503 with `Retry-After`
+ * when the store is down; 429 with its own cookie), never with a stack trace, and passes every
+ * other error on with `next(error)`: a body parser's 400 or 413 keeps its status, and a bug
+ * reaches the handler that logs it. An error answered before the body was read closes the
+ * connection: reading the rest of the body would hold it for as long as the client keeps sending.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (error, req, res, next) => {
-    if (res.headersSent) return next(error);
-    const response = errorResponse(error);
-    res.removeHeader('set-cookie');
+    // INVALID_OPTION is a configuration mistake: a bug like any other, for the app to log.
+    if (!(error instanceof TesseraError) || error.code === 'INVALID_OPTION' || res.headersSent) return next(error);
+    const { status, headers, body } = errorResponse(error);
+    const { 'set-cookie': setCookie, ...rest } = headers;
+    dropIssuedTokens(res);
+    if (setCookie !== undefined) setSessionCookie(res, setCookie);
     if (!req.complete) res.set('connection', 'close');
-    res.status(response.status).set(response.headers).json(response.body);
+    res.status(status).set(rest).json(body);
   };
+}
+
+/**
+ * Removes a session cookie that hands out a token (a login or first write before the error): the
+ * client is told the request failed, and that session is left to expire unused. A cookie that
+ * clears the session cookie stays (a stale cookie, a logout or a session that ended before the
+ * error), or the browser would keep sending a dead token; so do the app's own cookies.
+ */
+function dropIssuedTokens(res: Response): void {
+  const names = sessionCookies.get(res);
+  const current = res.getHeader('set-cookie');
+  if (names === undefined || current === undefined) return;
+  const kept = (Array.isArray(current) ? current : [String(current)]).filter((value) => {
+    const name = value.slice(0, value.indexOf('='));
+    return !names.has(name) || value.startsWith(`${name}=; Max-Age=0;`);
+  });
+  if (kept.length === 0) res.removeHeader('set-cookie');
+  else res.setHeader('set-cookie', kept);
 }
