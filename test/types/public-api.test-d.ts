@@ -27,7 +27,7 @@ import {
   type Session,
   type TesseraError,
 } from 'tessera-session';
-import { errorHandler, session } from 'tessera-session/adapters/express';
+import { errorHandler, requireAuth, session } from 'tessera-session/adapters/express';
 import { loadSession } from 'tessera-session/adapters/node';
 import { MemoryStore } from 'tessera-session/stores/memory';
 import type { PostgresStore } from 'tessera-session/stores/postgres';
@@ -155,6 +155,9 @@ void handler;
 
 // @ts-expect-error: the middleware takes the manager, not a store
 session(new MemoryStore());
+
+// The route guard is a middleware; the handlers after it still see subject: string | null.
+expectTypeOf(requireAuth()).toEqualTypeOf<RequestHandler>();
 
 // --- node:http adapter ----------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@
  * @example
  * app.use(session(manager));
  * app.post('/login', async (req, res) => { await req.session.login(user.id); res.json({ ok: true }); });
+ * app.get('/me/sessions', requireAuth(), async (req, res) => { res.json(await req.session.listSessions()); });
  * app.use(errorHandler());
  */
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import { NoSessionError, TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
 import { setSessionCookie, toSessionRequest } from '../node/index.js';
 
 declare global {
@@ -25,6 +26,8 @@ declare global {
   }
 }
 
+/** The session each request got from `session()`, for `requireAuth()`. */
+const loaded = new WeakMap<Request, Session>();
 /** The session cookie names tessera set on each response, for `errorHandler()` to tell them from the app's. */
 const sessionCookies = new WeakMap<Response, Set<string>>();
 
@@ -42,11 +45,30 @@ export function session(manager: SessionManager): RequestHandler {
       sessionCookies.set(res, names.add(value.slice(0, value.indexOf('='))));
       request.setCookie?.(value);
     };
-    manager.load({ ...request, setCookie }).then((loaded) => {
-      req.session = loaded;
+    manager.load({ ...request, setCookie }).then((loadedSession) => {
+      loaded.set(req, loadedSession);
+      req.session = loadedSession;
       req.sessions = manager;
       next();
     }, next);
+  };
+}
+
+/**
+ * A route guard: passes a request whose session is logged in, and fails any other with
+ * `NoSessionError` (401 `NO_SESSION`), which `errorHandler()` answers like every tessera error.
+ * Mount it after `session()`. Express gives every handler of a route the same `req` type, so the
+ * handlers after it still see `subject: string | null`, though it is a string at run time.
+ *
+ * @example app.get('/me/sessions', requireAuth(), async (req, res) => res.json(await req.session.listSessions()));
+ */
+export function requireAuth(): RequestHandler {
+  return (req, _res, next) => {
+    const current = loaded.get(req);
+    // A bug in the app's wiring, not a client's mistake: it goes on to the app's handlers as a 500.
+    if (current === undefined) next(new Error('requireAuth() needs session(manager) mounted before it on the same path'));
+    else if (current.isAuthenticated) next();
+    else next(new NoSessionError('the session is not logged in'));
   };
 }
 
