@@ -11,22 +11,57 @@
  * app.use(errorHandler());
  */
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { NoSessionError, TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
+import { InvalidOptionError, NoSessionError, TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
 import { setSessionCookie, toSessionRequest } from '../node/index.js';
+
+/**
+ * Where the session goes on the request, for the types: `req.session` unless the app declares
+ * another property here (and gives `session()` the same name), to run tessera beside
+ * express-session, which owns `req.session`, while it moves over.
+ *
+ * @example
+ * declare module 'tessera-session/adapters/express' {
+ *   interface ExpressSessionTypes { property: 'tessera' }
+ * }
+ * app.use(session(manager, { property: 'tessera' })); // req.tessera
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: empty until an app declares its property (declaration merging)
+export interface ExpressSessionTypes {}
+
+/** The request property the session is on: `'session'`, or the one declared in `ExpressSessionTypes`. */
+export type SessionProperty = ExpressSessionTypes extends { property: infer P extends string } ? P : 'session';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
-    interface Request {
-      /** This request's tessera session. */
-      session: Session;
+    /** `req[SessionProperty]` is this request's tessera session. */
+    interface Request extends Record<SessionProperty, Session> {
       /** The manager, for per-user and admin calls. */
       sessions: SessionManager;
     }
   }
 }
 
-/** The session each request got from `session()`, for `requireAuth()`. */
+export interface ExpressSessionOptions {
+  /**
+   * The request property the session goes on. Another name lets tessera run beside
+   * express-session (which owns `req.session`); declare it in `ExpressSessionTypes` too, or this
+   * option does not compile. The manager is `req.sessions` either way.
+   * @default 'session'
+   * @example session(manager, { property: 'tessera' })
+   */
+  property?: SessionProperty;
+}
+
+/**
+ * `session()`'s options after the manager: optional, unless the app declared another property in
+ * `ExpressSessionTypes`, which `property` must then name, so that the types and the request agree.
+ */
+export type SessionArguments = SessionProperty extends 'session'
+  ? [options?: ExpressSessionOptions]
+  : [options: ExpressSessionOptions & { property: SessionProperty }];
+
+/** The session each request got from `session()`, for `requireAuth()` whatever its property. */
 const loaded = new WeakMap<Request, Session>();
 /** The session cookie names tessera set on each response, for `errorHandler()` to tell them from the app's. */
 const sessionCookies = new WeakMap<Response, Set<string>>();
@@ -36,9 +71,19 @@ const sessionCookies = new WeakMap<Response, Set<string>>();
  * Express's `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides
  * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app. The
  * `Idempotency-Key` header makes the request's writes apply once however often it is retried.
+ * Refuses a request whose property is already set (express-session mounted too, or this
+ * middleware twice) with `InvalidOptionError`.
  */
-export function session(manager: SessionManager): RequestHandler {
+export function session(manager: SessionManager, ...[options]: SessionArguments): RequestHandler {
+  const property: string = options?.property ?? 'session';
+  if (typeof property !== 'string' || property === '' || property === 'sessions')
+    throw new InvalidOptionError(`property must be a name other than sessions (the manager's), not ${JSON.stringify(property)}`);
+  const target = property as SessionProperty;
   return (req, res, next) => {
+    if (property in req) {
+      next(new InvalidOptionError(`req.${property} is already set: give tessera another property, or mount session() once`));
+      return;
+    }
     const request = toSessionRequest(req, res, { ip: req.ip, secure: req.secure });
     const setCookie = (value: string): void => {
       const names = sessionCookies.get(res) ?? new Set<string>();
@@ -47,7 +92,7 @@ export function session(manager: SessionManager): RequestHandler {
     };
     manager.load({ ...request, setCookie }).then((loadedSession) => {
       loaded.set(req, loadedSession);
-      req.session = loadedSession;
+      req[target] = loadedSession;
       req.sessions = manager;
       next();
     }, next);
