@@ -11,7 +11,7 @@
  * app.use(errorHandler());
  */
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { InvalidOptionError, NoSessionError, TesseraError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
+import { InvalidOptionError, NoSessionError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
 import { setSessionCookie, toSessionRequest } from '../node/index.js';
 
 /**
@@ -124,14 +124,16 @@ export function requireAuth(): RequestHandler {
  * Answers tessera's errors as `{error:{code,message}}` with their status (503 with `Retry-After`
  * when the store is down; 429 with its own cookie), never with a stack trace, and passes every
  * other error on with `next(error)`: a body parser's 400 or 413 keeps its status, and a bug
- * reaches the handler that logs it. An error answered before the body was read closes the
- * connection: reading the rest of the body would hold it for as long as the client keeps sending.
+ * (tessera's `INVALID_OPTION` too) reaches the handler that logs it. An error answered before
+ * the body was read closes the connection: reading the rest of the body would hold it for as
+ * long as the client keeps sending.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (error, req, res, next) => {
-    // INVALID_OPTION is a configuration mistake: a bug like any other, for the app to log.
-    if (!(error instanceof TesseraError) || error.code === 'INVALID_OPTION' || res.headersSent) return next(error);
     const { status, headers, body } = errorResponse(error);
+    // What errorResponse can only answer as a bare 500 (not tessera's, or a programming mistake
+    // such as INVALID_OPTION) is the app's to answer and to log.
+    if (body.error.code === 'INTERNAL' || res.headersSent) return next(error);
     const { 'set-cookie': setCookie, ...rest } = headers;
     dropIssuedTokens(res);
     if (setCookie !== undefined) setSessionCookie(res, setCookie);
