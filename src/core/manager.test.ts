@@ -332,6 +332,17 @@ describe('per-user management', () => {
     await assert.rejects(session.set('x', 1), { code: 'SESSION_ENDED' });
     await assert.rejects(session.listSessions(), { code: 'SESSION_ENDED' });
   });
+
+  it('management calls of a request whose token a login in another request replaced: SESSION_ENDED', async () => {
+    const m = manager();
+    const first = await request(m, null);
+    await first.session.set('cart', 1);
+    const anonymous = first.session.issuedToken as string;
+    await (await request(m, anonymous)).session.login('alice');
+    const { session: late } = await request(m, anonymous);
+    assert.equal(late.superseded, true);
+    await assert.rejects(late.listSessions(), { code: 'SESSION_ENDED' });
+  });
 });
 
 describe('options and errors', () => {

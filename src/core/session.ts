@@ -252,10 +252,7 @@ export class Session {
     return this.#enqueue(() => this.#logout());
   }
 
-  /**
-   * A page of the subject's live sessions, oldest first, this one flagged `current`. Like the two
-   * revoke calls, throws `NoSessionError` (401 `NO_SESSION`) when the session is not logged in.
-   */
+  /** A page of the subject's live sessions, oldest first, this one flagged `current`; `NoSessionError` if not logged in. */
   async listSessions(
     options: { cursor?: string | null; limit?: number } = {},
   ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
@@ -279,17 +276,11 @@ export class Session {
     return this.#ctx.revokeSubject(subject, this.id);
   }
 
-  /**
-   * The subject, or the reason there is none: a session that ended or was replaced while this
-   * request ran is `SESSION_ENDED`, as its writes are; one that was never logged in (or logged
-   * out here) is `NO_SESSION`, the answer a client gets for having no session at all.
-   */
   #requireSubject(): string {
     const subject = this.#record?.subject;
     if (subject != null) return subject;
-    if (this.#ended) throw new SessionEndedError();
-    if (this.#superseded) throw new SessionEndedError(SUPERSEDED_MESSAGE);
-    throw new NoSessionError('the session is not logged in');
+    // Ended or replaced while this request ran, as its writes say; otherwise never logged in (or logged out here).
+    throw this.#ended || this.#superseded ? new SessionEndedError() : new NoSessionError('the session is not logged in');
   }
 
   #enqueue<T>(operation: () => Promise<T>): Promise<T> {
