@@ -252,7 +252,7 @@ export class Session {
     return this.#enqueue(() => this.#logout());
   }
 
-  /** A page of the subject's live sessions, oldest first, this one flagged `current`; `NoSessionError` if not logged in. */
+  /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
   async listSessions(
     options: { cursor?: string | null; limit?: number } = {},
   ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
