@@ -72,9 +72,9 @@ const sessionCookies = new WeakMap<Response, Set<string>>();
  * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app. The
  * `Idempotency-Key` header makes the request's writes apply once however often it is retried.
  *
- * It loads the session (one store read) for every request it sees, and a store outage fails
- * them with 503: mount it on the paths that use sessions (`app.use('/account', session(manager))`,
- * or per route) to keep the others free of both. Refuses a request whose property is already
+ * It loads the session of every request it sees (a store read when the request carries a token),
+ * and a store outage fails those with 503: mount it on the paths that use sessions
+ * (`app.use('/account', session(manager))`, or per route) to keep the others free of both. Refuses a request whose property is already
  * set (express-session mounted too, or this middleware twice) with `InvalidOptionError`.
  */
 export function session(manager: SessionManager, ...[options]: SessionArguments): RequestHandler {
