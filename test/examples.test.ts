@@ -107,9 +107,11 @@ describe('examples/express', () => {
     assert.equal(logout.status, 204);
     assert.match(logout.headers.get('set-cookie') ?? '', /^tessera=; Max-Age=0; Path=\//);
 
+    // The logged-out cookie opens nothing: this request has no session, and its answer clears the cookie.
     const stale = await fetch(`${base}/me/sessions`, { headers: { cookie } });
     assert.equal(stale.status, 401);
-    assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'SESSION_ENDED');
+    assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'NO_SESSION');
+    assert.match(stale.headers.get('set-cookie') ?? '', /^tessera=; Max-Age=0; Path=\//);
   });
 
   it('stops on SIGTERM', async () => {

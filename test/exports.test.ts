@@ -24,7 +24,7 @@ const expected: Record<string, string[]> = {
   'tessera-session/stores/redis': ['RedisStore'],
   'tessera-session/stores/postgres': ['PostgresStore'],
   'tessera-session/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
-  'tessera-session/adapters/express': ['session', 'errorHandler'],
+  'tessera-session/adapters/express': ['session', 'errorHandler', 'requireAuth'],
   'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',

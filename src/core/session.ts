@@ -1,6 +1,6 @@
 import { PendingChanges, decodeData, encodeData, storeChanges } from './changes.js';
 import type { SessionContext } from './context.js';
-import { BadRequestError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { BadRequestError, NoSessionError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionInfo } from './events.js';
 import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
@@ -305,8 +305,9 @@ export class Session {
 
   #requireSubject(): string {
     const subject = this.#record?.subject;
-    if (subject == null) throw new SessionEndedError('the session is not logged in');
-    return subject;
+    if (subject != null) return subject;
+    // Ended or replaced while this request ran, as its writes say; otherwise never logged in (or logged out here).
+    throw this.#ended || this.#superseded ? new SessionEndedError() : new NoSessionError('the session is not logged in');
   }
 
   #enqueue<T>(operation: () => Promise<T>): Promise<T> {

@@ -24,7 +24,7 @@ import {
   type Session,
   type TesseraError,
 } from 'tessera-session';
-import { errorHandler, session } from 'tessera-session/adapters/express';
+import { errorHandler, requireAuth, session, type ExpressSessionOptions, type SessionProperty } from 'tessera-session/adapters/express';
 import { loadSession } from 'tessera-session/adapters/node';
 import { MemoryStore } from 'tessera-session/stores/memory';
 import type { PostgresStore } from 'tessera-session/stores/postgres';
@@ -156,6 +156,16 @@ void handler;
 
 // @ts-expect-error: the middleware takes the manager, not a store
 session(new MemoryStore());
+
+// Another property (beside express-session) is declared first: test/types/express-property/ is such an app.
+expectTypeOf<SessionProperty>().toEqualTypeOf<'session'>();
+expectTypeOf<ExpressSessionOptions['property']>().toEqualTypeOf<'session' | undefined>();
+expectTypeOf(session(manager, { property: 'session' })).toEqualTypeOf<RequestHandler>();
+// @ts-expect-error: req.tessera is not declared, so session() cannot be told to fill it
+session(manager, { property: 'tessera' });
+
+// The route guard is a middleware; the handlers after it still see subject: string | null.
+expectTypeOf(requireAuth()).toEqualTypeOf<RequestHandler>();
 
 // --- node:http adapter ----------------------------------------------------------------------------
 
