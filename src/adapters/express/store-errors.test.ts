@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import express from 'express';
-import { ManualClock, SessionManager, StoreUnavailableError, type JsonValue, type StoreOperation } from '../../core/index.js';
+import express, { type ErrorRequestHandler } from 'express';
+import {
+  InvalidValueError,
+  ManualClock,
+  SessionManager,
+  StoreUnavailableError,
+  type JsonValue,
+  type StoreOperation,
+} from '../../core/index.js';
 import { MemoryStore } from '../../stores/memory/index.js';
 import { errorHandler, session } from './index.js';
 
@@ -11,6 +18,7 @@ const DRIVER_ERROR = 'a statement the client gave up on is still running on the 
 describe('express adapter: what a failure tells the client and the app', () => {
   let broken = false;
   const reports: Array<{ error: unknown; operation: StoreOperation }> = [];
+  const reachedApp: unknown[] = [];
   const store = new Proxy(new MemoryStore(), {
     get(target, property) {
       const value = Reflect.get(target, property) as unknown;
@@ -45,6 +53,11 @@ describe('express adapter: what a failure tells the client and the app', () => {
     res.json({ ok: true });
   });
   app.use(errorHandler());
+  // The app's own handler, after errorHandler(): a bug reaches it (errorHandler() passes it on).
+  app.use(((error, _req, res, _next) => {
+    reachedApp.push(error);
+    res.status(500).json({ error: { code: 'INTERNAL', message: 'internal error' } });
+  }) as ErrorRequestHandler);
   let base = '';
   const server = app.listen(0, '127.0.0.1');
   before(async () => {
@@ -77,9 +90,10 @@ describe('express adapter: what a failure tells the client and the app', () => {
     assert.match(String((reports[0]!.error as Error).cause), /Connection terminated unexpectedly/);
   });
 
-  it('a value that is not JSON, forwarded to the error handler: a bare 500', async () => {
+  it("a value that is not JSON: a bug, passed on by errorHandler() to the app's handler", async () => {
     const res = await fetch(`${base}/remember`, { method: 'POST' });
     assert.equal(res.status, 500);
     assert.deepEqual(await res.json(), { error: { code: 'INTERNAL', message: 'internal error' } });
+    assert.ok(reachedApp.at(-1) instanceof InvalidValueError);
   });
 });
