@@ -78,6 +78,19 @@ describe('examples/express', () => {
     assert.equal(res.headers.get('set-cookie'), null);
   });
 
+  it("answers a malformed body with its 400 in JSON, through the app's handler after errorHandler()", async () => {
+    const res = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+  });
+
+  it('guards the session list with requireAuth(): 401 NO_SESSION without a login', async () => {
+    const res = await fetch(`${base}/me/sessions`);
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'NO_SESSION');
+  });
+
   it('logs in, counts twice, lists the session, logs out and clears the cookie', async () => {
     const login = await post('/login', undefined, { username: 'alice', password: 'wonderland' });
     assert.equal(login.status, 200);
