@@ -30,8 +30,14 @@ import { setSessionCookie, toSessionRequest } from '../node/index.js';
 // biome-ignore lint/suspicious/noEmptyInterface: empty until an app declares its property (declaration merging)
 export interface ExpressSessionTypes {}
 
+/** What `ExpressSessionTypes` holds once an app declares its property. */
+export interface DeclaredSessionProperty {
+  /** The request property the app gives `session()`, e.g. `'tessera'`. */
+  property: string;
+}
+
 /** The request property the session is on: `'session'`, or the one declared in `ExpressSessionTypes`. */
-export type SessionProperty = ExpressSessionTypes extends { property: infer P extends string } ? P : 'session';
+export type SessionProperty = ExpressSessionTypes extends DeclaredSessionProperty ? ExpressSessionTypes['property'] : 'session';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -44,6 +50,7 @@ declare global {
   }
 }
 
+/** The options of `session()`. */
 export interface ExpressSessionOptions {
   /**
    * The request property the session goes on. Another name lets tessera run beside
@@ -61,7 +68,7 @@ export interface ExpressSessionOptions {
  */
 export type SessionArguments = SessionProperty extends 'session'
   ? [options?: ExpressSessionOptions]
-  : [options: ExpressSessionOptions & { property: SessionProperty }];
+  : [options: ExpressSessionOptions & Required<Pick<ExpressSessionOptions, 'property'>>];
 
 /** The session each request got from `session()`, for `requireAuth()` whatever its property. */
 const loaded = new WeakMap<Request, Session>();
