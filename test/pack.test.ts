@@ -187,7 +187,7 @@ describe('the packed package', () => {
       assert.equal((await post('/logout', cookie)).status, 204);
       const stale = await fetch(`${base}/me/sessions`, { headers: { cookie } });
       assert.equal(stale.status, 401);
-      assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'SESSION_ENDED');
+      assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'NO_SESSION');
       assert.ok(existsSync(join(app, 'sessions.db')), 'the sessions live in the SQLite file the app was given');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
