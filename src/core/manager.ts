@@ -356,6 +356,15 @@ export class SessionManager {
   }
 
   /**
+   * Resolves once the store can serve, or rejects with why it cannot (its `ready()`: for Redis a
+   * refused connection, an unknown host, a wrong password...): await it at start-up to fail there
+   * rather than on the first request. A store without `ready()` is taken as ready.
+   */
+  async ready(): Promise<void> {
+    await this.options.store.ready?.();
+  }
+
+  /**
    * Resolves once every compensation of a write whose outcome was unknown is done (or given up),
    * for a graceful shutdown and for tests.
    */
