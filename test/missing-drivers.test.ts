@@ -46,7 +46,10 @@ type Outcome = { threw: false } | { threw: true; invalidOption: boolean; message
 
 describe('a missing driver', () => {
   it('the SQLite store says npm install better-sqlite3', async () => {
-    const outcome = (await runWithout('better-sqlite3', constructing(source('stores/sqlite/index.ts'), "new loaded.SqliteStore({ path: ':memory:' });"))) as Outcome;
+    const outcome = (await runWithout(
+      'better-sqlite3',
+      constructing(source('stores/sqlite/index.ts'), "new loaded.SqliteStore({ path: ':memory:' });"),
+    )) as Outcome;
     assert.deepEqual(outcome, {
       threw: true,
       invalidOption: true,
@@ -55,7 +58,10 @@ describe('a missing driver', () => {
   });
 
   it('the Redis store says npm install redis', async () => {
-    const outcome = (await runWithout('redis', constructing(source('stores/redis/index.ts'), "new loaded.RedisStore({ url: 'redis://127.0.0.1:6379' });"))) as Outcome;
+    const outcome = (await runWithout(
+      'redis',
+      constructing(source('stores/redis/index.ts'), "new loaded.RedisStore({ url: 'redis://127.0.0.1:6379' });"),
+    )) as Outcome;
     assert.deepEqual(outcome, {
       threw: true,
       invalidOption: true,
@@ -83,7 +89,10 @@ describe('a missing driver', () => {
     );
     const pool = `{ query: async () => ({ rows: [], rowCount: 0 }), connect: async () => { throw new Error('unused'); }, end: async () => {} }`;
     assert.deepEqual(
-      await runWithout('pg', constructing(source('stores/postgres/index.ts'), `new loaded.PostgresStore({ pool: ${pool}, migrate: false });`)),
+      await runWithout(
+        'pg',
+        constructing(source('stores/postgres/index.ts'), `new loaded.PostgresStore({ pool: ${pool}, migrate: false });`),
+      ),
       { threw: false },
     );
   });
