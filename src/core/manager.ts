@@ -355,11 +355,7 @@ export class SessionManager {
     return this.#sweeping;
   }
 
-  /**
-   * Resolves once the store can serve, or rejects with why it cannot (its `ready()`: for Redis a
-   * refused connection, an unknown host, a wrong password...): await it at start-up to fail there
-   * rather than on the first request. A store without `ready()` is taken as ready.
-   */
+  /** Resolves once the store can serve (its `ready()`; one without is ready), or rejects with why not: await it at start-up. */
   async ready(): Promise<void> {
     await this.options.store.ready?.();
   }
