@@ -355,6 +355,11 @@ export class SessionManager {
     return this.#sweeping;
   }
 
+  /** Resolves once the store can serve (its `ready()`; one without is ready), or rejects with why not: await it at start-up. */
+  async ready(): Promise<void> {
+    await this.options.store.ready?.();
+  }
+
   /**
    * Resolves once every compensation of a write whose outcome was unknown is done (or given up),
    * for a graceful shutdown and for tests.

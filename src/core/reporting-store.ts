@@ -136,6 +136,13 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
     return this.#call('deleteExpired', () => this.#store.deleteExpired(now, limit));
   }
+  /**
+   * The store's own (a store without one is taken as ready). Not reported to `onStoreError`: the
+   * app awaits it at start-up (`SessionManager.ready()`) and gets the error itself.
+   */
+  async ready(): Promise<void> {
+    await this.#store.ready?.();
+  }
   /** The manager never closes the store (the app does); passed on for whoever holds `options.store`. */
   close(): Promise<void> {
     return this.#store.close();

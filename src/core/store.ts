@@ -281,6 +281,14 @@ export interface SessionStore {
   deleteExpired(now: number, limit: number): Promise<RemovedSession[]>;
   /** Releases what this store opened; leaves a client or pool it was given alone. */
   close(): Promise<void>;
+  /**
+   * Resolves once the store can serve (connected, its schema or scripts in place), or rejects within
+   * a bounded time with why it cannot: a `StoreUnavailableError` whose message names the cause and
+   * whose `cause` is the driver's error, or an `InvalidOptionError`. For an app to await at start-up
+   * (`SessionManager.ready()`), so that a wrong URL or password stops it there. Optional: a store
+   * without it is taken as ready, and its first request reports what is wrong.
+   */
+  ready?(): Promise<void>;
 }
 
 /** What `SessionIndex.query` matches: every filter given, at `now`. */

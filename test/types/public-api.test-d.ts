@@ -22,13 +22,14 @@ import {
   type SessionRecord,
   type SessionStore,
   type Session,
+  type StoreUnavailableError,
   type TesseraError,
 } from 'tessera-session';
 import { errorHandler, requireAuth, session, type ExpressSessionOptions, type SessionProperty } from 'tessera-session/adapters/express';
 import { loadSession } from 'tessera-session/adapters/node';
 import { MemoryStore } from 'tessera-session/stores/memory';
 import type { PostgresStore } from 'tessera-session/stores/postgres';
-import type { RedisStore } from 'tessera-session/stores/redis';
+import type { RedisStore, RedisStoreOptions } from 'tessera-session/stores/redis';
 import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera-session/stores/sqlite';
 import type { ApplyResult, ChangeSet, CreateResult } from 'tessera-session/store-kit';
 import { ManualClock as TestingClock, loginCookie, runStoreConformance, type ConformanceOptions } from 'tessera-session/testing';
@@ -179,6 +180,13 @@ expectTypeOf<SqliteStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<PostgresStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<RedisStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<{ path: string }>().toExtend<SqliteStoreOptions>();
+// ready() is optional in the contract (a store written before it still fits) and each store here has it.
+expectTypeOf<SessionStore['ready']>().toEqualTypeOf<(() => Promise<void>) | undefined>();
+expectTypeOf<RedisStore['ready']>().toEqualTypeOf<() => Promise<void>>();
+expectTypeOf<SessionManager['ready']>().toEqualTypeOf<() => Promise<void>>();
+expectTypeOf<RedisStoreOptions['onError']>().toEqualTypeOf<((error: StoreUnavailableError) => void) | undefined>();
+// @ts-expect-error: ioredis-style options are not RedisStore's (a URL is; refused at run time too)
+expectTypeOf<{ host: string; port: number }>().toExtend<RedisStoreOptions>();
 // @ts-expect-error: a SQLite store opens a path or uses a given database, not both
 new SqliteStore({ path: './a.db', database: db });
 

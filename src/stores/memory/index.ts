@@ -222,6 +222,9 @@ export class MemoryStore implements SessionStore, SessionIndex {
     return removed;
   }
 
+  /** Always ready: the sessions live in this process. */
+  async ready(): Promise<void> {}
+
   async close(): Promise<void> {
     this.#sessions.clear();
     this.#bySubject.clear();

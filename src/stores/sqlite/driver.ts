@@ -42,3 +42,6 @@ export interface SqliteDatabase {
   /** Closes the connection; called only on a database the store opened. */
   close(): unknown;
 }
+
+/** better-sqlite3's `Database` class, which the store loads only when it opens the file itself. */
+export type SqliteDriver = new (path: string, options: { timeout: number }) => SqliteDatabase;
