@@ -3,8 +3,8 @@
 // request (load, compare-and-set on ciphertext, re-encrypt), with and without a key ring.
 // Run: npm run build && node bench/encryption.mjs   (prints a table; bounded: a fixed number of requests)
 import { randomBytes } from 'node:crypto';
-import { SessionManager, encryptionCodec } from 'tessera';
-import { MemoryStore } from 'tessera/stores/memory';
+import { SessionManager, encryptionCodec } from 'tessera-session';
+import { MemoryStore } from 'tessera-session/stores/memory';
 
 const REQUESTS = Number(process.env.BENCH_ENCRYPTION_REQUESTS ?? 50_000);
 const ROUNDS = 5;

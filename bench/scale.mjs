@@ -41,7 +41,7 @@ async function timeCalls(calls, fn, warmUp = 5) {
 }
 
 async function tesseraRecords(store) {
-  const { issueToken, hasSubjectPartitions } = await importOrSkip('tessera');
+  const { issueToken, hasSubjectPartitions } = await importOrSkip('tessera-session');
   const now = Date.now();
   // As the core issues them: a store that keeps a user's sessions together gives the partition.
   const partitions = new Map();
@@ -154,7 +154,7 @@ async function startCluster() {
 }
 
 async function tesseraQueries(store) {
-  const { SessionManager } = await importOrSkip('tessera');
+  const { SessionManager } = await importOrSkip('tessera-session');
   const manager = new SessionManager({ store, cleanupInterval: false });
   const listed = (await manager.list(PROBE_SUBJECT)).sessions.length;
   const counted = await manager.count();
@@ -226,7 +226,7 @@ async function run() {
   if (kind === 'tessera-redis-cluster') {
     const cluster = await startCluster();
     try {
-      const mod = await importOrSkip('tessera/stores/redis');
+      const mod = await importOrSkip('tessera-session/stores/redis');
       const store = new mod.RedisStore({
         cluster: { rootNodes: cluster.ports.map((p) => `redis://127.0.0.1:${p}`) },
         prefix: env.prefix,

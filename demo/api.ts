@@ -25,8 +25,8 @@ import {
   type Session,
   type SessionManager,
   type SessionRecord,
-} from 'tessera';
-import { isSecureRequest, loadSession, requestHost, setSessionCookie } from 'tessera/adapters/node';
+} from 'tessera-session';
+import { isSecureRequest, loadSession, requestHost, setSessionCookie } from 'tessera-session/adapters/node';
 import { readJson, sendError, sendJson } from './http.js';
 import type { OpenedStore } from './store.js';
 

@@ -5,7 +5,14 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequestError, InvalidOptionError, SessionManager, encryptionCodec, parseKeyRing, type SessionManagerOptions } from 'tessera';
+import {
+  BadRequestError,
+  InvalidOptionError,
+  SessionManager,
+  encryptionCodec,
+  parseKeyRing,
+  type SessionManagerOptions,
+} from 'tessera-session';
 import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';

@@ -1,7 +1,7 @@
 /** Opens the store named by `TESSERA_STORE`; the scheme switch lives here alone. */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { SessionStore } from 'tessera';
+import type { SessionStore } from 'tessera-session';
 import { ConfigError } from './config.js';
 
 export interface OpenedStore {
@@ -54,20 +54,20 @@ export async function openStore(spec: string): Promise<OpenedStore> {
         throw new ConfigError(
           `TESSERA_STORE: write sqlite:PATH (for example sqlite:./data/tessera.db or sqlite:/var/lib/tessera.db), got ${JSON.stringify(spec)}`,
         );
-      const { SqliteStore } = await importStore('SQLite', () => import('tessera/stores/sqlite'));
+      const { SqliteStore } = await importStore('SQLite', () => import('tessera-session/stores/sqlite'));
       // The store creates its table but not the directory the file lives in.
       if (rest !== ':memory:') mkdirSync(dirname(resolve(rest)), { recursive: true });
       return { store: new SqliteStore({ path: rest }), label: `sqlite:${rest}`, kind: 'sqlite' };
     }
     case 'memory': {
       if (rest.length > 0) throw new ConfigError(`TESSERA_STORE: memory takes no argument; write memory:`);
-      const { MemoryStore } = await importStore('memory', () => import('tessera/stores/memory'));
+      const { MemoryStore } = await importStore('memory', () => import('tessera-session/stores/memory'));
       return { store: new MemoryStore(), label: 'memory:', kind: 'memory' };
     }
     case 'redis':
     case 'rediss': {
       const { url, value: prefix } = takeParam(spec, 'prefix');
-      const { RedisStore } = await importStore('Redis', () => import('tessera/stores/redis'));
+      const { RedisStore } = await importStore('Redis', () => import('tessera-session/stores/redis'));
       const store = new RedisStore({ url, ...(prefix !== null ? { prefix } : {}) });
       return { store, label: redact(url), kind: 'redis' };
     }
@@ -78,14 +78,14 @@ export async function openStore(spec: string): Promise<OpenedStore> {
         .split(',')
         .filter((h) => h.length > 0);
       if (hosts.length === 0) throw new ConfigError('TESSERA_STORE: redis-cluster:// needs host:port,host:port of some cluster nodes');
-      const { RedisStore } = await importStore('Redis', () => import('tessera/stores/redis'));
+      const { RedisStore } = await importStore('Redis', () => import('tessera-session/stores/redis'));
       const store = new RedisStore({ cluster: { rootNodes: hosts.map((h) => `redis://${h}`) }, ...(prefix !== null ? { prefix } : {}) });
       return { store, label: redact(url), kind: 'redis-cluster' };
     }
     case 'postgres':
     case 'postgresql': {
       const { url, value: schema } = takeParam(spec, 'schema');
-      const { PostgresStore } = await importStore('PostgreSQL', () => import('tessera/stores/postgres'));
+      const { PostgresStore } = await importStore('PostgreSQL', () => import('tessera-session/stores/postgres'));
       const store = new PostgresStore({ connectionString: url, ...(schema !== null ? { schema } : {}) });
       return { store, label: redact(url), kind: 'postgres' };
     }

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { ManualClock, SessionManager, parseToken, readCookies } from '../src/core/index.js';
+import { ManualClock, SessionManager, readCookies } from '../src/core/index.js';
+import { parseToken } from '../src/core/token.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { countingStore } from '../src/testing/index.js';
 

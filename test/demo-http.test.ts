@@ -1,11 +1,11 @@
 // The demo's HTTP helpers (demo/http.ts), which are the demo's own and not part of the package.
-// They run against the build: demo/http.ts imports `tessera` by its package name, which resolves
+// They run against the build: demo/http.ts imports `tessera-session` by its package name, which resolves
 // to `dist/` (build first: npx tsc -p tsconfig.build.json).
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { TooManyRequestsError, UpdateConflictError } from 'tessera';
+import { TooManyRequestsError, UpdateConflictError } from 'tessera-session';
 import { readJson, sendError, sendJson } from '../demo/http.js';
 
 async function listen(server: Server): Promise<number> {

@@ -78,6 +78,19 @@ describe('examples/express', () => {
     assert.equal(res.headers.get('set-cookie'), null);
   });
 
+  it("answers a malformed body with its 400 in JSON, through the app's handler after errorHandler()", async () => {
+    const res = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"username":' });
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'BAD_REQUEST');
+  });
+
+  it('guards the session list with requireAuth(): 401 NO_SESSION without a login', async () => {
+    const res = await fetch(`${base}/me/sessions`);
+    assert.equal(res.status, 401);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'NO_SESSION');
+  });
+
   it('logs in, counts twice, lists the session, logs out and clears the cookie', async () => {
     const login = await post('/login', undefined, { username: 'alice', password: 'wonderland' });
     assert.equal(login.status, 200);
@@ -107,9 +120,11 @@ describe('examples/express', () => {
     assert.equal(logout.status, 204);
     assert.match(logout.headers.get('set-cookie') ?? '', /^tessera=; Max-Age=0; Path=\//);
 
+    // The logged-out cookie opens nothing: this request has no session, and its answer clears the cookie.
     const stale = await fetch(`${base}/me/sessions`, { headers: { cookie } });
     assert.equal(stale.status, 401);
-    assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'SESSION_ENDED');
+    assert.equal(((await stale.json()) as { error: { code: string } }).error.code, 'NO_SESSION');
+    assert.match(stale.headers.get('set-cookie') ?? '', /^tessera=; Max-Age=0; Path=\//);
   });
 
   it('stops on SIGTERM', async () => {

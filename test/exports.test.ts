@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { exports: Record<string, unknown> };
 
 const expected: Record<string, string[]> = {
-  tessera: [
+  'tessera-session': [
     'SessionManager',
     'Session',
     'ManualClock',
@@ -19,13 +19,13 @@ const expected: Record<string, string[]> = {
     'createBlankSessionCookie',
     'sessionCookieHeaders',
   ],
-  'tessera/stores/memory': ['MemoryStore'],
-  'tessera/stores/sqlite': ['SqliteStore'],
-  'tessera/stores/redis': ['RedisStore'],
-  'tessera/stores/postgres': ['PostgresStore'],
-  'tessera/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
-  'tessera/adapters/express': ['session', 'errorHandler'],
-  'tessera/store-kit': [
+  'tessera-session/stores/memory': ['MemoryStore'],
+  'tessera-session/stores/sqlite': ['SqliteStore'],
+  'tessera-session/stores/redis': ['RedisStore'],
+  'tessera-session/stores/postgres': ['PostgresStore'],
+  'tessera-session/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
+  'tessera-session/adapters/express': ['session', 'errorHandler', 'requireAuth'],
+  'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',
     'applyChangeSet',
@@ -36,8 +36,38 @@ const expected: Record<string, string[]> = {
     'listingPage',
     'StoreUnavailableError',
   ],
-  'tessera/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec'],
+  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie'],
 };
+
+/**
+ * Store-author and internal pieces the root leaves out: it is the app's API. A store takes what it
+ * needs from `tessera-session/store-kit`; the rest are the core's own.
+ */
+const notFromRoot = [
+  'applyChangeSet',
+  'touched',
+  'hashesEqual',
+  'secretAccepted',
+  'sessionsToEvict',
+  'newRecord',
+  'expiresAt',
+  'isLive',
+  'isTouchDue',
+  'touchIntervalMs',
+  'cookieMaxAge',
+  'issueToken',
+  'renewToken',
+  'parseToken',
+  'hashSecret',
+  'keyedPartition',
+  'unkeyedPartition',
+  'partitionOfId',
+  'ID_SHARDS',
+  'SHARD_LENGTH',
+  'PARTITION_LENGTH',
+  'hasSubjectPartitions',
+  'toSessionInfo',
+];
 
 /** What each built module of `dist/src/<folder>/` imports. */
 function importsOf(folder: string): Array<{ file: string; specifier: string }> {
@@ -56,7 +86,7 @@ describe('package exports', () => {
   it('lists every module this test checks, and no other', () => {
     const names = Object.keys(pkg.exports)
       .filter((key) => key !== './package.json')
-      .map((key) => (key === '.' ? 'tessera' : `tessera/${key.slice(2)}`));
+      .map((key) => (key === '.' ? 'tessera-session' : `tessera-session/${key.slice(2)}`));
     assert.deepEqual(names.sort(), Object.keys(expected).sort());
   });
 
@@ -66,6 +96,14 @@ describe('package exports', () => {
       for (const name of names) assert.ok(module[name] !== undefined, `${specifier} exports ${name}`);
     });
   }
+
+  it('tessera-session exports none of the store-author and internal pieces', async () => {
+    const root = (await import('tessera-session')) as Record<string, unknown>;
+    assert.deepEqual(
+      notFromRoot.filter((name) => name in root),
+      [],
+    );
+  });
 
   it('the core imports nothing but node: built-ins and itself', () => {
     for (const { file, specifier } of importsOf('core')) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { hashSecret } from '../src/core/index.js';
+import { hashSecret } from '../src/core/token.js';
 import { PostgresStore } from '../src/stores/postgres/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { countingPool, databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';

@@ -3,12 +3,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createCluster } from 'redis';
-import { ManualClock, SessionManager, unkeyedPartition, type SessionPage } from '../src/core/index.js';
+import { ManualClock, SessionManager } from '../src/core/index.js';
+import { unkeyedPartition } from '../src/core/token.js';
+import type { SessionPage } from '../src/core/store.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord, runStoreConformance } from '../src/testing/index.js';
 import { sweepTogether } from './support/redis-concurrent-sweep.js';
 import { legacySession } from './support/redis-legacy.js';
 import { RedisServers, hasRedisServer, requireServices } from './support/redis-servers.js';
+import { compileScripts } from '../src/stores/redis/scripts/index.js';
 import { slotOf } from '../src/stores/redis/slots.js';
 
 const canSpawn = hasRedisServer();
@@ -62,6 +65,25 @@ describe('redis cluster: layout and the store-owned cluster client', { skip: ski
     await store?.close();
     if (probe?.isOpen) await probe.close().catch(() => probe.destroy());
     await own?.stopAll();
+  });
+
+  it('ready() connects and loads the scripts on every master', async () => {
+    const fresh = new RedisStore({ cluster: { rootNodes: ownPorts.map((p) => `redis://127.0.0.1:${p}`) }, prefix: 'ready:' });
+    try {
+      for (const port of ownPorts) await own?.cli(port, 'SCRIPT', 'FLUSH');
+      await fresh.ready();
+      const shas = Object.values(compileScripts(true, 300_000)).map((script) => script.sha);
+      for (const port of ownPorts) {
+        const exists = (await own?.cli(port, 'SCRIPT', 'EXISTS', ...shas))?.trim().split('\n');
+        assert.deepEqual(
+          exists,
+          shas.map(() => '1'),
+          `the scripts on the master at port ${port}`,
+        );
+      }
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('keeps a session and its subject index in one slot and counts across all masters', async () => {

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { ManualClock, SessionManager, SHARD_LENGTH, type SessionPage, type SessionRecord } from '../src/core/index.js';
+import { ManualClock, SessionManager, type SessionRecord } from '../src/core/index.js';
+import { SHARD_LENGTH } from '../src/core/token.js';
+import type { SessionPage } from '../src/core/store.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices } from './support/redis-servers.js';

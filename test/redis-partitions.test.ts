@@ -4,15 +4,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import {
-  InvalidOptionError,
-  ManualClock,
-  SessionManager,
-  SHARD_LENGTH,
-  keyedPartition,
-  partitionOfId,
-  unkeyedPartition,
-} from '../src/core/index.js';
+import { InvalidOptionError, ManualClock, SessionManager } from '../src/core/index.js';
+import { SHARD_LENGTH, keyedPartition, partitionOfId, unkeyedPartition } from '../src/core/token.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { makeRecord } from '../src/testing/index.js';
 import { legacySession } from './support/redis-legacy.js';

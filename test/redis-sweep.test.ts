@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { ID_SHARDS, ManualClock, SessionManager, SHARD_LENGTH, type RemovedSession } from '../src/core/index.js';
+import { ManualClock, SessionManager, type RemovedSession } from '../src/core/index.js';
+import { ID_SHARDS, SHARD_LENGTH } from '../src/core/token.js';
 import { createClient } from 'redis';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { SWEEP_STEP } from '../src/stores/redis/scripts/index.js';

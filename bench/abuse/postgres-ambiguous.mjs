@@ -11,8 +11,8 @@
 // public API, so it runs against 61cada9 as well. Run after `npm run build`:
 //   node bench/abuse/postgres-ambiguous.mjs
 import pg from 'pg';
-import { SessionManager } from 'tessera';
-import { PostgresStore } from 'tessera/stores/postgres';
+import { SessionManager } from 'tessera-session';
+import { PostgresStore } from 'tessera-session/stores/postgres';
 import { DATABASE_URL, randomId } from './sqlite-postgres-common.mjs';
 
 const DEVICE = { ip: '198.51.100.30', userAgent: 'ambiguous/1.0' };

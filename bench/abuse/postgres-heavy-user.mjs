@@ -11,8 +11,8 @@
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { SessionManager } from 'tessera';
-import { PostgresStore } from 'tessera/stores/postgres';
+import { SessionManager } from 'tessera-session';
+import { PostgresStore } from 'tessera-session/stores/postgres';
 import { DATABASE_URL, machine, openLoop, paced, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const HEAVY = Number(process.env.HEAVY_SESSIONS ?? 57_000);

@@ -11,9 +11,9 @@
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera';
+import { SessionManager } from 'tessera-session';
 import pg from 'pg';
-import { PostgresStore } from 'tessera/stores/postgres';
+import { PostgresStore } from 'tessera-session/stores/postgres';
 import { DATABASE_URL, machine, openLoop, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const EXPIRED = Number(process.env.EXPIRED_SESSIONS ?? 500_000);

@@ -26,8 +26,8 @@ const LIST_CALLS = Number(process.env.LIST_CALLS ?? 30);
 const QUERY_CALLS = 3;
 const PREFIX = 'heavy:';
 
-const tessera = await import('tessera');
-const { RedisStore } = await import('tessera/stores/redis');
+const tessera = await import('tessera-session');
+const { RedisStore } = await import('tessera-session/stores/redis');
 
 const own = process.env.BENCH_REDIS_URL === undefined ? await startRedis() : null;
 const url = process.env.BENCH_REDIS_URL ?? own.url;

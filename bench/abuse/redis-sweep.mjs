@@ -27,8 +27,8 @@ const USERS = 50_000;
 const PREFIX = 'sweep:';
 const BASELINE_MS = 5000;
 
-const tessera = await import('tessera');
-const { RedisStore } = await import('tessera/stores/redis');
+const tessera = await import('tessera-session');
+const { RedisStore } = await import('tessera-session/stores/redis');
 
 const own = process.env.BENCH_REDIS_URL === undefined ? await startRedis() : null;
 const url = process.env.BENCH_REDIS_URL ?? own.url;

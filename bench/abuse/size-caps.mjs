@@ -2,8 +2,8 @@
 // the manager (memory store), as the attack did over the demo's PUT /api/session/data/:field.
 // Prints how far it got and how large the stored record became. Run after `npm run build`:
 //   node bench/abuse/size-caps.mjs
-import { SessionManager } from 'tessera';
-import { MemoryStore } from 'tessera/stores/memory';
+import { SessionManager } from 'tessera-session';
+import { MemoryStore } from 'tessera-session/stores/memory';
 
 const FIELDS = 1536;
 const store = new MemoryStore();

@@ -12,8 +12,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera';
-import { SqliteStore } from 'tessera/stores/sqlite';
+import { SessionManager } from 'tessera-session';
+import { SqliteStore } from 'tessera-session/stores/sqlite';
 import { machine, openLoop, paced, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const HEAVY = Number(process.env.HEAVY_SESSIONS ?? 57_000);

@@ -13,8 +13,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera';
-import { SqliteStore } from 'tessera/stores/sqlite';
+import { SessionManager } from 'tessera-session';
+import { SqliteStore } from 'tessera-session/stores/sqlite';
 import { machine, openLoop, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const LOCK_MS = Number(process.env.LOCK_MS ?? 12_000);

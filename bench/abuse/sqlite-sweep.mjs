@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera';
-import { SqliteStore } from 'tessera/stores/sqlite';
+import { SessionManager } from 'tessera-session';
+import { SqliteStore } from 'tessera-session/stores/sqlite';
 import { machine, openLoop, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const EXPIRED = Number(process.env.EXPIRED_SESSIONS ?? 500_000);

@@ -20,19 +20,23 @@ async function construct(specifier, name, options) {
 }
 
 export async function openRedisStore(options = {}) {
-  return started(await construct('tessera/stores/redis', 'RedisStore', { url: env.redisUrl, prefix: env.prefix, ...options }));
+  return started(await construct('tessera-session/stores/redis', 'RedisStore', { url: env.redisUrl, prefix: env.prefix, ...options }));
 }
 
 export async function openSqliteStore(options = {}) {
-  return started(await construct('tessera/stores/sqlite', 'SqliteStore', { path: env.sqlitePath, ...options }));
+  return started(await construct('tessera-session/stores/sqlite', 'SqliteStore', { path: env.sqlitePath, ...options }));
 }
 
 export async function openPostgresStore(options = {}) {
   return started(
-    await construct('tessera/stores/postgres', 'PostgresStore', { connectionString: env.databaseUrl, schema: env.schema, ...options }),
+    await construct('tessera-session/stores/postgres', 'PostgresStore', {
+      connectionString: env.databaseUrl,
+      schema: env.schema,
+      ...options,
+    }),
   );
 }
 
 export function openMemoryStore(options = {}) {
-  return construct('tessera/stores/memory', 'MemoryStore', { maxSessions: 1_000_000, ...options });
+  return construct('tessera-session/stores/memory', 'MemoryStore', { maxSessions: 1_000_000, ...options });
 }

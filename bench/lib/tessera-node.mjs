@@ -10,8 +10,8 @@ export async function serveTesseraNode(store) {
 
 /** The request handler of `serveTesseraNode`, and its manager, for a server that listens itself. */
 export async function tesseraNodeHandler(store) {
-  const { SessionManager, errorResponse } = await importOrSkip('tessera');
-  const { loadSession } = await importOrSkip('tessera/adapters/node');
+  const { SessionManager, errorResponse } = await importOrSkip('tessera-session');
+  const { loadSession } = await importOrSkip('tessera-session/adapters/node');
   const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
   const handler = async (req, res) => {
     if (serveStats(req, res)) return;

@@ -11,7 +11,7 @@ import { cookieValue, env, importOrSkip, json, listenNode, redisClient, serveSta
 import { openRedisStore } from '../lib/stores.mjs';
 import { tesseraNodeHandler } from '../lib/tessera-node.mjs';
 
-const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera');
+const { defaultOptions, expiresAt, hashSecret, hashesEqual, parseToken, SHARD_LENGTH } = await importOrSkip('tessera-session');
 // Not a public export: the store's scripts, from the build the other variants run.
 const { INCREMENT, SCRIPT_FLAGS, withShebang } = await importOrSkip(
   new URL('../../dist/src/stores/redis/scripts/index.js', import.meta.url).href,

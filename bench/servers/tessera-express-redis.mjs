@@ -3,8 +3,8 @@ import express from 'express';
 import { env, IDLE_SECONDS, importOrSkip, stats } from '../lib/server-common.mjs';
 import { openRedisStore } from '../lib/stores.mjs';
 
-const { SessionManager } = await importOrSkip('tessera');
-const { session, errorHandler } = await importOrSkip('tessera/adapters/express');
+const { SessionManager } = await importOrSkip('tessera-session');
+const { session, errorHandler } = await importOrSkip('tessera-session/adapters/express');
 const manager = new SessionManager({ store: await openRedisStore(), idleTimeout: IDLE_SECONDS });
 
 const app = express();

@@ -1,5 +1,5 @@
 // README.md's "Express in a minute" as an app you can run. It imports tessera only by its public
-// names ('tessera', 'tessera/stores/sqlite', 'tessera/adapters/express'), as an app that installed
+// names ('tessera-session', 'tessera-session/stores/sqlite', 'tessera-session/adapters/express'), as an app that installed
 // the package would; here they resolve to this repository's build, so run `npm run build` first:
 //
 //   npm run build && npx tsx examples/express/app.ts
@@ -11,10 +11,10 @@
 import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import express from 'express';
-import { SessionManager } from 'tessera';
-import { SqliteStore } from 'tessera/stores/sqlite';
-import { session, errorHandler } from 'tessera/adapters/express';
+import express, { type ErrorRequestHandler } from 'express';
+import { SessionManager } from 'tessera-session';
+import { SqliteStore } from 'tessera-session/stores/sqlite';
+import { errorHandler, requireAuth, session } from 'tessera-session/adapters/express';
 
 const store = new SqliteStore({ path: process.env.SESSIONS_DB ?? './sessions.db' });
 const sessions = new SessionManager({
@@ -40,15 +40,25 @@ app.post('/login', async (req, res) => {
 app.post('/cart', async (req, res) => {
   res.json({ items: await req.session.increment('items') }); // never loses a concurrent increment
 });
-app.get('/me/sessions', async (req, res) =>
+app.get('/me/sessions', requireAuth(), async (req, res) =>
   res.json(await req.session.listSessions({ cursor: typeof req.query.cursor === 'string' ? req.query.cursor : null })),
 ); // a page: { sessions, nextCursor }
-app.post('/me/logout-others', async (req, res) => res.json({ revoked: await req.session.revokeOtherSessions() }));
+app.post('/me/logout-others', requireAuth(), async (req, res) => res.json({ revoked: await req.session.revokeOtherSessions() }));
 app.post('/logout', async (req, res) => {
   await req.session.logout();
   res.status(204).end();
 });
-app.use(errorHandler()); // tessera errors as {error:{code,message}}; a store outage is a 503
+app.use(errorHandler()); // tessera's errors as {error:{code,message}} (401 NO_SESSION, a store outage 503); others go on
+// Yours, after errorHandler(): a bug is logged and answered 500; express.json()'s 400 and 413 keep their status.
+const appErrors: ErrorRequestHandler = (error, _req, res, next) => {
+  if (res.headersSent) return next(error);
+  const status = error?.expose === true ? error.status : 500;
+  if (status === 500) console.error(error); // your logger
+  res
+    .status(status)
+    .json({ error: { code: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: status === 500 ? 'internal error' : error.message } });
+};
+app.use(appErrors);
 
 // A stand-in for your user database: one user, alice, password "wonderland", kept as a salted
 // scrypt hash (made at start-up) and compared in constant time; an unknown name costs the same

@@ -4,6 +4,7 @@ export interface Clock {
   now(): number;
 }
 
+/** `Date.now()`: the clock a manager uses unless given another. */
 export const systemClock: Clock = Object.freeze({ now: () => Date.now() });
 
 /** A clock that moves only when told to; for tests of expiry without sleeping. */
@@ -20,6 +21,7 @@ export class ManualClock implements Clock {
     if (!(ms >= 0)) throw new RangeError('a clock only moves forward');
     this.#now += ms;
   }
+  /** Sets the time to `ms` milliseconds since the epoch, backwards too (a clock stepped back by NTP, say). */
   set(ms: number): void {
     this.#now = ms;
   }

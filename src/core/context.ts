@@ -27,12 +27,14 @@ export interface SessionContext {
   countAnonymous(): void;
   /** Runs `undo` now and, while the store is unavailable, again until `until`. */
   compensate(undo: () => Promise<void>, until: number): void;
+  /** Warns, once per manager, of a session's idle timeout that is likely a mistake (`where`: which setting). */
+  warnIdleTimeout(seconds: number, where: string): void;
   revokeOwn(subject: string, id: string): Promise<boolean>;
   revokeSubject(subject: string, except: string | null): Promise<number>;
 }
 
 /** What a request's context asks of the manager that made it. */
-type Manager = Pick<SessionManager, 'options' | 'list' | 'revoke' | 'revokeAll' | 'countAnonymous' | 'compensate'>;
+type Manager = Pick<SessionManager, 'options' | 'list' | 'revoke' | 'revokeAll' | 'countAnonymous' | 'compensate' | 'warnIdleTimeout'>;
 
 /** The manager's side of one request's session: one object per request, no closures. */
 export class RequestContext implements SessionContext {
@@ -54,6 +56,10 @@ export class RequestContext implements SessionContext {
 
   compensate(undo: () => Promise<void>, until: number): void {
     this.manager.compensate(undo, until);
+  }
+
+  warnIdleTimeout(seconds: number, where: string): void {
+    this.manager.warnIdleTimeout(seconds, where);
   }
 
   writeCookie(token: string | null, absoluteExpiresAt: number): void {

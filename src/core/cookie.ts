@@ -35,15 +35,22 @@ export function readCookies(header: string | undefined | null, name: string): st
   return values;
 }
 
+/** When the browser sends the cookie with a request from another site: `'lax'` on top-level navigations only, `'strict'` never. */
 export type SameSite = 'lax' | 'strict';
 
+/** The attributes of one `Set-Cookie` value. */
 export interface CookieAttributes {
   /** Seconds until the browser drops the cookie; 0 deletes it. */
   maxAge: number;
+  /** Sent over HTTPS only. */
   secure: boolean;
+  /** When the browser sends it with a request from another site. */
   sameSite: SameSite;
+  /** Hidden from scripts in the page. */
   httpOnly: boolean;
+  /** The paths it is sent to; starts with `/`. */
   path: string;
+  /** The domain it is shared with; absent for a host-only cookie (which `__Host-` requires). */
   domain?: string;
 }
 

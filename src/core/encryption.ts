@@ -12,6 +12,7 @@ import type { CodecContext, ValueCodec } from './codec.js';
 import { InvalidOptionError } from './errors.js';
 import type { JsonValue } from './store.js';
 
+/** One key of an encryption key ring (see `parseKeyRing` and `generateKey`). */
 export interface EncryptionKey {
   /** Written beside each ciphertext: 1-32 of A-Z a-z 0-9 _ -. */
   id: string;

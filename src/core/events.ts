@@ -2,17 +2,27 @@ import type { DeviceInfo, RemovedSession, SessionRecord } from './store.js';
 
 /** A session as shown to its user or an admin: no secret, no hash, no app data. */
 export interface SessionInfo {
+  /** Public id: safe to show and to revoke by, useless as a credential. */
   id: string;
+  /** The user id given to `login()`; null while anonymous. */
   subject: string | null;
+  /** The name given to `login()`; null when none was given. */
   displayName: string | null;
+  /** When the session was first stored, in ms since the epoch; a login keeps it. */
   createdAt: number;
+  /** The last request that touched it (written at most once per touch interval). */
   lastSeenAt: number;
+  /** When it ends unless used again: the earlier of the idle deadline and `absoluteExpiresAt`. */
   expiresAt: number;
+  /** When it ends whatever its activity; set at creation and at each login. */
   absoluteExpiresAt: number;
   /** Idle timeout in seconds. */
   idleTimeout: number;
+  /** When the user last logged in; null while anonymous. */
   authenticatedAt: number | null;
+  /** Where the session was first stored from. */
   createdDevice: DeviceInfo;
+  /** Where it was last used from. */
   lastDevice: DeviceInfo;
 }
 
@@ -35,19 +45,80 @@ export function toSessionInfo(record: SessionRecord): SessionInfo {
 /** Why a session was ended before its time. */
 export type RevokeReason = 'logout' | 'user' | 'admin' | 'evicted';
 
+/**
+ * What `SessionManager.on` and `subscribe` deliver. Events carry public ids and subjects, never a
+ * token; `at` is when it happened, in ms since the epoch on the manager's clock.
+ */
 export type SessionEvent =
-  | { type: 'created'; at: number; session: SessionInfo }
-  | { type: 'loggedIn'; at: number; session: SessionInfo; previousId: string | null }
-  | { type: 'rotated'; at: number; session: SessionInfo; previousId: string }
-  | { type: 'revoked'; at: number; session: RemovedSession; reason: RevokeReason }
-  | { type: 'expired'; at: number; session: RemovedSession }
-  /** A stored session could not be decoded (for example, its encryption key was removed); it was treated as no session. */
-  | { type: 'unreadable'; at: number; session: RemovedSession }
-  /** A client address presented more unknown tokens than `bruteForceLimit` allows in a minute. */
-  | { type: 'bruteForce'; at: number; ip: string; attempts: number };
+  | {
+      /** An anonymous session was stored (its first write). */
+      type: 'created';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The new session. */
+      session: SessionInfo;
+    }
+  | {
+      /** `login()` succeeded. */
+      type: 'loggedIn';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The logged-in session, under its new id. */
+      session: SessionInfo;
+      /** The session it replaced; null when there was none stored. */
+      previousId: string | null;
+    }
+  | {
+      /** `rotate()` or a renewal gave the session a new token. */
+      type: 'rotated';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The session after it. */
+      session: SessionInfo;
+      /** The id before it (a renewal keeps the id). */
+      previousId: string;
+    }
+  | {
+      /** A session was ended before its time. */
+      type: 'revoked';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The session ended. */
+      session: RemovedSession;
+      /** Who ended it. */
+      reason: RevokeReason;
+    }
+  | {
+      /** The sweep removed a session past its idle or absolute expiry. */
+      type: 'expired';
+      /** When the sweep removed it, in ms since the epoch. */
+      at: number;
+      /** The session removed. */
+      session: RemovedSession;
+    }
+  | {
+      /** A stored session could not be decoded (its encryption key was removed); it was treated as no session and removed. */
+      type: 'unreadable';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The session removed. */
+      session: RemovedSession;
+    }
+  | {
+      /** A client address presented more unknown tokens than `bruteForceLimit` allows in a minute (once per address and minute). */
+      type: 'bruteForce';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** The client address. */
+      ip: string;
+      /** Unknown tokens it presented this minute. */
+      attempts: number;
+    };
 
+/** The kinds of {@link SessionEvent}, for `SessionManager.on`. */
 export type SessionEventType = SessionEvent['type'];
-export type EventOf<T extends SessionEventType> = Extract<SessionEvent, { type: T }>;
+/** The event of one kind: `EventOf<'revoked'>` has a `reason`. */
+export type EventOf<T extends SessionEventType> = Extract<SessionEvent, Record<'type', T>>;
 type Listener = (event: SessionEvent) => void | Promise<void>;
 
 /**

@@ -16,6 +16,7 @@ export function expiresAt(lastSeenAt: number, idleTimeoutSeconds: number, absolu
   return Math.min(lastSeenAt + idleTimeoutSeconds * 1000, absoluteExpiresAt);
 }
 
+/** Whether a record is live at `now`: strictly before its `expiresAt`. */
 export function isLive(record: { expiresAt: number }, now: number): boolean {
   return now < record.expiresAt;
 }
@@ -25,6 +26,7 @@ export function touchIntervalMs(idleTimeoutSeconds: number, policy: TouchPolicy)
   return Math.min(policy.maxIntervalMs, Math.floor(idleTimeoutSeconds * 1000 * policy.idleFraction));
 }
 
+/** Whether a read at `now` must write `lastSeenAt` again (see `touchIntervalMs`). */
 export function isTouchDue(record: { lastSeenAt: number; idleTimeout: number }, now: number, policy: TouchPolicy): boolean {
   return now - record.lastSeenAt >= touchIntervalMs(record.idleTimeout, policy);
 }

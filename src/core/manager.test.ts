@@ -313,10 +313,35 @@ describe('per-user management', () => {
     assert.equal(page.nextCursor, null);
   });
 
-  it('management calls need a logged-in session', async () => {
+  it('management calls need a logged-in session: NO_SESSION when the request never had one', async () => {
     const m = manager();
     const { session } = await request(m, null);
+    await assert.rejects(session.listSessions(), { code: 'NO_SESSION', status: 401 });
+    await assert.rejects(session.revokeOtherSessions(), { code: 'NO_SESSION' });
+    await assert.rejects(session.revokeSession('x'), { code: 'NO_SESSION' });
+    await session.set('cart', 1);
+    assert.equal(session.isStored, true);
+    await assert.rejects(session.listSessions(), { code: 'NO_SESSION' }, 'a stored anonymous session is not logged in either');
+  });
+
+  it('management calls on a session revoked while the request ran: SESSION_ENDED, as for its writes', async () => {
+    const m = manager();
+    const { session } = await request(m, null);
+    await session.login('alice');
+    await m.revoke(session.id as string);
+    await assert.rejects(session.set('x', 1), { code: 'SESSION_ENDED' });
     await assert.rejects(session.listSessions(), { code: 'SESSION_ENDED' });
+  });
+
+  it('management calls of a request whose token a login in another request replaced: SESSION_ENDED', async () => {
+    const m = manager();
+    const first = await request(m, null);
+    await first.session.set('cart', 1);
+    const anonymous = first.session.issuedToken as string;
+    await (await request(m, anonymous)).session.login('alice');
+    const { session: late } = await request(m, anonymous);
+    assert.equal(late.superseded, true);
+    await assert.rejects(late.listSessions(), { code: 'SESSION_ENDED' });
   });
 });
 
@@ -334,7 +359,8 @@ describe('options and errors', () => {
     const outage = errorResponse(new StoreUnavailableError('down', { retryAfter: 2 }));
     assert.equal(outage.status, 503);
     assert.equal(outage.headers['retry-after'], '2');
-    assert.deepEqual(outage.body, { error: { code: 'STORE_UNAVAILABLE', message: 'down' } });
+    // The error's own message may quote the store's internals: a client is told only this.
+    assert.deepEqual(outage.body, { error: { code: 'STORE_UNAVAILABLE', message: 'the session store is unavailable' } });
     assert.equal(errorResponse(new NoSessionError()).status, 401);
     const unknown = errorResponse(new Error('secret internals at /srv/app.js:12'));
     assert.deepEqual(unknown, { status: 500, headers: unknown.headers, body: { error: { code: 'INTERNAL', message: 'internal error' } } });

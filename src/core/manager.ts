@@ -1,4 +1,5 @@
 import { readBearer, readCookies } from './cookie.js';
+import type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
@@ -12,6 +13,7 @@ import {
   type SessionInfo,
 } from './events.js';
 import { isLive } from './expiry.js';
+import { OptionWarnings } from './option-checks.js';
 import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions } from './session-cookie.js';
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
@@ -21,52 +23,7 @@ import { hashesEqual, secretAccepted } from './record-ops.js';
 import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
 import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
 
-/** What the core needs to know about an incoming request; adapters fill it in. */
-export interface SessionRequest {
-  /** The raw `Cookie` header. */
-  cookie?: string | null | undefined;
-  /** The raw `Authorization` header (read only when `bearer` is on). */
-  authorization?: string | null | undefined;
-  /** Whether the request reached the app over HTTPS. */
-  secure: boolean;
-  ip?: string | null | undefined;
-  userAgent?: string | null | undefined;
-  /**
-   * Receives the `Set-Cookie` value whenever the session cookie must be set or cleared, possibly
-   * more than once per request: `sessionCookieHeaders` gives the response headers that follow.
-   */
-  setCookie?: ((value: string) => void) | undefined;
-  /**
-   * The request's `Idempotency-Key` header: its writes are applied once, however often the
-   * request is retried with the same key within `idempotencyWindow`. At most 200 printable ASCII
-   * characters; anything else is a `BadRequestError`.
-   */
-  idempotencyKey?: string | null | undefined;
-}
-
-export interface ListOptions {
-  /** A previous page's `nextCursor`; null or absent for the first page. */
-  cursor?: string | null;
-  /** @default 50 (at most 1000) */
-  limit?: number;
-  /** The session to flag `current`. */
-  currentId?: string | null;
-}
-
-export interface SessionListPage {
-  sessions: Array<SessionInfo & { current: boolean }>;
-  /** Null on the last page. */
-  nextCursor: string | null;
-}
-
-export interface SessionQueryOptions {
-  subject?: string;
-  displayNamePrefix?: string;
-  id?: string;
-  cursor?: string | null;
-  /** @default 50 */
-  limit?: number;
-}
+export type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
 
 const MAX_USER_AGENT = 512;
 const MAX_IP = 64;
@@ -101,6 +58,7 @@ function clip(value: string | null | undefined, max: number): string | null {
  * const session = await sessions.load({ cookie: req.headers.cookie, secure: false, setCookie });
  */
 export class SessionManager {
+  /** The options it runs with, checked and with their defaults, frozen. */
   readonly options: ResolvedOptions;
   readonly #events: SessionEvents;
   #sweeper: NodeJS.Timeout | null = null;
@@ -108,9 +66,11 @@ export class SessionManager {
   #closed = false;
   readonly #limiter: ClientLimiter;
   readonly #compensations: Compensations;
+  readonly #warnings = new OptionWarnings();
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
+    this.warnIdleTimeout(this.options.idleTimeout, 'idleTimeout');
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
     this.#limiter = new ClientLimiter(this.options, (ip, attempts, at) => this.#events.emit({ type: 'bruteForce', at, ip, attempts }));
@@ -322,7 +282,12 @@ export class SessionManager {
   }
 
   /** Live sessions matching every given filter, ordered by id, a page at a time. */
-  async query(options: SessionQueryOptions = {}): Promise<{ sessions: SessionInfo[]; nextCursor: string | null }> {
+  async query(options: SessionQueryOptions = {}): Promise<{
+    /** Ordered by id. */
+    sessions: SessionInfo[];
+    /** Null on the last page. */
+    nextCursor: string | null;
+  }> {
     const limit = pageLimit(options.limit);
     const page = await this.#index().query({ ...options, limit, now: this.options.clock.now() });
     return { sessions: page.sessions.map(toSessionInfo), nextCursor: page.nextCursor };
@@ -334,6 +299,11 @@ export class SessionManager {
       this.#sweeping = null;
     });
     return this.#sweeping;
+  }
+
+  /** Resolves once the store can serve (its `ready()`; one without is ready), or rejects with why not: await it at start-up. */
+  async ready(): Promise<void> {
+    await this.options.store.ready?.();
   }
 
   /**
@@ -396,6 +366,11 @@ export class SessionManager {
   countAnonymous(ip: string | null): void {
     const retryAfter = this.#limiter.anonymousSession(ip, this.options.clock.now());
     if (retryAfter !== null) throw new TooManyRequestsError(retryAfter, 'too many new sessions from this address; try again shortly');
+  }
+
+  /** @internal Warns, once per manager, of an idle timeout (`where`: which one) that is likely a mistake. */
+  warnIdleTimeout(seconds: number, where: string): void {
+    this.#warnings.idleTimeout(seconds, this.options.absoluteTimeout, where);
   }
 
   /** @internal Runs an undo for a write whose outcome is unknown; see `Compensations`. */

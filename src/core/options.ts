@@ -3,8 +3,11 @@ import { jsonCodec, type ValueCodec } from './codec.js';
 import type { SameSite } from './cookie.js';
 import { InvalidOptionError } from './errors.js';
 import type { TouchPolicy } from './expiry.js';
+import { assertKnownOptions, assertStore } from './option-checks.js';
+import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionStore } from './store.js';
 
+/** How the session cookie is named and sent. */
 export interface CookieOptions {
   /**
    * Cookie name. When the cookie is Secure, `__Host-` is put in front of it, which makes the
@@ -18,10 +21,15 @@ export interface CookieOptions {
    * @default 'auto'
    */
   secure?: 'auto' | boolean;
-  /** @default 'lax' */
+  /**
+   * `'lax'`: the browser sends the cookie on same-site requests and top-level navigations from
+   * other sites; `'strict'`: on same-site requests only.
+   * @default 'lax'
+   */
   sameSite?: SameSite;
 }
 
+/** The options of `new SessionManager(options)`; only `store` is required. Times are in seconds. */
 export interface SessionManagerOptions {
   /** Where sessions live. */
   store: SessionStore;
@@ -56,6 +64,7 @@ export interface SessionManagerOptions {
    * @default 'evict-oldest'
    */
   onLimit?: 'evict-oldest' | 'reject';
+  /** How the session cookie is named and sent. */
   cookie?: CookieOptions;
   /**
    * Accept `Authorization: Bearer <token>` (for API clients). Tokens in URLs are never accepted.
@@ -68,7 +77,11 @@ export interface SessionManagerOptions {
    * @default 60
    */
   cleanupInterval?: number | false;
-  /** @default 500 */
+  /**
+   * Expired sessions removed per store call of a sweep; the sweep lets other work run between
+   * batches.
+   * @default 500
+   */
   cleanupBatchSize?: number;
   /**
    * Anonymous sessions one client address may create per minute (a first write without a
@@ -133,62 +146,133 @@ export interface SessionManagerOptions {
    * @default 30
    */
   renewalGracePeriod?: number;
-  /** @default the system clock */
+  /**
+   * Where every expiry decision gets the time; `ManualClock` (from `tessera-session/testing`)
+   * lets a test move it.
+   * @default the system clock
+   */
   clock?: Clock;
-  /** @default plain JSON */
+  /**
+   * How data values are stored; `encryptionCodec(keys)` stores AES-256-GCM ciphertext.
+   * @default plain JSON
+   */
   codec?: ValueCodec;
   /**
-   * Called when an event listener throws.
+   * Called when an event listener throws (or `onStoreError` does).
    * @default writes to console.error
    */
   onListenerError?: (error: unknown) => void;
+  /**
+   * Called once for every store call that fails: an outage (`StoreUnavailableError`, with the
+   * driver's error as its `cause`) or an error the store did not mean to throw, and `operation`,
+   * the store method (`'load'`, `'apply'`, `'deleteExpired'`…). Failures no request sees are
+   * reported too: the cleanup sweep, and the undo of a write whose outcome was unknown. Clients
+   * are told only that the session store is unavailable (see `errorResponse`): this is where the
+   * cause goes, to be logged or counted. It runs inside the failing call and must not block; what
+   * it throws goes to `onListenerError` and never reaches the request.
+   * @default writes the operation and the error to console.error: the first failure, then at most
+   * one line every ten seconds while failures go on
+   */
+  onStoreError?: (error: unknown, context: { operation: StoreOperation }) => void | Promise<void>;
 }
 
+/**
+ * The options a manager runs with (`SessionManager.options`): every {@link SessionManagerOptions}
+ * field checked and with its default filled in, frozen.
+ */
 export interface ResolvedOptions {
+  /** The app's store as the manager calls it: the same calls, each failure reported to `onStoreError`. */
   readonly store: SessionStore;
+  /** See {@link SessionManagerOptions.idleTimeout}. */
   readonly idleTimeout: number;
+  /** See {@link SessionManagerOptions.absoluteTimeout}. */
   readonly absoluteTimeout: number;
+  /** When a read writes `lastSeenAt` again, from {@link SessionManagerOptions.touchInterval}. */
   readonly touch: Readonly<TouchPolicy>;
+  /** See {@link SessionManagerOptions.maxSessionsPerSubject}. */
   readonly maxSessionsPerSubject: number;
+  /** See {@link SessionManagerOptions.onLimit}. */
   readonly onLimit: 'evict-oldest' | 'reject';
+  /** See {@link SessionManagerOptions.cookie}. */
   readonly cookie: Readonly<Required<CookieOptions>>;
+  /** See {@link SessionManagerOptions.bearer}. */
   readonly bearer: boolean;
+  /** See {@link SessionManagerOptions.cleanupInterval}. */
   readonly cleanupInterval: number | false;
+  /** See {@link SessionManagerOptions.cleanupBatchSize}. */
   readonly cleanupBatchSize: number;
+  /** See {@link SessionManagerOptions.anonymousSessionLimit}. */
   readonly anonymousSessionLimit: number | false;
+  /** See {@link SessionManagerOptions.maxFields}. */
   readonly maxFields: number;
+  /** See {@link SessionManagerOptions.maxValueBytes}. */
   readonly maxValueBytes: number;
+  /** See {@link SessionManagerOptions.maxSessionBytes}. */
   readonly maxSessionBytes: number;
+  /** See {@link SessionManagerOptions.idempotencyWindow}. */
   readonly idempotencyWindow: number;
+  /** See {@link SessionManagerOptions.bruteForceLimit}. */
   readonly bruteForceLimit: number | false;
+  /** See {@link SessionManagerOptions.bruteForceAction}. */
   readonly bruteForceAction: 'detect' | 'block';
+  /** See {@link SessionManagerOptions.renewalInterval}. */
   readonly renewalInterval: number | false;
+  /** See {@link SessionManagerOptions.renewalGracePeriod}. */
   readonly renewalGracePeriod: number;
+  /** See {@link SessionManagerOptions.clock}. */
   readonly clock: Clock;
+  /** See {@link SessionManagerOptions.codec}. */
   readonly codec: ValueCodec;
+  /** See {@link SessionManagerOptions.onListenerError}. */
   readonly onListenerError: (error: unknown) => void;
 }
 
-/** The secure defaults, in one place. */
+/** The secure defaults, in one place: each field is the default of the {@link SessionManagerOptions} field of that name. */
 export const defaultOptions = Object.freeze({
+  /** Seconds: 30 minutes. */
   idleTimeout: 1800,
+  /** Seconds: 24 hours. */
   absoluteTimeout: 86_400,
+  /** Seconds. */
   touchInterval: 60,
+  /** A read writes `lastSeenAt` again after at most this fraction of the idle timeout (not an option). */
   touchIdleFraction: 0.1,
+  /** Sessions per user. */
   maxSessionsPerSubject: 100,
+  /** The oldest sessions end. */
   onLimit: 'evict-oldest' as const,
-  cookie: Object.freeze({ name: 'tessera', secure: 'auto' as const, sameSite: 'lax' as const }),
+  /** The cookie's defaults. */
+  cookie: Object.freeze({
+    /** `tessera`, or `__Host-tessera` when Secure. */
+    name: 'tessera',
+    /** Secure exactly on HTTPS requests. */
+    secure: 'auto' as const,
+    /** Sent on same-site requests and top-level navigations. */
+    sameSite: 'lax' as const,
+  }),
+  /** Cookies only. */
   bearer: false,
+  /** Seconds between sweeps. */
   cleanupInterval: 60,
+  /** Sessions per sweep batch. */
   cleanupBatchSize: 500,
+  /** Anonymous sessions per client address per minute. */
   anonymousSessionLimit: 300,
+  /** Fields per session. */
   maxFields: 128,
+  /** Bytes of one value, as JSON. */
   maxValueBytes: 16 * 1024,
+  /** Bytes of a session's data, as JSON. */
   maxSessionBytes: 64 * 1024,
+  /** Seconds an idempotency key is remembered. */
   idempotencyWindow: 600,
+  /** Unknown tokens per client address per minute. */
   bruteForceLimit: 120,
+  /** Only the event. */
   bruteForceAction: 'detect' as const,
+  /** Tokens are not renewed. */
   renewalInterval: false as const,
+  /** Seconds. */
   renewalGracePeriod: 30,
 });
 
@@ -209,12 +293,20 @@ function positiveInteger(name: string, value: unknown): number {
   return value;
 }
 
+function defaultOnListenerError(error: unknown): void {
+  console.error('tessera: event listener failed', error);
+}
+
 export function resolveOptions(options: SessionManagerOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError('options are required');
-  const { store } = options;
-  if (store === null || typeof store !== 'object' || typeof store.load !== 'function' || store.capabilities === undefined) {
-    throw new InvalidOptionError('options.store must be a SessionStore');
-  }
+  assertKnownOptions(options);
+  assertStore(options.store);
+  const onListenerError = options.onListenerError ?? defaultOnListenerError;
+  const clock = options.clock ?? systemClock;
+  const onStoreError: StoreErrorHandler = options.onStoreError ?? logStoreErrors(clock);
+  if (typeof onStoreError !== 'function') throw new InvalidOptionError('onStoreError must be a function');
+  // Every store call goes through it, so that each failure reaches onStoreError whoever made the call.
+  const store = new ReportingStore(options.store, onStoreError, onListenerError);
   const idleTimeout = assertTimeout('idleTimeout', options.idleTimeout ?? defaultOptions.idleTimeout);
   const absoluteTimeout = assertTimeout('absoluteTimeout', options.absoluteTimeout ?? defaultOptions.absoluteTimeout);
   const touchInterval = assertTimeout('touchInterval', options.touchInterval ?? defaultOptions.touchInterval);
@@ -276,8 +368,8 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     bearer: options.bearer ?? defaultOptions.bearer,
     cleanupInterval,
     cleanupBatchSize,
-    clock: options.clock ?? systemClock,
+    clock,
     codec: options.codec ?? jsonCodec,
-    onListenerError: options.onListenerError ?? ((error: unknown) => console.error('tessera: event listener failed', error)),
+    onListenerError,
   });
 }

@@ -83,10 +83,3 @@ export function applyChangeSet(record: SessionRecord, changes: ChangeSet): Sessi
     previousSecretExpiresAt: renewal === undefined ? record.previousSecretExpiresAt : renewal.previousSecretExpiresAt,
   };
 }
-
-/** Which of a subject's live sessions (oldest first) must go so that one more fits under `max`. */
-export function sessionsToEvict<T extends { createdAt: number; id: string }>(live: T[], max: number): T[] {
-  const excess = live.length - max + 1;
-  if (excess <= 0) return [];
-  return [...live].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1)).slice(0, excess);
-}

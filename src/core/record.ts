@@ -5,11 +5,13 @@ import type { DeviceInfo, JsonValue, SessionRecord } from './store.js';
 export interface NewRecordFields {
   /** From the issued token. */
   id: string;
+  /** From the issued token: the stored hash of its secret. */
   secretHash: string;
   /** When the record is made: its `lastSeenAt` and `renewedAt`, and its `createdAt` unless given. */
   now: number;
   /** Sliding timeout in seconds. */
   idleTimeout: number;
+  /** When the session ends whatever its activity. */
   absoluteExpiresAt: number;
   /** The device of this request: the record's `lastDevice`, and its `createdDevice` unless given. */
   device: DeviceInfo;

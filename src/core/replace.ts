@@ -1,7 +1,8 @@
 /**
  * Login and rotation: a new record under a new token replaces the session in one store call, so
  * the old token dies at once (the session-fixation defence). Both retry the same way when another
- * request changed the session meanwhile; they differ only in what the new record keeps.
+ * request changed the session meanwhile; they differ only in what the new record keeps, which is
+ * decided again on each attempt, against the session as that attempt found it.
  */
 import { decodeData, encodeData } from './changes.js';
 import type { SessionContext } from './context.js';
@@ -9,12 +10,33 @@ import { SessionLimitError, StoreUnavailableError, UpdateConflictError } from '.
 import { newRecord, type NewRecordFields } from './record.js';
 import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { issueToken } from './token.js';
+import { withFields, type CheckedFields } from './values.js';
 
+/** How `Session.login` logs in. */
 export interface LoginOptions {
   /** Shown in session lists and searchable by prefix. */
   displayName?: string | null;
   /** Idle timeout in seconds for this session, overriding the manager's. */
   idleTimeout?: number;
+  /**
+   * Whether the data of the session logged in carries over. Left out, it does when that session
+   * was anonymous or already belonged to `subject` (a cart survives the login), and the session
+   * starts empty when it belonged to another subject, so nothing of theirs reaches the new one.
+   * `true` keeps the data in every case, `false` in none. Decided against the session as it is
+   * when the login is stored: a field another request added meanwhile is kept or dropped with
+   * the rest.
+   * @default undefined (kept unless the session belonged to another subject)
+   */
+  keepData?: boolean;
+  /**
+   * Fields to set in the logged-in session, stored by the same atomic store call as the login, so
+   * no request ever sees it logged in without them. Written over the data kept: a field named here
+   * replaces a kept one, and the other kept fields stay. Checked as `set()` checks a value (keys,
+   * JSON values, `maxFields`, `maxValueBytes`, and `maxSessionBytes` counted with the data kept);
+   * a login they do not fit fails with `SessionTooLargeError` and changes nothing.
+   * @default {} (no fields set)
+   */
+  data?: Readonly<Record<string, unknown>>;
 }
 
 /** The session that replaced another: its record, the token that opens it, and its decoded data. */
@@ -35,6 +57,8 @@ interface Plan {
   readonly subject: string | null;
   /** The new record's fields that follow from the session replaced (read again after a conflict; null: none stored). */
   fields(current: SessionRecord | null, now: number): PlannedFields;
+  /** The new record's data, from the session replaced and its decoded data (read again after a conflict). */
+  data(current: SessionRecord | null, stored: Map<string, JsonValue>): Map<string, JsonValue>;
   /** The session replaced ended meanwhile: a login goes on as a new session; a rotation has nothing left to rotate. */
   readonly whenEnded: 'start afresh' | 'stop';
 }
@@ -44,16 +68,18 @@ const TRIM_BATCH = 500;
 const REPLACE_ATTEMPTS = 8;
 
 /**
- * Authenticates `current` (null: nothing stored yet) as `subject` under a new token. Data is
- * kept, the absolute lifetime restarts. Throws `SessionLimitError` when the subject is at its
- * limit and `onLimit` is `'reject'`.
+ * Authenticates `current` (null: nothing stored yet) as `subject` under a new token, with its data
+ * kept or not as `options.keepData` says and the checked fields `given` (`options.data`) written
+ * over it; the absolute lifetime restarts. Throws `SessionLimitError` when the subject is at its
+ * limit and `onLimit` is `'reject'`, and `SessionTooLargeError` when `given` does not fit.
  */
 export async function replaceForLogin(
   ctx: SessionContext,
   current: SessionRecord | null,
   data: Map<string, JsonValue>,
   subject: string,
-  options: LoginOptions,
+  options: Omit<LoginOptions, 'data'>,
+  given: CheckedFields,
 ): Promise<Replacement> {
   const { idleTimeout, absoluteTimeout } = ctx.options;
   const fields = (replaced: SessionRecord | null, now: number): PlannedFields => ({
@@ -62,7 +88,13 @@ export async function replaceForLogin(
     displayName: options.displayName ?? null,
     authenticatedAt: now,
   });
-  return (await replace(ctx, current, data, { subject, fields, whenEnded: 'start afresh' })) as Replacement;
+  const kept = (replaced: SessionRecord | null, stored: Map<string, JsonValue>): Map<string, JsonValue> => {
+    // A session's subject changes only by a login, which gives it a new id: the record read on a
+    // retry has the subject this login replaces, or is gone (and `stored` empty).
+    const keep = options.keepData ?? (replaced?.subject == null || replaced.subject === subject);
+    return withFields(keep ? stored : new Map(), given, ctx.options);
+  };
+  return (await replace(ctx, current, data, { subject, fields, data: kept, whenEnded: 'start afresh' })) as Replacement;
 }
 
 /** Issues a new token for `current`, which keeps everything else; null when it ended meanwhile. */
@@ -72,7 +104,7 @@ export function replaceForRotation(ctx: SessionContext, current: SessionRecord, 
     const { idleTimeout, absoluteExpiresAt, displayName, authenticatedAt } = replaced as SessionRecord;
     return { idleTimeout, absoluteExpiresAt, displayName, authenticatedAt };
   };
-  return replace(ctx, current, data, { subject: current.subject, fields, whenEnded: 'stop' });
+  return replace(ctx, current, data, { subject: current.subject, fields, data: (_, stored) => stored, whenEnded: 'stop' });
 }
 
 async function replace(
@@ -88,6 +120,7 @@ async function replace(
   const limited = subject !== null && Number.isFinite(maxSessionsPerSubject);
   for (let attempt = 0; attempt < REPLACE_ATTEMPTS; attempt++) {
     const now = clock.now();
+    const next = plan.data(current, data);
     const issued = issueToken(partition);
     const record = newRecord({
       id: issued.id,
@@ -98,7 +131,7 @@ async function replace(
       ...plan.fields(current, now),
       createdAt: current?.createdAt ?? now,
       ...(current === null ? {} : { createdDevice: current.createdDevice }),
-      data: encodeData(data, issued.id, codec),
+      data: encodeData(next, issued.id, codec),
     });
     let result: CreateResult;
     try {
@@ -126,7 +159,7 @@ async function replace(
     // The new session is stored; only now may it end the subject's oldest sessions.
     const evicted = limited && onLimit === 'evict-oldest' ? [...result.evicted, ...(await trim(ctx, record))] : result.evicted;
     for (const session of evicted) events.emit({ type: 'revoked', at: now, session, reason: 'evicted' });
-    return { record, token: issued.token, data, previousId: current?.id ?? null, at: now };
+    return { record, token: issued.token, data: next, previousId: current?.id ?? null, at: now };
   }
   throw new UpdateConflictError();
 }

@@ -18,6 +18,7 @@ export interface SessionCookieOptions {
 export interface SessionCookieHeaders {
   /** Every `Set-Cookie` value of the response, the session cookie's exactly once. */
   'set-cookie': string[];
+  /** No cache may store a response that carries a token. */
   'cache-control': 'no-store';
 }
 
@@ -31,8 +32,9 @@ export function sessionCookieName(name: string, secure: boolean): string {
 }
 
 /**
- * The `Set-Cookie` value that gives the browser `token` for `maxAge` seconds (see `cookieMaxAge`):
- * HttpOnly, so no script reads it; `Path=/` and no `Domain`, as `__Host-` requires.
+ * The `Set-Cookie` value that gives the browser `token` for `maxAge` seconds (the core gives the
+ * seconds to the session's absolute expiry, rounded up so the cookie never dies first): HttpOnly,
+ * so no script reads it; `Path=/` and no `Domain`, as `__Host-` requires.
  */
 export function createSessionCookie(options: SessionCookieOptions, token: string, maxAge: number): string {
   return serializeCookie(sessionCookieName(options.name, options.secure), token, {

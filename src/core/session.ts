@@ -1,6 +1,6 @@
 import { PendingChanges, decodeData, encodeData, storeChanges } from './changes.js';
 import type { SessionContext } from './context.js';
-import { BadRequestError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { BadRequestError, NoSessionError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionInfo } from './events.js';
 import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
@@ -8,7 +8,7 @@ import { integerOrZero } from './record-ops.js';
 import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
 import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
-import { assertFits, assertKey, assertText, dict, toJson } from './values.js';
+import { assertFits, assertKey, assertText, checkFields, dict, toJson, type CheckedFields } from './values.js';
 
 export type { LoginOptions } from './replace.js';
 
@@ -95,12 +95,15 @@ export class Session {
   get id(): string | null {
     return this.#record?.id ?? null;
   }
+  /** The user id given to `login()`; null while anonymous or while nothing is stored. */
   get subject(): string | null {
     return this.#record?.subject ?? null;
   }
+  /** The name given to `login()`; null when none was given. */
   get displayName(): string | null {
     return this.#record?.displayName ?? null;
   }
+  /** True once `login()` succeeded (the session has a subject). */
   get isAuthenticated(): boolean {
     return this.#record?.subject != null;
   }
@@ -132,9 +135,11 @@ export class Session {
     return this.#issuedToken;
   }
 
+  /** The value of a field, this request's writes included; undefined when absent. */
   get(key: string): JsonValue | undefined {
     return this.#data().get(key);
   }
+  /** Whether the field exists, this request's writes included. */
   has(key: string): boolean {
     return this.#data().has(key);
   }
@@ -145,11 +150,20 @@ export class Session {
     return copy;
   }
 
-  set(key: string, value: unknown): Promise<void> {
+  /**
+   * Sets `key` to `value`, which must be JSON: what is read back is what was set; resolves once the
+   * store has it. The first write of an anonymous visitor stores the session and sets the cookie.
+   * Anything JSON would drop or change (a function, `undefined`, a `BigInt`, a `Date`, a `Map` or
+   * `Set`, a class instance, `NaN` or `Infinity`, a cycle) rejects with `InvalidValueError` naming
+   * the key and where in the value the problem is; a key it cannot store rejects with
+   * `BadRequestError`, a value past the size caps with `SessionTooLargeError`, and a session that
+   * ended meanwhile with `SessionEndedError`. Nothing is written then. The value is copied: changing it afterwards changes nothing stored.
+   */
+  set(key: string, value: JsonValue): Promise<void> {
     let json: JsonValue;
     try {
       assertKey(key);
-      const converted = toJson(value);
+      const converted = toJson(key, value);
       this.#assertFits(key, converted.bytes);
       json = converted.json;
     } catch (error) {
@@ -158,6 +172,7 @@ export class Session {
     return this.#mutate(() => this.#writablePending().set(key, json), noop);
   }
 
+  /** Removes a field; resolves once the store has the change. */
   delete(key: string): Promise<void> {
     try {
       assertKey(key);
@@ -195,6 +210,7 @@ export class Session {
   /** Changes this session's idle timeout (seconds) and restarts its idle clock. */
   setIdleTimeout(seconds: number): Promise<void> {
     assertTimeout('idleTimeout', seconds);
+    this.#ctx.warnIdleTimeout(seconds, 'setIdleTimeout()');
     return this.#mutate(() => this.#writablePending().setIdleTimeout(seconds), noop);
   }
 
@@ -207,20 +223,28 @@ export class Session {
 
   /**
    * Authenticates the session as `subject`: a new token replaces the old one at once (which dies
-   * immediately: the session-fixation defence), data is kept, and the absolute lifetime restarts.
-   * Throws `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
+   * immediately: the session-fixation defence), and the absolute lifetime restarts. The data is
+   * kept when the session was anonymous or already `subject`'s, and dropped when it was another
+   * subject's (see `keepData`); `options.data` is set in the same store call. Throws
+   * `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
    */
   login(subject: string, options: LoginOptions = {}): Promise<void> {
+    let given: CheckedFields;
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
       if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
-      if (options.idleTimeout !== undefined) assertTimeout('idleTimeout', options.idleTimeout);
+      if (options.idleTimeout !== undefined) {
+        assertTimeout('idleTimeout', options.idleTimeout);
+        this.#ctx.warnIdleTimeout(options.idleTimeout, "login()'s idleTimeout");
+      }
+      if (options.keepData !== undefined && typeof options.keepData !== 'boolean') throw new BadRequestError('keepData must be a boolean');
+      given = options.data === undefined ? new Map() : checkFields(options.data, this.#ctx.options);
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#enqueue(async () => {
       await this.#flush();
-      const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options);
+      const replaced = await replaceForLogin(this.#ctx, this.#record, this.#base, subject, options, given);
       this.#adopt(replaced.record, replaced.token, replaced.data);
       this.#ctx.events.emit({
         type: 'loggedIn',
@@ -253,9 +277,12 @@ export class Session {
   }
 
   /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
-  async listSessions(
-    options: { cursor?: string | null; limit?: number } = {},
-  ): Promise<{ sessions: Array<SessionInfo & { current: boolean }>; nextCursor: string | null }> {
+  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{
+    /** Oldest first; `current` flags the request's own session. */
+    sessions: Array<SessionInfo & { current: boolean }>;
+    /** Null on the last page. */
+    nextCursor: string | null;
+  }> {
     const subject = this.#requireSubject();
     return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }
@@ -278,8 +305,9 @@ export class Session {
 
   #requireSubject(): string {
     const subject = this.#record?.subject;
-    if (subject == null) throw new SessionEndedError('the session is not logged in');
-    return subject;
+    if (subject != null) return subject;
+    // Ended or replaced while this request ran, as its writes say; otherwise never logged in (or logged out here).
+    throw this.#ended || this.#superseded ? new SessionEndedError() : new NoSessionError('the session is not logged in');
   }
 
   #enqueue<T>(operation: () => Promise<T>): Promise<T> {

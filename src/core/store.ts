@@ -3,7 +3,7 @@
  * events) lives in the core. Every method takes the core's `now` so that expiry follows the
  * injected clock, not the store's.
  *
- * Guarantees every store gives (checked by `tessera/testing`):
+ * Guarantees every store gives (checked by `tessera-session/testing`):
  * - A record is never returned once `now >= expiresAt`, whether or not cleanup has run.
  * - `apply` never recreates a session: it is conditional on the session existing and being live.
  * - `create` with a `limit` keeps a subject at or under the limit even under concurrent creates.
@@ -11,11 +11,14 @@
  */
 import type { TouchPolicy } from './expiry.js';
 
+/** A value as JSON can write it: what a session's data holds. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 /** Where a session was used from. */
 export interface DeviceInfo {
+  /** The client's address as the adapter resolved it (proxies counted), at most 64 characters; null when unknown. */
   ip: string | null;
+  /** The `User-Agent` header, cut to 512 characters; null when absent. */
   userAgent: string | null;
 }
 
@@ -27,8 +30,11 @@ export interface SessionRecord {
   secretHash: string;
   /** The user id; null while anonymous. */
   subject: string | null;
+  /** The name given at login, shown in session lists; null when none was given. */
   displayName: string | null;
+  /** When the session was first stored; a login or rotation keeps it. */
   createdAt: number;
+  /** The last request that touched the session (written at most once per touch interval). */
   lastSeenAt: number;
   /** Sliding timeout in seconds. */
   idleTimeout: number;
@@ -42,7 +48,9 @@ export interface SessionRecord {
   version: number;
   /** App data as encoded by the core's value codec (plain JSON unless encryption is on). */
   data: Record<string, JsonValue>;
+  /** Where the session was first stored from. */
   createdDevice: DeviceInfo;
+  /** Where the session was last touched from. */
   lastDevice: DeviceInfo;
   /** When the current secret was issued: at creation, login, rotation or renewal. */
   renewedAt: number;
@@ -54,11 +62,15 @@ export interface SessionRecord {
 
 /** What a store reports about a session it removed, for events. */
 export interface RemovedSession {
+  /** The removed session's public id. */
   id: string;
+  /** Its user; null for an anonymous session. */
   subject: string | null;
 }
 
+/** How `SessionStore.load` reads a session. */
 export interface LoadOptions {
+  /** The core's time: a record is live only while `now < expiresAt`. */
   now: number;
   /**
    * The presented secret's hash: it must equal `secretHash`, or `previousSecretHash` while
@@ -71,6 +83,7 @@ export interface LoadOptions {
    * all in the same round trip.
    */
   touch?: TouchPolicy;
+  /** The requesting client, recorded as `lastDevice` by a touch. */
   device?: DeviceInfo;
 }
 
@@ -80,7 +93,9 @@ export interface LoadOptions {
  * counts as 0).
  */
 export interface ChangeSet {
+  /** Keys to set, with their values as the codec encoded them. */
   set?: Record<string, JsonValue>;
+  /** Keys to remove. */
   delete?: string[];
   /** Integer deltas added server-side; only sent when the codec keeps numbers readable. */
   increment?: Record<string, number>;
@@ -88,13 +103,26 @@ export interface ChangeSet {
   idleTimeout?: number;
   /** Moves `lastSeenAt` forward (never back); the store recomputes `expiresAt`. */
   lastSeenAt?: number;
+  /** The client of the request that made the change, when it also touches the session. */
   lastDevice?: DeviceInfo;
+  /** A new display name (null removes it). */
   displayName?: string | null;
   /** Renewal: the secret is replaced in place; the old hash stays valid for a grace period. */
-  renewSecret?: { secretHash: string; renewedAt: number; previousSecretHash: string; previousSecretExpiresAt: number };
+  renewSecret?: {
+    /** The new secret's hash. */
+    secretHash: string;
+    /** When it was issued. */
+    renewedAt: number;
+    /** The replaced secret's hash, accepted until `previousSecretExpiresAt`. */
+    previousSecretHash: string;
+    /** The end of the grace period. */
+    previousSecretExpiresAt: number;
+  };
 }
 
+/** How `SessionStore.apply` applies a change set. */
 export interface ApplyOptions {
+  /** The core's time: the change applies only to a session live at `now`. */
   now: number;
   /** Compare-and-set: apply only if the record is still at this version. */
   expectedVersion?: number;
@@ -105,7 +133,12 @@ export interface ApplyOptions {
    * clock; a store with its own clock uses `until - now` as a TTL). The key is at most 256
    * characters of printable ASCII.
    */
-  idempotency?: { key: string; until: number };
+  idempotency?: {
+    /** The change set's key: the request's `Idempotency-Key` and the change set's number in the request. */
+    key: string;
+    /** Until when the store remembers that the key was applied. */
+    until: number;
+  };
   /**
    * The record as the caller last had it. When the stored record was still at `base.version`
    * (nothing else wrote in between), the result is exactly `applyChangeSet(base, changes)`, so a
@@ -115,13 +148,26 @@ export interface ApplyOptions {
   base?: SessionRecord;
 }
 
+/** What `SessionStore.apply` did. */
 export type ApplyResult =
-  /** `duplicate`: a change set with the same idempotency key was applied before; nothing was written now. */
-  | { status: 'applied'; record: SessionRecord; duplicate?: boolean }
-  /** Missing, expired or revoked: nothing was written. */
-  | { status: 'gone' }
-  /** `expectedVersion` did not match; `record` is the current one, so a retry needs no extra read. */
-  | { status: 'conflict'; record: SessionRecord };
+  | {
+      /** The change set is stored. */
+      status: 'applied';
+      /** The record after it. */
+      record: SessionRecord;
+      /** A change set with the same idempotency key was applied before; nothing was written now. */
+      duplicate?: boolean;
+    }
+  | {
+      /** Missing, expired or revoked: nothing was written. */
+      status: 'gone';
+    }
+  | {
+      /** `expectedVersion` did not match: nothing was written. */
+      status: 'conflict';
+      /** The current record, so a retry needs no extra read. */
+      record: SessionRecord;
+    };
 
 /**
  * Refuse the create (status `limit`) when the subject already has `max` live sessions, not
@@ -129,10 +175,13 @@ export type ApplyResult =
  * `trimSubject` once the create has succeeded, so a login whose outcome is unknown evicts nobody.
  */
 export interface SessionLimit {
+  /** Live sessions the subject may have, the new one included. */
   max: number;
 }
 
+/** How `SessionStore.create` inserts a record. */
 export interface CreateOptions {
+  /** The core's time: sessions past their expiry do not count and cannot be replaced. */
   now: number;
   /**
    * Atomically remove this session (login and rotation); fails with `gone` unless it is live at
@@ -140,22 +189,42 @@ export interface CreateOptions {
    * hashes (`secretHash`, and `previousSecretHash` while its grace period lasts) until
    * `supersededUntil`, for `isSuperseded`.
    */
-  replaces?: { id: string; version: number; supersededUntil: number };
+  replaces?: {
+    /** The session replaced. */
+    id: string;
+    /** The version it must still be at. */
+    version: number;
+    /** Until when its tokens are recognised as superseded. */
+    supersededUntil: number;
+  };
   /** Applies when the new record has a subject. The replaced session does not count. */
   limit?: SessionLimit;
 }
 
+/** What `SessionStore.create` did. */
 export type CreateResult =
-  /**
-   * `evicted`: sessions a bounded store (memory) removed to make room for this one, anonymous ones
-   * before logged-in ones; empty for stores without a capacity.
-   */
-  { status: 'created'; evicted: RemovedSession[] } | { status: 'limit' } | { status: 'gone' };
+  | {
+      /** The record is stored (and the session it replaces, if any, removed). */
+      status: 'created';
+      /**
+       * Sessions a bounded store (memory) removed to make room for this one, anonymous ones before
+       * logged-in ones; empty for stores without a capacity.
+       */
+      evicted: RemovedSession[];
+    }
+  | {
+      /** The subject is at `limit.max`: nothing was written. */
+      status: 'limit';
+    }
+  | {
+      /** The session to replace is no longer live at that version: nothing was written. */
+      status: 'gone';
+    };
 
 /**
  * What a store can do beyond the base contract. Every capability is optional and absent means
  * false, so a store written before a capability existed keeps working when one is added
- * (`defineCapabilities` in `tessera/store-kit` fills in the rest).
+ * (`defineCapabilities` in `tessera-session/store-kit` fills in the rest).
  */
 export interface StoreCapabilities {
   /** Implements `SessionIndex`. @default false */
@@ -170,12 +239,22 @@ export interface StoreCapabilities {
   readonly subjectPartitions?: boolean;
 }
 
+/**
+ * The store contract: where sessions live. The stores of `tessera-session/stores/*` implement
+ * it; a store of your own is written with `tessera-session/store-kit` and checked by
+ * `runStoreConformance` from `tessera-session/testing`.
+ */
 export interface SessionStore {
+  /** What the store can do beyond this contract. */
   readonly capabilities: StoreCapabilities;
   /** Inserts a new record (ids are random; a duplicate is an error). */
   create(record: SessionRecord, options: CreateOptions): Promise<CreateResult>;
   /** The live record whose secret hash matches, touching it when due; otherwise null. */
   load(id: string, options: LoadOptions): Promise<SessionRecord | null>;
+  /**
+   * Applies a change set atomically to a live session; never recreates one that is gone (see
+   * {@link ApplyOptions} for the version check and idempotency).
+   */
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult>;
   /** Removes a session; returns what it removed, or null if there was nothing. */
   delete(id: string): Promise<RemovedSession | null>;
@@ -202,20 +281,35 @@ export interface SessionStore {
   deleteExpired(now: number, limit: number): Promise<RemovedSession[]>;
   /** Releases what this store opened; leaves a client or pool it was given alone. */
   close(): Promise<void>;
+  /**
+   * Resolves once the store can serve (connected, its schema or scripts in place), or rejects within
+   * a bounded time with why it cannot: a `StoreUnavailableError` whose message names the cause and
+   * whose `cause` is the driver's error, or an `InvalidOptionError`. For an app to await at start-up
+   * (`SessionManager.ready()`), so that a wrong URL or password stops it there. Optional: a store
+   * without it is taken as ready, and its first request reports what is wrong.
+   */
+  ready?(): Promise<void>;
 }
 
+/** What `SessionIndex.query` matches: every filter given, at `now`. */
 export interface SessionQuery {
+  /** The core's time: only live sessions match. */
   now: number;
+  /** Only this user's sessions. */
   subject?: string;
   /** Matches display names starting with this text (case-sensitive). */
   displayNamePrefix?: string;
+  /** Only the session with this public id. */
   id?: string;
   /** From a previous page's `nextCursor`. */
   cursor?: string | null;
+  /** Most sessions on the page. */
   limit: number;
 }
 
+/** One page of a listing or query. */
 export interface SessionPage {
+  /** The page's sessions, in the listing's order. */
   sessions: SessionRecord[];
   /** Null on the last page. */
   nextCursor: string | null;
@@ -235,9 +329,11 @@ export interface SessionIndex {
   deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]>;
   /** Live sessions matching every given filter, ordered by id. */
   query(query: SessionQuery): Promise<SessionPage>;
+  /** How many sessions are live at `filter.now`: all of them, or the subject's. */
   count(filter: { now: number; subject?: string }): Promise<number>;
 }
 
+/** Whether the store implements {@link SessionIndex} (declared by `capabilities.index`). */
 export function hasSessionIndex(store: SessionStore): store is SessionStore & SessionIndex {
   return store.capabilities.index === true;
 }
@@ -252,6 +348,7 @@ export interface SubjectPartitions {
   subjectPartition(subject: string): Promise<string>;
 }
 
+/** Whether the store implements {@link SubjectPartitions} (declared by `capabilities.subjectPartitions`). */
 export function hasSubjectPartitions(store: SessionStore): store is SessionStore & SubjectPartitions {
   return store.capabilities.subjectPartitions === true;
 }

@@ -13,7 +13,9 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
  * The partition's first two characters are its shard: the first takes all 64 base64url values,
  * the second only the first 16, so a store that keeps one index per shard has at most 1,024.
  */
+/** Characters of an id's partition, the prefix a store may keep a subject's sessions together by. */
 export const PARTITION_LENGTH = 6;
+/** Characters of a partition's shard, its first two. */
 export const SHARD_LENGTH = 2;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -78,10 +80,15 @@ export function unkeyedPartition(subject: string): string {
   return partitionFrom(createHash('sha256').update('tessera-partition\0').update(subject).digest());
 }
 
+/** The partition an id starts with. */
 export function partitionOfId(id: string): string {
   return id.slice(0, PARTITION_LENGTH);
 }
 
+/**
+ * Whether `value` has the shape of a public session id (28 base64url characters), to refuse a
+ * malformed id from a URL before any store call.
+ */
 export function isSessionId(value: string): boolean {
   return SESSION_ID.test(value);
 }

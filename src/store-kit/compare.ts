@@ -6,10 +6,13 @@
 
 /** A session's place in its subject's listing: by `createdAt`, then id. */
 export interface CreationKey {
+  /** When the session was first stored. */
   createdAt: number;
+  /** Its public id, which breaks ties. */
   id: string;
 }
 
+/** Two ids in byte order, as a SQL column with a binary collation and Redis order them. */
 export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,9 +1,12 @@
 /**
- * `tessera/store-kit`: what a session store is written with, in one place. The contract and the
+ * `tessera-session/store-kit`: what a session store is written with, in one place. The contract and the
  * record rules come from the core (re-exported here, so a store imports nothing else of tessera);
- * the rest are the pieces every store here shares: capabilities with defaults, the orders, paging
- * and cursors, what a query matches, what a removal reports, and the SQL stores' column map.
+ * the rest are the pieces every store here shares: loading its driver, capabilities with defaults,
+ * the orders, paging and cursors, what a query matches, what a removal reports, and the SQL stores'
+ * column map.
  * Imports go one way: the core knows nothing of this module, stores build on it.
+ *
+ * @module tessera-session/store-kit
  */
 export {
   hasSessionIndex,
@@ -33,6 +36,7 @@ export { BadRequestError, InvalidOptionError, StoreUnavailableError } from '../c
 export { ID_SHARDS, PARTITION_LENGTH, SHARD_LENGTH, isSessionId, keyedPartition, partitionOfId, unkeyedPartition } from '../core/token.js';
 
 export { CAPABILITY_DEFAULTS, defineCapabilities } from './capabilities.js';
+export { describeNetworkError, loadDriver } from './driver.js';
 export { compareById, compareCreation, compareIds, type CreationKey } from './compare.js';
 export { listingCursor, listingPage, lookahead, pageOf, pageSize, parseListingCursor, queryCursor, queryPage } from './paging.js';
 export { matchesQuery, querySql, type SqlQueryDialect } from './query-filter.js';

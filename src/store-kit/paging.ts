@@ -26,7 +26,16 @@ export function lookahead(limit: number): number {
  * after the last of them when more follow. Generic, for a store whose entries carry more than the
  * record (Redis pages by index score).
  */
-export function pageOf<T>(found: readonly T[], limit: number, cursorOf: (last: T) => string): { items: T[]; nextCursor: string | null } {
+export function pageOf<T>(
+  found: readonly T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): {
+  /** At most `limit` of `found`. */
+  items: T[];
+  /** The cursor after the last item when more follow; null on the last page. */
+  nextCursor: string | null;
+} {
   const items = found.slice(0, limit);
   const last = items[items.length - 1];
   return { items, nextCursor: found.length > limit && last !== undefined ? cursorOf(last) : null };

@@ -9,6 +9,7 @@ export function removedSession(removed: { id: string; subject: string | null }):
   return { id: removed.id, subject: removed.subject };
 }
 
+/** {@link removedSession} for each of several. */
 export function removedSessions(removed: ReadonlyArray<{ id: string; subject: string | null }>): RemovedSession[] {
   return removed.map(removedSession);
 }

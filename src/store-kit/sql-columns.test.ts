@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { issueToken } from '../core/index.js';
+import { issueToken } from '../core/token.js';
 import {
   SESSION_COLUMNS,
   SESSION_COLUMN_LIST,

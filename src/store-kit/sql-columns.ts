@@ -10,7 +10,12 @@ import type { JsonValue, SessionRecord } from '../core/store.js';
 export type SqlType = 'text' | 'bigint' | 'integer' | 'json';
 
 /** Every column, in the order of `rowValues`. Times are ms since the epoch, `idle_timeout` seconds. */
-export const SESSION_COLUMNS: ReadonlyArray<{ readonly name: string; readonly type: SqlType }> = Object.freeze([
+export const SESSION_COLUMNS: ReadonlyArray<{
+  /** The column's name, the same in every SQL store. */
+  readonly name: string;
+  /** Its type, for casts. */
+  readonly type: SqlType;
+}> = Object.freeze([
   { name: 'id', type: 'text' },
   { name: 'secret_hash', type: 'text' },
   { name: 'subject', type: 'text' },
@@ -41,24 +46,43 @@ export const SESSION_COLUMN_LIST = SESSION_COLUMNS.map((column) => column.name).
  * table made before renewals existed.
  */
 export interface SessionRow {
+  /** `id`: the public id. */
   id: string;
+  /** `secretHash`: the stored hash of the secret. */
   secret_hash: string;
+  /** `subject`: the user id; null while anonymous. */
   subject: string | null;
+  /** `displayName`: the display name. */
   display_name: string | null;
+  /** `createdAt`: ms since the epoch. */
   created_at: number | string;
+  /** `lastSeenAt`: ms since the epoch. */
   last_seen_at: number | string;
+  /** `idleTimeout`: seconds. */
   idle_timeout: number | string;
+  /** `absoluteExpiresAt`: ms since the epoch. */
   absolute_expires_at: number | string;
+  /** `expiresAt`: ms since the epoch; indexed for the sweep. */
   expires_at: number | string;
+  /** `authenticatedAt`: ms since the epoch; null while anonymous. */
   authenticated_at: number | string | null;
+  /** `version`: bumped by every change set. */
   version: number | string;
+  /** `data`: JSON text (SQLite) or parsed (PostgreSQL `jsonb`). */
   data: string | Record<string, JsonValue>;
+  /** `createdDevice.ip`. */
   created_ip: string | null;
+  /** `createdDevice.userAgent`. */
   created_user_agent: string | null;
+  /** `lastDevice.ip`. */
   last_ip: string | null;
+  /** `lastDevice.userAgent`. */
   last_user_agent: string | null;
+  /** `renewedAt`: ms since the epoch; null in a SQLite table made before renewals. */
   renewed_at: number | string | null;
+  /** `previousSecretHash`: the hash a renewal replaced. */
   previous_secret_hash: string | null;
+  /** `previousSecretExpiresAt`: the end of its grace period. */
   previous_secret_expires_at: number | string | null;
 }
 
@@ -98,6 +122,7 @@ function nullableNumber(value: number | string | null): number | null {
   return value === null ? null : Number(value);
 }
 
+/** The record a row holds: numbers parsed, `data` parsed, the devices put back together. */
 export function recordFromRow(row: SessionRow): SessionRecord {
   return {
     id: row.id,

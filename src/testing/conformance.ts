@@ -10,6 +10,7 @@ import { security } from './conformance/security.js';
 import { sessionIndex } from './conformance/session-index.js';
 import { supersededTokens } from './conformance/superseded.js';
 
+/** What `runStoreConformance` tests and how. */
 export interface ConformanceOptions {
   /** Shown in test names. */
   name: string;
@@ -17,6 +18,7 @@ export interface ConformanceOptions {
   createStore(): Promise<SessionStore> | SessionStore;
   /** Runs once before the suite, for example to start or check a server. */
   setup?(): Promise<void> | void;
+  /** Runs once after the suite, for example to stop a server `setup` started. */
   teardown?(): Promise<void> | void;
   /** When set, the suite is skipped and this reason printed (for example, a service is not running). */
   skip?: string | false;

@@ -1,15 +1,15 @@
 import {
   InvalidOptionError,
   StoreUnavailableError,
-  expiresAt,
-  issueToken,
-  newRecord,
   type CodecContext,
   type JsonValue,
   type SessionRecord,
   type SessionStore,
   type ValueCodec,
 } from '../core/index.js';
+import { expiresAt } from '../core/expiry.js';
+import { issueToken } from '../core/token.js';
+import { newRecord } from '../core/record.js';
 
 /**
  * A record as the core would create it, with overridable fields, and the token that opens it: apart,
@@ -20,7 +20,12 @@ export function makeRecord(
   now: number,
   overrides: Partial<SessionRecord> = {},
   partition: string | null = null,
-): { record: SessionRecord; token: string } {
+): {
+  /** What a store is given. */
+  record: SessionRecord;
+  /** The `<id>.<secret>` token that opens it. */
+  token: string;
+} {
   const subject = overrides.subject ?? null;
   const issued = issueToken(partition);
   const idleTimeout = overrides.idleTimeout ?? 1800;
@@ -61,6 +66,7 @@ export const opaqueTestCodec: ValueCodec = Object.freeze({
   },
 });
 
+/** A store method `countingStore` counts and `lostReplyStore` can lose the reply of. */
 export type StoreOperation =
   | 'create'
   | 'load'
@@ -77,7 +83,16 @@ export type StoreOperation =
 /** Wraps a store and counts the calls of each operation, to measure store work per request. */
 export function countingStore<S extends SessionStore>(
   store: S,
-): { store: S; counts: Map<StoreOperation, number>; total(): number; reset(): void } {
+): {
+  /** The store to use: every call goes through to `store` and is counted. */
+  store: S;
+  /** Calls so far, by operation. */
+  counts: Map<StoreOperation, number>;
+  /** Calls so far, all operations together. */
+  total(): number;
+  /** Starts counting from zero. */
+  reset(): void;
+} {
   const counts = new Map<StoreOperation, number>();
   const proxy = new Proxy(store, {
     get(target, property) {

@@ -2,7 +2,8 @@
 // the same moment, on one Redis node or a cluster: every expired session reported exactly once
 // across them all, with its subject, and no live one touched.
 import assert from 'node:assert/strict';
-import { ManualClock, SessionManager, hasSubjectPartitions, type RemovedSession, type SessionStore } from '../../src/core/index.js';
+import { ManualClock, SessionManager, type RemovedSession, type SessionStore } from '../../src/core/index.js';
+import { hasSubjectPartitions } from '../../src/core/store.js';
 import { makeRecord } from '../../src/testing/index.js';
 
 export interface ConcurrentSweepOptions {

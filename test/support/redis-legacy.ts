@@ -1,7 +1,7 @@
 // A session as tessera 0.1 stored it, written key by key, for the tests of 0.1's sessions on one
 // node and on a cluster (see "Partition key" in docs/stores/redis.md).
 import { randomBytes } from 'node:crypto';
-import { SHARD_LENGTH, hashSecret, unkeyedPartition } from '../../src/core/index.js';
+import { SHARD_LENGTH, hashSecret, unkeyedPartition } from '../../src/core/token.js';
 
 /** The commands it takes, as a node-redis client or cluster client has them (a cluster routes each by its key). */
 export interface LegacyWriter {

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { ManualClock, SessionManager, hashSecret } from '../../src/core/index.js';
+import { ManualClock, SessionManager } from '../../src/core/index.js';
+import { hashSecret } from '../../src/core/token.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { makeRecord } from '../../src/testing/index.js';
 import { RedisServers, commandCalls, freePort, hasRedisServer, requireServices, type ServerBinary } from './redis-servers.js';

@@ -9,9 +9,6 @@ import {
   SessionManager,
   errorResponse,
   hasSessionIndex,
-  type ApplyResult,
-  type ChangeSet,
-  type CreateResult,
   type ErrorCode,
   type EventOf,
   type JsonValue,
@@ -25,15 +22,17 @@ import {
   type SessionRecord,
   type SessionStore,
   type Session,
+  type StoreUnavailableError,
   type TesseraError,
-} from 'tessera';
-import { errorHandler, session } from 'tessera/adapters/express';
-import { loadSession } from 'tessera/adapters/node';
-import { MemoryStore } from 'tessera/stores/memory';
-import type { PostgresStore } from 'tessera/stores/postgres';
-import type { RedisStore } from 'tessera/stores/redis';
-import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera/stores/sqlite';
-import { runStoreConformance, type ConformanceOptions } from 'tessera/testing';
+} from 'tessera-session';
+import { errorHandler, requireAuth, session, type ExpressSessionOptions, type SessionProperty } from 'tessera-session/adapters/express';
+import { loadSession } from 'tessera-session/adapters/node';
+import { MemoryStore } from 'tessera-session/stores/memory';
+import type { PostgresStore } from 'tessera-session/stores/postgres';
+import type { RedisStore, RedisStoreOptions } from 'tessera-session/stores/redis';
+import { SqliteStore, type SqliteDatabase, type SqliteStoreOptions } from 'tessera-session/stores/sqlite';
+import type { ApplyResult, ChangeSet, CreateResult } from 'tessera-session/store-kit';
+import { ManualClock as TestingClock, loginCookie, runStoreConformance, type ConformanceOptions } from 'tessera-session/testing';
 
 declare const manager: SessionManager;
 declare const s: Session;
@@ -82,6 +81,7 @@ expectTypeOf(s.isAuthenticated).toEqualTypeOf<boolean>();
 expectTypeOf(s.info).toEqualTypeOf<SessionInfo | null>();
 expectTypeOf(s.login).parameters.toEqualTypeOf<[subject: string, options?: LoginOptions]>();
 expectTypeOf(s.login('user-1', { displayName: 'Alice', idleTimeout: 600 })).toEqualTypeOf<Promise<void>>();
+expectTypeOf(s.login('user-1', { keepData: true, data: { roles: ['admin'], email: 'a@example.com' } })).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.logout()).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.rotate()).toEqualTypeOf<Promise<void>>();
 expectTypeOf(s.save()).toEqualTypeOf<Promise<void>>();
@@ -96,6 +96,8 @@ void s.increment('views', '1');
 void s.set(1, 'x');
 // @ts-expect-error: a subject is a string (store the user's id as text)
 void s.login(42);
+// @ts-expect-error: keepData is a boolean
+void s.login('user-1', { keepData: 'yes' });
 // @ts-expect-error: what get returns must be narrowed before use as a number
 const views: number = s.get('views');
 void views;
@@ -156,6 +158,16 @@ void handler;
 // @ts-expect-error: the middleware takes the manager, not a store
 session(new MemoryStore());
 
+// Another property (beside express-session) is declared first: test/types/express-property/ is such an app.
+expectTypeOf<SessionProperty>().toEqualTypeOf<'session'>();
+expectTypeOf<ExpressSessionOptions['property']>().toEqualTypeOf<'session' | undefined>();
+expectTypeOf(session(manager, { property: 'session' })).toEqualTypeOf<RequestHandler>();
+// @ts-expect-error: req.tessera is not declared, so session() cannot be told to fill it
+session(manager, { property: 'tessera' });
+
+// The route guard is a middleware; the handlers after it still see subject: string | null.
+expectTypeOf(requireAuth()).toEqualTypeOf<RequestHandler>();
+
 // --- node:http adapter ----------------------------------------------------------------------------
 
 expectTypeOf(loadSession).returns.resolves.toEqualTypeOf<Session>();
@@ -168,6 +180,13 @@ expectTypeOf<SqliteStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<PostgresStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<RedisStore>().toExtend<SessionStore & SessionIndex>();
 expectTypeOf<{ path: string }>().toExtend<SqliteStoreOptions>();
+// ready() is optional in the contract (a store written before it still fits) and each store here has it.
+expectTypeOf<SessionStore['ready']>().toEqualTypeOf<(() => Promise<void>) | undefined>();
+expectTypeOf<RedisStore['ready']>().toEqualTypeOf<() => Promise<void>>();
+expectTypeOf<SessionManager['ready']>().toEqualTypeOf<() => Promise<void>>();
+expectTypeOf<RedisStoreOptions['onError']>().toEqualTypeOf<((error: StoreUnavailableError) => void) | undefined>();
+// @ts-expect-error: ioredis-style options are not RedisStore's (a URL is; refused at run time too)
+expectTypeOf<{ host: string; port: number }>().toExtend<RedisStoreOptions>();
 // @ts-expect-error: a SQLite store opens a path or uses a given database, not both
 new SqliteStore({ path: './a.db', database: db });
 
@@ -208,6 +227,23 @@ void minimalStore;
 // @ts-expect-error: every store answers isSuperseded (part of the base contract since issue 19)
 const incomplete: SessionStore = { ...minimalStore, isSuperseded: undefined };
 void incomplete;
+
+// --- The root is the app's API: the store contract's inner types are the store kit's ------------
+
+// @ts-expect-error: a change set is what a store applies; store authors import it from tessera-session/store-kit
+expectTypeOf<import('tessera-session').ChangeSet>().not.toBeNever();
+// @ts-expect-error: likewise the result of apply
+expectTypeOf<import('tessera-session').ApplyResult>().not.toBeNever();
+// @ts-expect-error: and the result of create
+expectTypeOf<import('tessera-session').CreateResult>().not.toBeNever();
+
+// --- Testing helpers for apps ------------------------------------------------------------------
+
+expectTypeOf(new TestingClock()).toEqualTypeOf<ManualClock>();
+expectTypeOf(loginCookie(manager, 'user-1')).toEqualTypeOf<Promise<string>>();
+expectTypeOf(loginCookie(manager, 'user-1', { displayName: 'Alice', idleTimeout: 600, secure: true })).toEqualTypeOf<Promise<string>>();
+// @ts-expect-error: a subject is a string, as in login()
+void loginCookie(manager, 42);
 
 // --- The conformance suite for store authors ---------------------------------------------------
 

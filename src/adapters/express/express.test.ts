@@ -80,17 +80,17 @@ describe('express adapter', () => {
       assert.equal(res.status, 503);
       assert.equal(res.headers.get('retry-after'), '3');
       assert.equal(res.headers.get('set-cookie'), null);
-      assert.deepEqual(await res.json(), { error: { code: 'STORE_UNAVAILABLE', message: 'store down' } });
+      assert.deepEqual(await res.json(), { error: { code: 'STORE_UNAVAILABLE', message: 'the session store is unavailable' } });
     } finally {
       broken = false;
     }
     assert.deepEqual(await (await fetch(`${base}/me`, { headers: { cookie } })).json(), { subject: 'alice', n: null });
   });
 
-  it('answers a logged-out management call with 401 JSON, no stack', async () => {
+  it('answers an anonymous management call with 401 NO_SESSION JSON, no stack', async () => {
     const res = await fetch(`${base}/others`);
     assert.equal(res.status, 401);
     const body = await res.text();
-    assert.deepEqual(JSON.parse(body), { error: { code: 'SESSION_ENDED', message: 'the session is not logged in' } });
+    assert.deepEqual(JSON.parse(body), { error: { code: 'NO_SESSION', message: 'the session is not logged in' } });
   });
 });

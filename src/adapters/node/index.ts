@@ -2,11 +2,14 @@
  * `node:http` for tessera: load a request's session, and put its cookie on the response by the
  * core's rules. Also the proxy-aware reading of the client's address, protocol and host, which
  * other adapters reuse.
+ *
+ * @module tessera-session/adapters/node
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { InvalidOptionError, sessionCookieHeaders, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
 
+/** How `loadSession` reads a request. */
 export interface NodeSessionOptions {
   /**
    * How many reverse proxies in front of the app to believe. Each proxy appends the address it
@@ -25,7 +28,9 @@ export interface NodeSessionOptions {
 
 /** A client as the framework resolved it, following its own proxy settings. */
 export interface ResolvedClient {
+  /** The client's address (Express's `req.ip`). */
   ip: string | null | undefined;
+  /** Whether the client's connection was HTTPS (Express's `req.secure`). */
   secure: boolean;
 }
 

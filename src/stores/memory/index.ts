@@ -1,3 +1,9 @@
+/**
+ * Sessions in process memory: for tests, demos and single-process apps that accept losing
+ * sessions on restart.
+ *
+ * @module tessera-session/stores/memory
+ */
 import {
   InvalidOptionError,
   applyChangeSet,
@@ -31,6 +37,7 @@ import {
 import { ByCreation } from './by-creation.js';
 import { MinHeap } from './min-heap.js';
 
+/** The options of `new MemoryStore(options)`. */
 export interface MemoryStoreOptions {
   /**
    * Most sessions held at once. When full, expired sessions are freed first, then anonymous ones
@@ -214,6 +221,9 @@ export class MemoryStore implements SessionStore, SessionIndex {
     const removed = this.#freed.splice(0, limit);
     return removed;
   }
+
+  /** Always ready: the sessions live in this process. */
+  async ready(): Promise<void> {}
 
   async close(): Promise<void> {
     this.#sessions.clear();

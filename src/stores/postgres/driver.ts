@@ -2,10 +2,13 @@
  * The slice of `pg` this store calls, typed structurally so that `pg` stays an optional peer
  * dependency, and the one place that decides which driver errors mean "the store is unavailable".
  */
-import { BadRequestError, StoreUnavailableError } from '../../store-kit/index.js';
+import { BadRequestError, StoreUnavailableError, describeNetworkError } from '../../store-kit/index.js';
 
+/** A statement and its parameters (`pg.QueryConfig`). */
 export interface PgQueryConfig {
+  /** The SQL, with `$1`… placeholders. */
   text: string;
+  /** The parameters. */
   values?: unknown[];
   /** Client-side limit in ms, a backstop for a server that stops answering. */
   query_timeout?: number;
@@ -13,32 +16,46 @@ export interface PgQueryConfig {
   name?: string;
 }
 
+/** What a statement returned (`pg.QueryResult`). */
 export interface PgQueryResult {
+  /** The rows, as objects by column name. */
   // biome-ignore lint/suspicious/noExplicitAny: as pg types it; each statement's caller casts its rows to its own row type
   rows: any[];
+  /** Rows the statement returned or changed; null for statements that report none. */
   rowCount: number | null;
 }
 
+/** A `NOTIFY` as a listening client receives it (`pg.Notification`). */
 export interface PgNotification {
+  /** The channel it was sent on. */
   channel: string;
+  /** What was sent. */
   payload?: string | undefined;
 }
 
 /** A client checked out of a pool (`pg.PoolClient`). */
 export interface PgPoolClient {
+  /** Runs a statement on this connection. */
   query(config: PgQueryConfig): Promise<PgQueryResult>;
   /** Passing an error (or `true`) destroys the connection instead of returning it to the pool. */
   release(destroy?: Error | boolean): void;
+  /** Listens for the connection's errors. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Listens for notifications on the channels this connection `LISTEN`s to. */
   on(event: 'notification', listener: (message: PgNotification) => void): unknown;
+  /** Stops listening for the connection's errors. */
   removeListener(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stops listening for notifications. */
   removeListener(event: 'notification', listener: (message: PgNotification) => void): unknown;
 }
 
 /** The part of `pg.Pool` the store uses. */
 export interface PgPool {
+  /** Runs a statement on any free connection. */
   query(config: PgQueryConfig): Promise<PgQueryResult>;
+  /** Checks a connection out, for a transaction or a `LISTEN`. */
   connect(): Promise<PgPoolClient>;
+  /** Closes every connection; called only on a pool the store opened. */
   end(): Promise<void>;
 }
 
@@ -67,6 +84,7 @@ const UNAVAILABLE_STATES = new Set([
   '55P03', // lock_not_available: lock_timeout
   '40P01', // deadlock_detected
   '25006', // read_only_sql_transaction: connected to a standby after a failover
+  '3D000', // invalid_catalog_name: the database named in the connection string does not exist
 ]);
 
 /** Messages pg uses for its own timeouts and dead connections (they carry no code). */
@@ -80,13 +98,19 @@ const UNAVAILABLE_MESSAGES = [
   'the database system is',
 ];
 
+/**
+ * Whether a `pg` error means the server cannot serve now (unreachable, shutting down, overloaded,
+ * a statement timed out) rather than a fault in the statement: the store answers those with
+ * `StoreUnavailableError`.
+ */
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') {
     if (NETWORK_CODES.has(code) || UNAVAILABLE_STATES.has(code)) return true;
-    // Class 08: connection exception; class 53: insufficient resources (too many connections, out of memory).
-    if (code.startsWith('08') || code.startsWith('53')) return true;
+    // Class 08: connection exception; class 28: the server refused the role or its password;
+    // class 53: insufficient resources (too many connections, out of memory).
+    if (code.startsWith('08') || code.startsWith('28') || code.startsWith('53')) return true;
   }
   if (error instanceof AggregateError) return error.errors.some(isUnavailable);
   return UNAVAILABLE_MESSAGES.some((text) => error.message.includes(text));
@@ -99,7 +123,19 @@ export function translateError(error: unknown): unknown {
     return new BadRequestError('session values cannot contain the character U+0000 in the PostgreSQL store');
   }
   if (error instanceof StoreUnavailableError || !isUnavailable(error)) return error;
-  return new StoreUnavailableError('the PostgreSQL session store is unavailable', { cause: error });
+  return new StoreUnavailableError(`the PostgreSQL session store is unavailable: ${describe(error as Error)}`, { cause: error });
+}
+
+/** Why, in an operator's words: the network's cause, or the server's message with its SQLSTATE. */
+function describe(error: Error): string {
+  const network = describeNetworkError(error);
+  if (network !== null) return network;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return error.message;
+  // pg's messages say which role or database; the password is never in them.
+  if (code.startsWith('28')) return `authentication failed: ${error.message} (${code}): check the user and password`;
+  if (code === '3D000') return `${error.message} (3D000): check the database name, or create it`;
+  return `${error.message} (${code})`;
 }
 
 /** Quotes an SQL identifier. Names are validated at construction too; this keeps quoting in one place. */

@@ -7,6 +7,7 @@
 import { InvalidOptionError } from '../../store-kit/index.js';
 import { quoteIdent, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
+/** Where the sessions table lives. */
 export interface TableNames {
   /** @default 'public' */
   schema?: string;
@@ -16,7 +17,9 @@ export interface TableNames {
 
 /** Validated names and their quoted, schema-qualified forms. */
 export interface ResolvedNames {
+  /** The schema, as given (validated). */
   readonly schema: string;
+  /** The sessions table, as given (validated). */
   readonly table: string;
   /** `"schema"."table"` */
   readonly qualified: string;
@@ -138,7 +141,15 @@ const MIGRATION_LOCK = "hashtext('tessera:migrate')";
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * await migrate(pool, { schema: 'public', table: 'tessera_sessions' });
  */
-export async function migrate(pool: PgPool, options: TableNames = {}): Promise<{ from: number; to: number }> {
+export async function migrate(
+  pool: PgPool,
+  options: TableNames = {},
+): Promise<{
+  /** The schema version before. */
+  from: number;
+  /** The schema version after: `SCHEMA_VERSION`. */
+  to: number;
+}> {
   const names = resolveNames(options);
   let client: PgPoolClient;
   try {

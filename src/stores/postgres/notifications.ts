@@ -11,10 +11,13 @@ import type { StorePool } from './pool.js';
 export interface SessionChange {
   /** `revoked`: deleted (logout, admin, eviction); `replaced`: superseded by login or rotation. */
   type: 'revoked' | 'replaced';
+  /** The session's public id. */
   id: string;
+  /** Its user; null for an anonymous session. */
   subject: string | null;
 }
 
+/** Receives the changes other instances published. */
 export type SessionChangeListener = (change: SessionChange) => void;
 
 interface ListenConnection {

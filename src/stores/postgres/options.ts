@@ -3,9 +3,11 @@ import { InvalidOptionError } from '../../store-kit/index.js';
 import type { PgPool } from './driver.js';
 import { resolveNames, type ResolvedNames } from './migrations.js';
 
+/** The options of `new PostgresStore(options)`: `connectionString` or `pool`, and the rest with defaults. */
 export interface PostgresStoreOptions {
   /**
-   * Where to connect; the store opens (and `close()` ends) its own pool. Give this or `pool`.
+   * Where to connect; the store opens (and `close()` ends) its own pool, with the package `pg`.
+   * Give this or `pool`.
    * @default none: give either `connectionString` or `pool`
    * @example 'postgres://tessera@127.0.0.1:5432/app'
    */

@@ -4,7 +4,7 @@
  * client gave up on (see `AbandonedStatements`). Every driver error leaves here translated.
  */
 import { createHash } from 'node:crypto';
-import { InvalidOptionError, StoreUnavailableError } from '../../store-kit/index.js';
+import { StoreUnavailableError, loadDriver } from '../../store-kit/index.js';
 import { AbandonedStatements, mayStillRun } from './abandoned.js';
 import { isUnavailable, translateError, type PgPool, type PgPoolClient, type PgQueryResult } from './driver.js';
 import { migrate } from './migrations.js';
@@ -17,8 +17,21 @@ const CLIENT_TIMEOUT_MARGIN = 1000;
 /** Runs one statement of a transaction. */
 export type TransactionQuery = (statement: Statement) => Promise<PgQueryResult>;
 
+/** The part of the `pg` module the store calls: a pool of its own, when given a connection string. */
+interface PgDriver {
+  Pool: new (config: {
+    connectionString: string | undefined;
+    connectionTimeoutMillis: number;
+    statement_timeout: number;
+    max: number;
+    allowExitOnIdle: boolean;
+  }) => PgPool & { on(event: 'error', listener: (error: Error) => void): unknown };
+}
+
 export class StorePool {
   readonly #options: ResolvedPostgresOptions;
+  /** Null when a pool was given. */
+  readonly #driver: PgDriver | null;
   readonly #ownsPool: boolean;
   /** The client-side limit of every statement. */
   readonly queryTimeout: number;
@@ -32,6 +45,7 @@ export class StorePool {
     this.#options = options;
     this.#pool = options.pool;
     this.#ownsPool = options.pool === null;
+    this.#driver = options.pool === null ? loadDriver<PgDriver>('pg', 'PostgresStore') : null;
     this.queryTimeout = options.statementTimeout + CLIENT_TIMEOUT_MARGIN;
   }
 
@@ -154,13 +168,9 @@ export class StorePool {
 
   async #start(): Promise<PgPool> {
     if (this.#pool === null) {
-      const pg = await import('pg').then(
-        (module) => module.default,
-        () => {
-          throw new InvalidOptionError('PostgresStore needs the optional peer dependency "pg" (npm install pg)');
-        },
-      );
-      const pool = new pg.Pool({
+      // Only a store that was given its pool has no driver, and it lacks that pool once closed.
+      if (this.#driver === null) throw new StoreUnavailableError('the PostgreSQL session store is closed');
+      const pool = new this.#driver.Pool({
         connectionString: this.#options.connectionString ?? undefined,
         connectionTimeoutMillis: this.#options.connectionTimeout,
         statement_timeout: this.#options.statementTimeout,

@@ -1,7 +1,7 @@
 /** The PostgreSQL store's statement builders, checked as text: no database needed. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { issueToken } from '../../core/index.js';
+import { issueToken } from '../../core/token.js';
 import { SESSION_COLUMN_LIST, newRecord, rowValues, type SessionRecord } from '../../store-kit/index.js';
 import { resolveNames } from './migrations.js';
 import { sqlContext, type Statement } from './params.js';

@@ -181,6 +181,16 @@ export class PostgresStore implements SessionStore, SessionIndex {
     return this.#feed.watch(listener);
   }
 
+  /**
+   * Resolves once a connection answers and the schema is up to date (migrated here when `migrate`
+   * is on); rejects with why not, a connection waited for at most `connectionTimeout` and each
+   * statement at most `statementTimeout`: a refused connection, an unknown host, a role, password
+   * or database the server refuses (`StoreUnavailableError`, the driver's error as its `cause`).
+   */
+  async ready(): Promise<void> {
+    await this.#pool.query({ text: 'SELECT 1', values: [] });
+  }
+
   /** Ends the pool the store opened and its `LISTEN` connection; a pool it was given stays open. */
   async close(): Promise<void> {
     await this.#pool.close(() => this.#feed.close());

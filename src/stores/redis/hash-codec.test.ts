@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { expiresAt, type DeviceInfo, type SessionRecord } from '../../core/index.js';
+import type { DeviceInfo, SessionRecord } from '../../core/index.js';
+import { expiresAt } from '../../core/expiry.js';
 import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
 
 const ID = `AbCdEf${'x'.repeat(22)}`;

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidOptionError } from '../../store-kit/index.js';
+import { asString } from './reply.js';
 
 /** Bytes of a key this store creates; also the least it accepts. */
 export const PARTITION_KEY_BYTES = 32;
@@ -13,6 +14,20 @@ export const PARTITION_KEY_BYTES = 32;
 export interface PartitionKeyStorage {
   read(): Promise<string | null>;
   setIfAbsent(value: string): Promise<string | null>;
+}
+
+/** The `given` key, or else the one held in Redis as `name`, reached through `transport`. */
+export function redisPartitionKey(
+  given: Uint8Array | undefined,
+  name: string,
+  transport: { send(key: string, args: string[]): Promise<unknown> },
+): PartitionKey {
+  const text = (reply: unknown) => (reply == null ? null : asString(reply));
+  const storage: PartitionKeyStorage = {
+    read: () => transport.send(name, ['GET', name]).then(text),
+    setIfAbsent: (value) => transport.send(name, ['SET', name, value, 'NX', 'GET']).then(text),
+  };
+  return new PartitionKey(given, storage, `the Redis key ${name}`);
 }
 
 export function assertPartitionKey(key: unknown): Uint8Array {

@@ -36,7 +36,7 @@ import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
 import { RedisKeys, expiryIndexSlots } from './keys.js';
 import { LastSeen } from './last-seen.js';
 import { resolveRedisOptions, type RedisStoreOptions } from './options.js';
-import { PartitionKey } from './partitions.js';
+import { redisPartitionKey, type PartitionKey } from './partitions.js';
 import { asString, flatHash, type Reply } from './reply.js';
 import { HEAL_SHARDS, SWEEP_STEP, compileScripts, type Scripts } from './scripts/index.js';
 import { slotOf } from './slots.js';
@@ -78,21 +78,12 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
 
   constructor(options: RedisStoreOptions = {}) {
     const resolved = resolveRedisOptions(options);
-    const transport = new RedisTransport(resolved.connection, resolved.commandTimeout, resolved.prefix);
+    const transport = new RedisTransport(resolved.connection, resolved.commandTimeout, resolved.prefix, resolved.onError);
     const keys = new RedisKeys(resolved.prefix);
     this.#transport = transport;
     this.#keys = keys;
     this.#scripts = compileScripts(transport.cluster, resolved.expiredRetention);
-    const keyName = keys.partitionKey;
-    const text = (reply: Reply) => (reply == null ? null : asString(reply));
-    this.#partitionKey = new PartitionKey(
-      resolved.partitionKey,
-      {
-        read: () => transport.send(keyName, ['GET', keyName]).then(text),
-        setIfAbsent: (value) => transport.send(keyName, ['SET', keyName, value, 'NX', 'GET']).then(text),
-      },
-      `the Redis key ${keyName}`,
-    );
+    this.#partitionKey = redisPartitionKey(resolved.partitionKey, keys.partitionKey, transport);
     this.#subjects = new SubjectSessions(transport, keys, this.#scripts, (subject) => this.subjectPartition(subject));
   }
 
@@ -364,6 +355,17 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     const slice = new Set<string>();
     for (let i = 0; i < HEAL_SHARDS; i++) slice.add(keys[(start + i) % keys.length] as string);
     return slice;
+  }
+
+  /**
+   * Resolves once the store can serve: connected, its scripts loaded on every node, the partition
+   * key read (or made). Rejects within a bounded time with why not: a `StoreUnavailableError`
+   * naming the cause (refused, unknown host, authentication, database index, TLS, no answer), or
+   * an `InvalidOptionError` for a server too old for the scripts. For `SessionManager.ready()`.
+   */
+  async ready(): Promise<void> {
+    for (const target of await this.#targets()) await this.#transport.loadScripts(target, Object.values(this.#scripts));
+    await this.#partitionKey.get();
   }
 
   close(): Promise<void> {

@@ -1,41 +1,70 @@
 /**
  * How the Redis store's commands reach Redis: the connection, a deadline on every command, the
- * errors that mean "unavailable", and scripts sent by digest.
+ * errors that mean "unavailable" (causes.ts says why), and scripts sent by digest.
  */
-import { createClient, createCluster, ErrorReply, TimeoutError } from 'redis';
-import { StoreUnavailableError } from '../../store-kit/index.js';
+import { StoreUnavailableError, loadDriver } from '../../store-kit/index.js';
+import {
+  ConnectionFailures,
+  REFUSED_REPLY,
+  endpointOf,
+  noAnswer,
+  unavailable,
+  unavailableError,
+  type Endpoint,
+  type Situation,
+} from './causes.js';
 import { scriptNotCompiled } from './compat.js';
 import { Deadlines } from './deadlines.js';
 import type { RedisConnection } from './options.js';
 import type { Reply } from './reply.js';
 import type { Script } from './scripts/index.js';
 
+/**
+ * node-redis's command options, of which the store sets one.
+ * @inline
+ */
 interface CommandOptionsLike {
+  /** Milliseconds before node-redis gives up on the command. */
   timeout?: number;
 }
 
 /** The slice of a node-redis v5 client this store calls. */
 export interface RedisClientLike {
+  /** Whether the client is connected (or connecting); the store connects it when not. */
   readonly isOpen: boolean;
+  /** Connects the client. */
   connect(): Promise<unknown>;
+  /** Sends one command and resolves to its reply. */
   sendCommand(args: ReadonlyArray<string>, options?: CommandOptionsLike): Promise<unknown>;
+  /** Closes the connection once pending commands are answered; called only on a client the store opened. */
   close(): Promise<unknown>;
+  /** Drops the connection at once, when `close` fails. */
   destroy(): void;
 }
 
 /** The slice of a node-redis v5 cluster client this store calls. */
 export interface RedisClusterLike {
+  /** Whether the client is connected (or connecting); the store connects it when not. */
   readonly isOpen: boolean;
+  /** Connects to the cluster. */
   connect(): Promise<unknown>;
+  /** Sends one command to the node serving `firstKey`'s slot and resolves to its reply. */
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
     args: string[],
     options?: CommandOptionsLike,
   ): Promise<unknown>;
-  readonly slots: ReadonlyArray<{ readonly master: object }>;
+  /** The cluster's slots, each with its master node: where the sweep and admin scripts run. */
+  readonly slots: ReadonlyArray<{
+    /** The node serving the slot. */
+    readonly master: object;
+  }>;
+  /** A client of one node of the cluster. */
   nodeClient(node: object): Promise<RedisClientLike> | RedisClientLike;
+  /** Closes every connection once pending commands are answered; called only on a client the store opened. */
   close(): Promise<unknown>;
+  /** Drops every connection at once, when `close` fails. */
   destroy(): void;
 }
 
@@ -48,11 +77,12 @@ export interface Target {
 /** Replies that mean the server cannot serve now (OOM: full, with `maxmemory-policy noeviction`). */
 const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOREPLICAS|MOVED|ASK|OOM)\b/;
 
-/** An error the server replied with (also from a client built by another copy of node-redis). */
+/**
+ * An error the server replied with. Known by its class's name: node-redis is loaded only for a
+ * connection the store opens, and a given client may come from another copy of it.
+ */
 export function isReply(error: unknown): error is Error {
-  return (
-    error instanceof ErrorReply || (error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name))
-  );
+  return error instanceof Error && ['ErrorReply', 'SimpleError', 'BlobError'].includes(error.constructor.name);
 }
 
 /**
@@ -81,25 +111,31 @@ function reconnectStrategy(retries: number): number {
   return Math.min(100 + retries * 50, 250);
 }
 
-/** The given client, or a new one that queues nothing while disconnected (see `commandTimeout`). */
-function open(connection: RedisConnection, timeout: number): { client: RedisClientLike | RedisClusterLike; owned: boolean } {
-  if ('client' in connection) return { client: connection.client, owned: false };
+/** The part of the `redis` package the store calls, to open connections of its own. */
+type RedisDriver = Pick<typeof import('redis'), 'createClient' | 'createCluster'>;
+
+/**
+ * The given client, or a new one that queues nothing while disconnected (see `commandTimeout`),
+ * whose failures go to `failures`: each request reports its own as StoreUnavailableError, and
+ * reconnection is automatic.
+ */
+function open(connection: RedisConnection, timeout: number, failures: ConnectionFailures): RedisClientLike | RedisClusterLike {
+  if ('client' in connection) return connection.client;
+  const redis = loadDriver<RedisDriver>('redis', 'RedisStore');
   const socket = { connectTimeout: timeout, reconnectStrategy };
+  const failed = (error: unknown) => failures.failed(error);
   if ('cluster' in connection) {
-    const cluster = createCluster({
+    const cluster = redis.createCluster({
       rootNodes: connection.cluster.rootNodes.map((url) => ({ url })),
       defaults: { socket, disableOfflineQueue: true },
     });
-    cluster.on('error', () => {
-      // Reported to callers as StoreUnavailableError; reconnection is automatic.
-    });
-    return { client: cluster as unknown as RedisClusterLike, owned: true };
+    cluster.on('error', failed).on('node-error', failed);
+    cluster.on('connect', () => failures.recovered());
+    return cluster as unknown as RedisClusterLike;
   }
-  const client = createClient({ url: connection.url, socket, disableOfflineQueue: true });
-  client.on('error', () => {
-    // Reported to callers as StoreUnavailableError; reconnection is automatic.
-  });
-  return { client: client as unknown as RedisClientLike, owned: true };
+  const client = redis.createClient({ url: connection.url, socket, disableOfflineQueue: true });
+  client.on('error', failed).on('ready', () => failures.recovered());
+  return client as unknown as RedisClientLike;
 }
 
 export class RedisTransport {
@@ -114,11 +150,15 @@ export class RedisTransport {
   /** Commands awaiting a reply, each with its deadline; see #deadline. */
   readonly #inflight = new Deadlines();
   #watchdog: NodeJS.Timeout | null = null;
+  readonly #failures: ConnectionFailures;
+  readonly #endpoint: Endpoint;
 
-  constructor(connection: RedisConnection, timeout: number, prefix: string) {
-    const { client, owned } = open(connection, timeout);
+  constructor(connection: RedisConnection, timeout: number, prefix: string, onError?: (error: StoreUnavailableError) => void) {
+    this.#endpoint = endpointOf(connection);
+    this.#failures = new ConnectionFailures((error) => unavailableError(error, this.#situation), onError);
+    const client = open(connection, timeout, this.#failures);
     this.#client = client;
-    this.#owned = owned;
+    this.#owned = !('client' in connection);
     this.#timeout = timeout;
     this.#prefix = prefix;
     this.cluster = isCluster(client);
@@ -143,7 +183,12 @@ export class RedisTransport {
       await Promise.race([
         connecting,
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new StoreUnavailableError('timed out connecting to Redis')), this.#timeout);
+          // node-redis keeps trying (see reconnectStrategy); its last failure says why none succeeded yet.
+          timer = setTimeout(() => {
+            const last = this.#failures.last;
+            const situation = this.#situation;
+            reject(last === null ? unavailable(noAnswer(situation), situation.endpoint) : unavailableError(last, situation));
+          }, this.#timeout);
         }),
       ]);
       if (this.#connecting === connecting) this.#connecting = null;
@@ -184,6 +229,17 @@ export class RedisTransport {
     return evalScript(s, ['', '', '0', this.#prefix, ...args], (command) => this.#sendTo(target.client, undefined, command, timeout));
   }
 
+  /** Loads `scripts` into the node's script cache (SCRIPT LOAD), so that EVALSHA finds them there. */
+  async loadScripts(target: Target, scripts: readonly Script[]): Promise<void> {
+    await Promise.all(
+      scripts.map((s) =>
+        this.#sendTo(target.client, undefined, ['SCRIPT', 'LOAD', s.text], this.#timeout).catch((error: unknown) => {
+          throw isReply(error) ? scriptNotCompiled(error) : error;
+        }),
+      ),
+    );
+  }
+
   /**
    * Where admin scripts run: each master with the expiry indexes (`indexes`, whose cluster slots are
    * `slots`) of its slots, or the one node with all of them.
@@ -220,23 +276,36 @@ export class RedisTransport {
     if (!this.#owned) return;
     const client = this.#client;
     if (!client.isOpen) return;
-    try {
-      await client.close();
-    } catch {
-      client.destroy();
-    }
+    // Never connected: there is nothing to flush, and close() would wait for the replies of a
+    // handshake that a silent server never sends.
+    if (this.#connecting !== null) return client.destroy();
+    // Connected: pending replies get the command timeout, then the connection is dropped.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      client.close().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.#timeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!closed) client.destroy();
+  }
+
+  /** For the messages of causes.ts: where the connection goes, the time allowed, whether it ever worked. */
+  get #situation(): Situation {
+    return { endpoint: this.#endpoint, timeout: this.#timeout, first: !this.#failures.wasReady };
   }
 
   #unavailable(error: unknown): unknown {
     if (error instanceof StoreUnavailableError) return error;
-    if (isReply(error) && !TRANSIENT_REPLY.test(error.message)) return error;
-    const reason =
-      error instanceof TimeoutError
-        ? `no reply within ${this.#timeout} ms`
-        : error instanceof Error
-          ? `${error.constructor.name}${error.message ? `: ${error.message}` : ''}`
-          : String(error);
-    return new StoreUnavailableError(`the Redis session store is unavailable (${reason})`, { cause: error });
+    // Any other reply is about the command (a bug, a script error), not the store's availability.
+    if (isReply(error) && !TRANSIENT_REPLY.test(error.message) && !REFUSED_REPLY.test(error.message)) return error;
+    // A command refused while node-redis reconnects: why it cannot reconnect is the cause.
+    const offline = error instanceof Error && error.constructor.name === 'ClientOfflineError';
+    return unavailableError(offline ? (this.#failures.last ?? error) : error, this.#situation);
   }
 
   /**
@@ -267,7 +336,7 @@ export class RedisTransport {
       () => {
         if (this.#inflight.isEmpty) return;
         this.#inflight.expire(Date.now(), (entry) => {
-          entry.reject(new StoreUnavailableError(`the Redis session store is unavailable (no reply within ${entry.timeout} ms)`));
+          entry.reject(unavailable(`no reply within ${entry.timeout} ms`, this.#endpoint));
         });
       },
       Math.max(5, Math.min(50, Math.floor(this.#timeout / 5))),

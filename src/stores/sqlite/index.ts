@@ -1,9 +1,15 @@
-import Database from 'better-sqlite3';
+/**
+ * Sessions in a SQLite database through better-sqlite3 (an optional peer dependency, loaded when
+ * the store opens a file): one machine, sessions that survive restarts.
+ *
+ * @module tessera-session/stores/sqlite
+ */
 import {
   StoreUnavailableError,
   applyChangeSet,
   defineCapabilities,
   hashesEqual,
+  loadDriver,
   listingPage,
   lookahead,
   pageSize,
@@ -31,10 +37,10 @@ import {
   type SessionStore,
 } from '../../store-kit/index.js';
 import { Checkpointer } from './checkpoints.js';
-import type { SqliteDatabase, SqliteStatement } from './driver.js';
+import type { SqliteDatabase, SqliteDriver, SqliteStatement } from './driver.js';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LOCK_POLL_MS, LockWait, isBusy } from './lock-wait.js';
-import { resolveSqliteOptions, type SqliteStoreOptions } from './options.js';
+import { cannotOpen, resolveSqliteOptions, type SqliteStoreOptions } from './options.js';
 import { ADDED_COLUMNS, queryDialect, quoteTableName, schemaSql, statementsSql, type StatementName } from './schema.js';
 
 export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransaction } from './driver.js';
@@ -89,10 +95,11 @@ export class SqliteStore implements SessionStore, SessionIndex {
     this.#sql = Object.freeze(statementsSql(table));
     this.#owned = path !== null;
     if (path !== null) {
+      const Database = loadDriver<SqliteDriver>('better-sqlite3', 'SqliteStore');
       try {
-        this.#db = new Database(path, { timeout: busyTimeout }) as SqliteDatabase;
+        this.#db = new Database(path, { timeout: busyTimeout });
       } catch (error) {
-        throw new StoreUnavailableError(`cannot open the SQLite database: ${(error as Error).message}`, { cause: error });
+        throw cannotOpen(path, error);
       }
     } else {
       this.#db = database as SqliteDatabase;
@@ -292,6 +299,11 @@ export class SqliteStore implements SessionStore, SessionIndex {
       if (slice.selected < wanted && slice.done.length === slice.selected) return removed;
       await nextTurn();
     }
+  }
+
+  /** Resolves while the database answers: the constructor opened it and made the tables already. */
+  async ready(): Promise<void> {
+    await this.#run(() => this.#prepared('SELECT 1', () => 'SELECT 1').get(), false);
   }
 
   /** Closes the database if the store opened it; a given `database` is left open. */

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { InvalidOptionError } from '../../core/index.js';
+import { InvalidOptionError, StoreUnavailableError } from '../../core/index.js';
 import { SqliteStore } from './index.js';
 
 /** The tables a store made in a fresh in-memory database given `options`. */
@@ -34,5 +37,33 @@ describe('SqliteStore table option', () => {
     assert.throws(() => new SqliteStore({ database, table: 'a', tableName: 'b' }), InvalidOptionError);
     assert.throws(() => new SqliteStore({ database, table: 'x; DROP TABLE y' }), /table must be a plain SQL identifier/);
     database.close();
+  });
+});
+
+describe('SqliteStore path option', () => {
+  it('refuses a path in a directory that does not exist, naming both, as an option error rather than an outage', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-sqlite-path-'));
+    try {
+      const missing = join(dir, 'no-such-dir');
+      const path = join(missing, 'sessions.db');
+      let thrown: unknown = null;
+      try {
+        new SqliteStore({ path });
+      } catch (error) {
+        thrown = error;
+      }
+      assert.ok(thrown instanceof InvalidOptionError, `an InvalidOptionError, got ${String(thrown)}`);
+      assert.ok(thrown.message.includes(path), thrown.message);
+      assert.ok(thrown.message.includes(`the directory ${missing} does not exist`), thrown.message);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ready() resolves while the store is open and rejects once it is closed', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    await store.ready();
+    await store.close();
+    await assert.rejects(store.ready(), StoreUnavailableError);
   });
 });

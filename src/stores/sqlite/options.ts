@@ -1,8 +1,14 @@
 /** The store's options, documented for callers and checked at construction. */
-import { InvalidOptionError } from '../../store-kit/index.js';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { InvalidOptionError, StoreUnavailableError } from '../../store-kit/index.js';
 import type { SqliteDatabase } from './driver.js';
 import { quoteTableName } from './schema.js';
 
+/**
+ * The options of every SQLite store, with `path` or `database`.
+ * @inline
+ */
 interface SqliteStoreCommonOptions {
   /**
    * The table sessions live in; created with its indexes at construction if missing, with
@@ -28,16 +34,19 @@ interface SqliteStoreCommonOptions {
   busyTimeout?: number;
 }
 
+/** The options of `new SqliteStore(options)`: `path` or `database`, and the rest with defaults. */
 export type SqliteStoreOptions = SqliteStoreCommonOptions &
   (
     | {
         /**
          * The database file, opened (and created if missing) by the store in WAL mode and closed by
-         * `close()`. `':memory:'` gives a private in-memory database.
+         * `close()`; its directory must exist (`InvalidOptionError` otherwise). `':memory:'` gives a
+         * private in-memory database. Needs the package `better-sqlite3`.
          * @default none: give either `path` or `database`
          * @example './sessions.db'
          */
         path: string;
+        /** Not with `path`. */
         database?: never;
       }
     | {
@@ -49,6 +58,7 @@ export type SqliteStoreOptions = SqliteStoreCommonOptions &
          * @default none: give either `path` or `database`
          */
         database: SqliteDatabase;
+        /** Not with `database`. */
         path?: never;
       }
   );
@@ -82,4 +92,16 @@ export function resolveSqliteOptions(options: SqliteStoreOptions): {
     table,
     busyTimeout,
   };
+}
+
+/**
+ * Why `path` could not be opened: a directory that does not exist is the app's mistake (SQLite
+ * creates the file, never its directory), anything else an outage.
+ */
+export function cannotOpen(path: string, error: unknown): Error {
+  const directory = dirname(resolve(path));
+  if (!path.startsWith('file:') && !existsSync(directory)) {
+    return new InvalidOptionError(`path ${path}: the directory ${directory} does not exist; create it, or give a path in one that does`);
+  }
+  return new StoreUnavailableError(`cannot open the SQLite database ${path}: ${(error as Error).message}`, { cause: error });
 }

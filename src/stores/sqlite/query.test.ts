@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import { issueToken } from '../../core/index.js';
+import { issueToken } from '../../core/token.js';
 import {
   compareById,
   lookahead,

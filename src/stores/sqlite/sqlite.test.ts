@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { InvalidOptionError, ManualClock, SessionManager, StoreUnavailableError, hashSecret, parseToken } from '../../core/index.js';
+import { InvalidOptionError, ManualClock, SessionManager, StoreUnavailableError } from '../../core/index.js';
+import { hashSecret, parseToken } from '../../core/token.js';
 import { makeRecord, runStoreConformance } from '../../testing/index.js';
 import { SqliteStore, type SqliteDatabase } from './index.js';
 import { indexNames, prefixUpperBound, statementsSql } from './schema.js';
@@ -371,7 +372,9 @@ describe('SqliteStore', () => {
     assert.throws(() => new SqliteStore({ path, tableName: '"quoted"' }), InvalidOptionError);
     assert.throws(() => new SqliteStore({ path, busyTimeout: -1 }), InvalidOptionError);
     assert.throws(() => new SqliteStore({ database: {} as never }), InvalidOptionError);
-    assert.throws(() => new SqliteStore({ path: join(path, 'missing-dir', 'x.db') }), StoreUnavailableError);
+    // A directory that does not exist is the app's mistake; a file that cannot be opened is not.
+    assert.throws(() => new SqliteStore({ path: join(path, 'missing-dir', 'x.db') }), InvalidOptionError);
+    assert.throws(() => new SqliteStore({ path: dirname(path) }), StoreUnavailableError);
   });
 
   it('deletes expired sessions oldest first, at most the limit, and never a negative-limit sweep', async () => {

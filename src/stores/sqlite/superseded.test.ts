@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { hashSecret } from '../../core/index.js';
+import { hashSecret } from '../../core/token.js';
 import { makeRecord } from '../../testing/index.js';
 import { SqliteStore, type SqliteDatabase, type SqliteStatement } from './index.js';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hashSecret, type DeviceInfo } from '../../core/index.js';
+import type { DeviceInfo } from '../../core/index.js';
+import { hashSecret } from '../../core/token.js';
 import { makeRecord } from '../fixtures.js';
 import { DEVICE, TOUCH, type ConformanceContext } from './context.js';
 

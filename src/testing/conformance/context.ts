@@ -4,12 +4,12 @@ import {
   type Session,
   SessionManager,
   hasSessionIndex,
-  hasSubjectPartitions,
   type SessionIndex,
   type SessionManagerOptions,
   type SessionRecord,
   type SessionStore,
 } from '../../core/index.js';
+import { hasSubjectPartitions } from '../../core/store.js';
 import type { ConformanceOptions } from '../conformance.js';
 import { makeRecord } from '../fixtures.js';
 

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  errorResponse,
-  hasSessionIndex,
-  hasSubjectPartitions,
-  partitionOfId,
-  unkeyedPartition,
-  type SessionManager,
-} from '../../core/index.js';
+import { errorResponse, hasSessionIndex, type SessionManager } from '../../core/index.js';
+import { hasSubjectPartitions } from '../../core/store.js';
+import { partitionOfId, unkeyedPartition } from '../../core/token.js';
 import { makeRecord } from '../fixtures.js';
 import { DEVICE, type ConformanceContext } from './context.js';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hasSessionIndex, type SessionPage } from '../../core/index.js';
+import { hasSessionIndex } from '../../core/index.js';
+import type { SessionPage } from '../../core/store.js';
 import type { ConformanceContext } from './context.js';
 
 /**

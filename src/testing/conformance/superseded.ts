@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SessionEndedError, hashSecret, type SessionManager } from '../../core/index.js';
+import { SessionEndedError, type SessionManager } from '../../core/index.js';
+import { hashSecret } from '../../core/token.js';
 import { makeRecord } from '../fixtures.js';
 import type { ConformanceContext } from './context.js';
 
