@@ -11,6 +11,7 @@ import express from 'express';
 import { ManualClock, SessionManager } from '../core/index.js';
 import { MemoryStore } from '../stores/memory/index.js';
 import { createAdminHandler, staticConsole } from './index.js';
+import { sameOrigin } from './origin.js';
 import { RecentEvents } from './stats.js';
 
 async function serve(
@@ -129,5 +130,31 @@ describe('the console hook', () => {
     assert.equal((await fetch(`${own.base}/x.js`)).status, 404);
     await own.close();
     manager.close();
+  });
+});
+
+describe('same-origin proof', () => {
+  const request = (headers: Record<string, string>, extra: object = {}) =>
+    ({ headers, socket: { encrypted: false }, ...extra }) as unknown as IncomingMessage;
+
+  it('takes the scheme from the origin option, req.protocol, a trusted X-Forwarded-Proto, or the socket', () => {
+    const https = { host: 'app.example', origin: 'https://app.example' };
+    assert.equal(sameOrigin(request(https), {}), false, 'a plain-HTTP socket is not https');
+    assert.equal(
+      sameOrigin(request({ ...https, 'x-forwarded-proto': 'https' }), {}),
+      false,
+      'X-Forwarded-Proto is not believed by default',
+    );
+    assert.equal(sameOrigin(request({ ...https, 'x-forwarded-proto': 'https' }), { trustProxy: true }), true);
+    assert.equal(sameOrigin(request(https, { protocol: 'https' }), {}), true, 'Express’s req.protocol');
+    assert.equal(sameOrigin(request(https, { socket: { encrypted: true } }), {}), true);
+    assert.equal(sameOrigin(request(https), { origin: 'https://app.example' }), true);
+    assert.equal(
+      sameOrigin(request({ ...https, host: 'evil.example' }), { origin: 'https://app.example' }),
+      true,
+      'the option wins over Host',
+    );
+    assert.equal(sameOrigin(request({ host: 'app.example', origin: 'https://evil.example' }), { origin: 'https://app.example' }), false);
+    assert.equal(sameOrigin(request({ origin: 'http://app.example' }), {}), false, 'no Host, no own origin');
   });
 });
