@@ -36,6 +36,7 @@ const expected: Record<string, string[]> = {
     'listingPage',
     'StoreUnavailableError',
   ],
+  'tessera-session/admin': ['createAdminHandler', 'staticConsole'],
   'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie'],
 };
 
