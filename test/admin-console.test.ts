@@ -3,7 +3,7 @@
  * count and counters, search by name prefix, user and session id, next and previous pages, a
  * session's details, revoke one and revoke all of a user behind a confirmation, the count
  * dropping, and data shown as text. Skips with a printed reason where Chromium is absent, unless
- * TESSERA_REQUIRE_SERVICES=1. With TESSERA_SCREENSHOTS=1 it writes docs/admin-console.png and
+ * TESSERA_REQUIRE_SERVICES=1. The page is served by the admin handler itself, over a MemoryStore. With TESSERA_SCREENSHOTS=1 it writes docs/admin-console.png and
  * docs/admin-console-phone.png (desktop and phone width) for the README.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { startConsoleStub, type ConsoleStub } from './support/admin-console-stub.js';
+import { startConsoleServer, type ConsoleServer } from './support/admin-console-server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
@@ -73,7 +73,7 @@ const HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Mallory';
 const skip = skipReason();
 
 describe('admin console in headless Chromium', { skip }, () => {
-  let stub: ConsoleStub;
+  let stub: ConsoleServer;
   let profile: string;
   let context: BrowserContext;
   let page: Page;
@@ -81,7 +81,7 @@ describe('admin console in headless Chromium', { skip }, () => {
   const rows = () => page.getByTestId('session-row');
 
   before(async () => {
-    stub = await startConsoleStub();
+    stub = await startConsoleServer();
     // 25 sessions: alice on 3 devices, bob on 2, and 20 others (mallory, whose name is markup, comes later).
     for (const device of DEVICES) await stub.login('alice', 'Alice Martin', device);
     for (const device of DEVICES.slice(0, 2)) await stub.login('bob', 'Bob Okafor', device);
@@ -205,11 +205,21 @@ describe('admin console in headless Chromium', { skip }, () => {
     await waitForText(page.getByTestId('stat-admin'), '1', 'the admin revocations');
   });
 
+  it('says what the API answered when a session is already gone, and drops it from the page', async () => {
+    const id = (await rows().first().getAttribute('data-id')) as string;
+    assert.equal(await stub.manager.revoke(id), true, 'revoked behind the page');
+    await rows().first().getByTestId('revoke-session').click();
+    await page.getByTestId('confirm-ok').click();
+    await waitForText(page.getByTestId('message'), /no such session \(404\)/, 'the error');
+    assert.equal(await page.getByTestId('message').getAttribute('class'), 'error');
+    await waitUntil("alice's last session", async () => (await rows().count()) === 1);
+  });
+
   it('revokes every session of a user after a confirmation', async () => {
     await rows().first().getByTestId('revoke-all').click();
     await waitForText(page.getByTestId('confirm-text'), /every session of user "alice"/, 'the confirmation');
     await page.getByTestId('confirm-ok').click();
-    await waitForText(page.getByTestId('message'), 'Revoked 2 sessions of user "alice".', 'the result');
+    await waitForText(page.getByTestId('message'), 'Revoked 1 session of user "alice".', 'the result');
     await waitUntil('no rows', async () => (await rows().count()) === 0);
     await waitForText(page.getByTestId('stat-live'), '23', 'the live count');
     assert.equal(await stub.manager.count({ subject: 'alice' }), 0);
@@ -220,7 +230,7 @@ describe('admin console in headless Chromium', { skip }, () => {
       stub.mutations.map((m) => m.fetchSite),
       stub.mutations.map(() => 'same-origin'),
     );
-    assert.equal(stub.mutations.length, 2);
+    assert.equal(stub.mutations.length, 3);
     assert.deepEqual(problems, []);
   });
 

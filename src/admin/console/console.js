@@ -243,6 +243,8 @@ async function revokeOne(session) {
     say(`Revoked session ${session.id}.`);
   } catch (error) {
     say(error.message, true);
+    // Already gone (revoked elsewhere, or expired): the page shows what the store holds now.
+    await Promise.all([reload(), refreshStats()]).catch(() => {});
   }
 }
 
