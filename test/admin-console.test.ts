@@ -83,7 +83,7 @@ describe('admin console in headless Chromium', { skip }, () => {
   before(async () => {
     stub = await startConsoleServer();
     // 25 sessions: alice on 3 devices, bob on 2, and 20 others (mallory, whose name is markup, comes later).
-    for (const device of DEVICES) await stub.login('alice', 'Alice Martin', device);
+    for (const device of DEVICES) await stub.login('alice', 'Alice Martin', device, { cart: { items: ['secret-item'] }, theme: 'dark' });
     for (const device of DEVICES.slice(0, 2)) await stub.login('bob', 'Bob Okafor', device);
     for (let i = 0; i < 20; i++)
       await stub.login(`user-${i}`, `Member ${String(i).padStart(2, '0')}`, DEVICES[i % 3] as (typeof DEVICES)[number]);
@@ -181,6 +181,10 @@ describe('admin console in headless Chromium', { skip }, () => {
     await details.waitFor({ state: 'visible', timeout: WAIT_MS });
     assert.equal(await details.locator('[data-field="Session id"]').textContent(), id);
     assert.equal(await details.locator('[data-field="User"]').textContent(), 'alice');
+    // Field names and sizes, not values: the handler shows values only with showData.
+    const fields = (await details.locator('[data-field="Data fields"]').textContent()) ?? '';
+    assert.match(fields, /^cart \(\d+ bytes\)\ntheme \(\d+ bytes\)$/);
+    assert.doesNotMatch(fields, /secret-item|dark/);
     assert.match(
       (await details.locator('[data-field="Created from"]').textContent()) ?? '',
       /^(203\.0\.113\.7|198\.51\.100\.23|192\.0\.2\.44)$/,
@@ -247,5 +251,20 @@ describe('admin console in headless Chromium', { skip }, () => {
     const width = await page.evaluate('document.documentElement.scrollWidth');
     assert.ok((width as number) <= 390, `no horizontal scroll at 390 px (page is ${String(width)} px wide)`);
     if (SCREENSHOTS) await page.screenshot({ path: new URL('admin-console-phone.png', DOCS).pathname });
+  });
+
+  it('shows data values when the handler is given showData', async () => {
+    const withData = await startConsoleServer({ showData: true });
+    try {
+      await withData.login('dora', 'Dora Ito', DEVICES[0] as (typeof DEVICES)[number], { note: '<b>not bold</b>' });
+      await page.goto(withData.url);
+      await waitUntil("dora's session", async () => (await rows().count()) === 1);
+      await rows().first().getByTestId('show-details').click();
+      const fields = page.getByTestId('details').locator('[data-field="Data fields"]');
+      await waitForText(fields, /^note \(\d+ bytes\): "<b>not bold<\/b>"$/, 'the data value, as text');
+      assert.equal(await page.locator('#details-list b').count(), 0);
+    } finally {
+      await withData.dispose();
+    }
   });
 });

@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../../src/admin/index.js';
-import { SessionManager } from '../../src/core/index.js';
+import { type JsonValue, SessionManager } from '../../src/core/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 
 export interface ConsoleServer {
@@ -18,15 +18,16 @@ export interface ConsoleServer {
   /** Every mutating request's method, path and Sec-Fetch-Site, in order. */
   mutations: { method: string; path: string; fetchSite: string | null }[];
   /** Logs `subject` in from a new device. */
-  login(subject: string, displayName: string, device: { ip: string; userAgent: string }): Promise<void>;
+  login(subject: string, displayName: string, device: { ip: string; userAgent: string }, data?: Record<string, JsonValue>): Promise<void>;
   dispose(): Promise<void>;
 }
 
 const MOUNT = '/admin';
 
-export async function startConsoleServer(): Promise<ConsoleServer> {
+/** `showData` as the handler takes it. */
+export async function startConsoleServer(options: { showData?: boolean } = {}): Promise<ConsoleServer> {
   const manager = new SessionManager({ store: new MemoryStore(), cleanupInterval: false, bruteForceLimit: false });
-  const admin = createAdminHandler({ manager, authorize: () => true });
+  const admin = createAdminHandler({ manager, authorize: () => true, showData: options.showData === true });
   const mutations: ConsoleServer['mutations'] = [];
 
   const server: Server = createServer((req, res) => {
@@ -50,9 +51,10 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
     url: `http://127.0.0.1:${port}${MOUNT}/`,
     manager,
     mutations,
-    async login(subject, displayName, device) {
+    async login(subject, displayName, device, data = {}) {
       const session = await manager.load({ secure: false, ip: device.ip, userAgent: device.userAgent });
       await session.login(subject, { displayName });
+      for (const [key, value] of Object.entries(data)) await session.set(key, value);
     },
     async dispose() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -209,10 +209,7 @@ async function showDetails(id) {
       ['Device', session.userAgent ?? '–'],
       ['Created from', session.createdIp ?? '–'],
       ['Created on device', session.createdUserAgent ?? '–'],
-      [
-        'Data fields',
-        (session.dataFields ?? []).length === 0 ? '(none)' : session.dataFields.map((f) => `${f.name} (${f.bytes} bytes)`).join(', '),
-      ],
+      ['Data fields', (session.dataFields ?? []).length === 0 ? '(none)' : session.dataFields.map(dataField).join('\n')],
     ];
     list.replaceChildren();
     for (const [name, value] of pairs) list.append(el('dt', name), el('dd', value, { 'data-field': name }));
@@ -220,6 +217,12 @@ async function showDetails(id) {
   } catch (error) {
     say(error.message, true);
   }
+}
+
+/** "name (N bytes)", and its value when the handler shows values (`showData`). */
+function dataField(field) {
+  const size = `${field.name} (${field.bytes} bytes)`;
+  return 'value' in field ? `${size}: ${JSON.stringify(field.value)}` : size;
 }
 
 /** Resolves true when the operator confirms in the dialog. */
