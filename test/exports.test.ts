@@ -112,6 +112,12 @@ describe('package exports', () => {
     }
   });
 
+  it('the admin API imports nothing but node: built-ins, the core and itself', () => {
+    for (const { file, specifier } of importsOf('admin')) {
+      assert.ok(/^(\.\/|\.\.\/core\/|node:)/.test(specifier), `${file} imports ${specifier}`);
+    }
+  });
+
   it('the store kit imports nothing but node: built-ins, the core and itself', () => {
     for (const { file, specifier } of importsOf('store-kit')) {
       assert.ok(/^(\.\/|\.\.\/core\/|node:)/.test(specifier), `${file} imports ${specifier}`);
