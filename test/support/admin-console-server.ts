@@ -3,7 +3,8 @@
  * the admin API's own tests' subject) mounted at `/admin/` under node:http, over a MemoryStore
  * manager, for the console's browser test. It serves the console from src/admin/console as the
  * package does from dist, and records each mutating request's `Sec-Fetch-Site` so the test shows
- * the page's own requests carry the same-origin proof the handler asks for.
+ * the page's own requests carry the same-origin proof the handler asks for. It answers with a strict
+ * Content-Security-Policy, which the page must keep to.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +41,12 @@ export async function startConsoleServer(options: { showData?: boolean } = {}): 
       const fetchSite = req.headers['sec-fetch-site'];
       mutations.push({ method: req.method ?? '', path: url, fetchSite: typeof fetchSite === 'string' ? fetchSite : null });
     }
+    // The strictest policy an app may put in front of the console: no inline script or style, no
+    // other origin. A violation is a console error the browser test fails on.
+    res.setHeader(
+      'content-security-policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
     // Mounted as Express mounts it: the handler reads the path relative to the mount point.
     Object.assign(req, { originalUrl: url });
     req.url = url.slice(MOUNT.length) || '/';

@@ -271,6 +271,8 @@ async function refreshStats() {
     const stats = await api('GET', 'api/stats');
     setStat('stat-live', stats.live);
     setStat('stat-subjects', stats.subjects);
+    // null: the store cannot count users without a scan, so the box is left out rather than shown empty.
+    document.querySelector('[data-testid="stat-subjects"]').parentElement.hidden = stats.subjects == null;
     setStat('stat-created', stats.recent?.created);
     setStat('stat-logged-in', stats.recent?.loggedIn);
     setStat('stat-logout', stats.recent?.revoked?.logout);
