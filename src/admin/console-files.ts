@@ -18,10 +18,21 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The files of the `console/` folder next to this module (`index.html` at `/`). Only flat names
- * of known types are served, so no path can climb out of the folder.
+ * The console's folder: `console/` next to this module, or, when this module runs from the build
+ * (`dist/src/admin/`), the source's `src/admin/console/`, which the package ships: the console has
+ * no build step, so the build does not copy it.
  */
-export function staticConsole(folder = new URL('./console/', import.meta.url)): ConsolePage {
+function defaultFolder(): URL {
+  const beside = new URL('./console/', import.meta.url);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  return new URL('../../../src/admin/console/', import.meta.url);
+}
+
+/**
+ * The files of a folder (by default the bundled console's) with `index.html` at `/`. Only flat
+ * names of known types are served, so no path can climb out of the folder.
+ */
+export function staticConsole(folder: URL = defaultFolder()): ConsolePage {
   const dir = fileURLToPath(folder);
   return async (req, res, path) => {
     const name = path === '/' ? 'index.html' : path.slice(1);

@@ -119,11 +119,6 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     });
   }
 
-  async function dataFields(id: string): Promise<AdminDataField[]> {
-    const record = await store.load(id, { now: manager.options.clock.now() });
-    return record === null ? [] : fieldsOf(id, record.data);
-  }
-
   async function listSessions(url: URL): Promise<unknown> {
     const params = url.searchParams;
     for (const name of ['subject', 'q', 'id', 'cursor', 'limit']) {
@@ -181,9 +176,10 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
       // A string that is not a session id names no session: answered without asking the store.
       if (!isSessionId(id)) throw new NotFoundError('no such session');
       if (method === 'GET') {
-        const info = await manager.get(id);
-        if (info === null) throw new NotFoundError('no such session');
-        send(res, 200, { session: adminSession(info, await dataFields(id)) });
+        // One store read for the session and its data fields (what manager.get() reads, plus data).
+        const record = await store.load(id, { now: manager.options.clock.now() });
+        if (record === null) throw new NotFoundError('no such session');
+        send(res, 200, { session: adminSession(record, fieldsOf(id, record.data)) });
       } else {
         if (!sameOrigin(req, options)) throw new ForbiddenError('a mutating request needs same-origin proof (Sec-Fetch-Site or Origin)');
         if (!(await manager.revoke(id, 'admin'))) throw new NotFoundError('no such session');
@@ -214,6 +210,7 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
         // A programming error (a throwing authorize, say) goes to the app's error handler when
         // there is one, so it is logged the app's way; the client gets the same bare 500.
         if (answer.status === 500 && next !== undefined) {
+          if (!res.headersSent) res.setHeader('cache-control', 'no-store');
           next(error);
           return;
         }
