@@ -114,7 +114,12 @@ export function createAdminHandler(options: AdminHandlerOptions): AdminHandler {
     return Object.keys(data).map((name) => {
       const stored = data[name] as JsonValue;
       const field: AdminDataField = { name, bytes: bytesOf(stored) };
-      if (showData) field.value = manager.options.codec.decode(stored, { sessionId: id, field: name });
+      if (showData) {
+        // A value whose encryption key was removed cannot be shown; its name and size still can.
+        try {
+          field.value = manager.options.codec.decode(stored, { sessionId: id, field: name });
+        } catch {}
+      }
       return field;
     });
   }
