@@ -18,9 +18,9 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The console's folder: `console/` next to this module, or, when this module runs from the build
- * (`dist/src/admin/`), the source's `src/admin/console/`, which the package ships: the console has
- * no build step, so the build does not copy it.
+ * The console's folder: `console/` next to this module (the build copies it into
+ * `dist/src/admin/console/`), or else the source's `src/admin/console/`, which the package also
+ * ships: the console itself has no build step.
  */
 function defaultFolder(): URL {
   const beside = new URL('./console/', import.meta.url);
