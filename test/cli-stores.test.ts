@@ -211,6 +211,33 @@ for (const target of targets) {
       assert.equal(text.out, 'revoked 1 session(s) of dave');
     });
 
+    it('stats counts live sessions, overall and of one subject', async () => {
+      const before = (await json(['stats', '--store', url])).live;
+      await seed(store, 'frank', 'Frank');
+      await seed(store, 'frank', 'Frank');
+      await seed(store, null, null);
+      assert.deepEqual(await json(['stats', '--store', url]), { live: before + 3 });
+      assert.deepEqual(await json(['stats', '--store', url, '--subject', 'frank']), { live: 2, subject: 'frank' });
+      assert.equal((await tessera(['stats', '--store', url, '--subject', 'frank'])).out, 'live sessions of frank: 2');
+      assert.match((await tessera(['stats', '--store', url])).out, /^live sessions: \d+$/);
+    });
+
+    it('cleanup removes the expired sessions once and lists them; live ones stay', async () => {
+      await json(['cleanup', '--store', url]);
+      const now = Date.now();
+      const partition = hasSubjectPartitions(store) ? await store.subjectPartition('gina') : null;
+      const short = makeRecord(now, { subject: 'gina', displayName: 'Gina', idleTimeout: 1 }, partition);
+      assert.equal((await store.create(short.record, { now })).status, 'created');
+      const live = await seed(store, 'gina', 'Gina');
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const swept = await json(['cleanup', '--store', url]);
+      assert.deepEqual(swept, { removed: 1, sessions: [{ id: short.record.id, subject: 'gina' }] });
+      assert.notEqual(await store.load(live.id, { now: Date.now() }), null);
+      const again = await tessera(['cleanup', '--store', url]);
+      assert.equal(again.code, 0, again.err);
+      assert.equal(again.out, 'removed 0 expired session(s)');
+    });
+
     it('usage errors exit 2 with the reason on stderr and nothing on stdout', async () => {
       for (const argv of [
         ['sessions', 'list', '--store', url, '--limit', '0'],
@@ -218,6 +245,11 @@ for (const target of targets) {
         ['sessions', 'show', '--store', url],
         ['sessions', 'frobnicate', '--store', url],
         ['sessions', 'list'],
+        ['stats', '--store', url, 'extra'],
+        ['stats', '--store', url, '--subject'],
+        ['cleanup', '--store', url, '--json=yes'],
+        ['stats', '--store', 'memory:'],
+        ['stats', '--store', 'mysql://x'],
       ]) {
         const result = await tessera(argv);
         assert.equal(result.code, 2, argv.join(' '));
@@ -227,6 +259,11 @@ for (const target of targets) {
       const helped = await tessera(['sessions', 'list', '--help']);
       assert.equal(helped.code, 0);
       assert.match(helped.out, /tessera sessions list/);
+      for (const command of ['stats', 'cleanup']) {
+        const h = await tessera([command, '--help']);
+        assert.equal(h.code, 0);
+        assert.match(h.out, new RegExp(`^usage: tessera ${command}`));
+      }
     });
   });
 }

@@ -3,12 +3,16 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionError } from '../core/index.js';
 import type { Command, Output } from './command.js';
+import { cleanupCommand } from './cleanup.js';
 import { keysCommand } from './keys.js';
 import { sessionsCommand } from './sessions.js';
+import { statsCommand } from './stats.js';
 
 /** Every command, by the name typed after `tessera`: a new command is a file and a row here. */
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   sessions: sessionsCommand,
+  stats: statsCommand,
+  cleanup: cleanupCommand,
   keys: keysCommand,
 });
 
