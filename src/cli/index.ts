@@ -5,6 +5,7 @@ import { InvalidOptionError } from '../core/index.js';
 import type { Command, Output } from './command.js';
 import { cleanupCommand } from './cleanup.js';
 import { keysCommand } from './keys.js';
+import { migrateCommand } from './migrate.js';
 import { sessionsCommand } from './sessions.js';
 import { statsCommand } from './stats.js';
 
@@ -13,6 +14,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   sessions: sessionsCommand,
   stats: statsCommand,
   cleanup: cleanupCommand,
+  migrate: migrateCommand,
   keys: keysCommand,
 });
 

@@ -100,7 +100,13 @@ export async function withStore<T>(
   const codec = keys !== undefined && keys !== '' ? encryptionCodec(parseKeyRing(keys)) : undefined;
   const store = await openStore(target);
   // No background sweep: `tessera cleanup` sweeps when asked.
-  const manager = new SessionManager({ store, cleanupInterval: false, ...(codec !== undefined ? { codec } : {}) });
+  const manager = new SessionManager({
+    store,
+    cleanupInterval: false,
+    // The failure reaches the command, which prints it as one line; the default would add a stack trace.
+    onStoreError: () => {},
+    ...(codec !== undefined ? { codec } : {}),
+  });
   try {
     await within(
       manager.ready(),
@@ -108,6 +114,12 @@ export async function withStore<T>(
       `the ${target.kind} store did not answer within ${CONNECT_TIMEOUT_MS + 1000} ms`,
     );
     return await within(work(manager, store), 60_000, 'the store stopped answering');
+  } catch (error) {
+    // The CLI opens PostgreSQL without migrating; a missing table (42P01) or column (42703) means that is due.
+    const code = (error as { code?: unknown; cause?: { code?: unknown } }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
+    if (target.kind === 'postgres' && (code === '42P01' || code === '42703'))
+      throw new Error(`the sessions table is missing or older than this tessera (${(error as Error).message}): run tessera migrate`);
+    throw error;
   } finally {
     manager.close();
     // A store that never connected may never finish closing either: do not wait for it long.
