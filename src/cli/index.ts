@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { InvalidOptionError } from '../core/index.js';
+import { InvalidOptionError, TesseraError } from '../core/index.js';
 import type { Command, Output } from './command.js';
 import { cleanupCommand } from './cleanup.js';
 import { keysCommand } from './keys.js';
@@ -31,7 +31,8 @@ Exit status: 0 done, 1 failed (the reason on stderr), 2 usage error.`;
 /** An error as one line: drivers' messages may span lines, and a stack trace helps no operator. */
 function oneLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : '';
+  // tessera's own errors name their cause already; a driver's may need the one underneath.
+  const cause = !(error instanceof TesseraError) && error instanceof Error && error.cause instanceof Error ? error.cause.message : '';
   const text = cause !== '' && !message.includes(cause) ? `${message} (${cause})` : message;
   return text.replace(/\s*\n\s*/g, ' ').trim() || 'failed';
 }
