@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { SessionStore } from '../src/core/index.js';
+import { encryptionCodec, generateKey, parseKeyRing, type SessionStore } from '../src/core/index.js';
 import { hasSubjectPartitions } from '../src/store-kit/index.js';
 import { main } from '../src/cli/index.js';
 import { PostgresStore } from '../src/stores/postgres/index.js';
@@ -289,3 +289,45 @@ if (targets[2]?.skip === false) {
     });
   });
 }
+
+describe('tessera cli on sqlite: ids that look like options, encrypted data', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-edge-'));
+  const path = join(dir, 's.db');
+  const store = new SqliteStore({ path });
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an id starting with "-" (base64url makes one in 32) is an argument, not an option', async () => {
+    const now = Date.now();
+    const { record } = makeRecord(now, { subject: 'hank', displayName: 'Hank' });
+    record.id = `-${record.id.slice(1)}`;
+    assert.equal((await store.create(record, { now })).status, 'created');
+    const shown = await json(['sessions', 'show', record.id, '--store', `sqlite:${path}`]);
+    assert.equal(shown.session.id, record.id);
+    const listed = await json(['sessions', 'list', '--id', record.id, '--store', `sqlite:${path}`]);
+    assert.equal(listed.sessions.length, 1);
+    assert.deepEqual(await json(['sessions', 'revoke', record.id, '--store', `sqlite:${path}`]), { revoked: 1, id: record.id });
+  });
+
+  it('with TESSERA_ENCRYPTION_KEYS show gives decrypted sizes, never the values; a malformed key ring is a usage error', async () => {
+    const keys = generateKey('k1');
+    const codec = encryptionCodec(parseKeyRing(keys));
+    const now = Date.now();
+    const { record } = makeRecord(now, { subject: 'ivy', displayName: 'Ivy' });
+    record.data = { note: codec.encode('twelve bytes', { sessionId: record.id, field: 'note' }) };
+    assert.equal((await store.create(record, { now })).status, 'created');
+    const stored = Buffer.byteLength(JSON.stringify(record.data.note));
+    const plain = await json(['sessions', 'show', record.id, '--store', `sqlite:${path}`]);
+    assert.deepEqual(plain.session.dataFields, [{ name: 'note', bytes: stored }]);
+    const decrypted = await tessera(['sessions', 'show', record.id, '--store', `sqlite:${path}`, '--json'], {
+      TESSERA_ENCRYPTION_KEYS: keys,
+    });
+    assert.deepEqual(JSON.parse(decrypted.out).session.dataFields, [{ name: 'note', bytes: 14 }]);
+    assert.ok(!decrypted.out.includes('twelve'));
+    const bad = await tessera(['stats', '--store', `sqlite:${path}`], { TESSERA_ENCRYPTION_KEYS: 'nonsense' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /^tessera: each encryption key is written keyId:base64key$/);
+  });
+});

@@ -98,12 +98,19 @@ async function show(args: string[], out: Output, err: Output, env: NodeJS.Proces
   const found = await withStore(storeTarget(parsed, env), env, async (manager, store) => {
     const info = await manager.get(id);
     if (info === null) return null;
-    // Field names and sizes only: the values are the app's (and may be secrets), as in the admin API.
+    // Field names and sizes only: the values are the app's (and may be secrets), as in the admin
+    // API. With TESSERA_ENCRYPTION_KEYS the size is the value's, decrypted; without, the stored form's.
     const record = await store.load(id, { now: Date.now() });
-    const fields = Object.entries(record?.data ?? {}).map(([name, value]) => ({
-      name,
-      bytes: Buffer.byteLength(JSON.stringify(value)),
-    }));
+    const { codec } = manager.options;
+    const fields = Object.entries(record?.data ?? {}).map(([name, stored]) => {
+      let value = stored;
+      try {
+        value = codec.decode(stored, { sessionId: id, field: name });
+      } catch {
+        // A key no longer in the ring: the stored size is still worth showing.
+      }
+      return { name, bytes: Buffer.byteLength(JSON.stringify(value)) };
+    });
     // By name: stores keep their own key order (PostgreSQL's jsonb sorts by length first).
     fields.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { info, fields };
