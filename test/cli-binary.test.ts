@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +106,24 @@ describe('the tessera binary', () => {
         assert.match(run.err, /^tessera: .*unavailable.*\n$/, url);
         assert.ok(run.ms < 5000, `${url} ${args.join(' ')} took ${run.ms} ms`);
       }
+    }
+  });
+
+  it('a server that accepts and never answers fails within a few seconds too, not a hang', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      for (const url of [`redis://127.0.0.1:${port}`, `postgres://postgres@127.0.0.1:${port}/test`]) {
+        const run = await tessera(['stats', '--store', url]);
+        assert.equal(run.code, 1, `${url}: ${run.err}`);
+        assert.match(run.err, /^tessera: .*unavailable.*\n$/, url);
+        assert.ok(run.ms < 5000, `${url} took ${run.ms} ms`);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 });
