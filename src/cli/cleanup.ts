@@ -10,7 +10,7 @@ each session's id and subject. An expired session is never served either way; th
 
 /** `tessera cleanup`. */
 export const cleanupCommand: Command = {
-  usage: '                      remove expired sessions once; print what was removed',
+  usage: '  remove expired sessions once; print what was removed',
   run: runCleanup,
 };
 

@@ -22,7 +22,11 @@ const USAGE = `usage: tessera <command> [--store URL] [--json] [--help]
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, command]) => `  ${name} ${command.usage}`)
+  .map(([name, command]) => {
+    // A usage is "arguments   description": the descriptions line up in one column.
+    const [args = '', description = ''] = command.usage.trimEnd().split(/\s{2,}/);
+    return `  ${`${name} ${args}`.padEnd(44)}${description}`;
+  })
   .join('\n')}
 
 The store is --store URL or TESSERA_STORE; TESSERA_ENCRYPTION_KEYS where data is encrypted.

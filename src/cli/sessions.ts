@@ -20,7 +20,7 @@ the cursor to the end. Revocations go through a session manager, with reason "ad
 
 /** `tessera sessions …`. */
 export const sessionsCommand: Command = {
-  usage: 'list|show|revoke|revoke-all   find, inspect and end sessions (tessera sessions --help)',
+  usage: 'list|show|revoke|revoke-all   find, inspect and end sessions (see tessera sessions --help)',
   run: runSessions,
 };
 
