@@ -113,7 +113,9 @@ export async function withStore<T>(
       CONNECT_TIMEOUT_MS + 1000,
       `the ${target.kind} store did not answer within ${CONNECT_TIMEOUT_MS + 1000} ms`,
     );
-    return await within(work(manager, store), 60_000, 'the store stopped answering');
+    // No cap on the work itself: `--all` or a cleanup may rightly take long, and each store call
+    // is already bounded by the store's own timeouts (commandTimeout, statementTimeout).
+    return await work(manager, store);
   } catch (error) {
     // The CLI opens PostgreSQL without migrating; a missing table (42P01) or column (42703) means that is due.
     const code = (error as { code?: unknown; cause?: { code?: unknown } }).code ?? (error as { cause?: { code?: unknown } }).cause?.code;
