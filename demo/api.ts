@@ -2,8 +2,8 @@
  * The demo's JSON API. Its shapes are a contract (tests and tools use them), so they are written
  * out here in one place:
  *
- *   POST   /api/login                  {username, ttl?}  → 200 {session: S} and the cookie
- *   GET    /api/session                                  → 200 {session: S} | 401
+ *   POST   /api/login                  {username, ttl?}  → 200 {session: S, admin} and the cookie
+ *   GET    /api/session                                  → 200 {session: S, admin} | 401
  *   GET    /api/session/store                            → 200 {store, kind, record} (the stored record)
  *   POST   /api/session/increment      {field}           → 200 {field, value}
  *   PUT    /api/session/ttl            {ttl}             → 200 {session: S}
@@ -82,6 +82,14 @@ export interface ApiContext {
   store: OpenedStore;
   /** Proxy hops whose `X-Forwarded-*` headers are believed (`TESSERA_TRUST_PROXY`). */
   trustProxy: number;
+  /** Usernames that may use `/admin/` (`TESSERA_ADMINS`); null when the console is off. */
+  admins?: ReadonlySet<string> | null;
+}
+
+/** Whether the session's user may use the admin console: the page shows the link then. */
+function isAdmin(session: Session, ctx: ApiContext): boolean {
+  const subject = session.isAuthenticated ? (session.info?.subject ?? null) : null;
+  return subject !== null && ctx.admins?.has(subject) === true;
 }
 
 /** The request's session, with the client address and HTTPS as the trusted proxy reports them. */
@@ -195,14 +203,14 @@ const login: Handler = async (req, res, ctx) => {
   const session = await open(req, res, ctx);
   // Also when already logged in: a login always issues a new token (re-authentication).
   await session.login(name, { displayName: name, ...(seconds !== undefined ? { idleTimeout: seconds } : {}) });
-  sendJson(res, 200, { session: sessionView(session) });
+  sendJson(res, 200, { session: sessionView(session), admin: isAdmin(session, ctx) });
 };
 
 const getSession: Handler = async (req, res, ctx) => {
   discardBody(req);
   const session = await open(req, res, ctx);
   if (!session.isStored) return sendNoSession(res);
-  sendJson(res, 200, { session: sessionView(session) });
+  sendJson(res, 200, { session: sessionView(session), admin: isAdmin(session, ctx) });
 };
 
 const getStoredRecord: Handler = async (req, res, ctx) => {

@@ -36,6 +36,8 @@ export interface DemoConfig {
   bruteForceLimit: number | null;
   /** What happens past that limit: `detect` (an event only, the library default) or `block` (429). */
   bruteForceAction: 'detect' | 'block';
+  /** Usernames that may use the admin console at `/admin/`; null when `TESSERA_ADMINS` is unset (then `/admin/` is 404). */
+  admins: ReadonlySet<string> | null;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -90,6 +92,7 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     throw new ConfigError(`TESSERA_BRUTE_FORCE_ACTION must be "detect" or "block", got ${JSON.stringify(bruteForceAction)}`);
   }
 
+  const admins = loadAdmins(env);
   const trustProxy = wholeNumber(env, 'TESSERA_TRUST_PROXY', 0, 10, 'a whole number of proxy hops') ?? 0;
   const limits = loadLimits(env, trustProxy);
 
@@ -108,7 +111,21 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     renewalInterval,
     bruteForceLimit,
     bruteForceAction,
+    admins,
   };
+}
+
+/** `TESSERA_ADMINS`: comma-separated usernames, each as the demo's login accepts them. */
+function loadAdmins(env: Env): ReadonlySet<string> | null {
+  const text = read(env, 'TESSERA_ADMINS');
+  if (text === null) return null;
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(name)) {
+      throw new ConfigError(`TESSERA_ADMINS must be comma-separated usernames (A-Z a-z 0-9 . _ @ -), got ${JSON.stringify(name)}`);
+    }
+  }
+  return new Set(names);
 }
 
 /** A whole number, or the word `unlimited` (`Infinity`); null when unset. */

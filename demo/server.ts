@@ -13,6 +13,7 @@ import {
   parseKeyRing,
   type SessionManagerOptions,
 } from 'tessera-session';
+import { mountAdmin } from './admin.js';
 import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const { trustProxy } = config;
+  const { trustProxy, admins } = config;
+  const admin = admins === null ? null : mountAdmin(manager, admins, trustProxy);
   const server = createLimitedServer(config.limits, (req: IncomingMessage, res: ServerResponse) => {
     setCommonHeaders(res);
     let url: URL;
@@ -82,13 +84,14 @@ async function main(): Promise<void> {
     }
     const { pathname } = url;
     if (pathname.startsWith('/api/')) {
-      handleApi(req, res, url, { manager, store, trustProxy }).catch((error: unknown) => {
+      handleApi(req, res, url, { manager, store, trustProxy, admins }).catch((error: unknown) => {
         console.error('tessera demo: unexpected failure', error);
         if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
         else res.destroy();
       });
       return;
     }
+    if (admin?.(req, res, pathname) === true) return;
     files.serve(req, res, pathname);
   });
 
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => server.closeAllConnections(), 2000);
     force.unref();
     server.once('close', () => {
+      admin?.close();
       manager.close();
       store.store.close().then(
         () => process.exit(0),

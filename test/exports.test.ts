@@ -36,6 +36,7 @@ const expected: Record<string, string[]> = {
     'listingPage',
     'StoreUnavailableError',
   ],
+  'tessera-session/admin': ['createAdminHandler', 'staticConsole'],
   'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie'],
 };
 
@@ -108,6 +109,12 @@ describe('package exports', () => {
   it('the core imports nothing but node: built-ins and itself', () => {
     for (const { file, specifier } of importsOf('core')) {
       assert.ok(specifier.startsWith('./') || specifier.startsWith('node:'), `${file} imports ${specifier}`);
+    }
+  });
+
+  it('the admin API imports nothing but node: built-ins, the core and itself', () => {
+    for (const { file, specifier } of importsOf('admin')) {
+      assert.ok(/^(\.\/|\.\.\/core\/|node:)/.test(specifier), `${file} imports ${specifier}`);
     }
   });
 

@@ -126,6 +126,10 @@ describe('the packed package', () => {
     for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/src/core/index.js', 'dist/src/core/index.d.ts']) {
       assert.ok(files.includes(file), `the tarball holds ${file}`);
     }
+    // tsc emits no HTML, CSS or plain JS from src/: the build copies the admin console beside its handler.
+    for (const file of ['index.html', 'console.css', 'console.js']) {
+      assert.ok(files.includes(`dist/src/admin/console/${file}`), `the tarball holds the admin console's ${file}`);
+    }
     const docs = execFileSync('git', ['ls-files', 'docs'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
     assert.ok(docs.length > 0);
     for (const doc of docs) assert.ok(files.includes(doc), `the tarball holds ${doc}`);
@@ -217,6 +221,8 @@ describe('the packed package', () => {
   it('installs the tessera command', () => {
     const run = spawnSync(join(app, 'node_modules', '.bin', 'tessera'), ['help'], { cwd: app, encoding: 'utf8' });
     assert.equal(run.status, 0, run.stderr);
-    assert.match(run.stdout, /^usage: tessera <command>\n\ncommands:\n {2}keys /);
+    assert.match(run.stdout, /^usage: tessera <command>/);
+    assert.match(run.stdout, /^ {2}sessions list\|show\|revoke\|revoke-all /m);
+    assert.match(run.stdout, /^ {2}keys generate /m);
   });
 });

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+// The token internals are not a public export; the scripts run against the build (`npm run build`).
+import { issueToken } from '../../dist/src/core/token.js';
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -64,7 +66,7 @@ export async function bounded(count, limit, task) {
 
 /** A session record as the core makes one at login (src/core/session.ts), for store.create. */
 export function loginRecord(tessera, subject, partition, now, idleSeconds) {
-  const issued = tessera.issueToken(partition);
+  const issued = issueToken(partition);
   return {
     id: issued.id,
     secretHash: issued.secretHash,

@@ -154,8 +154,10 @@ function setExpiry(ms) {
   tick();
 }
 
-function showSession(session) {
+/** `admin` (from login and GET /api/session) shows the console link; other answers leave it as it is. */
+function showSession(session, admin) {
   state.session = session;
+  if (admin !== undefined) $('admin-link').hidden = admin !== true;
   $('loading').hidden = true;
   $('login-panel').hidden = true;
   $('session-panel').hidden = false;
@@ -273,7 +275,7 @@ async function loadMoreSessions() {
 async function refresh() {
   const result = await api('GET', '/api/session');
   if (result.status === 200 && typeof result.body?.session?.username === 'string') {
-    showSession(result.body.session);
+    showSession(result.body.session, result.body.admin);
     await Promise.all([loadStoreRecord(), loadSessions()]);
   } else if (result.status === 200 || result.status === 401) {
     showLogin();
@@ -327,7 +329,7 @@ async function login(event) {
     const result = await api('POST', '/api/login', { username, ttl });
     if (result.status !== 200) return say(errorText(result), 'error');
     say('');
-    showSession(result.body.session);
+    showSession(result.body.session, result.body.admin);
     await Promise.all([loadStoreRecord(), loadSessions()]);
   } finally {
     button.disabled = false;

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'BAD_REQUEST'
   | 'NO_SESSION'
+  | 'FORBIDDEN'
   | 'SESSION_ENDED'
   | 'SESSION_LIMIT'
   | 'NOT_FOUND'
@@ -42,6 +43,13 @@ export class BadRequestError extends TesseraError {
 export class NoSessionError extends TesseraError {
   constructor(message = 'no valid session') {
     super('NO_SESSION', 401, message);
+  }
+}
+
+/** The request is authenticated but not allowed: not an admin, or a mutating request without same-origin proof. */
+export class ForbiddenError extends TesseraError {
+  constructor(message = 'forbidden') {
+    super('FORBIDDEN', 403, message);
   }
 }
 

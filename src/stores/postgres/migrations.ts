@@ -135,7 +135,7 @@ const MIGRATION_LOCK = "hashtext('tessera:migrate')";
  * Creates or upgrades the sessions table to `SCHEMA_VERSION`. Safe to run from many processes at
  * once; returns the version before and after. `PostgresStore` calls it on first use unless
  * `migrate: false`; with that, call `migrate(pool)` yourself, from a deployment step or at start-up
- * (the `tessera` command has no migrate command).
+ * (or run `tessera migrate --store postgres://…`, which calls it).
  *
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });

@@ -5,6 +5,12 @@ import type { ResolvedNames } from './migrations.js';
 export interface Statement {
   text: string;
   values: unknown[];
+  /**
+   * Sent as an unnamed statement, planned for its own values each time. A prepared statement's
+   * plan is cached after five runs: one chosen for a common display-name prefix walks the whole
+   * primary key for a rare one (about 90 ms at 100,000 sessions, measured by bench/admin-scale.mjs).
+   */
+  unprepared?: true;
 }
 
 /** What the statement builders name: the store's tables, quoted and schema-qualified, and its NOTIFY channel. */

@@ -118,7 +118,10 @@ export class StorePool {
    * broken or abandoned connection is destroyed, not given back.
    */
   async #onClient<T>(
-    work: (run: (statement: { text: string; values?: unknown[] }) => Promise<PgQueryResult>, broken: (error: Error) => void) => Promise<T>,
+    work: (
+      run: (statement: { text: string; values?: unknown[]; unprepared?: true }) => Promise<PgQueryResult>,
+      broken: (error: Error) => void,
+    ) => Promise<T>,
   ): Promise<T> {
     const client = await this.connect();
     let failure: Error | undefined;
@@ -126,10 +129,10 @@ export class StorePool {
       failure ??= error;
     };
     client.on('error', broken);
-    const run = (statement: { text: string; values?: unknown[] }) =>
+    const run = ({ unprepared, ...statement }: { text: string; values?: unknown[]; unprepared?: true }) =>
       client.query({
         ...statement,
-        ...(statement.values !== undefined ? { name: statementName(statement.text) } : {}),
+        ...(statement.values !== undefined && unprepared !== true ? { name: statementName(statement.text) } : {}),
         query_timeout: this.queryTimeout,
       });
     try {

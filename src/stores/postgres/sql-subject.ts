@@ -97,7 +97,8 @@ export function queryStatement(sql: SqlContext, query: SessionQuery, rows: numbe
     // Every name starts with '', and so does a missing one, as in the other stores: no condition.
     startsWith: (prefix) => (prefix === '' ? null : `display_name LIKE ${p.add(likePrefix(prefix), 'text')}`),
   };
-  return { text: querySql(query, rows, dialect), values: p.values };
+  // Unprepared: which index serves it depends on the prefix (see `Statement.unprepared`).
+  return { text: querySql(query, rows, dialect), values: p.values, unprepared: true };
 }
 
 /** Live sessions, all or the subject's; one row, `n`. */

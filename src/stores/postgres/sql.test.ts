@@ -180,6 +180,11 @@ describe('PostgreSQL statement builders', () => {
     assert.equal(likePrefix(''), '%');
   });
 
+  it('query: planned for its own prefix every time, never from a cached generic plan', () => {
+    // A generic plan cached after common prefixes walks the primary key for a rare one (issue 23).
+    assert.equal(queryStatement(sql, { now: NOW, limit: 10, displayNamePrefix: 'A' }, 11).unprepared, true);
+  });
+
   it('list: keyset paging from the cursor in listing order', () => {
     assert.deepEqual(all[18]![1].values, ['ann', NOW, 'x', NOW, 11]);
     assert.match(all[18]![1].text, /\(created_at, id\) > \(\$2::bigint, \$3::text\).*ORDER BY created_at, id LIMIT \$5/s);

@@ -47,7 +47,10 @@ if ARGV[7] ~= '' then
   local d = redis.call('HMGET', key, 'cd', 'ld')
   lastDevice(key, ARGV[7], d[1], d[2])
 end
-if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') elseif ARGV[8] == 's' then redis.call('HSET', key, 'dn', ARGV[9]) end
+if ARGV[8] ~= '' then
+  unnamed(id, redis.call('HGET', key, 'dn'))
+  if ARGV[8] == 'n' then redis.call('HDEL', key, 'dn') else redis.call('HSET', key, 'dn', ARGV[9]) named(id, ARGV[9]) end
+end
 -- The TTL and the indexes follow the expiry; most changes (an increment) leave it where it was.
 if ex ~= before then expireAt(key, xkey, id, cur[5], ex, now) end
 if KEYS[3] then remember(KEYS[3], tonumber(ARGV[i]), now) end

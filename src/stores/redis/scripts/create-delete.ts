@@ -21,7 +21,7 @@ local rid = ARGV[6]
 if redis.call('EXISTS', key) == 1 then return redis.error_reply('ERR tessera: duplicate session id') end
 local rsub, replaced = false, nil
 if rid ~= '' then
-  replaced = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
+  replaced = redis.call('HMGET', KEYS[3], 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe', 'dn')
   if not replaced[1] or now >= expiry(replaced) or tonumber(replaced[4]) ~= tonumber(ARGV[7]) then return {'gone'} end
   rsub = replaced[5]
 end
@@ -34,11 +34,17 @@ if sub ~= '' and ARGV[9] ~= '' then
 end
 if rid ~= '' then
   redis.call('DEL', KEYS[3])
+  unnamed(rid, replaced[9])
   xrem(KEYS[4], rid)
   if rsub then redis.call('ZREM', ukey(rid, rsub), rid) end
   supersede(rid, replaced[6], replaced[7], replaced[8], now, tonumber(ARGV[8]))
 end
+-- A shard with no session yet has a complete display-name index.
+if redis.call('EXISTS', xkey) == 0 then redis.call('ZADD', nkey(id), 0, '') end
 redis.call('HSET', key, unpack(ARGV, 11))
+for i = 11, #ARGV - 1, 2 do
+  if ARGV[i] == 'dn' then named(id, ARGV[i + 1]) end
+end
 if sub ~= '' then redis.call('ZADD', ukey(id, sub), ARGV[10], id) end
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created'}
@@ -53,7 +59,7 @@ return {'created'}
  */
 export const DELETE = (prelude: string): string => `${prelude}
 local key, xkey, id = KEYS[1], KEYS[2], ARGV[2]
-local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe')
+local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'v', 'sub', 'sh', 'ph', 'pe', 'dn')
 if not r[1] then
   xrem(xkey, id)
   return false
@@ -63,6 +69,7 @@ if ARGV[3] ~= '' then
   if ARGV[4] ~= '' and tonumber(ARGV[4]) ~= tonumber(r[4]) then return false end
 end
 redis.call('DEL', key)
+unnamed(id, r[9])
 xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
 if ARGV[5] ~= '' then supersede(id, r[6], r[7], r[8], tonumber(ARGV[3]), tonumber(ARGV[5])) end

@@ -31,6 +31,14 @@ return tostring(total)
  * walk stops at the shard that fills the page. It also stops, between shards, once it has looked
  * at `QUERY_BUDGET` ids, so that a sparse display-name search never holds the server for long;
  * the caller goes on with the remaining keys. Returns {index keys consumed, id, hash, ...}.
+ *
+ * With a display-name prefix, a shard whose display-name index is complete (its mark '' is there:
+ * see `nkey` in the prelude) is searched there instead: one ZRANGEBYLEX for the names from the
+ * prefix up to the prefix followed by byte 255 (which no UTF-8 text holds), then, in id order, only
+ * the entries past the cursor, each checked live in the expiry index and still under that name (an
+ * entry can outlive its session until HEAL): about two commands a shard and three a session
+ * answered. A shard written before the index existed is walked as without a prefix, the display
+ * name of each of its sessions read, until HEAL has indexed it.
  */
 export const QUERY_BUDGET = 2000;
 export const QUERY = (prelude: string): string => `${prelude}
@@ -42,7 +50,31 @@ for i = 7, #ARGV do
   if found >= limit or seen >= ${QUERY_BUDGET} then break end
   consumed = consumed + 1
   -- A shard below the cursor's holds only ids below the cursor.
-  if cursor == '' or not lt(string.sub(ARGV[i], at, at + 1), from) then
+  local nk = P .. 'd:{' .. string.sub(ARGV[i], at, at + 1) .. '}'
+  if cursor ~= '' and lt(string.sub(ARGV[i], at, at + 1), from) then
+    -- Nothing past the cursor here.
+  elseif hasPrefix and redis.call('ZSCORE', nk, '') then
+    local members = redis.call('ZRANGEBYLEX', nk, '[' .. dnp, '(' .. dnp .. '\\255')
+    seen = seen + #members
+    local picked, names = {}, {}
+    for _, m in ipairs(members) do
+      local id = string.match(m, '%z([^%z]*)$')
+      if id and lt(cursor, id) then
+        picked[#picked + 1] = id
+        names[id] = string.sub(m, 1, #m - #id - 1)
+      end
+    end
+    table.sort(picked, lt)
+    for _, id in ipairs(picked) do
+      if found >= limit then break end
+      local ex = redis.call('ZSCORE', ARGV[i], id)
+      if ex and tonumber(ex) > tonumber(now) and redis.call('HGET', skey(id), 'dn') == names[id] then
+        found = found + 1
+        out[#out + 1] = id
+        out[#out + 1] = redis.call('HGETALL', skey(id))
+      end
+    end
+  else
     local ids = redis.call('ZRANGEBYSCORE', ARGV[i], '(' .. now, '+inf')
     seen = seen + #ids
     -- Filtered first, so that only the matches are sorted.

@@ -83,6 +83,12 @@ end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
+-- A shard's display-name index: members 'name NUL id', all scored 0, so that ZRANGEBYLEX finds a
+-- prefix (see QUERY). Its member '' says the index holds every session of the shard: set when
+-- the shard's first session is created, or by HEAL for shards written before the index existed.
+local function nkey(id) return P .. 'd:{' .. string.sub(id, 1, 2) .. '}' end
+local function named(id, dn) if dn then redis.call('ZADD', nkey(id), 0, dn .. '\\0' .. id) end end
+local function unnamed(id, dn) if dn then redis.call('ZREM', nkey(id), dn .. '\\0' .. id) end end
 -- The subject index lives at least as long as its longest-lived entry: its scores are createdAt,
 -- so its TTL is kept here, and only ever moved later (a shorter one could drop live entries).
 local function ulive(u, ex, now)

@@ -73,6 +73,7 @@ local function endOldest(u, xkey, sub, now, spare, out, target)
       else
         local st = state(id, sub, now)
         if st == 'live' then
+          unnamed(id, redis.call('HGET', skey(id), 'dn'))
           redis.call('DEL', skey(id))
           redis.call('ZREM', u, id)
           xrem(xkey, id)

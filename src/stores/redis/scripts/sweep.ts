@@ -29,13 +29,14 @@ while at <= #ARGV and n < limit do
   local ids = redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, asked)
   for _, id in ipairs(ids) do
     local key = skey(id)
-    local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub')
+    local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub', 'dn')
     local ex = expiry(r)
     if ex and ex > now then
       xadd(xkey, ex, id)
     else
       xrem(xkey, id)
       if ex then redis.call('DEL', key) end
+      unnamed(id, r[5])
       if r[4] then redis.call('ZREM', ukey(id, r[4]), id) end
       n = n + 1
       out[#out + 1] = id
@@ -63,13 +64,29 @@ export const HEAL_SHARDS = 16;
  * Heals expiry indexes. ARGV: prefix, now, index keys... Every live entry (score > now) whose hash
  * no longer exists leaves its index (and `n`), unreported: its hash was deleted by hand, so nobody
  * knows whose it was (its subject index drops it when next read). Expired entries are the sweep's,
- * which reports them. Returns how many entries it removed.
+ * which reports them. It also keeps each shard's display-name index (see QUERY): a shard whose
+ * index is not marked complete (written before the index existed) gets every live session's
+ * name and the mark, so that a search stops walking it; in a complete one, entries whose session
+ * left the expiry index without the name being known (its hash was gone) are removed.
+ * Returns how many expiry-index entries it removed.
  */
 export const HEAL = (prelude: string): string => `${prelude}
 local healed = 0
+local at = #P + 4 -- where the shard starts in P .. 'x:{' .. shard .. '}'
 for i = 3, #ARGV do
   local xkey = ARGV[i]
   local ids = redis.call('ZRANGEBYSCORE', xkey, '(' .. ARGV[2], '+inf')
+  local nk = P .. 'd:{' .. string.sub(xkey, at, at + 1) .. '}'
+  if not redis.call('ZSCORE', nk, '') then
+    for _, id in ipairs(ids) do named(id, redis.call('HGET', skey(id), 'dn')) end
+    redis.call('ZADD', nk, 0, '')
+  else
+    -- Rank 0 is the mark '', the least member.
+    for _, m in ipairs(redis.call('ZRANGE', nk, 1, -1)) do
+      local id = string.match(m, '%z([^%z]*)$')
+      if id and not redis.call('ZSCORE', xkey, id) then redis.call('ZREM', nk, m) end
+    end
+  end
   -- One EXISTS over a chunk of keys says how many are there; only a chunk that lacks some is
   -- checked key by key.
   for from = 1, #ids, 500 do

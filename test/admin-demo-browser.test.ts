@@ -1,0 +1,82 @@
+// The demo page shows the admin console link to admins only (headless Chromium on the build in dist/).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type DemoServer, startDemoServer } from './support/demo-server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const WAIT_MS = 10_000;
+
+function skipReason(): string | false {
+  if (existsSync(CHROMIUM)) return false;
+  const reason = `${CHROMIUM} not found`;
+  if (process.env.TESSERA_REQUIRE_SERVICES === '1') throw new Error(`browser test required (TESSERA_REQUIRE_SERVICES=1) but ${reason}`);
+  return reason;
+}
+
+describe('the demo page’s admin console link in headless Chromium', { skip: skipReason() }, () => {
+  let server: DemoServer;
+  let profile: string;
+  let context: BrowserContext;
+  let page: Page;
+
+  before(async () => {
+    server = await startDemoServer({ env: { TESSERA_ADMINS: 'root' } });
+    profile = await mkdtemp(join(tmpdir(), 'tessera-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+    page = context.pages()[0] ?? (await context.newPage());
+  });
+
+  after(async () => {
+    await context?.close();
+    await server?.dispose();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  async function login(username: string): Promise<void> {
+    await page.getByTestId('username').fill(username);
+    await page.getByTestId('login-button').click();
+    await page.getByTestId('session-panel').waitFor({ state: 'visible', timeout: WAIT_MS });
+    const name = page.getByTestId('session-username');
+    const deadline = Date.now() + WAIT_MS;
+    while ((await name.textContent()) !== username) {
+      if (Date.now() > deadline) throw new Error(`the page never showed ${username} logged in`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it('hides the link from a user who is not an admin', async () => {
+    await page.goto(server.url);
+    await page.getByTestId('login-form').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await login('alice');
+    assert.equal(await page.getByTestId('admin-link').isVisible(), false);
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-form').waitFor({ state: 'visible', timeout: WAIT_MS });
+  });
+
+  it('shows it to an admin, after a reload too, pointing at /admin/', async () => {
+    await login('root');
+    await page.getByTestId('admin-link').waitFor({ state: 'visible', timeout: WAIT_MS });
+    await page.reload();
+    await page.getByTestId('admin-link').waitFor({ state: 'visible', timeout: WAIT_MS });
+    const href = await page.getByTestId('admin-link').evaluate((a) => (a as unknown as { href: string }).href);
+    assert.equal(href, `${server.url}/admin/`);
+    // The API behind it answers the admin's browser (the cookie rides along, same origin).
+    const stats = await page.evaluate(async () => (await fetch('admin/api/stats')).status);
+    assert.equal(stats, 200);
+  });
+});
