@@ -8,47 +8,13 @@
 // Run after `npm run build`:
 //   node bench/abuse/postgres-heavy-user.mjs
 // Knobs: DATABASE_URL (postgres://127.0.0.1:5432/test), HEAVY_SESSIONS (57000), CONCURRENT_MS (5000).
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { SessionManager } from 'tessera-session';
 import { PostgresStore } from 'tessera-session/stores/postgres';
-import { DATABASE_URL, machine, openLoop, paced, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
+import { DATABASE_URL, machine, measureHeavyUser, randomId, serveSessions, startServer } from './sqlite-postgres-common.mjs';
 
 const HEAVY = Number(process.env.HEAVY_SESSIONS ?? 57_000);
 const CONCURRENT_MS = Number(process.env.CONCURRENT_MS ?? 5000);
-
-async function serve(schema) {
-  const store = new PostgresStore({ connectionString: DATABASE_URL, schema });
-  const manager = new SessionManager({ store, cleanupInterval: false });
-  const server = createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, 'http://x');
-      if (url.pathname === '/login') {
-        const session = await manager.load({ secure: false, ip: '127.0.0.1' });
-        await session.login(url.searchParams.get('user'));
-        await session.set('theme', 'dark');
-        res.end(session.issuedToken);
-      } else if (url.pathname === '/list') {
-        const page = await manager.list(url.searchParams.get('user'), { limit: 50 });
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(page));
-      } else if (url.pathname === '/me') {
-        const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
-        res.end(String(session.subject));
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    } catch (error) {
-      res.statusCode = error.status ?? 500;
-      res.end(String(error.message));
-    }
-  });
-  await store.count({ now: Date.now() });
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-  process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
-}
 
 async function drive() {
   const schema = `tessera_abuse_${randomId(6)
@@ -75,44 +41,7 @@ async function drive() {
   const fillMs = performance.now() - filling;
   const server = await startServer(fileURLToPath(import.meta.url), ['server', schema]);
   try {
-    const token = (await timed(`${server.url}/login?user=other`, { method: 'POST' })).body;
-    const me = () => timed(`${server.url}/me`, { headers: { cookie: `tessera=${token}` } });
-    const list = () => timed(`${server.url}/list?user=heavy`);
-    for (let i = 0; i < 20; i++) await me();
-    const alone = await paced(me, { everyMs: 5, until: () => false, maxRequests: 200 });
-    const listed = [];
-    for (let i = 0; i < 10; i++) listed.push(await list());
-    let listing = true;
-    const during = [];
-    const lister = (async () => {
-      while (listing) during.push(await list());
-    })();
-    const others = await openLoop(me, { everyMs: 10, durationMs: CONCURRENT_MS });
-    listing = false;
-    await lister;
-    const page = JSON.parse(listed[0].body);
-    console.log(
-      JSON.stringify(
-        {
-          store: 'postgres',
-          heavySessions: HEAVY,
-          fillMs: Math.round(fillMs),
-          listing: {
-            sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length,
-            nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null,
-            responseBytes: listed[0].body.length,
-            latencyMs: summary(listed.map((r) => r.ms)),
-          },
-          otherUserAloneMs: summary(alone.map((r) => r.ms)),
-          otherUserWhileListingMs: summary(others.map((r) => r.ms)),
-          listingsDuringThat: during.length,
-          statuses: [...new Set([...alone, ...others].map((r) => r.status))],
-          machine: { start, end: machine() },
-        },
-        null,
-        2,
-      ),
-    );
+    await measureHeavyUser(server, { store: 'postgres', heavy: HEAVY, fillMs, start, concurrentMs: CONCURRENT_MS });
   } finally {
     await server.stop();
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -120,5 +49,5 @@ async function drive() {
   }
 }
 
-if (process.argv[2] === 'server') await serve(process.argv[3]);
+if (process.argv[2] === 'server') await serveSessions(new PostgresStore({ connectionString: DATABASE_URL, schema: process.argv[3] }));
 else await drive();

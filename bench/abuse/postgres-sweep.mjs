@@ -8,58 +8,12 @@
 // Run after `npm run build`:
 //   node bench/abuse/postgres-sweep.mjs
 // Knobs: DATABASE_URL (postgres://127.0.0.1:5432/test), EXPIRED_SESSIONS (500000).
-import { createServer } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera-session';
 import pg from 'pg';
 import { PostgresStore } from 'tessera-session/stores/postgres';
-import { DATABASE_URL, machine, openLoop, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
+import { DATABASE_URL, machine, openLoop, randomId, serveSessions, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const EXPIRED = Number(process.env.EXPIRED_SESSIONS ?? 500_000);
-
-async function serve(schema) {
-  const store = new PostgresStore({ connectionString: DATABASE_URL, schema });
-  const manager = new SessionManager({ store, cleanupInterval: false });
-  const server = createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, 'http://x');
-      if (url.pathname === '/login') {
-        const session = await manager.load({ secure: false, ip: '127.0.0.1' });
-        await session.login('other');
-        await session.set('theme', 'dark');
-        res.end(session.issuedToken);
-      } else if (url.pathname === '/sweep') {
-        // The server's own view: how long its event loop was held at a time during the sweep.
-        const delay = monitorEventLoopDelay({ resolution: 1 });
-        delay.enable();
-        const started = performance.now();
-        const removed = await manager.sweep();
-        const ms = Math.round(performance.now() - started);
-        delay.disable();
-        res.end(
-          JSON.stringify({
-            removed,
-            ms,
-            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
-          }),
-        );
-      } else if (url.pathname === '/me') {
-        const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
-        res.end(String(session.subject));
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    } catch (error) {
-      res.statusCode = error.status ?? 500;
-      res.end(String(error.message));
-    }
-  });
-  await store.count({ now: Date.now() });
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-  process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
-}
 
 /** Expired sessions, a third of them logged in, shaped as the store writes them, in one statement. */
 async function fill(admin, schema, now) {
@@ -124,5 +78,5 @@ async function drive() {
   }
 }
 
-if (process.argv[2] === 'server') await serve(process.argv[3]);
+if (process.argv[2] === 'server') await serveSessions(new PostgresStore({ connectionString: DATABASE_URL, schema: process.argv[3] }));
 else await drive();

@@ -44,7 +44,7 @@ try {
   const partition = await store.subjectPartition('heavy');
   const started = performance.now();
   await bounded(HEAVY, 200, async () => {
-    const result = await store.create(loginRecord(tessera, 'heavy', partition, now, 1800), { now });
+    const result = await store.create(loginRecord('heavy', partition, now, 1800), { now });
     if (result.status !== 'created') throw new Error(`create: ${result.status}`);
   });
   const createSeconds = (performance.now() - started) / 1000;

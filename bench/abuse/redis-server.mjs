@@ -65,7 +65,7 @@ export async function bounded(count, limit, task) {
 }
 
 /** A session record as the core makes one at login (src/core/session.ts), for store.create. */
-export function loginRecord(tessera, subject, partition, now, idleSeconds) {
+export function loginRecord(subject, partition, now, idleSeconds) {
   const issued = issueToken(partition);
   return {
     id: issued.id,

@@ -51,7 +51,7 @@ try {
       partition = partitions.get(subject) ?? (await store.subjectPartition(subject));
       partitions.set(subject, partition);
     }
-    const result = await store.create(loginRecord(tessera, subject, partition, then, 60), { now: then });
+    const result = await store.create(loginRecord(subject, partition, then, 60), { now: then });
     if (result.status !== 'created') throw new Error(`create: ${result.status}`);
   });
   const createSeconds = (performance.now() - started) / 1000;

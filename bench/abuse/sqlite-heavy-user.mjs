@@ -8,48 +8,14 @@
 //   node bench/abuse/sqlite-heavy-user.mjs
 // Knobs: HEAVY_SESSIONS (57000), CONCURRENT_MS (5000).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera-session';
 import { SqliteStore } from 'tessera-session/stores/sqlite';
-import { machine, openLoop, paced, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
+import { machine, measureHeavyUser, randomId, serveSessions, startServer } from './sqlite-postgres-common.mjs';
 
 const HEAVY = Number(process.env.HEAVY_SESSIONS ?? 57_000);
 const CONCURRENT_MS = Number(process.env.CONCURRENT_MS ?? 5000);
-
-/** The server: one store, one manager, three routes. */
-async function serve(path) {
-  const store = new SqliteStore({ path });
-  const manager = new SessionManager({ store, cleanupInterval: false });
-  const server = createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, 'http://x');
-      if (url.pathname === '/login') {
-        const session = await manager.load({ secure: false, ip: '127.0.0.1' });
-        await session.login(url.searchParams.get('user'));
-        await session.set('theme', 'dark');
-        res.end(session.issuedToken);
-      } else if (url.pathname === '/list') {
-        const page = await manager.list(url.searchParams.get('user'), { limit: 50 });
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(page));
-      } else if (url.pathname === '/me') {
-        const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
-        res.end(String(session.subject));
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    } catch (error) {
-      res.statusCode = error.status ?? 500;
-      res.end(String(error.message));
-    }
-  });
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-  process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
-}
 
 /** 57,000 sessions of one user, written as the store writes them, in one transaction. */
 async function fill(path, now) {
@@ -80,49 +46,12 @@ async function drive() {
   const fillMs = performance.now() - filling;
   const server = await startServer(fileURLToPath(import.meta.url), ['server', path]);
   try {
-    const token = (await timed(`${server.url}/login?user=other`, { method: 'POST' })).body;
-    const me = () => timed(`${server.url}/me`, { headers: { cookie: `tessera=${token}` } });
-    const list = () => timed(`${server.url}/list?user=heavy`);
-    for (let i = 0; i < 20; i++) await me();
-    const alone = await paced(me, { everyMs: 5, until: () => false, maxRequests: 200 });
-    const listed = [];
-    for (let i = 0; i < 10; i++) listed.push(await list());
-    let listing = true;
-    const during = [];
-    const lister = (async () => {
-      while (listing) during.push(await list());
-    })();
-    const others = await openLoop(me, { everyMs: 10, durationMs: CONCURRENT_MS });
-    listing = false;
-    await lister;
-    const page = JSON.parse(listed[0].body);
-    console.log(
-      JSON.stringify(
-        {
-          store: 'sqlite',
-          heavySessions: HEAVY,
-          fillMs: Math.round(fillMs),
-          listing: {
-            sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length,
-            nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null,
-            responseBytes: listed[0].body.length,
-            latencyMs: summary(listed.map((r) => r.ms)),
-          },
-          otherUserAloneMs: summary(alone.map((r) => r.ms)),
-          otherUserWhileListingMs: summary(others.map((r) => r.ms)),
-          listingsDuringThat: during.length,
-          statuses: [...new Set([...alone, ...others].map((r) => r.status))],
-          machine: { start, end: machine() },
-        },
-        null,
-        2,
-      ),
-    );
+    await measureHeavyUser(server, { store: 'sqlite', heavy: HEAVY, fillMs, start, concurrentMs: CONCURRENT_MS });
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (process.argv[2] === 'server') await serve(process.argv[3]);
+if (process.argv[2] === 'server') await serveSessions(new SqliteStore({ path: process.argv[3] }));
 else await drive();

@@ -2,8 +2,11 @@
 // client's timers and the server's event loop are measured apart), a paced request loop, and
 // summaries. Loopback only; every loop is bounded by a duration or a count.
 import { fork } from 'node:child_process';
+import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { SessionManager } from 'tessera-session';
 
 /**
  * `DATABASE_URL`, or the test database on loopback; without a user name there (and no PGUSER or
@@ -121,4 +124,103 @@ export function readBody(req) {
     req.on('end', () => resolve(text));
     req.on('error', reject);
   });
+}
+
+/**
+ * The server process every sqlite-* and postgres-* script runs: one store, one manager, and the
+ * routes they ask for. GET /login?user= (default `other`) logs a new session in and answers its
+ * token; GET /list?user= a page of 50 of that user's sessions; GET /me loads the session by
+ * cookie (another user's request); GET /sweep runs one `manager.sweep()` and answers how long the
+ * event loop was held at a time meanwhile. Tells the parent its port; stops on SIGTERM.
+ */
+export async function serveSessions(store) {
+  const manager = new SessionManager({ store, cleanupInterval: false });
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url, 'http://x');
+      if (url.pathname === '/login') {
+        const session = await manager.load({ secure: false, ip: '127.0.0.1' });
+        await session.login(url.searchParams.get('user') ?? 'other');
+        await session.set('theme', 'dark');
+        res.end(session.issuedToken);
+      } else if (url.pathname === '/list') {
+        const page = await manager.list(url.searchParams.get('user'), { limit: 50 });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(page));
+      } else if (url.pathname === '/me') {
+        const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
+        res.end(String(session.subject));
+      } else if (url.pathname === '/sweep') {
+        const delay = monitorEventLoopDelay({ resolution: 1 });
+        delay.enable();
+        const started = performance.now();
+        const removed = await manager.sweep();
+        const ms = Math.round(performance.now() - started);
+        delay.disable();
+        res.end(
+          JSON.stringify({
+            removed,
+            ms,
+            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+          }),
+        );
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    } catch (error) {
+      res.statusCode = error.status ?? 500;
+      res.end(String(error.message));
+    }
+  });
+  // A first store call before listening, so connecting (PostgreSQL's pool) is not measured.
+  await store.count({ now: Date.now() });
+  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
+  process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
+}
+
+/**
+ * The heavy-user measurement against a started server whose store holds `heavy` sessions of user
+ * `heavy`: the listing alone, another user's requests alone, then another user's requests (every
+ * 10 ms, open loop) while the listing is requested back to back. Prints the figures as JSON.
+ */
+export async function measureHeavyUser(server, { store, heavy, fillMs, start, concurrentMs }) {
+  const token = (await timed(`${server.url}/login?user=other`, { method: 'POST' })).body;
+  const me = () => timed(`${server.url}/me`, { headers: { cookie: `tessera=${token}` } });
+  const list = () => timed(`${server.url}/list?user=heavy`);
+  for (let i = 0; i < 20; i++) await me();
+  const alone = await paced(me, { everyMs: 5, until: () => false, maxRequests: 200 });
+  const listed = [];
+  for (let i = 0; i < 10; i++) listed.push(await list());
+  let listing = true;
+  const during = [];
+  const lister = (async () => {
+    while (listing) during.push(await list());
+  })();
+  const others = await openLoop(me, { everyMs: 10, durationMs: concurrentMs });
+  listing = false;
+  await lister;
+  const page = JSON.parse(listed[0].body);
+  console.log(
+    JSON.stringify(
+      {
+        store,
+        heavySessions: heavy,
+        fillMs: Math.round(fillMs),
+        listing: {
+          sessionsReturned: Array.isArray(page) ? page.length : page.sessions.length,
+          nextCursor: Array.isArray(page) ? 'n/a (61cada9)' : page.nextCursor !== null,
+          responseBytes: listed[0].body.length,
+          latencyMs: summary(listed.map((r) => r.ms)),
+        },
+        otherUserAloneMs: summary(alone.map((r) => r.ms)),
+        otherUserWhileListingMs: summary(others.map((r) => r.ms)),
+        listingsDuringThat: during.length,
+        statuses: [...new Set([...alone, ...others].map((r) => r.status))],
+        machine: { start, end: machine() },
+      },
+      null,
+      2,
+    ),
+  );
 }

@@ -8,58 +8,13 @@
 //   node bench/abuse/sqlite-sweep.mjs
 // Knobs: EXPIRED_SESSIONS (500000).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from 'tessera-session';
 import { SqliteStore } from 'tessera-session/stores/sqlite';
-import { machine, openLoop, randomId, startServer, summary, timed } from './sqlite-postgres-common.mjs';
+import { machine, openLoop, randomId, serveSessions, startServer, summary, timed } from './sqlite-postgres-common.mjs';
 
 const EXPIRED = Number(process.env.EXPIRED_SESSIONS ?? 500_000);
-
-async function serve(path) {
-  const store = new SqliteStore({ path });
-  const manager = new SessionManager({ store, cleanupInterval: false });
-  const server = createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, 'http://x');
-      if (url.pathname === '/login') {
-        const session = await manager.load({ secure: false, ip: '127.0.0.1' });
-        await session.login('other');
-        await session.set('theme', 'dark');
-        res.end(session.issuedToken);
-      } else if (url.pathname === '/sweep') {
-        // The server's own view: how long its event loop was held at a time during the sweep.
-        const delay = monitorEventLoopDelay({ resolution: 1 });
-        delay.enable();
-        const started = performance.now();
-        const removed = await manager.sweep();
-        const ms = Math.round(performance.now() - started);
-        delay.disable();
-        res.end(
-          JSON.stringify({
-            removed,
-            ms,
-            eventLoopDelayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
-          }),
-        );
-      } else if (url.pathname === '/me') {
-        const session = await manager.load({ cookie: req.headers.cookie, secure: false, ip: '127.0.0.1' });
-        res.end(String(session.subject));
-      } else {
-        res.statusCode = 404;
-        res.end();
-      }
-    } catch (error) {
-      res.statusCode = error.status ?? 500;
-      res.end(String(error.message));
-    }
-  });
-  server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
-  process.on('SIGTERM', () => server.close(() => store.close().then(() => process.exit(0))));
-}
 
 /** Expired sessions, a third of them logged in, written as the store writes them, in one transaction. */
 async function fill(path, now) {
@@ -122,5 +77,5 @@ async function drive() {
   }
 }
 
-if (process.argv[2] === 'server') await serve(process.argv[3]);
+if (process.argv[2] === 'server') await serveSessions(new SqliteStore({ path: process.argv[3] }));
 else await drive();
