@@ -7,55 +7,16 @@
  * docs/admin-console-phone.png (desktop and phone width) for the README.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumSkipReason, WAIT_MS, waitForText, waitUntil } from './support/chromium.js';
 import { startConsoleServer, type ConsoleServer } from './support/admin-console-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 10_000;
 const SCREENSHOTS = process.env.TESSERA_SCREENSHOTS === '1';
 const DOCS = new URL('../docs/', import.meta.url);
-
-function skipReason(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  const reason = `${CHROMIUM} not found (install Debian's chromium package)`;
-  if (process.env.TESSERA_REQUIRE_SERVICES === '1') throw new Error(`browser test required (TESSERA_REQUIRE_SERVICES=1) but ${reason}`);
-  console.log(`# skipping the admin console test: ${reason}`);
-  return reason;
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeout = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function waitForText(locator: Locator, expected: string | RegExp, what: string): Promise<void> {
-  let last: string | null = null;
-  await waitUntil(what, async () => {
-    last = (await locator.textContent())?.trim() ?? null;
-    return last !== null && (typeof expected === 'string' ? last === expected : expected.test(last));
-  }).catch((error: Error) => {
-    throw new Error(`${error.message} to read ${String(expected)}; last text: ${JSON.stringify(last)}`);
-  });
-}
 
 const DEVICES = [
   {
@@ -70,7 +31,7 @@ const DEVICES = [
 ];
 const HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Mallory';
 
-const skip = skipReason();
+const skip = chromiumSkipReason('the admin console test');
 
 describe('admin console in headless Chromium', { skip }, () => {
   let stub: ConsoleServer;
@@ -88,7 +49,12 @@ describe('admin console in headless Chromium', { skip }, () => {
     for (let i = 0; i < 20; i++)
       await stub.login(`user-${i}`, `Member ${String(i).padStart(2, '0')}`, DEVICES[i % 3] as (typeof DEVICES)[number]);
     profile = await mkdtemp(join(tmpdir(), 'tessera-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 60_000,
+    });
     await context.route('**/*', (route) => (route.request().url().startsWith('http://127.0.0.1:') ? route.continue() : route.abort()));
     page = context.pages()[0] ?? (await context.newPage());
     await page.setViewportSize({ width: 1280, height: 900 });

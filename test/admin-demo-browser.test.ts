@@ -1,34 +1,14 @@
 // The demo page shows the admin console link to admins only (headless Chromium on the build in dist/).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumSkipReason, WAIT_MS } from './support/chromium.js';
 import { type DemoServer, startDemoServer } from './support/demo-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 10_000;
-
-function skipReason(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  const reason = `${CHROMIUM} not found`;
-  if (process.env.TESSERA_REQUIRE_SERVICES === '1') throw new Error(`browser test required (TESSERA_REQUIRE_SERVICES=1) but ${reason}`);
-  return reason;
-}
-
-describe('the demo page’s admin console link in headless Chromium', { skip: skipReason() }, () => {
+describe('the demo page’s admin console link in headless Chromium', { skip: chromiumSkipReason('the admin demo browser test') }, () => {
   let server: DemoServer;
   let profile: string;
   let context: BrowserContext;
@@ -37,7 +17,12 @@ describe('the demo page’s admin console link in headless Chromium', { skip: sk
   before(async () => {
     server = await startDemoServer({ env: { TESSERA_ADMINS: 'root' } });
     profile = await mkdtemp(join(tmpdir(), 'tessera-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 60_000,
+    });
     page = context.pages()[0] ?? (await context.newPage());
   });
 

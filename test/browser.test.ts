@@ -4,35 +4,14 @@
  * log out. Skips with a printed reason where Chromium is absent, unless TESSERA_REQUIRE_SERVICES=1.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumSkipReason, WAIT_MS, waitForText, waitUntil } from './support/chromium.js';
 import { DemoClient } from './support/demo-client.js';
 import { startDemoServer, type DemoServer } from './support/demo-server.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const WAIT_MS = 10_000;
-
-function skipReason(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  const reason = `${CHROMIUM} not found (install Debian's chromium package)`;
-  if (process.env.TESSERA_REQUIRE_SERVICES === '1') throw new Error(`browser test required (TESSERA_REQUIRE_SERVICES=1) but ${reason}`);
-  console.log(`# skipping the browser test: ${reason}`);
-  return reason;
-}
 
 /** Only the demo on loopback may be reached; anything else is aborted. */
 function isLoopback(url: string): boolean {
@@ -45,26 +24,7 @@ function isLoopback(url: string): boolean {
   }
 }
 
-async function waitUntil(what: string, check: () => Promise<boolean>, timeout = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function waitForText(locator: Locator, expected: string | RegExp, what: string): Promise<void> {
-  let last: string | null = null;
-  await waitUntil(`${what} to read ${String(expected)} (last: ${JSON.stringify(last)})`, async () => {
-    last = (await locator.textContent())?.trim() ?? null;
-    return last !== null && (typeof expected === 'string' ? last === expected : expected.test(last));
-  }).catch((error: Error) => {
-    throw new Error(`${error.message}; last text: ${JSON.stringify(last)}`);
-  });
-}
-
-const skip = skipReason();
+const skip = chromiumSkipReason('the browser test');
 
 describe('demo page in headless Chromium', { skip }, () => {
   let server: DemoServer;
@@ -77,7 +37,12 @@ describe('demo page in headless Chromium', { skip }, () => {
   before(async () => {
     server = await startDemoServer();
     profile = await mkdtemp(join(tmpdir(), 'tessera-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      timeout: 60_000,
+    });
     await context.route('**/*', (route) => {
       const url = route.request().url();
       if (isLoopback(url)) return route.continue();
