@@ -27,6 +27,12 @@ export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf
 export * from './errors.js';
 export {
   hasSessionIndex,
+  hasInvalidationSource,
+  hasSharedCounters,
+  type InvalidationListener,
+  type InvalidationSource,
+  type InvalidationSubscription,
+  type SharedCounters,
   type SessionStore,
   type SessionIndex,
   type SessionRecord,
