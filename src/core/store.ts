@@ -239,13 +239,12 @@ export interface StoreCapabilities {
   readonly subjectPartitions?: boolean;
   /**
    * Implements `InvalidationSource`, for caches in front of the store (`SessionManagerOptions.cache`):
-   * `'everywhere'`: every change to a session reaches subscribers, whoever made it (another process,
-   * an operator deleting a key by hand); `'process'`: only changes made in this process; `'none'`:
-   * no invalidations. Without `'everywhere'`, a cached session is served for at most
-   * `maxStaleness` after it was read.
+   * `'everywhere'`: every change to a session made other than through this store object reaches
+   * subscribers, whoever made it (another process, an operator deleting a key by hand); `'none'`:
+   * no invalidations, so a cached session is served for at most `maxStaleness` after it was read.
    * @default 'none'
    */
-  readonly invalidation?: 'none' | 'everywhere' | 'process';
+  readonly invalidation?: 'none' | 'everywhere';
   /** Implements `SharedCounters`: counts every instance on the store shares (Redis, PostgreSQL). @default false */
   readonly sharedCounters?: boolean;
 }
@@ -396,9 +395,9 @@ export interface InvalidationSubscription {
 
 /**
  * A store that tells caches which sessions changed (declared by `capabilities.invalidation`).
- * Changes made through this very store object may be left out (Redis's `NOLOOP`): the cache in
- * front of it updates itself from their answers, and every manager on one store object shares one
- * cache.
+ * Changes made through this very store object are left out (Redis's `NOLOOP`): the cache in front
+ * of it updates itself from their answers, every manager on one store object shares that cache, and
+ * with a cache on, an app changes sessions only through its managers.
  */
 export interface InvalidationSource {
   /** Starts delivering changes to `listener`; `probe` says when the subscription is in place. */
@@ -407,7 +406,7 @@ export interface InvalidationSource {
 
 /** Whether the store implements {@link InvalidationSource} (declared by `capabilities.invalidation`). */
 export function hasInvalidationSource(store: SessionStore): store is SessionStore & InvalidationSource {
-  return store.capabilities.invalidation === 'everywhere' || store.capabilities.invalidation === 'process';
+  return store.capabilities.invalidation === 'everywhere';
 }
 
 /**

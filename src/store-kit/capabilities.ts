@@ -13,12 +13,12 @@ export const CAPABILITY_DEFAULTS: Readonly<Required<StoreCapabilities>> = Object
   sharedCounters: false,
 });
 
-const INVALIDATION_REACH: ReadonlyArray<StoreCapabilities['invalidation']> = ['none', 'everywhere', 'process'];
+const INVALIDATION_REACH: ReadonlyArray<StoreCapabilities['invalidation']> = ['none', 'everywhere'];
 
 /**
  * A store's `capabilities`: what it declares, every other known capability at its default.
- * Only the known names are kept, each as `true` or `false` (`invalidation` as one of its three
- * values, else `'none'`), so what the core reads is exactly what the store meant.
+ * Only the known names are kept, each as `true` or `false` (`invalidation` as `'everywhere'` or
+ * `'none'`), so what the core reads is exactly what the store meant.
  *
  * @example
  * readonly capabilities = defineCapabilities({ index: true });
