@@ -10,6 +10,8 @@ export { SessionManager, type SessionRequest, type ListOptions, type SessionList
 export { Session, type LoginOptions } from './session.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
 export type { StoreOperation } from './reporting-store.js';
+export { cachedStore, type CacheStats } from './cache.js';
+export { defaultCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { jsonCodec, type ValueCodec, type CodecContext } from './codec.js';
 export { encryptionCodec, parseKeyRing, generateKey, UnreadableValueError, type EncryptionKey } from './encryption.js';

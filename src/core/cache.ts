@@ -1,0 +1,481 @@
+/**
+ * The two-tier session store: recently read records kept in this process in front of the app's
+ * store, so that a request inside the touch window sends nothing to it. What keeps an entry true:
+ * - Changes made through this cache update or drop its entries from the store's answers.
+ * - Changes made anywhere else reach it through the store's invalidation channel, which is
+ *   probed every quarter of `maxStaleness`; entries are served only while the last probe that
+ *   succeeded started less than `maxStaleness` ago, and everything is dropped when the channel
+ *   goes down. A store without a channel has each entry served for `maxStaleness` after its read.
+ * - An answer is cached only when nothing could have changed the session while it was on its way:
+ *   no invalidation of it, no flush, no write of it (or, for a write, no other call on it) in
+ *   flight, no bulk removal running. Otherwise it is dropped, and the next read goes to the store.
+ */
+import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
+import { systemClock, type Clock } from './clock.js';
+import { InvalidOptionError } from './errors.js';
+import { isLive, isTouchDue } from './expiry.js';
+import { secretAccepted } from './record-ops.js';
+import {
+  hasInvalidationSource,
+  hasSharedCounters,
+  type ApplyOptions,
+  type ApplyResult,
+  type ChangeSet,
+  type CreateOptions,
+  type CreateResult,
+  type InvalidationListener,
+  type InvalidationSubscription,
+  type JsonValue,
+  type LoadOptions,
+  type RemovedSession,
+  type SessionIndex,
+  type SessionPage,
+  type SessionQuery,
+  type SessionRecord,
+  type SessionStore,
+  type SharedCounters,
+  type StoreCapabilities,
+  type SubjectPartitions,
+} from './store.js';
+
+/** Bytes counted for a record besides its strings and data: its object, fields and the map entry. */
+const RECORD_OVERHEAD = 400;
+
+interface Entry {
+  record: SessionRecord;
+  /** When it was read from the store (the cache's clock). */
+  readAt: number;
+  bytes: number;
+}
+
+/** Calls on one session in flight, and how many of them write. */
+interface InFlight {
+  calls: number;
+  writes: number;
+}
+
+/** What the cache has done since it started, for metrics and the benchmark. */
+export interface CacheStats {
+  /** Sessions held now. */
+  entries: number;
+  /** Their estimated bytes. */
+  bytes: number;
+  /** Loads answered from the cache. */
+  hits: number;
+  /** Loads that went to the store. */
+  misses: number;
+  /** Sessions the channel said changed elsewhere (whether cached or not). */
+  invalidations: number;
+  /** Times everything was dropped (the channel went down, or said anything may have changed). */
+  flushes: number;
+  /** Whether entries are served now. */
+  serving: boolean;
+  /** Whether the store pushes invalidations (else each entry lasts `maxStaleness` from its read). */
+  pushed: boolean;
+}
+
+type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
+
+function estimateBytes(record: SessionRecord): number {
+  let chars = record.id.length + record.secretHash.length + (record.previousSecretHash?.length ?? 0);
+  chars += (record.subject?.length ?? 0) + (record.displayName?.length ?? 0);
+  chars += (record.createdDevice.userAgent?.length ?? 0) + (record.createdDevice.ip?.length ?? 0);
+  chars += (record.lastDevice.userAgent?.length ?? 0) + (record.lastDevice.ip?.length ?? 0);
+  return RECORD_OVERHEAD + 2 * chars + 2 * JSON.stringify(record.data).length;
+}
+
+/**
+ * A copy sharing nothing a caller could change with the entry: the app may change a value it got
+ * from a session (`session.get('cart').push(item)`), and one request's change must never reach
+ * another's. Primitive values, the usual case, are not copied.
+ */
+function copyRecord(record: SessionRecord): SessionRecord {
+  const data = Object.create(null) as Record<string, JsonValue>;
+  for (const field in record.data) {
+    const value = record.data[field] as JsonValue;
+    data[field] = value !== null && typeof value === 'object' ? structuredClone(value) : value;
+  }
+  return { ...record, data, createdDevice: { ...record.createdDevice }, lastDevice: { ...record.lastDevice } };
+}
+
+/** Whether `candidate` is older than `held`: a slow answer must not replace a newer one. */
+function older(candidate: SessionRecord, held: SessionRecord): boolean {
+  return candidate.version < held.version || (candidate.version === held.version && candidate.lastSeenAt < held.lastSeenAt);
+}
+
+export class CachingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
+  readonly capabilities: StoreCapabilities;
+  readonly options: ResolvedCacheOptions;
+  readonly #store: Index;
+  readonly #clock: Clock;
+  /** Insertion order is recency: an entry is moved to the end when it is served. */
+  readonly #entries = new Map<string, Entry>();
+  #bytes = 0;
+  readonly #inFlight = new Map<string, InFlight>();
+  /** Sessions with a call in flight whose answer must not be cached (see the module comment). */
+  readonly #dirty = new Set<string>();
+  /** Bumped by every flush and every start and end of a bulk removal: an answer that spans one is not cached. */
+  #generation = 0;
+  #bulkRemovals = 0;
+  readonly #pushed: boolean;
+  #subscription: InvalidationSubscription | null = null;
+  #probeTimer: NodeJS.Timeout | null = null;
+  /** When the last probe that succeeded started; null while the channel is down or not yet probed. */
+  #heardAt: number | null = null;
+  /** Bumped by every `down`: a probe that started before one proves nothing. */
+  #downs = 0;
+  #users = 0;
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, flushes: 0 };
+
+  constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
+    this.#store = store as Index;
+    // The channel is this cache's: what is in front of it offers none.
+    this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const });
+    this.options = options;
+    this.#clock = clock;
+    this.#pushed = hasInvalidationSource(store);
+  }
+
+  /** A manager starts using the cache: the channel is subscribed while anyone does. */
+  retain(): void {
+    this.#users++;
+    if (this.#users === 1) this.#subscribe();
+  }
+
+  /** A manager is done with it: the last one gives up the channel. */
+  release(): void {
+    if (this.#users === 0) return;
+    this.#users--;
+    if (this.#users === 0) this.#unsubscribe();
+  }
+
+  stats(): CacheStats {
+    return {
+      entries: this.#entries.size,
+      bytes: this.#bytes,
+      ...this.#stats,
+      serving: this.#serving(this.#clock.now()),
+      pushed: this.#pushed,
+    };
+  }
+
+  #subscribe(): void {
+    const store = this.#store;
+    if (!hasInvalidationSource(store)) return;
+    const listener: InvalidationListener = {
+      invalidate: (ids) => {
+        for (const id of ids) {
+          if (this.#inFlight.has(id)) this.#dirty.add(id);
+          this.#drop(id);
+          this.#stats.invalidations++;
+        }
+      },
+      invalidateAll: () => this.#flush(),
+      down: () => {
+        this.#downs++;
+        this.#heardAt = null;
+        this.#flush();
+      },
+    };
+    this.#subscription = store.subscribeInvalidations(listener);
+    this.#probe();
+  }
+
+  #unsubscribe(): void {
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    const subscription = this.#subscription;
+    this.#subscription = null;
+    this.#heardAt = null;
+    this.#flush();
+    subscription?.close().catch(() => {
+      // Its connection is going away either way; nothing is served from the cache any more.
+    });
+  }
+
+  #probe(): void {
+    const subscription = this.#subscription;
+    if (subscription === null) return;
+    const startedAt = this.#clock.now();
+    const downs = this.#downs;
+    subscription
+      .probe()
+      .then(
+        () => {
+          if (this.#subscription !== subscription || this.#downs !== downs) return;
+          if (this.#heardAt === null || startedAt > this.#heardAt) this.#heardAt = startedAt;
+        },
+        () => {
+          if (this.#subscription !== subscription) return;
+          this.#downs++;
+          if (this.#heardAt !== null) this.#flush();
+          this.#heardAt = null;
+        },
+      )
+      .finally(() => {
+        if (this.#subscription !== subscription) return;
+        this.#probeTimer = setTimeout(() => this.#probe(), Math.max(5, Math.floor(this.options.maxStaleness / 4)));
+        this.#probeTimer.unref();
+      });
+  }
+
+  /** Whether entries may be served (and answers cached) at `now`. */
+  #serving(now: number): boolean {
+    if (!this.#pushed) return true;
+    const heardAt = this.#heardAt;
+    return heardAt !== null && now >= heardAt && now - heardAt < this.options.maxStaleness;
+  }
+
+  #fresh(entry: Entry, now: number): boolean {
+    if (this.#pushed) return this.#serving(now);
+    return now >= entry.readAt && now - entry.readAt < this.options.maxStaleness;
+  }
+
+  #flush(): void {
+    this.#generation++;
+    if (this.#entries.size > 0) this.#stats.flushes++;
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  #drop(id: string): boolean {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return false;
+    this.#entries.delete(id);
+    this.#bytes -= entry.bytes;
+    return true;
+  }
+
+  #put(record: SessionRecord, now: number): void {
+    const held = this.#entries.get(record.id);
+    if (held !== undefined) {
+      if (older(record, held.record)) return;
+      this.#drop(record.id);
+    }
+    const bytes = estimateBytes(record);
+    if (bytes > this.options.maxBytes) return;
+    this.#entries.set(record.id, { record: copyRecord(record), readAt: now, bytes });
+    this.#bytes += bytes;
+    while (this.#entries.size > this.options.maxEntries || this.#bytes > this.options.maxBytes) {
+      const oldest = this.#entries.keys().next().value as string;
+      this.#drop(oldest);
+    }
+  }
+
+  #begin(id: string, writes: boolean): number {
+    const calls = this.#inFlight.get(id);
+    if (calls === undefined) {
+      this.#inFlight.set(id, { calls: 1, writes: writes ? 1 : 0 });
+    } else {
+      if (writes || calls.writes > 0) this.#dirty.add(id);
+      calls.calls++;
+      if (writes) calls.writes++;
+    }
+    return this.#generation;
+  }
+
+  /** Ends a call begun with `#begin`; returns whether its answer may be cached. */
+  #end(id: string, writes: boolean, generation: number, now: number): boolean {
+    const calls = this.#inFlight.get(id) as InFlight;
+    calls.calls--;
+    if (writes) calls.writes--;
+    const dirty = this.#dirty.has(id);
+    if (calls.calls === 0) {
+      this.#inFlight.delete(id);
+      this.#dirty.delete(id);
+    }
+    return !dirty && generation === this.#generation && this.#bulkRemovals === 0 && this.#serving(now);
+  }
+
+  /**
+   * The cached record `load(id, options)` would return, when the cache can answer alone: fresh, its
+   * secret accepted, live, and no touch due. Null sends the load to the store.
+   */
+  peek(id: string, options: LoadOptions): SessionRecord | null {
+    const entry = this.#entries.get(id);
+    if (entry === undefined) return null;
+    const { now } = options;
+    const record = entry.record;
+    if (!this.#fresh(entry, now) || !isLive(record, now)) {
+      this.#drop(id);
+      return null;
+    }
+    if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, now)) return null;
+    if (options.touch !== undefined && isTouchDue(record, now, options.touch)) return null;
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
+    this.#stats.hits++;
+    return copyRecord(record);
+  }
+
+  async load(id: string, options: LoadOptions): Promise<SessionRecord | null> {
+    const hit = this.peek(id, options);
+    if (hit !== null) return hit;
+    this.#stats.misses++;
+    const generation = this.#begin(id, false);
+    let record: SessionRecord | null;
+    try {
+      record = await this.#store.load(id, options);
+    } catch (error) {
+      this.#end(id, false, generation, options.now);
+      this.#drop(id);
+      throw error;
+    }
+    const now = this.#clock.now();
+    if (this.#end(id, false, generation, now) && record !== null) this.#put(record, now);
+    else this.#drop(id);
+    return record;
+  }
+
+  async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
+    const generation = this.#begin(id, true);
+    let result: ApplyResult;
+    try {
+      result = await this.#store.apply(id, changes, options);
+    } catch (error) {
+      this.#end(id, true, generation, options.now);
+      this.#drop(id);
+      throw error;
+    }
+    const now = this.#clock.now();
+    if (this.#end(id, true, generation, now) && result.status !== 'gone') this.#put(result.record, now);
+    else this.#drop(id);
+    return result;
+  }
+
+  async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
+    const replaced = options.replaces?.id;
+    if (replaced !== undefined) this.#drop(replaced);
+    const generation = this.#begin(record.id, true);
+    if (replaced !== undefined) this.#begin(replaced, true);
+    const settle = (): boolean => {
+      const now = this.#clock.now();
+      if (replaced !== undefined) {
+        this.#end(replaced, true, generation, now);
+        this.#drop(replaced);
+      }
+      return this.#end(record.id, true, generation, now);
+    };
+    let result: CreateResult;
+    try {
+      result = await this.#store.create(record, options);
+    } catch (error) {
+      settle();
+      throw error;
+    }
+    const clean = settle();
+    if (result.status === 'created') {
+      for (const removed of result.evicted) this.#drop(removed.id);
+      if (clean) this.#put(record, this.#clock.now());
+    }
+    return result;
+  }
+
+  async delete(id: string): Promise<RemovedSession | null> {
+    this.#drop(id);
+    const generation = this.#begin(id, true);
+    try {
+      return await this.#store.delete(id);
+    } finally {
+      this.#end(id, true, generation, this.#clock.now());
+      this.#drop(id);
+    }
+  }
+
+  /** Removes sessions it learns of only from the answer: no answer that overlaps it is cached. */
+  async #bulkRemoval(remove: () => Promise<RemovedSession[]>): Promise<RemovedSession[]> {
+    this.#bulkRemovals++;
+    this.#generation++;
+    try {
+      const removed = await remove();
+      for (const session of removed) this.#drop(session.id);
+      return removed;
+    } finally {
+      this.#bulkRemovals--;
+      this.#generation++;
+    }
+  }
+
+  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+    return this.#bulkRemoval(() => this.#store.trimSubject(subject, options));
+  }
+
+  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+    return this.#bulkRemoval(() => this.#store.deleteBySubject(subject, options));
+  }
+
+  /** Expired sessions are never served from the cache anyway (`peek` checks expiry): dropping them frees the memory. */
+  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+    const removed = await this.#store.deleteExpired(now, limit);
+    for (const session of removed) this.#drop(session.id);
+    return removed;
+  }
+
+  isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
+    return this.#store.isSuperseded(id, options);
+  }
+  listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
+    return this.#store.listBySubject(subject, options);
+  }
+  query(query: SessionQuery): Promise<SessionPage> {
+    return this.#store.query(query);
+  }
+  count(filter: { now: number; subject?: string }): Promise<number> {
+    return this.#store.count(filter);
+  }
+  subjectPartition(subject: string): Promise<string> {
+    return this.#store.subjectPartition(subject);
+  }
+  countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
+    if (!hasSharedCounters(this.#store)) return Promise.reject(new TypeError('the store has no shared counters'));
+    return this.#store.countInWindow(key, options);
+  }
+  async ready(): Promise<void> {
+    await this.#store.ready?.();
+  }
+  async close(): Promise<void> {
+    this.#users = 0;
+    this.#unsubscribe();
+    await this.#store.close();
+  }
+}
+
+/** One cache per store object: every manager on it shares it (see `InvalidationSource` on why). */
+const caches = new WeakMap<SessionStore, CachingStore>();
+
+/**
+ * The cache in front of `store`: the one its managers already share, or a new one when `options`
+ * asks for it; null when the store has none and none is asked for.
+ */
+export function cacheFor(store: SessionStore, options: ResolvedCacheOptions | null, clock: Clock): CachingStore | null {
+  if (store instanceof CachingStore) return store;
+  const existing = caches.get(store);
+  if (existing !== undefined) {
+    if (options !== null && !sameOptions(existing.options, options)) {
+      throw new InvalidOptionError('managers on one store share its cache: give them the same cache options');
+    }
+    return existing;
+  }
+  if (options === null) return null;
+  const cache = new CachingStore(store, options, clock);
+  caches.set(store, cache);
+  return cache;
+}
+
+/**
+ * `store` with the in-process cache in front of it, as managers given the `cache` option use it
+ * (they share one per store object): for code that calls the store directly while managers cache
+ * it, so that its changes reach the cache too. Give managers the result, or the store itself with
+ * the same `cache` option.
+ *
+ * @example
+ * const store = cachedStore(new RedisStore({ url }), { maxStaleness: 500 });
+ * const sessions = new SessionManager({ store });
+ */
+export function cachedStore(store: SessionStore, options: CacheOptions | true = true, clock: Clock = systemClock): SessionStore {
+  return cacheFor(store, resolveCacheOptions(options), clock) as CachingStore;
+}
+
+function sameOptions(a: ResolvedCacheOptions, b: ResolvedCacheOptions): boolean {
+  return a.maxEntries === b.maxEntries && a.maxBytes === b.maxBytes && a.maxStaleness === b.maxStaleness;
+}
