@@ -9,6 +9,8 @@
  * - An answer is cached only when nothing could have changed the session while it was on its way:
  *   no invalidation of it, no flush, no write of it (or, for a write, no other call on it) in
  *   flight, no bulk removal running. Otherwise it is dropped, and the next read goes to the store.
+ * - An invalidation of what this cache's own write stored may be that write's echo: the session is
+ *   read again in the background instead of dropped (see `#revalidate`).
  */
 import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 import { systemClock, type Clock } from './clock.js';
@@ -46,13 +48,24 @@ interface Entry {
   /** When it was read from the store (the cache's clock). */
   readAt: number;
   bytes: number;
+  /** Whether it is the answer to this cache's own write (a save, a login, a touch). */
+  own: boolean;
+  /** When an invalidation sent it to be read again (see `#revalidate`); null otherwise. */
+  revalidating: number | null;
 }
 
-/** Calls on one session in flight, and how many of them write. */
+/** Calls on one session in flight, how many of them write, and what happened meanwhile. */
 interface InFlight {
   calls: number;
   writes: number;
+  /** Their answers must not be cached (see the module comment). */
+  dirty: boolean;
+  /** An invalidation came while only this cache's writes were in flight: perhaps their own echo (see `#revalidate`). */
+  echo: boolean;
 }
+
+/** What to do with an answer: cache it, cache it and read it again at once, or drop it. */
+type Outcome = 'keep' | 'recheck' | 'drop';
 
 /** What the cache has done since it started, for metrics and the benchmark. */
 export interface CacheStats {
@@ -66,6 +79,8 @@ export interface CacheStats {
   misses: number;
   /** Sessions the channel said changed elsewhere (whether cached or not). */
   invalidations: number;
+  /** Entries read again in the background because an invalidation may have been the echo of this cache's own write. */
+  revalidations: number;
   /** Times everything was dropped (the channel went down, or said anything may have changed). */
   flushes: number;
   /** Whether entries are served now. */
@@ -112,8 +127,6 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
   readonly #inFlight = new Map<string, InFlight>();
-  /** Sessions with a call in flight whose answer must not be cached (see the module comment). */
-  readonly #dirty = new Set<string>();
   /** Bumped by every flush and every start and end of a bulk removal: an answer that spans one is not cached. */
   #generation = 0;
   #bulkRemovals = 0;
@@ -125,7 +138,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   /** Bumped by every `down`: a probe that started before one proves nothing. */
   #downs = 0;
   #users = 0;
-  readonly #stats = { hits: 0, misses: 0, invalidations: 0, flushes: 0 };
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, revalidations: 0, flushes: 0 };
+  /** Milliseconds an entry under revalidation is still served: about a round trip, far under any `maxStaleness`. */
+  readonly #revalidationGrace: number;
 
   constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
     this.#store = store as Index;
@@ -134,6 +149,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     this.options = options;
     this.#clock = clock;
     this.#pushed = hasInvalidationSource(store);
+    this.#revalidationGrace = Math.min(50, Math.floor(options.maxStaleness / 4));
   }
 
   /** A manager starts using the cache: the channel is subscribed while anyone does. */
@@ -165,9 +181,15 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     const listener: InvalidationListener = {
       invalidate: (ids) => {
         for (const id of ids) {
-          if (this.#inFlight.has(id)) this.#dirty.add(id);
-          this.#drop(id);
           this.#stats.invalidations++;
+          const calls = this.#inFlight.get(id);
+          if (calls !== undefined) {
+            if (calls.writes === calls.calls) calls.echo = true;
+            else calls.dirty = true;
+          }
+          const entry = this.#entries.get(id);
+          if (entry?.own === true && entry.revalidating === null && calls === undefined) this.#revalidate(id, entry);
+          else this.#drop(id);
         }
       },
       invalidateAll: () => this.#flush(),
@@ -246,7 +268,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return true;
   }
 
-  #put(record: SessionRecord, now: number): void {
+  #put(record: SessionRecord, now: number, own: boolean): void {
     const held = this.#entries.get(record.id);
     if (held !== undefined) {
       if (older(record, held.record)) return;
@@ -254,7 +276,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
     const bytes = estimateBytes(record);
     if (bytes > this.options.maxBytes) return;
-    this.#entries.set(record.id, { record: copyRecord(record), readAt: now, bytes });
+    this.#entries.set(record.id, { record: copyRecord(record), readAt: now, bytes, own, revalidating: null });
     this.#bytes += bytes;
     while (this.#entries.size > this.options.maxEntries || this.#bytes > this.options.maxBytes) {
       const oldest = this.#entries.keys().next().value as string;
@@ -265,26 +287,34 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   #begin(id: string, writes: boolean): number {
     const calls = this.#inFlight.get(id);
     if (calls === undefined) {
-      this.#inFlight.set(id, { calls: 1, writes: writes ? 1 : 0 });
+      this.#inFlight.set(id, { calls: 1, writes: writes ? 1 : 0, dirty: false, echo: false });
     } else {
-      if (writes || calls.writes > 0) this.#dirty.add(id);
+      if (writes || calls.writes > 0) calls.dirty = true;
       calls.calls++;
       if (writes) calls.writes++;
     }
     return this.#generation;
   }
 
-  /** Ends a call begun with `#begin`; returns whether its answer may be cached. */
-  #end(id: string, writes: boolean, generation: number, now: number): boolean {
+  /** Ends a call begun with `#begin`; says what to do with its answer. */
+  #end(id: string, writes: boolean, generation: number, now: number): Outcome {
     const calls = this.#inFlight.get(id) as InFlight;
     calls.calls--;
     if (writes) calls.writes--;
-    const dirty = this.#dirty.has(id);
-    if (calls.calls === 0) {
-      this.#inFlight.delete(id);
-      this.#dirty.delete(id);
+    if (calls.calls === 0) this.#inFlight.delete(id);
+    if (calls.dirty || generation !== this.#generation || this.#bulkRemovals > 0 || !this.#serving(now)) return 'drop';
+    return calls.echo ? 'recheck' : 'keep';
+  }
+
+  /** Caches the answer to this cache's own write as `#end` says. */
+  #putOwn(record: SessionRecord, outcome: Outcome, now: number): void {
+    if (outcome === 'drop') {
+      this.#drop(record.id);
+      return;
     }
-    return !dirty && generation === this.#generation && this.#bulkRemovals === 0 && this.#serving(now);
+    this.#put(record, now, true);
+    const entry = this.#entries.get(record.id);
+    if (outcome === 'recheck' && entry !== undefined) this.#revalidate(record.id, entry);
   }
 
   /**
@@ -300,6 +330,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       this.#drop(id);
       return null;
     }
+    if (entry.revalidating !== null && !(now >= entry.revalidating && now - entry.revalidating < this.#revalidationGrace)) return null;
     if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, now)) return null;
     if (options.touch !== undefined && isTouchDue(record, now, options.touch)) return null;
     this.#entries.delete(id);
@@ -312,6 +343,10 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     const hit = this.peek(id, options);
     if (hit !== null) return hit;
     this.#stats.misses++;
+    return this.#fetch(id, options);
+  }
+
+  async #fetch(id: string, options: LoadOptions): Promise<SessionRecord | null> {
     const generation = this.#begin(id, false);
     let record: SessionRecord | null;
     try {
@@ -322,9 +357,26 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       throw error;
     }
     const now = this.#clock.now();
-    if (this.#end(id, false, generation, now) && record !== null) this.#put(record, now);
+    // A load that touched the session wrote it: its invalidation is this cache's own (see `#revalidate`).
+    if (this.#end(id, false, generation, now) === 'keep' && record !== null) this.#put(record, now, record.lastSeenAt === options.now);
     else this.#drop(id);
     return record;
+  }
+
+  /**
+   * An invalidation of an entry this cache wrote itself may be the echo of that write: Redis
+   * reports a write made inside a script even to the connection that ran it (`NOLOOP` counts the
+   * script as the writer), and dropping the entry would cost the next request a round trip. The
+   * entry is read again in the background instead, and served meanwhile for at most
+   * `#revalidationGrace`; the read's answer replaces it, or drops it when the session is gone or
+   * changed again on the way (the usual rules of `#end`).
+   */
+  #revalidate(id: string, entry: Entry): void {
+    entry.revalidating = this.#clock.now();
+    this.#stats.revalidations++;
+    this.#fetch(id, { now: this.#clock.now() }).catch(() => {
+      // Dropped by `#fetch`; the next request reads the store and reports what is wrong.
+    });
   }
 
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
@@ -338,8 +390,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       throw error;
     }
     const now = this.#clock.now();
-    if (this.#end(id, true, generation, now) && result.status !== 'gone') this.#put(result.record, now);
-    else this.#drop(id);
+    const outcome = this.#end(id, true, generation, now);
+    if (result.status === 'gone') this.#drop(id);
+    else this.#putOwn(result.record, outcome, now);
     return result;
   }
 
@@ -348,7 +401,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     if (replaced !== undefined) this.#drop(replaced);
     const generation = this.#begin(record.id, true);
     if (replaced !== undefined) this.#begin(replaced, true);
-    const settle = (): boolean => {
+    const settle = (): Outcome => {
       const now = this.#clock.now();
       if (replaced !== undefined) {
         this.#end(replaced, true, generation, now);
@@ -363,10 +416,10 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       settle();
       throw error;
     }
-    const clean = settle();
+    const outcome = settle();
     if (result.status === 'created') {
       for (const removed of result.evicted) this.#drop(removed.id);
-      if (clean) this.#put(record, this.#clock.now());
+      this.#putOwn(record, outcome, this.#clock.now());
     }
     return result;
   }

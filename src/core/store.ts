@@ -239,8 +239,8 @@ export interface StoreCapabilities {
   readonly subjectPartitions?: boolean;
   /**
    * Implements `InvalidationSource`, for caches in front of the store (`SessionManagerOptions.cache`):
-   * `'everywhere'`: every change to a session made other than through this store object reaches
-   * subscribers, whoever made it (another process, an operator deleting a key by hand); `'none'`:
+   * `'everywhere'`: every change to a session reaches subscribers (those made through this store
+   * object may be left out), whoever made it (another process, an operator deleting a key by hand); `'none'`:
    * no invalidations, so a cached session is served for at most `maxStaleness` after it was read.
    * @default 'none'
    */
@@ -395,9 +395,11 @@ export interface InvalidationSubscription {
 
 /**
  * A store that tells caches which sessions changed (declared by `capabilities.invalidation`).
- * Changes made through this very store object are left out (Redis's `NOLOOP`): the cache in front
- * of it updates itself from their answers, every manager on one store object shares that cache, and
- * with a cache on, an app changes sessions only through its managers.
+ * Changes made through this very store object may be left out (Redis's `NOLOOP`), since the cache
+ * in front of it updates itself from their answers: so every manager on one store object shares
+ * that cache, and with a cache on an app changes sessions only through its managers (or
+ * `cachedStore`). When they are not left out, the cache reads the session again in the background
+ * rather than dropping what its own write just stored.
  */
 export interface InvalidationSource {
   /** Starts delivering changes to `listener`; `probe` says when the subscription is in place. */
