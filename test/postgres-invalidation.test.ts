@@ -233,6 +233,29 @@ describe('postgres store: invalidations and shared counters', { skip }, () => {
     }
   });
 
+  it("a statement of someone else on a pooled connection the store just wrote on is not taken for the store's own", async () => {
+    // Two connections: one the store listens on, one shared by the store and the app. The store's
+    // origin lasts only its own transaction.
+    const shared = new pg.Pool({ connectionString: url as string, max: 2 });
+    shared.on('error', () => {});
+    const store = new PostgresStore({ pool: shared, schema });
+    const own = new Recorder();
+    const sub = store.subscribeInvalidations(own);
+    try {
+      await healthy(sub);
+      const { record } = makeRecord(now);
+      await store.create(record, { now });
+      await store.apply(record.id, { increment: { hits: 1 } }, { now });
+      await shared.query(`UPDATE ${table} SET data = '{}' WHERE id = $1`, [record.id]);
+      await until(() => own.ids.includes(record.id), "the app's UPDATE on the store's connection");
+      assert.deepEqual(own.ids, [record.id], "once: the store's own increment was left out");
+    } finally {
+      await sub.close();
+      await store.close();
+      await shared.end();
+    }
+  });
+
   it('a probe rejects while the triggers are disabled (or not yet migrated) and resolves again once they are back', async () => {
     await admin.query(`ALTER TABLE ${table} DISABLE TRIGGER tessera_invalidate_update`);
     try {
