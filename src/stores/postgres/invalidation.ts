@@ -43,16 +43,30 @@ export function subscribeInvalidations(
   // The triggers are checked on every probe: a table not yet migrated to version 4, or an
   // operator's `DISABLE TRIGGER`, publishes nothing, and a cache must not rely on it then.
   const check = {
-    text: `SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = ANY($2::text[]) AND tgenabled <> 'D'`,
+    text: `SELECT tgname, tgenabled <> 'D' AS enabled FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = ANY($2::text[])`,
     values: [names.qualified, [...INVALIDATION_TRIGGERS]],
   };
+  const [onUpdate] = INVALIDATION_TRIGGERS;
+  // The update trigger is created disabled (see `invalidationSql`): NOTIFY serialises commits, and
+  // nobody should pay for it before a cache needs it. A short lock timeout, since writers queue
+  // behind the ALTER's lock while it waits for a long transaction.
+  const enable = { text: `SET LOCAL lock_timeout = '100ms'; ALTER TABLE ${names.qualified} ENABLE TRIGGER ${onUpdate}` };
+  let nextEnable = 0;
   return {
     async probe() {
       if (closed) throw new StoreUnavailableError('this invalidation subscription is closed');
-      const result = await feed.probe(check);
-      if ((result.rows[0] as { n: number }).n < INVALIDATION_TRIGGERS.length) {
+      let rows = (await feed.probe(check)).rows as Array<{ tgname: string; enabled: boolean }>;
+      const updates = rows.find((row) => row.tgname === onUpdate);
+      if (rows.length === INVALIDATION_TRIGGERS.length && updates?.enabled === false && Date.now() >= nextEnable) {
+        nextEnable = Date.now() + ENABLE_RETRY_MS;
+        await feed.probe(enable).catch(() => {
+          // A long transaction held the table: tried again at a later probe, the cache bypassed meanwhile.
+        });
+        rows = (await feed.probe(check)).rows as Array<{ tgname: string; enabled: boolean }>;
+      }
+      if (rows.length < INVALIDATION_TRIGGERS.length || rows.some((row) => !row.enabled)) {
         throw new StoreUnavailableError(
-          `the invalidation triggers of ${names.qualified} are missing or disabled: bring its schema to version 4 or later (tessera migrate)`,
+          `the invalidation triggers of ${names.qualified} are missing or disabled: bring its schema to version 4 or later (tessera migrate), and enable ${INVALIDATION_TRIGGERS.join(', ')}`,
         );
       }
     },
@@ -62,6 +76,9 @@ export function subscribeInvalidations(
     },
   };
 }
+
+/** How long after a failed attempt to enable the update trigger the next is made. */
+const ENABLE_RETRY_MS = 10_000;
 
 /** The payload, or null when it is not what the trigger sends. */
 function parse(payload: string): Payload | null {

@@ -178,7 +178,10 @@ export const INVALIDATION_TRIGGERS = ['tessera_invalidate_update', 'tessera_inva
  * `{"origin":…,"ids":[…]}`, the origin being the `tessera.origin` setting the store sets for its
  * own statements (null for anyone else's); TRUNCATE, or an id too long for any payload, sends
  * `{"all":true}`. A statement that changes no row sends nothing. Inserts are left out: a new
- * row cannot be in anyone's cache.
+ * row cannot be in anyone's cache. The update trigger starts disabled: the first cache that
+ * subscribes enables it (see `subscribeInvalidations`), since NOTIFY serialises commits and a
+ * deployment without a cache should not pay for it on every save and touch. Deletes published
+ * before this version already.
  */
 export function invalidationSql({ qualified, invalidateFunction }: ResolvedNames): string {
   const [onUpdate, onDelete, onTruncate] = INVALIDATION_TRIGGERS;
@@ -216,6 +219,7 @@ export function invalidationSql({ qualified, invalidateFunction }: ResolvedNames
     DROP TRIGGER IF EXISTS ${onUpdate} ON ${qualified};
     CREATE TRIGGER ${onUpdate} AFTER UPDATE ON ${qualified}
       REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE ${invalidateFunction}();
+    ALTER TABLE ${qualified} DISABLE TRIGGER ${onUpdate};
     DROP TRIGGER IF EXISTS ${onDelete} ON ${qualified};
     CREATE TRIGGER ${onDelete} AFTER DELETE ON ${qualified}
       REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE ${invalidateFunction}();

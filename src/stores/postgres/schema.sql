@@ -126,6 +126,9 @@ $fn$;
 -- PostgreSQL allows transition tables only on single-event triggers.
 CREATE TRIGGER tessera_invalidate_update AFTER UPDATE ON tessera_sessions
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
+-- Enabled by the first cache that subscribes: NOTIFY serialises commits, so it costs every save
+-- and touch (see docs/stores/postgres.md).
+ALTER TABLE tessera_sessions DISABLE TRIGGER tessera_invalidate_update;
 CREATE TRIGGER tessera_invalidate_delete AFTER DELETE ON tessera_sessions
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
 CREATE TRIGGER tessera_invalidate_truncate AFTER TRUNCATE ON tessera_sessions
