@@ -22,9 +22,11 @@
 // it served from its cache meanwhile, and when it did again.
 //
 // CACHE_BENCH_STORES=redis,cluster,postgres chooses the stores. Writes bench/cache-revocation.md
-// (CACHE_BENCH_RESULTS to change it). Load goes to loopback only.
+// (CACHE_BENCH_RESULTS to change it), and every sample as JSON to CACHE_BENCH_SAMPLES when set.
+// Load goes to loopback only.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { serving, startInstance, warm } from './lib/cache-instances.mjs';
@@ -191,7 +193,7 @@ async function revocations(instances) {
     else await revoker.login(subject, true);
     const at = performance.now();
     const results = await Promise.all(others.map((other) => untilGone(other, token, at)));
-    for (const result of results) samples.push({ kind, ...result });
+    for (const [j, result] of results.entries()) samples.push({ i, kind, instance: others[j].label, at: Math.round(at), ...result });
   }
   return { samples, notWarm };
 }
@@ -301,7 +303,8 @@ function report(results) {
     `Measured by \`npm run bench:cache-revocation\` (bench/cache-revocation.mjs) on ${new Date().toISOString().slice(0, 10)}: ` +
       `${machine.nproc} × ${machine.cpu}, ${machine.memoryGb} GB, ${machine.os}, Node ${process.version}; ` +
       'three instances per store, each its own process on this machine, with the cache on ' +
-      `(maxStaleness ${MAX_STALENESS} ms), other work running on the machine meanwhile.`,
+      `(maxStaleness ${MAX_STALENESS} ms), other work running on the machine meanwhile (load average ` +
+      `${loadAtStart} at the start, ${os.loadavg()[0].toFixed(1)} at the end).`,
     '',
     'Delay from the revoking response to the first "no session" answer of each other instance, which ' +
       'is read back to back (one read in flight per instance, each an HTTP request over loopback); ' +
@@ -390,6 +393,7 @@ function report(results) {
   return lines.join('\n');
 }
 
+const loadAtStart = os.loadavg()[0].toFixed(1);
 const results = [];
 process.once('SIGINT', () => stopAllChildren().then(() => process.exit(130)));
 try {
@@ -407,3 +411,6 @@ const text = report(results);
 console.log(`\n${text}`);
 writeFileSync(RESULTS, `${text}\n`);
 console.log(`written to ${RESULTS}`);
+if (process.env.CACHE_BENCH_SAMPLES) {
+  writeFileSync(process.env.CACHE_BENCH_SAMPLES, JSON.stringify(results.map((r) => ({ name: r.name, samples: r.samples ?? [] }))));
+}
