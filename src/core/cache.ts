@@ -358,9 +358,19 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
     const now = this.#clock.now();
     // A load that touched the session wrote it: its invalidation is this cache's own (see `#revalidate`).
-    if (this.#end(id, false, generation, now) === 'keep' && record !== null) this.#put(record, now, record.lastSeenAt === options.now);
-    else this.#drop(id);
+    const outcome = this.#end(id, false, generation, now);
+    if (outcome === 'keep' && record !== null) this.#put(record, now, record.lastSeenAt === options.now);
+    else if (!(outcome === 'keep' && this.#refusedSecret(id, options))) this.#drop(id);
     return record;
+  }
+
+  /**
+   * Whether the store's null answered a secret the entry refuses too: the session is not gone, and
+   * keeping it means tokens guessed for a known id cannot push it out of the cache.
+   */
+  #refusedSecret(id: string, options: LoadOptions): boolean {
+    const entry = this.#entries.get(id);
+    return entry !== undefined && options.secretHash !== undefined && !secretAccepted(entry.record, options.secretHash, options.now);
   }
 
   /**
