@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../stores/memory/index.js';
-import { cachedStore, type CachingStore } from './cache.js';
+import type { CachingStore } from './cache.js';
+import { cachedStore } from './cache-registry.js';
 import { resolveCacheOptions } from './cache-options.js';
 import { ManualClock } from './clock.js';
 import { InvalidOptionError, StoreUnavailableError } from './errors.js';

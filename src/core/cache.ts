@@ -12,9 +12,10 @@
  * - An invalidation of what this cache's own write stored may be that write's echo: the session is
  *   read again in the background instead of dropped (see `#revalidate`).
  */
-import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
-import { systemClock, type Clock } from './clock.js';
-import { InvalidOptionError } from './errors.js';
+import { CacheChannel } from './cache-channel.js';
+import type { ResolvedCacheOptions } from './cache-options.js';
+import { copyRecord, estimateBytes, older } from './cache-records.js';
+import type { Clock } from './clock.js';
 import { isLive, isTouchDue } from './expiry.js';
 import { secretAccepted } from './record-ops.js';
 import {
@@ -25,9 +26,6 @@ import {
   type ChangeSet,
   type CreateOptions,
   type CreateResult,
-  type InvalidationListener,
-  type InvalidationSubscription,
-  type JsonValue,
   type LoadOptions,
   type RemovedSession,
   type SessionIndex,
@@ -39,9 +37,6 @@ import {
   type StoreCapabilities,
   type SubjectPartitions,
 } from './store.js';
-
-/** Bytes counted for a record besides its strings and data: its object, fields and the map entry. */
-const RECORD_OVERHEAD = 400;
 
 interface Entry {
   record: SessionRecord;
@@ -91,33 +86,6 @@ export interface CacheStats {
 
 type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
 
-function estimateBytes(record: SessionRecord): number {
-  let chars = record.id.length + record.secretHash.length + (record.previousSecretHash?.length ?? 0);
-  chars += (record.subject?.length ?? 0) + (record.displayName?.length ?? 0);
-  chars += (record.createdDevice.userAgent?.length ?? 0) + (record.createdDevice.ip?.length ?? 0);
-  chars += (record.lastDevice.userAgent?.length ?? 0) + (record.lastDevice.ip?.length ?? 0);
-  return RECORD_OVERHEAD + 2 * chars + 2 * JSON.stringify(record.data).length;
-}
-
-/**
- * A copy sharing nothing a caller could change with the entry: the app may change a value it got
- * from a session (`session.get('cart').push(item)`), and one request's change must never reach
- * another's. Primitive values, the usual case, are not copied.
- */
-function copyRecord(record: SessionRecord): SessionRecord {
-  const data = Object.create(null) as Record<string, JsonValue>;
-  for (const field in record.data) {
-    const value = record.data[field] as JsonValue;
-    data[field] = value !== null && typeof value === 'object' ? structuredClone(value) : value;
-  }
-  return { ...record, data, createdDevice: { ...record.createdDevice }, lastDevice: { ...record.lastDevice } };
-}
-
-/** Whether `candidate` is older than `held`: a slow answer must not replace a newer one. */
-function older(candidate: SessionRecord, held: SessionRecord): boolean {
-  return candidate.version < held.version || (candidate.version === held.version && candidate.lastSeenAt < held.lastSeenAt);
-}
-
 export class CachingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
   readonly capabilities: StoreCapabilities;
   readonly options: ResolvedCacheOptions;
@@ -130,13 +98,8 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   /** Bumped by every flush and every start and end of a bulk removal: an answer that spans one is not cached. */
   #generation = 0;
   #bulkRemovals = 0;
-  readonly #pushed: boolean;
-  #subscription: InvalidationSubscription | null = null;
-  #probeTimer: NodeJS.Timeout | null = null;
-  /** When the last probe that succeeded started; null while the channel is down or not yet probed. */
-  #heardAt: number | null = null;
-  /** Bumped by every `down`: a probe that started before one proves nothing. */
-  #downs = 0;
+  /** The store's invalidation channel; null when it has none (then each entry lasts `maxStaleness` from its read). */
+  readonly #channel: CacheChannel | null;
   #users = 0;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, revalidations: 0, flushes: 0 };
   /** Milliseconds an entry under revalidation is still served: about a round trip, far under any `maxStaleness`. */
@@ -148,7 +111,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const });
     this.options = options;
     this.#clock = clock;
-    this.#pushed = hasInvalidationSource(store);
+    this.#channel = hasInvalidationSource(store) ? new CacheChannel(store, clock, options.maxStaleness, () => this.#flush()) : null;
     this.#revalidationGrace = Math.min(50, Math.floor(options.maxStaleness / 4));
   }
 
@@ -171,14 +134,12 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       bytes: this.#bytes,
       ...this.#stats,
       serving: this.#serving(this.#clock.now()),
-      pushed: this.#pushed,
+      pushed: this.#channel !== null,
     };
   }
 
   #subscribe(): void {
-    const store = this.#store;
-    if (!hasInvalidationSource(store)) return;
-    const listener: InvalidationListener = {
+    this.#channel?.open({
       invalidate: (ids) => {
         for (const id of ids) {
           this.#stats.invalidations++;
@@ -193,63 +154,22 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
         }
       },
       invalidateAll: () => this.#flush(),
-      down: () => {
-        this.#downs++;
-        this.#heardAt = null;
-        this.#flush();
-      },
-    };
-    this.#subscription = store.subscribeInvalidations(listener);
-    this.#probe();
-  }
-
-  #unsubscribe(): void {
-    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
-    this.#probeTimer = null;
-    const subscription = this.#subscription;
-    this.#subscription = null;
-    this.#heardAt = null;
-    this.#flush();
-    subscription?.close().catch(() => {
-      // Its connection is going away either way; nothing is served from the cache any more.
+      down: () => this.#flush(),
     });
   }
 
-  #probe(): void {
-    const subscription = this.#subscription;
-    if (subscription === null) return;
-    const startedAt = this.#clock.now();
-    const downs = this.#downs;
-    subscription
-      .probe()
-      .then(
-        () => {
-          if (this.#subscription !== subscription || this.#downs !== downs) return;
-          if (this.#heardAt === null || startedAt > this.#heardAt) this.#heardAt = startedAt;
-        },
-        () => {
-          if (this.#subscription !== subscription) return;
-          this.#downs++;
-          if (this.#heardAt !== null) this.#flush();
-          this.#heardAt = null;
-        },
-      )
-      .finally(() => {
-        if (this.#subscription !== subscription) return;
-        this.#probeTimer = setTimeout(() => this.#probe(), Math.max(5, Math.floor(this.options.maxStaleness / 4)));
-        this.#probeTimer.unref();
-      });
+  #unsubscribe(): void {
+    this.#channel?.close();
+    this.#flush();
   }
 
   /** Whether entries may be served (and answers cached) at `now`. */
   #serving(now: number): boolean {
-    if (!this.#pushed) return true;
-    const heardAt = this.#heardAt;
-    return heardAt !== null && now >= heardAt && now - heardAt < this.options.maxStaleness;
+    return this.#channel === null || this.#channel.believed(now);
   }
 
   #fresh(entry: Entry, now: number): boolean {
-    if (this.#pushed) return this.#serving(now);
+    if (this.#channel !== null) return this.#channel.believed(now);
     return now >= entry.readAt && now - entry.readAt < this.options.maxStaleness;
   }
 
@@ -501,44 +421,4 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     this.#unsubscribe();
     await this.#store.close();
   }
-}
-
-/** One cache per store object: every manager on it shares it (see `InvalidationSource` on why). */
-const caches = new WeakMap<SessionStore, CachingStore>();
-
-/**
- * The cache in front of `store`: the one its managers already share, or a new one when `options`
- * asks for it; null when the store has none and none is asked for.
- */
-export function cacheFor(store: SessionStore, options: ResolvedCacheOptions | null, clock: Clock): CachingStore | null {
-  if (store instanceof CachingStore) return store;
-  const existing = caches.get(store);
-  if (existing !== undefined) {
-    if (options !== null && !sameOptions(existing.options, options)) {
-      throw new InvalidOptionError('managers on one store share its cache: give them the same cache options');
-    }
-    return existing;
-  }
-  if (options === null) return null;
-  const cache = new CachingStore(store, options, clock);
-  caches.set(store, cache);
-  return cache;
-}
-
-/**
- * `store` with the in-process cache in front of it, as managers given the `cache` option use it
- * (they share one per store object): for code that calls the store directly while managers cache
- * it, so that its changes reach the cache too. Give managers the result, or the store itself with
- * the same `cache` option.
- *
- * @example
- * const store = cachedStore(new RedisStore({ url }), { maxStaleness: 500 });
- * const sessions = new SessionManager({ store });
- */
-export function cachedStore(store: SessionStore, options: CacheOptions | true = true, clock: Clock = systemClock): SessionStore {
-  return cacheFor(store, resolveCacheOptions(options), clock) as CachingStore;
-}
-
-function sameOptions(a: ResolvedCacheOptions, b: ResolvedCacheOptions): boolean {
-  return a.maxEntries === b.maxEntries && a.maxBytes === b.maxBytes && a.maxStaleness === b.maxStaleness;
 }

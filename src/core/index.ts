@@ -10,7 +10,8 @@ export { SessionManager, type SessionRequest, type ListOptions, type SessionList
 export { Session, type LoginOptions } from './session.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
 export type { StoreOperation } from './reporting-store.js';
-export { cachedStore, type CacheStats } from './cache.js';
+export type { CacheStats } from './cache.js';
+export { cachedStore } from './cache-registry.js';
 export { defaultCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { jsonCodec, type ValueCodec, type CodecContext } from './codec.js';

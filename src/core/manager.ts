@@ -20,7 +20,8 @@ import { decodeData } from './changes.js';
 import { RequestContext, type SessionContext } from './context.js';
 import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
-import { cacheFor, type CacheStats, type CachingStore } from './cache.js';
+import type { CacheStats, CachingStore } from './cache.js';
+import { cacheFor } from './cache-registry.js';
 import {
   hasSessionIndex,
   hasSharedCounters,

@@ -3,7 +3,7 @@ import { jsonCodec, type ValueCodec } from './codec.js';
 import type { SameSite } from './cookie.js';
 import { InvalidOptionError } from './errors.js';
 import type { TouchPolicy } from './expiry.js';
-import { cacheFor } from './cache.js';
+import { cacheFor } from './cache-registry.js';
 import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
