@@ -122,7 +122,8 @@ export function loadConfig(env: Env = process.env): DemoConfig {
 /** `TESSERA_CACHE` (`on` or `off`, default off), and its two settings, which need it on. */
 function loadCache(env: Env): DemoConfig['cache'] {
   const switched = read(env, 'TESSERA_CACHE') ?? 'off';
-  if (switched !== 'on' && switched !== 'off') throw new ConfigError(`TESSERA_CACHE must be "on" or "off", got ${JSON.stringify(switched)}`);
+  if (switched !== 'on' && switched !== 'off')
+    throw new ConfigError(`TESSERA_CACHE must be "on" or "off", got ${JSON.stringify(switched)}`);
   const maxEntries = wholeNumber(env, 'TESSERA_CACHE_MAX_ENTRIES', 1, 10_000_000, 'a whole number of sessions');
   const maxStaleness = wholeNumber(env, 'TESSERA_CACHE_MAX_STALENESS_MS', 20, 3_600_000, 'a whole number of milliseconds');
   if (switched === 'off') {
