@@ -92,6 +92,8 @@ export class NodeTracking {
   readonly #data: TrackedClientLike;
   readonly #host: TrackingHost;
   #subscriber: SubscriberLike | null = null;
+  /** Settles once the current subscriber's `connect()` has: see `#dropSubscriber`. */
+  #connected: Promise<boolean> = Promise.resolve(true);
   #subscriberId: string | null = null;
   /** Bumped by every loss: an attempt started before it gives up. */
   #generation = 0;
@@ -202,7 +204,12 @@ export class NodeTracking {
     subscriber.on('error', gone);
     subscriber.on('end', gone);
     subscriber.on('reconnecting', gone);
-    await subscriber.connect();
+    const connecting = subscriber.connect();
+    this.#connected = connecting.then(
+      () => true,
+      () => false,
+    );
+    await connecting;
     const id = String(await subscriber.sendCommand(['CLIENT', 'ID']));
     await subscriber.subscribe(INVALIDATE_CHANNEL, (message) => {
       if (this.#subscriber === subscriber) this.#host.changed(message);
@@ -221,6 +228,12 @@ export class NodeTracking {
     const subscriber = this.#subscriber;
     this.#subscriber = null;
     this.#subscriberId = null;
-    if (subscriber?.isOpen) subscriber.destroy();
+    if (subscriber === null) return;
+    // node-redis's destroy() while the socket is still connecting leaves that socket open once it
+    // connects (it has no socket to destroy yet, and refuses a second destroy()): a subscriber is
+    // destroyed only once its connect() has settled.
+    void this.#connected.then((connected) => {
+      if (connected && subscriber.isOpen) subscriber.destroy();
+    });
   }
 }
