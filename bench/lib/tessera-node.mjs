@@ -1,5 +1,6 @@
-// The tessera + node:http server all store variants share: only the store differs.
-import { env, importOrSkip, IDLE_SECONDS, json, listenNode, serveStats, stats } from './server-common.mjs';
+// The tessera + node:http server all store variants share: only the store differs, and whether
+// the session cache is on (BENCH_CACHE, the `+ cache` variants).
+import { env, importOrSkip, json, listenNode, managerOptions, reportCache, serveStats, stats } from './server-common.mjs';
 
 /** Serves the workload routes with tessera on node:http over `store`. */
 export async function serveTesseraNode(store) {
@@ -12,7 +13,8 @@ export async function serveTesseraNode(store) {
 export async function tesseraNodeHandler(store) {
   const { SessionManager, errorResponse } = await importOrSkip('tessera-session');
   const { loadSession } = await importOrSkip('tessera-session/adapters/node');
-  const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
+  const manager = new SessionManager(managerOptions(store));
+  reportCache(manager);
   const handler = async (req, res) => {
     if (serveStats(req, res)) return;
     try {
