@@ -5,10 +5,13 @@
 // two small fields (`theme: "dark"`, `n: 42`), a subject, and a desktop Chrome User-Agent on both
 // devices. The cache is filled with N of them by N loads; `heapUsed` after full collections,
 // before and after, divided by N, is the heap each cached session costs, beside the cache's own
-// estimate (`cacheStats().bytes / entries`). Prints one line of JSON.
+// estimate (`cacheStats().bytes / entries`). Prints one line of JSON. With `distinct-agents` as the
+// second argument, every session has a User-Agent of its own (the worst case for the cache's
+// sharing of device strings); without it, all share one browser build's.
 import { randomBytes } from 'node:crypto';
 
 const N = Number(process.argv[2] ?? 10_000);
+const DISTINCT_AGENTS = process.argv[3] === 'distinct-agents';
 if (typeof globalThis.gc !== 'function') {
   console.log(JSON.stringify({ error: 'run with node --expose-gc' }));
   process.exit(1);
@@ -42,13 +45,16 @@ function decoded(id, i) {
     authenticatedAt: createdAt,
     version: 3,
     data,
-    createdDevice: { ip: fresh('127.0.0.1'), userAgent: fresh(USER_AGENT) },
-    lastDevice: { ip: fresh('127.0.0.1'), userAgent: fresh(USER_AGENT) },
+    createdDevice: { ip: fresh('127.0.0.1'), userAgent: fresh(agent(i)) },
+    lastDevice: { ip: fresh('127.0.0.1'), userAgent: fresh(agent(i)) },
     renewedAt: createdAt,
     previousSecretHash: null,
     previousSecretExpiresAt: null,
   };
 }
+
+/** One browser build's User-Agent, or one of each session's own (same length). */
+const agent = (i) => (DISTINCT_AGENTS ? `${USER_AGENT.slice(0, -8)}${String(i).padStart(8, '0')}` : USER_AGENT);
 
 let served = 0;
 /** A store that keeps nothing: what it answers is held by the cache alone. */
@@ -102,6 +108,7 @@ console.log(
     heapBefore: before,
     heapAfter: after,
     userAgentLength: USER_AGENT.length,
+    distinctAgents: DISTINCT_AGENTS,
     node: process.version,
   }),
 );

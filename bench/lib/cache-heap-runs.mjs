@@ -8,13 +8,17 @@ import { log } from './log.mjs';
 
 export const CACHE_HEAP_SESSIONS = [10_000, 100_000];
 
-function runOnce(sessions) {
+function runOnce(sessions, distinctAgents = false) {
   return new Promise((resolve, reject) => {
     const child = trackChild(
-      spawn(process.execPath, ['--expose-gc', join(BENCH_DIR, 'cache-heap.mjs'), String(sessions)], {
-        env: childEnv,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
+      spawn(
+        process.execPath,
+        ['--expose-gc', join(BENCH_DIR, 'cache-heap.mjs'), String(sessions), ...(distinctAgents ? ['distinct-agents'] : [])],
+        {
+          env: childEnv,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
     );
     let stdout = '';
     let stderr = '';
@@ -38,12 +42,15 @@ function runOnce(sessions) {
 export async function measureCacheHeap() {
   const runs = [];
   try {
-    for (const sessions of CACHE_HEAP_SESSIONS) {
-      const r = await runOnce(sessions);
-      runs.push(r);
-      log(
-        `cache heap ${sessions} sessions: ${r.heapPerSession.toFixed(0)} B per session (the cache's estimate ${r.estimatePerSession.toFixed(0)} B)`,
-      );
+    for (const distinctAgents of [false, true]) {
+      for (const sessions of CACHE_HEAP_SESSIONS) {
+        const r = await runOnce(sessions, distinctAgents);
+        runs.push(r);
+        const agents = distinctAgents ? 'a User-Agent each' : 'one User-Agent';
+        log(
+          `cache heap ${sessions} sessions, ${agents}: ${r.heapPerSession.toFixed(0)} B per session (the cache's estimate ${r.estimatePerSession.toFixed(0)} B)`,
+        );
+      }
     }
     return { runs };
   } catch (error) {

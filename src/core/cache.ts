@@ -14,7 +14,7 @@
  */
 import { CacheChannel } from './cache-channel.js';
 import type { ResolvedCacheOptions } from './cache-options.js';
-import { copyRecord, estimateBytes, older } from './cache-records.js';
+import { copyRecord, entryRecord, estimateBytes, older, StringPool } from './cache-records.js';
 import type { Clock } from './clock.js';
 import { isLive, isTouchDue } from './expiry.js';
 import { secretAccepted } from './record-ops.js';
@@ -47,6 +47,8 @@ interface Entry {
   own: boolean;
   /** When an invalidation sent it to be read again (see `#revalidate`); null otherwise. */
   revalidating: number | null;
+  /** Served since the eviction sweep last passed it: it gets another round (see `#evict`). */
+  used: boolean;
 }
 
 /** Calls on one session in flight, how many of them write, and what happened meanwhile. */
@@ -91,10 +93,11 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   readonly options: ResolvedCacheOptions;
   readonly #store: Index;
   readonly #clock: Clock;
-  /** Insertion order is recency: an entry is moved to the end when it is served. */
+  /** In insertion order, which `#evict` walks from the oldest. */
   readonly #entries = new Map<string, Entry>();
   #bytes = 0;
   readonly #inFlight = new Map<string, InFlight>();
+  readonly #strings = new StringPool();
   /** Bumped by every flush and every start and end of a bulk removal: an answer that spans one is not cached. */
   #generation = 0;
   #bulkRemovals = 0;
@@ -196,11 +199,26 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
     const bytes = estimateBytes(record);
     if (bytes > this.options.maxBytes) return;
-    this.#entries.set(record.id, { record: copyRecord(record), readAt: now, bytes, own, revalidating: null });
+    this.#entries.set(record.id, { record: entryRecord(record, this.#strings), readAt: now, bytes, own, revalidating: null, used: false });
     this.#bytes += bytes;
+    this.#evict();
+  }
+
+  /**
+   * Least recently used out, approximately (the "second chance" clock): a hit only marks its entry,
+   * since moving it to the end of the map on every hit cost more than the rest of a cached read;
+   * the oldest entry is dropped unless it was used since, in which case it moves to the end.
+   */
+  #evict(): void {
     while (this.#entries.size > this.options.maxEntries || this.#bytes > this.options.maxBytes) {
-      const oldest = this.#entries.keys().next().value as string;
-      this.#drop(oldest);
+      const [id, entry] = this.#entries.entries().next().value as [string, Entry];
+      this.#entries.delete(id);
+      if (entry.used) {
+        entry.used = false;
+        this.#entries.set(id, entry);
+      } else {
+        this.#bytes -= entry.bytes;
+      }
     }
   }
 
@@ -253,8 +271,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     if (entry.revalidating !== null && !(now >= entry.revalidating && now - entry.revalidating < this.#revalidationGrace)) return null;
     if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, now)) return null;
     if (options.touch !== undefined && isTouchDue(record, now, options.touch)) return null;
-    this.#entries.delete(id);
-    this.#entries.set(id, entry);
+    entry.used = true;
     this.#stats.hits++;
     return copyRecord(record);
   }

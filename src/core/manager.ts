@@ -169,7 +169,8 @@ export class SessionManager {
       const loadOptions = { now, secretHash, touch: this.options.touch, device };
       const cached = this.#cache?.peek(token.id, loadOptions) ?? null;
       const record = cached ?? (await store.load(token.id, loadOptions));
-      if (record === null || !secretAccepted(record, secretHash, now) || !isLive(record, now)) continue;
+      // A cached record was checked against the secret by `peek` already.
+      if (record === null || (cached === null && !secretAccepted(record, secretHash, now)) || !isLive(record, now)) continue;
       const session = await this.#opened(context, record, value, secretHash, now, codec);
       if (cached !== null) session.markServedFromCache();
       return session;
