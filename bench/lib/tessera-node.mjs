@@ -24,36 +24,23 @@ export async function tesseraNodeHandler(store) {
         stats.requests++;
         const session = await loadSession(manager, req, res);
         const n = await session.increment('n');
-        sendJson(res, 200, { n });
+        json(res, 200, { n });
       } else if (req.url === '/read') {
         stats.requests++;
         const session = await loadSession(manager, req, res);
-        sendJson(res, 200, { n: session.get('n') ?? 0 });
+        json(res, 200, { n: session.get('n') ?? 0 });
       } else if (req.url.startsWith('/login') && req.method === 'POST') {
         const session = await loadSession(manager, req, res);
         await session.login(new URL(req.url, 'http://x').searchParams.get('user') ?? 'anonymous');
-        sendJson(res, 200, { ok: true });
+        json(res, 200, { ok: true });
       } else json(res, 404, { error: 'not found' });
     } catch (error) {
       const response = errorResponse(error);
       if (res.headersSent) res.destroy();
-      else sendJson(res, response.status, response.body, response.headers);
+      else json(res, response.status, response.body, response.headers);
     }
   };
   return { manager, handler };
-}
-
-/**
- * JSON answer through `setHeader`, so the session cookie `loadSession` set stays on it; the same
- * work per response as the demo's helper, which the published figures were taken with.
- */
-function sendJson(res, status, body, headers = {}) {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
 }
 
 export { env };
