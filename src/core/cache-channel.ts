@@ -27,6 +27,11 @@ export class CacheChannel {
     this.#onLost = onLost;
   }
 
+  /** Whether the store reports this cache's own writes back to it (see `InvalidationSubscription.echoesOwnWrites`). */
+  get echoesOwnWrites(): boolean {
+    return this.#subscription?.echoesOwnWrites === true;
+  }
+
   /** Whether what the channel has said may be believed at `now`. */
   believed(now: number): boolean {
     const heardAt = this.#heardAt;

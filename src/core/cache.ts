@@ -9,8 +9,9 @@
  * - An answer is cached only when nothing could have changed the session while it was on its way:
  *   no invalidation of it, no flush, no write of it (or, for a write, no other call on it) in
  *   flight, no bulk removal running. Otherwise it is dropped, and the next read goes to the store.
- * - An invalidation of what this cache's own write stored may be that write's echo: the session is
- *   read again in the background instead of dropped (see `#revalidate`).
+ * - A store whose channel reports this cache's own writes back to it (Redis: see `#expectEcho`)
+ *   has the first invalidation after each write taken as that write's echo: the entry is kept, for
+ *   at most `maxStaleness` unless a newer answer replaces it.
  */
 import { CacheChannel } from './cache-channel.js';
 import type { ResolvedCacheOptions } from './cache-options.js';
@@ -43,10 +44,11 @@ interface Entry {
   /** When it was read from the store (the cache's clock). */
   readAt: number;
   bytes: number;
-  /** Whether it is the answer to this cache's own write (a save, a login, a touch). */
-  own: boolean;
-  /** When an invalidation sent it to be read again (see `#revalidate`); null otherwise. */
-  revalidating: number | null;
+  /**
+   * When an invalidation taken as the echo of this cache's own write arrived (see `#expectEcho`):
+   * the entry is then served until `maxStaleness` after it, as an entry without a channel would be.
+   */
+  echoedAt: number | null;
   /** Served since the eviction sweep last passed it: it gets another round (see `#evict`). */
   used: boolean;
 }
@@ -57,12 +59,15 @@ interface InFlight {
   writes: number;
   /** Their answers must not be cached (see the module comment). */
   dirty: boolean;
-  /** An invalidation came while only this cache's writes were in flight: perhaps their own echo (see `#revalidate`). */
-  echo: boolean;
+  /** When the echo of this cache's write came while it was in flight; null when it has not. */
+  echoedAt: number | null;
 }
 
-/** What to do with an answer: cache it, cache it and read it again at once, or drop it. */
-type Outcome = 'keep' | 'recheck' | 'drop';
+/** Echoes of this cache's own writes of one session still to come, and until when one is taken as such. */
+interface ExpectedEchoes {
+  count: number;
+  until: number;
+}
 
 /** What the cache has done since it started, for metrics and the benchmark. */
 export interface CacheStats {
@@ -76,8 +81,8 @@ export interface CacheStats {
   misses: number;
   /** Sessions the channel said changed elsewhere (whether cached or not). */
   invalidations: number;
-  /** Entries read again in the background because an invalidation may have been the echo of this cache's own write. */
-  revalidations: number;
+  /** Invalidations taken as the echo of this cache's own write (Redis), which keep the entry. */
+  echoes: number;
   /** Times everything was dropped (the channel went down, or said anything may have changed). */
   flushes: number;
   /** Whether entries are served now. */
@@ -104,9 +109,8 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   /** The store's invalidation channel; null when it has none (then each entry lasts `maxStaleness` from its read). */
   readonly #channel: CacheChannel | null;
   #users = 0;
-  readonly #stats = { hits: 0, misses: 0, invalidations: 0, revalidations: 0, flushes: 0 };
-  /** Milliseconds an entry under revalidation is still served: about a round trip, far under any `maxStaleness`. */
-  readonly #revalidationGrace: number;
+  readonly #stats = { hits: 0, misses: 0, invalidations: 0, echoes: 0, flushes: 0 };
+  readonly #expectedEchoes = new Map<string, ExpectedEchoes>();
 
   constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
     this.#store = store as Index;
@@ -115,7 +119,6 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     this.options = options;
     this.#clock = clock;
     this.#channel = hasInvalidationSource(store) ? new CacheChannel(store, clock, options.maxStaleness, () => this.#flush()) : null;
-    this.#revalidationGrace = Math.min(50, Math.floor(options.maxStaleness / 4));
   }
 
   /** A manager starts using the cache: the channel is subscribed while anyone does. */
@@ -144,16 +147,13 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   #subscribe(): void {
     this.#channel?.open({
       invalidate: (ids) => {
+        const now = this.#clock.now();
         for (const id of ids) {
           this.#stats.invalidations++;
+          if (this.#takeEcho(id, now)) continue;
           const calls = this.#inFlight.get(id);
-          if (calls !== undefined) {
-            if (calls.writes === calls.calls) calls.echo = true;
-            else calls.dirty = true;
-          }
-          const entry = this.#entries.get(id);
-          if (entry?.own === true && entry.revalidating === null && calls === undefined) this.#revalidate(id, entry);
-          else this.#drop(id);
+          if (calls !== undefined) calls.dirty = true;
+          this.#drop(id);
         }
       },
       invalidateAll: () => this.#flush(),
@@ -191,7 +191,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return true;
   }
 
-  #put(record: SessionRecord, now: number, own: boolean): void {
+  #put(record: SessionRecord, now: number, echoedAt: number | null = null): void {
     const held = this.#entries.get(record.id);
     if (held !== undefined) {
       if (older(record, held.record)) return;
@@ -199,7 +199,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
     const bytes = estimateBytes(record);
     if (bytes > this.options.maxBytes) return;
-    this.#entries.set(record.id, { record: entryRecord(record, this.#strings), readAt: now, bytes, own, revalidating: null, used: false });
+    this.#entries.set(record.id, { record: entryRecord(record, this.#strings), readAt: now, bytes, echoedAt, used: false });
     this.#bytes += bytes;
     this.#evict();
   }
@@ -225,7 +225,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   #begin(id: string, writes: boolean): number {
     const calls = this.#inFlight.get(id);
     if (calls === undefined) {
-      this.#inFlight.set(id, { calls: 1, writes: writes ? 1 : 0, dirty: false, echo: false });
+      this.#inFlight.set(id, { calls: 1, writes: writes ? 1 : 0, dirty: false, echoedAt: null });
     } else {
       if (writes || calls.writes > 0) calls.dirty = true;
       calls.calls++;
@@ -234,25 +234,56 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return this.#generation;
   }
 
-  /** Ends a call begun with `#begin`; says what to do with its answer. */
-  #end(id: string, writes: boolean, generation: number, now: number): Outcome {
+  /** Ends a call begun with `#begin`; returns its calls' record when the answer may be cached, else null. */
+  #end(id: string, writes: boolean, generation: number, now: number): InFlight | null {
     const calls = this.#inFlight.get(id) as InFlight;
     calls.calls--;
     if (writes) calls.writes--;
     if (calls.calls === 0) this.#inFlight.delete(id);
-    if (calls.dirty || generation !== this.#generation || this.#bulkRemovals > 0 || !this.#serving(now)) return 'drop';
-    return calls.echo ? 'recheck' : 'keep';
+    if (calls.dirty || generation !== this.#generation || this.#bulkRemovals > 0 || !this.#serving(now)) return null;
+    return calls;
   }
 
-  /** Caches the answer to this cache's own write as `#end` says. */
-  #putOwn(record: SessionRecord, outcome: Outcome, now: number): void {
-    if (outcome === 'drop') {
-      this.#drop(record.id);
-      return;
+  /**
+   * Redis reports a write made inside a script even to the connection that ran it (`NOLOOP` counts
+   * the script as the writer), and every tessera write is a script: without this, each save would
+   * drop the entry it just stored and cost the next request a round trip. So for a channel that
+   * says it echoes (`echoesOwnWrites`), each write this cache sends expects one invalidation of its
+   * session within `maxStaleness`, and the first one that comes is taken as that echo. Redis may
+   * fold another client's change made in the same instant into that one message: the entry is then
+   * served for at most `maxStaleness` after the echo (unless a newer answer replaces it), the bound
+   * that holds without a channel.
+   */
+  #expectEcho(id: string, now: number): void {
+    if (!this.#channel?.echoesOwnWrites) return;
+    const expected = this.#expectedEchoes.get(id);
+    const until = now + this.options.maxStaleness;
+    if (expected === undefined || expected.until < now) this.#expectedEchoes.set(id, { count: 1, until });
+    else {
+      expected.count++;
+      expected.until = until;
     }
-    this.#put(record, now, true);
-    const entry = this.#entries.get(record.id);
-    if (outcome === 'recheck' && entry !== undefined) this.#revalidate(record.id, entry);
+  }
+
+  /** A write that changed nothing has no echo coming. */
+  #noEcho(id: string): void {
+    const expected = this.#expectedEchoes.get(id);
+    if (expected === undefined) return;
+    if (--expected.count <= 0) this.#expectedEchoes.delete(id);
+  }
+
+  /** Whether this invalidation is taken as an expected echo (see `#expectEcho`); marks the entry if so. */
+  #takeEcho(id: string, now: number): boolean {
+    const expected = this.#expectedEchoes.get(id);
+    if (expected === undefined) return false;
+    if (--expected.count <= 0 || expected.until < now) this.#expectedEchoes.delete(id);
+    if (expected.until < now) return false;
+    this.#stats.echoes++;
+    const calls = this.#inFlight.get(id);
+    if (calls !== undefined) calls.echoedAt = now;
+    const entry = this.#entries.get(id);
+    if (entry !== undefined) entry.echoedAt = now;
+    return true;
   }
 
   /**
@@ -268,7 +299,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       this.#drop(id);
       return null;
     }
-    if (entry.revalidating !== null && !(now >= entry.revalidating && now - entry.revalidating < this.#revalidationGrace)) return null;
+    if (entry.echoedAt !== null && !(now >= entry.echoedAt && now - entry.echoedAt < this.options.maxStaleness)) return null;
     if (options.secretHash !== undefined && !secretAccepted(record, options.secretHash, now)) return null;
     if (options.touch !== undefined && isTouchDue(record, now, options.touch)) return null;
     entry.used = true;
@@ -294,10 +325,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       throw error;
     }
     const now = this.#clock.now();
-    // A load that touched the session wrote it: its invalidation is this cache's own (see `#revalidate`).
-    const outcome = this.#end(id, false, generation, now);
-    if (outcome === 'keep' && record !== null) this.#put(record, now, record.lastSeenAt === options.now);
-    else if (!(outcome === 'keep' && this.#refusedSecret(id, options))) this.#drop(id);
+    const calls = this.#end(id, false, generation, now);
+    if (calls !== null && record !== null) this.#put(record, now, calls.echoedAt);
+    else if (!(calls !== null && this.#refusedSecret(id, options))) this.#drop(id);
     return record;
   }
 
@@ -310,24 +340,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return entry !== undefined && options.secretHash !== undefined && !secretAccepted(entry.record, options.secretHash, options.now);
   }
 
-  /**
-   * An invalidation of an entry this cache wrote itself may be the echo of that write: Redis
-   * reports a write made inside a script even to the connection that ran it (`NOLOOP` counts the
-   * script as the writer), and dropping the entry would cost the next request a round trip. The
-   * entry is read again in the background instead, and served meanwhile for at most
-   * `#revalidationGrace`; the read's answer replaces it, or drops it when the session is gone or
-   * changed again on the way (the usual rules of `#end`).
-   */
-  #revalidate(id: string, entry: Entry): void {
-    entry.revalidating = this.#clock.now();
-    this.#stats.revalidations++;
-    this.#fetch(id, { now: this.#clock.now() }).catch(() => {
-      // Dropped by `#fetch`; the next request reads the store and reports what is wrong.
-    });
-  }
-
   async apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     const generation = this.#begin(id, true);
+    this.#expectEcho(id, options.now);
     let result: ApplyResult;
     try {
       result = await this.#store.apply(id, changes, options);
@@ -337,9 +352,10 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       throw error;
     }
     const now = this.#clock.now();
-    const outcome = this.#end(id, true, generation, now);
-    if (result.status === 'gone') this.#drop(id);
-    else this.#putOwn(result.record, outcome, now);
+    const calls = this.#end(id, true, generation, now);
+    if (result.status !== 'applied' || result.duplicate === true) this.#noEcho(id);
+    if (calls !== null && result.status !== 'gone') this.#put(result.record, now, calls.echoedAt);
+    else this.#drop(id);
     return result;
   }
 
@@ -347,8 +363,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     const replaced = options.replaces?.id;
     if (replaced !== undefined) this.#drop(replaced);
     const generation = this.#begin(record.id, true);
+    this.#expectEcho(record.id, options.now);
     if (replaced !== undefined) this.#begin(replaced, true);
-    const settle = (): Outcome => {
+    const settle = (): InFlight | null => {
       const now = this.#clock.now();
       if (replaced !== undefined) {
         this.#end(replaced, true, generation, now);
@@ -363,11 +380,11 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
       settle();
       throw error;
     }
-    const outcome = settle();
+    const calls = settle();
     if (result.status === 'created') {
       for (const removed of result.evicted) this.#drop(removed.id);
-      this.#putOwn(record, outcome, this.#clock.now());
-    }
+      if (calls !== null) this.#put(record, this.#clock.now(), calls.echoedAt);
+    } else this.#noEcho(record.id);
     return result;
   }
 

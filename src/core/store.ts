@@ -391,15 +391,21 @@ export interface InvalidationSubscription {
   probe(): Promise<void>;
   /** Ends the subscription and releases what it holds; the listener is called no more. */
   close(): Promise<void>;
+  /**
+   * True when changes made through this very store object are reported too (Redis reports a write
+   * made inside a script to the connection that ran it, `NOLOOP` or not): the cache then takes the
+   * first invalidation after each of its own writes as that write's echo. Absent: they are left out.
+   * @default false
+   */
+  readonly echoesOwnWrites?: boolean;
 }
 
 /**
  * A store that tells caches which sessions changed (declared by `capabilities.invalidation`).
- * Changes made through this very store object may be left out (Redis's `NOLOOP`), since the cache
- * in front of it updates itself from their answers: so every manager on one store object shares
- * that cache, and with a cache on an app changes sessions only through its managers (or
- * `cachedStore`). When they are not left out, the cache reads the session again in the background
- * rather than dropping what its own write just stored.
+ * Changes made through this very store object may be left out, since the cache in front of it
+ * updates itself from their answers (or reported, saying so with `echoesOwnWrites`): so every
+ * manager on one store object shares that cache, and with a cache on an app changes sessions only
+ * through its managers (or `cachedStore`).
  */
 export interface InvalidationSource {
   /** Starts delivering changes to `listener`; `probe` says when the subscription is in place. */

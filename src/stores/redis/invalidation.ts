@@ -59,6 +59,9 @@ export class Invalidations {
     if (this.#listeners.size === 1) this.#build();
     let closed = false;
     return {
+      // Redis counts a write made inside a script as the script's, not the connection's, so NOLOOP
+      // does not leave out this store's own writes (docs/stores/redis.md, "Invalidation for the cache").
+      echoesOwnWrites: true,
       probe: () => (closed ? Promise.reject(new StoreUnavailableError('the subscription is closed')) : this.#probe()),
       close: async () => {
         if (closed) return;

@@ -104,23 +104,21 @@ export function cacheCases(ctx: ConformanceContext, options: ConformanceOptions)
     ctx.managers.push(m);
     const token = await ctx.loggedIn(m, 'cache-counted');
     await warm(m, token);
-    // Loads the cache makes by itself, off the request path: a store that reports this cache's own
-    // writes back to it (Redis) has each one read again (see `#revalidate` in the core's cache).
-    const revalidations = (): number => m.cacheStats()?.revalidations ?? 0;
     counting.reset();
-    let background = revalidations();
     const reader = await read(m, token);
     reader.get('anything');
     assert.equal(reader.servedFromCache, true);
-    assert.equal(counting.total(), revalidations() - background, 'a warm read-only request calls the store no time');
-    counting.reset();
-    background = revalidations();
-    const writer = await read(m, token);
-    assert.equal(writer.servedFromCache, true);
-    writer.set('a', 1);
-    await writer.increment('n');
-    const expected = revalidations() === background ? { apply: 1 } : { apply: 1, load: revalidations() - background };
-    assert.deepEqual(Object.fromEntries(counting.counts), expected, 'one store call for a change, on the request path');
+    assert.equal(counting.total(), 0, 'a warm read-only request calls the store no time');
+    for (let i = 1; i <= 3; i++) {
+      counting.reset();
+      const writer = await read(m, token);
+      assert.equal(writer.servedFromCache, true, `request ${i} after a write is served from the cache`);
+      writer.set('a', i);
+      assert.equal(await writer.increment('n'), i);
+      assert.deepEqual(Object.fromEntries(counting.counts), { apply: 1 }, 'one store call for a change');
+      // The write's echo, where the store sends one (Redis), must not cost the next request a read.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   });
 
   it('cache: a warm read is answered from the cache, a due touch from the store', async () => {
