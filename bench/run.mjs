@@ -5,7 +5,8 @@
 // autocannon in round-robin rounds (every variant once per round and workload, order rotated
 // between rounds) and reports the median of the rounds. Then: a short MONITOR probe per Redis
 // variant (round trips vs commands run inside scripts), the lost-update test, and the storage /
-// admin-query measurements at BENCH_SCALE_SESSIONS sessions (bench/scale.mjs). Results are
+// admin-query measurements at BENCH_SCALE_SESSIONS sessions (bench/scale.mjs), and the heap each
+// session in tessera's in-process cache costs (bench/cache-heap.mjs). Results are
 // printed and written to bench/results.md; how each figure is measured is in
 // bench/METHODOLOGY.md, which results.md repeats. Every key, schema and file is named after this
 // run and removed at the end.
@@ -28,6 +29,7 @@ import { stopAllChildren, stopChild } from './lib/children.mjs';
 import { allScalePrefixes, cfg, pgSchemaRoot, redisPrefixRoot, runId, sqlitePath } from './lib/config.mjs';
 import { elapsedSeconds, log } from './lib/log.mjs';
 import { checkLostUpdates } from './lib/lost-updates.mjs';
+import { measureCacheHeap } from './lib/cache-heap-runs.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { probeRoundTrips } from './lib/monitor-probe.mjs';
 import { buildReport } from './lib/report.mjs';
@@ -102,10 +104,12 @@ async function main() {
 
   // With every server stopped, so that the timings at scale have the machine to themselves.
   const scale = await measureAtScale(redisConn, pgConn);
+  const cacheHeap = await measureCacheHeap();
 
   const report = buildReport({
     variants,
     scale,
+    cacheHeap,
     machine: machineInfo(),
     redisVersion: redisConn.version ?? `unavailable (${redisConn.error})`,
     pgVersion: pgConn.version ?? `unavailable (${pgConn.error})`,

@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { bounded } from './lib/async.mjs';
+import { hasRedisClusterBinaries, startRedisCluster } from './lib/redis-cluster.mjs';
 import { env, importOrSkip, redisClient, skip } from './lib/server-common.mjs';
 import { openPostgresStore, openRedisStore } from './lib/stores.mjs';
 
@@ -41,7 +42,9 @@ async function timeCalls(calls, fn, warmUp = 5) {
 }
 
 async function tesseraRecords(store) {
-  const { issueToken, hasSubjectPartitions } = await importOrSkip('tessera-session');
+  // issueToken is the core's own (not exported), taken from the build as admin-scale.mjs does.
+  const { hasSubjectPartitions } = await importOrSkip('tessera-session/store-kit');
+  const { issueToken } = await import('../dist/src/core/token.js');
   const now = Date.now();
   // As the core issues them: a store that keeps a user's sessions together gives the partition.
   const partitions = new Map();
@@ -81,76 +84,10 @@ async function tesseraRecords(store) {
   return (performance.now() - started) / 1000;
 }
 
-/** A three-master Redis Cluster of our own on free loopback ports; `stop()` kills it by PID. */
+/** The three-master Redis Cluster of bench/lib/redis-cluster.mjs; skips this run without its binaries. */
 async function startCluster() {
-  const { spawn, spawnSync } = await import('node:child_process');
-  const { mkdtempSync, rmSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const net = await import('node:net');
-  if (spawnSync('redis-server', ['--version']).status !== 0 || spawnSync('redis-cli', ['--version']).status !== 0)
-    skip('redis-server or redis-cli is not on PATH');
-  const freePort = () =>
-    new Promise((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      // Cluster bus ports are port + 10000: stay below 55536.
-      server.listen(0, '127.0.0.1', () => {
-        const { port } = server.address();
-        server.close(() => (port < 55_000 ? resolve(port) : resolve(freePort())));
-      });
-    });
-  const dir = mkdtempSync(join(tmpdir(), 'tessera-bench-cluster-'));
-  const ports = [];
-  for (let i = 0; i < 3; i++) ports.push(await freePort());
-  const children = ports.map((port) =>
-    spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-      ],
-      { stdio: 'ignore' },
-    ),
-  );
-  const stop = () => {
-    for (const child of children)
-      if (child.pid !== undefined)
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {}
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const ping = (port) => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
-    for (let i = 0; i < 100 && !ports.every(ping); i++) await new Promise((r) => setTimeout(r, 50));
-    const created = spawnSync(
-      'redis-cli',
-      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
-      { encoding: 'utf8', timeout: 30_000 },
-    );
-    if (created.status !== 0) throw new Error(`redis-cli --cluster create: ${created.stdout}${created.stderr}`);
-    const ok = (port) =>
-      spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout.includes('cluster_state:ok');
-    for (let i = 0; i < 200 && !ports.every(ok); i++) await new Promise((r) => setTimeout(r, 50));
-    if (!ports.every(ok)) throw new Error('the cluster did not reach cluster_state:ok');
-  } catch (error) {
-    stop();
-    throw error;
-  }
-  return { ports, stop };
+  if (!hasRedisClusterBinaries()) skip('redis-server or redis-cli is not on PATH');
+  return startRedisCluster();
 }
 
 async function tesseraQueries(store) {

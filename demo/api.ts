@@ -4,7 +4,8 @@
  *
  *   POST   /api/login                  {username, ttl?}  → 200 {session: S, admin} and the cookie
  *   GET    /api/session                                  → 200 {session: S, admin} | 401
- *   GET    /api/session/store                            → 200 {store, kind, record} (the stored record)
+ *   GET    /api/session/store                            → 200 {store, kind, record, cache} (the stored record; cache:
+ *                                                           null when off, else {servedFromCache: this request's, ...stats})
  *   POST   /api/session/increment      {field}           → 200 {field, value}
  *   PUT    /api/session/ttl            {ttl}             → 200 {session: S}
  *   PUT    /api/session/data/:field    {value}           → 200 {session: S} (value: a string of at most 1,024 characters)
@@ -219,10 +220,13 @@ const getStoredRecord: Handler = async (req, res, ctx) => {
   const session = await open(req, res, ctx);
   const id = session.id;
   if (id === null) return sendNoSession(res);
-  // Read straight from the store (without touching it), so the panel shows exactly what is kept.
-  const record: SessionRecord | null = await manager.options.store.load(id, { now: manager.options.clock.now() });
+  // Read straight from the store (without touching it, and past the cache), so the panel shows exactly what is kept.
+  const record: SessionRecord | null = await store.store.load(id, { now: manager.options.clock.now() });
   if (record === null) return sendNoSession(res);
-  sendJson(res, 200, { store: store.label, kind: store.kind, record: shownRecord(record) });
+  const stats = manager.cacheStats();
+  const cache =
+    stats === null ? null : { servedFromCache: session.servedFromCache, maxStaleness: manager.options.cache?.maxStaleness, ...stats };
+  sendJson(res, 200, { store: store.label, kind: store.kind, record: shownRecord(record), cache });
 };
 
 const increment: Handler = async (req, res, ctx) => {

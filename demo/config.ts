@@ -38,6 +38,8 @@ export interface DemoConfig {
   bruteForceAction: 'detect' | 'block';
   /** Usernames that may use the admin console at `/admin/`; null when `TESSERA_ADMINS` is unset (then `/admin/` is 404). */
   admins: ReadonlySet<string> | null;
+  /** The in-process session cache (`TESSERA_CACHE=on`); null when off. Unset fields take the library's defaults. */
+  cache: { maxEntries?: number; maxStaleness?: number } | null;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -93,6 +95,7 @@ export function loadConfig(env: Env = process.env): DemoConfig {
   }
 
   const admins = loadAdmins(env);
+  const cache = loadCache(env);
   const trustProxy = wholeNumber(env, 'TESSERA_TRUST_PROXY', 0, 10, 'a whole number of proxy hops') ?? 0;
   const limits = loadLimits(env, trustProxy);
 
@@ -112,7 +115,23 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     bruteForceLimit,
     bruteForceAction,
     admins,
+    cache,
   };
+}
+
+/** `TESSERA_CACHE` (`on` or `off`, default off), and its two settings, which need it on. */
+function loadCache(env: Env): DemoConfig['cache'] {
+  const switched = read(env, 'TESSERA_CACHE') ?? 'off';
+  if (switched !== 'on' && switched !== 'off')
+    throw new ConfigError(`TESSERA_CACHE must be "on" or "off", got ${JSON.stringify(switched)}`);
+  const maxEntries = wholeNumber(env, 'TESSERA_CACHE_MAX_ENTRIES', 1, 10_000_000, 'a whole number of sessions');
+  const maxStaleness = wholeNumber(env, 'TESSERA_CACHE_MAX_STALENESS_MS', 20, 3_600_000, 'a whole number of milliseconds');
+  if (switched === 'off') {
+    const given = maxEntries !== null ? 'TESSERA_CACHE_MAX_ENTRIES' : maxStaleness !== null ? 'TESSERA_CACHE_MAX_STALENESS_MS' : null;
+    if (given !== null) throw new ConfigError(`${given} is set but the cache is off: set TESSERA_CACHE=on too`);
+    return null;
+  }
+  return { ...(maxEntries !== null ? { maxEntries } : {}), ...(maxStaleness !== null ? { maxStaleness } : {}) };
 }
 
 /** `TESSERA_ADMINS`: comma-separated usernames, each as the demo's login accepts them. */

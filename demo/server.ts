@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     ...(config.renewalInterval !== null ? { renewalInterval: config.renewalInterval } : {}),
     ...(config.bruteForceLimit !== null ? { bruteForceLimit: config.bruteForceLimit } : {}),
     bruteForceAction: config.bruteForceAction,
+    ...(config.cache !== null ? { cache: config.cache } : {}),
   };
   let manager: SessionManager;
   try {

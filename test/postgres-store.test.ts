@@ -28,9 +28,32 @@ runStoreConformance({
     await dropSchema(url as string, schema);
   },
   async createStore() {
-    await admin.query(`TRUNCATE "${schema}".tessera_sessions`);
+    await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters`);
     return new PostgresStore({ connectionString: url as string, schema });
   },
+});
+
+// The same suite with the in-process cache in front: each instance a store object (its own pool and
+// LISTEN connection) on one table.
+const cachedSchema = randomSchema();
+let cachedAdmin: pg.Pool;
+runStoreConformance({
+  name: 'postgres',
+  cache: true,
+  skip,
+  async setup() {
+    cachedAdmin = new pg.Pool({ connectionString: url as string });
+    await migrate(cachedAdmin, { schema: cachedSchema });
+  },
+  async teardown() {
+    await cachedAdmin.end();
+    await dropSchema(url as string, cachedSchema);
+  },
+  async createStore() {
+    await cachedAdmin.query(`TRUNCATE "${cachedSchema}".tessera_sessions, "${cachedSchema}".tessera_sessions_counters`);
+    return new PostgresStore({ connectionString: url as string, schema: cachedSchema });
+  },
+  peer: () => new PostgresStore({ connectionString: url as string, schema: cachedSchema }),
 });
 
 describe('postgres store: statements, migrations, ownership', { skip }, () => {
@@ -287,8 +310,26 @@ describe('postgres store: statements, migrations, ownership', { skip }, () => {
           ns,
         ])
       ).rows.map((r: { indexname: string; def: string }) => ({ name: r.indexname, def: r.def.replace(`${ns}.`, 'ns.') })),
+      // The invalidation triggers, and their function's body with its whitespace folded.
+      triggers: (
+        await p.query(
+          `SELECT t.tgname, t.tgenabled, replace(replace(pg_get_triggerdef(t.oid), $1, ''), $2, '') AS def
+           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $3 AND NOT t.tgisinternal ORDER BY t.tgname`,
+          [`"${ns}".`, `${ns}.`, ns],
+        )
+      ).rows,
+      functions: (
+        await p.query(
+          `SELECT p.proname, regexp_replace(trim(p.prosrc), '\\s+', ' ', 'g') AS body
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1 ORDER BY p.proname`,
+          [ns],
+        )
+      ).rows,
     });
-    assert.deepEqual(await shape(fromFile), await shape(migrated));
+    const [expected, actual] = [await shape(migrated), await shape(fromFile)];
+    assert.equal(expected.triggers.length, 3);
+    assert.deepEqual(actual, expected);
   });
 
   it('leaves a pool it was given open on close', async () => {

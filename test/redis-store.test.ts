@@ -41,6 +41,16 @@ runStoreConformance({
   },
 });
 
+// The same suite with the in-process cache in front, each instance a store object of its own on one prefix.
+let cachedPrefix = '';
+runStoreConformance({
+  name: `redis (${url})`,
+  cache: true,
+  skip: unreachable !== null && !requireServices ? unreachable : false,
+  createStore: () => new RedisStore({ url, prefix: (cachedPrefix = `${root}cached-${++n}:`), commandTimeout: 3000 }),
+  peer: () => new RedisStore({ url, prefix: cachedPrefix, commandTimeout: 3000 }),
+});
+
 // A client the app made and gave to the store, speaking RESP3: its HGETALL replies are objects, not flat lists.
 const resp3 = createClient({ url, RESP: 3, socket: { reconnectStrategy: false } });
 resp3.on('error', () => {});

@@ -1,5 +1,5 @@
-// The goals of issues #3 (Redis) and #4 (PostgreSQL), each judged met / not met from this run's
-// figures, and the split of the distance from tessera on Redis to the floor.
+// The goals of issues #3 (Redis), #4 (PostgreSQL) and #24 (the session cache), each judged met /
+// not met from this run's figures, and the split of the distance from tessera on Redis to the floor.
 import { cfg } from './config.mjs';
 import { fmt } from './format.mjs';
 import { perRoundRange, ratio, summaryOf } from './stats.mjs';
@@ -11,8 +11,17 @@ function roundSpread(byId, a, b, workload) {
   return range === null ? '' : ` (per round ${range[0].toFixed(2)}–${fmt.ratio(range[1])})`;
 }
 
-/** Rows `[issue, goal, measured, verdict]`; the verdict uses the ratio of the medians. */
-export function goalRows(variants, scale) {
+/** Server CPU per request of two variants, medians over the rounds: `; server CPU 41 µs against 30 µs`. */
+function cpuBeside(a, b) {
+  const us = (x) => (x?.cpuServer == null ? '–' : `${x.cpuServer.toFixed(0)} µs`);
+  return a === null && b === null ? '' : `; server CPU ${us(a)} against ${us(b)} per request`;
+}
+
+/**
+ * Rows `[issue, goal, measured, verdict]`; the verdict uses the ratio of the medians. `heap` is
+ * `measureCacheHeap()`'s result (bench/cache-heap.mjs), or null when it did not run.
+ */
+export function goalRows(variants, scale, heap = null) {
   const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
   const s = (id, workload) => summaryOf(byId, id, workload);
   const inc = (id) => s(id, 'increment');
@@ -148,6 +157,82 @@ export function goalRows(variants, scale) {
         ? '–'
         : `${size.toFixed(0)} B (connect-pg-simple: ${scale['connect-pg-simple']?.size?.bytesPerSession?.toFixed(0) ?? '–'} B)`,
       cmp(size, (x) => x < 600),
+    );
+  }
+  {
+    // #24: the session cache. Throughput against the ceiling and floors; commands per request from
+    // the MONITOR probe of the server process's own connections; heap from bench/cache-heap.mjs.
+    const vs = (a, b, workload, min, text) => {
+      const r = throughput(a, b, workload);
+      goal(
+        '#24',
+        text,
+        r.text + cpuBeside(s(a, workload), s(b, workload)),
+        cmp(r.r, (x) => x >= min),
+      );
+    };
+    vs(
+      'tessera-node-redis-cache',
+      'node-bare',
+      'read',
+      0.8,
+      'tessera + node:http + Redis + cache ≥ 0.8× bare node:http (read-only, req/s)',
+    );
+    vs(
+      'tessera-node-redis-cache',
+      'redis-floor',
+      'increment',
+      0.8,
+      'tessera + node:http + Redis + cache ≥ 0.8× the HINCRBY+PEXPIRE floor (increment, req/s)',
+    );
+    vs(
+      'tessera-express-redis-cache',
+      'express-bare',
+      'increment',
+      0.9,
+      'tessera + Express + Redis + cache ≥ 0.9× Express with no sessions (increment workload)',
+    );
+    vs(
+      'tessera-express-redis-cache',
+      'express-bare',
+      'read',
+      0.9,
+      'tessera + Express + Redis + cache ≥ 0.9× Express with no sessions (read-only workload)',
+    );
+    for (const id of ['tessera-node-redis-cache', 'tessera-express-redis-cache']) {
+      const read = rd(id);
+      const hits = read?.cacheHitRatio == null ? '' : `; cache hits ${(read.cacheHitRatio * 100).toFixed(1)} % in the rounds`;
+      goal(
+        '#24',
+        `${byId[id]?.label ?? id}: ≤ 0.01 Redis commands per read-only request on a warm cache, inside the touch window (the channel's probes included)`,
+        read?.ownCommands == null ? '–' : `${read.ownCommands.toFixed(4)} from the server process (MONITOR)${hits}`,
+        cmp(read?.ownCommands, (x) => x <= 0.01),
+      );
+      const increment = inc(id);
+      goal(
+        '#24',
+        `${byId[id]?.label ?? id}: one round trip per increment (the apply)`,
+        increment?.ownCommands == null
+          ? '–'
+          : `${increment.ownCommands.toFixed(3)} commands from the server process, ${fmt.per(increment.roundTrips)} top-level on its keys`,
+        cmp(increment?.ownCommands, (x) => Math.abs(x - 1) < 0.01),
+      );
+    }
+    const largest = heap?.runs?.at(-1);
+    goal(
+      '#24',
+      'at most 1 KB of heap per cached session (two small fields, a browser User-Agent)',
+      heap?.runs?.length
+        ? heap.runs
+            .map(
+              (r) =>
+                `${fmt.count(r.sessions)} sessions: ${r.heapPerSession.toFixed(0)} B (the cache's estimate ${r.estimatePerSession.toFixed(0)} B)`,
+            )
+            .join('; ')
+        : heap?.error
+          ? `not measured: ${heap.error}`
+          : '–',
+      largest ? heap.runs.every((r) => r.heapPerSession <= 1024) : null,
     );
   }
   return goals;

@@ -1,6 +1,6 @@
 // A measured run: the load, and around it what the variant cost — requests served (the server's
-// own count), Redis commands (INFO commandstats) or SQL statements (the server's count), and the
-// CPU time of the server, of Redis and of the load generator, each per request served.
+// own count), Redis commands (INFO commandstats) or SQL statements (the server's count), the
+// session cache's hits and misses (tessera's `+ cache` variants), and the CPU time of the server, of Redis and of the load generator, each per request served.
 import { cfg } from './config.mjs';
 import { loadAndSettle } from './load.mjs';
 import { processCpuSeconds } from './machine.mjs';
@@ -55,6 +55,24 @@ export async function measure(variant, workload, redis) {
     const diff = commandsBetween(cmdBefore, cmdAfter);
     out.redisCommands = diff.total / served;
     out.redisByCommand = perRequest(Object.entries(diff.byCommand), served);
+  }
+  if (statsBefore.cache && statsAfter.cache && served > 0) {
+    // The cache's own counts over the same window: loads it answered alone, loads that went to
+    // the store (a miss, an entry past maxStaleness, or a touch due), and how it stood at the end.
+    const hits = statsAfter.cache.hits - statsBefore.cache.hits;
+    const misses = statsAfter.cache.misses - statsBefore.cache.misses;
+    out.cache = {
+      hits,
+      misses,
+      hitRatio: hits + misses > 0 ? hits / (hits + misses) : null,
+      missesPerRequest: misses / served,
+      invalidations: statsAfter.cache.invalidations - statsBefore.cache.invalidations,
+      flushes: statsAfter.cache.flushes - statsBefore.cache.flushes,
+      entries: statsAfter.cache.entries,
+      bytes: statsAfter.cache.bytes,
+      pushed: statsAfter.cache.pushed,
+      serving: statsAfter.cache.serving,
+    };
   }
   if (variant.backend === 'postgres' && served > 0) {
     out.pgStatements = (statsAfter.queries - statsBefore.queries) / served;

@@ -5,7 +5,7 @@
 import { cfg } from './config.mjs';
 import { load, loadAndSettle } from './load.mjs';
 import { log } from './log.mjs';
-import { startMonitor } from './redis-monitor.mjs';
+import { redisClientPorts, startMonitor } from './redis-monitor.mjs';
 import { serverStats } from './servers.mjs';
 import { WORKLOADS } from './variants.mjs';
 
@@ -17,22 +17,34 @@ import { WORKLOADS } from './variants.mjs';
  */
 async function monitorProbe(variant, workload) {
   if (cfg.warmup > 0) await loadAndSettle(variant, workload, { duration: cfg.warmup });
+  const redisPort = Number(new URL(cfg.redisUrl).port || 6379);
+  const ownPorts = redisClientPorts(variant.child.pid, redisPort);
   const monitor = await startMonitor(cfg.redisUrl);
   let before;
   let counts;
   try {
     before = await serverStats(variant);
-    await load(variant, workload, { amount: cfg.probeRequests, connections: 10 });
+    // A cached variant sends Redis a command only now and then (an entry past maxStaleness, a
+    // touch due, the channel's probes), so it is probed as long as a measured run, under the same
+    // load, for a count per request that a few hundred requests could not resolve.
+    await load(variant, workload, variant.cache ? { duration: cfg.duration } : { amount: cfg.probeRequests, connections: 10 });
   } finally {
-    counts = await monitor.stop(variant.prefix); // always closes the MONITOR connection
+    // Connections opened during the probe count too.
+    for (const port of redisClientPorts(variant.child.pid, redisPort)) ownPorts.add(port);
+    counts = await monitor.stop(variant.prefix, ownPorts); // always closes the MONITOR connection
   }
   const after = await serverStats(variant);
   const served = after.requests - before.requests;
+  const perServed = (table) => Object.fromEntries(Object.entries(table).map(([k, v]) => [k, +(v / served).toFixed(4)]));
   return {
     served,
     topLevel: counts.topLevel / served,
     inScripts: counts.inScripts / served,
-    byCommand: Object.fromEntries(Object.entries(counts.byCommand).map(([k, v]) => [k, +(v / served).toFixed(3)])),
+    byCommand: perServed(counts.byCommand),
+    // Every command the server process sent, on any of its connections (null when they could not be told apart).
+    ownCommands: ownPorts.size > 0 ? counts.own / served : null,
+    ownByCommand: perServed(counts.ownByCommand),
+    connections: ownPorts.size,
   };
 }
 
@@ -44,7 +56,7 @@ export async function probeRoundTrips(active) {
       try {
         v.probe[workload.id] = await monitorProbe(v, workload);
         log(
-          `monitor   ${workload.id.padEnd(9)} ${v.id.padEnd(22)} top-level ${v.probe[workload.id].topLevel.toFixed(2)}/req, in scripts ${v.probe[workload.id].inScripts.toFixed(2)}/req ${JSON.stringify(v.probe[workload.id].byCommand)}`,
+          `monitor   ${workload.id.padEnd(9)} ${v.id.padEnd(22)} top-level ${v.probe[workload.id].topLevel.toFixed(2)}/req, in scripts ${v.probe[workload.id].inScripts.toFixed(2)}/req, the process's own ${v.probe[workload.id].ownCommands?.toFixed(4) ?? '–'}/req over ${v.probe[workload.id].served} requests ${JSON.stringify(v.probe[workload.id].byCommand)}`,
         );
       } catch (error) {
         v.probe[workload.id] = { error: error.message };

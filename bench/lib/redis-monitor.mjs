@@ -5,6 +5,7 @@
 // with the client's address. Only lines that touch this variant's key prefix are kept, plus
 // anything else the same client connections sent (MULTI/EXEC carry no key). MONITOR slows Redis
 // down, so it runs only during a short separate probe, never during a measured run.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 
 const LINE = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] (.*)$/;
@@ -47,8 +48,13 @@ export async function startMonitor(redisUrl) {
     });
   }
   return {
-    /** Stops monitoring and counts what touched `prefix`. */
-    async stop(prefix) {
+    /**
+     * Stops monitoring and counts what touched `prefix`; `ownPorts` (local ports of the server
+     * process's connections to Redis, see `redisClientPorts`) are counted apart as `own`: every
+     * command the process sent on any connection, keys or not (the cache's channel and its probes
+     * included).
+     */
+    async stop(prefix, ownPorts = new Set()) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       socket.destroy();
       const clients = new Set();
@@ -61,9 +67,15 @@ export async function startMonitor(redisUrl) {
       }
       let topLevel = 0;
       let inScripts = 0;
+      let own = 0;
       const byCommand = {};
+      const ownByCommand = {};
       for (const [, source, args] of parsed) {
         const name = (/^"([^"]*)"/.exec(args)?.[1] ?? '?').toLowerCase();
+        if (source !== 'lua' && ownPorts.has(source.slice(source.lastIndexOf(':') + 1))) {
+          own++;
+          ownByCommand[name] = (ownByCommand[name] ?? 0) + 1;
+        }
         if (source === 'lua') {
           if (!args.includes(prefix)) continue;
           inScripts++;
@@ -73,9 +85,48 @@ export async function startMonitor(redisUrl) {
           byCommand[name] = (byCommand[name] ?? 0) + 1;
         }
       }
-      return { topLevel, inScripts, byCommand };
+      return { topLevel, inScripts, byCommand, own, ownByCommand };
     },
   };
+}
+
+/**
+ * The local ports of process `pid`'s TCP connections to port `redisPort` (Linux: its socket
+ * inodes from `/proc/<pid>/fd`, their addresses from `/proc/<pid>/net/tcp` and `tcp6`), as
+ * strings; an empty set elsewhere. MONITOR names a client by its address, so these tell the
+ * commands of one server process from those of every other client of the same Redis.
+ */
+export function redisClientPorts(pid, redisPort) {
+  const ports = new Set();
+  try {
+    const inodes = new Set();
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        // closed meanwhile
+      }
+    }
+    for (const table of ['tcp', 'tcp6']) {
+      let text = '';
+      try {
+        text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 10 || !inodes.has(f[9])) continue;
+        const local = Number.parseInt(f[1].split(':')[1], 16);
+        const remote = Number.parseInt(f[2].split(':')[1], 16);
+        if (remote === redisPort) ports.add(String(local));
+      }
+    }
+  } catch {
+    // not Linux, or the process is gone
+  }
+  return ports;
 }
 
 /** Calls per command from `INFO commandstats`. */

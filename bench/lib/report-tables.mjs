@@ -83,6 +83,48 @@ export function cpuTable(variants) {
   return { header, rows };
 }
 
+/** The `+ cache` variants: hit ratio and misses per request in the rounds, commands per request in the probe, the cache at the end. */
+export function cacheTable(variants) {
+  const byId = Object.fromEntries(variants.map((v) => [v.id, v]));
+  const rows = [];
+  for (const v of variants.filter((x) => x.cache)) {
+    for (const { id: workload } of WORKLOADS) {
+      const m = summaryOf(byId, v.id, workload);
+      if (m === null) continue;
+      const last = v.runs[workload].at(-1)?.cache;
+      const backendPerRequest =
+        v.backend === 'redis'
+          ? (m.ownCommands?.toFixed(4) ?? '–')
+          : v.backend === 'postgres'
+            ? `${m.pgStatements?.toFixed(4) ?? '–'} SQL`
+            : '–';
+      rows.push([
+        `(${v.letter}) ${v.label}`,
+        workload,
+        m.cacheHitRatio == null ? '–' : `${(m.cacheHitRatio * 100).toFixed(2)} %`,
+        m.cacheMissesPerRequest == null ? '–' : m.cacheMissesPerRequest.toFixed(4),
+        backendPerRequest,
+        last ? fmt.count(last.entries) : '–',
+        last?.entries ? `${(last.bytes / last.entries).toFixed(0)} B` : '–',
+        last ? `${last.invalidations} / ${last.flushes}` : '–',
+        last ? (last.pushed ? 'yes' : 'no: maxStaleness after each read') : '–',
+      ]);
+    }
+  }
+  const header = [
+    'variant',
+    'workload',
+    'cache hits',
+    'misses/req',
+    'backend commands/req (Redis: MONITOR probe, own connections; PostgreSQL: statements in the rounds)',
+    'entries',
+    'estimate/entry',
+    'invalidations / flushes (last run)',
+    'invalidation channel',
+  ];
+  return { header, rows };
+}
+
 export function lostTable(variants) {
   const rows = variants
     .filter((v) => v.sessions)

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BENCH_DIR, cfg, pgSchemaRoot, redisPrefixRoot, runId, sqlitePath } from './config.mjs';
 import { fmt, mdTable, plainCells, textTable } from './format.mjs';
 import { floorSplit, goalRows } from './goals.mjs';
-import { cpuTable, lostTable, scaleTable, settledNote, throughputTables } from './report-tables.mjs';
+import { cacheTable, cpuTable, lostTable, scaleTable, settledNote, throughputTables } from './report-tables.mjs';
 import { summarize } from './stats.mjs';
 
 const METHODOLOGY_MARKER = '<!-- results.md copies everything below this line -->\n';
@@ -100,13 +100,14 @@ function details(variants) {
  * how long it took, the load averages around it and the CPU share stolen during the rounds.
  * Returns the Markdown for results.md and the plain text for the console.
  */
-export function buildReport({ variants, scale, machine, redisVersion, pgVersion, run }) {
+export function buildReport({ variants, scale, cacheHeap = null, machine, redisVersion, pgVersion, run }) {
   const throughput = throughputTables(variants);
   const cpu = cpuTable(variants);
   const lost = lostTable(variants);
   const atScale = scaleTable(scale);
   const settled = settledNote(scale);
-  const goals = goalRows(variants, scale);
+  const goals = goalRows(variants, scale, cacheHeap);
+  const cache = cacheTable(variants);
   const split = floorSplit(variants);
   const { perRound, probes, redisBreakdown, pgBreakdown } = details(variants);
   const skipped = variants
@@ -124,7 +125,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 ${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? " **Other guests were taking this machine's CPUs; throughput figures are depressed and noisy.**" : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${fmt.count(cfg.scaleSessions)} sessions for the storage figures.
 - Packages: ${packageVersions()}
 
-## Goals (issues #3 and #4)
+## Goals (issues #3, #4 and #24)
 
 ${mdTable(['issue', 'goal', 'measured', 'verdict'], goals, 4)}
 ${split ? `\n${split}\n` : ''}
@@ -140,7 +141,17 @@ CPU time (user + system) per request served, median over the rounds: the server 
 
 ${mdTable(cpu.header, cpu.rows)}
 
-## Lost updates: ${cfg.lostRequests} concurrent increments on one session
+${
+  cache.rows.length
+    ? `## The session cache (the \`+ cache\` variants)
+
+From each server's \`cacheStats()\` over each measured run (median over the rounds), and the MONITOR probe of the server process's own Redis connections. A miss is a load the cache sent to the store: not cached, past \`maxStaleness\` (without an invalidation channel, an entry lasts that long after its read), or a touch due.
+
+${mdTable(cache.header, cache.rows)}
+
+`
+    : ''
+}## Lost updates: ${cfg.lostRequests} concurrent increments on one session
 
 ${mdTable(lost.header, lost.rows)}
 
@@ -173,6 +184,7 @@ ${skipped.join('\n') || '- none'}
     ...throughput.map((t) => `${t.title}\n${textTable(t.header, t.rows.map(plainCells))}`),
     `Lost updates (${cfg.lostRequests} concurrent increments)\n${textTable(['variant', 'lost', 'counter', 'non-200'], lost.rows)}`,
     `Storage and admin queries at ${cfg.scaleSessions} sessions\n${textTable(['store', 'bytes/session', 'breakdown', 'list', 'count', 'page', 'create'], atScale.rows, 7)}`,
+    cache.rows.length ? `Session cache\n${textTable(cache.header, cache.rows)}` : '',
     `Goals\n${textTable(['issue', 'goal', 'measured', 'verdict'], goals.map(plainCells), 4)}`,
     skipped.length ? `Not measured:\n${skipped.join('\n')}` : '',
   ].join('\n\n');

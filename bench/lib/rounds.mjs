@@ -33,6 +33,7 @@ export async function runRounds(active, redis) {
             `round ${round + 1}/${cfg.rounds} ${workload.id.padEnd(9)} ${v.id.padEnd(22)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50?.toFixed(2)} ms  p99 ${r.p99?.toFixed(2)} ms` +
               (r.redisCommands !== undefined ? `  redis ${r.redisCommands.toFixed(2)}/req` : '') +
               (r.pgStatements !== undefined ? `  pg ${r.pgStatements.toFixed(2)}/req` : '') +
+              (r.cache ? `  cache hits ${((r.cache.hitRatio ?? 0) * 100).toFixed(1)} %` : '') +
               (r.non2xx || r.errors ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''),
           );
         } catch (error) {

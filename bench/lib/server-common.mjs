@@ -6,8 +6,9 @@
 //   POST /login?user=ID  log the user in; the response sets the session cookie (setup only)
 //   GET  /inc            read the session named by the cookie, increment `n`, answer {"n":N}
 //   GET  /read           read the session, answer {"n":N}; no writes
-//   GET  /__stats        {"requests":R,"queries":Q}: workload requests served and, for the
-//                        PostgreSQL variants, SQL statements sent (not counted as a request)
+//   GET  /__stats        {"requests":R,"queries":Q,"cache":C}: workload requests served, for the
+//                        PostgreSQL variants SQL statements sent, and for tessera with its cache
+//                        on, `manager.cacheStats()` (not counted as a request)
 import http from 'node:http';
 
 export const SKIP_EXIT = 3;
@@ -21,12 +22,16 @@ export const env = {
   /** PostgreSQL schema of this variant in this run (run.mjs creates and drops it). */
   schema: process.env.BENCH_PG_SCHEMA ?? 'tessera_bench',
   sqlitePath: process.env.BENCH_SQLITE_PATH ?? `/tmp/tessera-bench-${process.pid}.db`,
+  /** Whether tessera's in-process session cache is on (the `+ cache` variants). */
+  cache: process.env.BENCH_CACHE === '1',
 };
 
 /** Idle timeout used by every variant with sessions: 30 minutes, sliding. */
 export const IDLE_SECONDS = 1800;
 
 export const stats = { requests: 0, queries: 0, statements: {} };
+/** The tessera manager whose `cacheStats()` /__stats reports, when its cache is on. */
+let cacheSource = null;
 /** Distinct statement texts kept in `stats.statements`, so the report can show what each request sends. */
 const MAX_STATEMENT_TEXTS = 40;
 
@@ -89,10 +94,28 @@ export function json(res, status, body, headers = {}) {
   res.end(text);
 }
 
+/**
+ * The options every tessera server gives its `SessionManager`: the variants' idle timeout and, for
+ * the `+ cache` variants, the cache with its defaults. Call `reportCache(manager)` after.
+ */
+export function managerOptions(store) {
+  return { store, idleTimeout: IDLE_SECONDS, ...(env.cache ? { cache: true } : {}) };
+}
+
+/** Has /__stats report `manager.cacheStats()` too. */
+export function reportCache(manager) {
+  cacheSource = manager;
+}
+
+/** What /__stats answers. */
+export function statsSnapshot() {
+  return { ...stats, cache: cacheSource?.cacheStats?.() ?? null };
+}
+
 /** Answers /__stats; returns true when it did. Used by node:http servers. */
 export function serveStats(req, res) {
   if (req.url !== '/__stats') return false;
-  json(res, 200, stats);
+  json(res, 200, statsSnapshot());
   return true;
 }
 

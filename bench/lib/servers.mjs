@@ -32,11 +32,15 @@ function startServer(variant) {
       BENCH_PREFIX: `${redisPrefixRoot}${variant.id}:`,
       BENCH_PG_SCHEMA: variantSchema(variant),
       BENCH_SQLITE_PATH: sqlitePath,
+      BENCH_CACHE: variant.cache ? '1' : '',
     };
     variant.prefix = env.BENCH_PREFIX;
     variant.schema = env.BENCH_PG_SCHEMA;
     const child = trackChild(
-      spawn(process.execPath, [join(BENCH_DIR, 'servers', `${variant.id}.mjs`)], { env, stdio: ['ignore', 'pipe', 'pipe'] }),
+      spawn(process.execPath, [join(BENCH_DIR, 'servers', `${variant.server ?? variant.id}.mjs`)], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     );
     variant.child = child;
     let stdout = '';
@@ -75,7 +79,10 @@ function startServer(variant) {
   });
 }
 
-/** `GET /__stats` of a running server: the requests and SQL statements it has counted so far. */
+/**
+ * `GET /__stats` of a running server: the requests and SQL statements it has counted so far, and
+ * its session cache's `cacheStats()` (null without a cache).
+ */
 export async function serverStats(variant) {
   const res = await fetch(`http://127.0.0.1:${variant.port}/__stats`, { signal: AbortSignal.timeout(5000) });
   return res.json();

@@ -36,6 +36,9 @@ export function summarize(v, workload) {
     cpuServer: median(runs.map((r) => r.cpu?.server)),
     cpuRedis: median(runs.map((r) => r.cpu?.redis)),
     cpuGenerator: median(runs.map((r) => r.cpu?.generator)),
+    cacheHitRatio: median(runs.map((r) => r.cache?.hitRatio)),
+    cacheMissesPerRequest: median(runs.map((r) => r.cache?.missesPerRequest)),
+    ownCommands: v.probe?.[workload]?.ownCommands ?? null,
   };
 }
 

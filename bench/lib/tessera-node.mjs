@@ -1,5 +1,6 @@
-// The tessera + node:http server all store variants share: only the store differs.
-import { env, importOrSkip, IDLE_SECONDS, json, listenNode, serveStats, stats } from './server-common.mjs';
+// The tessera + node:http server all store variants share: only the store differs, and whether
+// the session cache is on (BENCH_CACHE, the `+ cache` variants).
+import { env, importOrSkip, json, listenNode, managerOptions, reportCache, serveStats, stats } from './server-common.mjs';
 
 /** Serves the workload routes with tessera on node:http over `store`. */
 export async function serveTesseraNode(store) {
@@ -12,7 +13,8 @@ export async function serveTesseraNode(store) {
 export async function tesseraNodeHandler(store) {
   const { SessionManager, errorResponse } = await importOrSkip('tessera-session');
   const { loadSession } = await importOrSkip('tessera-session/adapters/node');
-  const manager = new SessionManager({ store, idleTimeout: IDLE_SECONDS });
+  const manager = new SessionManager(managerOptions(store));
+  reportCache(manager);
   const handler = async (req, res) => {
     if (serveStats(req, res)) return;
     try {
@@ -22,36 +24,23 @@ export async function tesseraNodeHandler(store) {
         stats.requests++;
         const session = await loadSession(manager, req, res);
         const n = await session.increment('n');
-        sendJson(res, 200, { n });
+        json(res, 200, { n });
       } else if (req.url === '/read') {
         stats.requests++;
         const session = await loadSession(manager, req, res);
-        sendJson(res, 200, { n: session.get('n') ?? 0 });
+        json(res, 200, { n: session.get('n') ?? 0 });
       } else if (req.url.startsWith('/login') && req.method === 'POST') {
         const session = await loadSession(manager, req, res);
         await session.login(new URL(req.url, 'http://x').searchParams.get('user') ?? 'anonymous');
-        sendJson(res, 200, { ok: true });
+        json(res, 200, { ok: true });
       } else json(res, 404, { error: 'not found' });
     } catch (error) {
       const response = errorResponse(error);
       if (res.headersSent) res.destroy();
-      else sendJson(res, response.status, response.body, response.headers);
+      else json(res, response.status, response.body, response.headers);
     }
   };
   return { manager, handler };
-}
-
-/**
- * JSON answer through `setHeader`, so the session cookie `loadSession` set stays on it; the same
- * work per response as the demo's helper, which the published figures were taken with.
- */
-function sendJson(res, status, body, headers = {}) {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
 }
 
 export { env };

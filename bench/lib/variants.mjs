@@ -1,6 +1,8 @@
 // The variants, in the order of the tables, and the two workloads every variant runs.
 // `backend` decides what is counted per request (Redis commands, SQL statements, or nothing);
 // `sessions: false` variants get cookies but ignore them; `letter` is how results.md names them.
+// `server` names the bench/servers/ file when the variant reuses another's (default: its id), and
+// `cache: true` runs that server with tessera's in-process session cache (`cache: true`).
 
 export const REF_REDIS = 'express-session-redis';
 export const REF_PG = 'express-session-pg';
@@ -37,6 +39,36 @@ export const ALL_VARIANTS = [
     label: "node:http + tessera's Redis layout and scripts, no library (extra)",
     backend: 'redis',
     sessions: true,
+  },
+  {
+    id: 'tessera-node-redis-cache',
+    server: 'tessera-node-redis',
+    cache: true,
+    letter: 'm',
+    label: 'tessera + node:http + Redis + cache',
+    backend: 'redis',
+    sessions: true,
+    tessera: true,
+  },
+  {
+    id: 'tessera-express-redis-cache',
+    server: 'tessera-express-redis',
+    cache: true,
+    letter: 'n',
+    label: 'tessera + Express + Redis + cache',
+    backend: 'redis',
+    sessions: true,
+    tessera: true,
+  },
+  {
+    id: 'tessera-node-postgres-cache',
+    server: 'tessera-node-postgres',
+    cache: true,
+    letter: 'o',
+    label: 'tessera + node:http + PostgreSQL + cache',
+    backend: 'postgres',
+    sessions: true,
+    tessera: true,
   },
 ];
 

@@ -1,15 +1,17 @@
-// (f) tessera + Express + Redis, through the `session(manager)` middleware.
+// (f) tessera + Express + Redis, through the `session(manager)` middleware; (n) with the session
+// cache on (BENCH_CACHE).
 import express from 'express';
-import { env, IDLE_SECONDS, importOrSkip, stats } from '../lib/server-common.mjs';
+import { env, importOrSkip, managerOptions, reportCache, stats, statsSnapshot } from '../lib/server-common.mjs';
 import { openRedisStore } from '../lib/stores.mjs';
 
 const { SessionManager } = await importOrSkip('tessera-session');
 const { session, errorHandler } = await importOrSkip('tessera-session/adapters/express');
-const manager = new SessionManager({ store: await openRedisStore(), idleTimeout: IDLE_SECONDS });
+const manager = new SessionManager(managerOptions(await openRedisStore()));
+reportCache(manager);
 
 const app = express();
 app.disable('x-powered-by');
-app.get('/__stats', (_req, res) => res.json(stats));
+app.get('/__stats', (_req, res) => res.json(statsSnapshot()));
 app.use(session(manager));
 app.post('/login', async (req, res) => {
   await req.session.login(String(req.query.user ?? 'anonymous'));

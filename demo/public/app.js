@@ -242,7 +242,18 @@ async function loadStoreRecord() {
   if (result.status !== 200) return say(errorText(result), 'error');
   $('store-label').textContent = `(${result.body.store})`;
   $('store-record').textContent = JSON.stringify(result.body.record, null, 2);
+  $('store-cache').textContent = cacheText(result.body.cache);
   setExpiry(result.body.record.expiresAt);
+}
+
+/** Whether this request found its session in the server's in-process cache (TESSERA_CACHE=on). */
+function cacheText(cache) {
+  if (cache === null || cache === undefined) return 'Cache off: every request reads its session from the store.';
+  const where = cache.servedFromCache
+    ? 'This request was served from the in-process cache: no store round trip.'
+    : 'This request read its session from the store (the cache had no fresh copy, or a touch was due).';
+  const channel = cache.pushed ? 'changes pushed by the store' : `entries kept at most ${cache.maxStaleness} ms`;
+  return `${where} Cache: ${cache.entries} sessions, ${cache.hits} hits, ${cache.misses} misses; ${channel}.`;
 }
 
 /** The first page of the user's sessions; "More sessions" fetches the next one. */

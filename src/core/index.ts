@@ -10,6 +10,9 @@ export { SessionManager, type SessionRequest, type ListOptions, type SessionList
 export { Session, type LoginOptions } from './session.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
 export type { StoreOperation } from './reporting-store.js';
+export type { CacheStats } from './cache.js';
+export { cachedStore } from './cache-registry.js';
+export { defaultCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 export { systemClock, ManualClock, type Clock } from './clock.js';
 export { jsonCodec, type ValueCodec, type CodecContext } from './codec.js';
 export { encryptionCodec, parseKeyRing, generateKey, UnreadableValueError, type EncryptionKey } from './encryption.js';
@@ -27,6 +30,12 @@ export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf
 export * from './errors.js';
 export {
   hasSessionIndex,
+  hasInvalidationSource,
+  hasSharedCounters,
+  type InvalidationListener,
+  type InvalidationSource,
+  type InvalidationSubscription,
+  type SharedCounters,
   type SessionStore,
   type SessionIndex,
   type SessionRecord,

@@ -67,10 +67,17 @@ export class ClientLimiter {
    * address may try again when it is to be refused (past the limit with `'block'`), else null.
    */
   unknownToken(ip: string | null, now: number): number | null {
+    if (this.#limits.bruteForceLimit === false || ip === null) return null;
+    return this.judgeUnknownTokens(ip, this.#failures.hit(ip, now), now);
+  }
+
+  /**
+   * As `unknownToken`, with the address's count this minute (`attempts`, this one included) kept
+   * elsewhere: in a store every instance shares.
+   */
+  judgeUnknownTokens(ip: string, attempts: number, now: number): number | null {
     const limit = this.#limits.bruteForceLimit;
-    if (limit === false || ip === null) return null;
-    const attempts = this.#failures.hit(ip, now);
-    if (attempts <= limit) return null;
+    if (limit === false || attempts <= limit) return null;
     if (attempts === limit + 1) this.#onBruteForce(ip, attempts, now);
     return this.#limits.bruteForceAction === 'block' ? WindowCounter.secondsLeft(now) : null;
   }

@@ -20,7 +20,17 @@ import { decodeData } from './changes.js';
 import { RequestContext, type SessionContext } from './context.js';
 import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
-import { hasSessionIndex, type DeviceInfo, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
+import type { CacheStats, CachingStore } from './cache.js';
+import { cacheFor } from './cache-registry.js';
+import {
+  hasSessionIndex,
+  hasSharedCounters,
+  type DeviceInfo,
+  type JsonValue,
+  type SessionIndex,
+  type SessionPage,
+  type SessionRecord,
+} from './store.js';
 import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
 
 export type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
@@ -67,9 +77,12 @@ export class SessionManager {
   readonly #limiter: ClientLimiter;
   readonly #compensations: Compensations;
   readonly #warnings = new OptionWarnings();
+  readonly #cache: CachingStore | null;
 
   constructor(options: SessionManagerOptions) {
     this.options = resolveOptions(options);
+    this.#cache = cacheFor(options.store, this.options.cache, this.options.clock);
+    this.#cache?.retain();
     this.warnIdleTimeout(this.options.idleTimeout, 'idleTimeout');
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
@@ -153,9 +166,14 @@ export class SessionManager {
       // Hashed once: the stored form goes to the store and is compared here again in constant time.
       const secretHash = hashSecret(token.secret);
       tried.push({ id: token.id, secretHash });
-      const record = await store.load(token.id, { now, secretHash, touch: this.options.touch, device });
-      if (record === null || !secretAccepted(record, secretHash, now) || !isLive(record, now)) continue;
-      return this.#opened(context, record, value, secretHash, now, codec);
+      const loadOptions = { now, secretHash, touch: this.options.touch, device };
+      const cached = this.#cache?.peek(token.id, loadOptions) ?? null;
+      const record = cached ?? (await store.load(token.id, loadOptions));
+      // A cached record was checked against the secret by `peek` already.
+      if (record === null || (cached === null && !secretAccepted(record, secretHash, now)) || !isLive(record, now)) continue;
+      const session = await this.#opened(context, record, value, secretHash, now, codec);
+      if (cached !== null) session.markServedFromCache();
+      return session;
     }
     return this.#unopened(context, tried, device.ip, now, clears);
   }
@@ -207,12 +225,33 @@ export class SessionManager {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
-    const blocked = this.#limiter.unknownToken(ip, now);
+    const blocked = await this.#countUnknownToken(ip, now);
     if (blocked !== null) {
       const setCookie = clears ? context.clearingCookie() : null;
       throw new TooManyRequestsError(blocked, 'too many unknown session tokens from this address', { setCookie });
     }
     return emptySession(context, clears);
+  }
+
+  /**
+   * Counts a token that opened nothing against its address: in the store when every instance
+   * shares it (so that the limit means the same with one instance or ten), else in this process.
+   * A count the store cannot take falls back to this process's: it must not fail the request.
+   */
+  async #countUnknownToken(ip: string | null, now: number): Promise<number | null> {
+    const { store, bruteForceLimit } = this.options;
+    if (ip === null || bruteForceLimit === false || !hasSharedCounters(store)) return this.#limiter.unknownToken(ip, now);
+    try {
+      const attempts = await store.countInWindow(`unknown-token:${ip}`, { now, windowMs: 60_000 });
+      return this.#limiter.judgeUnknownTokens(ip, attempts, now);
+    } catch {
+      return this.#limiter.unknownToken(ip, now);
+    }
+  }
+
+  /** What the cache in front of the store has done (see `SessionManagerOptions.cache`); null without one. */
+  cacheStats(): CacheStats | null {
+    return this.#cache?.stats() ?? null;
   }
 
   /** A session by public id, for admin tools; null when it does not exist or has expired. */
@@ -316,6 +355,7 @@ export class SessionManager {
 
   /** Stops the cleanup timer and pending compensations. The store is the caller's to close. */
   close(): void {
+    if (!this.#closed) this.#cache?.release();
     this.#closed = true;
     this.#compensations.close();
     if (this.#sweeper !== null) clearTimeout(this.#sweeper);

@@ -31,6 +31,7 @@ const OPTION_NAMES = Object.keys({
   codec: true,
   onListenerError: true,
   onStoreError: true,
+  cache: true,
 } satisfies Record<keyof SessionManagerOptions, true>);
 
 const COOKIE_OPTION_NAMES = Object.keys({ name: true, secure: true, sameSite: true } satisfies Record<keyof CookieOptions, true>);

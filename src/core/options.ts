@@ -3,6 +3,8 @@ import { jsonCodec, type ValueCodec } from './codec.js';
 import type { SameSite } from './cookie.js';
 import { InvalidOptionError } from './errors.js';
 import type { TouchPolicy } from './expiry.js';
+import { cacheFor } from './cache-registry.js';
+import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionStore } from './store.js';
@@ -174,6 +176,16 @@ export interface SessionManagerOptions {
    * one line every ten seconds while failures go on
    */
   onStoreError?: (error: unknown, context: { operation: StoreOperation }) => void | Promise<void>;
+  /**
+   * Keeps recently read sessions in this process, in front of the store: a request whose session
+   * is cached sends nothing to the store until a touch is due or it writes. `true` for the
+   * defaults, or {@link CacheOptions}. Revocation stays bounded: with Redis, PostgreSQL and the
+   * memory store every instance is told of each change (and serves nothing while it cannot be);
+   * with SQLite an entry is served for at most `maxStaleness` after it was read. Managers on one
+   * store object share one cache, and change sessions only through it (see `cachedStore`).
+   * @default false
+   */
+  cache?: CacheOptions | boolean;
 }
 
 /**
@@ -225,6 +237,8 @@ export interface ResolvedOptions {
   readonly codec: ValueCodec;
   /** See {@link SessionManagerOptions.onListenerError}. */
   readonly onListenerError: (error: unknown) => void;
+  /** The cache in front of the store, or null; see {@link SessionManagerOptions.cache}. */
+  readonly cache: ResolvedCacheOptions | null;
 }
 
 /** The secure defaults, in one place: each field is the default of the {@link SessionManagerOptions} field of that name. */
@@ -305,8 +319,9 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   const clock = options.clock ?? systemClock;
   const onStoreError: StoreErrorHandler = options.onStoreError ?? logStoreErrors(clock);
   if (typeof onStoreError !== 'function') throw new InvalidOptionError('onStoreError must be a function');
+  const cached = cacheFor(options.store, resolveCacheOptions(options.cache), clock);
   // Every store call goes through it, so that each failure reaches onStoreError whoever made the call.
-  const store = new ReportingStore(options.store, onStoreError, onListenerError);
+  const store = new ReportingStore(cached ?? options.store, onStoreError, onListenerError);
   const idleTimeout = assertTimeout('idleTimeout', options.idleTimeout ?? defaultOptions.idleTimeout);
   const absoluteTimeout = assertTimeout('absoluteTimeout', options.absoluteTimeout ?? defaultOptions.absoluteTimeout);
   const touchInterval = assertTimeout('touchInterval', options.touchInterval ?? defaultOptions.touchInterval);
@@ -371,5 +386,6 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     clock,
     codec: options.codec ?? jsonCodec,
     onListenerError,
+    cache: cached?.options ?? null,
   });
 }

@@ -19,6 +19,7 @@ import type {
   SessionQuery,
   SessionRecord,
   SessionStore,
+  SharedCounters,
   StoreCapabilities,
   SubjectPartitions,
 } from './store.js';
@@ -36,7 +37,8 @@ export type StoreOperation =
   | 'deleteBySubject'
   | 'query'
   | 'count'
-  | 'subjectPartition';
+  | 'subjectPartition'
+  | 'countInWindow';
 
 export type StoreErrorHandler = (error: unknown, context: { operation: StoreOperation }) => void | Promise<void>;
 
@@ -71,9 +73,9 @@ function isFailure(error: unknown): boolean {
   return error instanceof StoreUnavailableError || !(error instanceof TesseraError);
 }
 
-type Index = SessionStore & SessionIndex & SubjectPartitions;
+type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
 
-export class ReportingStore implements SessionStore, SessionIndex, SubjectPartitions {
+export class ReportingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
   readonly capabilities: StoreCapabilities;
   readonly #store: Index;
   readonly #onStoreError: StoreErrorHandler;
@@ -161,5 +163,8 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   }
   subjectPartition(subject: string): Promise<string> {
     return this.#call('subjectPartition', () => this.#store.subjectPartition(subject));
+  }
+  countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
+    return this.#call('countInWindow', () => this.#store.countInWindow(key, options));
   }
 }

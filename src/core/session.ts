@@ -40,6 +40,7 @@ export class Session {
   #ended = false;
   /** The request's token was replaced by a newer one elsewhere: nothing here may write or set a cookie for it. */
   #superseded = false;
+  #servedFromCache = false;
   /** Change sets sent so far, which numbers each one's idempotency key. */
   #changeSets = 0;
   /** Changes not yet sent to the store; null until the first. */
@@ -122,6 +123,14 @@ export class Session {
    */
   get superseded(): boolean {
     return this.#superseded;
+  }
+  /** True when this request's session came from the in-process cache (`SessionManagerOptions.cache`), not the store. */
+  get servedFromCache(): boolean {
+    return this.#servedFromCache;
+  }
+  /** @internal Set by `SessionManager.load`. */
+  markServedFromCache(): void {
+    this.#servedFromCache = true;
   }
   /** The version the store last reported. */
   get version(): number | null {

@@ -237,6 +237,16 @@ export interface StoreCapabilities {
    * @default false
    */
   readonly subjectPartitions?: boolean;
+  /**
+   * Implements `InvalidationSource`, for caches in front of the store (`SessionManagerOptions.cache`):
+   * `'everywhere'`: every change to a session reaches subscribers (those made through this store
+   * object may be left out), whoever made it (another process, an operator deleting a key by hand); `'none'`:
+   * no invalidations, so a cached session is served for at most `maxStaleness` after it was read.
+   * @default 'none'
+   */
+  readonly invalidation?: 'none' | 'everywhere';
+  /** Implements `SharedCounters`: counts every instance on the store shares (Redis, PostgreSQL). @default false */
+  readonly sharedCounters?: boolean;
 }
 
 /**
@@ -351,4 +361,76 @@ export interface SubjectPartitions {
 /** Whether the store implements {@link SubjectPartitions} (declared by `capabilities.subjectPartitions`). */
 export function hasSubjectPartitions(store: SessionStore): store is SessionStore & SubjectPartitions {
   return store.capabilities.subjectPartitions === true;
+}
+
+/**
+ * What an invalidation channel tells the cache in front of a store. Each method is called
+ * synchronously as the channel learns of it, and must not throw.
+ */
+export interface InvalidationListener {
+  /** These sessions were changed or removed: forget what is cached of them. */
+  invalidate(ids: readonly string[]): void;
+  /** Anything may have changed (the server was flushed, the cluster's topology moved): forget everything. */
+  invalidateAll(): void;
+  /**
+   * The channel is down (disconnected, reconnecting, resubscribing): forget everything and cache
+   * nothing until a `probe` succeeds again.
+   */
+  down(): void;
+}
+
+/** A running subscription of `InvalidationSource.subscribeInvalidations`. */
+export interface InvalidationSubscription {
+  /**
+   * Resolves once every change committed before the call has reached the listener (a round trip
+   * over the channel's own connection, after which its queue is known to be delivered); rejects
+   * when the channel is not healthy (not yet subscribed, reconnecting, lost a connection since
+   * the last probe). The cache serves entries only within `maxStaleness` of the start of the
+   * last probe that resolved, and calls it every quarter of `maxStaleness`.
+   */
+  probe(): Promise<void>;
+  /** Ends the subscription and releases what it holds; the listener is called no more. */
+  close(): Promise<void>;
+  /**
+   * True when changes made through this very store object are reported too (Redis reports a write
+   * made inside a script to the connection that ran it, `NOLOOP` or not): the cache then takes the
+   * first invalidation after each of its own writes as that write's echo. Absent: they are left out.
+   * @default false
+   */
+  readonly echoesOwnWrites?: boolean;
+}
+
+/**
+ * A store that tells caches which sessions changed (declared by `capabilities.invalidation`).
+ * Changes made through this very store object may be left out, since the cache in front of it
+ * updates itself from their answers (or reported, saying so with `echoesOwnWrites`): so every
+ * manager on one store object shares that cache, and with a cache on an app changes sessions only
+ * through its managers (or `cachedStore`).
+ */
+export interface InvalidationSource {
+  /** Starts delivering changes to `listener`; `probe` says when the subscription is in place. */
+  subscribeInvalidations(listener: InvalidationListener): InvalidationSubscription;
+}
+
+/** Whether the store implements {@link InvalidationSource} (declared by `capabilities.invalidation`). */
+export function hasInvalidationSource(store: SessionStore): store is SessionStore & InvalidationSource {
+  return store.capabilities.invalidation === 'everywhere';
+}
+
+/**
+ * Counters every instance on a shared store sees alike, so that a per-address limit means the
+ * same with one instance or ten. Called only on a failure path (a token that opened nothing).
+ */
+export interface SharedCounters {
+  /**
+   * Adds one to `key`'s count in the window of `windowMs` that holds `now` (windows start at
+   * multiples of `windowMs` since the epoch) and returns the new count, in one round trip; the
+   * store forgets a window once it is over. `key` is at most 100 printable ASCII characters.
+   */
+  countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number>;
+}
+
+/** Whether the store implements {@link SharedCounters} (declared by `capabilities.sharedCounters`). */
+export function hasSharedCounters(store: SessionStore): store is SessionStore & SharedCounters {
+  return store.capabilities.sharedCounters === true;
 }

@@ -36,16 +36,22 @@ function thirdPartyStore(capabilities: StoreCapabilities): SessionStore & Sessio
 }
 
 describe('defineCapabilities', () => {
-  it('gives every known capability, false unless declared', () => {
-    assert.deepEqual(defineCapabilities(), { index: false, nativeExpiry: false, subjectPartitions: false });
-    assert.deepEqual(defineCapabilities({ index: true }), { index: true, nativeExpiry: false, subjectPartitions: false });
+  const none = { index: false, nativeExpiry: false, subjectPartitions: false, invalidation: 'none', sharedCounters: false };
+  it('gives every known capability, false (no invalidations) unless declared', () => {
+    assert.deepEqual(defineCapabilities(), none);
+    assert.deepEqual(defineCapabilities({ index: true }), { ...none, index: true });
+    assert.deepEqual(defineCapabilities({ invalidation: 'everywhere', sharedCounters: true }), {
+      ...none,
+      invalidation: 'everywhere',
+      sharedCounters: true,
+    });
     assert.deepEqual(Object.keys(defineCapabilities()).sort(), Object.keys(CAPABILITY_DEFAULTS).sort());
     assert.ok(Object.isFrozen(defineCapabilities({ nativeExpiry: true })));
   });
 
-  it('keeps only known names, each as true or false', () => {
-    const declared = { index: 1, later: true } as unknown as StoreCapabilities;
-    assert.deepEqual(defineCapabilities(declared), { index: false, nativeExpiry: false, subjectPartitions: false });
+  it('keeps only known names, each as true or false, and invalidation only as a value it knows', () => {
+    const declared = { index: 1, later: true, invalidation: 'sometimes' } as unknown as StoreCapabilities;
+    assert.deepEqual(defineCapabilities(declared), none);
   });
 });
 

@@ -9,21 +9,27 @@ export const CAPABILITY_DEFAULTS: Readonly<Required<StoreCapabilities>> = Object
   index: false,
   nativeExpiry: false,
   subjectPartitions: false,
+  invalidation: 'none',
+  sharedCounters: false,
 });
+
+const INVALIDATION_REACH: ReadonlyArray<StoreCapabilities['invalidation']> = ['none', 'everywhere'];
 
 /**
  * A store's `capabilities`: what it declares, every other known capability at its default.
- * Only the known names are kept, each as `true` or `false`, so what the core reads is exactly
- * what the store meant.
+ * Only the known names are kept, each as `true` or `false` (`invalidation` as `'everywhere'` or
+ * `'none'`), so what the core reads is exactly what the store meant.
  *
  * @example
  * readonly capabilities = defineCapabilities({ index: true });
  */
 export function defineCapabilities(declared: StoreCapabilities = {}): Readonly<Required<StoreCapabilities>> {
-  const resolved = { ...CAPABILITY_DEFAULTS };
-  for (const name of Object.keys(CAPABILITY_DEFAULTS) as Array<keyof StoreCapabilities>) {
+  const { invalidation, ...flags } = CAPABILITY_DEFAULTS;
+  const resolved = { ...flags };
+  for (const name of Object.keys(flags) as Array<keyof typeof flags>) {
     const value = declared[name];
     if (value !== undefined) resolved[name] = value === true;
   }
-  return Object.freeze(resolved);
+  const reach = INVALIDATION_REACH.includes(declared.invalidation) ? declared.invalidation : invalidation;
+  return Object.freeze({ ...resolved, invalidation: reach ?? 'none' });
 }

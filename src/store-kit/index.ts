@@ -11,6 +11,12 @@
 export {
   hasSessionIndex,
   hasSubjectPartitions,
+  hasInvalidationSource,
+  hasSharedCounters,
+  type InvalidationListener,
+  type InvalidationSource,
+  type InvalidationSubscription,
+  type SharedCounters,
   type ApplyOptions,
   type ApplyResult,
   type ChangeSet,

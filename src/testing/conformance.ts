@@ -1,5 +1,6 @@
 import { describe } from 'node:test';
-import type { SessionStore } from '../core/index.js';
+import type { CacheOptions, SessionStore } from '../core/index.js';
+import { cacheCases } from './conformance/cache.js';
 import { baseContract } from './conformance/base-contract.js';
 import { boundedUnderAbuse } from './conformance/bounded.js';
 import { codecs } from './conformance/codecs.js';
@@ -24,6 +25,18 @@ export interface ConformanceOptions {
   skip?: string | false;
   /** Concurrent requests in the no-lost-update cases. @default 200 */
   concurrency?: number;
+  /**
+   * Runs the whole suite with the in-process cache in front of the store (`cachedStore`), plus the
+   * cache's own cases: several instances, revocation seen by each, no lost update, no resurrection.
+   * @default undefined (no cache)
+   */
+  cache?: CacheOptions | true;
+  /**
+   * Another store object on the data of the store `createStore` last returned, as another app
+   * instance would open it: the cache cases run their instances on these. Without it, the
+   * instances are managers sharing the one store object (right for the memory store).
+   */
+  peer?(): Promise<SessionStore> | SessionStore;
 }
 
 /**
@@ -33,7 +46,8 @@ export interface ConformanceOptions {
  * runStoreConformance({ name: 'sqlite', createStore: () => new SqliteStore({ path: tmpFile() }) });
  */
 export function runStoreConformance(options: ConformanceOptions): void {
-  describe(`store conformance: ${options.name}`, { skip: options.skip || false }, () => {
+  const title = options.cache === undefined ? options.name : `${options.name}, cached`;
+  describe(`store conformance: ${title}`, { skip: options.skip || false }, () => {
     const ctx = conformanceContext(options);
     // In this order, so that the tests run and report as they always have.
     baseContract(ctx);
@@ -44,5 +58,6 @@ export function runStoreConformance(options: ConformanceOptions): void {
     boundedUnderAbuse(ctx);
     lifecycleEvents(ctx);
     security(ctx);
+    if (options.cache !== undefined) cacheCases(ctx, options);
   });
 }

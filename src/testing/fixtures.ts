@@ -97,7 +97,8 @@ export function countingStore<S extends SessionStore>(
   const proxy = new Proxy(store, {
     get(target, property) {
       const value = Reflect.get(target, property) as unknown;
-      if (typeof value !== 'function' || property === 'close') return value;
+      if (typeof value !== 'function') return value;
+      if (property === 'close') return value.bind(target);
       return (...args: unknown[]) => {
         counts.set(property as StoreOperation, (counts.get(property as StoreOperation) ?? 0) + 1);
         return (value as (...a: unknown[]) => unknown).apply(target, args);

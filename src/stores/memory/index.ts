@@ -25,6 +25,8 @@ import {
   type CreateOptions,
   type CreateResult,
   type CreationKey,
+  type InvalidationSource,
+  type InvalidationSubscription,
   type JsonValue,
   type LoadOptions,
   type RemovedSession,
@@ -87,8 +89,8 @@ function copyPage(page: SessionPage): SessionPage {
  * Sessions in process memory: for tests, demos and single-process apps that accept losing
  * sessions on restart. Expired sessions are found through a min-heap on expiry, never by scanning.
  */
-export class MemoryStore implements SessionStore, SessionIndex {
-  readonly capabilities = defineCapabilities({ index: true });
+export class MemoryStore implements SessionStore, SessionIndex, InvalidationSource {
+  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere' });
   readonly #maxSessions: number;
   readonly #sessions = new Map<string, SessionRecord>();
   /** Each subject's sessions in creation order: pages, limits and trims walk only what they need. */
@@ -224,6 +226,14 @@ export class MemoryStore implements SessionStore, SessionIndex {
 
   /** Always ready: the sessions live in this process. */
   async ready(): Promise<void> {}
+
+  /**
+   * Nothing but this object changes its sessions, and the cache in front of it sees every change
+   * it makes: there is never anything to tell, and the channel is always healthy.
+   */
+  subscribeInvalidations(): InvalidationSubscription {
+    return { probe: () => Promise.resolve(), close: () => Promise.resolve() };
+  }
 
   async close(): Promise<void> {
     this.#sessions.clear();

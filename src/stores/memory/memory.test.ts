@@ -5,6 +5,7 @@ import { makeRecord, runStoreConformance } from '../../testing/index.js';
 import { MemoryStore } from './index.js';
 
 runStoreConformance({ name: 'memory', createStore: () => new MemoryStore() });
+runStoreConformance({ name: 'memory', cache: true, createStore: () => new MemoryStore() });
 
 describe('MemoryStore: the maxSessions cap and the expiry heap', () => {
   const setup = (maxSessions: number) => {

@@ -4,6 +4,7 @@
  * each other and only the first does the work. `schema.sql` beside this file is the result of all
  * steps with the default names, for reading.
  */
+import { createHash } from 'node:crypto';
 import { InvalidOptionError } from '../../store-kit/index.js';
 import { quoteIdent, translateError, type PgPool, type PgPoolClient } from './driver.js';
 
@@ -31,6 +32,17 @@ export interface ResolvedNames {
   readonly appliedTable: string;
   /** `"schema"."<table>_applied"` */
   readonly applied: string;
+  /** `<table>_counters`: per-key counts in time windows (see `PostgresStore.countInWindow`). */
+  readonly countersTable: string;
+  /** `"schema"."<table>_counters"` */
+  readonly counters: string;
+  /** `"schema"."<table>_invalidate"`: the trigger function that publishes changed sessions. */
+  readonly invalidateFunction: string;
+  /**
+   * `tessera_` and the MD5 of `schema.table` in hex: the `LISTEN` channel the trigger publishes
+   * changed sessions on, one per table whatever the `channel` option (see `invalidationChannel`).
+   */
+  readonly invalidationChannel: string;
   /** `"schema"."tessera_migrations"` */
   readonly migrations: string;
 }
@@ -61,9 +73,25 @@ export function resolveNames(options: TableNames = {}): ResolvedNames {
     superseded: `${quoteIdent(schema)}.${quoteIdent(`${table}_superseded`)}`,
     appliedTable: `${table}_applied`,
     applied: `${quoteIdent(schema)}.${quoteIdent(`${table}_applied`)}`,
+    countersTable: `${table}_counters`,
+    counters: `${quoteIdent(schema)}.${quoteIdent(`${table}_counters`)}`,
+    invalidateFunction: `${quoteIdent(schema)}.${quoteIdent(`${table}_invalidate`)}`,
+    invalidationChannel: invalidationChannel(schema, table),
     migrations: `${quoteIdent(schema)}.${quoteIdent('tessera_migrations')}`,
   });
 }
+
+/**
+ * The channel the trigger of schema version 4 publishes a table's changed sessions on. It computes
+ * the same from `TG_TABLE_SCHEMA` and `TG_TABLE_NAME`, so each table has its own (two apps with
+ * tables of one name in two schemas do not hear each other) and `schema.sql` needs no argument.
+ */
+export function invalidationChannel(schema: string, table: string): string {
+  return `tessera_${createHash('md5').update(`${schema}.${table}`).digest('hex')}`;
+}
+
+/** Largest `pg_notify` payload the trigger sends: PostgreSQL refuses 8000 bytes or more. */
+export const MAX_PAYLOAD_BYTES = 7900;
 
 /**
  * One entry per schema version, in order; never edit a released step, add one. Steps use
@@ -123,7 +151,81 @@ export const migrations: ReadonlyArray<(names: ResolvedNames) => string> = [
     );
     CREATE INDEX IF NOT EXISTS ${quoteIdent(`${appliedTable}_idx`)} ON ${applied} (until);
   `,
+  // 4: counts in time windows that every instance shares (`countInWindow`); and a trigger that
+  // publishes every session updated or deleted, by tessera or by hand, so that caches in front of
+  // other instances drop it (`subscribeInvalidations`). See `invalidationSql`.
+  (names) => `
+    CREATE TABLE IF NOT EXISTS ${names.counters} (
+      until        bigint NOT NULL,
+      window_start bigint NOT NULL,
+      window_ms    bigint NOT NULL,
+      count        integer NOT NULL,
+      key          text COLLATE "C" NOT NULL,
+      PRIMARY KEY (key, window_ms, window_start)
+    );
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${names.countersTable}_idx`)} ON ${names.counters} (until);
+    ${invalidationSql(names)}
+  `,
 ];
+
+/** The triggers of one table, by the name `probe` checks for. */
+export const INVALIDATION_TRIGGERS = ['tessera_invalidate_update', 'tessera_invalidate_delete', 'tessera_invalidate_truncate'] as const;
+
+/**
+ * The invalidation trigger function and its three triggers. Statement-level, with the old rows as
+ * a transition table: one call per statement however many rows it changes, and the ids go out in
+ * as few `pg_notify` payloads as fit under the 8000-byte limit (about 250 ids each). A payload is
+ * `{"origin":…,"ids":[…]}`, the origin being the `tessera.origin` setting the store sets for its
+ * own statements (null for anyone else's); TRUNCATE, or an id too long for any payload, sends
+ * `{"all":true}`. A statement that changes no row sends nothing. Inserts are left out: a new
+ * row cannot be in anyone's cache. The update trigger starts disabled: the first cache that
+ * subscribes enables it (see `subscribeInvalidations`), since NOTIFY serialises commits and a
+ * deployment without a cache should not pay for it on every save and touch. Deletes published
+ * before this version already.
+ */
+export function invalidationSql({ qualified, invalidateFunction }: ResolvedNames): string {
+  const [onUpdate, onDelete, onTruncate] = INVALIDATION_TRIGGERS;
+  return `
+    CREATE OR REPLACE FUNCTION ${invalidateFunction}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+      channel text := 'tessera_' || md5(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
+      head text;
+      batch text := '';
+      item text;
+    BEGIN
+      IF TG_OP = 'TRUNCATE' THEN
+        PERFORM pg_notify(channel, '{"all":true}');
+        RETURN NULL;
+      END IF;
+      head := '{"origin":' || coalesce(to_json(left(nullif(current_setting('tessera.origin', true), ''), 64))::text, 'null') || ',"ids":[';
+      FOR item IN SELECT to_json(id)::text FROM changed LOOP
+        IF octet_length(head) + octet_length(item) + 2 > ${MAX_PAYLOAD_BYTES} THEN
+          PERFORM pg_notify(channel, '{"all":true}');
+        ELSIF octet_length(head) + octet_length(batch) + octet_length(item) + 3 > ${MAX_PAYLOAD_BYTES} THEN
+          PERFORM pg_notify(channel, head || batch || ']}');
+          batch := item;
+        ELSIF batch = '' THEN
+          batch := item;
+        ELSE
+          batch := batch || ',' || item;
+        END IF;
+      END LOOP;
+      IF batch <> '' THEN
+        PERFORM pg_notify(channel, head || batch || ']}');
+      END IF;
+      RETURN NULL;
+    END
+    $fn$;
+    DROP TRIGGER IF EXISTS ${onUpdate} ON ${qualified};
+    CREATE TRIGGER ${onUpdate} AFTER UPDATE ON ${qualified}
+      REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE ${invalidateFunction}();
+    ALTER TABLE ${qualified} DISABLE TRIGGER ${onUpdate};
+    DROP TRIGGER IF EXISTS ${onDelete} ON ${qualified};
+    CREATE TRIGGER ${onDelete} AFTER DELETE ON ${qualified}
+      REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE ${invalidateFunction}();
+    DROP TRIGGER IF EXISTS ${onTruncate} ON ${qualified};
+    CREATE TRIGGER ${onTruncate} AFTER TRUNCATE ON ${qualified} FOR EACH STATEMENT EXECUTE PROCEDURE ${invalidateFunction}();`;
+}
 
 /** The version `migrate` brings a table to. */
 export const SCHEMA_VERSION = migrations.length;

@@ -54,7 +54,8 @@ export interface PostgresStoreOptions {
    */
   migrate?: boolean;
   /**
-   * The `LISTEN/NOTIFY` channel that revocations and rotations are published on.
+   * The `LISTEN/NOTIFY` channel that revocations and rotations are published on (`watch`).
+   * Invalidations for caches use the table's own channel instead (`subscribeInvalidations`).
    * @default 'tessera_sessions'
    */
   channel?: string;

@@ -21,12 +21,35 @@ export interface SqlContext {
   readonly superseded: string;
   /** Idempotency keys of applied change sets. */
   readonly applied: string;
+  /** Counts in time windows (`countInWindow`). */
+  readonly counters: string;
   /** Sent as a parameter (`pg_notify`), never spliced into the text. */
   readonly channel: string;
+  /** This store object's id, which its writes set as `tessera.origin` (see `originGuard`); a parameter too. */
+  readonly origin: string;
 }
 
-export function sqlContext(names: ResolvedNames, channel: string): SqlContext {
-  return Object.freeze({ sessions: names.qualified, superseded: names.superseded, applied: names.applied, channel });
+export function sqlContext(names: ResolvedNames, channel: string, origin: string): SqlContext {
+  return Object.freeze({
+    sessions: names.qualified,
+    superseded: names.superseded,
+    applied: names.applied,
+    counters: names.counters,
+    channel,
+    origin,
+  });
+}
+
+/**
+ * A condition to AND into the WHERE clause of a statement's UPDATE or DELETE of sessions: it sets
+ * `tessera.origin` to the placeholder `origin` (this store's id) for the rest of the transaction
+ * and is always true. A row is changed only once its conditions have held, so whenever the
+ * invalidation trigger has rows to publish, the setting was made before it runs (at the end of
+ * the statement), and listeners of this store object can leave those out. Local to the
+ * transaction: the next statement on the pooled connection, anyone's, starts without it.
+ */
+export function originGuard(origin: string): string {
+  return `(SELECT set_config('tessera.origin', ${origin}, true)) IS NOT NULL`;
 }
 
 /** PostgreSQL's name for a column type of the store kit's map. */

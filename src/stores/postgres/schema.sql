@@ -1,4 +1,4 @@
--- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 3),
+-- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 4),
 -- with the default names. For reading and review; PostgresStore and `migrate()` create them.
 -- A test checks that this file and the migrations agree.
 
@@ -70,6 +70,69 @@ CREATE TABLE tessera_sessions_applied (
 );
 -- Forgetting the oldest first.
 CREATE INDEX tessera_sessions_applied_idx ON tessera_sessions_applied (until);
+
+-- Counts in time windows that every instance shares (countInWindow: failed attempts per address).
+-- One row per key and window; forgotten once the window is over (until), by later counts and by
+-- the cleanup sweep.
+CREATE TABLE tessera_sessions_counters (
+  -- window_start + window_ms
+  until        bigint NOT NULL,
+  -- a multiple of window_ms since the epoch
+  window_start bigint NOT NULL,
+  window_ms    bigint NOT NULL,
+  count        integer NOT NULL,
+  key          text COLLATE "C" NOT NULL,
+  PRIMARY KEY (key, window_ms, window_start)
+);
+-- Forgetting the oldest first.
+CREATE INDEX tessera_sessions_counters_idx ON tessera_sessions_counters (until);
+
+-- Publishes the id of every session row updated or deleted, by anyone, for the caches of other
+-- instances: on the channel 'tessera_' || md5('<schema>.<table>'), one call per statement, the ids
+-- in as few payloads as fit under the 8000-byte limit: {"origin":"<store id>"|null,"ids":[...]}
+-- (origin: the tessera.origin setting a store sets for its own statements). TRUNCATE, or an id too
+-- long for a payload, sends {"all":true}. Inserts are left out: a new row is in nobody's cache.
+CREATE OR REPLACE FUNCTION tessera_sessions_invalidate() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  channel text := 'tessera_' || md5(TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
+  head text;
+  batch text := '';
+  item text;
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    PERFORM pg_notify(channel, '{"all":true}');
+    RETURN NULL;
+  END IF;
+  head := '{"origin":' || coalesce(to_json(left(nullif(current_setting('tessera.origin', true), ''), 64))::text, 'null') || ',"ids":[';
+  FOR item IN SELECT to_json(id)::text FROM changed LOOP
+    IF octet_length(head) + octet_length(item) + 2 > 7900 THEN
+      PERFORM pg_notify(channel, '{"all":true}');
+    ELSIF octet_length(head) + octet_length(batch) + octet_length(item) + 3 > 7900 THEN
+      PERFORM pg_notify(channel, head || batch || ']}');
+      batch := item;
+    ELSIF batch = '' THEN
+      batch := item;
+    ELSE
+      batch := batch || ',' || item;
+    END IF;
+  END LOOP;
+  IF batch <> '' THEN
+    PERFORM pg_notify(channel, head || batch || ']}');
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+-- Statement-level, with the old rows as a transition table ("changed"). One trigger per event:
+-- PostgreSQL allows transition tables only on single-event triggers.
+CREATE TRIGGER tessera_invalidate_update AFTER UPDATE ON tessera_sessions
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
+-- Enabled by the first cache that subscribes: NOTIFY serialises commits, so it costs every save
+-- and touch (see docs/stores/postgres.md).
+ALTER TABLE tessera_sessions DISABLE TRIGGER tessera_invalidate_update;
+CREATE TRIGGER tessera_invalidate_delete AFTER DELETE ON tessera_sessions
+  REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
+CREATE TRIGGER tessera_invalidate_truncate AFTER TRUNCATE ON tessera_sessions
+  FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
 
 -- Applied versions, one row per (table, version).
 CREATE TABLE tessera_migrations (

@@ -11,7 +11,7 @@ import {
   type LoadOptions,
   type SessionRecord,
 } from '../../store-kit/index.js';
-import { Params, type SqlContext, type Statement } from './params.js';
+import { Params, originGuard, type SqlContext, type Statement } from './params.js';
 
 /** Largest integer a counter is read as; larger or fractional values count as 0, as in `applyChangeSet`. */
 const MAX_SAFE = '9007199254740991';
@@ -51,6 +51,7 @@ export function createStatement(sql: SqlContext, record: SessionRecord, options:
     ctes.push(
       `gone AS (
          DELETE FROM ${sql.sessions} WHERE id = ${replacedId} AND version = ${p.add(replaces.version, 'integer')} AND expires_at > ${at}
+           AND ${originGuard(p.add(sql.origin, 'text'))}
          RETURNING id, subject, secret_hash, previous_secret_hash, previous_secret_expires_at)`,
       `remembered AS (
          INSERT INTO ${sql.superseded} (superseded_until, id, secret_hash, previous_secret_hash)
@@ -113,7 +114,7 @@ export function loadStatement(sql: SqlContext, id: string, options: LoadOptions)
             expires_at = least(${now} + idle_timeout::bigint * 1000, absolute_expires_at),
             last_ip = CASE WHEN ${hasDevice} THEN ${ip} ELSE last_ip END,
             last_user_agent = CASE WHEN ${hasDevice} THEN ${userAgent} ELSE last_user_agent END
-          WHERE ${match}
+          WHERE ${match} AND ${originGuard(p.add(sql.origin, 'text'))}
             AND ${now} - last_seen_at >= least(${maxInterval}, floor(idle_timeout::float8 * 1000 * ${fraction}))
           RETURNING *)
         SELECT * FROM touched
@@ -158,6 +159,7 @@ function updateSql(sql: SqlContext, changes: ChangeSet, p: Params): (where: stri
         previous_secret_hash = ${p.add(renew.previousSecretHash, 'text')},
         previous_secret_expires_at = ${p.add(renew.previousSecretExpiresAt, 'bigint')},`;
   const seen = `greatest(last_seen_at, coalesce(${lastSeenAt}, last_seen_at))`;
+  const guard = originGuard(p.add(sql.origin, 'text'));
   return (where, returning = '*') => `UPDATE ${sql.sessions} SET
         data = ${data},
         last_seen_at = ${seen},
@@ -167,7 +169,7 @@ function updateSql(sql: SqlContext, changes: ChangeSet, p: Params): (where: stri
         last_user_agent = CASE WHEN ${hasDevice} THEN ${userAgent} ELSE last_user_agent END,
         display_name = CASE WHEN ${hasDisplayName} THEN ${displayName} ELSE display_name END,${renewal}
         version = version + 1
-      WHERE ${where}
+      WHERE ${where} AND ${guard}
       RETURNING ${returning}`;
 }
 
@@ -243,10 +245,10 @@ function applyOnce(
 /** Removes a session with its idempotency keys, publishing the revocation; its row is what was removed. */
 export function deleteStatement(sql: SqlContext, id: string): Statement {
   return {
-    text: `WITH gone AS (DELETE FROM ${sql.sessions} WHERE id = $1 RETURNING id, subject),
+    text: `WITH gone AS (DELETE FROM ${sql.sessions} WHERE id = $1 AND ${originGuard('$3')} RETURNING id, subject),
                 keys AS (DELETE FROM ${sql.applied} WHERE session_id = $1)
            SELECT id, subject, pg_notify($2, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
-    values: [id, sql.channel],
+    values: [id, sql.channel, sql.origin],
   };
 }
 

@@ -3,7 +3,7 @@
  * returning the text and values of one statement each. Every one walks an index for about a page.
  */
 import { SESSION_COLUMN_LIST, querySql, type CreationKey, type SessionQuery, type SqlQueryDialect } from '../../store-kit/index.js';
-import { Params, type SqlContext, type Statement } from './params.js';
+import { Params, originGuard, type SqlContext, type Statement } from './params.js';
 
 /**
  * The tail of a statement (its CTEs from `victims` on) removing the oldest (`created_at`, then
@@ -11,11 +11,11 @@ import { Params, type SqlContext, type Statement } from './params.js';
  * with their idempotency keys, publishing each on the channel parameter; oldest first. Walks
  * the (subject, created_at, id) index for no more than `limit` entries (plus expired ones).
  */
-function removeOldestSql(sql: SqlContext, condition: string, limit: string, channel: string): string {
+function removeOldestSql(sql: SqlContext, condition: string, limit: string, channel: string, origin: string): string {
   return `victims AS (
               SELECT id FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 AND ${condition}
               ORDER BY created_at, id LIMIT ${limit} FOR UPDATE),
-            gone AS (DELETE FROM ${sql.sessions} WHERE id = ANY(ARRAY(SELECT id FROM victims)) RETURNING id, subject, created_at),
+            gone AS (DELETE FROM ${sql.sessions} WHERE id = ANY(ARRAY(SELECT id FROM victims)) AND ${originGuard(origin)} RETURNING id, subject, created_at),
             keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))
             SELECT id, subject, pg_notify(${channel}, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone
             ORDER BY created_at, id`;
@@ -43,8 +43,8 @@ export function trimStatement(
   return {
     text: `WITH live AS (SELECT count(*)::int AS n FROM (
              SELECT 1 FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 LIMIT $3::int + $4::int) AS counted),
-           ${removeOldestSql(sql, `id <> $5`, `greatest(0, least((SELECT n FROM live) - $3::int, $4::int))`, '$6')}`,
-    values: [subject, options.now, options.max, options.batch, options.keep, sql.channel],
+           ${removeOldestSql(sql, `id <> $5`, `greatest(0, least((SELECT n FROM live) - $3::int, $4::int))`, '$6', '$7')}`,
+    values: [subject, options.now, options.max, options.batch, options.keep, sql.channel, sql.origin],
   };
 }
 
@@ -55,8 +55,8 @@ export function deleteBySubjectStatement(
   options: { now: number; except: string | null; limit: number },
 ): Statement {
   return {
-    text: `WITH ${removeOldestSql(sql, 'id IS DISTINCT FROM $3', '$4', '$5')}`,
-    values: [subject, options.now, options.except, options.limit, sql.channel],
+    text: `WITH ${removeOldestSql(sql, 'id IS DISTINCT FROM $3', '$4', '$5', '$6')}`,
+    values: [subject, options.now, options.except, options.limit, sql.channel, sql.origin],
   };
 }
 
@@ -113,8 +113,8 @@ export function countStatement(sql: SqlContext, filter: { now: number; subject?:
  * other. The batch is collected first (an init plan), so the delete touches only its ids whatever
  * the backlog; FOR UPDATE re-checks the expiry of a row changed since the statement began. The
  * same statement forgets a batch of superseded tokens past their time, which it does not report,
- * and idempotency keys past their time, and those of the sessions removed. Its rows are the
- * sessions removed.
+ * idempotency keys past their time, and those of the sessions removed, and a batch of counter
+ * windows that are over (`countInWindow`). Its rows are the sessions removed.
  */
 export function deleteExpiredStatement(sql: SqlContext, now: number, limit: number): Statement {
   return {
@@ -127,9 +127,14 @@ export function deleteExpiredStatement(sql: SqlContext, now: number, limit: numb
            gone AS (
              DELETE FROM ${sql.sessions}
              WHERE id = ANY(ARRAY(SELECT id FROM ${sql.sessions} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+               AND ${originGuard('$3')}
              RETURNING id, subject),
-           keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))
+           keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone))),
+           windows AS (
+             DELETE FROM ${sql.counters}
+             WHERE (key, window_ms, window_start) IN (
+               SELECT key, window_ms, window_start FROM ${sql.counters} WHERE until <= $1 ORDER BY until LIMIT $2 FOR UPDATE SKIP LOCKED))
          SELECT id, subject FROM gone`,
-    values: [now, limit],
+    values: [now, limit, sql.origin],
   };
 }

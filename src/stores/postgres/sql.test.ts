@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { issueToken } from '../../core/token.js';
 import { SESSION_COLUMN_LIST, newRecord, rowValues, type SessionRecord } from '../../store-kit/index.js';
+import { countInWindowStatement } from './counters.js';
 import { resolveNames } from './migrations.js';
 import { sqlContext, type Statement } from './params.js';
 import {
@@ -25,7 +26,7 @@ import {
   trimStatement,
 } from './sql-subject.js';
 
-const sql = sqlContext(resolveNames({ schema: 'app', table: 'web_sessions' }), 'web_channel');
+const sql = sqlContext(resolveNames({ schema: 'app', table: 'web_sessions' }), 'web_channel', 'web_origin');
 const NOW = Date.UTC(2030, 0, 1);
 
 function record(subject: string | null = 'ann'): SessionRecord {
@@ -99,6 +100,7 @@ const all: Array<[string, Statement]> = [
   ['count', countStatement(sql, { now: NOW })],
   ['count by subject', countStatement(sql, { now: NOW, subject: 'ann' })],
   ['delete expired', deleteExpiredStatement(sql, NOW, 100)],
+  ['count in window', countInWindowStatement(sql, 'ip:203.0.113.9', { now: NOW, windowMs: 60_000 })],
 ];
 
 describe('PostgreSQL statement builders', () => {
@@ -107,7 +109,12 @@ describe('PostgreSQL statement builders', () => {
   });
 
   it('name only the configured, quoted tables, and pass the channel as a value, never as text', () => {
-    const tables = new Set(['"app"."web_sessions"', '"app"."web_sessions_superseded"', '"app"."web_sessions_applied"']);
+    const tables = new Set([
+      '"app"."web_sessions"',
+      '"app"."web_sessions_superseded"',
+      '"app"."web_sessions_applied"',
+      '"app"."web_sessions_counters"',
+    ]);
     for (const [name, statement] of all) {
       assert.doesNotMatch(statement.text, /tessera_sessions|web_channel/, name);
       for (const [table] of statement.text.matchAll(/"[^"]*"\."[^"]*"/g)) assert.ok(tables.has(table), `${name}: ${table}`);
@@ -119,6 +126,32 @@ describe('PostgreSQL statement builders', () => {
       ['create, replacing', 'create, both', 'delete', 'trim', 'delete by subject'],
     );
     for (const [name, statement] of notifying) assert.ok(statement.values.includes('web_channel'), name);
+  });
+
+  it("every UPDATE or DELETE of sessions marks the transaction with the store's origin first, as a value", () => {
+    const writing = all.filter(([, statement]) => /(UPDATE|DELETE FROM) "app"."web_sessions"(?!_)/.test(statement.text));
+    assert.deepEqual(
+      writing.map(([name]) => name),
+      all.map(([name]) => name).filter((name) => /^(create, (replacing|both)|load with touch|apply|delete|trim)/.test(name)),
+    );
+    for (const [name, statement] of writing) {
+      const guards =
+        statement.text.match(
+          /\(SELECT set_config\('tessera.origin', \$(\d+)::text, true\)\) IS NOT NULL|set_config\('tessera.origin', \$(\d+), true\)/g,
+        ) ?? [];
+      const writes = statement.text.match(/UPDATE "app"."web_sessions" SET|DELETE FROM "app"."web_sessions"(?!_)/g) ?? [];
+      assert.equal(guards.length, writes.length, `${name}: one guard per write`);
+      assert.ok(statement.values.includes('web_origin'), name);
+    }
+  });
+
+  it('count in window: one upsert in the window holding now, forgetting a few windows that are over', () => {
+    const [, statement] = all[all.length - 1] as [string, Statement];
+    assert.deepEqual(statement.values, [NOW, Math.floor(NOW / 60_000) * 60_000, 60_000, 'ip:203.0.113.9']);
+    assert.match(statement.text, /ON CONFLICT \(key, window_ms, window_start\) DO UPDATE SET count = c.count \+ 1\s+RETURNING count/);
+    assert.match(statement.text, /WHERE until <= \$1\s+ORDER BY until LIMIT 2 FOR UPDATE SKIP LOCKED/);
+    assert.throws(() => countInWindowStatement(sql, 'k', { now: NOW, windowMs: 0 }), /windowMs must be a positive integer/);
+    assert.throws(() => countInWindowStatement(sql, 'k', { now: Number.NaN, windowMs: 1000 }), /now must be a finite number/);
   });
 
   it('insert every column of the shared map, data as jsonb, values in map order', () => {
@@ -139,9 +172,9 @@ describe('PostgreSQL statement builders', () => {
       replacing.text,
       /DELETE FROM "app"."web_sessions" WHERE id = \$2::text AND version = \$4::integer AND expires_at > \$1::bigint/,
     );
-    assert.match(replacing.text, /id IS DISTINCT FROM \$2::text LIMIT \$6::integer/);
-    assert.match(replacing.text, /WHERE EXISTS \(SELECT 1 FROM gone\) AND \(SELECT n FROM live\) < \$6::integer/);
-    assert.deepEqual(replacing.values.slice(0, 7), [NOW, 'old', 'web_channel', 3, NOW + 1, 5, 'ann']);
+    assert.match(replacing.text, /id IS DISTINCT FROM \$2::text LIMIT \$7::integer/);
+    assert.match(replacing.text, /WHERE EXISTS \(SELECT 1 FROM gone\) AND \(SELECT n FROM live\) < \$7::integer/);
+    assert.deepEqual(replacing.values.slice(0, 8), [NOW, 'old', 'web_channel', 3, 'web_origin', NOW + 1, 5, 'ann']);
     const anonymous = createStatement(sql, record(null), { now: NOW, limit: { max: 5 } });
     assert.doesNotMatch(anonymous.text, /live AS/, 'an anonymous session counts against no limit');
   });

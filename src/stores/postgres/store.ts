@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   defineCapabilities,
   listingPage,
@@ -13,6 +14,9 @@ import {
   type ChangeSet,
   type CreateOptions,
   type CreateResult,
+  type InvalidationListener,
+  type InvalidationSource,
+  type InvalidationSubscription,
   type LoadOptions,
   type RemovedSession,
   type SessionIndex,
@@ -21,7 +25,11 @@ import {
   type SessionRecord,
   type SessionRow,
   type SessionStore,
+  type SharedCounters,
 } from '../../store-kit/index.js';
+import { countInWindowStatement } from './counters.js';
+import { subscribeInvalidations } from './invalidation.js';
+import type { ResolvedNames } from './migrations.js';
 import { ChangeFeed, type SessionChangeListener } from './notifications.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import { sqlContext, type SqlContext } from './params.js';
@@ -51,26 +59,31 @@ import {
  * and a change set applied with JSONB operators and server-side counter arithmetic, conditional
  * on the session being live. Logins take a per-subject advisory lock, so a per-user limit holds
  * across instances; cleanup deletes bounded batches with `SKIP LOCKED`, so many instances can
- * sweep at once. Revocations and rotations are published with `NOTIFY` (see `watch`).
+ * sweep at once. Revocations and rotations are published with `NOTIFY` (see `watch`); so is every
+ * change to a session row, by a trigger, for the caches of other instances
+ * (`subscribeInvalidations`). Counts in time windows are shared by every instance (`countInWindow`).
  *
- * The statements are built by the pure functions of sql-session.ts and sql-subject.ts, run by
- * `StorePool`; `ChangeFeed` listens.
+ * The statements are built by the pure functions of sql-session.ts, sql-subject.ts and
+ * counters.ts, run by `StorePool`; `ChangeFeed` listens.
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL });
  * const sessions = new SessionManager({ store });
  */
-export class PostgresStore implements SessionStore, SessionIndex {
-  readonly capabilities = defineCapabilities({ index: true });
+export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters {
+  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true });
   readonly #sql: SqlContext;
+  readonly #names: ResolvedNames;
   readonly #pool: StorePool;
   readonly #feed: ChangeFeed;
 
   constructor(options: PostgresStoreOptions) {
     const resolved = resolvePostgresOptions(options);
-    this.#sql = sqlContext(resolved.names, resolved.channel);
+    this.#names = resolved.names;
+    // Marks this object's writes (`tessera.origin`), so that its own subscribers can leave them out.
+    this.#sql = sqlContext(resolved.names, resolved.channel, randomBytes(12).toString('base64url'));
     this.#pool = new StorePool(resolved);
-    this.#feed = new ChangeFeed(this.#pool, resolved.channel);
+    this.#feed = new ChangeFeed(this.#pool, resolved.channel, [resolved.names.invalidationChannel]);
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -182,6 +195,31 @@ export class PostgresStore implements SessionStore, SessionIndex {
   }
 
   /**
+   * Tells `listener` the id of every session row updated or deleted (a change set, a counter, a
+   * touch, a renewal, a logout, a revocation, an eviction, the cleanup, a login or rotation
+   * replacing it, or a statement run by hand), by any instance or client, except through this
+   * store object; a `TRUNCATE` calls `invalidateAll`. Published by the trigger of schema version 4
+   * on the table's own channel, and received on the store's `LISTEN` connection (the one `watch`
+   * uses). `probe` runs one query on that connection, whose answer comes after every notification
+   * committed before it, and checks that the triggers are in place and enabled; it rejects while
+   * not listening. When the connection drops, `listener.down()` is called at once and it listens
+   * again by itself.
+   */
+  subscribeInvalidations(listener: InvalidationListener): InvalidationSubscription {
+    return subscribeInvalidations(this.#feed, this.#names, this.#sql.origin, listener);
+  }
+
+  /**
+   * Adds one to `key`'s count in its window and returns it, in one statement (an upsert) that
+   * every instance on the database shares; windows that are over are forgotten by later counts
+   * and by the cleanup sweep (`deleteExpired`).
+   */
+  async countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
+    const result = await this.#pool.query(countInWindowStatement(this.#sql, key, options));
+    return (result.rows[0] as { count: number }).count;
+  }
+
+  /**
    * Resolves once a connection answers and the schema is up to date (migrated here when `migrate`
    * is on); rejects with why not, a connection waited for at most `connectionTimeout` and each
    * statement at most `statementTimeout`: a refused connection, an unknown host, a role, password
@@ -191,7 +229,10 @@ export class PostgresStore implements SessionStore, SessionIndex {
     await this.#pool.query({ text: 'SELECT 1', values: [] });
   }
 
-  /** Ends the pool the store opened and its `LISTEN` connection; a pool it was given stays open. */
+  /**
+   * Ends the pool the store opened and its `LISTEN` connection (watchers and invalidation
+   * subscribers hear nothing more); a pool it was given stays open.
+   */
   async close(): Promise<void> {
     await this.#pool.close(() => this.#feed.close());
   }

@@ -4,7 +4,7 @@
  * reaches all of them; the Lua side derives the same names (`skey`, `rkey`, `ukey` in
  * scripts/fragments.ts).
  */
-import { ID_SHARDS, SHARD_LENGTH } from '../../store-kit/index.js';
+import { ID_SHARDS, SHARD_LENGTH, isSessionId } from '../../store-kit/index.js';
 import { slotOf } from './slots.js';
 
 /** The shards in the order of the ids they begin (JavaScript's, byte order for these characters). */
@@ -42,6 +42,24 @@ export class RedisKeys {
     this.#prefix = prefix;
     this.expiryIndexes = SHARDS_IN_ID_ORDER.map((shard) => this.shardIndex(shard));
     this.partitionKey = `${prefix}partition-key`;
+  }
+
+  /** What every session hash's name starts with: the prefix the invalidation channel tracks. */
+  get sessionPrefix(): string {
+    return `${this.#prefix}s:`;
+  }
+
+  /** The session id whose hash `key` is, or null for any other key. */
+  idOfSession(key: string): string | null {
+    const start = this.#prefix.length + 3;
+    if (!key.startsWith(this.sessionPrefix) || key[start - 1] !== '{' || key[start + SHARD_LENGTH] !== '}') return null;
+    const id = key.slice(start, start + SHARD_LENGTH) + key.slice(start + SHARD_LENGTH + 1);
+    return isSessionId(id) ? id : null;
+  }
+
+  /** A `countInWindow` counter: the window's length and number (windows since the epoch), then the caller's key. */
+  windowCounter(key: string, windowMs: number, window: number): string {
+    return `${this.#prefix}c:${windowMs}:${window}:${key}`;
   }
 
   session(id: string): string {

@@ -31,8 +31,16 @@ import {
   type SessionRecord,
   type SessionStore,
   type SubjectPartitions,
+  type InvalidationListener,
+  type InvalidationSource,
+  type InvalidationSubscription,
+  type SharedCounters,
 } from '../../store-kit/index.js';
+import { IDEMPOTENCY_KEY, isIncrementOnly } from './change-sets.js';
+import { countInWindow } from './counters.js';
 import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
+import { Invalidations } from './invalidation.js';
+import { queryNode } from './query-node.js';
 import { RedisKeys, expiryIndexSlots } from './keys.js';
 import { LastSeen } from './last-seen.js';
 import { resolveRedisOptions, type RedisStoreOptions } from './options.js';
@@ -43,17 +51,6 @@ import { slotOf } from './slots.js';
 import { SubjectSessions } from './subject-sessions.js';
 import { RedisTransport, isReply, type Target } from './transport.js';
 
-/** What `ApplyOptions.idempotency` allows as a key. */
-const IDEMPOTENCY_KEY = /^[\x20-\x7e]{1,256}$/;
-
-/** A change set of integer increments only: the INCREMENT script's case. */
-function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment: Record<string, number> } {
-  for (const key in changes) {
-    if (key !== 'increment' && (changes as Record<string, unknown>)[key] !== undefined) return false;
-  }
-  return changes.increment !== undefined;
-}
-
 /**
  * Sessions in Redis: a hash per session, a sorted set per subject, Lua scripts for every
  * multi-key change. docs/stores/redis.md describes the key layout.
@@ -62,13 +59,20 @@ function isIncrementOnly(changes: ChangeSet): changes is ChangeSet & { increment
  * const store = new RedisStore({ url: process.env.REDIS_URL });
  * const sessions = new SessionManager({ store });
  */
-export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions {
-  readonly capabilities = defineCapabilities({ index: true, nativeExpiry: true, subjectPartitions: true });
+export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions, InvalidationSource, SharedCounters {
+  readonly capabilities = defineCapabilities({
+    index: true,
+    nativeExpiry: true,
+    subjectPartitions: true,
+    invalidation: 'everywhere',
+    sharedCounters: true,
+  });
   readonly #transport: RedisTransport;
   readonly #keys: RedisKeys;
   readonly #scripts: Scripts;
   readonly #partitionKey: PartitionKey;
   readonly #subjects: SubjectSessions;
+  readonly #invalidations: Invalidations;
   /** See load. */
   readonly #lastSeen = new LastSeen();
   /** Where this instance's next deleteExpired starts, by the first index key of a target: see deleteExpired. */
@@ -85,6 +89,20 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     this.#scripts = compileScripts(transport.cluster, resolved.expiredRetention);
     this.#partitionKey = redisPartitionKey(resolved.partitionKey, keys.partitionKey, transport);
     this.#subjects = new SubjectSessions(transport, keys, this.#scripts, (subject) => this.subjectPartition(subject));
+    this.#invalidations = new Invalidations(transport, keys);
+  }
+
+  /**
+   * Tells `listener` which sessions other connections change (see "Invalidation for the cache" in
+   * docs/stores/redis.md); throws `InvalidOptionError` for a given client that cannot track.
+   */
+  subscribeInvalidations(listener: InvalidationListener): InvalidationSubscription {
+    return this.#invalidations.subscribe(listener);
+  }
+
+  /** Adds one to `key`'s count in the window holding `now`, in one script: see `SharedCounters`. */
+  countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
+    return countInWindow(this.#transport, this.#keys, this.#scripts.windowCount, key, options);
   }
 
   /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
@@ -368,8 +386,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     await this.#partitionKey.get();
   }
 
-  close(): Promise<void> {
-    return this.#transport.close();
+  async close(): Promise<void> {
+    await this.#invalidations.stop();
+    await this.#transport.close();
   }
 
   listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
@@ -399,41 +418,13 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     } else {
       // Each node gives its first `limit + 1` matches; the first `limit + 1` overall are among them.
       const pages = await Promise.all(
-        (await this.#targets()).map((target) => this.#queryNode(target, now, cursor, prefix, lookahead(limit))),
+        (await this.#targets()).map((target) =>
+          queryNode(this.#transport, this.#scripts.query, target, now, cursor, prefix, lookahead(limit)),
+        ),
       );
       candidates = pages.flat();
     }
     return queryPage(candidates.filter((record) => matchesQuery(record, query)).sort(compareById), limit);
-  }
-
-  /**
-   * The first `wanted` live sessions of one node's shards past the cursor, in id order: QUERY
-   * calls, each a bounded walk (see the script), until the page is full or the shards run out.
-   */
-  async #queryNode(
-    target: Target,
-    now: number,
-    cursor: string,
-    displayNamePrefix: string | undefined,
-    wanted: number,
-  ): Promise<SessionRecord[]> {
-    const records: SessionRecord[] = [];
-    let indexes = target.indexes;
-    while (indexes.length > 0 && records.length < wanted) {
-      const reply = (await this.#transport.runOn(target, this.#scripts.query, [
-        String(now),
-        cursor,
-        displayNamePrefix === undefined ? '0' : '1',
-        displayNamePrefix ?? '',
-        String(wanted - records.length),
-        ...indexes,
-      ])) as Reply[];
-      const consumed = Number(reply[0]);
-      if (!(consumed > 0)) throw new Error('the query script walked no index');
-      for (let i = 1; i + 1 < reply.length; i += 2) records.push(decodeHash(asString(reply[i]), reply[i + 1]));
-      indexes = indexes.slice(consumed);
-    }
-    return records;
   }
 
   async count(filter: { now: number; subject?: string }): Promise<number> {

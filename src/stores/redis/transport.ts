@@ -164,6 +164,21 @@ export class RedisTransport {
     this.cluster = isCluster(client);
   }
 
+  /** The client the store's commands go through: one connection, or a cluster client. */
+  get client(): RedisClientLike | RedisClusterLike {
+    return this.#client;
+  }
+
+  /** The `commandTimeout` option. */
+  get timeout(): number {
+    return this.#timeout;
+  }
+
+  /** One command on one connection (a cluster's node client: see invalidation.ts), within the command timeout. */
+  sendOn(client: RedisClientLike, args: string[]): Promise<Reply> {
+    return this.#sendTo(client, undefined, args, this.#timeout);
+  }
+
   /** Connects on first use; while a first connection is pending, waits at most `commandTimeout`. */
   async ready(): Promise<void> {
     if (this.#closed) throw new StoreUnavailableError('the session store is closed');

@@ -22,6 +22,13 @@ after(() => {
 });
 
 runStoreConformance({ name: 'sqlite', createStore: () => new SqliteStore({ path: tmpFile() }) });
+let cachedPath = '';
+runStoreConformance({
+  name: 'sqlite',
+  cache: { maxStaleness: 1000 },
+  createStore: () => new SqliteStore({ path: (cachedPath = tmpFile()) }),
+  peer: () => new SqliteStore({ path: cachedPath }),
+});
 runStoreConformance({
   name: 'sqlite (given database, custom table)',
   concurrency: 50,

@@ -126,7 +126,11 @@ export function codecs(ctx: ConformanceContext): void {
     });
 
   describe('through the session manager (store work per request)', () => {
-    it('a read-only request inside the touch window does one store operation; a changing one does two', async () => {
+    it('a read-only request inside the touch window does one store operation; a changing one does two', async (t) => {
+      if (ctx.cached) {
+        t.skip('with the cache on, the cache case "store work per request" counts below the cache');
+        return;
+      }
       const { store, clock } = ctx;
       const counting = countingStore(store);
       const m = new SessionManager({ store: counting.store, clock, cleanupInterval: false });

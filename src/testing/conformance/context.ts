@@ -1,5 +1,6 @@
 import { after, afterEach, before, beforeEach, it } from 'node:test';
 import {
+  cachedStore,
   ManualClock,
   type Session,
   SessionManager,
@@ -23,6 +24,8 @@ export const TOUCH = { maxIntervalMs: 60_000, idleFraction: 0.1 };
  */
 export interface ConformanceContext {
   readonly concurrency: number;
+  /** Whether `store` has the cache in front of it (`ConformanceOptions.cache`). */
+  readonly cached: boolean;
   readonly store: SessionStore;
   readonly clock: ManualClock;
   /** Managers closed after the current test; a test that builds its own pushes it here. */
@@ -52,7 +55,8 @@ export function conformanceContext(options: ConformanceOptions): ConformanceCont
   if (options.teardown) after(options.teardown);
   beforeEach(async () => {
     clock = new ManualClock();
-    store = await options.createStore();
+    const created = await options.createStore();
+    store = options.cache === undefined ? created : cachedStore(created, options.cache, clock);
   });
   afterEach(async () => {
     for (const m of managers.splice(0)) m.close();
@@ -61,6 +65,7 @@ export function conformanceContext(options: ConformanceOptions): ConformanceCont
 
   const ctx: ConformanceContext = {
     concurrency: options.concurrency ?? 200,
+    cached: options.cache !== undefined,
     get store() {
       return store;
     },

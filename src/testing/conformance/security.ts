@@ -118,7 +118,8 @@ export function security(ctx: ConformanceContext): void {
           await (await request(m, token)).session.logout();
           stale.push(token);
         }
-        const office = '192.0.2.1';
+        // An address per round: a store that shares counts between instances (Redis, PostgreSQL) counts per store, not per manager.
+        const office = bruteForceAction === 'detect' ? '192.0.2.1' : '192.0.2.2';
         let refusals = 0;
         const results = await Promise.all(
           stale.map(async (token, i) => {

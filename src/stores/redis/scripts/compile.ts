@@ -7,6 +7,7 @@ import { prelude } from './fragments.js';
 import { LOAD } from './load.js';
 import { COUNT_SUBJECT, DROP, LIST, SCAN_SUBJECT, TRIM } from './subject-index.js';
 import { HEAL, SWEEP } from './sweep.js';
+import { WINDOW_COUNT } from './window.js';
 
 /** A script's text (with its shebang) and the digest EVALSHA names it by. */
 export interface Script {
@@ -48,5 +49,6 @@ export function compileScripts(cluster: boolean, retention: number): Scripts {
     sweep: script(SWEEP(shared), [...SCRIPT_FLAGS.sweep, ...walk]),
     heal: script(HEAL(shared), [...SCRIPT_FLAGS.heal, ...walk]),
     query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
+    windowCount: script(WINDOW_COUNT, SCRIPT_FLAGS.windowCount),
   };
 }

@@ -10,7 +10,8 @@ export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
  * Each script's flags. Scripts that only remove entries, rewrite fields in place (a touch) or read
  * run when Redis is out of memory (`allow-oom`), so that users can still be served, logged out and
  * swept; create and apply are refused then, before any write, and the store reports
- * `StoreUnavailableError`. QUERY only reads.
+ * `StoreUnavailableError`. QUERY only reads. A window count (a failed attempt counted) is refused
+ * too: it adds a key.
  */
 export const SCRIPT_FLAGS = {
   load: ['allow-oom'],
@@ -28,6 +29,7 @@ export const SCRIPT_FLAGS = {
   sweep: ['allow-oom'],
   heal: ['allow-oom'],
   query: ['no-writes'],
+  windowCount: [],
 } as const satisfies Record<string, readonly ScriptFlag[]>;
 
 /** A script's text: its shebang with flags, then its body. */

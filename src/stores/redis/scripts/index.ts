@@ -12,3 +12,4 @@ export { COUNT_WALK, EXPIRED_WALK, prelude } from './fragments.js';
 export { LOAD } from './load.js';
 export { COUNT_SUBJECT, DROP, LIST, SCAN_BUDGET, SCAN_SUBJECT, TRIM } from './subject-index.js';
 export { HEAL, HEAL_SHARDS, SWEEP, SWEEP_STEP } from './sweep.js';
+export { WINDOW_COUNT } from './window.js';
