@@ -18,7 +18,7 @@ import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions 
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
 import { RequestContext, type SessionContext } from './context.js';
-import { Session } from './session.js';
+import { Session, type DefaultSessionData } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { CacheStats, CachingStore } from './cache.js';
 import { cacheFor } from './cache-registry.js';
@@ -67,7 +67,7 @@ function clip(value: string | null | undefined, max: number): string | null {
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
  * const session = await sessions.load({ cookie: req.headers.cookie, secure: false, setCookie });
  */
-export class SessionManager {
+export class SessionManager<T extends object = DefaultSessionData> {
   /** The options it runs with, checked and with their defaults, frozen. */
   readonly options: ResolvedOptions;
   readonly #events: SessionEvents;
@@ -140,7 +140,12 @@ export class SessionManager {
    * unknown, expired or revoked one yields an empty session and a cleared cookie, alike.
    * Throws `StoreUnavailableError` when the store is down, never "no session".
    */
-  async load(request: SessionRequest): Promise<Session> {
+  load(request: SessionRequest): Promise<Session<T>> {
+    // The data type is the app's word for the types only; at run time every session holds JSON.
+    return this.#load(request) as unknown as Promise<Session<T>>;
+  }
+
+  async #load(request: SessionRequest): Promise<Session> {
     const { store, clock, codec, bearer } = this.options;
     const cookie = this.#cookieOptions(request.secure);
     const name = sessionCookieName(cookie.name, cookie.secure);

@@ -12,8 +12,8 @@ import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSe
 import { issueToken } from './token.js';
 import { withFields, type CheckedFields } from './values.js';
 
-/** How `Session.login` logs in. */
-export interface LoginOptions {
+/** How `Session.login` logs in; `T` is the session's data type. */
+export interface LoginOptions<T extends object = Record<string, unknown>> {
   /** Shown in session lists and searchable by prefix. */
   displayName?: string | null;
   /** Idle timeout in seconds for this session, overriding the manager's. */
@@ -36,7 +36,7 @@ export interface LoginOptions {
    * a login they do not fit fails with `SessionTooLargeError` and changes nothing.
    * @default {} (no fields set)
    */
-  data?: Readonly<Record<string, unknown>>;
+  data?: Readonly<string extends keyof T ? Record<string, unknown> : Partial<T>>;
 }
 
 /** The session that replaced another: its record, the token that opens it, and its decoded data. */

@@ -12,6 +12,32 @@ import { assertFits, assertKey, assertText, checkFields, dict, toJson, type Chec
 
 export type { LoginOptions } from './replace.js';
 
+/**
+ * The shape of every session's data, for the types, declared once by the app with declaration
+ * merging (as Fastify users declare `FastifyRequest`): then `session.get`, `set` and `increment`
+ * take only its keys and values, in every adapter. Empty, sessions hold any JSON
+ * (`Record<string, JsonValue>`). A manager can also be given its own type:
+ * `new SessionManager<CartData>(…)`.
+ *
+ * @example
+ * declare module 'tessera-session' {
+ *   interface SessionData { cart: string[]; views: number }
+ * }
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: empty until an app declares its data (declaration merging)
+export interface SessionData {}
+
+/** The data type of a session whose manager was given none: `SessionData` once declared, else any JSON. */
+export type DefaultSessionData = keyof SessionData extends never ? Record<string, JsonValue> : SessionData;
+
+/** The keys of a session's data. */
+export type SessionKey<T> = keyof T & string;
+
+/** The keys `increment` takes: the number fields (every key while the data is untyped). */
+export type CounterKey<T> = {
+  [K in SessionKey<T>]: string extends K ? K : [Exclude<T[K], undefined>] extends [number] ? K : never;
+}[SessionKey<T>];
+
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_DISPLAY_NAME_LENGTH = 256;
 const noop = (): void => {};
@@ -24,7 +50,7 @@ const SUPERSEDED_MESSAGE =
  * the returned promise settles when the store has them. A request that changes nothing writes
  * nothing.
  */
-export class Session {
+export class Session<T extends object = DefaultSessionData> {
   readonly #ctx: SessionContext;
   #record: SessionRecord | null;
   /** Decoded data as the store last returned it. */
@@ -145,18 +171,18 @@ export class Session {
   }
 
   /** The value of a field, this request's writes included; undefined when absent. */
-  get(key: string): JsonValue | undefined {
-    return this.#data().get(key);
+  get<K extends SessionKey<T>>(key: K): T[K] | undefined {
+    return this.#data().get(key) as T[K] | undefined;
   }
   /** Whether the field exists, this request's writes included. */
-  has(key: string): boolean {
+  has(key: SessionKey<T>): boolean {
     return this.#data().has(key);
   }
   /** A copy of the data, including this request's writes. */
-  data(): Record<string, JsonValue> {
+  data(): string extends keyof T ? T : Partial<T> {
     const copy = dict<JsonValue>();
     for (const [key, value] of this.#data()) copy[key] = structuredClone(value);
-    return copy;
+    return copy as string extends keyof T ? T : Partial<T>;
   }
 
   /**
@@ -168,11 +194,11 @@ export class Session {
    * `BadRequestError`, a value past the size caps with `SessionTooLargeError`, and a session that
    * ended meanwhile with `SessionEndedError`. Nothing is written then. The value is copied: changing it afterwards changes nothing stored.
    */
-  set(key: string, value: JsonValue): Promise<void> {
+  set<K extends SessionKey<T>>(key: K, value: Exclude<T[K], undefined>): Promise<void> {
     let json: JsonValue;
     try {
       assertKey(key);
-      const converted = toJson(key, value);
+      const converted = toJson(key, value as JsonValue);
       this.#assertFits(key, converted.bytes);
       json = converted.json;
     } catch (error) {
@@ -182,7 +208,7 @@ export class Session {
   }
 
   /** Removes a field; resolves once the store has the change. */
-  delete(key: string): Promise<void> {
+  delete(key: SessionKey<T>): Promise<void> {
     try {
       assertKey(key);
     } catch (error) {
@@ -195,7 +221,7 @@ export class Session {
    * Adds `by` to an integer field (absent or non-integer counts as 0), without losing concurrent
    * increments from other requests. Resolves to the value right after this increment.
    */
-  increment(key: string, by = 1): Promise<number> {
+  increment(key: CounterKey<T>, by = 1): Promise<number> {
     try {
       assertKey(key);
       if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
@@ -237,7 +263,7 @@ export class Session {
    * subject's (see `keepData`); `options.data` is set in the same store call. Throws
    * `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
    */
-  login(subject: string, options: LoginOptions = {}): Promise<void> {
+  login(subject: string, options: LoginOptions<T> = {}): Promise<void> {
     let given: CheckedFields;
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
