@@ -15,7 +15,10 @@
 // `cookie.maxAge` as the idle timeout, `cookie.secure`, `cookie.sameSite: 'strict'`), and the
 // compat middleware with express-session's default `saveUninitialized: true`. `proxy: true`
 // becomes what Express's `trust proxy` gives an app: `req.secure` from the proxy's
-// X-Forwarded-Proto. Every other option is left out: tessera has none like it.
+// X-Forwarded-Proto. Every other option is left out: tessera has none like it. tessera's cookie
+// names exclude '.', so connect.sid goes over the wire as connect_sid and the shim renames it back
+// in the Cookie and Set-Cookie headers: the suite checks the name almost everywhere, and would
+// otherwise test nothing else.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';

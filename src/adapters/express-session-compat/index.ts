@@ -2,8 +2,8 @@
  * express-session's API over tessera, for apps written `req.session.cart = items`: `req.session`
  * is a copy of the session's data with express-session's `regenerate`, `destroy`, `reload`,
  * `save`, `touch`, `id` and `cookie`. A save sends a change set (the keys whose JSON changed, the
- * keys removed), so requests that change different keys keep both, and none revives a session
- * ended meanwhile.
+ * keys removed): requests that change different keys keep both (of one key, the last save wins),
+ * and none revives a session ended meanwhile.
  *
  * Without patching `res.end`, there is no hook before the headers go out: the end-of-request save
  * runs at the response's `finish` (errors to `next(error)`, as in express-session), or wherever
@@ -15,12 +15,7 @@
  * first changed at `finish` is dropped with a warning: its cookie can no longer be sent.
  *
  * @example
- * app.use(session(manager));
- * app.post('/cart', async (req, res) => {
- *   req.session.cart = [...(req.session.cart ?? []), req.body.item];
- *   await req.session.save();
- *   res.json(req.session.cart);
- * });
+ * app.use(session(manager)); // then, in a handler: req.session.cart = items; await req.session.save();
  * @module tessera-session/adapters/express-session-compat
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -41,9 +36,8 @@ export interface CompatCookie extends Readonly<Pick<CookieAttributes, 'secure' |
 }
 
 /**
- * `req.session`: the session's data as own properties, and express-session's members, none of
- * them enumerable but `cookie`. With a callback a method's error goes to it and its promise
- * resolves; without one, the promise rejects.
+ * `req.session`: the data as own properties, and express-session's members (of which only `cookie`
+ * is enumerable). A method's error goes to its callback, or else rejects its promise.
  */
 export interface CompatSession {
   /** A field of the session's data; what JSON makes of it is what is stored. */
