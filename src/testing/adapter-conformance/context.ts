@@ -9,6 +9,8 @@ import type { AdapterApp, AdapterConformanceOptions } from './harness.js';
 export const COOKIE_NAME = 'tessera';
 /** What the store's outage tells clients to wait, in seconds. */
 export const RETRY_AFTER = 7;
+/** The manager's `maxValueBytes`. */
+export const MAX_VALUE_BYTES = 1024;
 
 /**
  * What every case shares: one store (memory, able to fail on demand), one manager on it, and two
@@ -24,13 +26,21 @@ export interface AdapterContext {
   readonly proxied: AppClient;
   /** A new browser on an app, holding no cookie; `headers` go with each of its requests. */
   browser(app: AppClient, headers?: Record<string, string>): Browser;
-  /** Makes every store call fail with `StoreUnavailableError` (or work again). */
-  storeDown(down: boolean): void;
+  /**
+   * Makes store calls fail with `StoreUnavailableError`: every one (`true`), none (`false`), or
+   * those of the operations (`'load'`, `'apply'`, `'create'`…) the predicate picks.
+   */
+  storeDown(down: boolean | ((operation: string) => boolean)): void;
+  /** The operations of the store failures the manager reported (`onStoreError`), oldest first. */
+  readonly storeErrors: string[];
 }
 
 /** Registers the hooks that start and stop the apps; call it inside the suite's `describe`. */
 export function adapterContext(options: AdapterConformanceOptions): AdapterContext {
-  let down = false;
+  let down: (operation: string) => boolean = () => false;
+  /** The store method being called: set just before `faultyStore` asks whether to fail it. */
+  let calling = '';
+  const storeErrors: string[] = [];
   let manager: SessionManager | null = null;
   let clock: ManualClock | null = null;
   let memory: MemoryStore | null = null;
@@ -40,14 +50,30 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
   before(async () => {
     clock = new ManualClock();
     memory = new MemoryStore();
+    const faulty = faultyStore(memory, () => down(calling), RETRY_AFTER);
     manager = new SessionManager({
-      store: faultyStore(memory, () => down, RETRY_AFTER),
+      store: new Proxy(faulty, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            calling = String(property);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      }),
       clock,
       cleanupInterval: false,
       cookie: { name: COOKIE_NAME },
       // Every request of the suite comes from 127.0.0.1 and the clock stands still: the
       // per-address bound on new sessions would refuse the suite's own browsers.
       anonymousSessionLimit: false,
+      // Small enough that a value past it fits in a URL.
+      maxValueBytes: MAX_VALUE_BYTES,
+      // The outages are the suite's own doing: noted for its assertions, not logged.
+      onStoreError: (_error, { operation }) => {
+        storeErrors.push(operation);
+      },
     });
     for (const [label, trustProxy] of [
       ['direct', false],
@@ -59,7 +85,7 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
     }
   });
   after(async () => {
-    down = false;
+    down = () => false;
     await Promise.all(apps.splice(0).map((app) => app.close()));
     manager?.close();
     await memory?.close();
@@ -86,7 +112,8 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
       return new Browser(app, headers);
     },
     storeDown(value) {
-      down = value;
+      down = typeof value === 'function' ? value : () => value;
     },
+    storeErrors,
   };
 }

@@ -1,8 +1,13 @@
 import { describe } from 'node:test';
+import { badInputCases } from './bad-input.js';
+import { concurrencyCases } from './concurrency.js';
 import { adapterContext } from './context.js';
 import { cookieCases } from './cookies.js';
 import type { AdapterConformanceOptions } from './harness.js';
 import { loginCases } from './login.js';
+import { outageCases } from './outage.js';
+import { proxyCases } from './proxy.js';
+import { revocationCases } from './revocation.js';
 
 export type { AdapterApp, AdapterAppOptions, AdapterConformanceOptions } from './harness.js';
 
@@ -34,5 +39,10 @@ export function runAdapterConformance(options: AdapterConformanceOptions): void 
     const ctx = adapterContext(options);
     cookieCases(ctx);
     loginCases(ctx);
+    concurrencyCases(ctx);
+    revocationCases(ctx);
+    outageCases(ctx);
+    proxyCases(ctx);
+    badInputCases(ctx);
   });
 }
