@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ok } from './client.js';
+import { ok, type Reply } from './client.js';
 import type { AdapterContext } from './context.js';
 
 /** Requests sent at once in the no-lost-update case. */
 const BURST = 200;
+/** How long the burst's loads may wait for each other before they are let go, and the case fails. */
+const GATE_GUARD_MS = 20_000;
 
 /** Concurrent writes to one session over HTTP: none lost, each answered. */
 export function concurrencyCases(ctx: AdapterContext): void {
@@ -14,7 +16,16 @@ export function concurrencyCases(ctx: AdapterContext): void {
       const { value: start } = ok<{ value: number }>(await browser.post('/increment'), 'the first POST /increment');
       assert.equal(start, 1);
       const cookie = browser.cookie;
-      const replies = await Promise.all(Array.from({ length: BURST }, () => browser.post('/increment')));
+      // Every request loads the session before any writes: a read-then-write would lose updates.
+      const gate = ctx.holdLoads(BURST);
+      const guard = setTimeout(() => gate.release(), GATE_GUARD_MS);
+      let replies: Reply[];
+      try {
+        replies = await Promise.all(Array.from({ length: BURST }, () => browser.post('/increment')));
+      } finally {
+        clearTimeout(guard);
+      }
+      assert.ok(gate.filled, `fewer than ${BURST} requests reached the store at once: does the app serialize requests?`);
       const values: number[] = [];
       for (const [index, reply] of replies.entries()) {
         values.push(ok<{ value: number }>(reply, `POST /increment #${index}`).value);

@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { ManualClock, SessionManager } from '../../core/index.js';
 import { MemoryStore } from '../../stores/memory/index.js';
-import { faultyStore } from '../fixtures.js';
+import { faultyStore, lostReplyStore } from '../fixtures.js';
 import { AppClient, Browser } from './client.js';
 import type { AdapterApp, AdapterConformanceOptions } from './harness.js';
 
@@ -33,6 +33,17 @@ export interface AdapterContext {
   storeDown(down: boolean | ((operation: string) => boolean)): void;
   /** The operations of the store failures the manager reported (`onStoreError`), oldest first. */
   readonly storeErrors: string[];
+  /**
+   * Holds the next `count` store loads back and lets them all go together once the last arrives,
+   * so that `count` requests are inside the app at once. `release()` lets go of what it holds
+   * sooner (a guard against an app that never gets there); `filled` says whether all came.
+   */
+  holdLoads(count: number): { release(): void; readonly filled: boolean };
+  /**
+   * Makes the store's `apply` calls run but lose their answer (`StoreUnavailableError`, as on a
+   * timeout after the store did the work) while `lose` is true.
+   */
+  loseApplyReplies(lose: boolean): void;
 }
 
 /** Registers the hooks that start and stop the apps; call it inside the suite's `describe`. */
@@ -41,6 +52,13 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
   /** The store method being called: set just before `faultyStore` asks whether to fail it. */
   let calling = '';
   const storeErrors: string[] = [];
+  let losingReplies = false;
+  let held: { count: number; waiting: Array<() => void>; filled: boolean } | null = null;
+  const releaseHeld = (): void => {
+    const waiting = held?.waiting ?? [];
+    held = null;
+    for (const resume of waiting) resume();
+  };
   let manager: SessionManager | null = null;
   let clock: ManualClock | null = null;
   let memory: MemoryStore | null = null;
@@ -50,13 +68,31 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
   before(async () => {
     clock = new ManualClock();
     memory = new MemoryStore();
-    const faulty = faultyStore(memory, () => down(calling), RETRY_AFTER);
+    const faulty = faultyStore(
+      lostReplyStore(memory, 'apply', () => losingReplies),
+      () => down(calling),
+      RETRY_AFTER,
+    );
     manager = new SessionManager({
       store: new Proxy(faulty, {
         get(target, property) {
           const value = Reflect.get(target, property) as unknown;
           if (typeof value !== 'function') return value;
-          return (...args: unknown[]) => {
+          if (property === 'close') return value.bind(target);
+          return async (...args: unknown[]) => {
+            // A store across a network answers in a later turn of the event loop; the memory
+            // store answers at once, and then each request would run from its load to its last
+            // write before the next one is even read, hiding every race between requests.
+            await new Promise((resolve) => setImmediate(resolve));
+            if (property === 'load' && held !== null) {
+              const gate = held;
+              await new Promise<void>((resume) => {
+                gate.waiting.push(resume);
+                if (gate.waiting.length < gate.count) return;
+                gate.filled = true;
+                releaseHeld();
+              });
+            }
             calling = String(property);
             return (value as (...a: unknown[]) => unknown).apply(target, args);
           };
@@ -86,6 +122,7 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
   });
   after(async () => {
     down = () => false;
+    losingReplies = false;
     await Promise.all(apps.splice(0).map((app) => app.close()));
     manager?.close();
     await memory?.close();
@@ -115,5 +152,20 @@ export function adapterContext(options: AdapterConformanceOptions): AdapterConte
       down = typeof value === 'function' ? value : () => value;
     },
     storeErrors,
+    loseApplyReplies(lose) {
+      losingReplies = lose;
+    },
+    holdLoads(count) {
+      const gate = { count, waiting: [], filled: false };
+      held = gate;
+      return {
+        release: () => {
+          if (held === gate) releaseHeld();
+        },
+        get filled() {
+          return gate.filled;
+        },
+      };
+    },
   };
 }

@@ -4,6 +4,7 @@ import { concurrencyCases } from './concurrency.js';
 import { adapterContext } from './context.js';
 import { cookieCases } from './cookies.js';
 import type { AdapterConformanceOptions } from './harness.js';
+import { idempotencyCases } from './idempotency.js';
 import { loginCases } from './login.js';
 import { outageCases } from './outage.js';
 import { proxyCases } from './proxy.js';
@@ -42,6 +43,7 @@ export function runAdapterConformance(options: AdapterConformanceOptions): void 
     concurrencyCases(ctx);
     revocationCases(ctx);
     outageCases(ctx);
+    idempotencyCases(ctx);
     proxyCases(ctx);
     badInputCases(ctx);
   });
