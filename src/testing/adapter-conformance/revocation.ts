@@ -40,6 +40,20 @@ export function revocationCases(ctx: AdapterContext): void {
       assert.equal(await ctx.manager.get(device.id), null);
     });
 
+    it('a session idle past its timeout is refused like a revoked one: anonymous, cookie cleared', async () => {
+      const [idle, busy] = await devices('idle-user', 2);
+      assert.ok(idle && busy);
+      const idleTimeout = ctx.manager.options.idleTimeout * 1000;
+      ctx.clock.advance(idleTimeout - 1000);
+      assert.equal((await busy.browser.session()).id, busy.id, 'a request just before the timeout');
+      // The touch interval is a tenth of the idle timeout at most: that request moved its deadline.
+      ctx.clock.advance(2000);
+      const reply = await idle.browser.get('/session');
+      assert.deepEqual(ok(reply, 'GET /session past the idle timeout'), ANONYMOUS);
+      assert.ok(reply.sessionCookie?.clears, 'the expired token is cleared');
+      assert.equal((await busy.browser.session()).id, busy.id, 'the session used meanwhile lives on');
+    });
+
     it('GET /sessions lists the user’s sessions with the current one flagged', async () => {
       const [first, second, third] = await devices('lister', 3);
       assert.ok(first && second && third);
