@@ -98,5 +98,25 @@ export function outageCases(ctx: AdapterContext): void {
         assert.deepEqual(await browser.session(), { id, subject: 'half-outage-user', data: { count: 1 } }, `after POST ${path}`);
       }
     });
+
+    it('answers 503 to a logout the store could not do, and keeps the cookie, so that the logout can be retried', async () => {
+      const browser = ctx.browser(ctx.direct);
+      const id = await established(browser, 'logout-outage-user');
+      const cookie = browser.cookie;
+      ctx.storeDown((called) => called === 'delete');
+      let reply: Reply;
+      try {
+        reply = await browser.post('/logout');
+      } finally {
+        await restore();
+      }
+      assertOutage(reply, 'POST /logout when the store fails to delete');
+      assert.equal(browser.cookie, cookie, 'the browser keeps the token of the session still stored');
+      assert.deepEqual(await browser.session(), { id, subject: 'logout-outage-user', data: { count: 1 } });
+      const retried = await browser.post('/logout');
+      assert.deepEqual(ok(retried, 'the retried POST /logout'), { ok: true });
+      assert.ok(retried.sessionCookie?.clears);
+      assert.equal(await ctx.manager.get(id), null);
+    });
   });
 }
