@@ -17,7 +17,7 @@ export function concurrencyCases(ctx: AdapterContext): void {
       assert.equal(start, 1);
       const cookie = browser.cookie;
       // Every request loads the session before any writes: a read-then-write would lose updates.
-      const gate = ctx.holdLoads(BURST);
+      const gate = ctx.holdLoads(BURST, 'together');
       const guard = setTimeout(() => gate.release(), GATE_GUARD_MS);
       let replies: Reply[];
       try {

@@ -8,6 +8,7 @@ import { idempotencyCases } from './idempotency.js';
 import { loginCases } from './login.js';
 import { outageCases } from './outage.js';
 import { proxyCases } from './proxy.js';
+import { raceCases } from './races.js';
 import { revocationCases } from './revocation.js';
 
 export type { AdapterApp, AdapterAppOptions, AdapterConformanceOptions } from './harness.js';
@@ -41,6 +42,7 @@ export function runAdapterConformance(options: AdapterConformanceOptions): void 
     cookieCases(ctx);
     loginCases(ctx);
     concurrencyCases(ctx);
+    raceCases(ctx);
     revocationCases(ctx);
     outageCases(ctx);
     idempotencyCases(ctx);

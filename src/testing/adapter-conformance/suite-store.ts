@@ -16,17 +16,28 @@ export interface SuiteStore {
    */
   loseApplyReplies(lose: boolean): void;
   /**
-   * Holds the next `count` store loads back and lets them all go together once the last arrives,
-   * so that `count` requests are inside the app at once. `release()` lets go of what it holds
-   * sooner (a guard against an app that never gets there); `filled` says whether all came.
+   * Holds the next `count` store loads back (later ones go through). With `'together'` they all
+   * go once the last arrives, so that `count` requests are inside the app at once; with
+   * `'when released'` they wait for `release()`, to make a request finish last. `release()` lets
+   * go of what is held (also a guard against an app that never brings them all); `arrived`
+   * resolves and `filled` turns true once all `count` are held.
    */
-  holdLoads(count: number): { release(): void; readonly filled: boolean };
+  holdLoads(count: number, letGo: 'together' | 'when released'): HeldLoads;
+}
+
+/** Loads `holdLoads` holds back. */
+export interface HeldLoads {
+  release(): void;
+  readonly filled: boolean;
+  readonly arrived: Promise<void>;
 }
 
 interface Gate {
   count: number;
+  together: boolean;
   waiting: Array<() => void>;
   filled: boolean;
+  arrive(): void;
 }
 
 /**
@@ -59,13 +70,14 @@ export function suiteStore(inner: SessionStore, retryAfter: number): SuiteStore 
         // The memory store answers at once, and then each request would run from its load to its
         // last write before the next one is even read, hiding every race between requests.
         await new Promise((resolve) => setImmediate(resolve));
-        if (property === 'load' && held !== null) {
+        if (property === 'load' && held !== null && !held.filled) {
           const gate = held;
           await new Promise<void>((resume) => {
             gate.waiting.push(resume);
             if (gate.waiting.length < gate.count) return;
             gate.filled = true;
-            releaseHeld();
+            gate.arrive();
+            if (gate.together) releaseHeld();
           });
         }
         calling = String(property);
@@ -81,9 +93,13 @@ export function suiteStore(inner: SessionStore, retryAfter: number): SuiteStore 
     loseApplyReplies(lose) {
       losingReplies = lose;
     },
-    holdLoads(count) {
-      const gate: Gate = { count, waiting: [], filled: false };
+    holdLoads(count, letGo) {
       releaseHeld();
+      let arrive = (): void => {};
+      const arrived = new Promise<void>((resolve) => {
+        arrive = resolve;
+      });
+      const gate: Gate = { count, together: letGo === 'together', waiting: [], filled: false, arrive };
       held = gate;
       return {
         release: () => {
@@ -92,6 +108,7 @@ export function suiteStore(inner: SessionStore, retryAfter: number): SuiteStore 
         get filled() {
           return gate.filled;
         },
+        arrived,
       };
     },
   };
