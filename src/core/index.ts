@@ -7,7 +7,8 @@
  * @module tessera-session
  */
 export { SessionManager, type SessionRequest, type ListOptions, type SessionListPage, type SessionQueryOptions } from './manager.js';
-export { Session, type LoginOptions, type SessionData, type DefaultSessionData, type SessionKey, type CounterKey } from './session.js';
+export { Session, type LoginOptions } from './session.js';
+export type { SessionData, DefaultSessionData, SessionKey, CounterKey } from './session-data.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
 export type { StoreOperation } from './reporting-store.js';
 export type { CacheStats } from './cache.js';

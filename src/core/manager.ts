@@ -18,7 +18,8 @@ import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions 
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
 import { RequestContext, type SessionContext } from './context.js';
-import { Session, type DefaultSessionData } from './session.js';
+import type { DefaultSessionData } from './session-data.js';
+import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { CacheStats, CachingStore } from './cache.js';
 import { cacheFor } from './cache-registry.js';

@@ -6,37 +6,12 @@ import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
 import { integerOrZero } from './record-ops.js';
 import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
+import type { CounterKey, DefaultSessionData, SessionKey } from './session-data.js';
 import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 import { assertFits, assertKey, assertText, checkFields, dict, toJson, type CheckedFields } from './values.js';
 
 export type { LoginOptions } from './replace.js';
-
-/**
- * The shape of every session's data, for the types, declared once by the app with declaration
- * merging (as Fastify users declare `FastifyRequest`): then `session.get`, `set` and `increment`
- * take only its keys and values, in every adapter. Empty, sessions hold any JSON
- * (`Record<string, JsonValue>`). A manager can also be given its own type:
- * `new SessionManager<CartData>(…)`.
- *
- * @example
- * declare module 'tessera-session' {
- *   interface SessionData { cart: string[]; views: number }
- * }
- */
-// biome-ignore lint/suspicious/noEmptyInterface: empty until an app declares its data (declaration merging)
-export interface SessionData {}
-
-/** The data type of a session whose manager was given none: `SessionData` once declared, else any JSON. */
-export type DefaultSessionData = keyof SessionData extends never ? Record<string, JsonValue> : SessionData;
-
-/** The keys of a session's data. */
-export type SessionKey<T> = keyof T & string;
-
-/** The keys `increment` takes: the number fields (every key while the data is untyped). */
-export type CounterKey<T> = {
-  [K in SessionKey<T>]: string extends K ? K : [Exclude<T[K], undefined>] extends [number] ? K : never;
-}[SessionKey<T>];
 
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_DISPLAY_NAME_LENGTH = 256;
