@@ -48,6 +48,7 @@ function packageVersions() {
     'redis',
     'fastify',
     '@fastify/session',
+    '@fastify/cookie',
     'connect-pg-simple',
     'pg',
     'better-sqlite3',
@@ -125,7 +126,7 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 ${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? " **Other guests were taking this machine's CPUs; throughput figures are depressed and noisy.**" : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${fmt.count(cfg.scaleSessions)} sessions for the storage figures.
 - Packages: ${packageVersions()}
 
-## Goals (issues #3, #4 and #24)
+## Goals (issues #3, #4, #24 and #25)
 
 ${mdTable(['issue', 'goal', 'measured', 'verdict'], goals, 4)}
 ${split ? `\n${split}\n` : ''}
