@@ -13,9 +13,10 @@
  *
  * @module tessera-session/adapters/fastify
  */
-import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { InvalidOptionError, NoSessionError, errorResponse, sessionCookieHeaders, type Session, type SessionManager } from '../../core/index.js';
+import { InvalidOptionError, NoSessionError, errorResponse, sessionCookieHeaders } from '../../core/index.js';
+import type { Session, SessionManager } from '../../core/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,7 +48,8 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, done) => {
+// Async, so that avvio reports what it throws (a duplicate decorator) as a failed registration.
+const plugin: FastifyPluginAsync<FastifySessionOptions> = async (fastify, options) => {
   const manager = options?.manager;
   if (typeof manager?.load !== 'function') throw new InvalidOptionError('the tessera plugin needs { manager }, a SessionManager');
   fastify.decorateRequest('session', null as unknown as Session);
@@ -79,7 +81,6 @@ const plugin: FastifyPluginCallback<FastifySessionOptions> = (fastify, options, 
     next(null, payload);
   });
   if (options.errorHandler !== false) fastify.setErrorHandler(errorHandler);
-  done();
 };
 
 /**
