@@ -122,7 +122,7 @@ export function requireAuth(): preHandlerHookHandler {
  *   // yours
  * });
  */
-export function errorHandler(this: FastifyInstance, error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler(this: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, headers, body } = errorResponse(error);
   if (body.error.code === 'INTERNAL' || reply.sent) throw error;
   const { 'set-cookie': clearing, ...rest } = headers;
