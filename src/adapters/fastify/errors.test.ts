@@ -261,6 +261,27 @@ describe("fastify errorHandler beside the app's own", () => {
     await check(app, reached, '/app');
   });
 
+  it('an app handler set after the plugin in the same scope sees errors first, and passes on those it throws (Fastify warns FSTWRN004)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const reached: unknown[] = [];
+      const app = Fastify();
+      await app.register(session, { manager: new SessionManager({ store: new MemoryStore(), cleanupInterval: false }) });
+      app.setErrorHandler((error, request, reply) => {
+        if (error instanceof TesseraError) throw error;
+        return own(reached)(error, request, reply);
+      });
+      routes(app, reached);
+      await check(app, reached);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(warnings.filter((w) => (w as { code?: string }).code === 'FSTWRN004').length, 1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('errorHandler: false, and the app calls errorHandler from its own: no FSTWRN004 warning', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);
