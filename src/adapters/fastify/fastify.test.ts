@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fast
 import { InvalidOptionError, ManualClock, SessionManager, type SessionManagerOptions } from '../../core/index.js';
 import { MemoryStore } from '../../stores/memory/index.js';
 import { countingStore, faultyStore } from '../../testing/index.js';
-import { session } from './index.js';
+import { requireAuth, session } from './index.js';
 
 const SESSION_COOKIE = /^tessera=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; SameSite=Lax$/;
 
@@ -145,8 +145,8 @@ describe('fastify adapter: trustProxy decides the client address and HTTPS', () 
   const forwarded = { 'x-forwarded-for': '6.6.6.6, 203.0.113.9', 'x-forwarded-proto': 'https' };
 
   const secure = /^__Host-tessera=[^;]+; Max-Age=\d+; Path=\/; HttpOnly; Secure; SameSite=Lax$/;
-  // A hop count (trustProxy: 1) fails closed in Fastify 5.12.8: it trusts no peer, so it is not here.
-  const oneHop = (_address: string, hop: number) => hop === 0;
+  // A hop count (trustProxy: 1) fails closed in recent Fastify 5 (5.12.8 here): it trusts no peer. The proxy is named by its address.
+  const oneHop = (address: string, hop: number) => address === '127.0.0.1' && hop === 0;
   for (const [trustProxy, ip, cookie] of [
     [false, '127.0.0.1', SESSION_COOKIE],
     ['127.0.0.1', '203.0.113.9', secure],
@@ -199,6 +199,13 @@ describe('fastify adapter: fastify-plugin, so the scope is the one it is registe
       { prefix: '/account' },
     );
     app.get('/public', (request) => ({ session: request.session ?? 'none', sessions: request.sessions ?? 'none' }));
+    // A wiring mistake, not the client's: requireAuth() outside the plugin's scope is a 500 for the app to log.
+    const reached: Error[] = [];
+    app.setErrorHandler((error: Error, _request, reply) => {
+      reached.push(error);
+      return reply.code(500).send({ answeredBy: 'app' });
+    });
+    app.get('/guarded', { preHandler: requireAuth() }, () => ({}));
     await app.ready();
 
     const login = await app.inject({ method: 'POST', url: '/account/increment' });
@@ -210,6 +217,9 @@ describe('fastify adapter: fastify-plugin, so the scope is the one it is registe
     assert.deepEqual(outside.json(), { session: 'none', sessions: 'none' });
     assert.deepEqual(setCookies(outside), []);
     assert.equal(counting.total(), 0);
+    const guarded = await app.inject({ method: 'GET', url: '/guarded', headers: { cookie: cookieOf(login) } });
+    assert.equal(guarded.statusCode, 500);
+    assert.match(reached.at(-1)?.message ?? '', /requireAuth\(\) needs the tessera plugin registered in this route's scope/);
     const inside = await app.inject({ method: 'POST', url: '/account/increment', headers: { cookie: cookieOf(login) } });
     assert.equal(inside.statusCode, 503);
     assert.equal(inside.headers['retry-after'], '2');

@@ -32,9 +32,10 @@ export interface FastifySessionOptions {
   /** Where the sessions come from. */
   manager: SessionManager;
   /**
-   * Whether the plugin sets `errorHandler` on the scope it is registered in. An app with its own
-   * error handler in that scope may turn this off (Fastify warns, FSTWRN004, when one scope sets two)
-   * and call `errorHandler` from its own.
+   * Whether the plugin sets `errorHandler` as the error handler of the scope it is registered in.
+   * A handler the app sets in that scope afterwards sees errors first, and passes on those it
+   * throws; but Fastify warns (FSTWRN004) when one scope sets two, so an app with its own may turn
+   * this off and call `errorHandler` from its own. A handler in a child scope needs neither.
    * @default true
    */
   errorHandler?: boolean;
@@ -122,7 +123,7 @@ export function requireAuth(): preHandlerHookHandler {
  *   // yours
  * });
  */
-export function errorHandler(this: FastifyInstance, error: Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function errorHandler(this: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, headers, body } = errorResponse(error);
   if (body.error.code === 'INTERNAL' || reply.sent) throw error;
   const { 'set-cookie': clearing, ...rest } = headers;
