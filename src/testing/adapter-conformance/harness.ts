@@ -31,8 +31,9 @@ export interface AdapterAppOptions {
   manager: SessionManager;
   /**
    * Whether the app sits behind one reverse proxy it trusts, set the framework's own way where it
-   * has one (Express `app.set('trust proxy', 1)`, Fastify `trustProxy: 1`, Koa `app.proxy` with
-   * `maxIpsCount: 1`, the node adapter's `trustProxy: 1`): then the last `X-Forwarded-For` and
+   * has one (Express `app.set('trust proxy', 1)`; Fastify `trustProxy: '127.0.0.1'`, the proxy
+   * by address, as Fastify 5 reads a hop count as trusting none; Koa `app.proxy` with
+   * `maxIpsCount: 1`; the node adapter's `trustProxy: 1`): then the last `X-Forwarded-For` and
    * `X-Forwarded-Proto` entries are believed; otherwise they are ignored.
    */
   trustProxy: boolean;
