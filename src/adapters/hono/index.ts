@@ -33,6 +33,12 @@ export interface SessionVariables {
   session: Session;
 }
 
+/** The Hono `Env` of the middleware `session()` gives: the routes after it see `SessionVariables`. */
+export interface SessionEnv {
+  /** What `c.get()` and `c.var` hold. */
+  Variables: SessionVariables;
+}
+
 /** The options of `session()`. */
 export interface HonoSessionOptions extends Omit<FetchSessionOptions, 'ip' | 'secure'> {
   /**
@@ -64,7 +70,7 @@ export interface HonoSessionOptions extends Omit<FetchSessionOptions, 'ip' | 'se
  * of whatever `onError` returned. Any other error keeps `onError`'s answer, without the session
  * cookie. After an error the response carries no new token, only the clearing of a dead one.
  */
-export function session(manager: SessionManager, options: HonoSessionOptions = {}): MiddlewareHandler<{ Variables: SessionVariables }> {
+export function session(manager: SessionManager, options: HonoSessionOptions = {}): MiddlewareHandler<SessionEnv> {
   const { ip, secure, ...rest } = options;
   return async (c, next) => {
     let loaded: Awaited<ReturnType<typeof loadSession>>;
