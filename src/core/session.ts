@@ -410,15 +410,15 @@ export class Session {
   async #logout(): Promise<void> {
     this.#pending = null;
     const current = this.#record;
+    const { store, clock } = this.#ctx.options;
+    // The store first: when it fails (503) the cookie stays, so the browser can log out again.
+    const removed = current === null ? null : await store.delete(current.id);
     const hadCookie = this.#token !== null;
     this.#record = null;
     this.#token = null;
     this.#base = new Map();
     this.#view = null;
     if (hadCookie) this.#ctx.writeCookie(null, 0);
-    if (current === null) return;
-    const { store, clock } = this.#ctx.options;
-    const removed = await store.delete(current.id);
     if (removed !== null) this.#ctx.events.emit({ type: 'revoked', at: clock.now(), session: removed, reason: 'logout' });
   }
 
