@@ -9,6 +9,8 @@
  * proxy's `X-Forwarded-Proto`, or `secure: true`); some servers build the URL from what the
  * client sent (on `@hono/node-server` an absolute request target such as
  * `GET https://host/ HTTP/1.1` makes it `https:` over plain HTTP, for that client's own request).
+ * Headers are no better unless a proxy you run writes them: Next.js fills `X-Forwarded-For` in
+ * only when a request has none, so a client that reaches `next start` directly picks its own.
  *
  * @example
  * const { session, headers } = await loadSession(manager, request, { ip: server.requestIP(request)?.address });

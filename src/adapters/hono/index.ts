@@ -15,7 +15,14 @@
  */
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
 import type { Session, SessionManager } from '../../core/index.js';
-import { isSessionError, loadSession, sessionErrorResponse, withSession, type FetchSessionOptions } from '../fetch/index.js';
+import {
+  isSessionError,
+  loadSession,
+  sessionErrorResponse,
+  withSession,
+  type FetchSessionOptions,
+  type LoadedSession,
+} from '../fetch/index.js';
 
 /**
  * The context variables `session()` sets, to type an app's `Variables` with:
@@ -67,13 +74,15 @@ export interface HonoSessionOptions extends Omit<FetchSessionOptions, 'ip' | 'se
  * A tessera error from a route reaches the app's `onError` first (Hono's own logs it with
  * `console.error`; the `onError` exported here does not), then this middleware answers it as
  * `{error:{code,message}}` with its status, 503 with `Retry-After` when the store is down, in place
- * of whatever `onError` returned. Any other error keeps `onError`'s answer, without the session
- * cookie. After an error the response carries no new token, only the clearing of a dead one.
+ * of whatever `onError` returned, with no new token (the request failed), only the clearing of a
+ * dead one. Any other error keeps `onError`'s answer, without a session cookie. The cookie is
+ * added to the response a route returns: a write still running after that (a streamed body, a
+ * promise not awaited) changes the store, but its cookie comes too late to be sent.
  */
 export function session(manager: SessionManager, options: HonoSessionOptions = {}): MiddlewareHandler<SessionEnv> {
   const { ip, secure, ...rest } = options;
   return async (c, next) => {
-    let loaded: Awaited<ReturnType<typeof loadSession>>;
+    let loaded: LoadedSession;
     try {
       const resolvedSecure = typeof secure === 'function' ? secure(c) : secure;
       loaded = await loadSession(manager, c.req.raw, { ...rest, ip: ip?.(c) ?? null, secure: resolvedSecure });
