@@ -2,6 +2,9 @@
 // keys and values, increment only its number fields. Type-checked by `npm run typecheck`; nothing
 // here runs.
 import { expectTypeOf } from 'expect-type';
+import { Hono } from 'hono';
+import { loadSession } from '../../src/adapters/fetch/index.js';
+import { session as honoSession } from '../../src/adapters/hono/index.js';
 import { type CounterKey, type Session, SessionManager } from '../../src/core/index.js';
 import { MemoryStore } from '../../src/stores/memory/index.js';
 
@@ -58,3 +61,17 @@ const plain = await new SessionManager({ store: new MemoryStore() }).load({ secu
 plain.set('anything', { nested: [1, 'two', null] });
 expectTypeOf(plain.increment('counter')).toEqualTypeOf<Promise<number>>();
 expectTypeOf<CounterKey<Record<string, unknown>>>().toEqualTypeOf<string>();
+
+// The adapters that take the type from the manager: Hono and the Fetch API.
+const honoApp = new Hono().use(honoSession(shop));
+honoApp.get('/', (c) => {
+  expectTypeOf(c.var.session).toEqualTypeOf<Session<Shop>>();
+  expectTypeOf(c.get('session').get('views')).toEqualTypeOf<number | undefined>();
+  // @ts-expect-error: increment is for number fields only
+  c.var.session.increment('cart');
+  return c.json({});
+});
+const loaded = await loadSession(shop, new Request('http://localhost/'));
+expectTypeOf(loaded.session).toEqualTypeOf<Session<Shop>>();
+// @ts-expect-error: a key the data type does not have
+loaded.session.get('basket');

@@ -19,7 +19,14 @@
  *
  * @module tessera-session/adapters/fetch
  */
-import { errorResponse, sessionCookieHeaders, type Session, type SessionManager, type TesseraError } from '../../core/index.js';
+import {
+  errorResponse,
+  sessionCookieHeaders,
+  type DefaultSessionData,
+  type Session,
+  type SessionManager,
+  type TesseraError,
+} from '../../core/index.js';
 import { trustedEntry, trustedHops } from '../../core/forwarded.js';
 
 /** How `loadSession` reads a request. */
@@ -48,10 +55,10 @@ export interface FetchSessionOptions {
   secure?: boolean | undefined;
 }
 
-/** A request's session and the headers its response must carry. */
-export interface LoadedSession {
+/** A request's session (`T`: its data type, the manager's) and the headers its response must carry. */
+export interface LoadedSession<T extends object = DefaultSessionData> {
   /** The request's session. */
-  session: Session;
+  session: Session<T>;
   /**
    * The session's `Set-Cookie` (at most one, the latest) and `Cache-Control: no-store` once the
    * session cookie is set or cleared; empty until then. Live: it follows the session's writes, so
@@ -73,7 +80,11 @@ function setSessionCookie(target: Headers, values: readonly string[]): void {
  * when the store is down: answer it with `sessionErrorResponse`), and `InvalidOptionError` when
  * `trustProxy` is neither a boolean nor a whole number.
  */
-export async function loadSession(manager: SessionManager, request: Request, options: FetchSessionOptions = {}): Promise<LoadedSession> {
+export async function loadSession<T extends object = DefaultSessionData>(
+  manager: SessionManager<T>,
+  request: Request,
+  options: FetchSessionOptions = {},
+): Promise<LoadedSession<T>> {
   const hops = trustedHops(options.trustProxy ?? false);
   const header = (name: string): string[] => {
     const value = request.headers.get(name);

@@ -14,7 +14,7 @@
  * @module tessera-session/adapters/hono
  */
 import type { Context, ErrorHandler, MiddlewareHandler } from 'hono';
-import type { Session, SessionManager } from '../../core/index.js';
+import type { DefaultSessionData, Session, SessionManager } from '../../core/index.js';
 import {
   isSessionError,
   loadSession,
@@ -35,15 +35,15 @@ import {
  *   interface ContextVariableMap extends SessionVariables {}
  * }
  */
-export interface SessionVariables {
+export interface SessionVariables<T extends object = DefaultSessionData> {
   /** The request's tessera session. */
-  session: Session;
+  session: Session<T>;
 }
 
 /** The Hono `Env` of the middleware `session()` gives: the routes after it see `SessionVariables`. */
-export interface SessionEnv {
+export interface SessionEnv<T extends object = DefaultSessionData> {
   /** What `c.get()` and `c.var` hold. */
-  Variables: SessionVariables;
+  Variables: SessionVariables<T>;
 }
 
 /** The options of `session()`. */
@@ -79,10 +79,13 @@ export interface HonoSessionOptions extends Omit<FetchSessionOptions, 'ip' | 'se
  * added to the response a route returns: a write still running after that (a streamed body, a
  * promise not awaited) changes the store, but its cookie comes too late to be sent.
  */
-export function session(manager: SessionManager, options: HonoSessionOptions = {}): MiddlewareHandler<SessionEnv> {
+export function session<T extends object = DefaultSessionData>(
+  manager: SessionManager<T>,
+  options: HonoSessionOptions = {},
+): MiddlewareHandler<SessionEnv<T>> {
   const { ip, secure, ...rest } = options;
   return async (c, next) => {
-    let loaded: LoadedSession;
+    let loaded: LoadedSession<T>;
     try {
       const resolvedSecure = typeof secure === 'function' ? secure(c) : secure;
       loaded = await loadSession(manager, c.req.raw, { ...rest, ip: ip?.(c) ?? null, secure: resolvedSecure });
