@@ -9,6 +9,7 @@
 export { SessionManager, type SessionRequest, type ListOptions, type SessionListPage, type SessionQueryOptions } from './manager.js';
 export { Session, type LoginOptions } from './session.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
+export type { AdoptedSession, SessionAdopter } from './adopt.js';
 export type { StoreOperation } from './reporting-store.js';
 export type { CacheStats } from './cache.js';
 export { cachedStore } from './cache-registry.js';
