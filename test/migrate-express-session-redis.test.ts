@@ -102,8 +102,9 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
   });
 
   it('keeps the legacy lifetime: a session ending in 10 minutes gives a tessera session that ends no later', async () => {
-    const clock = new ManualClock(Date.now());
     const { cookie } = await legacyLogin(legacy, 'dave', 1);
+    // Tessera sees the cookie after the login: the legacy session then has at most 10 minutes left.
+    const clock = new ManualClock(Date.now());
     const { app } = await tessera({ clock });
     const adopted = await send(`${app.url}/whoami`, { cookie });
     assert.equal(adopted.body.subject, 'dave');
