@@ -10,7 +10,9 @@ import { adoptExpressSessions, connectRedisSource, signCookie, type LegacyRedisC
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { faultyStore } from '../src/testing/index.js';
 import { LEGACY_MAX_AGE_MS, cookieOf, legacyLogin, send, startLegacyApp, startTesseraApp, type Running } from './support/legacy-apps.js';
-import { deleteByPrefix, localSkip, rawClient, type RawClient } from './support/redis-local.js';
+import { loadConfig } from '../demo/config.js';
+import { startDemoServer } from './support/demo-server.js';
+import { deleteByPrefix, localSkip, localUrl, rawClient, type RawClient } from './support/redis-local.js';
 
 const skip = await localSkip('the express-session migration tests on Redis');
 const OLD_SECRET = 'the old secret';
@@ -223,6 +225,37 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
     assert.equal(await client.exists(prefix + id), 0);
   });
 
+  it('the demo, started with TESSERA_LEGACY_* settings, shows the same user and counter', async () => {
+    const { cookie, id } = await legacyLogin(legacy, 'judy', 2);
+    const demo = await startDemoServer({
+      env: {
+        TESSERA_STORE: 'memory:',
+        TESSERA_LEGACY_STORE: localUrl,
+        TESSERA_LEGACY_PREFIX: prefix,
+        TESSERA_LEGACY_SECRETS: `the new secret,${OLD_SECRET}`,
+      },
+    });
+    try {
+      const answer = await send(`${demo.url}/api/session`, { cookie });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const shown = answer.body.session as { username: string; data: Record<string, unknown> };
+      assert.equal(shown.username, 'judy');
+      assert.deepEqual(shown.data, { views: 2 });
+      assert.ok(answer.setCookies.includes(CLEARED));
+      assert.equal(await client.exists(prefix + id), 0);
+      const tesseraCookie = cookieOf(answer.setCookies, 'tessera') as string;
+      assert.equal(
+        ((await send(`${demo.url}/api/session`, { cookie: tesseraCookie })).body.session as { username: string }).username,
+        'judy',
+      );
+      const forged = await send(`${demo.url}/api/session`, { cookie: `connect.sid=${signCookie(id, 'not the secret')}` });
+      assert.equal(forged.status, 401);
+      assert.match(demo.output, /tessera demo legacy sessions: redis:\/\/.*prefix tessera-test-legacy-/);
+    } finally {
+      await demo.dispose();
+    }
+  });
+
   it('keeps the record and the cookie when told to', async () => {
     const { cookie, id } = await legacyLogin(legacy, 'ivan', 1);
     const adopt = adoptExpressSessions({
@@ -241,5 +274,40 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
     assert.equal(await client.exists(prefix + id), 1);
     // express-session still serves it.
     assert.deepEqual((await send(`${legacy.url}/views`, { cookie })).body, { views: 2 });
+  });
+});
+
+describe("the demo's TESSERA_LEGACY_* settings", () => {
+  const base = { TESSERA_LEGACY_STORE: 'redis://127.0.0.1:6379', TESSERA_LEGACY_SECRETS: 'a,b' };
+
+  it('reads nothing without TESSERA_LEGACY_STORE, and takes the defaults with it', () => {
+    assert.equal(loadConfig({}).legacy, null);
+    assert.deepEqual(loadConfig(base).legacy, {
+      store: 'redis://127.0.0.1:6379',
+      kind: 'redis',
+      prefix: 'sess:',
+      table: 'session',
+      secrets: ['a', 'b'],
+      cookie: 'connect.sid',
+      subject: 'passport.user',
+    });
+    const pg = loadConfig({ ...base, TESSERA_LEGACY_STORE: 'postgres://127.0.0.1/test', TESSERA_LEGACY_TABLE: 'app.sessions' }).legacy;
+    assert.equal(pg?.kind, 'postgres');
+    assert.equal(pg?.table, 'app.sessions');
+  });
+
+  it('refuses bad combinations at start-up with a message naming the variable', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ TESSERA_LEGACY_SECRETS: 'a' }, /^TESSERA_LEGACY_SECRETS is set but TESSERA_LEGACY_STORE is not/],
+      [{ TESSERA_LEGACY_STORE: 'redis://127.0.0.1:6379' }, /^TESSERA_LEGACY_SECRETS is required/],
+      [{ ...base, TESSERA_LEGACY_STORE: 'sqlite:./x.db' }, /^TESSERA_LEGACY_STORE must be a redis:\/\/… or postgres:\/\/… URL/],
+      [{ ...base, TESSERA_LEGACY_TABLE: 'session' }, /^TESSERA_LEGACY_TABLE is for a PostgreSQL/],
+      [{ ...base, TESSERA_LEGACY_STORE: 'postgres://h/db', TESSERA_LEGACY_PREFIX: 'x:' }, /^TESSERA_LEGACY_PREFIX is for a Redis/],
+      [{ ...base, TESSERA_LEGACY_SECRETS: 'a,,b' }, /^TESSERA_LEGACY_SECRETS has an empty secret/],
+      [{ ...base, TESSERA_LEGACY_COOKIE: 'a b' }, /^TESSERA_LEGACY_COOKIE is no cookie name/],
+      [{ ...base, TESSERA_LEGACY_SUBJECT: 'passport..user' }, /^TESSERA_LEGACY_SUBJECT must be a dotted field path/],
+      [{ ...base, TESSERA_LEGACY_STORE: 'postgres://h/db', TESSERA_LEGACY_TABLE: 'a;drop' }, /^TESSERA_LEGACY_TABLE must be a table name/],
+    ];
+    for (const [env, message] of cases) assert.throws(() => loadConfig(env), { name: 'ConfigError', message });
   });
 });
