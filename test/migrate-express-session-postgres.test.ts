@@ -11,6 +11,7 @@ import { adoptExpressSessions, connectPgSimpleSource, signCookie, type LegacyPgP
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { faultyStore } from '../src/testing/index.js';
 import { LEGACY_MAX_AGE_MS, cookieOf, legacyLogin, send, startLegacyApp, startTesseraApp, type Running } from './support/legacy-apps.js';
+import { startDemoServer } from './support/demo-server.js';
 import { databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
 
 const { url, skip } = await databaseOrSkip();
@@ -211,6 +212,29 @@ describe('migrating from express-session + connect-pg-simple', { skip }, () => {
     outage = false;
     assert.equal((await send(`${app.url}/whoami`, { cookie })).body.subject, 'grace');
     await down.end();
+  });
+
+  it('the demo, started with TESSERA_LEGACY_* settings, shows the same user and counter', async () => {
+    const { cookie, id } = await legacyLogin(legacy, 'judy', 2);
+    const demo = await startDemoServer({
+      env: {
+        TESSERA_STORE: 'memory:',
+        TESSERA_LEGACY_STORE: url as string,
+        TESSERA_LEGACY_TABLE: `${schema}.${table}`,
+        TESSERA_LEGACY_SECRETS: `the new secret,${OLD_SECRET}`,
+      },
+    });
+    try {
+      const answer = await send(`${demo.url}/api/session`, { cookie });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const shown = answer.body.session as { username: string; data: Record<string, unknown> };
+      assert.equal(shown.username, 'judy');
+      assert.deepEqual(shown.data, { views: 2 });
+      assert.ok(answer.setCookies.includes(CLEARED));
+      assert.equal(await rows(id), 0);
+    } finally {
+      await demo.dispose();
+    }
   });
 
   it('gives the legacy row back when the tessera store is down, with its expiry', async () => {
