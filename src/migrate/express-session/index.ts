@@ -29,6 +29,7 @@ export {
   type ConnectPgSimpleSourceOptions,
   type ConnectRedisSourceOptions,
   type LegacyPgPool,
+  type LegacyPgResult,
   type LegacyRecord,
   type LegacyRedisClient,
   type LegacySessionSource,

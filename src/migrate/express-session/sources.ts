@@ -82,7 +82,13 @@ export function connectRedisSource(options: ConnectRedisSourceOptions): LegacySe
 /** The slice of a `pg` Pool (or Client) that the PostgreSQL source calls. */
 export interface LegacyPgPool {
   /** Runs one parameterised statement. */
-  query(text: string, values: unknown[]): Promise<{ rows: Array<Record<string, unknown>> }>;
+  query(text: string, values: unknown[]): Promise<LegacyPgResult>;
+}
+
+/** What `LegacyPgPool.query` answers, of which the source reads the rows. */
+export interface LegacyPgResult {
+  /** The rows, each by column name. */
+  rows: Array<Record<string, unknown>>;
 }
 
 /** The options of `connectPgSimpleSource`. */
