@@ -30,7 +30,14 @@ export async function openLegacy(config: LegacyConfig): Promise<OpenedLegacy> {
       client.on('error', () => {});
       client.connect().catch(() => {});
       source = connectRedisSource({ client, prefix: config.prefix });
-      close = () => client.close().then(() => undefined);
+      // A client that never connected has nothing to close.
+      close = () =>
+        client.isOpen
+          ? client.close().then(
+              () => undefined,
+              () => undefined,
+            )
+          : Promise.resolve();
     } else {
       const { default: pg } = await import('pg');
       const pool = new pg.Pool({ connectionString: config.store, connectionTimeoutMillis: 2000 });

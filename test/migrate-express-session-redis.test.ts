@@ -256,6 +256,21 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
     }
   });
 
+  it('the demo answers 503 while its legacy Redis is unreachable, and stops cleanly', async () => {
+    const demo = await startDemoServer({
+      env: { TESSERA_STORE: 'memory:', TESSERA_LEGACY_STORE: 'redis://127.0.0.1:1', TESSERA_LEGACY_SECRETS: OLD_SECRET },
+    });
+    try {
+      const answer = await send(`${demo.url}/api/session`, { cookie: `connect.sid=${signCookie('some-session-id', OLD_SECRET)}` });
+      assert.equal(answer.status, 503);
+      assert.equal((answer.body.error as { code: string }).code, 'STORE_UNAVAILABLE');
+      assert.equal((await send(`${demo.url}/api/session`)).status, 401, 'requests without the legacy cookie go on');
+    } finally {
+      assert.deepEqual(await demo.stop(), { code: 0, signal: null });
+      await demo.dispose();
+    }
+  });
+
   it('keeps the record and the cookie when told to', async () => {
     const { cookie, id } = await legacyLogin(legacy, 'ivan', 1);
     const adopt = adoptExpressSessions({
