@@ -1,5 +1,6 @@
 import { readBearer, readCookies } from './cookie.js';
 import type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
+import { adoptOr } from './adopt.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
@@ -165,7 +166,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
     const context = new RequestContext(this, this.#events, device, cookie, setCookie, idempotencyKey(request.idempotencyKey));
     // With several values the browser's real cookie may be among them: clearing would delete it.
     const clears = values.length === 1;
-    if (candidates.length === 0) return emptySession(context, values.length > 0 && clears);
+    if (candidates.length === 0) return adoptOr(request, context, viaBearer, () => emptySession(context, values.length > 0 && clears));
     const now = clock.now();
     const tried: Array<{ id: string; secretHash: string }> = [];
     for (const { value, token } of candidates) {

@@ -32,6 +32,7 @@ const OPTION_NAMES = Object.keys({
   onListenerError: true,
   onStoreError: true,
   cache: true,
+  adopt: true,
 } satisfies Record<keyof SessionManagerOptions, true>);
 
 const COOKIE_OPTION_NAMES = Object.keys({ name: true, secure: true, sameSite: true } satisfies Record<keyof CookieOptions, true>);

@@ -52,8 +52,8 @@ export interface Replacement {
 
 type PlannedFields = Pick<NewRecordFields, 'idleTimeout' | 'absoluteExpiresAt' | 'displayName' | 'authenticatedAt'>;
 
-/** What a login and a rotation differ in. */
-interface Plan {
+/** What a login and a rotation (and an adoption, see adopt.ts) differ in. */
+export interface Plan {
   readonly subject: string | null;
   /** The new record's fields that follow from the session replaced (read again after a conflict; null: none stored). */
   fields(current: SessionRecord | null, now: number): PlannedFields;
@@ -107,7 +107,8 @@ export function replaceForRotation(ctx: SessionContext, current: SessionRecord, 
   return replace(ctx, current, data, { subject: current.subject, fields, data: (_, stored) => stored, whenEnded: 'stop' });
 }
 
-async function replace(
+/** Stores a new record under a new token in place of `current` (null: none), as `plan` says; null when `plan` stops. */
+export async function replace(
   ctx: SessionContext,
   current: SessionRecord | null,
   data: Map<string, JsonValue>,
