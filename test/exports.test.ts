@@ -25,6 +25,12 @@ const expected: Record<string, string[]> = {
   'tessera-session/stores/postgres': ['PostgresStore'],
   'tessera-session/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera-session/adapters/express': ['session', 'errorHandler', 'requireAuth'],
+  'tessera-session/adapters/fastify': ['session', 'requireAuth', 'errorHandler'],
+  'tessera-session/adapters/hono': ['session', 'onError'],
+  'tessera-session/adapters/koa': ['session'],
+  'tessera-session/adapters/fetch': ['loadSession', 'withSession', 'sessionErrorResponse', 'isSessionError'],
+  'tessera-session/adapters/express-session-compat': ['session'],
+  'tessera-session/migrate/express-session': ['adoptExpressSessions', 'connectRedisSource', 'connectPgSimpleSource', 'signCookie', 'unsignCookie'],
   'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',
@@ -37,7 +43,7 @@ const expected: Record<string, string[]> = {
     'StoreUnavailableError',
   ],
   'tessera-session/admin': ['createAdminHandler', 'staticConsole'],
-  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie'],
+  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie', 'runAdapterConformance'],
 };
 
 /**
