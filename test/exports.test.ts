@@ -30,7 +30,13 @@ const expected: Record<string, string[]> = {
   'tessera-session/adapters/koa': ['session'],
   'tessera-session/adapters/fetch': ['loadSession', 'withSession', 'sessionErrorResponse', 'isSessionError'],
   'tessera-session/adapters/express-session-compat': ['session'],
-  'tessera-session/migrate/express-session': ['adoptExpressSessions', 'connectRedisSource', 'connectPgSimpleSource', 'signCookie', 'unsignCookie'],
+  'tessera-session/migrate/express-session': [
+    'adoptExpressSessions',
+    'connectRedisSource',
+    'connectPgSimpleSource',
+    'signCookie',
+    'unsignCookie',
+  ],
   'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',
@@ -43,7 +49,15 @@ const expected: Record<string, string[]> = {
     'StoreUnavailableError',
   ],
   'tessera-session/admin': ['createAdminHandler', 'staticConsole'],
-  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie', 'runAdapterConformance'],
+  'tessera-session/testing': [
+    'runStoreConformance',
+    'countingStore',
+    'faultyStore',
+    'opaqueTestCodec',
+    'ManualClock',
+    'loginCookie',
+    'runAdapterConformance',
+  ],
 };
 
 /**
