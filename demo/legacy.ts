@@ -28,7 +28,10 @@ export async function openLegacy(config: LegacyConfig): Promise<OpenedLegacy> {
       // Without the offline queue a command fails at once while Redis is down: a 503, not a hung request.
       const client = createClient({ url: config.store, disableOfflineQueue: true });
       client.on('error', () => {});
-      client.connect().catch(() => {});
+      const connecting = client.connect().catch(() => {});
+      // Serve once the legacy Redis answers, or after 3 s without it (until it does, the requests
+      // it would answer get 503): a request right after start-up would otherwise find no connection.
+      await Promise.race([connecting, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
       source = connectRedisSource({ client, prefix: config.prefix });
       // A client that never connected has nothing to close.
       close = () =>
