@@ -169,20 +169,21 @@ export class OptionWarnings {
   /** `where` names the setting, for the message: `idleTimeout`, or a session's own. */
   idleTimeout(seconds: number, absoluteTimeout: number, where: string): void {
     if (seconds > LONG_IDLE_TIMEOUT) {
-      this.#warn(
+      this.warn(
         'TESSERA_IDLE_TIMEOUT_LONG',
         `${where} is ${seconds} seconds (${Math.round(seconds / 86_400)} days), over 30 days: timeouts are in seconds, not milliseconds, and a session is rarely meant to survive that long unused`,
       );
     }
     if (seconds > absoluteTimeout) {
-      this.#warn(
+      this.warn(
         'TESSERA_IDLE_TIMEOUT_OVER_ABSOLUTE',
         `${where} (${seconds} s) is longer than absoluteTimeout (${absoluteTimeout} s), which then always ends the session first; raise absoluteTimeout too, or lower the idle timeout`,
       );
     }
   }
 
-  #warn(code: string, message: string): void {
+  /** Emits `message` as a `TesseraWarning` with `code`, unless one with that code was emitted already. */
+  warn(code: string, message: string): void {
     if (this.#emitted.has(code)) return;
     this.#emitted.add(code);
     process.emitWarning(message, { type: 'TesseraWarning', code });
