@@ -189,3 +189,10 @@ export class OptionWarnings {
     process.emitWarning(message, { type: 'TesseraWarning', code });
   }
 }
+
+/** A timeout given in ms (express-session's `cookie.maxAge`) as whole seconds, rounded up: positive, as a tessera session always ends. */
+export function timeoutFromMs(name: string, ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
+    throw new InvalidOptionError(`${name} must be a positive number of ms (a tessera session always ends), not ${String(ms)}`);
+  return Math.ceil(ms / 1000);
+}

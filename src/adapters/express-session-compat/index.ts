@@ -2,11 +2,10 @@
  * express-session's API over tessera, for apps written `req.session.cart = items`: `req.session`
  * is a copy of the session's data with express-session's members (`CompatSession`). A save sends
  * a change set: requests that change different keys keep both (of one key, the last save wins),
- * and none revives a session ended meanwhile. Nothing patches `res.end`, so the end-of-request
- * save runs at the response's `finish` (errors to `next(error)`, as in express-session): only a
- * request the browser sends at once (a redirect) can beat it, so `await req.session.save()` before
- * redirecting. A new session's cookie needs it stored before the headers: `save()` it (as passport's
- * `req.login` does) or set `saveUninitialized`; else its changes are dropped at `finish`, with a warning.
+ * and none revives a session ended meanwhile. Nothing patches `res.end`: the end-of-request save
+ * runs at `finish` (errors to `next(error)`), which only a redirect can beat, so save before one
+ * (`await req.session.save()`), and before answering a new session (as passport's `req.login`
+ * does), whose cookie needs it stored, unless `saveUninitialized` did; else a warning drops it.
  *
  * @example
  * app.use(session(manager)); // then, in a handler: req.session.cart = items; await req.session.save();
@@ -14,8 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidOptionError, SessionEndedError, type CookieAttributes, type Session, type SessionManager } from '../../core/index.js';
-import { jsonSnapshot, snapshotChanges } from '../../core/data-copy.js';
-import { OptionWarnings } from '../../core/option-checks.js';
+import { jsonSnapshot, snapshotChanges, writeChanges } from '../../core/data-copy.js';
+import { OptionWarnings, timeoutFromMs } from '../../core/option-checks.js';
 import { clientIp, isSecureRequest, toSessionRequest } from '../node/index.js';
 
 /** A callback in express-session's style: called with the error, or with nothing. */
@@ -54,8 +53,7 @@ export interface CompatSession {
 /** The options of `session()`; the cookie and the timeouts are the manager's. */
 export interface CompatOptions {
   /**
-   * Store an empty session, before the handlers run, for each request that has none: a handler
-   * can then write to `req.session` and answer at once, its cookie already set.
+   * Store an empty session before the handlers run for each request without one: a handler can then answer at once, its cookie set.
    * @default false
    */
   saveUninitialized?: boolean;
@@ -64,8 +62,10 @@ export interface CompatOptions {
 const UNSAVED = 'a new req.session changed without save() is dropped: await req.session.save() before answering';
 type CompatRequest = IncomingMessage & { session?: unknown; ip?: string; secure?: boolean };
 
-function settle(callback: CompatCallback | undefined, operation: () => Promise<unknown>): Promise<void> {
-  return operation().then(() => callback?.(), callback);
+/** express-session's methods: each calls its callback with the operation's error or nothing, or else returns its promise. */
+function callbackMethods(operations: Record<string, () => Promise<unknown>>): PropertyDescriptorMap {
+  const method = (operation: () => Promise<unknown>) => (callback?: CompatCallback) => operation().then(() => callback?.(), callback);
+  return Object.fromEntries(Object.entries(operations).map(([name, operation]) => [name, { value: method(operation) }]));
 }
 
 /** What `session()` returns: a middleware for Express or connect. */
@@ -78,8 +78,7 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
     throw new InvalidOptionError("session() takes { saveUninitialized?: boolean }: the cookie and timeouts are the manager's");
   const { clock, idleTimeout, cookie } = manager.options;
   const warnings = new OptionWarnings();
-  return (incoming, res, next) => {
-    const req = incoming as CompatRequest;
+  return (req: CompatRequest, res, next) => {
     if (req.session != null) return next(new InvalidOptionError('req.session is already set: mount one session middleware'));
     const request = toSessionRequest(req, res, { ip: req.ip ?? clientIp(req), secure: req.secure ?? isSecureRequest(req) });
     let tessera!: Session;
@@ -92,11 +91,8 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
       Object.defineProperties(bag, {
         id: { get: () => tessera.id ?? undefined },
         cookie: { enumerable: true, value: cookieView },
-        regenerate: { value: (callback?: CompatCallback) => settle(callback, () => tessera.logout().then(() => open(tessera))) },
-        destroy: { value: (callback?: CompatCallback) => settle(callback, destroy) },
-        reload: { value: (callback?: CompatCallback) => settle(callback, reload) },
-        save: { value: (callback?: CompatCallback) => settle(callback, () => persist(false)) },
         touch: { value: touch },
+        ...callbackMethods({ regenerate: () => tessera.logout().then(() => open(tessera)), destroy, reload, save: () => persist(false) }),
       });
       // A stored field named like a method is skipped, as express-session does.
       for (const [key, value] of Object.entries(loaded.data())) if (!(key in bag)) bag[key] = value;
@@ -118,21 +114,17 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
       await open(reloaded);
     };
     const persist = async (atFinish: boolean): Promise<void> => {
-      const current = jsonSnapshot(bag, ['cookie']);
-      const { set, removed } = snapshotChanges(saved, current);
-      if (set.size + removed.length === 0 && (idle === null || !tessera.isStored)) return;
+      const changes = snapshotChanges(saved, bag, ['cookie']);
+      if (changes.set.size + changes.removed.length === 0 && (idle === null || !tessera.isStored)) return;
       if (atFinish && !tessera.isStored) return warnings.warn('TESSERA_COMPAT_UNSAVED', UNSAVED);
-      const writes = [...[...set].map(([key, value]) => tessera.set(key, value)), ...removed.map((key) => tessera.delete(key))];
-      if (idle !== null) writes.push(tessera.setIdleTimeout(idle));
-      [saved, idle] = [current, null];
-      await Promise.all(writes);
+      const writing = writeChanges(tessera, changes, idle);
+      [saved, idle] = [changes.snapshot, null];
+      await writing;
     };
     const originalMaxAge = (): number => (idle ?? tessera.info?.idleTimeout ?? idleTimeout) * 1000;
     const maxAge = (): number => (idle === null && tessera.info ? tessera.info.expiresAt - clock.now() : originalMaxAge());
     const setMaxAge = (ms: unknown): void => {
-      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
-        throw new InvalidOptionError(`cookie.maxAge must be a positive number of ms (a tessera session always ends), not ${String(ms)}`);
-      idle = Math.ceil(ms / 1000);
+      idle = timeoutFromMs('cookie.maxAge', ms);
     };
     const secure = cookie.secure === 'auto' ? request.secure : cookie.secure;
     const cookieView = Object.defineProperties({ httpOnly: true, path: '/', secure, sameSite: cookie.sameSite } as CompatCookie, {
