@@ -41,12 +41,12 @@ describe('a copy of session data', () => {
 
   it('writes a change set and a new idle timeout to the session', async () => {
     const manager = new SessionManager({ store: new MemoryStore(), clock: new ManualClock(), cleanupInterval: false });
-    const session = await manager.load({});
+    const session = await manager.load({ secure: false });
     await session.set('keep', 1);
     await session.set('drop', 2);
     await writeChanges(session, { set: new Map([['keep', 3]]), removed: ['drop'], snapshot: new Map() }, 120);
     const token = session.issuedToken as string;
-    const reloaded = await manager.load({ cookie: `${manager.cookieName(false)}=${token}` });
+    const reloaded = await manager.load({ secure: false, cookie: `${manager.cookieName(false)}=${token}` });
     assert.deepEqual({ ...reloaded.data() }, { keep: 3 });
     assert.equal(reloaded.info?.idleTimeout, 120);
   });
