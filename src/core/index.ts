@@ -24,6 +24,8 @@ export {
   createSessionCookie,
   createBlankSessionCookie,
   sessionCookieHeaders,
+  isBlankCookie,
+  setCookiesAfterError,
   type SessionCookieOptions,
   type SessionCookieHeaders,
 } from './session-cookie.js';

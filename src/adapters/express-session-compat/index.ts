@@ -1,18 +1,11 @@
 /**
  * express-session's API over tessera, for apps written `req.session.cart = items`: `req.session`
- * is a copy of the session's data with express-session's `regenerate`, `destroy`, `reload`,
- * `save`, `touch`, `id` and `cookie`. A save sends a change set (the keys whose JSON changed, the
- * keys removed): requests that change different keys keep both (of one key, the last save wins),
- * and none revives a session ended meanwhile.
- *
- * Without patching `res.end`, there is no hook before the headers go out: the end-of-request save
- * runs at the response's `finish` (errors to `next(error)`, as in express-session), or wherever
- * the app awaits `save()`. A stored session's cookie stays as it is, so only a request the browser
- * sends at once (a redirect) can beat that save: `await req.session.save()` before redirecting,
- * as express-session advises. A new session's cookie needs the session stored before the headers:
- * `await req.session.save()` (as passport's `req.login` does), or `saveUninitialized: true`, which
- * stores an empty session for every request without one before the handlers run. A new session
- * first changed at `finish` is dropped with a warning: its cookie can no longer be sent.
+ * is a copy of the session's data with express-session's members (`CompatSession`). A save sends
+ * a change set: requests that change different keys keep both (of one key, the last save wins),
+ * and none revives a session ended meanwhile. Nothing patches `res.end`: the end-of-request save
+ * runs at `finish` (errors to `next(error)`), which only a redirect can beat, so save before one
+ * (`await req.session.save()`), and before answering a new session (as passport's `req.login`
+ * does), whose cookie needs it stored, unless `saveUninitialized` did; else a warning drops it.
  *
  * @example
  * app.use(session(manager)); // then, in a handler: req.session.cart = items; await req.session.save();
@@ -20,6 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidOptionError, SessionEndedError, type CookieAttributes, type Session, type SessionManager } from '../../core/index.js';
+import { jsonSnapshot, snapshotChanges, writeChanges } from '../../core/data-copy.js';
+import { OptionWarnings, timeoutFromMs } from '../../core/option-checks.js';
 import { clientIp, isSecureRequest, toSessionRequest } from '../node/index.js';
 
 /** A callback in express-session's style: called with the error, or with nothing. */
@@ -35,16 +30,13 @@ export interface CompatCookie extends Readonly<Pick<CookieAttributes, 'secure' |
   readonly expires: Date;
 }
 
-/**
- * `req.session`: the data as own properties, and express-session's members (of which only `cookie`
- * is enumerable). A method's error goes to its callback, or else rejects its promise.
- */
+/** `req.session`: the data as own properties, and express-session's members; a method's error goes to its callback, else rejects. */
 export interface CompatSession {
   /** A field of the session's data; what JSON makes of it is what is stored. */
   [key: string]: unknown;
   /** The session's public id (also `req.sessionID`); undefined until it is stored. */
   readonly id: string | undefined;
-  /** The cookie's attributes and lifetime. */
+  /** The cookie's attributes and lifetime; the one enumerable member, as in express-session. */
   readonly cookie: CompatCookie;
   /** Ends the session; `req.session` becomes a new, empty one, with a new token once stored. */
   regenerate(callback?: CompatCallback): Promise<void>;
@@ -61,8 +53,7 @@ export interface CompatSession {
 /** The options of `session()`; the cookie and the timeouts are the manager's. */
 export interface CompatOptions {
   /**
-   * Store an empty session, before the handlers run, for each request that has none: a handler
-   * can then write to `req.session` and answer at once, its cookie already set.
+   * Store an empty session before the handlers run for each request without one: a handler can then answer at once, its cookie set.
    * @default false
    */
   saveUninitialized?: boolean;
@@ -71,9 +62,10 @@ export interface CompatOptions {
 const UNSAVED = 'a new req.session changed without save() is dropped: await req.session.save() before answering';
 type CompatRequest = IncomingMessage & { session?: unknown; ip?: string; secure?: boolean };
 
-function settle(callback: CompatCallback | undefined, operation: () => Promise<unknown>): Promise<void> {
-  const done = operation().then(() => undefined);
-  return callback === undefined ? done : done.then(() => callback(), callback);
+/** express-session's methods: each calls its callback with the operation's error or nothing, or else returns its promise. */
+function callbackMethods(operations: Record<string, () => Promise<unknown>>): PropertyDescriptorMap {
+  const method = (operation: () => Promise<unknown>) => (callback?: CompatCallback) => operation().then(() => callback?.(), callback);
+  return Object.fromEntries(Object.entries(operations).map(([name, operation]) => [name, { value: method(operation) }]));
 }
 
 /** What `session()` returns: a middleware for Express or connect. */
@@ -85,33 +77,26 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
   if (typeof saveUninitialized !== 'boolean' || Object.keys(rest).length > 0)
     throw new InvalidOptionError("session() takes { saveUninitialized?: boolean }: the cookie and timeouts are the manager's");
   const { clock, idleTimeout, cookie } = manager.options;
-  let warned = false;
-  return (incoming, res, next) => {
-    const req = incoming as CompatRequest;
+  const warnings = new OptionWarnings();
+  return (req: CompatRequest, res, next) => {
     if (req.session != null) return next(new InvalidOptionError('req.session is already set: mount one session middleware'));
     const request = toSessionRequest(req, res, { ip: req.ip ?? clientIp(req), secure: req.secure ?? isSecureRequest(req) });
     let tessera!: Session;
     let bag!: CompatSession;
-    let saved = new Map<string, string>();
+    let saved!: Map<string, string>;
     let idle: number | null = null;
     const open = async (loaded: Session): Promise<void> => {
       if (saveUninitialized && !loaded.isStored && !loaded.superseded) await loaded.setIdleTimeout(idleTimeout);
-      [tessera, bag, saved, idle] = [loaded, {} as CompatSession, new Map(), null];
+      [tessera, bag, idle] = [loaded, {} as CompatSession, null];
       Object.defineProperties(bag, {
         id: { get: () => tessera.id ?? undefined },
         cookie: { enumerable: true, value: cookieView },
-        regenerate: { value: (callback?: CompatCallback) => settle(callback, () => tessera.logout().then(() => open(tessera))) },
-        destroy: { value: (callback?: CompatCallback) => settle(callback, destroy) },
-        reload: { value: (callback?: CompatCallback) => settle(callback, reload) },
-        save: { value: (callback?: CompatCallback) => settle(callback, () => persist(false)) },
         touch: { value: touch },
+        ...callbackMethods({ regenerate: () => tessera.logout().then(() => open(tessera)), destroy, reload, save: () => persist(false) }),
       });
-      for (const [key, value] of Object.entries(loaded.data())) {
-        if (key in bag) continue; // a stored field named like a method: express-session skips it too
-        bag[key] = value;
-        saved.set(key, JSON.stringify(value));
-      }
-      req.session = bag;
+      // A stored field named like a method is skipped, as express-session does.
+      for (const [key, value] of Object.entries(loaded.data())) if (!(key in bag)) bag[key] = value;
+      [saved, req.session] = [jsonSnapshot(bag, ['cookie']), bag];
     };
     const destroy = (): Promise<void> => {
       delete req.session;
@@ -123,40 +108,23 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
     }
     const reload = async (): Promise<void> => {
       const token = tessera.issuedToken; // a token issued in this request replaced the one it came with
-      const reloaded = await manager.load(
-        token === null ? request : { ...request, cookie: `${manager.cookieName(request.secure)}=${token}` },
-      );
+      const cookie = token === null ? request.cookie : `${manager.cookieName(request.secure)}=${token}`;
+      const reloaded = await manager.load({ ...request, cookie });
       if (!reloaded.isStored) throw new SessionEndedError('failed to load session: it is not in the store');
       await open(reloaded);
     };
     const persist = async (atFinish: boolean): Promise<void> => {
-      const current = new Map<string, string>();
-      for (const key of Object.keys(bag)) {
-        const json = key === 'cookie' ? undefined : JSON.stringify(bag[key]);
-        if (json !== undefined) current.set(key, json);
-      }
-      const changed = [...current].filter(([key, json]) => saved.get(key) !== json);
-      const removed = [...saved.keys()].filter((key) => !current.has(key));
-      if (changed.length + removed.length === 0 && (idle === null || !tessera.isStored)) return;
-      if (atFinish && !tessera.isStored) {
-        if (!warned) process.emitWarning(UNSAVED, { code: 'TESSERA_COMPAT_UNSAVED' });
-        warned = true;
-        return;
-      }
-      const writes = [...changed.map(([key, json]) => tessera.set(key, JSON.parse(json))), ...removed.map((key) => tessera.delete(key))];
-      if (idle !== null) writes.push(tessera.setIdleTimeout(idle));
-      [saved, idle] = [current, null];
-      await Promise.all(writes);
+      const changes = snapshotChanges(saved, bag, ['cookie']);
+      if (changes.set.size + changes.removed.length === 0 && (idle === null || !tessera.isStored)) return;
+      if (atFinish && !tessera.isStored) return warnings.warn('TESSERA_COMPAT_UNSAVED', UNSAVED);
+      const writing = writeChanges(tessera, changes, idle);
+      [saved, idle] = [changes.snapshot, null];
+      await writing;
     };
     const originalMaxAge = (): number => (idle ?? tessera.info?.idleTimeout ?? idleTimeout) * 1000;
-    const maxAge = (): number => {
-      const expiresAt = idle === null ? tessera.info?.expiresAt : undefined;
-      return expiresAt === undefined ? originalMaxAge() : expiresAt - clock.now();
-    };
+    const maxAge = (): number => (idle === null && tessera.info ? tessera.info.expiresAt - clock.now() : originalMaxAge());
     const setMaxAge = (ms: unknown): void => {
-      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
-        throw new InvalidOptionError(`cookie.maxAge must be a positive number of ms (a tessera session always ends), not ${String(ms)}`);
-      idle = Math.ceil(ms / 1000);
+      idle = timeoutFromMs('cookie.maxAge', ms);
     };
     const secure = cookie.secure === 'auto' ? request.secure : cookie.secure;
     const cookieView = Object.defineProperties({ httpOnly: true, path: '/', secure, sameSite: cookie.sameSite } as CompatCookie, {
@@ -171,13 +139,11 @@ export function session(manager: SessionManager, options: CompatOptions = {}): C
       // A session ended meanwhile (a logout elsewhere) keeps nothing: not an error of this request.
       persist(true).catch((error: unknown) => error instanceof SessionEndedError || next(error));
     };
-    manager
-      .load(request)
-      .then(open)
-      .then(() => {
-        Object.defineProperty(req, 'sessionID', { configurable: true, enumerable: true, get: () => tessera.id ?? undefined });
-        res.once('finish', finish).once('close', finish);
-        next();
-      }, next);
+    const opened = manager.load(request).then(open);
+    opened.then(() => {
+      Object.defineProperty(req, 'sessionID', { configurable: true, enumerable: true, get: () => tessera.id ?? undefined });
+      res.once('finish', finish).once('close', finish);
+      next();
+    }, next);
   };
 }

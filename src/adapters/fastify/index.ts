@@ -15,7 +15,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { InvalidOptionError, NoSessionError, errorResponse, sessionCookieHeaders } from '../../core/index.js';
+import { InvalidOptionError, NoSessionError, errorResponse, sessionCookieHeaders, setCookiesAfterError } from '../../core/index.js';
 import type { Session, SessionManager } from '../../core/index.js';
 
 declare module 'fastify' {
@@ -111,9 +111,8 @@ export function requireAuth(): preHandlerHookHandler {
  * A Fastify error handler that answers tessera's errors as `{error:{code,message}}` with their
  * status (503 with `Retry-After` when the store is down; 429 with its own cookie), never with a
  * stack trace, and throws every other error on to the next handler up, as Fastify chains them
- * (the app's, or Fastify's default that logs it): a bug, tessera's `INVALID_OPTION` too. A token
- * issued before the error (a login, a first write) is not sent; a cookie that clears the session
- * cookie is. An error answered before the body was read closes the connection, which the client
+ * (the app's, or Fastify's default that logs it): a bug, tessera's `INVALID_OPTION` too. The
+ * session cookie follows `setCookiesAfterError`. An error answered before the body was read closes the connection, which the client
  * could otherwise hold for as long as it keeps sending.
  *
  * @example
@@ -126,10 +125,11 @@ export function requireAuth(): preHandlerHookHandler {
 export function errorHandler(this: FastifyInstance, error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, headers, body } = errorResponse(error);
   if (body.error.code === 'INTERNAL' || reply.sent) throw error;
-  const { 'set-cookie': clearing, ...rest } = headers;
+  const { 'set-cookie': errorCookie, ...rest } = headers;
   const issued = sessionCookies.get(request);
-  if (clearing !== undefined) sessionCookies.set(request, clearing);
-  else if (issued !== undefined && !/^[^=]+=; Max-Age=0;/.test(issued)) sessionCookies.delete(request);
+  const kept = setCookiesAfterError(issued === undefined ? [] : [issued], errorCookie).at(-1);
+  if (kept === undefined) sessionCookies.delete(request);
+  else sessionCookies.set(request, kept);
   if (!request.raw.complete) rest.connection = 'close';
   return reply.code(status).headers(rest).send(body);
 }

@@ -19,14 +19,8 @@
  *
  * @module tessera-session/adapters/fetch
  */
-import {
-  errorResponse,
-  sessionCookieHeaders,
-  type DefaultSessionData,
-  type Session,
-  type SessionManager,
-  type TesseraError,
-} from '../../core/index.js';
+import { errorResponse, sessionCookieHeaders, setCookiesAfterError } from '../../core/index.js';
+import type { DefaultSessionData, Session, SessionManager, TesseraError } from '../../core/index.js';
 import { trustedEntry, trustedHops } from '../../core/forwarded.js';
 
 /** How `loadSession` reads a request. */
@@ -134,9 +128,7 @@ export function isSessionError(error: unknown): error is TesseraError {
 /**
  * A tessera error as a JSON `Response`: `{error:{code,message}}` with its status, 503 with
  * `Retry-After` when the store is down (never "no session"), 429 with `Retry-After`. Given the
- * request's session `headers`, it keeps a `Set-Cookie` that clears the session cookie (a stale
- * token, a logout before the error) and drops one that hands out a token, as the request failed.
- * Anything else (a bug, tessera's `INVALID_OPTION` and `INVALID_VALUE` too) is thrown again, for
+ * request's session `headers`, its cookies follow `setCookiesAfterError`. Anything else (a bug, tessera's `INVALID_OPTION` and `INVALID_VALUE` too) is thrown again, for
  * the framework's own error handling to log and answer.
  *
  * @example
@@ -145,8 +137,8 @@ export function isSessionError(error: unknown): error is TesseraError {
 export function sessionErrorResponse(error: unknown, headers?: Headers): Response {
   if (!isSessionError(error)) throw error;
   const { status, headers: errorHeaders, body } = errorResponse(error);
-  const response = new Response(JSON.stringify(body), { status, headers: errorHeaders });
-  const clearing = headers?.getSetCookie().filter((value) => /^[^=]*=; Max-Age=0;/.test(value));
-  if (clearing !== undefined && clearing.length > 0) setSessionCookie(response.headers, clearing);
+  const { 'set-cookie': errorCookie, ...rest } = errorHeaders;
+  const response = new Response(JSON.stringify(body), { status, headers: rest });
+  for (const value of setCookiesAfterError(headers?.getSetCookie() ?? [], errorCookie)) response.headers.append('set-cookie', value);
   return response;
 }
