@@ -18,6 +18,8 @@ const expected: Record<string, string[]> = {
     'createSessionCookie',
     'createBlankSessionCookie',
     'sessionCookieHeaders',
+    'isBlankCookie',
+    'setCookiesAfterError',
   ],
   'tessera-session/stores/memory': ['MemoryStore'],
   'tessera-session/stores/sqlite': ['SqliteStore'],

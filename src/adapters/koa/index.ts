@@ -17,6 +17,7 @@ import {
   InvalidOptionError,
   errorResponse,
   sessionCookieHeaders,
+  setCookiesAfterError,
   type Session,
   type SessionManager,
   type SessionRequest,
@@ -87,8 +88,10 @@ export function session(manager: SessionManager): Middleware {
       // such as INVALID_OPTION) is the app's to answer and to log.
       if (body.error.code === 'INTERNAL' || ctx.headerSent) throw error;
       const { 'set-cookie': setCookie, ...rest } = headers;
-      dropIssuedTokens(ctx, issued);
-      if (setCookie !== undefined) setSessionCookie(ctx, setCookie);
+      const cookies = setCookiesAfterError(setCookies(ctx), setCookie, (value) => issued.has(value.slice(0, value.indexOf('='))));
+      if (cookies.length === 0) ctx.remove('set-cookie');
+      else ctx.set('set-cookie', cookies);
+      if (setCookie !== undefined) ctx.set('cache-control', 'no-store');
       // Reading the rest of an unread body would hold the connection for as long as the client sends.
       if (!ctx.req.complete) ctx.set('connection', 'close');
       ctx.set(rest);
@@ -108,19 +111,4 @@ function setSessionCookie(ctx: Context, value: string): void {
   const headers = sessionCookieHeaders(setCookies(ctx), value);
   ctx.set('set-cookie', headers['set-cookie']);
   ctx.set('cache-control', headers['cache-control']);
-}
-
-/**
- * Removes a session cookie that hands out a token (a login or first write before the error): the
- * client is told the request failed, and that session is left to expire unused. A cookie that
- * clears the session cookie stays (a stale cookie, a logout before the error), or the browser
- * would keep sending a dead token; so do the app's own cookies.
- */
-function dropIssuedTokens(ctx: Context, names: ReadonlySet<string>): void {
-  const kept = setCookies(ctx).filter((value) => {
-    const name = value.slice(0, value.indexOf('='));
-    return !names.has(name) || value.startsWith(`${name}=; Max-Age=0;`);
-  });
-  if (kept.length === 0) ctx.remove('set-cookie');
-  else ctx.set('set-cookie', kept);
 }
