@@ -20,6 +20,7 @@
 //   BENCH_CONNECTIONS      autocannon connections, default 50
 //   BENCH_SESSIONS         live sessions per variant, default 1000
 //   BENCH_SCALE_SESSIONS   sessions for the memory / size / list / count figures, default 100000
+//   BENCH_SCALE            0: skip those figures and the cache heap (for a run that compares throughput only)
 //   BENCH_VARIANTS         comma-separated variant ids to run (default: all)
 //   BENCH_RESULTS          output file, default bench/results.md
 import { rmSync, writeFileSync } from 'node:fs';
@@ -103,8 +104,8 @@ async function main() {
   for (const v of active) await stopChild(v.child);
 
   // With every server stopped, so that the timings at scale have the machine to themselves.
-  const scale = await measureAtScale(redisConn, pgConn);
-  const cacheHeap = await measureCacheHeap();
+  const scale = cfg.atScale ? await measureAtScale(redisConn, pgConn) : {};
+  const cacheHeap = cfg.atScale ? await measureCacheHeap() : null;
 
   const report = buildReport({
     variants,

@@ -40,6 +40,22 @@ export interface DemoConfig {
   admins: ReadonlySet<string> | null;
   /** The in-process session cache (`TESSERA_CACHE=on`); null when off. Unset fields take the library's defaults. */
   cache: { maxEntries?: number; maxStaleness?: number } | null;
+  /** express-session's sessions to take over (`TESSERA_LEGACY_STORE` and friends); null when unset. */
+  legacy: LegacyConfig | null;
+}
+
+/** Where express-session kept its sessions and how it signed its cookie, for the migration. */
+export interface LegacyConfig {
+  /** `redis://…` (or `rediss://`) or `postgres://…` (or `postgresql://`). */
+  store: string;
+  kind: 'redis' | 'postgres';
+  /** connect-redis's key prefix (Redis only). */
+  prefix: string;
+  /** connect-pg-simple's table (PostgreSQL only), optionally `schema.table`. */
+  table: string;
+  secrets: string[];
+  cookie: string;
+  subject: string;
 }
 
 export const DEFAULT_PORT = 8080;
@@ -96,6 +112,7 @@ export function loadConfig(env: Env = process.env): DemoConfig {
 
   const admins = loadAdmins(env);
   const cache = loadCache(env);
+  const legacy = loadLegacy(env);
   const trustProxy = wholeNumber(env, 'TESSERA_TRUST_PROXY', 0, 10, 'a whole number of proxy hops') ?? 0;
   const limits = loadLimits(env, trustProxy);
 
@@ -116,7 +133,53 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     bruteForceAction,
     admins,
     cache,
+    legacy,
   };
+}
+
+const LEGACY_SETTINGS = [
+  'TESSERA_LEGACY_PREFIX',
+  'TESSERA_LEGACY_TABLE',
+  'TESSERA_LEGACY_SECRETS',
+  'TESSERA_LEGACY_COOKIE',
+  'TESSERA_LEGACY_SUBJECT',
+];
+
+/** `TESSERA_LEGACY_STORE` and the settings that go with it, which need it set. */
+function loadLegacy(env: Env): LegacyConfig | null {
+  const store = read(env, 'TESSERA_LEGACY_STORE');
+  if (store === null) {
+    const given = LEGACY_SETTINGS.find((name) => read(env, name) !== null);
+    if (given !== undefined)
+      throw new ConfigError(`${given} is set but TESSERA_LEGACY_STORE is not: set it to the express-session store's URL`);
+    return null;
+  }
+  const scheme = store.slice(0, Math.max(0, store.indexOf('://'))).toLowerCase();
+  const kind = scheme === 'redis' || scheme === 'rediss' ? 'redis' : scheme === 'postgres' || scheme === 'postgresql' ? 'postgres' : null;
+  if (kind === null) throw new ConfigError(`TESSERA_LEGACY_STORE must be a redis://… or postgres://… URL, got ${JSON.stringify(store)}`);
+  const prefix = read(env, 'TESSERA_LEGACY_PREFIX');
+  const table = read(env, 'TESSERA_LEGACY_TABLE');
+  if (kind === 'postgres' && prefix !== null)
+    throw new ConfigError('TESSERA_LEGACY_PREFIX is for a Redis TESSERA_LEGACY_STORE; PostgreSQL takes TESSERA_LEGACY_TABLE');
+  if (kind === 'redis' && table !== null)
+    throw new ConfigError('TESSERA_LEGACY_TABLE is for a PostgreSQL TESSERA_LEGACY_STORE; Redis takes TESSERA_LEGACY_PREFIX');
+  if (table !== null && !/^([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(table))
+    throw new ConfigError(`TESSERA_LEGACY_TABLE must be a table name, or schema.table, got ${JSON.stringify(table)}`);
+  const secretsText = read(env, 'TESSERA_LEGACY_SECRETS');
+  if (secretsText === null)
+    throw new ConfigError("TESSERA_LEGACY_SECRETS is required with TESSERA_LEGACY_STORE: express-session's secret(s), comma-separated");
+  const secrets = secretsText.split(',');
+  if (secrets.some((secret) => secret.length === 0))
+    throw new ConfigError('TESSERA_LEGACY_SECRETS has an empty secret (two commas, or one at an end)');
+  const cookie = read(env, 'TESSERA_LEGACY_COOKIE') ?? 'connect.sid';
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$/.test(cookie))
+    throw new ConfigError(`TESSERA_LEGACY_COOKIE is no cookie name: ${JSON.stringify(cookie)}`);
+  const subject = read(env, 'TESSERA_LEGACY_SUBJECT') ?? 'passport.user';
+  if (!/^[A-Za-z0-9_$-]{1,128}(\.[A-Za-z0-9_$-]{1,128}){0,7}$/.test(subject))
+    throw new ConfigError(
+      `TESSERA_LEGACY_SUBJECT must be a dotted field path such as passport.user or userId, got ${JSON.stringify(subject)}`,
+    );
+  return { store, kind, prefix: prefix ?? 'sess:', table: table ?? 'session', secrets, cookie, subject };
 }
 
 /** `TESSERA_CACHE` (`on` or `off`, default off), and its two settings, which need it on. */

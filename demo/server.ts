@@ -18,6 +18,7 @@ import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';
 import { setCommonHeaders, StaticFiles } from './static.js';
+import { openLegacy } from './legacy.js';
 import { openStore } from './store.js';
 
 function fail(message: string): never {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   }
   const files = new StaticFiles();
   const store = await openStore(config.store);
+  const legacy = config.legacy === null ? null : await openLegacy(config.legacy);
   const options: SessionManagerOptions = {
     store: store.store,
     ...(config.maxSessionsPerSubject !== null ? { maxSessionsPerSubject: config.maxSessionsPerSubject } : {}),
@@ -56,12 +58,14 @@ async function main(): Promise<void> {
     ...(config.bruteForceLimit !== null ? { bruteForceLimit: config.bruteForceLimit } : {}),
     bruteForceAction: config.bruteForceAction,
     ...(config.cache !== null ? { cache: config.cache } : {}),
+    ...(legacy !== null ? { adopt: legacy.adopt } : {}),
   };
   let manager: SessionManager;
   try {
     manager = new SessionManager(options);
   } catch (error) {
     await store.store.close();
+    await legacy?.close();
     throw error;
   }
 
@@ -105,10 +109,12 @@ async function main(): Promise<void> {
   }).catch(async (error: NodeJS.ErrnoException) => {
     manager.close();
     await store.store.close();
+    await legacy?.close();
     fail(`cannot listen on ${config.host}:${config.port}: ${error.code ?? error.message}`);
   });
 
   console.log(`tessera demo store: ${store.label}${codec !== undefined ? ' (data encrypted)' : ''}`);
+  if (legacy !== null) console.log(`tessera demo legacy sessions: ${legacy.label}`);
   console.log(`tessera demo limits: ${describeLimits(config.limits, trustProxy)}`);
   console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
 
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
     server.once('close', () => {
       admin?.close();
       manager.close();
-      store.store.close().then(
+      Promise.all([store.store.close(), legacy?.close()]).then(
         () => process.exit(0),
         (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
       );

@@ -65,9 +65,16 @@ describe('admin console in headless Chromium', { skip }, () => {
   });
 
   after(async () => {
-    await context?.close();
-    await stub?.dispose();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    // Each step runs even if one before it failed: a server left listening keeps the file from exiting.
+    try {
+      await context?.close();
+    } finally {
+      try {
+        await stub?.dispose();
+      } finally {
+        if (profile) await rm(profile, { recursive: true, force: true });
+      }
+    }
   });
 
   it('shows the live count, the counters and the first page of every session', async () => {
@@ -232,5 +239,29 @@ describe('admin console in headless Chromium', { skip }, () => {
     } finally {
       await withData.dispose();
     }
+  });
+
+  // A request in flight when the server closes: the page's polls then kept that connection busy
+  // and dispose() never returned (this file hung until the runner's timeout). Without the fix it
+  // times out here instead.
+  it('stops its server while the console has a request in flight', { timeout: 60_000 }, async () => {
+    let arrived = (): void => {};
+    let release = (): void => {};
+    const statsArrived = new Promise<void>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    const polled = await startConsoleServer({
+      beforeAnswer: (path) => {
+        if (held || path !== '/admin/api/stats') return undefined;
+        held = true;
+        arrived();
+        return released;
+      },
+    });
+    await page.goto(polled.url);
+    await statsArrived;
+    const disposed = polled.dispose();
+    release();
+    await disposed;
   });
 });

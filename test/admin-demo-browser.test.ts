@@ -27,9 +27,16 @@ describe('the demo page’s admin console link in headless Chromium', { skip: ch
   });
 
   after(async () => {
-    await context?.close();
-    await server?.dispose();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    // Each step runs even if one before it failed: a demo process left running keeps the file from exiting.
+    try {
+      await context?.close();
+    } finally {
+      try {
+        await server?.dispose();
+      } finally {
+        if (profile) await rm(profile, { recursive: true, force: true });
+      }
+    }
   });
 
   async function login(username: string): Promise<void> {

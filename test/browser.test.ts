@@ -59,9 +59,16 @@ describe('demo page in headless Chromium', { skip }, () => {
   });
 
   after(async () => {
-    await context?.close();
-    await server?.dispose();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    // Each step runs even if one before it failed: a demo process left running keeps the file from exiting.
+    try {
+      await context?.close();
+    } finally {
+      try {
+        await server?.dispose();
+      } finally {
+        if (profile) await rm(profile, { recursive: true, force: true });
+      }
+    }
   });
 
   it('shows the login form to a new visitor', async () => {

@@ -18,6 +18,8 @@ const expected: Record<string, string[]> = {
     'createSessionCookie',
     'createBlankSessionCookie',
     'sessionCookieHeaders',
+    'isBlankCookie',
+    'setCookiesAfterError',
   ],
   'tessera-session/stores/memory': ['MemoryStore'],
   'tessera-session/stores/sqlite': ['SqliteStore'],
@@ -25,6 +27,18 @@ const expected: Record<string, string[]> = {
   'tessera-session/stores/postgres': ['PostgresStore'],
   'tessera-session/adapters/node': ['loadSession', 'setSessionCookie', 'toSessionRequest'],
   'tessera-session/adapters/express': ['session', 'errorHandler', 'requireAuth'],
+  'tessera-session/adapters/fastify': ['session', 'requireAuth', 'errorHandler'],
+  'tessera-session/adapters/hono': ['session', 'onError'],
+  'tessera-session/adapters/koa': ['session'],
+  'tessera-session/adapters/fetch': ['loadSession', 'withSession', 'sessionErrorResponse', 'isSessionError'],
+  'tessera-session/adapters/express-session-compat': ['session'],
+  'tessera-session/migrate/express-session': [
+    'adoptExpressSessions',
+    'connectRedisSource',
+    'connectPgSimpleSource',
+    'signCookie',
+    'unsignCookie',
+  ],
   'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',
@@ -37,7 +51,15 @@ const expected: Record<string, string[]> = {
     'StoreUnavailableError',
   ],
   'tessera-session/admin': ['createAdminHandler', 'staticConsole'],
-  'tessera-session/testing': ['runStoreConformance', 'countingStore', 'faultyStore', 'opaqueTestCodec', 'ManualClock', 'loginCookie'],
+  'tessera-session/testing': [
+    'runStoreConformance',
+    'countingStore',
+    'faultyStore',
+    'opaqueTestCodec',
+    'ManualClock',
+    'loginCookie',
+    'runAdapterConformance',
+  ],
 };
 
 /**

@@ -25,6 +25,8 @@ export const cfg = Object.freeze({
   connections: Math.round(envNumber('BENCH_CONNECTIONS', 50)),
   sessions: Math.round(envNumber('BENCH_SESSIONS', 1000)),
   scaleSessions: Math.round(envNumber('BENCH_SCALE_SESSIONS', 100_000)),
+  /** Whether the storage / admin figures at scale and the cache heap run after the rounds (`BENCH_SCALE=0`: not). */
+  atScale: process.env.BENCH_SCALE !== '0',
   lostRequests: 200,
   probeRequests: 500,
   results: process.env.BENCH_RESULTS || join(BENCH_DIR, 'results.md'),

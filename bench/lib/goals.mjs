@@ -1,4 +1,4 @@
-// The goals of issues #3 (Redis), #4 (PostgreSQL) and #24 (the session cache), each judged met /
+// The goals of issues #3 (Redis), #4 (PostgreSQL), #24 (the session cache) and #25 (Fastify), each judged met /
 // not met from this run's figures, and the split of the distance from tessera on Redis to the floor.
 import { cfg } from './config.mjs';
 import { fmt } from './format.mjs';
@@ -34,6 +34,16 @@ export function goalRows(variants, scale, heap = null) {
   const throughput = (a, b, workload) => {
     const r = ratio(s(a, workload)?.rps, s(b, workload)?.rps);
     return { r, text: fmt.ratio(r) + roundSpread(byId, a, b, workload) };
+  };
+  /** A goal "`a` ≥ `min`× `b` in req/s", with both variants' server CPU per request beside the ratio. */
+  const versus = (issue, a, b, workload, min, text) => {
+    const r = throughput(a, b, workload);
+    goal(
+      issue,
+      text,
+      r.text + cpuBeside(s(a, workload), s(b, workload)),
+      cmp(r.r, (x) => x >= min),
+    );
   };
   {
     const r1 = throughput('tessera-node-redis', 'redis-floor', 'increment');
@@ -162,15 +172,7 @@ export function goalRows(variants, scale, heap = null) {
   {
     // #24: the session cache. Throughput against the ceiling and floors; commands per request from
     // the MONITOR probe of the server process's own connections; heap from bench/cache-heap.mjs.
-    const vs = (a, b, workload, min, text) => {
-      const r = throughput(a, b, workload);
-      goal(
-        '#24',
-        text,
-        r.text + cpuBeside(s(a, workload), s(b, workload)),
-        cmp(r.r, (x) => x >= min),
-      );
-    };
+    const vs = (...args) => versus('#24', ...args);
     vs(
       'tessera-node-redis-cache',
       'node-bare',
@@ -233,6 +235,39 @@ export function goalRows(variants, scale, heap = null) {
           ? `not measured: ${heap.error}`
           : '–',
       largest ? heap.runs.every((r) => r.heapPerSession <= 1024) : null,
+    );
+  }
+  {
+    // #25: tessera on Fastify beside the standard Fastify stack and Fastify alone. Judged on the
+    // uncached variant (q); the cached one (r) is shown beside it, since the cache is an option.
+    const vs = (...args) => versus('#25', ...args);
+    vs(
+      'tessera-fastify-redis',
+      'fastify-session-redis',
+      'increment',
+      2,
+      'tessera + Fastify + Redis ≥ 2× fastify + @fastify/session + connect-redis (increment, req/s)',
+    );
+    vs(
+      'tessera-fastify-redis',
+      'fastify-bare',
+      'read',
+      0.85,
+      'tessera + Fastify + Redis ≥ 0.85× Fastify with no sessions (read-only, req/s)',
+    );
+    vs(
+      'tessera-fastify-redis-cache',
+      'fastify-session-redis',
+      'increment',
+      2,
+      'with the cache (extra): tessera + Fastify + Redis + cache ≥ 2× @fastify/session (increment, req/s)',
+    );
+    vs(
+      'tessera-fastify-redis-cache',
+      'fastify-bare',
+      'read',
+      0.85,
+      'with the cache (extra): tessera + Fastify + Redis + cache ≥ 0.85× Fastify with no sessions (read-only, req/s)',
     );
   }
   return goals;

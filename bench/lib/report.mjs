@@ -48,6 +48,7 @@ function packageVersions() {
     'redis',
     'fastify',
     '@fastify/session',
+    '@fastify/cookie',
     'connect-pg-simple',
     'pg',
     'better-sqlite3',
@@ -122,10 +123,10 @@ ${smoke ? '> **Smoke run** (shortened settings): the figures below are not the b
 - Node ${process.version}; Redis ${redisVersion}; PostgreSQL ${pgVersion}
 - Machine: ${machine.nproc} CPUs (nproc), ${machine.cpu}, ${machine.memoryGb} GiB RAM, ${machine.os}. Load generator, servers, Redis and PostgreSQL all share these CPUs.
 - Load average (1/5/15 min) before the run: ${loadBefore.map((x) => x.toFixed(2)).join(' / ')}; after: ${loadAfter.map((x) => x.toFixed(2)).join(' / ')}.${loadBefore[0] > 1.5 ? ' **Other work was running on this machine when the run started (the build just before adds a little); throughput figures are depressed and noisy. Re-run on an idle machine for figures to compare.**' : ' (The 1-minute figure includes the build that `npm run bench` runs first.)'}
-${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? " **Other guests were taking this machine's CPUs; throughput figures are depressed and noisy.**" : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${fmt.count(cfg.scaleSessions)} sessions for the storage figures.
+${stealShare === null ? '' : `- CPU time stolen by the hypervisor (\`steal\` in \`/proc/stat\`) during the measured rounds: ${(stealShare * 100).toFixed(1)} % of the machine's CPU time.${stealShare > 0.05 ? " **Other guests were taking this machine's CPUs; throughput figures are depressed and noisy.**" : ''}\n`}- Settings: ${cfg.rounds} rounds × ${cfg.duration} s per variant and workload (median reported), ${cfg.connections} connections, ${fmt.count(cfg.sessions)} live sessions per variant, ${cfg.atScale ? `${fmt.count(cfg.scaleSessions)} sessions for the storage figures` : 'storage, admin-query and cache-heap figures not measured (`BENCH_SCALE=0`)'}.
 - Packages: ${packageVersions()}
 
-## Goals (issues #3, #4 and #24)
+## Goals (issues #3, #4, #24 and #25)
 
 ${mdTable(['issue', 'goal', 'measured', 'verdict'], goals, 4)}
 ${split ? `\n${split}\n` : ''}

@@ -70,6 +70,18 @@ export const ALL_VARIANTS = [
     sessions: true,
     tessera: true,
   },
+  { id: 'fastify-bare', letter: 'p', label: 'fastify, no sessions', backend: null, sessions: false },
+  { id: 'tessera-fastify-redis', letter: 'q', label: 'tessera + Fastify + Redis', backend: 'redis', sessions: true, tessera: true },
+  {
+    id: 'tessera-fastify-redis-cache',
+    server: 'tessera-fastify-redis',
+    cache: true,
+    letter: 'r',
+    label: 'tessera + Fastify + Redis + cache',
+    backend: 'redis',
+    sessions: true,
+    tessera: true,
+  },
 ];
 
 export const WORKLOADS = [

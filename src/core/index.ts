@@ -8,7 +8,9 @@
  */
 export { SessionManager, type SessionRequest, type ListOptions, type SessionListPage, type SessionQueryOptions } from './manager.js';
 export { Session, type LoginOptions } from './session.js';
+export type { SessionData, DefaultSessionData, SessionKey, CounterKey } from './session-data.js';
 export { defaultOptions, type SessionManagerOptions, type CookieOptions, type ResolvedOptions } from './options.js';
+export type { AdoptedSession, SessionAdopter } from './adopt.js';
 export type { StoreOperation } from './reporting-store.js';
 export type { CacheStats } from './cache.js';
 export { cachedStore } from './cache-registry.js';
@@ -22,6 +24,8 @@ export {
   createSessionCookie,
   createBlankSessionCookie,
   sessionCookieHeaders,
+  isBlankCookie,
+  setCookiesAfterError,
   type SessionCookieOptions,
   type SessionCookieHeaders,
 } from './session-cookie.js';

@@ -1,5 +1,6 @@
 import { readBearer, readCookies } from './cookie.js';
 import type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
+import { adoptOr } from './adopt.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
@@ -18,6 +19,7 @@ import { createBlankSessionCookie, sessionCookieName, type SessionCookieOptions 
 import { resolveOptions, type ResolvedOptions, type SessionManagerOptions } from './options.js';
 import { decodeData } from './changes.js';
 import { RequestContext, type SessionContext } from './context.js';
+import type { DefaultSessionData } from './session-data.js';
 import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { CacheStats, CachingStore } from './cache.js';
@@ -67,7 +69,7 @@ function clip(value: string | null | undefined, max: number): string | null {
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
  * const session = await sessions.load({ cookie: req.headers.cookie, secure: false, setCookie });
  */
-export class SessionManager {
+export class SessionManager<T extends object = DefaultSessionData> {
   /** The options it runs with, checked and with their defaults, frozen. */
   readonly options: ResolvedOptions;
   readonly #events: SessionEvents;
@@ -140,7 +142,12 @@ export class SessionManager {
    * unknown, expired or revoked one yields an empty session and a cleared cookie, alike.
    * Throws `StoreUnavailableError` when the store is down, never "no session".
    */
-  async load(request: SessionRequest): Promise<Session> {
+  load(request: SessionRequest): Promise<Session<T>> {
+    // The data type is the app's word for the types only; at run time every session holds JSON.
+    return this.#load(request) as unknown as Promise<Session<T>>;
+  }
+
+  async #load(request: SessionRequest): Promise<Session> {
     const { store, clock, codec, bearer } = this.options;
     const cookie = this.#cookieOptions(request.secure);
     const name = sessionCookieName(cookie.name, cookie.secure);
@@ -159,7 +166,7 @@ export class SessionManager {
     const context = new RequestContext(this, this.#events, device, cookie, setCookie, idempotencyKey(request.idempotencyKey));
     // With several values the browser's real cookie may be among them: clearing would delete it.
     const clears = values.length === 1;
-    if (candidates.length === 0) return emptySession(context, values.length > 0 && clears);
+    if (candidates.length === 0) return adoptOr(request, context, viaBearer, () => emptySession(context, values.length > 0 && clears));
     const now = clock.now();
     const tried: Array<{ id: string; secretHash: string }> = [];
     for (const { value, token } of candidates) {

@@ -32,6 +32,7 @@ const OPTION_NAMES = Object.keys({
   onListenerError: true,
   onStoreError: true,
   cache: true,
+  adopt: true,
 } satisfies Record<keyof SessionManagerOptions, true>);
 
 const COOKIE_OPTION_NAMES = Object.keys({ name: true, secure: true, sameSite: true } satisfies Record<keyof CookieOptions, true>);
@@ -169,22 +170,30 @@ export class OptionWarnings {
   /** `where` names the setting, for the message: `idleTimeout`, or a session's own. */
   idleTimeout(seconds: number, absoluteTimeout: number, where: string): void {
     if (seconds > LONG_IDLE_TIMEOUT) {
-      this.#warn(
+      this.warn(
         'TESSERA_IDLE_TIMEOUT_LONG',
         `${where} is ${seconds} seconds (${Math.round(seconds / 86_400)} days), over 30 days: timeouts are in seconds, not milliseconds, and a session is rarely meant to survive that long unused`,
       );
     }
     if (seconds > absoluteTimeout) {
-      this.#warn(
+      this.warn(
         'TESSERA_IDLE_TIMEOUT_OVER_ABSOLUTE',
         `${where} (${seconds} s) is longer than absoluteTimeout (${absoluteTimeout} s), which then always ends the session first; raise absoluteTimeout too, or lower the idle timeout`,
       );
     }
   }
 
-  #warn(code: string, message: string): void {
+  /** Emits `message` as a `TesseraWarning` with `code`, unless one with that code was emitted already. */
+  warn(code: string, message: string): void {
     if (this.#emitted.has(code)) return;
     this.#emitted.add(code);
     process.emitWarning(message, { type: 'TesseraWarning', code });
   }
+}
+
+/** A timeout given in ms (express-session's `cookie.maxAge`) as whole seconds, rounded up: positive, as a tessera session always ends. */
+export function timeoutFromMs(name: string, ms: unknown): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0)
+    throw new InvalidOptionError(`${name} must be a positive number of ms (a tessera session always ends), not ${String(ms)}`);
+  return Math.ceil(ms / 1000);
 }

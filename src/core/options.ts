@@ -7,6 +7,7 @@ import { cacheFor } from './cache-registry.js';
 import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } from './cache-options.js';
 import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
+import type { SessionAdopter } from './adopt.js';
 import type { SessionStore } from './store.js';
 
 /** How the session cookie is named and sent. */
@@ -186,6 +187,13 @@ export interface SessionManagerOptions {
    * @default false
    */
   cache?: CacheOptions | boolean;
+  /**
+   * Takes over sessions another library wrote (`tessera-session/migrate/express-session` gives
+   * one): called for a request that carries no tessera token, and what it recognises becomes a
+   * tessera session, its cookie set in the same response. See {@link SessionAdopter}.
+   * @default none (no request is adopted)
+   */
+  adopt?: SessionAdopter;
 }
 
 /**
@@ -239,6 +247,8 @@ export interface ResolvedOptions {
   readonly onListenerError: (error: unknown) => void;
   /** The cache in front of the store, or null; see {@link SessionManagerOptions.cache}. */
   readonly cache: ResolvedCacheOptions | null;
+  /** See {@link SessionManagerOptions.adopt}; null without one. */
+  readonly adopt: SessionAdopter | null;
 }
 
 /** The secure defaults, in one place: each field is the default of the {@link SessionManagerOptions} field of that name. */
@@ -362,6 +372,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   }
   const renewalInterval = options.renewalInterval ?? defaultOptions.renewalInterval;
   if (renewalInterval !== false) assertTimeout('renewalInterval', renewalInterval);
+  if (options.adopt !== undefined && typeof options.adopt !== 'function') throw new InvalidOptionError('adopt must be a function');
   const renewalGracePeriod = assertTimeout('renewalGracePeriod', options.renewalGracePeriod ?? defaultOptions.renewalGracePeriod);
   return Object.freeze({
     store,
@@ -387,5 +398,6 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     codec: options.codec ?? jsonCodec,
     onListenerError,
     cache: cached?.options ?? null,
+    adopt: options.adopt ?? null,
   });
 }

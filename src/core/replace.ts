@@ -12,8 +12,8 @@ import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSe
 import { issueToken } from './token.js';
 import { withFields, type CheckedFields } from './values.js';
 
-/** How `Session.login` logs in. */
-export interface LoginOptions {
+/** How `Session.login` logs in; `T` is the session's data type. */
+export interface LoginOptions<T extends object = Record<string, unknown>> {
   /** Shown in session lists and searchable by prefix. */
   displayName?: string | null;
   /** Idle timeout in seconds for this session, overriding the manager's. */
@@ -36,7 +36,7 @@ export interface LoginOptions {
    * a login they do not fit fails with `SessionTooLargeError` and changes nothing.
    * @default {} (no fields set)
    */
-  data?: Readonly<Record<string, unknown>>;
+  data?: Readonly<string extends keyof T ? Record<string, unknown> : Partial<T>>;
 }
 
 /** The session that replaced another: its record, the token that opens it, and its decoded data. */
@@ -52,8 +52,8 @@ export interface Replacement {
 
 type PlannedFields = Pick<NewRecordFields, 'idleTimeout' | 'absoluteExpiresAt' | 'displayName' | 'authenticatedAt'>;
 
-/** What a login and a rotation differ in. */
-interface Plan {
+/** What a login and a rotation (and an adoption, see adopt.ts) differ in. */
+export interface Plan {
   readonly subject: string | null;
   /** The new record's fields that follow from the session replaced (read again after a conflict; null: none stored). */
   fields(current: SessionRecord | null, now: number): PlannedFields;
@@ -107,7 +107,8 @@ export function replaceForRotation(ctx: SessionContext, current: SessionRecord, 
   return replace(ctx, current, data, { subject: current.subject, fields, data: (_, stored) => stored, whenEnded: 'stop' });
 }
 
-async function replace(
+/** Stores a new record under a new token in place of `current` (null: none), as `plan` says; null when `plan` stops. */
+export async function replace(
   ctx: SessionContext,
   current: SessionRecord | null,
   data: Map<string, JsonValue>,

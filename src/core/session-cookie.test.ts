@@ -7,7 +7,9 @@ import { SessionManager } from './manager.js';
 import {
   createBlankSessionCookie,
   createSessionCookie,
+  isBlankCookie,
   sessionCookieHeaders,
+  setCookiesAfterError,
   sessionCookieName,
   type SessionCookieOptions,
 } from './session-cookie.js';
@@ -151,6 +153,48 @@ describe('a response that sets the session cookie', () => {
           assert.equal((headers ?? []).filter((value) => value === other).length, writes.filter((value) => value === other).length);
         },
       ),
+    );
+  });
+});
+
+describe('the session cookies of an error answer', () => {
+  const other = 'theme=dark; Path=/';
+  const issued = createSessionCookie(plain, TOKEN, 100);
+  const blank = createBlankSessionCookie(plain);
+  const isSession = (value: string): boolean => value.startsWith('tessera=');
+
+  it('recognises a cookie that deletes itself, and no other', () => {
+    assert.ok(isBlankCookie(blank));
+    assert.ok(isBlankCookie(createBlankSessionCookie(secure)));
+    assert.ok(!isBlankCookie(issued));
+    assert.ok(!isBlankCookie(createSessionCookie(plain, '', 5)), 'empty but alive');
+    assert.ok(!isBlankCookie(createSessionCookie(plain, TOKEN, 0).replace(TOKEN, 'x; Max-Age=0')), 'a value that only looks so');
+    assert.ok(!isBlankCookie(other));
+  });
+
+  it('drops a session cookie that hands out a token, and keeps one that clears it and the app cookies', () => {
+    assert.deepEqual(setCookiesAfterError([issued], undefined), []);
+    assert.deepEqual(setCookiesAfterError([blank], undefined), [blank]);
+    assert.deepEqual(setCookiesAfterError([other, issued], undefined, isSession), [other]);
+    assert.deepEqual(setCookiesAfterError([other, blank], undefined, isSession), [other, blank]);
+    assert.deepEqual(setCookiesAfterError([], undefined), []);
+  });
+
+  it("adds the error's own cookie, in place of a session cookie of the same name", () => {
+    const errorCookie = createBlankSessionCookie(plain);
+    assert.deepEqual(setCookiesAfterError([other, issued], errorCookie, isSession), [other, errorCookie]);
+    assert.deepEqual(setCookiesAfterError([blank, other], errorCookie, isSession), [other, errorCookie]);
+    assert.deepEqual(setCookiesAfterError([], errorCookie), [errorCookie]);
+  });
+
+  it('never sends a token, whatever was set before the error', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(issued, blank, other, createSessionCookie(plain, 'x', 3)), { maxLength: 6 }), (existing) => {
+        const kept = setCookiesAfterError(existing, undefined, isSession);
+        assert.ok(kept.every((value) => !isSession(value) || isBlankCookie(value)));
+        assert.equal(kept.filter((value) => value === other).length, existing.filter((value) => value === other).length);
+        assert.equal(kept.filter(isBlankCookie).length, existing.filter(isBlankCookie).length);
+      }),
     );
   });
 });

@@ -67,3 +67,25 @@ export function sessionCookieHeaders(existing: string | readonly string[] | null
   const values = existing === undefined || existing === null ? [] : typeof existing === 'string' ? [existing] : existing;
   return { 'set-cookie': [...values.filter((value) => !value.startsWith(prefix)), setCookie], 'cache-control': 'no-store' };
 }
+
+/** Whether the `Set-Cookie` value `setCookie` deletes its cookie, as `createBlankSessionCookie`'s does. */
+export function isBlankCookie(setCookie: string): boolean {
+  return /^[^=;]*=; Max-Age=0;/.test(setCookie);
+}
+
+/**
+ * The `Set-Cookie` values an error answer carries, given those set before the error (`existing`)
+ * and the error's own (`errorResponse`'s `set-cookie`, which replaces one of the same name). A
+ * session cookie that hands out a token (a login or first write before the error) is dropped: the
+ * request failed, and that session is left to expire unused. One that clears the session cookie
+ * (a stale token, a logout) stays, or the browser would keep sending a dead token; so do the
+ * values `isSessionCookie` says are not the session's (the app's own), by default none.
+ */
+export function setCookiesAfterError(
+  existing: readonly string[],
+  errorSetCookie: string | undefined,
+  isSessionCookie: (setCookie: string) => boolean = () => true,
+): string[] {
+  const kept = existing.filter((value) => !isSessionCookie(value) || isBlankCookie(value));
+  return errorSetCookie === undefined ? kept : sessionCookieHeaders(kept, errorSetCookie)['set-cookie'];
+}

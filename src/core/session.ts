@@ -6,6 +6,7 @@ import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
 import { integerOrZero } from './record-ops.js';
 import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
+import type { CounterKey, DefaultSessionData, SessionKey } from './session-data.js';
 import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
 import { assertFits, assertKey, assertText, checkFields, dict, toJson, type CheckedFields } from './values.js';
@@ -24,7 +25,7 @@ const SUPERSEDED_MESSAGE =
  * the returned promise settles when the store has them. A request that changes nothing writes
  * nothing.
  */
-export class Session {
+export class Session<T extends object = DefaultSessionData> {
   readonly #ctx: SessionContext;
   #record: SessionRecord | null;
   /** Decoded data as the store last returned it. */
@@ -145,18 +146,18 @@ export class Session {
   }
 
   /** The value of a field, this request's writes included; undefined when absent. */
-  get(key: string): JsonValue | undefined {
-    return this.#data().get(key);
+  get<K extends SessionKey<T>>(key: K): T[K] | undefined {
+    return this.#data().get(key) as T[K] | undefined;
   }
   /** Whether the field exists, this request's writes included. */
-  has(key: string): boolean {
+  has(key: SessionKey<T>): boolean {
     return this.#data().has(key);
   }
   /** A copy of the data, including this request's writes. */
-  data(): Record<string, JsonValue> {
+  data(): string extends keyof T ? T : Partial<T> {
     const copy = dict<JsonValue>();
     for (const [key, value] of this.#data()) copy[key] = structuredClone(value);
-    return copy;
+    return copy as string extends keyof T ? T : Partial<T>;
   }
 
   /**
@@ -168,11 +169,11 @@ export class Session {
    * `BadRequestError`, a value past the size caps with `SessionTooLargeError`, and a session that
    * ended meanwhile with `SessionEndedError`. Nothing is written then. The value is copied: changing it afterwards changes nothing stored.
    */
-  set(key: string, value: JsonValue): Promise<void> {
+  set<K extends SessionKey<T>>(key: K, value: Exclude<T[K], undefined>): Promise<void> {
     let json: JsonValue;
     try {
       assertKey(key);
-      const converted = toJson(key, value);
+      const converted = toJson(key, value as JsonValue);
       this.#assertFits(key, converted.bytes);
       json = converted.json;
     } catch (error) {
@@ -182,7 +183,7 @@ export class Session {
   }
 
   /** Removes a field; resolves once the store has the change. */
-  delete(key: string): Promise<void> {
+  delete(key: SessionKey<T>): Promise<void> {
     try {
       assertKey(key);
     } catch (error) {
@@ -195,7 +196,7 @@ export class Session {
    * Adds `by` to an integer field (absent or non-integer counts as 0), without losing concurrent
    * increments from other requests. Resolves to the value right after this increment.
    */
-  increment(key: string, by = 1): Promise<number> {
+  increment(key: CounterKey<T>, by = 1): Promise<number> {
     try {
       assertKey(key);
       if (!Number.isSafeInteger(by)) throw new BadRequestError('increments must be safe integers');
@@ -237,7 +238,7 @@ export class Session {
    * subject's (see `keepData`); `options.data` is set in the same store call. Throws
    * `SessionLimitError` when the subject is at its limit and `onLimit` is `'reject'`.
    */
-  login(subject: string, options: LoginOptions = {}): Promise<void> {
+  login(subject: string, options: LoginOptions<T> = {}): Promise<void> {
     let given: CheckedFields;
     try {
       assertText('subject', subject, MAX_SUBJECT_LENGTH);
@@ -410,15 +411,15 @@ export class Session {
   async #logout(): Promise<void> {
     this.#pending = null;
     const current = this.#record;
+    const { store, clock } = this.#ctx.options;
+    // The store first: when it fails (503) the cookie stays, so the browser can log out again.
+    const removed = current === null ? null : await store.delete(current.id);
     const hadCookie = this.#token !== null;
     this.#record = null;
     this.#token = null;
     this.#base = new Map();
     this.#view = null;
     if (hadCookie) this.#ctx.writeCookie(null, 0);
-    if (current === null) return;
-    const { store, clock } = this.#ctx.options;
-    const removed = await store.delete(current.id);
     if (removed !== null) this.#ctx.events.emit({ type: 'revoked', at: clock.now(), session: removed, reason: 'logout' });
   }
 

@@ -9,3 +9,9 @@ export { ManualClock } from '../core/clock.js';
 export { loginCookie, type LoginCookieOptions } from './login-cookie.js';
 export { runStoreConformance, type ConformanceOptions } from './conformance.js';
 export { makeRecord, opaqueTestCodec, countingStore, faultyStore, lostReplyStore, type StoreOperation } from './fixtures.js';
+export {
+  runAdapterConformance,
+  type AdapterApp,
+  type AdapterAppOptions,
+  type AdapterConformanceOptions,
+} from './adapter-conformance/index.js';

@@ -6,7 +6,7 @@
  * the page's own requests carry the same-origin proof the handler asks for. It answers with a strict
  * Content-Security-Policy, which the page must keep to.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from '../../src/admin/index.js';
 import { type JsonValue, SessionManager } from '../../src/core/index.js';
@@ -25,13 +25,23 @@ export interface ConsoleServer {
 
 const MOUNT = '/admin';
 
-/** `showData` as the handler takes it. */
-export async function startConsoleServer(options: { showData?: boolean } = {}): Promise<ConsoleServer> {
+export interface ConsoleServerOptions {
+  /** As the handler takes it. */
+  showData?: boolean;
+  /**
+   * Called with each request's path (`/admin/api/stats`, say) before the handler sees it; a promise
+   * returned holds that request until it settles.
+   */
+  beforeAnswer?: (path: string) => Promise<void> | undefined;
+}
+
+/** Starts the handler on a free loopback port; `dispose()` stops it, connections a page holds open included. */
+export async function startConsoleServer(options: ConsoleServerOptions = {}): Promise<ConsoleServer> {
   const manager = new SessionManager({ store: new MemoryStore(), cleanupInterval: false, bruteForceLimit: false });
   const admin = createAdminHandler({ manager, authorize: () => true, showData: options.showData === true });
   const mutations: ConsoleServer['mutations'] = [];
 
-  const server: Server = createServer((req, res) => {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     if (url !== MOUNT && !url.startsWith(`${MOUNT}/`)) {
       res.writeHead(404).end();
@@ -51,6 +61,11 @@ export async function startConsoleServer(options: { showData?: boolean } = {}): 
     Object.assign(req, { originalUrl: url });
     req.url = url.slice(MOUNT.length) || '/';
     admin(req, res);
+  };
+  const server: Server = createServer((req, res) => {
+    const held = options.beforeAnswer?.(req.url ?? '/');
+    if (held === undefined) answer(req, res);
+    else void held.then(() => answer(req, res));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -64,7 +79,12 @@ export async function startConsoleServer(options: { showData?: boolean } = {}): 
       for (const [key, value] of Object.entries(data)) await session.set(key, value);
     },
     async dispose() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() ends only idle connections. The console polls api/stats every 5 s, within node's
+      // keep-alive timeout, so a connection that carries a request at this moment would carry the
+      // next polls too and never become idle: close() would wait for as long as the page stays open.
+      server.closeAllConnections();
+      await closed;
       admin.close();
       manager.close();
     },

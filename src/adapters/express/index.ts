@@ -13,13 +13,13 @@
  * @module tessera-session/adapters/express
  */
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { InvalidOptionError, NoSessionError, errorResponse, type Session, type SessionManager } from '../../core/index.js';
-import { setSessionCookie, toSessionRequest } from '../node/index.js';
+import { InvalidOptionError, NoSessionError, errorResponse, setCookiesAfterError } from '../../core/index.js';
+import type { Session, SessionManager } from '../../core/index.js';
+import { toSessionRequest } from '../node/index.js';
 
 /**
- * Where the session goes on the request, for the types: `req.session` unless the app declares
- * another property here (and gives `session()` the same name), to run tessera beside
- * express-session, which owns `req.session`, while it moves over.
+ * Where the session goes on the request, for the types: `req.session`, unless the app declares
+ * another property here to run tessera beside express-session (which owns `req.session`) meanwhile.
  *
  * @example
  * declare module 'tessera-session/adapters/express' {
@@ -53,9 +53,8 @@ declare global {
 /** The options of `session()`. */
 export interface ExpressSessionOptions {
   /**
-   * The request property the session goes on. Another name lets tessera run beside
-   * express-session (which owns `req.session`); declare it in `ExpressSessionTypes` too, or this
-   * option does not compile. The manager is `req.sessions` either way.
+   * The request property the session goes on; another must be declared in `ExpressSessionTypes`
+   * too, or this option does not compile. The manager is `req.sessions` either way.
    * @default 'session'
    * @example session(manager, { property: 'tessera' })
    */
@@ -76,15 +75,13 @@ const loaded = new WeakMap<Request, Session>();
 const sessionCookies = new WeakMap<Response, Set<string>>();
 
 /**
- * The middleware. The client address and HTTPS are Express's `req.ip` and `req.secure`, so
- * Express's `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides
- * which `X-Forwarded-*` entries are believed, for tessera as for the rest of the app. The
- * `Idempotency-Key` header makes the request's writes apply once however often it is retried.
- *
- * It loads the session of every request it sees (a store read when the request carries a token),
- * and a store outage fails those with 503: mount it on the paths that use sessions
- * (`app.use('/account', session(manager))`, or per route) to keep the others free of both. Refuses a request whose property is already
- * set (express-session mounted too, or this middleware twice) with `InvalidOptionError`.
+ * The middleware. The client address and HTTPS are Express's `req.ip` and `req.secure`, so its
+ * `trust proxy` setting (a hop count, `'loopback'`, subnets or a function) decides which
+ * `X-Forwarded-*` entries are believed, for tessera as for the rest of the app. `Idempotency-Key`
+ * makes a request's writes apply once however often it is retried. Every request it sees loads
+ * its session (a store read when it carries a token; 503 when the store is down): mount it on the
+ * paths that use sessions (`app.use('/account', session(manager))`, or per route). Refuses a
+ * request whose property is already set (express-session too, or this middleware twice) with `InvalidOptionError`.
  */
 export function session(manager: SessionManager, ...[options]: SessionArguments): RequestHandler {
   const property: string = options?.property ?? 'session';
@@ -92,14 +89,11 @@ export function session(manager: SessionManager, ...[options]: SessionArguments)
     throw new InvalidOptionError(`property must be a name other than sessions (the manager's), not ${JSON.stringify(property)}`);
   const target = property as SessionProperty;
   return (req, res, next) => {
-    if (property in req) {
-      next(new InvalidOptionError(`req.${property} is already set: give tessera another property, or mount session() once`));
-      return;
-    }
+    if (property in req)
+      return next(new InvalidOptionError(`req.${property} is already set: give tessera another property, or mount session() once`));
     const request = toSessionRequest(req, res, { ip: req.ip, secure: req.secure });
     const setCookie = (value: string): void => {
-      const names = sessionCookies.get(res) ?? new Set<string>();
-      sessionCookies.set(res, names.add(value.slice(0, value.indexOf('='))));
+      sessionCookies.set(res, (sessionCookies.get(res) ?? new Set<string>()).add(value.slice(0, value.indexOf('='))));
       request.setCookie?.(value);
     };
     manager.load({ ...request, setCookie }).then((loadedSession) => {
@@ -133,38 +127,23 @@ export function requireAuth(): RequestHandler {
  * Answers tessera's errors as `{error:{code,message}}` with their status (503 with `Retry-After`
  * when the store is down; 429 with its own cookie), never with a stack trace, and passes every
  * other error on with `next(error)`: a body parser's 400 or 413 keeps its status, and a bug
- * (tessera's `INVALID_OPTION` too) reaches the handler that logs it. An error answered before
- * the body was read closes the connection: reading the rest of the body would hold it for as
- * long as the client keeps sending.
+ * (tessera's `INVALID_OPTION` too) reaches the handler that logs it. The session cookies follow
+ * `setCookiesAfterError`. An error answered before the body was read closes the connection,
+ * which the client could otherwise hold for as long as it keeps sending.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (error, req, res, next) => {
     const { status, headers, body } = errorResponse(error);
-    // What errorResponse can only answer as a bare 500 (not tessera's, or a programming mistake
-    // such as INVALID_OPTION) is the app's to answer and to log.
+    // What errorResponse can only answer as a bare 500 is the app's to answer and to log.
     if (body.error.code === 'INTERNAL' || res.headersSent) return next(error);
-    const { 'set-cookie': setCookie, ...rest } = headers;
-    dropIssuedTokens(res);
-    if (setCookie !== undefined) setSessionCookie(res, setCookie);
+    const { 'set-cookie': errorCookie, ...rest } = headers;
+    const names = sessionCookies.get(res);
+    const current = res.getHeader('set-cookie') ?? [];
+    const existing = Array.isArray(current) ? current : [String(current)];
+    const cookies = setCookiesAfterError(existing, errorCookie, (value) => names?.has(value.slice(0, value.indexOf('='))) === true);
+    res.removeHeader('set-cookie');
+    if (cookies.length > 0) res.setHeader('set-cookie', cookies);
     if (!req.complete) res.set('connection', 'close');
     res.status(status).set(rest).json(body);
   };
-}
-
-/**
- * Removes a session cookie that hands out a token (a login or first write before the error): the
- * client is told the request failed, and that session is left to expire unused. A cookie that
- * clears the session cookie stays (a stale cookie, a logout or a session that ended before the
- * error), or the browser would keep sending a dead token; so do the app's own cookies.
- */
-function dropIssuedTokens(res: Response): void {
-  const names = sessionCookies.get(res);
-  const current = res.getHeader('set-cookie');
-  if (names === undefined || current === undefined) return;
-  const kept = (Array.isArray(current) ? current : [String(current)]).filter((value) => {
-    const name = value.slice(0, value.indexOf('='));
-    return !names.has(name) || value.startsWith(`${name}=; Max-Age=0;`);
-  });
-  if (kept.length === 0) res.removeHeader('set-cookie');
-  else res.setHeader('set-cookie', kept);
 }

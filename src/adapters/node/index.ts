@@ -7,7 +7,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { InvalidOptionError, sessionCookieHeaders, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
+import { sessionCookieHeaders, type Session, type SessionManager, type SessionRequest } from '../../core/index.js';
+import { trustedEntry, trustedHops } from '../../core/forwarded.js';
 
 /** How `loadSession` reads a request. */
 export interface NodeSessionOptions {
@@ -39,30 +40,13 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function hopCount(trustProxy: boolean | number): number {
-  if (typeof trustProxy === 'boolean') return trustProxy ? 1 : 0;
-  if (!Number.isInteger(trustProxy) || trustProxy < 0)
-    throw new InvalidOptionError(`trustProxy must be a boolean or a whole number of proxies, not ${trustProxy}`);
-  return trustProxy;
-}
-
 /**
  * The entry `hops` from the right of a forwarded header's list followed by what the socket says.
  * Node joins repeated header lines with ", "; an array (from hand-built requests) is read alike.
  */
 function fromTrustedHop(req: IncomingMessage, name: string, socketValue: string | null, hops: number): string | null {
-  if (hops === 0) return socketValue;
   const raw = req.headers[name];
-  const lines = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-  const entries: Array<string | null> = lines.flatMap((line) =>
-    String(line)
-      .split(',')
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== ''),
-  );
-  entries.push(socketValue);
-  // Fewer entries than trusted hops: the farthest one there is.
-  return entries[Math.max(0, entries.length - 1 - hops)] ?? null;
+  return trustedEntry(raw === undefined ? [] : Array.isArray(raw) ? raw : [raw], socketValue, hops);
 }
 
 /**
@@ -72,12 +56,12 @@ function fromTrustedHop(req: IncomingMessage, name: string, socketValue: string 
  */
 export function isSecureRequest(req: IncomingMessage, trustProxy: boolean | number = false): boolean {
   const socketProtocol = (req.socket as Partial<TLSSocket>).encrypted === true ? 'https' : 'http';
-  return fromTrustedHop(req, 'x-forwarded-proto', socketProtocol, hopCount(trustProxy))?.toLowerCase() === 'https';
+  return fromTrustedHop(req, 'x-forwarded-proto', socketProtocol, trustedHops(trustProxy))?.toLowerCase() === 'https';
 }
 
 /** The client's address: the socket's, or with `trustProxy` the one the proxy it connected to saw. */
 export function clientIp(req: IncomingMessage, trustProxy: boolean | number = false): string | null {
-  return fromTrustedHop(req, 'x-forwarded-for', req.socket.remoteAddress ?? null, hopCount(trustProxy));
+  return fromTrustedHop(req, 'x-forwarded-for', req.socket.remoteAddress ?? null, trustedHops(trustProxy));
 }
 
 /**
@@ -86,7 +70,7 @@ export function clientIp(req: IncomingMessage, trustProxy: boolean | number = fa
  * passes `Host` through leaves `Host`).
  */
 export function requestHost(req: IncomingMessage, trustProxy: boolean | number = false): string | null {
-  return fromTrustedHop(req, 'x-forwarded-host', header(req, 'host') ?? null, hopCount(trustProxy));
+  return fromTrustedHop(req, 'x-forwarded-host', header(req, 'host') ?? null, trustedHops(trustProxy));
 }
 
 /**
