@@ -6,15 +6,13 @@ import { decodeData } from './changes.js';
 import type { RequestContext } from './context.js';
 import { toSessionInfo } from './events.js';
 import { isLive } from './expiry.js';
-import { replace, type Replacement } from './replace.js';
+import { MAX_SUBJECT_LENGTH, replace, type Replacement } from './replace.js';
 import type { SessionRequest } from './requests.js';
 import { Session } from './session.js';
 import type { ResolvedOptions } from './options.js';
 import type { JsonValue } from './store.js';
 import { hashSecret, parseToken } from './token.js';
 import { assertText, checkFields, withFields } from './values.js';
-
-const MAX_SUBJECT_LENGTH = 256;
 
 /** A session another library wrote, as an adopter hands it to the manager to take over. */
 export interface AdoptedSession {

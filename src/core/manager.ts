@@ -24,26 +24,17 @@ import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { CacheStats, CachingStore } from './cache.js';
 import { cacheFor } from './cache-registry.js';
-import {
-  hasSessionIndex,
-  hasSharedCounters,
-  type DeviceInfo,
-  type JsonValue,
-  type SessionIndex,
-  type SessionPage,
-  type SessionRecord,
-} from './store.js';
+import { hasSessionIndex, hasSharedCounters, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
 import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
+
+import { deviceOf, idempotencyKey } from './requests.js';
 
 export type { ListOptions, SessionListPage, SessionQueryOptions, SessionRequest } from './requests.js';
 
-const MAX_USER_AGENT = 512;
-const MAX_IP = 64;
 /** Well-formed cookie values tried before a request counts as having no session (planted duplicates). */
 const MAX_TOKEN_CANDIDATES = 3;
 /** Sessions removed per store call when a subject's sessions are revoked or trimmed. */
 export const BULK_BATCH = 500;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 /** Page size for listings: 50 by default, 1 to 1000. */
 export function pageLimit(limit: number | undefined): number {
@@ -55,11 +46,6 @@ export function pageLimit(limit: number | undefined): number {
 /** Lets other callbacks and I/O run: a long loop of store calls that answer at once would not. */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function clip(value: string | null | undefined, max: number): string | null {
-  if (typeof value !== 'string' || value.length === 0) return null;
-  return value.length > max ? value.slice(0, max) : value;
 }
 
 /**
@@ -161,7 +147,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
       const token = parseToken(value);
       if (token !== null && candidates.length < MAX_TOKEN_CANDIDATES) candidates.push({ value, token });
     }
-    const device: DeviceInfo = { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
+    const device = deviceOf(request);
     const setCookie = viaBearer ? undefined : request.setCookie;
     const context = new RequestContext(this, this.#events, device, cookie, setCookie, idempotencyKey(request.idempotencyKey));
     // With several values the browser's real cookie may be among them: clearing would delete it.
@@ -441,12 +427,6 @@ export class SessionManager<T extends object = DefaultSessionData> {
       throw new InvalidOptionError('this store does not implement SessionIndex (listing, counting, bulk revocation)');
     return store;
   }
-}
-
-function idempotencyKey(value: string | null | undefined): string | null {
-  if (value === undefined || value === null) return null;
-  if (!IDEMPOTENCY_KEY.test(value)) throw new BadRequestError('Idempotency-Key must be 1 to 200 printable ASCII characters');
-  return value;
 }
 
 /** A new, unstored session; a stale token that was presented has its cookie cleared. */

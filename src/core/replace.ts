@@ -6,11 +6,16 @@
  */
 import { decodeData, encodeData } from './changes.js';
 import type { SessionContext } from './context.js';
-import { SessionLimitError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { BadRequestError, SessionLimitError, StoreUnavailableError, UpdateConflictError } from './errors.js';
+import { assertTimeout } from './options.js';
 import { newRecord, type NewRecordFields } from './record.js';
 import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { issueToken } from './token.js';
-import { withFields, type CheckedFields } from './values.js';
+import { assertText, checkFields, withFields, type CheckedFields } from './values.js';
+
+/** The longest subject (a user id) and display name a session takes. */
+export const MAX_SUBJECT_LENGTH = 256;
+const MAX_DISPLAY_NAME_LENGTH = 256;
 
 /** How `Session.login` logs in; `T` is the session's data type. */
 export interface LoginOptions<T extends object = Record<string, unknown>> {
@@ -37,6 +42,18 @@ export interface LoginOptions<T extends object = Record<string, unknown>> {
    * @default {} (no fields set)
    */
   data?: Readonly<string extends keyof T ? Record<string, unknown> : Partial<T>>;
+}
+
+/** Checks `login()`'s arguments before anything is sent (400 for a client's bad value); gives `options.data` checked. */
+export function checkLogin(ctx: SessionContext, subject: string, options: LoginOptions<object>): CheckedFields {
+  assertText('subject', subject, MAX_SUBJECT_LENGTH);
+  if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
+  if (options.idleTimeout !== undefined) {
+    assertTimeout('idleTimeout', options.idleTimeout);
+    ctx.warnIdleTimeout(options.idleTimeout, "login()'s idleTimeout");
+  }
+  if (options.keepData !== undefined && typeof options.keepData !== 'boolean') throw new BadRequestError('keepData must be a boolean');
+  return options.data === undefined ? new Map() : checkFields(options.data as Readonly<Record<string, unknown>>, ctx.options);
 }
 
 /** The session that replaced another: its record, the token that opens it, and its decoded data. */

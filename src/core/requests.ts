@@ -1,5 +1,14 @@
-/** What the manager is asked with, and what its listings answer: the types an adapter or an app names. */
+/**
+ * What the manager is asked with, and what its listings answer: the types an adapter or an app
+ * names, and how a request's own fields are checked and cut to size.
+ */
+import { BadRequestError } from './errors.js';
 import type { SessionInfo } from './events.js';
+import type { DeviceInfo } from './store.js';
+
+const MAX_USER_AGENT = 512;
+const MAX_IP = 64;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 /** What the core needs to know about an incoming request; adapters fill it in. */
 export interface SessionRequest {
@@ -56,4 +65,21 @@ export interface SessionQueryOptions {
   cursor?: string | null;
   /** @default 50 */
   limit?: number;
+}
+
+function clip(value: string | null | undefined, max: number): string | null {
+  if (typeof value !== 'string' || value.length === 0) return null;
+  return value.length > max ? value.slice(0, max) : value;
+}
+
+/** Where a request comes from, as recorded on its session: the address and the User-Agent, cut to size. */
+export function deviceOf(request: SessionRequest): DeviceInfo {
+  return { ip: clip(request.ip, MAX_IP), userAgent: clip(request.userAgent, MAX_USER_AGENT) };
+}
+
+/** The request's Idempotency-Key, or null; a malformed one is the client's mistake (400). */
+export function idempotencyKey(value: string | null | undefined): string | null {
+  if (value === undefined || value === null) return null;
+  if (!IDEMPOTENCY_KEY.test(value)) throw new BadRequestError('Idempotency-Key must be 1 to 200 printable ASCII characters');
+  return value;
 }

@@ -5,16 +5,15 @@ import { toSessionInfo, type SessionInfo } from './events.js';
 import { assertTimeout } from './options.js';
 import { newRecord } from './record.js';
 import { integerOrZero } from './record-ops.js';
-import { replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
+import { checkLogin, replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
+import type { SessionListPage } from './requests.js';
 import type { CounterKey, DefaultSessionData, SessionKey } from './session-data.js';
 import type { CreateResult, JsonValue, SessionRecord } from './store.js';
 import { hashSecret, issueToken, parseToken } from './token.js';
-import { assertFits, assertKey, assertText, checkFields, dict, toJson, type CheckedFields } from './values.js';
+import { assertFits, assertKey, dict, toJson, type CheckedFields } from './values.js';
 
 export type { LoginOptions } from './replace.js';
 
-const MAX_SUBJECT_LENGTH = 256;
-const MAX_DISPLAY_NAME_LENGTH = 256;
 const noop = (): void => {};
 const SUPERSEDED_MESSAGE =
   'this request carried a session token that a newer one replaced (a login, rotation or renewal in another request)';
@@ -241,14 +240,7 @@ export class Session<T extends object = DefaultSessionData> {
   login(subject: string, options: LoginOptions<T> = {}): Promise<void> {
     let given: CheckedFields;
     try {
-      assertText('subject', subject, MAX_SUBJECT_LENGTH);
-      if (options.displayName != null) assertText('displayName', options.displayName, MAX_DISPLAY_NAME_LENGTH);
-      if (options.idleTimeout !== undefined) {
-        assertTimeout('idleTimeout', options.idleTimeout);
-        this.#ctx.warnIdleTimeout(options.idleTimeout, "login()'s idleTimeout");
-      }
-      if (options.keepData !== undefined && typeof options.keepData !== 'boolean') throw new BadRequestError('keepData must be a boolean');
-      given = options.data === undefined ? new Map() : checkFields(options.data, this.#ctx.options);
+      given = checkLogin(this.#ctx, subject, options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -287,12 +279,7 @@ export class Session<T extends object = DefaultSessionData> {
   }
 
   /** A page of the subject's live sessions, oldest first, this one flagged `current`. */
-  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<{
-    /** Oldest first; `current` flags the request's own session. */
-    sessions: Array<SessionInfo & { current: boolean }>;
-    /** Null on the last page. */
-    nextCursor: string | null;
-  }> {
+  async listSessions(options: { cursor?: string | null; limit?: number } = {}): Promise<SessionListPage> {
     const subject = this.#requireSubject();
     return this.#ctx.listSessions(subject, { ...options, currentId: this.id });
   }

@@ -1,8 +1,9 @@
 /**
- * Koa middleware (Koa 2 and 3): `ctx.session` is the request's tessera session and `ctx.sessions`
- * its manager. Cookie changes are set on `ctx.response` as they happen, beside the app's own
- * `ctx.cookies`; tessera's errors thrown downstream are answered here as JSON, and every other
- * error goes on to Koa's (or the app's) error handling.
+ * Koa middleware (tested on Koa 3; Koa 2 has the same middleware API, not run here): `ctx.session`
+ * is the request's tessera session and `ctx.sessions` its manager. Cookie changes are set on
+ * `ctx.response` as they happen, beside the app's own `ctx.cookies`; tessera's errors thrown
+ * downstream are answered here as JSON, and every other error goes on to Koa's (or the app's)
+ * error handling.
  *
  * @example
  * app.use(session(manager));

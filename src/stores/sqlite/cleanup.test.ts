@@ -25,9 +25,16 @@ interface WorkerReport {
 /**
  * Starts `code` in a child process with TypeScript loaded. The child prints a line when it is
  * ready and waits for a line on stdin before it sweeps, so that every child starts at once
- * however long each took to load; then it prints its report as JSON.
+ * however long each took to load; it prints `swept` after its first batch and waits for another
+ * line (`release`) before going on; then it prints its report as JSON.
  */
-function startWorker(code: string): { ready: Promise<void>; go(): void; done: Promise<WorkerReport> } {
+function startWorker(code: string): {
+  ready: Promise<void>;
+  go(): void;
+  swept: Promise<void>;
+  release(): void;
+  done: Promise<WorkerReport>;
+} {
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
     cwd: fileURLToPath(new URL('../../..', import.meta.url)),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -35,21 +42,25 @@ function startWorker(code: string): { ready: Promise<void>; go(): void; done: Pr
   let out = '';
   let err = '';
   let signalReady: () => void = () => {};
+  let signalSwept: () => void = () => {};
   const ready = new Promise<void>((resolve) => (signalReady = resolve));
+  const swept = new Promise<void>((resolve) => (signalSwept = resolve));
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
     if (out.includes('ready\n')) signalReady();
+    if (out.includes('swept\n')) signalSwept();
   });
   child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const done = new Promise<WorkerReport>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (status) => {
       signalReady();
-      if (status === 0) resolve(JSON.parse(out.slice(out.indexOf('ready\n') + 6)) as WorkerReport);
+      signalSwept();
+      if (status === 0) resolve(JSON.parse(out.slice(out.lastIndexOf('\n') + 1)) as WorkerReport);
       else reject(new Error(`worker exited ${status}: ${err}`));
     });
   });
-  return { ready, go: () => child.stdin.end('go\n'), done };
+  return { ready, go: () => child.stdin.write('go\n'), swept, release: () => child.stdin.end('release\n'), done };
 }
 
 describe('SqliteStore: cleanup by several processes at once', () => {
@@ -87,6 +98,20 @@ describe('SqliteStore: cleanup by several processes at once', () => {
       const { SessionManager, ManualClock } = await import(${JSON.stringify(coreUrl)});
       const store = new SqliteStore({ path: ${JSON.stringify(path)}, busyTimeout: 20000 });
       const report = { removed: [], from: 0, to: 0, batches: 0 };
+      // Every sweeper removes a batch before any goes on, so the work is shared whatever the
+      // scheduling (on a busy machine one process could otherwise sweep it all before the others start).
+      const sweepOnce = store.deleteExpired.bind(store);
+      let held = true;
+      store.deleteExpired = async (...args) => {
+        const gone = await sweepOnce(...args);
+        if (held) {
+          held = false;
+          const released = new Promise((resolve) => process.stdin.once('data', resolve));
+          process.stdout.write('swept\\n');
+          await released;
+        }
+        return gone;
+      };
       process.stdout.write('ready\\n');
       await new Promise((resolve) => process.stdin.once('data', resolve));
       report.from = Date.now();
@@ -116,6 +141,8 @@ describe('SqliteStore: cleanup by several processes at once', () => {
     const workers = [bareSweeper, bareSweeper, managerSweeper, managerSweeper].map(startWorker);
     await Promise.all(workers.map((w) => w.ready));
     for (const w of workers) w.go();
+    await Promise.all(workers.map((w) => w.swept));
+    for (const w of workers) w.release();
     const reports = await Promise.all(workers.map((w) => w.done));
 
     const all = reports.flatMap((r) => r.removed);
@@ -126,7 +153,10 @@ describe('SqliteStore: cleanup by several processes at once', () => {
       assert.equal(subject, expected.get(id), `the subject reported for ${id}`);
     }
     const shares = reports.map((r) => r.removed.length);
-    assert.ok(shares.filter((n) => n > 0).length >= 2, `the work was shared: ${shares.join(', ')}`);
+    assert.ok(
+      shares.every((n) => n > 0),
+      `every sweeper removed some: ${shares.join(', ')}`,
+    );
     // The sweeps ran at the same time: the latest start came before the earliest end.
     const latestStart = Math.max(...reports.map((r) => r.from));
     const earliestEnd = Math.min(...reports.map((r) => r.to));
