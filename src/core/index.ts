@@ -47,3 +47,11 @@ export {
   type DeviceInfo,
   type JsonValue,
 } from './store.js';
+export {
+  hasSessionOutbox,
+  type EndReason,
+  type NoticeRequest,
+  type NoticeType,
+  type SessionNotice,
+  type SessionOutbox,
+} from './outbox.js';
