@@ -18,6 +18,7 @@ import type { ResolvedCacheOptions } from './cache-options.js';
 import { copyRecord, entryRecord, estimateBytes, older, StringPool } from './cache-records.js';
 import type { Clock } from './clock.js';
 import { isLive, isTouchDue } from './expiry.js';
+import { hasSessionOutbox, type NoticeRequest, type SessionOutbox } from './outbox.js';
 import { secretAccepted } from './record-ops.js';
 import {
   hasInvalidationSource,
@@ -115,7 +116,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
     this.#store = store as Index;
     // The channel is this cache's: what is in front of it offers none.
-    this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const });
+    this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const, outbox: false });
     this.options = options;
     this.#clock = clock;
     this.#channel = hasInvalidationSource(store) ? new CacheChannel(store, clock, options.maxStaleness, () => this.#flush()) : null;
@@ -388,11 +389,11 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return result;
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
+  async delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
     this.#drop(id);
     const generation = this.#begin(id, true);
     try {
-      return await this.#store.delete(id);
+      return await this.#store.delete(id, options);
     } finally {
       this.#end(id, true, generation, this.#clock.now());
       this.#drop(id);
@@ -413,17 +414,17 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
   }
 
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  trimSubject(subject: string, options: Parameters<SessionStore['trimSubject']>[1]): Promise<RemovedSession[]> {
     return this.#bulkRemoval(() => this.#store.trimSubject(subject, options));
   }
 
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  deleteBySubject(subject: string, options: Parameters<SessionIndex['deleteBySubject']>[1]): Promise<RemovedSession[]> {
     return this.#bulkRemoval(() => this.#store.deleteBySubject(subject, options));
   }
 
   /** Expired sessions are never served from the cache anyway (`peek` checks expiry): dropping them frees the memory. */
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    const removed = await this.#store.deleteExpired(now, limit);
+  async deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
+    const removed = await this.#store.deleteExpired(now, limit, options);
     for (const session of removed) this.#drop(session.id);
     return removed;
   }
@@ -446,6 +447,10 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
     if (!hasSharedCounters(this.#store)) return Promise.reject(new TypeError('the store has no shared counters'));
     return this.#store.countInWindow(key, options);
+  }
+  /** The outbox is the store's (notices are never cached): for a store whose capabilities say it has one. */
+  get outbox(): SessionOutbox | null {
+    return hasSessionOutbox(this.#store) ? this.#store : null;
   }
   async ready(): Promise<void> {
     await this.#store.ready?.();

@@ -6,6 +6,7 @@
  */
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, TesseraError } from './errors.js';
+import type { NoticeRequest } from './outbox.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -77,6 +78,7 @@ type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
 
 export class ReportingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
   readonly capabilities: StoreCapabilities;
+  readonly name: string;
   readonly #store: Index;
   readonly #onStoreError: StoreErrorHandler;
   readonly #onHookError: (error: unknown) => void;
@@ -87,6 +89,7 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
     // manager's `options.store` given to another manager is unwrapped: each failure is reported once.
     this.#store = (store instanceof ReportingStore ? store.#store : store) as Index;
     this.capabilities = store.capabilities;
+    this.name = store.name ?? 'custom';
     this.#onStoreError = onStoreError;
     this.#onHookError = onHookError;
   }
@@ -126,17 +129,17 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     return this.#call('apply', () => this.#store.apply(id, changes, options));
   }
-  delete(id: string): Promise<RemovedSession | null> {
-    return this.#call('delete', () => this.#store.delete(id));
+  delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
+    return this.#call('delete', () => this.#store.delete(id, options));
   }
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  trimSubject(subject: string, options: Parameters<SessionStore['trimSubject']>[1]): Promise<RemovedSession[]> {
     return this.#call('trimSubject', () => this.#store.trimSubject(subject, options));
   }
   isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
     return this.#call('isSuperseded', () => this.#store.isSuperseded(id, options));
   }
-  deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    return this.#call('deleteExpired', () => this.#store.deleteExpired(now, limit));
+  deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
+    return this.#call('deleteExpired', () => this.#store.deleteExpired(now, limit, options));
   }
   /**
    * The store's own (a store without one is taken as ready). Not reported to `onStoreError`: the
@@ -152,7 +155,7 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
     return this.#call('listBySubject', () => this.#store.listBySubject(subject, options));
   }
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  deleteBySubject(subject: string, options: Parameters<SessionIndex['deleteBySubject']>[1]): Promise<RemovedSession[]> {
     return this.#call('deleteBySubject', () => this.#store.deleteBySubject(subject, options));
   }
   query(query: SessionQuery): Promise<SessionPage> {
