@@ -6,6 +6,7 @@ import { boundedUnderAbuse } from './conformance/bounded.js';
 import { codecs } from './conformance/codecs.js';
 import { conformanceContext } from './conformance/context.js';
 import { lifecycleEvents } from './conformance/events.js';
+import { sessionNotices } from './conformance/notices.js';
 import { limits } from './conformance/limits.js';
 import { security } from './conformance/security.js';
 import { sessionIndex } from './conformance/session-index.js';
@@ -57,6 +58,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
     supersededTokens(ctx);
     boundedUnderAbuse(ctx);
     lifecycleEvents(ctx);
+    sessionNotices(ctx);
     security(ctx);
     if (options.cache !== undefined) cacheCases(ctx, options);
   });
