@@ -138,10 +138,13 @@ async function main(): Promise<void> {
     server.once('close', () => {
       admin?.close();
       manager.close();
-      Promise.all([webhooks?.close(), store.store.close(), legacy?.close()]).then(
-        () => process.exit(0),
-        (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
-      );
+      // Deliveries under way finish (and are acknowledged in the store) before the store closes.
+      Promise.resolve(webhooks?.close())
+        .then(() => Promise.all([store.store.close(), legacy?.close()]))
+        .then(
+          () => process.exit(0),
+          (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
+        );
     });
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
