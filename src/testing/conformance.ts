@@ -7,6 +7,7 @@ import { codecs } from './conformance/codecs.js';
 import { conformanceContext } from './conformance/context.js';
 import { lifecycleEvents } from './conformance/events.js';
 import { limits } from './conformance/limits.js';
+import { outboxCases } from './conformance/outbox.js';
 import { security } from './conformance/security.js';
 import { sessionIndex } from './conformance/session-index.js';
 import { supersededTokens } from './conformance/superseded.js';
@@ -58,6 +59,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
     boundedUnderAbuse(ctx);
     lifecycleEvents(ctx);
     security(ctx);
+    outboxCases(ctx);
     if (options.cache !== undefined) cacheCases(ctx, options);
   });
 }
