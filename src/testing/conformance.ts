@@ -8,6 +8,7 @@ import { conformanceContext } from './conformance/context.js';
 import { lifecycleEvents } from './conformance/events.js';
 import { sessionNotices } from './conformance/notices.js';
 import { limits } from './conformance/limits.js';
+import { outboxCases } from './conformance/outbox.js';
 import { security } from './conformance/security.js';
 import { sessionIndex } from './conformance/session-index.js';
 import { supersededTokens } from './conformance/superseded.js';
@@ -60,6 +61,7 @@ export function runStoreConformance(options: ConformanceOptions): void {
     lifecycleEvents(ctx);
     sessionNotices(ctx);
     security(ctx);
+    outboxCases(ctx);
     if (options.cache !== undefined) cacheCases(ctx, options);
   });
 }
