@@ -20,6 +20,11 @@ export class MemoryOutbox implements SessionOutbox {
   readonly #byDue = new MinHeap<string>();
   readonly #byAt = new MinHeap<string>();
 
+  /** @internal Entries in both heaps, stale ones included (for tests of their bound). */
+  get heapSize(): number {
+    return this.#byDue.size + this.#byAt.size;
+  }
+
   /** Records notices due at `due` (each at its own `at` when not given); ids already held are left as they are. */
   record(notices: readonly Omit<SessionNotice, 'attempts'>[], due?: number): void {
     for (const notice of notices) {
