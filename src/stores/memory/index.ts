@@ -63,6 +63,8 @@ const COMPACT_SLACK = 1024;
 /**
  * Sessions in process memory: for tests, demos and single-process apps that accept losing
  * sessions on restart. Expired sessions are found through a min-heap on expiry, never by scanning.
+ * Its session-notice outbox (`capabilities.outbox`) is in memory too, lost with the sessions; a
+ * session freed on access is noted when the next `deleteExpired` reports it.
  */
 export class MemoryStore implements SessionStore, SessionIndex, InvalidationSource, SessionOutbox {
   readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', outbox: true });
