@@ -9,6 +9,7 @@ import { decodeSecret } from './signing.js';
  * (`application/x-www-form-urlencoded`), the JWT signed with `privateKey`.
  */
 export interface OidcBackChannelLogoutFormat {
+  /** Selects this format. */
   type: 'oidc-backchannel-logout';
   /** The token's `iss`: the issuer the receiver trusts. */
   issuer: string;
@@ -39,7 +40,12 @@ export interface WebhookOptions {
    * The notices delivered besides `session.ended` (always delivered).
    * @default { created: false, loggedIn: false }
    */
-  events?: { created?: boolean; loggedIn?: boolean };
+  events?: {
+    /** `session.created`: an anonymous session was first saved. @default false */
+    created?: boolean;
+    /** `session.logged_in`: a session logged in. @default false */
+    loggedIn?: boolean;
+  };
   /**
    * Seconds a receiver has to answer before the attempt is cut and counted as failed.
    * @default 10
@@ -91,36 +97,59 @@ export const defaultRetrySchedule: readonly number[] = Object.freeze([5, 300, 18
 
 /** The {@link WebhookOptions} defaults, in one place. */
 export const defaultWebhookOptions = Object.freeze({
+  /** Seconds. */
   timeout: 10,
+  /** Seconds after each failed attempt. */
   retrySchedule: defaultRetrySchedule,
+  /** Notices. */
   maxBacklog: 10_000,
+  /** Seconds. */
   pollInterval: 1,
+  /** Notices per claim. */
   batchSize: 50,
+  /** Deliveries in flight. */
   concurrency: 4,
 });
 
 /** The OIDC format, its key parsed. */
 export interface ResolvedOidcFormat {
+  /** See {@link OidcBackChannelLogoutFormat.issuer}. */
   readonly issuer: string;
+  /** See {@link OidcBackChannelLogoutFormat.audience}. */
   readonly audience: string | readonly string[];
+  /** The signing key, parsed. */
   readonly privateKey: KeyObject;
+  /** See {@link OidcBackChannelLogoutFormat.algorithm}. */
   readonly algorithm: 'ES256' | 'EdDSA';
+  /** See {@link OidcBackChannelLogoutFormat.keyId}; null without one. */
   readonly keyId: string | null;
 }
 
 /** The options checked, with defaults filled in. */
 export interface ResolvedWebhookOptions {
+  /** See {@link WebhookOptions.url}, normalised. */
   readonly url: string;
+  /** See {@link WebhookOptions.secret}: empty for the OIDC format without one. */
   readonly secrets: readonly string[];
+  /** See {@link WebhookOptions.events}. */
   readonly created: boolean;
+  /** See {@link WebhookOptions.events}. */
   readonly loggedIn: boolean;
+  /** See {@link WebhookOptions.timeout}. */
   readonly timeout: number;
+  /** See {@link WebhookOptions.retrySchedule}. */
   readonly retrySchedule: readonly number[];
+  /** See {@link WebhookOptions.maxBacklog}. */
   readonly maxBacklog: number;
+  /** See {@link WebhookOptions.pollInterval}. */
   readonly pollInterval: number;
+  /** See {@link WebhookOptions.batchSize}. */
   readonly batchSize: number;
+  /** See {@link WebhookOptions.concurrency}. */
   readonly concurrency: number;
+  /** See {@link WebhookOptions.format}; null for Standard Webhooks. */
   readonly oidc: ResolvedOidcFormat | null;
+  /** See {@link WebhookOptions.onError}. */
   readonly onError: (error: unknown) => void;
 }
 

@@ -3,9 +3,11 @@ import type { SessionNotice } from '../core/outbox.js';
 
 /** The JSON body of a `session.ended` delivery. */
 export interface SessionEndedPayload {
+  /** What happened. */
   type: 'session.ended';
   /** When the session ended (ISO 8601). */
   timestamp: string;
+  /** The session. */
   data: {
     /** The session's public id. */
     id: string;
@@ -20,18 +22,36 @@ export interface SessionEndedPayload {
 
 /** The JSON body of a `session.created` delivery. */
 export interface SessionCreatedPayload {
+  /** What happened. */
   type: 'session.created';
   /** When the session was created (ISO 8601). */
   timestamp: string;
-  data: { id: string; subject: string | null; createdAt: string };
+  /** The session. */
+  data: {
+    /** The session's public id. */
+    id: string;
+    /** Its user: null, since an anonymous session is created (a login is `session.logged_in`). */
+    subject: string | null;
+    /** When it was created (ISO 8601). */
+    createdAt: string;
+  };
 }
 
 /** The JSON body of a `session.logged_in` delivery. */
 export interface SessionLoggedInPayload {
+  /** What happened. */
   type: 'session.logged_in';
   /** When the session logged in (ISO 8601). */
   timestamp: string;
-  data: { id: string; subject: string | null; loggedInAt: string };
+  /** The session. */
+  data: {
+    /** The session's public id (a login may give the session a new one). */
+    id: string;
+    /** The user who logged in. */
+    subject: string | null;
+    /** When (ISO 8601). */
+    loggedInAt: string;
+  };
 }
 
 /** The JSON body of a delivery, by its `type`. */

@@ -18,7 +18,7 @@ const JITTER = 0.2;
 type WebhookEvent = Extract<SessionEvent, { type: 'webhook' }>;
 
 /**
- * A {@link SessionNotifier} that delivers session notices as signed webhooks (Standard Webhooks,
+ * A `SessionNotifier` that delivers session notices as signed webhooks (Standard Webhooks,
  * or OIDC back-channel logout tokens), at least once: a notice leaves the outbox only after a
  * 2xx answer, a `410 Gone`, or its last retry. Give it to `SessionManagerOptions.webhooks`.
  */
@@ -26,7 +26,12 @@ export class SessionWebhooks implements SessionNotifier {
   /** The options checked, with defaults filled in. */
   readonly options: ResolvedWebhookOptions;
   /** Which notices the manager records besides `session.ended` (`events`). */
-  readonly notices: { readonly created: boolean; readonly loggedIn: boolean };
+  readonly notices: {
+    /** `session.created`. */
+    readonly created: boolean;
+    /** `session.logged_in`. */
+    readonly loggedIn: boolean;
+  };
   #context: NotifierContext | null = null;
   #closed = false;
   #disabled = false;
