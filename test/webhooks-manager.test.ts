@@ -33,9 +33,9 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  await receiver.close();
   manager.close();
   await notifier.close();
-  await receiver.close();
 });
 
 async function login(subject: string): Promise<string> {

@@ -24,8 +24,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await notifier?.close();
   await receiver.close();
+  await notifier?.close();
 });
 
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
