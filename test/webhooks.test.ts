@@ -234,6 +234,22 @@ describe('retries', () => {
     ]);
   });
 
+  it('falls back to the schedule when Retry-After is unreadable, and gives up past the last retry even if asked to wait', async () => {
+    const notifier = start({ retrySchedule: [10] });
+    receiver.respond = () => ({ status: 429, headers: { 'retry-after': 'soon' } });
+    await outbox.addNotices([ended('r3')]);
+    await notifier.flush();
+    clock.advance(7_900);
+    await notifier.flush();
+    assert.equal(receiver.received.length, 1);
+    clock.advance(4_200);
+    receiver.respond = () => ({ status: 429, headers: { 'retry-after': '5' } });
+    await notifier.flush();
+    assert.equal(receiver.received.length, 2);
+    assert.deepEqual(outcomes(), ['session.ended:r3 retrying #1 429', 'session.ended:r3 failed #2 429']);
+    assert.equal(await outbox.countNotices(), 0);
+  });
+
   it('loses nothing while the receiver is down (connections refused) and back', async () => {
     const notifier = start({ batchSize: 7 });
     await receiver.down();
