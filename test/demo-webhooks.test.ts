@@ -5,12 +5,12 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DemoClient } from './support/demo-client.js';
 import { runDemoExpectingFailure, startDemoServer, type DemoServer } from './support/demo-server.js';
-import { WebhookReceiver } from './support/webhook-receiver.js';
+import { VerifyingReceiver } from './support/verifying-receiver.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 
 describe('demo: session-end webhooks', () => {
-  const receiver = new WebhookReceiver(SECRET);
+  const receiver = new VerifyingReceiver(SECRET);
   let server: DemoServer;
 
   before(async () => {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { SessionManager, type SessionNotifier, type SessionStore } from '../src/core/index.js';
 import { startExample, stopExample } from './support/example-process.js';
-import { WebhookReceiver } from './support/webhook-receiver.js';
+import { VerifyingReceiver } from './support/verifying-receiver.js';
 import { webhookStoreTargets } from './support/webhook-stores.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -34,7 +34,7 @@ async function eventually(condition: () => Promise<boolean>, what: string): Prom
 
 for (const target of (await webhookStoreTargets()).filter((t) => t.durable)) {
   describe(`session-end webhooks across processes on ${target.name}`, { skip: target.skip }, () => {
-    const receiver = new WebhookReceiver(SECRET);
+    const receiver = new VerifyingReceiver(SECRET);
     const children: ChildProcess[] = [];
     let data: Awaited<ReturnType<typeof target.create>>;
 

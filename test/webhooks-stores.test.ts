@@ -7,7 +7,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { ManualClock, type SessionEvent, SessionManager, type SessionManagerOptions, type SessionStore } from '../src/core/index.js';
 import { hasSessionOutbox } from '../src/core/outbox.js';
 import { sessionWebhooks, type SessionWebhooks, type WebhookOptions } from '../src/webhooks/index.js';
-import { WebhookReceiver } from './support/webhook-receiver.js';
+import { VerifyingReceiver } from './support/verifying-receiver.js';
 import { webhookStoreTargets } from './support/webhook-stores.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
@@ -15,10 +15,11 @@ const DEVICE = { secure: false, ip: '127.0.0.1', userAgent: 'webhooks-test' };
 
 for (const target of await webhookStoreTargets()) {
   describe(`session-end webhooks on ${target.name}`, { skip: target.skip }, () => {
-    const receiver = new WebhookReceiver(SECRET);
+    let clock: ManualClock;
+    // It checks each delivery's timestamp against the test's clock, as the sender signs it.
+    const receiver = new VerifyingReceiver(SECRET, { now: () => clock.now() });
     let data: Awaited<ReturnType<typeof target.create>>;
     let store: SessionStore;
-    let clock: ManualClock;
     let webhooks: SessionWebhooks;
     let manager: SessionManager;
     let events: SessionEvent[];
