@@ -28,7 +28,7 @@ runStoreConformance({
     await dropSchema(url as string, schema);
   },
   async createStore() {
-    await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters`);
+    await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters, "${schema}".tessera_sessions_notices`);
     return new PostgresStore({ connectionString: url as string, schema });
   },
 });
@@ -50,7 +50,9 @@ runStoreConformance({
     await dropSchema(url as string, cachedSchema);
   },
   async createStore() {
-    await cachedAdmin.query(`TRUNCATE "${cachedSchema}".tessera_sessions, "${cachedSchema}".tessera_sessions_counters`);
+    await cachedAdmin.query(
+      `TRUNCATE "${cachedSchema}".tessera_sessions, "${cachedSchema}".tessera_sessions_counters, "${cachedSchema}".tessera_sessions_notices`,
+    );
     return new PostgresStore({ connectionString: url as string, schema: cachedSchema });
   },
   peer: () => new PostgresStore({ connectionString: url as string, schema: cachedSchema }),
