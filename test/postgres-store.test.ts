@@ -31,6 +31,8 @@ runStoreConformance({
     await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters, "${schema}".tessera_sessions_notices`);
     return new PostgresStore({ connectionString: url as string, schema });
   },
+  // Another instance's store object on the same tables: the outbox cases claim from both at once.
+  peer: () => new PostgresStore({ connectionString: url as string, schema }),
 });
 
 // The same suite with the in-process cache in front: each instance a store object (its own pool and
