@@ -120,7 +120,7 @@ describe('PostgreSQL outbox statements', () => {
   it('claim: the earliest due, locked SKIP LOCKED, moved to the lease with one more attempt, in claim order', () => {
     const [, claim] = outbox[1] as [string, Statement];
     assert.deepEqual(claim.values, [NOW, 20, NOW + 30_000]);
-    assert.match(claim.text, /WHERE due_at <= \$1 ORDER BY due_at, id LIMIT \$2 FOR UPDATE SKIP LOCKED/);
+    assert.match(claim.text, /WHERE due_at <= \$1 ORDER BY due_at LIMIT \$2 FOR UPDATE SKIP LOCKED/);
     assert.match(claim.text, /SET due_at = \$3, attempts = n.attempts \+ 1 FROM due WHERE n.id = due.id/);
     assert.match(claim.text, /ORDER BY was_due, id$/);
   });
@@ -131,7 +131,7 @@ describe('PostgreSQL outbox statements', () => {
     assert.match(add.text, /SELECT at, at, 0, id, type, session_id, subject, reason/);
     assert.match(add.text, /ON CONFLICT \(id\) DO NOTHING$/);
     const [, trimmed] = outbox[5] as [string, Statement];
-    assert.match(trimmed.text, /ORDER BY at DESC, id DESC OFFSET \$1/);
+    assert.match(trimmed.text, /ORDER BY at DESC OFFSET \$1/);
     assert.deepEqual(trimmed.values, [1000]);
   });
 

@@ -46,12 +46,14 @@ export function addNoticesStatement(sql: SqlContext, notices: readonly Omit<Sess
  * Claims up to `limit` notices due at `now`, earliest due first, in one statement: the batch is
  * locked `SKIP LOCKED` (a concurrent claimer takes other rows and never waits), then moved to
  * `leaseUntil` with one more attempt. A row another claimer committed meanwhile is re-checked
- * under its lock, is no longer due, and is left out. Rows in claim order.
+ * under its lock, is no longer due, and is left out. Ordered by `due_at` alone, so the index walk
+ * stops after `limit` rows: a sweep's notices share one due time, and a tie-break on id sorted
+ * the whole group (about 20 times slower for 5,000 ties). The rows come back in claim order.
  */
 export function claimNoticesStatement(sql: SqlContext, options: { now: number; limit: number; leaseUntil: number }): Statement {
   return {
     text: `WITH due AS (
-             SELECT id, due_at FROM ${sql.notices} WHERE due_at <= $1 ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+             SELECT id, due_at FROM ${sql.notices} WHERE due_at <= $1 ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED),
            claimed AS (
              UPDATE ${sql.notices} AS n SET due_at = $3, attempts = n.attempts + 1 FROM due WHERE n.id = due.id
              RETURNING n.id, n.type, n.session_id, n.subject, n.reason, n.at, n.attempts, due.due_at AS was_due)
@@ -76,14 +78,14 @@ export function countNoticesStatement(sql: SqlContext): Statement {
 }
 
 /**
- * Removes the notices beyond the `max` most recent (by `at`, then id); one row, `n`, how many.
- * Walks the `at` index past the `max` kept. Not `SKIP LOCKED`: a notice being claimed is waited
+ * Removes the notices beyond the `max` most recent (by `at`; which of equal ones is kept is left
+ * open); one row, `n`, how many. Walks the `at` index backwards past the `max` kept. Not `SKIP LOCKED`: a notice being claimed is waited
  * for and removed too, or the table would stay over the cap by the batches in flight.
  */
 export function trimNoticesStatement(sql: SqlContext, max: number): Statement {
   return {
     text: `WITH trimmed AS (
-             DELETE FROM ${sql.notices} WHERE id = ANY(ARRAY(SELECT id FROM ${sql.notices} ORDER BY at DESC, id DESC OFFSET $1))
+             DELETE FROM ${sql.notices} WHERE id = ANY(ARRAY(SELECT id FROM ${sql.notices} ORDER BY at DESC OFFSET $1))
              RETURNING 1)
            SELECT count(*)::int AS n FROM trimmed`,
     values: [max],
