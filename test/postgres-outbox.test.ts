@@ -339,6 +339,39 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     assert.equal(await a.store.countNotices(), 0);
   });
 
+  it('three sweepers on three pools record each expired session once, with its subject', async () => {
+    const ns = freshSchema();
+    const sweepers = [open(ns, pool(2)), open(ns, pool(2)), open(ns, pool(2))];
+    const first = sweepers[0] as ReturnType<typeof open>;
+    const records = await Promise.all(
+      Array.from({ length: 300 }, async (_, i) => {
+        const { record } = makeRecord(T0, { subject: `x${i % 7}`, idleTimeout: 60 });
+        await first.store.create(record, { now: T0 });
+        return record;
+      }),
+    );
+    const removed: string[] = [];
+    await Promise.all(
+      sweepers.map(async ({ store }) => {
+        for (let round = 0; round < 100; round++) {
+          const batch = await store.deleteExpired(T0 + 120_000, 20, { notice: true });
+          if (batch.length === 0) return;
+          removed.push(...batch.map((r) => r.id));
+        }
+      }),
+    );
+    assert.equal(removed.length, 300);
+    assert.equal(new Set(removed).size, 300, 'each session removed by one sweeper');
+    const rows = await notices(first.raw, ns);
+    assert.equal(rows.length, 300);
+    const subjects = new Map(records.map((r) => [r.id, r.subject]));
+    for (const row of rows) {
+      assert.equal(row.subject, subjects.get(row.session_id));
+      assert.equal(row.at, T0 + 60_000);
+      assert.equal(row.reason, 'expired');
+    }
+  });
+
   it('upgrades a database at schema version 4, keeping its sessions, and names the table after the table option', async () => {
     const ns = freshSchema();
     const p = pool(2);
