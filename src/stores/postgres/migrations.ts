@@ -54,8 +54,9 @@ export interface ResolvedNames {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Leaves room for the suffixes of derived names inside PostgreSQL's 63-byte identifiers; longer
- * ones would be cut short silently. `_superseded_idx` and `_notices_at_idx` (15) are the longest a
- * step after the first adds; the first step's `_display_name_idx` (17) is cut to 63 for a table name of 47 or 48.
+ * ones would be cut short silently. `_superseded_idx` and `_notices_at_idx` (15) are the longest
+ * a step after the first adds; the first step's `_display_name_idx` (17) is cut to 63 for a table
+ * name of 47 or 48.
  */
 const MAX_TABLE_LENGTH = 48;
 

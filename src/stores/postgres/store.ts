@@ -75,9 +75,9 @@ import {
  * sweep at once. Revocations and rotations are published with `NOTIFY` (see `watch`); so is every
  * change to a session row, by a trigger, for the caches of other instances
  * (`subscribeInvalidations`). Counts in time windows are shared by every instance (`countInWindow`).
- * Session notices wait in an outbox table (`SessionOutbox`): an ending call asked for them records
- * them in the statement that removes the sessions, and delivery workers on any instance claim
- * disjoint batches with `SKIP LOCKED`.
+ * Session notices wait in an outbox table (`SessionOutbox`): an ending call that asks for them
+ * records them in the statement that removes the sessions, and delivery workers on any instance
+ * claim disjoint batches with `SKIP LOCKED`.
  *
  * The statements are built by the pure functions of sql-session.ts, sql-subject.ts, sql-outbox.ts
  * and counters.ts, run by `StorePool`; `ChangeFeed` listens.
@@ -250,8 +250,9 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
   }
 
   async claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    if (!(options.limit >= 1)) return [];
-    const result = await this.#pool.query(claimNoticesStatement(this.#sql, options), { write: true });
+    const limit = Math.floor(options.limit);
+    if (!(limit >= 1)) return [];
+    const result = await this.#pool.query(claimNoticesStatement(this.#sql, { ...options, limit }), { write: true });
     return (result.rows as NoticeRow[]).map(noticeFromRow);
   }
 
