@@ -18,8 +18,11 @@ import {
   type InvalidationSource,
   type InvalidationSubscription,
   type LoadOptions,
+  type NoticeRequest,
   type RemovedSession,
   type SessionIndex,
+  type SessionNotice,
+  type SessionOutbox,
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
@@ -34,6 +37,16 @@ import { ChangeFeed, type SessionChangeListener } from './notifications.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import { sqlContext, type SqlContext } from './params.js';
 import { StorePool } from './pool.js';
+import {
+  addNoticesStatement,
+  claimNoticesStatement,
+  countNoticesStatement,
+  deferNoticeStatement,
+  noticeFromRow,
+  removeNoticesStatement,
+  trimNoticesStatement,
+  type NoticeRow,
+} from './sql-outbox.js';
 import {
   applyStatement,
   createStatement,
@@ -62,16 +75,21 @@ import {
  * sweep at once. Revocations and rotations are published with `NOTIFY` (see `watch`); so is every
  * change to a session row, by a trigger, for the caches of other instances
  * (`subscribeInvalidations`). Counts in time windows are shared by every instance (`countInWindow`).
+ * Session notices wait in an outbox table (`SessionOutbox`): an ending call that asks for them
+ * records them in the statement that removes the sessions, and delivery workers on any instance
+ * claim disjoint batches with `SKIP LOCKED`.
  *
- * The statements are built by the pure functions of sql-session.ts, sql-subject.ts and
- * counters.ts, run by `StorePool`; `ChangeFeed` listens.
+ * The statements are built by the pure functions of sql-session.ts, sql-subject.ts, sql-outbox.ts
+ * and counters.ts, run by `StorePool`; `ChangeFeed` listens.
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL });
  * const sessions = new SessionManager({ store });
  */
-export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters {
-  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true });
+export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters, SessionOutbox {
+  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true, outbox: true });
+  /** The store's name in metrics and traces. */
+  readonly name = 'postgres';
   readonly #sql: SqlContext;
   readonly #names: ResolvedNames;
   readonly #pool: StorePool;
@@ -123,13 +141,16 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return row.outcome === 'duplicate' ? { status: 'applied', record, duplicate: true } : { status: 'applied', record };
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
-    const result = await this.#pool.query(deleteStatement(this.#sql, id), { write: true });
+  async delete(id: string, options: { notice?: NoticeRequest } = {}): Promise<RemovedSession | null> {
+    const result = await this.#pool.query(deleteStatement(this.#sql, id, options.notice), { write: true });
     const row = result.rows[0] as RemovedSession | undefined;
     return row === undefined ? null : removedSession(row);
   }
 
-  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  async trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const { now, max, batch } = options;
     if (!(batch >= 1)) return [];
     // Most logins leave the subject at or under its limit: one read, no lock, says so. A login
@@ -149,8 +170,8 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return (result.rows[0] as { superseded: boolean }).superseded;
   }
 
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    const result = await this.#pool.query(deleteExpiredStatement(this.#sql, now, limit), { write: true });
+  async deleteExpired(now: number, limit: number, options: { notice?: boolean } = {}): Promise<RemovedSession[]> {
+    const result = await this.#pool.query(deleteExpiredStatement(this.#sql, now, limit, options.notice === true), { write: true });
     return removedSessions(result.rows as RemovedSession[]);
   }
 
@@ -162,11 +183,15 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return listingPage((result.rows as SessionRow[]).map(recordFromRow), limit);
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  async deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const statement = deleteBySubjectStatement(this.#sql, subject, {
       now: options.now,
       except: options.except ?? null,
       limit: options.limit,
+      ...(options.notice !== undefined ? { notice: options.notice } : {}),
     });
     const result = await this.#pool.query(statement, { write: true });
     return removedSessions(result.rows as RemovedSession[]);
@@ -217,6 +242,38 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
   async countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
     const result = await this.#pool.query(countInWindowStatement(this.#sql, key, options));
     return (result.rows[0] as { count: number }).count;
+  }
+
+  async addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
+    if (notices.length === 0) return;
+    await this.#pool.query(addNoticesStatement(this.#sql, notices), { write: true });
+  }
+
+  async claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
+    const limit = Math.floor(options.limit);
+    if (!(limit >= 1)) return [];
+    const result = await this.#pool.query(claimNoticesStatement(this.#sql, { ...options, limit }), { write: true });
+    return (result.rows as NoticeRow[]).map(noticeFromRow);
+  }
+
+  async removeNotices(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#pool.query(removeNoticesStatement(this.#sql, ids), { write: true });
+  }
+
+  async deferNotice(id: string, dueAt: number): Promise<void> {
+    await this.#pool.query(deferNoticeStatement(this.#sql, id, dueAt), { write: true });
+  }
+
+  async countNotices(): Promise<number> {
+    const result = await this.#pool.query(countNoticesStatement(this.#sql));
+    return (result.rows[0] as { n: number }).n;
+  }
+
+  async trimNotices(max: number): Promise<number> {
+    if (max === Number.POSITIVE_INFINITY) return 0;
+    const result = await this.#pool.query(trimNoticesStatement(this.#sql, Math.max(0, Math.floor(max) || 0)), { write: true });
+    return (result.rows[0] as { n: number }).n;
   }
 
   /**
