@@ -52,7 +52,8 @@ return {'created'}
 
 /**
  * Removes a session. KEYS: session, its expiry index. ARGV: prefix, id, now|'' (unconditional),
- * version|'', supersededUntil|''. With `now` (and `version`) given, removes only a live session
+ * version|'', supersededUntil|'', reason|'', at: with a reason, records the session's
+ * `session.ended` notice (due at `at`). With `now` (and `version`) given, removes only a live session
  * (at that version): the second step of a cross-slot replace, which (with `supersededUntil`) also
  * remembers the removed session's hashes as CREATE does; a revocation remembers nothing.
  * Returns {subject|nil} or nil when nothing was removed.
@@ -73,6 +74,7 @@ unnamed(id, r[9])
 xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
 if ARGV[5] ~= '' then supersede(id, r[6], r[7], r[8], tonumber(ARGV[3]), tonumber(ARGV[5])) end
+if ARGV[6] and ARGV[6] ~= '' then ended(id, r[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[7])) end
 return {r[5]}
 `;
 

@@ -11,7 +11,8 @@ export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
  * run when Redis is out of memory (`allow-oom`), so that users can still be served, logged out and
  * swept; create and apply are refused then, before any write, and the store reports
  * `StoreUnavailableError`. QUERY only reads. A window count (a failed attempt counted) is refused
- * too: it adds a key.
+ * too: it adds a key. The ending scripts record their notices even then (each frees a session
+ * far larger than its notice); addNotices is refused, and a claim only rewrites in place.
  */
 export const SCRIPT_FLAGS = {
   load: ['allow-oom'],
@@ -30,6 +31,12 @@ export const SCRIPT_FLAGS = {
   heal: ['allow-oom'],
   query: ['no-writes'],
   windowCount: [],
+  noticeClaim: ['allow-oom'],
+  noticePeek: ['no-writes'],
+  noticeCount: ['no-writes'],
+  noticeOldest: ['no-writes'],
+  noticeAdd: [],
+  noticeRemove: ['allow-oom'],
 } as const satisfies Record<string, readonly ScriptFlag[]>;
 
 /** A script's text: its shebang with flags, then its body. */

@@ -83,6 +83,22 @@ end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
+-- The outbox of a shard (see "The outbox" in docs/stores/redis.md): 'o' its notice ids by due
+-- time, 'b' their bodies (JSON: t type, s session id, u subject, r reason, a at, n attempts), 'a'
+-- their ids by 'at' (for the cap). A session's notices live in its shard, so the script that
+-- removes it records them.
+local function okey(sh) return P .. 'o:{' .. sh .. '}' end
+local function bkey(sh) return P .. 'b:{' .. sh .. '}' end
+local function akey(sh) return P .. 'a:{' .. sh .. '}' end
+-- Session 'id' of subject 'sub' (false: none) ended at 'at' for 'reason': its notice, due at 'due'.
+local function ended(id, sub, reason, at, due)
+  local sh, nid = string.sub(id, 1, 2), 'session.ended:' .. id
+  local body = cjson.encode({t = 'session.ended', s = id, u = sub or cjson.null, r = reason, a = num(at), n = 0})
+  if redis.call('HSETNX', bkey(sh), nid, body) == 1 then
+    redis.call('ZADD', okey(sh), due, nid)
+    redis.call('ZADD', akey(sh), at, nid)
+  end
+end
 -- A shard's display-name index: members 'name NUL id', all scored 0, so that ZRANGEBYLEX finds a
 -- prefix (see QUERY). Its member '' says the index holds every session of the shard: set when
 -- the shard's first session is created, or by HEAL for shards written before the index existed.
