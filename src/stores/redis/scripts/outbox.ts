@@ -7,22 +7,27 @@
 
 /**
  * Lua shared by the admin scripts: `shards(first)` lists the shards of the index keys in ARGV from
- * position `first` on, leaving out those whose outbox is empty. One EXISTS over a chunk of 'o' keys
- * says whether any is there, so an empty outbox costs a few commands per node, not one per shard.
+ * position `first` on, leaving out those whose outbox is empty. On a single node one EXISTS over a
+ * chunk of 'o' keys says whether any is there, so an empty outbox costs a few commands, not one per
+ * shard; on a cluster a command's keys must share a slot, so each shard's is asked alone.
  */
-const HELD = `
+const HELD = (cluster: boolean): string => `
 local function shards(first)
-  local at, held = #P + 4, {}
-  for from = first, #ARGV, 256 do
+  local at, held, size = #P + 4, {}, ${cluster ? 1 : 256}
+  for from = first, #ARGV, size do
     local chunk, keys = {}, {}
-    for i = from, math.min(from + 255, #ARGV) do
+    for i = from, math.min(from + size - 1, #ARGV) do
       local sh = string.sub(ARGV[i], at, at + 1)
       chunk[#chunk + 1] = sh
       keys[#keys + 1] = okey(sh)
     end
     if redis.call('EXISTS', unpack(keys)) > 0 then
-      for _, sh in ipairs(chunk) do
-        if redis.call('EXISTS', okey(sh)) == 1 then held[#held + 1] = sh end
+      if size == 1 then
+        held[#held + 1] = chunk[1]
+      else
+        for _, sh in ipairs(chunk) do
+          if redis.call('EXISTS', okey(sh)) == 1 then held[#held + 1] = sh end
+        end
       end
     end
   end
@@ -51,7 +56,7 @@ end
  * Claiming moves each to `leaseUntil` and adds one to its attempts; returns their bodies. Looking
  * returns their due times, so that the caller shares the limit among the nodes by due time.
  */
-export const NOTICE_CLAIM = (prelude: string, claim: boolean): string => `${prelude}${HELD}
+export const NOTICE_CLAIM = (prelude: string, cluster: boolean, claim: boolean): string => `${prelude}${HELD(cluster)}
 local now, limit, lease = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local due = earliest(okey, function(k) return redis.call('ZRANGEBYSCORE', k, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit) end, limit, 5)
 local out = {}
@@ -78,7 +83,7 @@ return out
 `;
 
 /** countNotices on one node: ARGV: prefix, index keys... Returns the notices its shards hold. */
-export const NOTICE_COUNT = (prelude: string): string => `${prelude}${HELD}
+export const NOTICE_COUNT = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
 local total = 0
 for _, sh in ipairs(shards(2)) do total = total + redis.call('ZCARD', okey(sh)) end
 return total
@@ -88,7 +93,7 @@ return total
  * trimNotices on one node, its look ahead: the `want` oldest notices by `at`. ARGV: prefix, want,
  * index keys... Returns {id, at, ...}; the caller removes the oldest over all nodes (NOTICE_REMOVE).
  */
-export const NOTICE_OLDEST = (prelude: string): string => `${prelude}${HELD}
+export const NOTICE_OLDEST = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
 local want = tonumber(ARGV[2])
 local out = {}
 for _, c in ipairs(earliest(akey, function(k) return redis.call('ZRANGE', k, 0, want - 1, 'WITHSCORES') end, want, 3)) do
