@@ -111,7 +111,13 @@ export class RedisOutbox implements SessionOutbox {
         shares[i] === 0 ? [] : this.#transport.runOn(target, this.#scripts.noticeClaim, [...args(shares[i] as number), ...target.indexes]),
       ),
     );
-    return claimed.flatMap((reply) => (reply as Reply[]).map((body) => decode(asString(body))));
+    const notices: Array<{ due: number; notice: SessionNotice }> = [];
+    for (const reply of claimed as Reply[][]) {
+      for (let i = 0; i + 1 < reply.length; i += 2) notices.push({ due: Number(asString(reply[i])), notice: decode(asString(reply[i + 1])) });
+    }
+    // Each node's come in due order; the nodes' together are put in it too.
+    if (targets.length > 1) notices.sort((x, y) => x.due - y.due);
+    return notices.map((entry) => entry.notice);
   }
 
   /** One NOTICE_REMOVE script per shard. */

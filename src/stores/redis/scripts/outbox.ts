@@ -53,7 +53,7 @@ end
 /**
  * claimNotices on one node (`claim`), or its look ahead on a cluster (not `claim`): the `limit`
  * notices due at `now`, earliest first. ARGV: prefix, now, limit, leaseUntil, index keys...
- * Claiming moves each to `leaseUntil` and adds one to its attempts; returns their bodies. Looking
+ * Claiming moves each to `leaseUntil` and adds one to its attempts; returns {due, body, ...}. Looking
  * returns their due times, so that the caller shares the limit among the nodes by due time.
  */
 export const NOTICE_CLAIM = (prelude: string, cluster: boolean, claim: boolean): string => `${prelude}${HELD(cluster)}
@@ -70,6 +70,7 @@ for _, c in ipairs(due) do
     b = cjson.encode(body)
     redis.call('HSET', bkey(c[3]), c[2], b)
     redis.call('ZADD', okey(c[3]), lease, c[2])
+    out[#out + 1] = num(c[1])
     out[#out + 1] = b
   else
     -- A body lost (deleted by hand): the notice cannot be delivered.
