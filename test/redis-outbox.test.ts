@@ -1,7 +1,11 @@
 // The Redis store's outbox (test/support/redis-outbox.ts) on the machine's Redis and on a three-master
 // Redis Cluster this test starts itself.
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
 import { createCluster } from 'redis';
+import type { SessionRecord } from '../src/core/index.js';
+import { makeRecord } from '../src/testing/index.js';
 import { RedisStore } from '../src/stores/redis/index.js';
 import { runOutboxSuite } from './support/redis-outbox.js';
 import { deleteByPrefix, localSkip, localUrl, rawClient } from './support/redis-local.js';
@@ -27,6 +31,47 @@ runOutboxSuite({
       client.destroy();
     }
   },
+});
+
+describe('redis outbox: the set of shards holding notices (single node)', { skip: await localSkip('the outbox hint test') }, () => {
+  it('is rebuilt from every shard when deleted by hand, and forgets shards emptied', async () => {
+    const prefix = `${root}hint:`;
+    const store = new RedisStore({ url: localUrl, prefix, commandTimeout: 3000 });
+    const client = await rawClient();
+    try {
+      // Three shards apart, so that each check is about one notice.
+      const records: SessionRecord[] = [];
+      while (records.length < 3) {
+        const { record } = makeRecord(1000);
+        if (!records.some((r) => r.id.slice(0, 2) === record.id.slice(0, 2))) records.push(record);
+      }
+      const notices = records.map((r, i) => ({
+        id: `session.ended:${r.id}`,
+        type: 'session.ended' as const,
+        sessionId: r.id,
+        subject: null,
+        reason: 'admin' as const,
+        at: 1000 + i,
+      }));
+      await store.addNotices(notices);
+      // Not built yet (no claim or count ran): every shard is walked once, and the set holds the three.
+      assert.equal(await store.countNotices(), 3);
+      const shards = new Set(records.map((r) => r.id.slice(0, 2)));
+      assert.deepEqual(new Set(await client.sMembers(`${prefix}oh`)), new Set(['', ...shards]));
+      await client.del(`${prefix}oh`);
+      const claimed = await store.claimNotices({ now: 2000, limit: 10, leaseUntil: 3000 });
+      assert.deepEqual(claimed.map((n) => n.sessionId).sort(), records.map((r) => r.id).sort());
+      await store.removeNotices([notices[0]?.id as string]);
+      assert.equal(await client.sIsMember(`${prefix}oh`, records[0]?.id.slice(0, 2) as string), 0, 'its shard left the set');
+      // A shard's outbox deleted by hand: dropped from the set when next met.
+      await client.del(`${prefix}o:{${records[1]?.id.slice(0, 2)}}`);
+      assert.equal(await store.countNotices(), 1);
+      assert.equal(await client.sIsMember(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), 0);
+    } finally {
+      await store.close();
+      client.destroy();
+    }
+  });
 });
 
 const canSpawn = hasRedisServer();

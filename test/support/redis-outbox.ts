@@ -28,7 +28,15 @@ async function session(store: RedisStore, clock: ManualClock, subject: string | 
 
 function ended(record: SessionRecord, reason: string, at: number, attempts = 1): SessionNotice {
   const { id, subject } = record;
-  return { id: `session.ended:${id}`, type: 'session.ended', sessionId: id, subject, reason: reason as SessionNotice['reason'], at, attempts };
+  return {
+    id: `session.ended:${id}`,
+    type: 'session.ended',
+    sessionId: id,
+    subject,
+    reason: reason as SessionNotice['reason'],
+    at,
+    attempts,
+  };
 }
 
 const byId = (a: SessionNotice, b: SessionNotice) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -80,13 +88,23 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
       try {
         const anon = await session(store, clock, null);
         const one = await session(store, clock, 'bo');
-        const [two, three, four] = [await session(store, clock, 'cy'), await session(store, clock, 'cy'), await session(store, clock, 'cy')];
+        const [two, three, four] = [
+          await session(store, clock, 'cy'),
+          await session(store, clock, 'cy'),
+          await session(store, clock, 'cy'),
+        ];
         const [five, six] = [await session(store, clock, 'di'), await session(store, clock, 'di')];
         assert.deepEqual(await store.delete(anon.id, { notice: { reason: 'logout', at: T0 + 1 } }), { id: anon.id, subject: null });
         await store.delete(one.id, { notice: { reason: 'admin', at: T0 + 2 } });
         // Gone already: nothing removed, nothing recorded.
         assert.equal(await store.delete(one.id, { notice: { reason: 'admin', at: T0 + 3 } }), null);
-        const trimmed = await store.trimSubject('cy', { now: T0, max: 1, keep: four.id, batch: 10, notice: { reason: 'evicted', at: T0 + 4 } });
+        const trimmed = await store.trimSubject('cy', {
+          now: T0,
+          max: 1,
+          keep: four.id,
+          batch: 10,
+          notice: { reason: 'evicted', at: T0 + 4 },
+        });
         assert.deepEqual(trimmed.map((r) => r.id).sort(), [two.id, three.id].sort());
         const dropped = await store.deleteBySubject('di', { now: T0, except: six.id, limit: 10, notice: { reason: 'user', at: T0 + 5 } });
         assert.deepEqual(dropped, [{ id: five.id, subject: 'di' }]);
@@ -156,16 +174,13 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
           [2, 3].map((i) => records[i]?.id).sort(),
           'only those due at now, none claimed already',
         );
-        assert.deepEqual(await store.claimNotices({ now: T0 + 999, limit: 2, leaseUntil: T0 + 2000 }).then((c) => c.map((n) => n.sessionId)), [
-          records[4]?.id,
-          records[5]?.id,
-        ]);
+        assert.deepEqual(
+          await store.claimNotices({ now: T0 + 999, limit: 2, leaseUntil: T0 + 2000 }).then((c) => c.map((n) => n.sessionId)),
+          [records[4]?.id, records[5]?.id],
+        );
         // The leases end at T0 + 1000: claimed again, a second attempt.
         const again = await store.claimNotices({ now: T0 + 1000, limit: 10, leaseUntil: T0 + 3000 });
-        assert.deepEqual(
-          again.map((n) => [n.sessionId, n.attempts]).sort(),
-          [0, 1, 2, 3].map((i) => [records[i]?.id, 2]).sort(),
-        );
+        assert.deepEqual(again.map((n) => [n.sessionId, n.attempts]).sort(), [0, 1, 2, 3].map((i) => [records[i]?.id, 2]).sort());
         assert.equal(await store.countNotices(), 6, 'claimed notices are still held');
       } finally {
         await store.close();

@@ -14,8 +14,8 @@ import {
 } from '../../store-kit/index.js';
 import type { RedisKeys } from './keys.js';
 import { asString, type Reply } from './reply.js';
-import type { Scripts } from './scripts/index.js';
-import type { RedisTransport, Target } from './transport.js';
+import { HINT_MISSING, type Script, type Scripts } from './scripts/index.js';
+import { isReply, type RedisTransport, type Target } from './transport.js';
 
 /** A notice's body as the scripts store it (see `ended` in scripts/fragments.ts). */
 interface Body {
@@ -72,6 +72,20 @@ export class RedisOutbox implements SessionOutbox {
     this.#targets = targets;
   }
 
+  /**
+   * An admin script of the outbox on one node: on a single node first without the index keys (the
+   * script reads the shards that hold notices from `oh`), again with them when `oh` is missing.
+   */
+  async #walk(target: Target, script: Script, args: string[]): Promise<Reply> {
+    if (this.#transport.cluster) return this.#transport.runOn(target, script, [...args, ...target.indexes]);
+    try {
+      return await this.#transport.runOn(target, script, args);
+    } catch (error) {
+      if (!(isReply(error) && error.message.includes(HINT_MISSING.slice(4)))) throw error;
+      return this.#transport.runOn(target, script, [...args, ...target.indexes]);
+    }
+  }
+
   /** One NOTICE_ADD script per shard; each notice is due at its `at`. */
   async addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
     const groups = byShard(notices, (notice) => (isSessionId(notice.sessionId) ? notice.sessionId.slice(0, SHARD_LENGTH) : null));
@@ -99,21 +113,18 @@ export class RedisOutbox implements SessionOutbox {
     const args = (n: number) => [String(now), String(n), String(leaseUntil)];
     let shares = targets.map(() => limit);
     if (targets.length > 1) {
-      const due = await Promise.all(
-        targets.map((target) => this.#transport.runOn(target, this.#scripts.noticePeek, [...args(limit), ...target.indexes])),
-      );
+      const due = await Promise.all(targets.map((target) => this.#walk(target, this.#scripts.noticePeek, args(limit))));
       const all = due.flatMap((reply, node) => (reply as Reply[]).map((score) => ({ due: Number(asString(score)), node })));
       shares = targets.map(() => 0);
       for (const entry of all.sort((x, y) => x.due - y.due).slice(0, limit)) shares[entry.node] = (shares[entry.node] as number) + 1;
     }
     const claimed = await Promise.all(
-      targets.map((target, i) =>
-        shares[i] === 0 ? [] : this.#transport.runOn(target, this.#scripts.noticeClaim, [...args(shares[i] as number), ...target.indexes]),
-      ),
+      targets.map((target, i) => (shares[i] === 0 ? [] : this.#walk(target, this.#scripts.noticeClaim, args(shares[i] as number)))),
     );
     const notices: Array<{ due: number; notice: SessionNotice }> = [];
     for (const reply of claimed as Reply[][]) {
-      for (let i = 0; i + 1 < reply.length; i += 2) notices.push({ due: Number(asString(reply[i])), notice: decode(asString(reply[i + 1])) });
+      for (let i = 0; i + 1 < reply.length; i += 2)
+        notices.push({ due: Number(asString(reply[i])), notice: decode(asString(reply[i + 1])) });
     }
     // Each node's come in due order; the nodes' together are put in it too.
     if (targets.length > 1) notices.sort((x, y) => x.due - y.due);
@@ -143,9 +154,7 @@ export class RedisOutbox implements SessionOutbox {
   /** One NOTICE_COUNT script per node. */
   async countNotices(): Promise<number> {
     const targets = await this.#targets();
-    const counts = await Promise.all(
-      targets.map((target) => this.#transport.runOn(target, this.#scripts.noticeCount, [...target.indexes])),
-    );
+    const counts = await Promise.all(targets.map((target) => this.#walk(target, this.#scripts.noticeCount, [])));
     return counts.reduce<number>((sum, n) => sum + Number(n), 0);
   }
 
@@ -158,9 +167,7 @@ export class RedisOutbox implements SessionOutbox {
     const excess = (await this.countNotices()) - Math.max(0, max);
     if (excess <= 0) return 0;
     const targets = await this.#targets();
-    const replies = await Promise.all(
-      targets.map((target) => this.#transport.runOn(target, this.#scripts.noticeOldest, [String(excess), ...target.indexes])),
-    );
+    const replies = await Promise.all(targets.map((target) => this.#walk(target, this.#scripts.noticeOldest, [String(excess)])));
     const oldest: Array<{ id: string; at: number }> = [];
     for (const reply of replies as Reply[][]) {
       for (let i = 0; i + 1 < reply.length; i += 2) oldest.push({ id: asString(reply[i]), at: Number(asString(reply[i + 1])) });

@@ -12,7 +12,8 @@ export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
  * swept; create and apply are refused then, before any write, and the store reports
  * `StoreUnavailableError`. QUERY only reads. A window count (a failed attempt counted) is refused
  * too: it adds a key. The ending scripts record their notices even then (each frees a session
- * far larger than its notice); addNotices is refused, and a claim only rewrites in place.
+ * far larger than its notice); addNotices is refused, and a claim only rewrites in place. A notice
+ * count or trim may rebuild the set of shards that hold notices (`oh`), so it is not `no-writes`.
  */
 export const SCRIPT_FLAGS = {
   load: ['allow-oom'],
@@ -33,8 +34,8 @@ export const SCRIPT_FLAGS = {
   windowCount: [],
   noticeClaim: ['allow-oom'],
   noticePeek: ['no-writes'],
-  noticeCount: ['no-writes'],
-  noticeOldest: ['no-writes'],
+  noticeCount: ['allow-oom'],
+  noticeOldest: ['allow-oom'],
   noticeAdd: [],
   noticeRemove: ['allow-oom'],
 } as const satisfies Record<string, readonly ScriptFlag[]>;

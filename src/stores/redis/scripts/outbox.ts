@@ -5,15 +5,35 @@
  * node's shards, from which each derives the shard's outbox keys.
  */
 
+/** What a script on a single node answers when its set of shards holding notices (`oh`) is missing. */
+export const HINT_MISSING = 'ERR tessera: outbox hint missing';
+
 /**
- * Lua shared by the admin scripts: `shards(first)` lists the shards of the index keys in ARGV from
- * position `first` on, leaving out those whose outbox is empty. On a single node one EXISTS over a
- * chunk of 'o' keys says whether any is there, so an empty outbox costs a few commands, not one per
- * shard; on a cluster a command's keys must share a slot, so each shard's is asked alone.
+ * Lua shared by the admin scripts: `shards(first)` lists the shards whose outbox holds notices. On
+ * a single node it reads them from 'oh' (one SMEMBERS, dropping shards found empty), and the caller
+ * sends no index keys; when 'oh' is missing or incomplete (new, flushed, deleted by hand) it answers
+ * nil, and the caller sends the script again with every index key (ARGV from position `first` on),
+ * from which it lists the shards and rebuilds 'oh'. On a cluster it always walks the index keys of
+ * the node, one EXISTS per shard (a command's keys must share a slot); on a single node one EXISTS
+ * asks a chunk of shards at once.
  */
 const HELD = (cluster: boolean): string => `
 local function shards(first)
-  local at, held, size = #P + 4, {}, ${cluster ? 1 : 256}
+  if OH then
+    local found, complete = {}, false
+    for _, sh in ipairs(redis.call('SMEMBERS', OH)) do
+      if sh == '' then
+        complete = true
+      elseif redis.call('EXISTS', okey(sh)) == 1 then
+        found[#found + 1] = sh
+      else
+        redis.call('SREM', OH, sh)
+      end
+    end
+    if complete then return found end
+    if first > #ARGV then return nil end
+  end
+  local at, found, size = #P + 4, {}, ${cluster ? 1 : 256}
   for from = first, #ARGV, size do
     local chunk, keys = {}, {}
     for i = from, math.min(from + size - 1, #ARGV) do
@@ -23,21 +43,26 @@ local function shards(first)
     end
     if redis.call('EXISTS', unpack(keys)) > 0 then
       if size == 1 then
-        held[#held + 1] = chunk[1]
+        found[#found + 1] = chunk[1]
       else
         for _, sh in ipairs(chunk) do
-          if redis.call('EXISTS', okey(sh)) == 1 then held[#held + 1] = sh end
+          if redis.call('EXISTS', okey(sh)) == 1 then found[#found + 1] = sh end
         end
       end
     end
   end
-  return held
+  if OH then
+    redis.call('SADD', OH, '', unpack(found))
+  end
+  return found
 end
 -- The first 'limit' entries over the shards' sorted sets named by 'key' (at most 'limit' each,
 -- read by 'range'), by score then id: {score, id, shard}.
 local function earliest(key, range, limit, first)
+  local list = shards(first)
+  if not list then return nil end
   local found = {}
-  for _, sh in ipairs(shards(first)) do
+  for _, sh in ipairs(list) do
     local got = range(key(sh))
     for j = 1, #got, 2 do found[#found + 1] = {tonumber(got[j + 1]), got[j], sh} end
   end
@@ -59,6 +84,7 @@ end
 export const NOTICE_CLAIM = (prelude: string, cluster: boolean, claim: boolean): string => `${prelude}${HELD(cluster)}
 local now, limit, lease = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local due = earliest(okey, function(k) return redis.call('ZRANGEBYSCORE', k, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit) end, limit, 5)
+if not due then return redis.error_reply('${HINT_MISSING}') end
 local out = {}
 for _, c in ipairs(due) do
   ${
@@ -85,8 +111,10 @@ return out
 
 /** countNotices on one node: ARGV: prefix, index keys... Returns the notices its shards hold. */
 export const NOTICE_COUNT = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
+local list = shards(2)
+if not list then return redis.error_reply('${HINT_MISSING}') end
 local total = 0
-for _, sh in ipairs(shards(2)) do total = total + redis.call('ZCARD', okey(sh)) end
+for _, sh in ipairs(list) do total = total + redis.call('ZCARD', okey(sh)) end
 return total
 `;
 
@@ -96,8 +124,10 @@ return total
  */
 export const NOTICE_OLDEST = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
 local want = tonumber(ARGV[2])
+local oldest = earliest(akey, function(k) return redis.call('ZRANGE', k, 0, want - 1, 'WITHSCORES') end, want, 3)
+if not oldest then return redis.error_reply('${HINT_MISSING}') end
 local out = {}
-for _, c in ipairs(earliest(akey, function(k) return redis.call('ZRANGE', k, 0, want - 1, 'WITHSCORES') end, want, 3)) do
+for _, c in ipairs(oldest) do
   out[#out + 1] = c[2]
   out[#out + 1] = num(c[1])
 end
@@ -115,6 +145,7 @@ for i = 2, #ARGV, 4 do
     redis.call('ZADD', KEYS[3], ARGV[i + 2], ARGV[i])
   end
 end
+if #ARGV > 1 then held(string.sub(KEYS[1], #P + 4, #P + 5)) end
 return 0
 `;
 
@@ -126,5 +157,6 @@ for i = 2, #ARGV do
   redis.call('ZREM', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[3], ARGV[i])
 end
+if OH and redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', OH, string.sub(KEYS[1], #P + 4, #P + 5)) end
 return removed
 `;
