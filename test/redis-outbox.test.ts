@@ -56,17 +56,20 @@ describe('redis outbox: the set of shards holding notices (single node)', { skip
       await store.addNotices(notices);
       // Not built yet (no claim or count ran): every shard is walked once, and the set holds the three.
       assert.equal(await store.countNotices(), 3);
-      const shards = new Set(records.map((r) => r.id.slice(0, 2)));
-      assert.deepEqual(new Set(await client.sMembers(`${prefix}oh`)), new Set(['', ...shards]));
+      // Each shard scored by its earliest due time (the notice's `at` for addNotices), the mark '' last.
+      assert.deepEqual(await client.zRangeWithScores(`${prefix}oh`, 0, -1), [
+        ...records.map((r, i) => ({ value: r.id.slice(0, 2), score: 1000 + i })),
+        { value: '', score: Number.POSITIVE_INFINITY },
+      ]);
       await client.del(`${prefix}oh`);
       const claimed = await store.claimNotices({ now: 2000, limit: 10, leaseUntil: 3000 });
       assert.deepEqual(claimed.map((n) => n.sessionId).sort(), records.map((r) => r.id).sort());
       await store.removeNotices([notices[0]?.id as string]);
-      assert.equal(await client.sIsMember(`${prefix}oh`, records[0]?.id.slice(0, 2) as string), 0, 'its shard left the set');
+      assert.equal(await client.zScore(`${prefix}oh`, records[0]?.id.slice(0, 2) as string), null, 'its shard left the set');
       // A shard's outbox deleted by hand: dropped from the set when next met.
       await client.del(`${prefix}o:{${records[1]?.id.slice(0, 2)}}`);
       assert.equal(await store.countNotices(), 1);
-      assert.equal(await client.sIsMember(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), 0);
+      assert.equal(await client.zScore(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), null);
     } finally {
       await store.close();
       client.destroy();

@@ -143,12 +143,12 @@ export class RedisOutbox implements SessionOutbox {
     return removed.reduce<number>((sum, n) => sum + Number(n), 0);
   }
 
-  /** One `ZADD XX`: moves the due time of a notice still held, adds nothing. */
+  /** One NOTICE_DEFER script in the notice's shard. */
   async deferNotice(id: string, dueAt: number): Promise<void> {
     const shard = shardOf(id);
     if (shard === null) return;
     const [due] = this.#keys.outbox(shard);
-    await this.#transport.send(due, ['ZADD', due, 'XX', String(dueAt), id]);
+    await this.#transport.run(this.#scripts.noticeDefer, [due], [id, String(dueAt)]);
   }
 
   /** One NOTICE_COUNT script per node. */

@@ -38,6 +38,7 @@ export const SCRIPT_FLAGS = {
   noticeOldest: ['allow-oom'],
   noticeAdd: [],
   noticeRemove: ['allow-oom'],
+  noticeDefer: ['allow-oom'],
 } as const satisfies Record<string, readonly ScriptFlag[]>;
 
 /** A script's text: its shebang with flags, then its body. */

@@ -90,11 +90,12 @@ local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' ..
 local function okey(sh) return P .. 'o:{' .. sh .. '}' end
 local function bkey(sh) return P .. 'b:{' .. sh .. '}' end
 local function akey(sh) return P .. 'a:{' .. sh .. '}' end
--- On a single node, 'oh' names the shards whose outbox may hold notices, so that a claim or a count
--- of an empty outbox reads one set rather than every shard (its member '' says it is complete; see
--- 'shards' in scripts/outbox.ts); on a cluster no script can reach one global key.
+-- On a single node, 'oh' holds the shards whose outbox may hold notices, each scored by at most its
+-- earliest due time, so that a claim or a count of an empty outbox reads one key rather than every
+-- shard (its member '' says it is complete; see 'shards' in scripts/outbox.ts); on a cluster no
+-- script can reach one global key. 'held' records a notice due at 'due' in shard 'sh'.
 local OH = N and (P .. 'oh')
-local function held(sh) if OH then redis.call('SADD', OH, sh) end end
+local function held(sh, due) if OH then redis.call('ZADD', OH, 'LT', due, sh) end end
 -- Session 'id' of subject 'sub' (false: none) ended at 'at' for 'reason': its notice, due at 'due'.
 local function ended(id, sub, reason, at, due)
   local sh, nid = string.sub(id, 1, 2), 'session.ended:' .. id
@@ -102,7 +103,7 @@ local function ended(id, sub, reason, at, due)
   if redis.call('HSETNX', bkey(sh), nid, body) == 1 then
     redis.call('ZADD', okey(sh), due, nid)
     redis.call('ZADD', akey(sh), at, nid)
-    held(sh)
+    held(sh, due)
   end
 end
 -- A shard's display-name index: members 'name NUL id', all scored 0, so that ZRANGEBYLEX finds a

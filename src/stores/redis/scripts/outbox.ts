@@ -9,28 +9,33 @@
 export const HINT_MISSING = 'ERR tessera: outbox hint missing';
 
 /**
- * Lua shared by the admin scripts: `shards(first)` lists the shards whose outbox holds notices. On
- * a single node it reads them from 'oh' (one SMEMBERS, dropping shards found empty), and the caller
- * sends no index keys; when 'oh' is missing or incomplete (new, flushed, deleted by hand) it answers
- * nil, and the caller sends the script again with every index key (ARGV from position `first` on),
- * from which it lists the shards and rebuilds 'oh'. On a cluster it always walks the index keys of
- * the node, one EXISTS per shard (a command's keys must share a slot); on a single node one EXISTS
- * asks a chunk of shards at once.
+ * Lua shared by the admin scripts. `shards(first)` lists the shards whose outbox holds notices. On
+ * a single node it reads them from 'oh' (dropping shards found empty), and the caller sends no index
+ * keys; when 'oh' is missing or incomplete (new, flushed, deleted by hand: its member '' is absent)
+ * it answers nil, and the caller sends the script again with every index key (ARGV from position
+ * `first` on), from which it lists the shards and rebuilds 'oh'. On a cluster it always walks the
+ * index keys of the node, one EXISTS per shard (a command's keys must share a slot); on a single
+ * node one EXISTS asks a chunk of shards at once.
+ * 'oh' scores each shard by at most its earliest due time (see `held` in the prelude; '' by +inf),
+ * so that a claim reads the shards in that order and stops at the first that cannot beat what it
+ * has: `rehint` sets a shard's score to its earliest due time, or removes an empty shard.
  */
 const HELD = (cluster: boolean): string => `
+local function rehint(sh)
+  local top = redis.call('ZRANGE', okey(sh), 0, 0, 'WITHSCORES')
+  if #top == 0 then redis.call('ZREM', OH, sh) else redis.call('ZADD', OH, top[2], sh) end
+end
 local function shards(first)
   if OH then
-    local found, complete = {}, false
-    for _, sh in ipairs(redis.call('SMEMBERS', OH)) do
-      if sh == '' then
-        complete = true
-      elseif redis.call('EXISTS', okey(sh)) == 1 then
-        found[#found + 1] = sh
-      else
-        redis.call('SREM', OH, sh)
+    local found = {}
+    if redis.call('ZSCORE', OH, '') then
+      for _, sh in ipairs(redis.call('ZRANGE', OH, 0, -1)) do
+        if sh ~= '' then
+          if redis.call('EXISTS', okey(sh)) == 1 then found[#found + 1] = sh else redis.call('ZREM', OH, sh) end
+        end
       end
+      return found
     end
-    if complete then return found end
     if first > #ARGV then return nil end
   end
   local at, found, size = #P + 4, {}, ${cluster ? 1 : 256}
@@ -52,7 +57,31 @@ local function shards(first)
     end
   end
   if OH then
-    redis.call('SADD', OH, '', unpack(found))
+    for _, sh in ipairs(found) do rehint(sh) end
+    redis.call('ZADD', OH, '+inf', '')
+  end
+  return found
+end
+local function order(x, y)
+  if x[1] ~= y[1] then return x[1] < y[1] end
+  return lt(x[2], y[2])
+end
+-- On a single node, the 'limit' entries due at 'now' (at most 'limit' each), in the order of 'oh':
+-- a shard whose score is not below the last of 'limit' found cannot hold an earlier one.
+local function hinted(now, limit, first)
+  if not shards(first) then return nil end
+  local found = {}
+  local hs = redis.call('ZRANGEBYSCORE', OH, '-inf', now, 'WITHSCORES')
+  for j = 1, #hs, 2 do
+    if #found >= limit and tonumber(hs[j + 1]) >= found[limit][1] then break end
+    local sh = hs[j]
+    local got = redis.call('ZRANGEBYSCORE', okey(sh), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+    if #got == 0 then rehint(sh) end
+    for g = 1, #got, 2 do found[#found + 1] = {tonumber(got[g + 1]), got[g], sh} end
+    if #got > 0 then
+      table.sort(found, order)
+      for k = #found, limit + 1, -1 do found[k] = nil end
+    end
   end
   return found
 end
@@ -66,10 +95,7 @@ local function earliest(key, range, limit, first)
     local got = range(key(sh))
     for j = 1, #got, 2 do found[#found + 1] = {tonumber(got[j + 1]), got[j], sh} end
   end
-  table.sort(found, function(x, y)
-    if x[1] ~= y[1] then return x[1] < y[1] end
-    return lt(x[2], y[2])
-  end)
+  table.sort(found, order)
   for k = #found, limit + 1, -1 do found[k] = nil end
   return found
 end
@@ -83,9 +109,14 @@ end
  */
 export const NOTICE_CLAIM = (prelude: string, cluster: boolean, claim: boolean): string => `${prelude}${HELD(cluster)}
 local now, limit, lease = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local due = earliest(okey, function(k) return redis.call('ZRANGEBYSCORE', k, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit) end, limit, 5)
+local due
+if OH then
+  due = hinted(tonumber(now), limit, 5)
+else
+  due = earliest(okey, function(k) return redis.call('ZRANGEBYSCORE', k, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit) end, limit, 5)
+end
 if not due then return redis.error_reply('${HINT_MISSING}') end
-local out = {}
+local out, touched = {}, {}
 for _, c in ipairs(due) do
   ${
     claim
@@ -96,15 +127,20 @@ for _, c in ipairs(due) do
     b = cjson.encode(body)
     redis.call('HSET', bkey(c[3]), c[2], b)
     redis.call('ZADD', okey(c[3]), lease, c[2])
+    touched[c[3]] = true
     out[#out + 1] = num(c[1])
     out[#out + 1] = b
   else
     -- A body lost (deleted by hand): the notice cannot be delivered.
     redis.call('ZREM', okey(c[3]), c[2])
     redis.call('ZREM', akey(c[3]), c[2])
+    touched[c[3]] = true
   end`
       : 'out[#out + 1] = num(c[1])'
   }
+end
+if OH then
+  for sh in pairs(touched) do rehint(sh) end
 end
 return out
 `;
@@ -143,9 +179,9 @@ for i = 2, #ARGV, 4 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 3]) == 1 then
     redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
     redis.call('ZADD', KEYS[3], ARGV[i + 2], ARGV[i])
+    held(string.sub(KEYS[1], #P + 4, #P + 5), ARGV[i + 1])
   end
 end
-if #ARGV > 1 then held(string.sub(KEYS[1], #P + 4, #P + 5)) end
 return 0
 `;
 
@@ -157,6 +193,17 @@ for i = 2, #ARGV do
   redis.call('ZREM', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[3], ARGV[i])
 end
-if OH and redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SREM', OH, string.sub(KEYS[1], #P + 4, #P + 5)) end
+if OH and redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', OH, string.sub(KEYS[1], #P + 4, #P + 5)) end
 return removed
+`;
+
+/**
+ * deferNotice. KEYS: the notice's shard's 'o'. ARGV: prefix, id, dueAt. Moves a notice still held
+ * (and lowers its shard's score in 'oh' to match); adds nothing.
+ */
+export const NOTICE_DEFER = (prelude: string): string => `${prelude}
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
+held(string.sub(KEYS[1], #P + 4, #P + 5), ARGV[3])
+return 1
 `;
