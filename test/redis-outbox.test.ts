@@ -66,8 +66,15 @@ describe('redis outbox: the set of shards holding notices (single node)', { skip
       assert.deepEqual(claimed.map((n) => n.sessionId).sort(), records.map((r) => r.id).sort());
       await store.removeNotices([notices[0]?.id as string]);
       assert.equal(await client.zScore(`${prefix}oh`, records[0]?.id.slice(0, 2) as string), null, 'its shard left the set');
-      // A shard's outbox deleted by hand: dropped from the set when next met.
+      assert.equal(await client.get(`${prefix}oc`), '2', 'the count follows');
+      // A shard's outbox deleted by hand: dropped from the set when next met, and the count made again.
       await client.del(`${prefix}o:{${records[1]?.id.slice(0, 2)}}`);
+      assert.equal(await store.countNotices(), 2, 'the count is kept, not walked: wrong until the loss is met');
+      // Met by the next claim that reaches its shard (claimed until 3000).
+      assert.deepEqual(
+        (await store.claimNotices({ now: 3000, limit: 10, leaseUntil: 4000 })).map((n) => n.sessionId),
+        [records[2]?.id],
+      );
       assert.equal(await store.countNotices(), 1);
       assert.equal(await client.zScore(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), null);
     } finally {

@@ -93,9 +93,17 @@ local function akey(sh) return P .. 'a:{' .. sh .. '}' end
 -- On a single node, 'oh' holds the shards whose outbox may hold notices, each scored by at most its
 -- earliest due time, so that a claim or a count of an empty outbox reads one key rather than every
 -- shard (its member '' says it is complete; see 'shards' in scripts/outbox.ts); on a cluster no
--- script can reach one global key. 'held' records a notice due at 'due' in shard 'sh'.
-local OH = N and (P .. 'oh')
-local function held(sh, due) if OH then redis.call('ZADD', OH, 'LT', due, sh) end end
+-- script can reach one global key. 'held' records a new notice due at 'due' in shard 'sh'.
+-- 'oc' counts the notices, adjusted only while it exists (as 'n' is); a count rebuilds it.
+local OH, OC = N and (P .. 'oh'), N and (P .. 'oc')
+local function noted(delta)
+  if OC and delta ~= 0 and redis.call('EXISTS', OC) == 1 then redis.call('INCRBY', OC, delta) end
+end
+local function held(sh, due)
+  if not OH then return end
+  redis.call('ZADD', OH, 'LT', due, sh)
+  noted(1)
+end
 -- Session 'id' of subject 'sub' (false: none) ended at 'at' for 'reason': its notice, due at 'due'.
 local function ended(id, sub, reason, at, due)
   local sh, nid = string.sub(id, 1, 2), 'session.ended:' .. id

@@ -18,12 +18,18 @@ export const HINT_MISSING = 'ERR tessera: outbox hint missing';
  * node one EXISTS asks a chunk of shards at once.
  * 'oh' scores each shard by at most its earliest due time (see `held` in the prelude; '' by +inf),
  * so that a claim reads the shards in that order and stops at the first that cannot beat what it
- * has: `rehint` sets a shard's score to its earliest due time, or removes an empty shard.
+ * has: `rehint` sets a shard's score to its earliest due time, or unlists a shard found empty.
  */
 const HELD = (cluster: boolean): string => `
+-- A shard listed in 'oh' whose outbox is gone (NOTICE_REMOVE unlists a shard it empties, so it was
+-- deleted by hand): the count 'oc' is wrong too.
+local function lost(sh)
+  redis.call('ZREM', OH, sh)
+  redis.call('DEL', OC)
+end
 local function rehint(sh)
   local top = redis.call('ZRANGE', okey(sh), 0, 0, 'WITHSCORES')
-  if #top == 0 then redis.call('ZREM', OH, sh) else redis.call('ZADD', OH, top[2], sh) end
+  if #top == 0 then lost(sh) else redis.call('ZADD', OH, top[2], sh) end
 end
 local function shards(first)
   if OH then
@@ -31,7 +37,7 @@ local function shards(first)
     if redis.call('ZSCORE', OH, '') then
       for _, sh in ipairs(redis.call('ZRANGE', OH, 0, -1)) do
         if sh ~= '' then
-          if redis.call('EXISTS', okey(sh)) == 1 then found[#found + 1] = sh else redis.call('ZREM', OH, sh) end
+          if redis.call('EXISTS', okey(sh)) == 1 then found[#found + 1] = sh else lost(sh) end
         end
       end
       return found
@@ -57,8 +63,13 @@ local function shards(first)
     end
   end
   if OH then
-    for _, sh in ipairs(found) do rehint(sh) end
+    local total = 0
+    for _, sh in ipairs(found) do
+      rehint(sh)
+      total = total + redis.call('ZCARD', okey(sh))
+    end
     redis.call('ZADD', OH, '+inf', '')
+    redis.call('SET', OC, total)
   end
   return found
 end
@@ -67,22 +78,27 @@ local function order(x, y)
   return lt(x[2], y[2])
 end
 -- On a single node, the 'limit' entries due at 'now' (at most 'limit' each), in the order of 'oh':
--- a shard whose score is not below the last of 'limit' found cannot hold an earlier one.
+-- a shard whose score is not below 'cut', the last of 'limit' found, cannot hold an earlier one.
+-- Sorted only once twice the limit is found, so a large backlog costs a few sorts, not one a shard;
+-- 'cut' is then a little late, which only makes the walk go on a little longer.
 local function hinted(now, limit, first)
-  if not shards(first) then return nil end
-  local found = {}
+  if not redis.call('ZSCORE', OH, '') and not shards(first) then return nil end
+  local found, cut = {}, nil
+  local function trim()
+    table.sort(found, order)
+    for k = #found, limit + 1, -1 do found[k] = nil end
+    if #found >= limit then cut = found[limit][1] end
+  end
   local hs = redis.call('ZRANGEBYSCORE', OH, '-inf', now, 'WITHSCORES')
   for j = 1, #hs, 2 do
-    if #found >= limit and tonumber(hs[j + 1]) >= found[limit][1] then break end
+    if cut and tonumber(hs[j + 1]) >= cut then break end
     local sh = hs[j]
-    local got = redis.call('ZRANGEBYSCORE', okey(sh), '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-    if #got == 0 then rehint(sh) end
+    local got = redis.call('ZRANGEBYSCORE', okey(sh), '-inf', cut and ('(' .. num(cut)) or now, 'WITHSCORES', 'LIMIT', 0, limit)
+    if #got == 0 and not cut then rehint(sh) end
     for g = 1, #got, 2 do found[#found + 1] = {tonumber(got[g + 1]), got[g], sh} end
-    if #got > 0 then
-      table.sort(found, order)
-      for k = #found, limit + 1, -1 do found[k] = nil end
-    end
+    if #found >= 2 * limit or (not cut and #found >= limit) then trim() end
   end
+  trim()
   return found
 end
 -- The first 'limit' entries over the shards' sorted sets named by 'key' (at most 'limit' each,
@@ -134,6 +150,7 @@ for _, c in ipairs(due) do
     -- A body lost (deleted by hand): the notice cannot be delivered.
     redis.call('ZREM', okey(c[3]), c[2])
     redis.call('ZREM', akey(c[3]), c[2])
+    if OH then redis.call('DEL', OC) end
     touched[c[3]] = true
   end`
       : 'out[#out + 1] = num(c[1])'
@@ -147,10 +164,15 @@ return out
 
 /** countNotices on one node: ARGV: prefix, index keys... Returns the notices its shards hold. */
 export const NOTICE_COUNT = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
+if OH and redis.call('ZSCORE', OH, '') then
+  local n = redis.call('GET', OC)
+  if n then return tonumber(n) end
+end
 local list = shards(2)
 if not list then return redis.error_reply('${HINT_MISSING}') end
 local total = 0
 for _, sh in ipairs(list) do total = total + redis.call('ZCARD', okey(sh)) end
+if OH then redis.call('SET', OC, total) end
 return total
 `;
 
@@ -193,7 +215,10 @@ for i = 2, #ARGV do
   redis.call('ZREM', KEYS[1], ARGV[i])
   redis.call('ZREM', KEYS[3], ARGV[i])
 end
-if OH and redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', OH, string.sub(KEYS[1], #P + 4, #P + 5)) end
+if OH then
+  if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', OH, string.sub(KEYS[1], #P + 4, #P + 5)) end
+  noted(-removed)
+end
 return removed
 `;
 
@@ -204,6 +229,6 @@ return removed
 export const NOTICE_DEFER = (prelude: string): string => `${prelude}
 if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[1], ARGV[3], ARGV[2])
-held(string.sub(KEYS[1], #P + 4, #P + 5), ARGV[3])
+if OH then redis.call('ZADD', OH, 'LT', ARGV[3], string.sub(KEYS[1], #P + 4, #P + 5)) end
 return 1
 `;
