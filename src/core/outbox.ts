@@ -2,6 +2,8 @@
  * The outbox part of the store contract: session notices recorded beside the sessions, for
  * delivery by a worker (`tessera-session/webhooks`).
  */
+import type { Clock } from './clock.js';
+import type { SessionEvent } from './events.js';
 import type { SessionStore } from './store.js';
 
 /**
@@ -96,4 +98,31 @@ export function endedNotices(
     reason: request.reason,
     at: request.at,
   }));
+}
+
+/** What a notifier is given when a manager starts it. */
+export interface NotifierContext {
+  /** The store's outbox. */
+  outbox: SessionOutbox;
+  /** The manager's clock. */
+  clock: Clock;
+  /** Sends an event to the manager's listeners (`webhook`, `outboxFull`). */
+  emit(event: SessionEvent): void;
+}
+
+/**
+ * Delivers the notices the manager records (`SessionManagerOptions.webhooks`;
+ * `tessera-session/webhooks` gives one). The manager records a `session.ended` notice with every
+ * ending (logout, revocation, eviction, expiry), in the store's atomic step, and the others when
+ * `notices` asks for them; the notifier delivers them off the request path.
+ */
+export interface SessionNotifier {
+  /** Which notices the manager records besides `session.ended`. */
+  readonly notices: { readonly created: boolean; readonly loggedIn: boolean };
+  /** Called once by the manager's constructor: starts delivery from the outbox. A notifier serves one manager. */
+  start(context: NotifierContext): void;
+  /** Called after the manager recorded a notice, so that delivery begins at once rather than at the next poll. */
+  wake(): void;
+  /** Stops delivery; resolves once the deliveries under way have ended. Called by `SessionManager.close()`. */
+  close(): Promise<void>;
 }
