@@ -4,6 +4,7 @@
  * and trims walk every shard of each node in one script per node.
  */
 import {
+  ID_SHARDS,
   SHARD_LENGTH,
   isSessionId,
   noticeId,
@@ -40,10 +41,22 @@ function decode(text: string): SessionNotice {
   };
 }
 
-/** The shard a notice id lives in: its session's (`{type}:{sessionId}`), or null for an id no notice has. */
+/**
+ * The shard a session's notices live in: the session's own, so that the script that ends it
+ * records them there. A session id of another form (`addNotices` takes any) gets one of the
+ * shards by a hash of it, since the claims walk only those.
+ */
+function shardOfSession(sessionId: string): string {
+  if (isSessionId(sessionId)) return sessionId.slice(0, SHARD_LENGTH);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < sessionId.length; i++) hash = Math.imul(hash ^ sessionId.charCodeAt(i), 0x01000193) >>> 0;
+  return ID_SHARDS[hash % ID_SHARDS.length] as string;
+}
+
+/** The shard a notice id (`{type}:{sessionId}`) lives in, or null for an id no notice has. */
 function shardOf(id: string): string | null {
-  const sessionId = id.slice(id.indexOf(':') + 1);
-  return isSessionId(sessionId) ? sessionId.slice(0, SHARD_LENGTH) : null;
+  const colon = id.indexOf(':');
+  return colon < 0 ? null : shardOfSession(id.slice(colon + 1));
 }
 
 /** Groups `items` by the shard `shard` names, leaving out those it names none for. */
@@ -88,7 +101,7 @@ export class RedisOutbox implements SessionOutbox {
 
   /** One NOTICE_ADD script per shard; each notice is due at its `at`. */
   async addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    const groups = byShard(notices, (notice) => (isSessionId(notice.sessionId) ? notice.sessionId.slice(0, SHARD_LENGTH) : null));
+    const groups = byShard(notices, (notice) => shardOfSession(notice.sessionId));
     await Promise.all(
       [...groups].map(([shard, group]) => {
         const args: string[] = [];
