@@ -141,17 +141,27 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
       }
     });
 
-    it('a session whose hash Redis already dropped is noticed by the sweep with the expiry it was indexed with', async () => {
+    it('a session whose hash Redis already dropped is noticed by the sweep with its subject and the expiry it was indexed with', async () => {
       const store = createStore({ expiredRetention: 0 });
       const clock = new ManualClock(T0);
       try {
         // The TTL is relative to the core's clock: 20 ms of real time.
-        const a = await session(store, clock, null, { absoluteExpiresAt: T0 + 20 });
+        const a = await session(store, clock, 'fay', { absoluteExpiresAt: T0 + 20 });
+        const b = await session(store, clock, null, { absoluteExpiresAt: T0 + 20 });
+        // Real time passing is the point here: Redis drops the hashes by their TTL.
         await new Promise((resolve) => setTimeout(resolve, 100));
         assert.equal(await store.load(a.id, { now: T0 }), null, 'Redis dropped the hash');
         clock.advance(1000);
-        assert.deepEqual(await store.deleteExpired(clock.now(), 100, { notice: true }), [{ id: a.id, subject: null }]);
-        assert.deepEqual(await claimAll(store, clock.now()), [ended(a, 'expired', T0 + 20)]);
+        const removed = await store.deleteExpired(clock.now(), 100, { notice: true });
+        assert.deepEqual(
+          removed.sort((x, y) => (x.id < y.id ? -1 : 1)),
+          [
+            { id: a.id, subject: 'fay' },
+            { id: b.id, subject: null },
+          ].sort((x, y) => (x.id < y.id ? -1 : 1)),
+        );
+        assert.deepEqual(await claimAll(store, clock.now()), [ended(a, 'expired', T0 + 20), ended(b, 'expired', T0 + 20)].sort(byId));
+        assert.equal((await store.listBySubject('fay', { now: T0, limit: 10 })).sessions.length, 0, 'its subject index entry went too');
       } finally {
         await store.close();
       }

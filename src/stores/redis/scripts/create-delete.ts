@@ -45,7 +45,10 @@ redis.call('HSET', key, unpack(ARGV, 11))
 for i = 11, #ARGV - 1, 2 do
   if ARGV[i] == 'dn' then named(id, ARGV[i + 1]) end
 end
-if sub ~= '' then redis.call('ZADD', ukey(id, sub), ARGV[10], id) end
+if sub ~= '' then
+  redis.call('ZADD', ukey(id, sub), ARGV[10], id)
+  redis.call('HSET', wkey(id), id, sub)
+end
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created'}
 `;

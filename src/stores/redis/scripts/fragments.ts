@@ -61,9 +61,16 @@ local N = ${counted ? "P .. 'n'" : 'false'}
 local function tally(delta)
   if N and delta ~= 0 and redis.call('EXISTS', N) == 1 then redis.call('INCRBY', N, delta) end
 end
--- Every expiry-index write goes through these two, so that 'n' follows.
+-- A logged-in session's subject, in its shard's 'w' hash from its creation until it leaves its
+-- expiry index: so that the sweep reports an expired session's subject (and its notice carries
+-- it) even after Redis dropped the session's hash by its TTL.
+local function wkey(id) return P .. 'w:{' .. string.sub(id, 1, 2) .. '}' end
+-- Every expiry-index write goes through these two, so that 'n' follows (and 'w' on removal).
 local function xadd(xkey, ex, id) tally(redis.call('ZADD', xkey, ex, id)) end
-local function xrem(xkey, id) tally(-redis.call('ZREM', xkey, id)) end
+local function xrem(xkey, id)
+  tally(-redis.call('ZREM', xkey, id))
+  redis.call('HDEL', wkey(id), id)
+end
 -- The entries of the indexes named in ARGV from position 'first' on: what 'n' should hold.
 local function entries(first)
   local total = 0

@@ -14,8 +14,8 @@ export const SWEEP_STEP = 100;
  * deleteExpired, one step of it. ARGV: prefix, now, limit, whole ('1' when the index keys that
  * follow are all of them), notice ('1': record each removed session's `session.ended` notice,
  * reason `expired`, at its expiresAt, due `now`), index keys... Returns {index keys it went through, id, subject|'',
- * has subject ('1'|'0'), ...} of the sessions it removed; a session whose hash is already gone
- * (Redis dropped it, past `expiredRetention`) has no subject to report. It stops at an index that
+ * has subject ('1'|'0'), ...} of the sessions it removed; the subject of a session whose hash is
+ * already gone (Redis dropped it, past `expiredRetention`) comes from its shard's 'w' hash. It stops at an index that
  * may hold more, so the caller goes on from there.
  * A step over all the indexes that got to the end under its limit also sets `n` to their total,
  * so that a counter gone wrong (flushed, a process that predates it) is right again by the next
@@ -36,16 +36,18 @@ while at <= #ARGV and n < limit do
     if ex and ex > now then
       xadd(xkey, ex, id)
     else
+      -- A hash Redis already dropped: its subject is still in 'w' (see 'wkey').
+      local sub = r[4] or (not ex and redis.call('HGET', wkey(id), id))
       xrem(xkey, id)
       if ex then redis.call('DEL', key) end
       unnamed(id, r[5])
-      if r[4] then redis.call('ZREM', ukey(id, r[4]), id) end
+      if sub then redis.call('ZREM', ukey(id, sub), id) end
       -- The entry's score is the expiry it was indexed with: the expiresAt of a hash already gone.
-      if notice then ended(id, r[4], 'expired', ex or tonumber(got[g + 1]), now) end
+      if notice then ended(id, sub, 'expired', ex or tonumber(got[g + 1]), now) end
       n = n + 1
       out[#out + 1] = id
-      out[#out + 1] = r[4] or ''
-      out[#out + 1] = r[4] and '1' or '0'
+      out[#out + 1] = sub or ''
+      out[#out + 1] = sub and '1' or '0'
     end
   end
   -- Fewer than asked: this index holds no more expired entries.
