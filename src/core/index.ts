@@ -30,7 +30,7 @@ export {
   type SessionCookieHeaders,
 } from './session-cookie.js';
 export { isSessionId } from './token.js';
-export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf } from './events.js';
+export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf, DeliveryOutcome } from './events.js';
 export * from './errors.js';
 export {
   hasSessionIndex,
@@ -54,4 +54,6 @@ export {
   type NoticeType,
   type SessionNotice,
   type SessionOutbox,
+  type SessionNotifier,
+  type NotifierContext,
 } from './outbox.js';
