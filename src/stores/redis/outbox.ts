@@ -59,6 +59,13 @@ function shardOf(id: string): string | null {
   return colon < 0 ? null : shardOfSession(id.slice(colon + 1));
 }
 
+/** A target's shards as the outbox scripts take them: two characters each, from its expiry index keys (`P x:{<shard>}`). */
+function shardList(target: Target): string {
+  let list = '';
+  for (const key of target.indexes) list += key.slice(-1 - SHARD_LENGTH, -1);
+  return list;
+}
+
 /** Groups `items` by the shard `shard` names, leaving out those it names none for. */
 function byShard<T>(items: readonly T[], shard: (item: T) => string | null): Map<string, T[]> {
   const groups = new Map<string, T[]>();
@@ -86,16 +93,16 @@ export class RedisOutbox implements SessionOutbox {
   }
 
   /**
-   * An admin script of the outbox on one node: on a single node first without the index keys (the
-   * script reads the shards that hold notices from `oh`), again with them when `oh` is missing.
+   * An admin script of the outbox on one node: on a single node first without the node's shards
+   * (the script reads those that hold notices from `oh`), again with them when `oh` is missing.
    */
   async #walk(target: Target, script: Script, args: string[]): Promise<Reply> {
-    if (this.#transport.cluster) return this.#transport.runOn(target, script, [...args, ...target.indexes]);
+    if (this.#transport.cluster) return this.#transport.runOn(target, script, [...args, shardList(target)]);
     try {
       return await this.#transport.runOn(target, script, args);
     } catch (error) {
       if (!(isReply(error) && error.message.includes(HINT_MISSING.slice(4)))) throw error;
-      return this.#transport.runOn(target, script, [...args, ...target.indexes]);
+      return this.#transport.runOn(target, script, [...args, shardList(target)]);
     }
   }
 

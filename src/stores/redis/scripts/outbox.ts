@@ -1,8 +1,8 @@
 /**
  * The outbox's own scripts (the ending scripts record notices through `ended` in the prelude).
  * NOTICE_ADD and NOTICE_REMOVE are keyed: one shard's 'o', 'b' and 'a' keys. The others are admin
- * scripts, called as those in expiry-index.ts are: ARGV ends with the expiry index keys of the
- * node's shards, from which each derives the shard's outbox keys.
+ * scripts, called as those in expiry-index.ts are, but given the node's shards as one argument
+ * (their two characters each, one after the other: less to send and to parse than their keys).
  */
 
 /** What a script on a single node answers when its set of shards holding notices (`oh`) is missing. */
@@ -10,12 +10,12 @@ export const HINT_MISSING = 'ERR tessera: outbox hint missing';
 
 /**
  * Lua shared by the admin scripts. `shards(first)` lists the shards whose outbox holds notices. On
- * a single node it reads them from 'oh' (dropping shards found empty), and the caller sends no index
- * keys; when 'oh' is missing or incomplete (new, flushed, deleted by hand: its member '' is absent)
- * it answers nil, and the caller sends the script again with every index key (ARGV from position
- * `first` on), from which it lists the shards and rebuilds 'oh'. On a cluster it always walks the
- * index keys of the node, one EXISTS per shard (a command's keys must share a slot); on a single
- * node one EXISTS asks a chunk of shards at once.
+ * a single node it reads them from 'oh' (dropping shards found empty), and the caller sends no
+ * shards; when 'oh' is missing or incomplete (new, flushed, deleted by hand: its member '' is
+ * absent) it answers nil, and the caller sends the script again with the node's shards (ARGV[first],
+ * their two characters each, one after the other), from which it lists those holding notices and
+ * rebuilds 'oh'. On a cluster it always walks the node's shards, one EXISTS each (a command's keys
+ * must share a slot); on a single node one EXISTS asks a chunk of shards at once.
  * 'oh' scores each shard by at most its earliest due time (see `held` in the prelude; '' by +inf),
  * so that a claim reads the shards in that order and stops at the first that cannot beat what it
  * has: `rehint` sets a shard's score to its earliest due time, or unlists a shard found empty.
@@ -42,13 +42,13 @@ local function shards(first)
       end
       return found
     end
-    if first > #ARGV then return nil end
+    if not ARGV[first] then return nil end
   end
-  local at, found, size = #P + 4, {}, ${cluster ? 1 : 256}
-  for from = first, #ARGV, size do
+  local list, found, size = ARGV[first], {}, ${cluster ? 1 : 256}
+  for from = 1, #list, 2 * size do
     local chunk, keys = {}, {}
-    for i = from, math.min(from + size - 1, #ARGV) do
-      local sh = string.sub(ARGV[i], at, at + 1)
+    for i = from, math.min(from + 2 * size - 1, #list), 2 do
+      local sh = string.sub(list, i, i + 1)
       chunk[#chunk + 1] = sh
       keys[#keys + 1] = okey(sh)
     end
@@ -119,7 +119,7 @@ end
 
 /**
  * claimNotices on one node (`claim`), or its look ahead on a cluster (not `claim`): the `limit`
- * notices due at `now`, earliest first. ARGV: prefix, now, limit, leaseUntil, index keys...
+ * notices due at `now`, earliest first. ARGV: prefix, now, limit, leaseUntil, shards (see `shards`).
  * Claiming moves each to `leaseUntil` and adds one to its attempts; returns {due, body, ...}. Looking
  * returns their due times, so that the caller shares the limit among the nodes by due time.
  */
@@ -162,7 +162,7 @@ end
 return out
 `;
 
-/** countNotices on one node: ARGV: prefix, index keys... Returns the notices its shards hold. */
+/** countNotices on one node: ARGV: prefix, shards (see `shards`). Returns the notices its shards hold. */
 export const NOTICE_COUNT = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
 if OH and redis.call('ZSCORE', OH, '') then
   local n = redis.call('GET', OC)
@@ -178,7 +178,7 @@ return total
 
 /**
  * trimNotices on one node, its look ahead: the `want` oldest notices by `at`. ARGV: prefix, want,
- * index keys... Returns {id, at, ...}; the caller removes the oldest over all nodes (NOTICE_REMOVE).
+ * shards (see `shards`). Returns {id, at, ...}; the caller removes the oldest over all nodes (NOTICE_REMOVE).
  */
 export const NOTICE_OLDEST = (prelude: string, cluster: boolean): string => `${prelude}${HELD(cluster)}
 local want = tonumber(ARGV[2])
