@@ -79,6 +79,7 @@ describe('redis outbox: the set of shards holding notices (single node)', { skip
       assert.equal(await client.zScore(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), null);
     } finally {
       await store.close();
+      await deleteByPrefix(client, prefix);
       client.destroy();
     }
   });
