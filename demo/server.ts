@@ -118,7 +118,7 @@ async function main(): Promise<void> {
 
   console.log(`tessera demo store: ${store.label}${codec !== undefined ? ' (data encrypted)' : ''}`);
   if (legacy !== null) console.log(`tessera demo legacy sessions: ${legacy.label}`);
-  if (webhooks !== null) console.log(`tessera demo webhooks: session endings POSTed to ${webhooks.url}`);
+  if (webhooks !== null) console.log(`tessera demo webhooks: session endings POSTed to ${webhooks.options.url}`);
   console.log(`tessera demo limits: ${describeLimits(config.limits, trustProxy)}`);
   console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
 

@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ManualClock, type SessionEvent, SessionManager } from '../src/core/index.js';
 import { type SessionWebhooks, sessionWebhooks } from '../src/webhooks/index.js';
-import { OutboxMemoryStore } from './support/array-outbox.js';
+import { MemoryStore } from '../src/stores/memory/index.js';
 import { verifyDelivery, WebhookReceiver } from './support/webhook-receiver.js';
 
 let clock: ManualClock;
-let store: OutboxMemoryStore;
+let store: MemoryStore;
 let receiver: WebhookReceiver;
 let notifier: SessionWebhooks;
 let manager: SessionManager;
@@ -27,7 +27,7 @@ function setUp(created = false): void {
 
 beforeEach(async () => {
   clock = new ManualClock(Date.now());
-  store = new OutboxMemoryStore();
+  store = new MemoryStore();
   receiver = await WebhookReceiver.start();
   events = [];
 });

@@ -1,10 +1,8 @@
-// An in-memory SessionOutbox that keeps the contract of src/core/outbox.ts in the plainest way
-// (a list walked on every call), for the webhook tests until the memory store has its own; and a
-// MemoryStore that records its endings' notices into one.
-import type { NoticeRequest, RemovedSession, SessionNotice, SessionOutbox } from '../../src/core/index.js';
-import { endedNotices } from '../../src/core/outbox.js';
-import { defineCapabilities } from '../../src/store-kit/index.js';
-import { MemoryStore } from '../../src/stores/memory/index.js';
+// An in-memory SessionOutbox that keeps the contract of src/core/outbox.ts in the plainest way (a
+// list walked on every call), with counters of its calls: the delivery worker's own tests use it to
+// see what the worker asks of an outbox. The stores' outboxes are tested by the conformance suite
+// and test/webhooks-stores.test.ts.
+import type { SessionNotice, SessionOutbox } from '../../src/core/index.js';
 
 interface Held {
   notice: SessionNotice;
@@ -64,68 +62,5 @@ export class ArrayOutbox implements SessionOutbox {
     const before = this.held.length;
     for (let i = this.held.length - 1; i >= 0; i--) if (drop.has(this.held[i] as Held)) this.held.splice(i, 1);
     return before - this.held.length;
-  }
-}
-
-/**
- * A MemoryStore with an outbox: each ending records its notices just after the removal (the same
- * turn of the event loop, so nothing comes between them in one process). An expired session's
- * notice takes the sweep's `now` as its time, since RemovedSession does not carry `expiresAt`.
- */
-export class OutboxMemoryStore extends MemoryStore implements SessionOutbox {
-  override readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', outbox: true });
-  readonly outbox = new ArrayOutbox();
-
-  #notice(removed: readonly RemovedSession[], notice: NoticeRequest | undefined): void {
-    if (notice !== undefined) this.outbox.record(endedNotices(removed, notice));
-  }
-
-  override async delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
-    const removed = await super.delete(id);
-    if (removed !== null) this.#notice([removed], options?.notice);
-    return removed;
-  }
-
-  override async trimSubject(
-    subject: string,
-    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
-  ): Promise<RemovedSession[]> {
-    const removed = await super.trimSubject(subject, options);
-    this.#notice(removed, options.notice);
-    return removed;
-  }
-
-  override async deleteBySubject(
-    subject: string,
-    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
-  ): Promise<RemovedSession[]> {
-    const removed = await super.deleteBySubject(subject, options);
-    this.#notice(removed, options.notice);
-    return removed;
-  }
-
-  override async deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
-    const removed = await super.deleteExpired(now, limit);
-    if (options?.notice === true) this.#notice(removed, { reason: 'expired', at: now });
-    return removed;
-  }
-
-  addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    return this.outbox.addNotices(notices);
-  }
-  claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    return this.outbox.claimNotices(options);
-  }
-  removeNotices(ids: readonly string[]): Promise<void> {
-    return this.outbox.removeNotices(ids);
-  }
-  deferNotice(id: string, dueAt: number): Promise<void> {
-    return this.outbox.deferNotice(id, dueAt);
-  }
-  countNotices(): Promise<number> {
-    return this.outbox.countNotices();
-  }
-  trimNotices(max: number): Promise<number> {
-    return this.outbox.trimNotices(max);
   }
 }
