@@ -167,10 +167,14 @@ for (const target of await webhookStoreTargets()) {
       }
       await webhooks.flush();
       assert.ok((await backlog()) <= 10, 'at most the cap is held');
-      const full = events.filter((e) => e.type === 'outboxFull');
-      assert.deepEqual(
-        full.map((e) => (e.type === 'outboxFull' ? { dropped: e.dropped, max: e.max } : null)),
-        [{ dropped: 15, max: 10 }],
+      // The worker trims at each pass, and each ending wakes one: the drops may come in several events.
+      const full = events.flatMap((e) => (e.type === 'outboxFull' ? [e] : []));
+      assert.ok(full.length >= 1);
+      assert.ok(full.every((e) => e.max === 10));
+      assert.equal(
+        full.reduce((sum, e) => sum + e.dropped, 0),
+        15,
+        'every notice beyond the cap is reported dropped',
       );
       await receiver.start();
       clock.advance(86_400_000);
