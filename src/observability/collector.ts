@@ -80,7 +80,7 @@ export interface Readings {
   backlog: (() => Promise<number | null>) | null;
 }
 
-export function readingsOf(manager: SessionManager<object>): Readings {
+export function readingsOf<T extends object>(manager: SessionManager<T>): Readings {
   const now = () => manager.options.clock.now();
   const outbox = manager.options.outbox;
   return {
@@ -90,7 +90,7 @@ export function readingsOf(manager: SessionManager<object>): Readings {
 }
 
 /** Feeds `recorder` from `manager` until the returned function is called. */
-export function collect(manager: SessionManager<object>, recorder: Recorder): () => void {
+export function collect<T extends object>(manager: SessionManager<T>, recorder: Recorder): () => void {
   const source = manager.options.store;
   const stops = [
     manager.on('created', () => recorder.count({ counter: 'created' })),

@@ -61,7 +61,7 @@ const DB_SYSTEM: Record<string, string> = { redis: 'redis', postgres: 'postgresq
  * @example
  * const stop = instrumentSessions(sessions); // the app's global MeterProvider and TracerProvider
  */
-export function instrumentSessions(manager: SessionManager<object>, options: InstrumentSessionsOptions = {}): () => void {
+export function instrumentSessions<T extends object>(manager: SessionManager<T>, options: InstrumentSessionsOptions = {}): () => void {
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
 

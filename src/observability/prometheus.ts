@@ -41,7 +41,7 @@ const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
  * const stop = prometheusMetrics(sessions, { registry });
  * // GET /metrics: res.end(await registry.metrics()) with Content-Type registry.contentType
  */
-export function prometheusMetrics(manager: SessionManager<object>, options: PrometheusMetricsOptions): () => void {
+export function prometheusMetrics<T extends object>(manager: SessionManager<T>, options: PrometheusMetricsOptions): () => void {
   const { registry, prefix = '' } = options;
   const names: string[] = [];
   const name = (base: string) => {
