@@ -14,6 +14,7 @@ import {
   type SessionManagerOptions,
 } from 'tessera-session';
 import { mountAdmin } from './admin.js';
+import { mountMetrics } from './metrics.js';
 import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';
@@ -74,6 +75,7 @@ async function main(): Promise<void> {
 
   const { trustProxy, admins } = config;
   const admin = admins === null ? null : mountAdmin(manager, admins, trustProxy);
+  const metrics = config.metrics ? mountMetrics(manager) : null;
   const server = createLimitedServer(config.limits, (req: IncomingMessage, res: ServerResponse) => {
     setCommonHeaders(res);
     let url: URL;
@@ -100,6 +102,7 @@ async function main(): Promise<void> {
       return;
     }
     if (admin?.(req, res, pathname) === true) return;
+    if (metrics?.handle(req, res, pathname) === true) return;
     files.serve(req, res, pathname);
   });
 
@@ -137,6 +140,7 @@ async function main(): Promise<void> {
     force.unref();
     server.once('close', () => {
       admin?.close();
+      metrics?.close();
       manager.close();
       // Deliveries under way finish (and are acknowledged in the store) before the store closes.
       Promise.resolve(webhooks?.close())

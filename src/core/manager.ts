@@ -4,6 +4,7 @@ import { adoptOr } from './adopt.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
+import { publishUnknownToken } from './diagnostics.js';
 import {
   SessionEvents,
   toSessionInfo,
@@ -225,6 +226,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
+    publishUnknownToken(this.options.store);
     const blocked = await this.#countUnknownToken(ip, now);
     if (blocked !== null) {
       const setCookie = clears ? context.clearingCookie() : null;

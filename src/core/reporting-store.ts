@@ -3,7 +3,14 @@
  * that fails is reported once to `onStoreError`, with the operation, before the error goes on to
  * the caller. Failures that reach no request (the sweep, an undo after an unknown outcome, a
  * clean-up whose error is ignored) are reported like the rest.
+ *
+ * Every call is also published, as node-redis and undici publish theirs, on the `node:diagnostics_channel`
+ * tracing channel `tessera:store` (events `tracing:tessera:store:start`, `:end`, `:asyncStart`,
+ * `:asyncEnd`, `:error`) with the context {@link StoreCallContext}: the store's name and the
+ * operation, never a token, a secret hash or a session id. Nothing is published, and nothing
+ * allocated for it, while nobody subscribes.
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, TesseraError } from './errors.js';
 import type { NoticeRequest } from './outbox.js';
@@ -76,6 +83,22 @@ function isFailure(error: unknown): boolean {
 
 type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
 
+/** What the `tessera:store` tracing channel carries for one store call (`error` is set by the channel when it fails). */
+export interface StoreCallContext {
+  /** The store's name (`SessionStore.name`: `memory`, `sqlite`, `redis`, `postgres`), `custom` when it has none. */
+  store: string;
+  /** The call. */
+  operation: StoreOperation;
+  /** The manager's store object that made the call: tells one manager's calls from another's in the same process. */
+  source: SessionStore;
+  /** Set by the channel on the `error` event. */
+  error?: unknown;
+}
+
+/** The tracing channel every store call of every manager is published on (see the module comment). */
+export const STORE_CHANNEL = 'tessera:store';
+const storeChannel = tracingChannel<unknown, StoreCallContext>(STORE_CHANNEL);
+
 export class ReportingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
   readonly capabilities: StoreCapabilities;
   readonly name: string;
@@ -107,6 +130,12 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
 
   /** The call's own promise when it succeeds; its error, reported, when it fails (thrown or rejected alike). */
   #call<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
+    if (!storeChannel.hasSubscribers) return this.#reported(operation, call);
+    const context: StoreCallContext = { store: this.name, operation, source: this };
+    return storeChannel.tracePromise(() => this.#reported(operation, call), context);
+  }
+
+  #reported<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
     let promise: Promise<T>;
     try {
       // As `await` would: a thenable or plain value from a store written without async works as before.
