@@ -125,8 +125,13 @@ export type SessionEvent =
       at: number;
       /** What became of it. */
       outcome: DeliveryOutcome;
-      /** The notice's id (the delivery's `webhook-id`) and type. */
-      notice: { id: string; type: NoticeType };
+      /** The notice delivered. */
+      notice: {
+        /** Its id: the delivery's `webhook-id`. */
+        id: string;
+        /** What it tells. */
+        type: NoticeType;
+      };
       /** This attempt's number, from 1. */
       attempt: number;
       /** The receiver's HTTP status; null when there was no answer (refused, timed out). */

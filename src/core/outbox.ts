@@ -118,7 +118,12 @@ export interface NotifierContext {
  */
 export interface SessionNotifier {
   /** Which notices the manager records besides `session.ended`. */
-  readonly notices: { readonly created: boolean; readonly loggedIn: boolean };
+  readonly notices: {
+    /** Record `session.created` when an anonymous session is first stored. */
+    readonly created: boolean;
+    /** Record `session.logged_in` at each login. */
+    readonly loggedIn: boolean;
+  };
   /** Called once by the manager's constructor: starts delivery from the outbox. A notifier serves one manager. */
   start(context: NotifierContext): void;
   /** Called after the manager recorded a notice, so that delivery begins at once rather than at the next poll. */

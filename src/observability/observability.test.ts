@@ -164,7 +164,7 @@ describe('metrics after a scripted series', () => {
     assert.deepEqual(points(otel, 'tessera.brute_force.detections'), { '': 1 });
     assert.deepEqual(points(otel, 'tessera.sessions.live'), { '': 2 });
     assert.deepEqual(points(otel, 'tessera.store.errors'), {});
-    assert.ok((points(otel, 'tessera.store.operation.duration')['tessera.store=custom,tessera.operation=create'] ?? 0) >= 6);
+    assert.ok((points(otel, 'tessera.store.operation.duration')['tessera.store=memory,tessera.operation=create'] ?? 0) >= 6);
 
     assert.deepEqual(await promValues(registry, 'tessera_sessions_created_total'), { '': 1 });
     assert.deepEqual(await promValues(registry, 'tessera_sessions_logged_in_total'), { '': 6 });
@@ -280,7 +280,7 @@ describe('store spans and errors', () => {
     assert.equal(counted?.spanContext().traceId, parent.spanContext().traceId);
     assert.equal(spans[0]?.parentSpanContext, undefined, 'no active span: a root span');
     for (const span of spans) {
-      assert.equal(span.attributes['tessera.store'], 'custom');
+      assert.equal(span.attributes['tessera.store'], 'memory');
       assert.equal(span.attributes['tessera.operation'], span.name.split(' ')[1]);
       assert.equal(span.status.code, SpanStatusCode.UNSET);
       for (const value of Object.values(span.attributes)) {
@@ -312,10 +312,10 @@ describe('store spans and errors', () => {
     await assert.rejects(manager.count(), TypeError);
     assert.equal(await manager.count(), 0);
     assert.deepEqual(await promValues(registry, 'tessera_store_errors_total'), {
-      'store=custom,operation=count,kind=unavailable': 1,
-      'store=custom,operation=count,kind=error': 1,
+      'store=memory,operation=count,kind=unavailable': 1,
+      'store=memory,operation=count,kind=error': 1,
     });
-    assert.deepEqual(await promValues(registry, 'tessera_store_operation_duration_seconds'), { 'store=custom,operation=count': 3 });
+    assert.deepEqual(await promValues(registry, 'tessera_store_operation_duration_seconds'), { 'store=memory,operation=count': 3 });
     assert.deepEqual(
       exporter.getFinishedSpans().map((span) => [span.name, span.status.code, span.attributes['error.type']]),
       [
@@ -357,11 +357,11 @@ describe('diagnostics channels', () => {
     }
     await session.logout();
     assert.deepEqual(seen, [
-      'start custom create',
+      'start memory create',
       'asyncEnd create',
-      'start custom trimSubject',
+      'start memory trimSubject',
       'asyncEnd trimSubject',
-      'start custom load',
+      'start memory load',
       'asyncEnd load',
     ]);
   });
