@@ -11,6 +11,8 @@ import { SessionManager } from '../core/manager.js';
 import type { SessionManagerOptions } from '../core/options.js';
 import type { InvalidationListener } from '../core/store.js';
 import { MemoryStore } from '../stores/memory/index.js';
+import { sessionWebhooks } from '../webhooks/index.js';
+import { WebhookReceiver } from '../../test/support/webhook-receiver.js';
 import { instrumentSessions } from './opentelemetry.js';
 import { prometheusMetrics } from './prometheus.js';
 
@@ -383,5 +385,53 @@ describe('diagnostics channels', () => {
     assert.equal(messages.length, 1);
     assert.deepEqual(Object.keys(messages[0] as object), ['source']);
     assert.equal((messages[0] as { source: unknown }).source, s.manager.options.store);
+  });
+});
+
+describe('webhook metrics', () => {
+  it('count deliveries by outcome and read the outbox backlog, in OpenTelemetry and Prometheus alike', async () => {
+    const receiver = await WebhookReceiver.start();
+    let status = 500;
+    receiver.respond = () => ({ status });
+    const webhooks = sessionWebhooks({ url: receiver.url, secret: `whsec_${Buffer.alloc(24, 7).toString('base64')}`, pollInterval: 3600 });
+    const s = setUp({ webhooks });
+    const registry = new Registry();
+    const stopProm = prometheusMetrics(s.manager, { registry });
+    const reader = new TestReader();
+    const stopOtel = instrumentSessions(s.manager, { meterProvider: new MeterProvider({ readers: [reader] }) });
+    try {
+      for (const subject of ['ann', 'ben']) {
+        const session = await s.request(null);
+        await session.login(subject);
+        await s.manager.revoke(session.id as string);
+      }
+      await webhooks.flush(); // both answered 500: retried later
+      assert.deepEqual(await promValues(registry, 'tessera_webhook_outbox_backlog'), { '': 2 });
+      status = 204;
+      s.clock.advance(10_000); // past the first retry (5 s, jittered) and the gauge's 5 s
+      await webhooks.flush();
+      const third = await s.request(null);
+      await third.login('cy');
+      status = 410;
+      await s.manager.revoke(third.id as string);
+      await webhooks.flush();
+      s.clock.advance(10_000);
+      const expected = { 'outcome=retrying': 2, 'outcome=delivered': 2, 'outcome=disabled': 1 };
+      assert.deepEqual(await promValues(registry, 'tessera_webhook_deliveries_total'), expected);
+      assert.deepEqual(await promValues(registry, 'tessera_webhook_outbox_backlog'), { '': 0 });
+      const { resourceMetrics } = await reader.collect();
+      assert.deepEqual(points(resourceMetrics, 'tessera.webhook.deliveries'), {
+        'tessera.outcome=retrying': 2,
+        'tessera.outcome=delivered': 2,
+        'tessera.outcome=disabled': 1,
+      });
+      assert.deepEqual(points(resourceMetrics, 'tessera.webhook.outbox.backlog'), { '': 0 });
+    } finally {
+      stopProm();
+      stopOtel();
+      s.manager.close();
+      await webhooks.close();
+      await receiver.close();
+    }
   });
 });
