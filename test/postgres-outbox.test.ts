@@ -149,7 +149,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     ].sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : 1));
     assert.deepEqual(await notices(raw, ns), expected);
     assert.equal(expected.filter((n) => n.reason === 'expired' && n.subject === 'eve').length, 2);
-    assert.equal(await store.countNotices(), expected.length);
+    assert.equal(await store.outbox.countNotices(), expected.length);
   });
 
   it('records nothing, and names no notices table, when the ending calls ask for no notice', async () => {
@@ -204,60 +204,64 @@ describe('postgres store: session-notice outbox', { skip }, () => {
       reason: null,
       at: T0 + i * 10_000,
     });
-    await store.addNotices([0, 1, 2, 3, 4].map(s));
-    await store.addNotices([
+    await store.outbox.addNotices([0, 1, 2, 3, 4].map(s));
+    await store.outbox.addNotices([
       { ...s(0), subject: 'changed' },
       { ...s(5), type: 'session.logged_in', id: 'session.logged_in:s5' },
     ]);
-    assert.equal(await store.countNotices(), 6);
+    assert.equal(await store.outbox.countNotices(), 6);
     assert.equal((await notices(raw, ns))[0]?.subject, 'u0', 'an id already held is ignored');
-    await store.removeNotices(['session.logged_in:s5']);
+    await store.outbox.removeNotices(['session.logged_in:s5']);
 
     const ids = (list: { id: string }[]) => list.map((n) => n.id.replace('session.created:', ''));
     const lease = T0 + 25_000;
-    const first = await store.claimNotices({ now: T0 + 20_000, limit: 2, leaseUntil: lease });
+    const first = await store.outbox.claimNotices({ now: T0 + 20_000, limit: 2, leaseUntil: lease });
     assert.deepEqual(first, [
       { ...s(0), attempts: 1 },
       { ...s(1), attempts: 1 },
     ]);
-    assert.deepEqual(ids(await store.claimNotices({ now: T0 + 20_000, limit: 10, leaseUntil: lease })), ['s2']);
-    assert.deepEqual(await store.claimNotices({ now: lease - 1, limit: 10, leaseUntil: lease + 9 }), [], 'leased, and s3 not yet due');
-    const again = await store.claimNotices({ now: lease, limit: 10, leaseUntil: T0 + 50_000 });
+    assert.deepEqual(ids(await store.outbox.claimNotices({ now: T0 + 20_000, limit: 10, leaseUntil: lease })), ['s2']);
+    assert.deepEqual(
+      await store.outbox.claimNotices({ now: lease - 1, limit: 10, leaseUntil: lease + 9 }),
+      [],
+      'leased, and s3 not yet due',
+    );
+    const again = await store.outbox.claimNotices({ now: lease, limit: 10, leaseUntil: T0 + 50_000 });
     assert.deepEqual(ids(again), ['s0', 's1', 's2'], 'a lease that ended makes the notice due again');
     assert.deepEqual(
       again.map((n) => n.attempts),
       [2, 2, 2],
     );
 
-    await store.deferNotice('session.created:s0', T0 + 100_000);
-    await store.deferNotice('session.created:nope', T0);
+    await store.outbox.deferNotice('session.created:s0', T0 + 100_000);
+    await store.outbox.deferNotice('session.created:nope', T0);
     assert.deepEqual(
-      ids(await store.claimNotices({ now: T0 + 60_000, limit: 10, leaseUntil: T0 + 90_000 })),
+      ids(await store.outbox.claimNotices({ now: T0 + 60_000, limit: 10, leaseUntil: T0 + 90_000 })),
       ['s3', 's4', 's1', 's2'],
       'by due time: s3 and s4 as recorded, s1 and s2 when their lease ended; s0 deferred',
     );
     assert.deepEqual(
-      ids(await store.claimNotices({ now: T0 + 100_000, limit: 10, leaseUntil: T0 + 200_000 })),
+      ids(await store.outbox.claimNotices({ now: T0 + 100_000, limit: 10, leaseUntil: T0 + 200_000 })),
       ['s1', 's2', 's3', 's4', 's0'],
       'the earliest due first: the leases that ended at 90 s, then the notice deferred to 100 s',
     );
-    assert.deepEqual(await store.claimNotices({ now: T0, limit: 0, leaseUntil: T0 }), []);
+    assert.deepEqual(await store.outbox.claimNotices({ now: T0, limit: 0, leaseUntil: T0 }), []);
 
-    await store.removeNotices(['session.created:s1', 'nope']);
-    await store.removeNotices([]);
-    assert.equal(await store.countNotices(), 4, 'claimed notices count until removed');
-    assert.equal(await store.trimNotices(5), 0);
-    assert.equal(await store.trimNotices(2), 2);
+    await store.outbox.removeNotices(['session.created:s1', 'nope']);
+    await store.outbox.removeNotices([]);
+    assert.equal(await store.outbox.countNotices(), 4, 'claimed notices count until removed');
+    assert.equal(await store.outbox.trimNotices(5), 0);
+    assert.equal(await store.outbox.trimNotices(2), 2);
     assert.deepEqual(ids(await notices(raw, ns)), ['s3', 's4'], 'the most recent by at are kept');
-    assert.equal(await store.trimNotices(0), 2);
-    assert.equal(await store.countNotices(), 0);
+    assert.equal(await store.outbox.trimNotices(0), 2);
+    assert.equal(await store.outbox.countNotices(), 0);
   });
 
   it('two claimers on two pools take disjoint notices: one holds its claim open while the other claims', async () => {
     const ns = freshSchema();
     const a = open(ns, pool(2));
     const b = open(ns, pool(2));
-    await a.store.addNotices(
+    await a.store.outbox.addNotices(
       Array.from({ length: 10 }, (_, i) => ({
         id: `session.created:h${i}`,
         type: 'session.created' as const,
@@ -280,7 +284,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
       assert.equal(byA.length, 4);
       // Claimer B, while A's rows are locked and uncommitted: it skips them and never waits.
       const started = performance.now();
-      const byB = (await b.store.claimNotices({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000 })).map((n) => n.id);
+      const byB = (await b.store.outbox.claimNotices({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000 })).map((n) => n.id);
       const waited = performance.now() - started;
       assert.ok(waited < 1000, `B waited ${waited.toFixed(0)} ms for A`);
       assert.equal(byB.length, 6);
@@ -292,7 +296,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
       assert.equal(new Set([...byA, ...byB]).size, 10);
       // A dies before committing: its claim is undone, and the notices are due again at once.
       await held.query('ROLLBACK');
-      const retaken = await b.store.claimNotices({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000 });
+      const retaken = await b.store.outbox.claimNotices({ now: T0 + 100, limit: 10, leaseUntil: T0 + 60_000 });
       assert.deepEqual(retaken.map((n) => n.id).sort(), [...byA].sort());
       assert.deepEqual(
         retaken.map((n) => n.attempts),
@@ -308,7 +312,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     const a = open(ns, pool(5));
     const b = open(ns, pool(5));
     const total = 1000;
-    await a.store.addNotices(
+    await a.store.outbox.addNotices(
       Array.from({ length: total }, (_, i) => ({
         id: `session.created:c${i}`,
         type: 'session.created' as const,
@@ -322,11 +326,11 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     let claims = 0;
     const worker = async (store: PostgresStore) => {
       for (let round = 0; round < 200; round++) {
-        const batch = await store.claimNotices({ now: T0 + 1000, limit: 25, leaseUntil: T0 + 600_000 });
+        const batch = await store.outbox.claimNotices({ now: T0 + 1000, limit: 25, leaseUntil: T0 + 600_000 });
         claims++;
         if (batch.length === 0) return;
         for (const n of batch) seen.set(n.id, (seen.get(n.id) ?? 0) + 1);
-        await store.removeNotices(batch.map((n) => n.id));
+        await store.outbox.removeNotices(batch.map((n) => n.id));
       }
     };
     const started = performance.now();
@@ -336,7 +340,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     console.log(`# 10 claimers, 2 pools: ${seen.size} notices in ${claims} claims, ${duplicates} claimed twice, ${ms.toFixed(0)} ms`);
     assert.equal(seen.size, total);
     assert.equal(duplicates, 0);
-    assert.equal(await a.store.countNotices(), 0);
+    assert.equal(await a.store.outbox.countNotices(), 0);
   });
 
   it('three sweepers on three pools record each expired session once, with its subject', async () => {
@@ -407,7 +411,7 @@ describe('postgres store: session-notice outbox', { skip }, () => {
     assert.ok(await store.load(id, { now: T0 }), 'the session made before the upgrade still opens');
     assert.ok(await store.delete(id, { notice: { reason: 'logout', at: T0 + 1 } }));
     assert.deepEqual(
-      (await store.claimNotices({ now: T0 + 1, limit: 10, leaseUntil: T0 + 2 })).map((n) => [n.id, n.subject, n.reason]),
+      (await store.outbox.claimNotices({ now: T0 + 1, limit: 10, leaseUntil: T0 + 2 })).map((n) => [n.id, n.subject, n.reason]),
       [[`session.ended:${id}`, 'vet', 'logout']],
     );
     assert.deepEqual(await migrate(p, { schema: ns, table }), { from: 5, to: 5 });

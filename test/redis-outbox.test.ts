@@ -53,29 +53,29 @@ describe('redis outbox: the set of shards holding notices (single node)', { skip
         reason: 'admin' as const,
         at: 1000 + i,
       }));
-      await store.addNotices(notices);
+      await store.outbox.addNotices(notices);
       // Not built yet (no claim or count ran): every shard is walked once, and the set holds the three.
-      assert.equal(await store.countNotices(), 3);
+      assert.equal(await store.outbox.countNotices(), 3);
       // Each shard scored by its earliest due time (the notice's `at` for addNotices), the mark '' last.
       assert.deepEqual(await client.zRangeWithScores(`${prefix}oh`, 0, -1), [
         ...records.map((r, i) => ({ value: r.id.slice(0, 2), score: 1000 + i })),
         { value: '', score: Number.POSITIVE_INFINITY },
       ]);
       await client.del(`${prefix}oh`);
-      const claimed = await store.claimNotices({ now: 2000, limit: 10, leaseUntil: 3000 });
+      const claimed = await store.outbox.claimNotices({ now: 2000, limit: 10, leaseUntil: 3000 });
       assert.deepEqual(claimed.map((n) => n.sessionId).sort(), records.map((r) => r.id).sort());
-      await store.removeNotices([notices[0]?.id as string]);
+      await store.outbox.removeNotices([notices[0]?.id as string]);
       assert.equal(await client.zScore(`${prefix}oh`, records[0]?.id.slice(0, 2) as string), null, 'its shard left the set');
       assert.equal(await client.get(`${prefix}oc`), '2', 'the count follows');
       // A shard's outbox deleted by hand: dropped from the set when next met, and the count made again.
       await client.del(`${prefix}o:{${records[1]?.id.slice(0, 2)}}`);
-      assert.equal(await store.countNotices(), 2, 'the count is kept, not walked: wrong until the loss is met');
+      assert.equal(await store.outbox.countNotices(), 2, 'the count is kept, not walked: wrong until the loss is met');
       // Met by the next claim that reaches its shard (claimed until 3000).
       assert.deepEqual(
-        (await store.claimNotices({ now: 3000, limit: 10, leaseUntil: 4000 })).map((n) => n.sessionId),
+        (await store.outbox.claimNotices({ now: 3000, limit: 10, leaseUntil: 4000 })).map((n) => n.sessionId),
         [records[2]?.id],
       );
-      assert.equal(await store.countNotices(), 1);
+      assert.equal(await store.outbox.countNotices(), 1);
       assert.equal(await client.zScore(`${prefix}oh`, records[1]?.id.slice(0, 2) as string), null);
     } finally {
       await store.close();

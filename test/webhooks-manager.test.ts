@@ -115,7 +115,7 @@ describe('webhooks through a SessionManager', () => {
     // Exactly one each: ids unique, nothing left, nothing more after time passes.
     assert.equal(receiver.received.length, 6);
     assert.equal(new Set(receiver.received.map((r) => r.headers['webhook-id'])).size, 6);
-    assert.equal(await store.countNotices(), 0);
+    assert.equal(await store.outbox.countNotices(), 0);
     clock.advance(86_400_000);
     await notifier.flush();
     assert.equal(receiver.received.length, 6);

@@ -112,7 +112,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
     this.#store = store as Index;
     // The channel is this cache's: what is in front of it offers none.
-    this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const, outbox: false });
+    this.capabilities = Object.freeze({ ...store.capabilities, invalidation: 'none' as const });
     this.options = options;
     this.#clock = clock;
     this.#channel = hasInvalidationSource(store) ? new CacheChannel(store, clock, options.maxStaleness, () => this.#flush()) : null;
@@ -419,9 +419,9 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     if (!hasSharedCounters(this.#store)) return Promise.reject(new TypeError('the store has no shared counters'));
     return this.#store.countInWindow(key, options);
   }
-  /** The outbox is the store's (notices are never cached): for a store whose capabilities say it has one. */
+  /** The store's own (notices are never cached); null when its capabilities say it has none. */
   get outbox(): SessionOutbox | null {
-    return hasSessionOutbox(this.#store) ? this.#store : null;
+    return hasSessionOutbox(this.#store) ? this.#store.outbox : null;
   }
   async ready(): Promise<void> {
     await this.#store.ready?.();

@@ -54,6 +54,7 @@ export {
   type NoticeType,
   type SessionNotice,
   type SessionOutbox,
+  type OutboxHolder,
   type SessionNotifier,
   type NotifierContext,
 } from './outbox.js';

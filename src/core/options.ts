@@ -9,7 +9,6 @@ import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionAdopter } from './adopt.js';
 import { hasSessionOutbox, type SessionNotifier, type SessionOutbox } from './outbox.js';
-import { CachingStore } from './cache.js';
 import type { SessionStore } from './store.js';
 
 /** How the session cookie is named and sent. */
@@ -339,9 +338,9 @@ function checkNotifier(notifier: SessionNotifier | undefined): SessionNotifier |
   return notifier;
 }
 
-/** The outbox notices go to: the store's own, behind a cache too. */
+/** The outbox notices go to: the store's own (a cache in front offers it too). */
 function outboxOf(store: SessionStore): SessionOutbox {
-  const outbox = hasSessionOutbox(store) ? store : store instanceof CachingStore ? store.outbox : null;
+  const outbox = hasSessionOutbox(store) ? store.outbox : null;
   if (outbox === null)
     throw new InvalidOptionError('webhooks need a store with an outbox (capabilities.outbox); every bundled store has one');
   return outbox;

@@ -49,7 +49,8 @@ export interface SessionNotice {
 }
 
 /**
- * A durable queue of session notices beside the sessions (declared by `capabilities.outbox`): the
+ * A durable queue of session notices beside the sessions, a store's `outbox` (declared by
+ * `capabilities.outbox`; see {@link OutboxHolder}): the
  * ending calls record `session.ended` notices atomically with the removal (their `notice`
  * option); a delivery worker claims them, delivers them and removes them. Several workers on one
  * store claim disjoint batches; a worker that dies holding a claim loses it when the lease ends,
@@ -75,8 +76,14 @@ export interface SessionOutbox {
   trimNotices(max: number): Promise<number>;
 }
 
-/** Whether the store implements {@link SessionOutbox} (declared by `capabilities.outbox`). */
-export function hasSessionOutbox(store: SessionStore): store is SessionStore & SessionOutbox {
+/** What a store with an outbox offers (declared by `capabilities.outbox`). */
+export interface OutboxHolder {
+  /** The store's outbox: where its ending calls record notices, and where workers claim them. */
+  readonly outbox: SessionOutbox;
+}
+
+/** Whether the store has an outbox (declared by `capabilities.outbox`): then `store.outbox` is it. */
+export function hasSessionOutbox(store: SessionStore): store is SessionStore & OutboxHolder {
   return store.capabilities.outbox === true;
 }
 

@@ -111,8 +111,7 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
     // The index and partition methods are called only where `capabilities` says they exist. A
     // manager's `options.store` given to another manager is unwrapped: each failure is reported once.
     this.#store = (store instanceof ReportingStore ? store.#store : store) as Index;
-    // The outbox is not passed through: the notifier is given the store's own (`ResolvedOptions.outbox`).
-    this.capabilities = Object.freeze({ ...store.capabilities, outbox: false });
+    this.capabilities = store.capabilities;
     this.name = store.name ?? 'custom';
     this.#onStoreError = onStoreError;
     this.#onHookError = onHookError;

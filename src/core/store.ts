@@ -252,8 +252,8 @@ export interface StoreCapabilities {
   /** Implements `SharedCounters`: counts every instance on the store shares (Redis, PostgreSQL). @default false */
   readonly sharedCounters?: boolean;
   /**
-   * Implements `SessionOutbox`, and records a session-end notice in the same atomic step as the
-   * removal when an ending call asks for one (its `notice` option). @default false
+   * Has an `outbox` (a `SessionOutbox`), and records a session-end notice in it in the same atomic
+   * step as the removal when an ending call asks for one (its `notice` option). @default false
    */
   readonly outbox?: boolean;
 }

@@ -44,6 +44,7 @@ export {
   type NoticeType,
   type SessionNotice,
   type SessionOutbox,
+  type OutboxHolder,
 } from '../core/outbox.js';
 export { newRecord, recordInOrder, type NewRecordFields } from '../core/record.js';
 export { applyChangeSet, hashesEqual, secretAccepted, touched } from '../core/record-ops.js';

@@ -43,7 +43,7 @@ const byId = (a: SessionNotice, b: SessionNotice) => (a.id < b.id ? -1 : a.id > 
 
 /** Everything due at `now`, claimed. */
 async function claimAll(store: RedisStore, now: number): Promise<SessionNotice[]> {
-  return (await store.claimNotices({ now, limit: 1000, leaseUntil: now + 60_000 })).sort(byId);
+  return (await store.outbox.claimNotices({ now, limit: 1000, leaseUntil: now + 60_000 })).sort(byId);
 }
 
 export function runOutboxSuite(options: OutboxSuiteOptions): void {
@@ -75,7 +75,7 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
           (await store.deleteExpired(clock.now(), 100)).map((r) => r.id),
           [d.id],
         );
-        assert.equal(await store.countNotices(), 0);
+        assert.equal(await store.outbox.countNotices(), 0);
         assert.deepEqual(await claimAll(store, clock.now() + 1e9), []);
       } finally {
         await store.close();
@@ -108,7 +108,7 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
         assert.deepEqual(trimmed.map((r) => r.id).sort(), [two.id, three.id].sort());
         const dropped = await store.deleteBySubject('di', { now: T0, except: six.id, limit: 10, notice: { reason: 'user', at: T0 + 5 } });
         assert.deepEqual(dropped, [{ id: five.id, subject: 'di' }]);
-        assert.equal(await store.countNotices(), 5);
+        assert.equal(await store.outbox.countNotices(), 5);
         const expected = [
           ended(anon, 'logout', T0 + 1),
           ended(one, 'admin', T0 + 2),
@@ -133,7 +133,7 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
         const removed = await store.deleteExpired(clock.now(), 100, { notice: true });
         assert.deepEqual(removed.map((r) => r.id).sort(), [a.id, b.id].sort());
         // Due at the sweep's now, not before.
-        assert.deepEqual(await store.claimNotices({ now: T0 + 4999, limit: 10, leaseUntil: T0 + 6000 }), []);
+        assert.deepEqual(await store.outbox.claimNotices({ now: T0 + 4999, limit: 10, leaseUntil: T0 + 6000 }), []);
         assert.deepEqual(await claimAll(store, clock.now()), [ended(a, 'expired', T0 + 1000), ended(b, 'expired', T0 + 2000)].sort(byId));
         assert.notEqual(await store.load(live.id, { now: clock.now() }), null);
       } finally {
@@ -172,26 +172,26 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
       try {
         const records = makeRecords(6);
         // Due (and at) T0 + 10 * i, added out of order.
-        await store.addNotices([3, 0, 5, 1, 4, 2].map((i) => notice(records[i] as SessionRecord, T0 + 10 * i)));
-        const first = await store.claimNotices({ now: T0 + 30, limit: 2, leaseUntil: T0 + 1000 });
+        await store.outbox.addNotices([3, 0, 5, 1, 4, 2].map((i) => notice(records[i] as SessionRecord, T0 + 10 * i)));
+        const first = await store.outbox.claimNotices({ now: T0 + 30, limit: 2, leaseUntil: T0 + 1000 });
         assert.deepEqual(
           first.map((n) => [n.sessionId, n.attempts]),
           [0, 1].map((i) => [records[i]?.id, 1]),
         );
-        const second = await store.claimNotices({ now: T0 + 30, limit: 10, leaseUntil: T0 + 1000 });
+        const second = await store.outbox.claimNotices({ now: T0 + 30, limit: 10, leaseUntil: T0 + 1000 });
         assert.deepEqual(
           second.map((n) => n.sessionId).sort(),
           [2, 3].map((i) => records[i]?.id).sort(),
           'only those due at now, none claimed already',
         );
         assert.deepEqual(
-          await store.claimNotices({ now: T0 + 999, limit: 2, leaseUntil: T0 + 2000 }).then((c) => c.map((n) => n.sessionId)),
+          await store.outbox.claimNotices({ now: T0 + 999, limit: 2, leaseUntil: T0 + 2000 }).then((c) => c.map((n) => n.sessionId)),
           [records[4]?.id, records[5]?.id],
         );
         // The leases end at T0 + 1000: claimed again, a second attempt.
-        const again = await store.claimNotices({ now: T0 + 1000, limit: 10, leaseUntil: T0 + 3000 });
+        const again = await store.outbox.claimNotices({ now: T0 + 1000, limit: 10, leaseUntil: T0 + 3000 });
         assert.deepEqual(again.map((n) => [n.sessionId, n.attempts]).sort(), [0, 1, 2, 3].map((i) => [records[i]?.id, 2]).sort());
-        assert.equal(await store.countNotices(), 6, 'claimed notices are still held');
+        assert.equal(await store.outbox.countNotices(), 6, 'claimed notices are still held');
       } finally {
         await store.close();
       }
@@ -202,27 +202,27 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
       try {
         const records = makeRecords(5);
         const notices = records.map((r, i) => notice(r, T0 + 100 - i));
-        await store.addNotices(notices);
+        await store.outbox.addNotices(notices);
         // Held already: left as it is (its `at` too).
-        await store.addNotices([{ ...(notices[0] as SessionNotice), at: 1 }]);
-        assert.equal(await store.countNotices(), 5);
-        const [claimed] = await store.claimNotices({ now: T0 + 100, limit: 1, leaseUntil: T0 + 10_000 });
+        await store.outbox.addNotices([{ ...(notices[0] as SessionNotice), at: 1 }]);
+        assert.equal(await store.outbox.countNotices(), 5);
+        const [claimed] = await store.outbox.claimNotices({ now: T0 + 100, limit: 1, leaseUntil: T0 + 10_000 });
         assert.equal(claimed?.sessionId, records[4]?.id);
-        await store.deferNotice(claimed?.id as string, T0 + 500);
-        await store.deferNotice(`session.ended:${records[0]?.id.replace(/^../, 'zz')}`, T0);
-        await store.deferNotice('not a notice', T0);
-        const due = await store.claimNotices({ now: T0 + 500, limit: 10, leaseUntil: T0 + 10_000 });
+        await store.outbox.deferNotice(claimed?.id as string, T0 + 500);
+        await store.outbox.deferNotice(`session.ended:${records[0]?.id.replace(/^../, 'zz')}`, T0);
+        await store.outbox.deferNotice('not a notice', T0);
+        const due = await store.outbox.claimNotices({ now: T0 + 500, limit: 10, leaseUntil: T0 + 10_000 });
         assert.equal(due.length, 5, 'the deferred one is due at its new time');
         assert.equal(due.find((n) => n.sessionId === records[4]?.id)?.attempts, 2);
-        await store.removeNotices([notices[1]?.id as string, 'session.ended:unknown', notices[1]?.id as string]);
-        assert.equal(await store.countNotices(), 4);
-        assert.equal(await store.trimNotices(10), 0);
+        await store.outbox.removeNotices([notices[1]?.id as string, 'session.ended:unknown', notices[1]?.id as string]);
+        assert.equal(await store.outbox.countNotices(), 4);
+        assert.equal(await store.outbox.trimNotices(10), 0);
         // Oldest by `at`: records 4 and 3 (at T0 + 96, T0 + 97).
-        assert.equal(await store.trimNotices(2), 2);
-        const left = await store.claimNotices({ now: T0 + 20_000, limit: 10, leaseUntil: T0 + 30_000 });
+        assert.equal(await store.outbox.trimNotices(2), 2);
+        const left = await store.outbox.claimNotices({ now: T0 + 20_000, limit: 10, leaseUntil: T0 + 30_000 });
         assert.deepEqual(left.map((n) => n.sessionId).sort(), [records[0]?.id, records[2]?.id].sort());
-        assert.equal(await store.trimNotices(0), 2);
-        assert.equal(await store.countNotices(), 0);
+        assert.equal(await store.outbox.trimNotices(0), 2);
+        assert.equal(await store.outbox.countNotices(), 0);
       } finally {
         await store.close();
       }
@@ -233,16 +233,16 @@ export function runOutboxSuite(options: OutboxSuiteOptions): void {
       const two = createStore({ same: true });
       try {
         const records = makeRecords(200);
-        await one.addNotices(records.map((r, i) => notice(r, T0 + i)));
+        await one.outbox.addNotices(records.map((r, i) => notice(r, T0 + i)));
         const claims = { now: T0 + 1000, limit: 60, leaseUntil: T0 + 60_000 };
         const seen: string[] = [];
         for (let round = 0; round < 2; round++) {
-          const [a, b] = await Promise.all([one.claimNotices(claims), two.claimNotices(claims)]);
+          const [a, b] = await Promise.all([one.outbox.claimNotices(claims), two.outbox.claimNotices(claims)]);
           assert.equal(a.length + b.length, round === 0 ? 120 : 80);
           seen.push(...a.map((n) => n.id), ...b.map((n) => n.id));
         }
         assert.equal(new Set(seen).size, 200, 'no notice claimed twice');
-        assert.deepEqual(await two.claimNotices(claims), []);
+        assert.deepEqual(await two.outbox.claimNotices(claims), []);
       } finally {
         await one.close();
         await two.close();

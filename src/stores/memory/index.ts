@@ -33,7 +33,6 @@ import {
   type RemovedSession,
   type SessionIndex,
   type SessionPage,
-  type SessionNotice,
   type SessionOutbox,
   type SessionQuery,
   type SessionRecord,
@@ -66,7 +65,7 @@ const COMPACT_SLACK = 1024;
  * Its session-notice outbox (`capabilities.outbox`) is in memory too, lost with the sessions; a
  * session freed on access is noted when the next `deleteExpired` reports it.
  */
-export class MemoryStore implements SessionStore, SessionIndex, InvalidationSource, SessionOutbox {
+export class MemoryStore implements SessionStore, SessionIndex, InvalidationSource {
   readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', outbox: true });
   readonly name = 'memory';
   readonly #maxSessions: number;
@@ -102,6 +101,11 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
   /** @internal Entries in the expiry heap, stale ones included (for tests of its bound). */
   get heapSize(): number {
     return this.#expiry.size;
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -232,25 +236,6 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     this.#anonymousIds.clear();
     this.#applied.clear();
     this.#outbox.clear();
-  }
-
-  addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    return this.#outbox.addNotices(notices);
-  }
-  claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    return this.#outbox.claimNotices(options);
-  }
-  removeNotices(ids: readonly string[]): Promise<void> {
-    return this.#outbox.removeNotices(ids);
-  }
-  deferNotice(id: string, dueAt: number): Promise<void> {
-    return this.#outbox.deferNotice(id, dueAt);
-  }
-  countNotices(): Promise<number> {
-    return this.#outbox.countNotices();
-  }
-  trimNotices(max: number): Promise<number> {
-    return this.#outbox.trimNotices(max);
   }
 
   async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {

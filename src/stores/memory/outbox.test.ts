@@ -23,9 +23,9 @@ describe('MemoryStore: the outbox', () => {
     const later = T + 60_000;
     assert.equal(await store.load(record.id, { now: later }), null);
     assert.equal(store.size, 0);
-    assert.equal(await store.countNotices(), 0);
+    assert.equal(await store.outbox.countNotices(), 0);
     assert.deepEqual(await store.deleteExpired(later, 10, { notice: true }), [{ id: record.id, subject: 'vera' }]);
-    assert.deepEqual(await store.claimNotices({ now: later, limit: 10, leaseUntil: later + 1 }), [
+    assert.deepEqual(await store.outbox.claimNotices({ now: later, limit: 10, leaseUntil: later + 1 }), [
       {
         id: `session.ended:${record.id}`,
         type: 'session.ended',
@@ -42,11 +42,11 @@ describe('MemoryStore: the outbox', () => {
     const store = new MemoryStore();
     const { record } = makeRecord(T, { idleTimeout: 10 });
     await store.create(record, { now: T });
-    await store.addNotices([created(1, T + 20_000)]);
+    await store.outbox.addNotices([created(1, T + 20_000)]);
     const later = T + 60_000;
     await store.deleteExpired(later, 10, { notice: true });
     // The added notice (due at its at) comes first although the ended one's at is earlier.
-    const [first] = await store.claimNotices({ now: later, limit: 1, leaseUntil: later + 1 });
+    const [first] = await store.outbox.claimNotices({ now: later, limit: 1, leaseUntil: later + 1 });
     assert.equal(first?.id, 'session.created:s1');
   });
 
@@ -82,8 +82,8 @@ describe('MemoryStore: the outbox', () => {
 
   it('close forgets the notices', async () => {
     const store = new MemoryStore();
-    await store.addNotices([created(0, T)]);
+    await store.outbox.addNotices([created(0, T)]);
     await store.close();
-    assert.equal(await store.countNotices(), 0);
+    assert.equal(await store.outbox.countNotices(), 0);
   });
 });

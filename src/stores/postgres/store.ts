@@ -21,7 +21,6 @@ import {
   type NoticeRequest,
   type RemovedSession,
   type SessionIndex,
-  type SessionNotice,
   type SessionOutbox,
   type SessionPage,
   type SessionQuery,
@@ -37,16 +36,7 @@ import { ChangeFeed, type SessionChangeListener } from './notifications.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import { sqlContext, type SqlContext } from './params.js';
 import { StorePool } from './pool.js';
-import {
-  addNoticesStatement,
-  claimNoticesStatement,
-  countNoticesStatement,
-  deferNoticeStatement,
-  noticeFromRow,
-  removeNoticesStatement,
-  trimNoticesStatement,
-  type NoticeRow,
-} from './sql-outbox.js';
+import { PostgresOutbox } from './outbox.js';
 import {
   applyStatement,
   createStatement,
@@ -86,13 +76,15 @@ import {
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL });
  * const sessions = new SessionManager({ store });
  */
-export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters, SessionOutbox {
+export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters {
   readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true, outbox: true });
   /** The store's name in metrics and traces. */
   readonly name = 'postgres';
   readonly #sql: SqlContext;
   readonly #names: ResolvedNames;
   readonly #pool: StorePool;
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  readonly outbox: SessionOutbox;
   readonly #feed: ChangeFeed;
 
   constructor(options: PostgresStoreOptions) {
@@ -101,6 +93,7 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     // Marks this object's writes (`tessera.origin`), so that its own subscribers can leave them out.
     this.#sql = sqlContext(resolved.names, resolved.channel, randomBytes(12).toString('base64url'));
     this.#pool = new StorePool(resolved);
+    this.outbox = new PostgresOutbox(this.#pool, this.#sql);
     this.#feed = new ChangeFeed(this.#pool, resolved.channel, [resolved.names.invalidationChannel]);
   }
 
@@ -242,38 +235,6 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
   async countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
     const result = await this.#pool.query(countInWindowStatement(this.#sql, key, options));
     return (result.rows[0] as { count: number }).count;
-  }
-
-  async addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    if (notices.length === 0) return;
-    await this.#pool.query(addNoticesStatement(this.#sql, notices), { write: true });
-  }
-
-  async claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    const limit = Math.floor(options.limit);
-    if (!(limit >= 1)) return [];
-    const result = await this.#pool.query(claimNoticesStatement(this.#sql, { ...options, limit }), { write: true });
-    return (result.rows as NoticeRow[]).map(noticeFromRow);
-  }
-
-  async removeNotices(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    await this.#pool.query(removeNoticesStatement(this.#sql, ids), { write: true });
-  }
-
-  async deferNotice(id: string, dueAt: number): Promise<void> {
-    await this.#pool.query(deferNoticeStatement(this.#sql, id, dueAt), { write: true });
-  }
-
-  async countNotices(): Promise<number> {
-    const result = await this.#pool.query(countNoticesStatement(this.#sql));
-    return (result.rows[0] as { n: number }).n;
-  }
-
-  async trimNotices(max: number): Promise<number> {
-    if (max === Number.POSITIVE_INFINITY) return 0;
-    const result = await this.#pool.query(trimNoticesStatement(this.#sql, Math.max(0, Math.floor(max) || 0)), { write: true });
-    return (result.rows[0] as { n: number }).n;
   }
 
   /**

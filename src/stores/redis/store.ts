@@ -35,7 +35,6 @@ import {
   type InvalidationSubscription,
   type SharedCounters,
   type NoticeRequest,
-  type SessionNotice,
   type SessionOutbox,
 } from '../../store-kit/index.js';
 import { IDEMPOTENCY_KEY, isIncrementOnly } from './change-sets.js';
@@ -63,7 +62,7 @@ import { RedisTransport, isReply, type Target } from './transport.js';
  * const store = new RedisStore({ url: process.env.REDIS_URL });
  * const sessions = new SessionManager({ store });
  */
-export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions, InvalidationSource, SharedCounters, SessionOutbox {
+export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions, InvalidationSource, SharedCounters {
   readonly capabilities = defineCapabilities({
     index: true,
     nativeExpiry: true,
@@ -115,6 +114,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
   async subjectPartition(subject: string): Promise<string> {
     return keyedPartition(await this.#partitionKey.get(), subject);
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -378,30 +382,6 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
   ): Promise<RemovedSession[]> {
     return this.#subjects.trim(subject, options);
-  }
-
-  addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    return this.#outbox.addNotices(notices);
-  }
-
-  claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    return this.#outbox.claimNotices(options);
-  }
-
-  removeNotices(ids: readonly string[]): Promise<void> {
-    return this.#outbox.removeNotices(ids);
-  }
-
-  deferNotice(id: string, dueAt: number): Promise<void> {
-    return this.#outbox.deferNotice(id, dueAt);
-  }
-
-  countNotices(): Promise<number> {
-    return this.#outbox.countNotices();
-  }
-
-  trimNotices(max: number): Promise<number> {
-    return this.#outbox.trimNotices(max);
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {

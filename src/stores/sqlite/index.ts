@@ -33,7 +33,6 @@ import {
   type RemovedSession,
   type SessionIndex,
   type SessionPage,
-  type SessionNotice,
   type SessionOutbox,
   type SessionQuery,
   type SessionRecord,
@@ -67,7 +66,7 @@ const FORGET_PER_REPLACE = 2;
  * @example
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
  */
-export class SqliteStore implements SessionStore, SessionIndex, SessionOutbox {
+export class SqliteStore implements SessionStore, SessionIndex {
   readonly capabilities = defineCapabilities({ index: true, outbox: true });
   readonly name = 'sqlite';
   readonly #db: SqliteDatabase;
@@ -125,6 +124,11 @@ export class SqliteStore implements SessionStore, SessionIndex, SessionOutbox {
       if (this.#owned && this.#db.open) this.#db.close();
       throw error;
     }
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -305,25 +309,6 @@ export class SqliteStore implements SessionStore, SessionIndex, SessionOutbox {
         .transaction(() => this.#ended(this.#removeOldest(subject, options.now, options.except ?? null, limit), options.notice))
         .immediate(),
     );
-  }
-
-  addNotices(notices: readonly Omit<SessionNotice, 'attempts'>[]): Promise<void> {
-    return this.#outbox.addNotices(notices);
-  }
-  claimNotices(options: { now: number; limit: number; leaseUntil: number }): Promise<SessionNotice[]> {
-    return this.#outbox.claimNotices(options);
-  }
-  removeNotices(ids: readonly string[]): Promise<void> {
-    return this.#outbox.removeNotices(ids);
-  }
-  deferNotice(id: string, dueAt: number): Promise<void> {
-    return this.#outbox.deferNotice(id, dueAt);
-  }
-  countNotices(): Promise<number> {
-    return this.#outbox.countNotices();
-  }
-  trimNotices(max: number): Promise<number> {
-    return this.#outbox.trimNotices(max);
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {

@@ -41,7 +41,7 @@ describe('SqliteStore: the outbox', () => {
   it('two processes claiming at once, one held between its select and its lease, get disjoint notices', async () => {
     const file = path();
     const setup = store(file);
-    await setup.addNotices(Array.from({ length: 10 }, (_, i) => created(i, T + i)));
+    await setup.outbox.addNotices(Array.from({ length: 10 }, (_, i) => created(i, T + i)));
     const selected = join(dir, `${files}-a-selected`);
     const tried = join(dir, `${files}-b-tried`);
     // Process A: its claim selects the due notices, then waits, inside its transaction and before
@@ -74,7 +74,7 @@ describe('SqliteStore: the outbox', () => {
         },
       });
       const store = new SqliteStore({ database });
-      const claimed = await store.claimNotices({ now: ${T + 100}, limit: 6, leaseUntil: ${T + 60_000} });
+      const claimed = await store.outbox.claimNotices({ now: ${T + 100}, limit: 6, leaseUntil: ${T + 60_000} });
       raw.close();
       process.stdout.write(JSON.stringify(claimed.map((n) => n.id)));
     `;
@@ -113,7 +113,7 @@ describe('SqliteStore: the outbox', () => {
     assert.ok(existsSync(selected), 'A selected its notices');
     let fromB: string[];
     try {
-      fromB = (await b.claimNotices({ now: T + 100, limit: 6, leaseUntil: T + 60_000 })).map((n) => n.id);
+      fromB = (await b.outbox.claimNotices({ now: T + 100, limit: 6, leaseUntil: T + 60_000 })).map((n) => n.id);
     } finally {
       writeFileSync(tried, '');
     }
@@ -129,7 +129,7 @@ describe('SqliteStore: the outbox', () => {
       'B the rest, none of them twice',
     );
     assert.ok(refused > 0, 'B tried while A held its claim open');
-    assert.equal(await setup.countNotices(), 10);
+    assert.equal(await setup.outbox.countNotices(), 10);
   });
 
   it('records a notice in the transaction of its removal: when the notice cannot be written, the session stays', async () => {
@@ -165,7 +165,7 @@ describe('SqliteStore: the outbox', () => {
     assert.deepEqual(objects(), [noticesTableName(TABLE), names.noticesAt, names.noticesDue].sort());
     assert.equal((await s.load(record.id, { now: T }))?.subject, 'xena');
     await s.delete(record.id, { notice: { reason: 'admin', at: T + 5 } });
-    assert.deepEqual(await s.claimNotices({ now: T + 5, limit: 5, leaseUntil: T + 10 }), [
+    assert.deepEqual(await s.outbox.claimNotices({ now: T + 5, limit: 5, leaseUntil: T + 10 }), [
       {
         id: `session.ended:${record.id}`,
         type: 'session.ended',
@@ -193,21 +193,21 @@ describe('SqliteStore: the outbox', () => {
     assert.doesNotMatch(plan(sql.trimNotices, 10, 100), /TEMP B-TREE/);
     const backlog = 1234;
     for (let i = 0; i < backlog; i += 200)
-      await s.addNotices(Array.from({ length: Math.min(200, backlog - i) }, (_, k) => created(i + k, T + i + k)));
+      await s.outbox.addNotices(Array.from({ length: Math.min(200, backlog - i) }, (_, k) => created(i + k, T + i + k)));
     // Two trims at once, as two workers would run them: together they remove the excess exactly.
     const other = store(file);
-    const [x, y] = await Promise.all([s.trimNotices(100), other.trimNotices(100)]);
+    const [x, y] = await Promise.all([s.outbox.trimNotices(100), other.outbox.trimNotices(100)]);
     assert.equal((x ?? 0) + (y ?? 0), backlog - 100);
-    assert.equal(await s.countNotices(), 100);
-    const kept = await s.claimNotices({ now: T + backlog, limit: 1000, leaseUntil: T + backlog + 1 });
+    assert.equal(await s.outbox.countNotices(), 100);
+    const kept = await s.outbox.claimNotices({ now: T + backlog, limit: 1000, leaseUntil: T + backlog + 1 });
     assert.deepEqual(
       kept.map((n) => n.at),
       Array.from({ length: 100 }, (_, i) => T + backlog - 100 + i),
     );
-    assert.equal(await s.trimNotices(Number.NaN), 0, 'NaN trims nothing');
-    assert.equal(await s.trimNotices(Number.POSITIVE_INFINITY), 0);
+    assert.equal(await s.outbox.trimNotices(Number.NaN), 0, 'NaN trims nothing');
+    assert.equal(await s.outbox.trimNotices(Number.POSITIVE_INFINITY), 0);
     assert.deepEqual(
-      await s.claimNotices({ now: T + backlog + 1, limit: -1, leaseUntil: T + backlog + 2 }),
+      await s.outbox.claimNotices({ now: T + backlog + 1, limit: -1, leaseUntil: T + backlog + 2 }),
       [],
       'a negative limit claims nothing',
     );
