@@ -13,7 +13,7 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, TesseraError } from './errors.js';
-import type { NoticeRequest } from './outbox.js';
+import { hasSessionOutbox, type NoticeRequest, type SessionOutbox } from './outbox.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -176,6 +176,10 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
    */
   async ready(): Promise<void> {
     await this.#store.ready?.();
+  }
+  /** The store's own outbox, not reported here: its worker reports its own failures (`WebhookOptions.onError`). */
+  get outbox(): SessionOutbox | null {
+    return hasSessionOutbox(this.#store) ? this.#store.outbox : null;
   }
   /** The manager never closes the store (the app does); passed on for whoever holds `options.store`. */
   close(): Promise<void> {
