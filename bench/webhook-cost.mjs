@@ -1,10 +1,13 @@
 // What a session-end webhook costs the request that ended the session: a logout request's work
-// (load the session by its token, then logout) with `webhooks` off and on, on each store. With
-// webhooks on, the store records the notice in the removal's own step and the notifier is woken;
-// the delivery runs off the request, to a receiver in another process (127.0.0.1), while the
-// logouts go on. Rounds interleave off and on; reported per store: the median over rounds of each
-// mode's median logout time, the on/off ratio with its per-round range, and this process's CPU per
-// logout (which, with webhooks on, includes the deliveries themselves: signing and the POST).
+// (load the session by its token, then logout) on each store, in three modes:
+//   off       no webhooks;
+//   recorded  the store records each notice in the removal's own step, and nothing delivers it
+//             (a notifier that only records): what the request itself pays;
+//   on        sessionWebhooks delivers the notices, off the request but in the same process, to a
+//             receiver in another process (127.0.0.1), while the logouts go on.
+// Rounds rotate the modes' order; reported per store: the median over rounds of each mode's median
+// logout time, each mode's ratio to off with its per-round range, and this process's CPU per
+// logout (which, with delivery on, includes the deliveries: signing, the POST, the outbox calls).
 //
 //   npm run bench:webhooks        (BENCH_WEBHOOK_ROUNDS=5, BENCH_WEBHOOK_LOGOUTS=400, BENCH_WEBHOOK_STORES=sqlite,redis,postgres)
 import { spawn } from 'node:child_process';
@@ -15,6 +18,9 @@ import { join } from 'node:path';
 import { SessionManager } from 'tessera-session';
 import { sessionWebhooks } from 'tessera-session/webhooks';
 import { median } from './lib/stats.mjs';
+
+/** Records notices (the manager asks the store to) and delivers none. */
+const recordOnly = { notices: { created: false, loggedIn: false }, start() {}, wake() {}, async close() {} };
 
 const ROUNDS = Number(process.env.BENCH_WEBHOOK_ROUNDS ?? 5);
 const LOGOUTS = Number(process.env.BENCH_WEBHOOK_LOGOUTS ?? 400);
@@ -94,7 +100,7 @@ async function measure(store, webhooks) {
     times.push(Number(process.hrtime.bigint() - start) / 1000);
   }
   // The deliveries of this run finish before its CPU is read, so that each mode is charged its own.
-  if (webhooks) await webhooks.flush();
+  if (webhooks?.flush) await webhooks.flush();
   const cpu = process.cpuUsage(cpuBefore);
   manager.close();
   return { medianUs: median(times), cpuUs: (cpu.user + cpu.system) / LOGOUTS };
@@ -106,30 +112,28 @@ try {
   for (const kind of STORES) {
     const { store, cleanup } = await openStore(kind);
     await store.ready?.();
-    const off = [];
-    const on = [];
+    const runs = { off: [], recorded: [], on: [] };
+    const modes = Object.keys(runs);
     for (let round = 0; round < ROUNDS; round++) {
-      // Off first in even rounds, on first in odd ones.
-      for (const mode of round % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
-        const webhooks = mode === 'on' ? sessionWebhooks({ url: receiver.url, secret: SECRET }) : null;
-        const result = await measure(store, webhooks);
-        if (webhooks) await webhooks.close();
-        (mode === 'on' ? on : off).push(result);
+      // The modes' order rotates every round.
+      for (const mode of [...modes.slice(round % 3), ...modes.slice(0, round % 3)]) {
+        const webhooks = mode === 'on' ? sessionWebhooks({ url: receiver.url, secret: SECRET }) : mode === 'recorded' ? recordOnly : null;
+        runs[mode].push(await measure(store, webhooks));
+        await webhooks?.close();
       }
     }
+    if (store.outbox) await store.outbox.trimNotices(0);
     await store.close();
     await cleanup();
-    const ratios = on.map((r, i) => r.medianUs / off[i].medianUs);
-    rows.push({
-      kind,
-      off: median(off.map((r) => r.medianUs)),
-      on: median(on.map((r) => r.medianUs)),
-      ratio: median(ratios),
-      low: Math.min(...ratios),
-      high: Math.max(...ratios),
-      cpuOff: median(off.map((r) => r.cpuUs)),
-      cpuOn: median(on.map((r) => r.cpuUs)),
-    });
+    const against = (mode) => runs[mode].map((r, i) => r.medianUs / runs.off[i].medianUs);
+    const row = { kind };
+    for (const mode of modes) {
+      row[mode] = median(runs[mode].map((r) => r.medianUs));
+      row[`cpu_${mode}`] = median(runs[mode].map((r) => r.cpuUs));
+      const ratios = against(mode);
+      row[`ratio_${mode}`] = { median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) };
+    }
+    rows.push(row);
   }
 } finally {
   const delivered = await fetch(receiver.countUrl)
@@ -140,11 +144,12 @@ try {
 }
 
 const f = (n) => n.toFixed(0);
-console.log(`\nLogout request (load + logout), ${LOGOUTS} per run, ${ROUNDS} interleaved rounds, medians:\n`);
-console.log('| store | webhooks off | webhooks on | on / off (per round) | CPU per logout off | CPU per logout on (incl. delivery) |');
-console.log('|---|---|---|---|---|---|');
-for (const r of rows) {
+const r = ({ median: m, low, high }) => `${m.toFixed(2)}× (${low.toFixed(2)}–${high.toFixed(2)})`;
+console.log(`\nLogout request (load + logout), ${LOGOUTS} per run, ${ROUNDS} rounds, medians; ratios to off with the per-round range:\n`);
+console.log('| store | off | recorded (no delivery) | delivered in process | CPU per logout: off / recorded / delivered |');
+console.log('|---|---|---|---|---|');
+for (const x of rows) {
   console.log(
-    `| ${r.kind} | ${f(r.off)} µs | ${f(r.on)} µs | ${r.ratio.toFixed(2)}× (${r.low.toFixed(2)}–${r.high.toFixed(2)}) | ${f(r.cpuOff)} µs | ${f(r.cpuOn)} µs |`,
+    `| ${x.kind} | ${f(x.off)} µs | ${f(x.recorded)} µs, ${r(x.ratio_recorded)} | ${f(x.on)} µs, ${r(x.ratio_on)} | ${f(x.cpu_off)} / ${f(x.cpu_recorded)} / ${f(x.cpu_on)} µs |`,
   );
 }

@@ -134,22 +134,16 @@ describe('delivery', () => {
     assert.deepEqual(outcomes(), ['session.ended:s6 retrying #1 302']);
   });
 
-  it('runs at most `concurrency` deliveries at once', async (t) => {
+  it('runs at most `concurrency` deliveries at once', async () => {
     const notifier = start({ concurrency: 2 });
-    // Counted where the requests leave, so that one not yet arrived at the receiver counts too.
-    const realFetch = globalThis.fetch;
-    let inFlight = 0;
-    let most = 0;
-    t.mock.method(globalThis, 'fetch', async (...args: Parameters<typeof fetch>) => {
-      most = Math.max(most, ++inFlight);
-      try {
-        return await realFetch(...args);
-      } finally {
-        inFlight--;
-      }
-    });
+    // Counted at the receiver, which holds every answer: each held request is one in flight.
     const held: (() => void)[] = [];
-    receiver.respond = () => new Promise((resolve) => held.push(() => resolve({ status: 200 })));
+    let most = 0;
+    receiver.respond = () =>
+      new Promise((resolve) => {
+        held.push(() => resolve({ status: 200 }));
+        most = Math.max(most, held.length);
+      });
     await outbox.addNotices(['a', 'b', 'c', 'd', 'e'].map((id) => ended(id)));
     const flushed = notifier.flush();
     for (let delivered = 0; delivered < 5; delivered++) {
@@ -348,8 +342,9 @@ describe('410 and the cap', () => {
       [[7, 5]],
     );
     assert.deepEqual(
-      receiver.received.map((d) => d.headers['webhook-id']),
-      [7, 8, 9, 10, 11].map((i) => `session.ended:c${i}`),
+      receiver.received.map((d) => d.headers['webhook-id']).sort(),
+      [7, 8, 9, 10, 11].map((i) => `session.ended:c${i}`).sort(),
+      'the newest five, in whatever order the parallel deliveries arrive',
     );
     // At or under the cap: no event.
     await outbox.addNotices([ended('c12')]);

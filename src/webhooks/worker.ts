@@ -7,6 +7,7 @@ import type { NotifierContext, SessionNotice, SessionNotifier } from '../core/ou
 import { logoutBody, logoutToken } from './oidc.js';
 import { type ResolvedWebhookOptions, resolveWebhookOptions, type WebhookOptions } from './options.js';
 import { noticePayload } from './payload.js';
+import { post, postAgent, type PostAgent } from './post.js';
 import { signWebhook } from './signing.js';
 
 /** Seconds a claim outlives two timeouts, so that only a crashed worker's claims come due again. */
@@ -14,8 +15,17 @@ const LEASE_MARGIN = 10;
 /** The longest `Retry-After` honoured: a receiver cannot park a notice for longer. */
 const MAX_RETRY_AFTER = 24 * 3600 * 1000;
 const JITTER = 0.2;
+/** How long a wake waits before its pass, so that the endings of a burst go out in one batch. */
+const WAKE_DELAY_MS = 10;
 
 type WebhookEvent = Extract<SessionEvent, { type: 'webhook' }>;
+
+/** What one attempt came to: whether its notice leaves the outbox, and the event to send once it has. */
+interface Attempt {
+  id: string;
+  remove: boolean;
+  event: WebhookEvent | null;
+}
 
 /**
  * A `SessionNotifier` that delivers session notices as signed webhooks (Standard Webhooks,
@@ -36,7 +46,11 @@ export class SessionWebhooks implements SessionNotifier {
   #closed = false;
   #disabled = false;
   #timer: NodeJS.Timeout | null = null;
-  #woken: NodeJS.Immediate | null = null;
+  #woken: NodeJS.Timeout | null = null;
+  /** Whether the next pass checks the outbox's size against the cap (polls and flushes do; wakes leave it to them). */
+  #capDue = true;
+  readonly #agent: PostAgent;
+  readonly #url: URL;
   /** The pass under way (or a settled promise): passes run one after another. */
   #running: Promise<void> = Promise.resolve();
   /** A pass waiting for the running one, which every `wake()` and `flush()` until it starts joins. */
@@ -44,6 +58,8 @@ export class SessionWebhooks implements SessionNotifier {
 
   constructor(options: WebhookOptions) {
     this.options = resolveWebhookOptions(options);
+    this.#url = new URL(this.options.url);
+    this.#agent = postAgent(this.#url, this.options.concurrency);
     this.notices = Object.freeze({ created: this.options.created, loggedIn: this.options.loggedIn });
   }
 
@@ -59,13 +75,13 @@ export class SessionWebhooks implements SessionNotifier {
     if (!this.#closed) this.#schedulePoll();
   }
 
-  /** Starts a pass soon (on the next turn of the event loop), never on the caller's path. */
+  /** Starts a pass within a few milliseconds, never on the caller's path. */
   wake(): void {
     if (this.#context === null || this.#closed || this.#woken !== null) return;
-    this.#woken = setImmediate(() => {
+    this.#woken = setTimeout(() => {
       this.#woken = null;
-      void this.#pass();
-    });
+      void this.#pass(false);
+    }, WAKE_DELAY_MS);
     this.#woken.unref();
   }
 
@@ -74,30 +90,32 @@ export class SessionWebhooks implements SessionNotifier {
    * had its attempt; for tests and for a last pass at shutdown.
    */
   flush(): Promise<void> {
-    return this.#pass();
+    return this.#pass(true);
   }
 
   /** Stops polling; resolves once the deliveries under way have ended. Notices not yet tried stay in the outbox. */
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
-    if (this.#woken !== null) clearImmediate(this.#woken);
+    if (this.#woken !== null) clearTimeout(this.#woken);
     this.#timer = null;
     this.#woken = null;
     await this.#running;
+    this.#agent.destroy();
   }
 
   #schedulePoll(): void {
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      void this.#pass().finally(() => {
+      void this.#pass(true).finally(() => {
         if (!this.#closed) this.#schedulePoll();
       });
     }, this.options.pollInterval * 1000);
     this.#timer.unref();
   }
 
-  #pass(): Promise<void> {
+  #pass(checkCap: boolean): Promise<void> {
+    if (checkCap) this.#capDue = true;
     if (this.#queued !== null) return this.#queued;
     const queued = this.#running.then(() => {
       this.#queued = null;
@@ -113,7 +131,10 @@ export class SessionWebhooks implements SessionNotifier {
     if (context === null || this.#closed) return;
     const { batchSize, timeout, onError } = this.options;
     try {
-      await this.#enforceCap(context);
+      if (this.#capDue) {
+        this.#capDue = false;
+        await this.#enforceCap(context);
+      }
       while (!this.#disabled && !this.#closed) {
         const now = context.clock.now();
         const leaseUntil = now + (timeout * 2 + LEASE_MARGIN) * 1000;
@@ -134,6 +155,7 @@ export class SessionWebhooks implements SessionNotifier {
   }
 
   async #deliverAll(context: NotifierContext, batch: readonly SessionNotice[]): Promise<void> {
+    const finished: Attempt[] = [];
     let next = 0;
     const lane = async (): Promise<void> => {
       for (let notice = batch[next++]; notice !== undefined; notice = batch[next++]) {
@@ -141,36 +163,31 @@ export class SessionWebhooks implements SessionNotifier {
           // Claimed but no longer to be sent (closing, or disabled by a 410 meanwhile): due again at
           // once, for the next start or another instance, rather than at the end of the lease.
           if (this.#closed || this.#disabled) await context.outbox.deferNotice(notice.id, context.clock.now());
-          else await this.#deliver(context, notice);
+          else finished.push(await this.#deliver(context, notice));
         } catch (error) {
           this.options.onError(error);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.options.concurrency, batch.length) }, lane));
+    // One removal for the batch: a crash before it delivers these again, under the same ids.
+    const done = finished.filter((attempt) => attempt.remove).map((attempt) => attempt.id);
+    if (done.length > 0) await context.outbox.removeNotices(done);
+    for (const { event } of finished) if (event !== null) context.emit(event);
   }
 
-  async #deliver({ outbox, clock, emit }: NotifierContext, notice: SessionNotice): Promise<void> {
-    const { url, timeout, oidc } = this.options;
+  /** One attempt; the notice deferred here when it is to be tried again, its removal left to the batch. */
+  async #deliver({ outbox, clock }: NotifierContext, notice: SessionNotice): Promise<Attempt> {
+    const { timeout, oidc } = this.options;
     if (oidc !== null && notice.type !== 'session.ended') {
       // Back-channel logout has nothing to say about a start; another manager's notifier recorded it.
-      await outbox.removeNotices([notice.id]);
-      return;
+      return { id: notice.id, remove: true, event: null };
     }
     const sentAt = clock.now();
     const body = oidc === null ? JSON.stringify(noticePayload(notice)) : logoutBody(logoutToken(notice, oidc, sentAt));
     const headers = this.#headers(notice.id, Math.floor(sentAt / 1000), body);
-    let status: number | null = null;
-    let retryAfter: string | null = null;
-    try {
-      const response = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeout * 1000) });
-      status = response.status;
-      retryAfter = response.headers.get('retry-after');
-      // The answer's body means nothing here; dropping it frees the connection.
-      await response.body?.cancel().catch(() => {});
-    } catch {
-      // Refused, reset, or cut by the timeout: no answer, retried like a 5xx.
-    }
+    // No answer (refused, reset, cut by the timeout) is retried like a 5xx.
+    const { status, retryAfter } = await post(this.#url, this.#agent, headers, body, timeout * 1000);
     const at = clock.now();
     const event = (outcome: WebhookEvent['outcome']): WebhookEvent => ({
       type: 'webhook',
@@ -180,23 +197,15 @@ export class SessionWebhooks implements SessionNotifier {
       attempt: notice.attempts,
       status,
     });
-    if (status !== null && status >= 200 && status < 300) {
-      await outbox.removeNotices([notice.id]);
-      emit(event('delivered'));
-    } else if (status === 410) {
+    if (status !== null && status >= 200 && status < 300) return { id: notice.id, remove: true, event: event('delivered') };
+    if (status === 410) {
       this.#disabled = true;
-      await outbox.removeNotices([notice.id]);
-      emit(event('disabled'));
-    } else {
-      const delay = this.#retryDelay(notice.attempts, retryAfter, at);
-      if (delay === null) {
-        await outbox.removeNotices([notice.id]);
-        emit(event('failed'));
-      } else {
-        await outbox.deferNotice(notice.id, at + delay);
-        emit(event('retrying'));
-      }
+      return { id: notice.id, remove: true, event: event('disabled') };
     }
+    const delay = this.#retryDelay(notice.attempts, retryAfter, at);
+    if (delay === null) return { id: notice.id, remove: true, event: event('failed') };
+    await outbox.deferNotice(notice.id, at + delay);
+    return { id: notice.id, remove: false, event: event('retrying') };
   }
 
   #headers(id: string, timestamp: number, body: string): Record<string, string> {
