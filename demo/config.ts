@@ -42,6 +42,8 @@ export interface DemoConfig {
   cache: { maxEntries?: number; maxStaleness?: number } | null;
   /** express-session's sessions to take over (`TESSERA_LEGACY_STORE` and friends); null when unset. */
   legacy: LegacyConfig | null;
+  /** Prometheus text at `GET /metrics` (`TESSERA_METRICS=on`); off by default. */
+  metrics: boolean;
 }
 
 /** Where express-session kept its sessions and how it signed its cookie, for the migration. */
@@ -112,6 +114,8 @@ export function loadConfig(env: Env = process.env): DemoConfig {
 
   const admins = loadAdmins(env);
   const cache = loadCache(env);
+  const metrics = read(env, 'TESSERA_METRICS') ?? 'off';
+  if (metrics !== 'on' && metrics !== 'off') throw new ConfigError(`TESSERA_METRICS must be "on" or "off", got ${JSON.stringify(metrics)}`);
   const legacy = loadLegacy(env);
   const trustProxy = wholeNumber(env, 'TESSERA_TRUST_PROXY', 0, 10, 'a whole number of proxy hops') ?? 0;
   const limits = loadLimits(env, trustProxy);
@@ -133,6 +137,7 @@ export function loadConfig(env: Env = process.env): DemoConfig {
     bruteForceAction,
     admins,
     cache,
+    metrics: metrics === 'on',
     legacy,
   };
 }

@@ -14,12 +14,14 @@ import {
   type SessionManagerOptions,
 } from 'tessera-session';
 import { mountAdmin } from './admin.js';
+import { mountMetrics } from './metrics.js';
 import { BODY_LIMIT, handleApi } from './api.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createLimitedServer, describeLimits, sendError, sendJson } from './http.js';
 import { setCommonHeaders, StaticFiles } from './static.js';
 import { openLegacy } from './legacy.js';
 import { openStore } from './store.js';
+import { loadWebhooks, WebhookConfigError } from './webhooks.js';
 
 function fail(message: string): never {
   console.error(`tessera demo: ${message}`);
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
       throw error;
     }
   }
+  const webhooks = loadWebhooks(process.env);
   const files = new StaticFiles();
   const store = await openStore(config.store);
   const legacy = config.legacy === null ? null : await openLegacy(config.legacy);
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
     bruteForceAction: config.bruteForceAction,
     ...(config.cache !== null ? { cache: config.cache } : {}),
     ...(legacy !== null ? { adopt: legacy.adopt } : {}),
+    ...(webhooks !== null ? { webhooks } : {}),
   };
   let manager: SessionManager;
   try {
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
 
   const { trustProxy, admins } = config;
   const admin = admins === null ? null : mountAdmin(manager, admins, trustProxy);
+  const metrics = config.metrics ? mountMetrics(manager) : null;
   const server = createLimitedServer(config.limits, (req: IncomingMessage, res: ServerResponse) => {
     setCommonHeaders(res);
     let url: URL;
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
       return;
     }
     if (admin?.(req, res, pathname) === true) return;
+    if (metrics?.handle(req, res, pathname) === true) return;
     files.serve(req, res, pathname);
   });
 
@@ -115,6 +121,7 @@ async function main(): Promise<void> {
 
   console.log(`tessera demo store: ${store.label}${codec !== undefined ? ' (data encrypted)' : ''}`);
   if (legacy !== null) console.log(`tessera demo legacy sessions: ${legacy.label}`);
+  if (webhooks !== null) console.log(`tessera demo webhooks: session endings POSTed to ${webhooks.options.url}`);
   console.log(`tessera demo limits: ${describeLimits(config.limits, trustProxy)}`);
   console.log(`tessera demo listening on ${displayUrl(server.address() as AddressInfo)}`);
 
@@ -133,11 +140,15 @@ async function main(): Promise<void> {
     force.unref();
     server.once('close', () => {
       admin?.close();
+      metrics?.close();
       manager.close();
-      Promise.all([store.store.close(), legacy?.close()]).then(
-        () => process.exit(0),
-        (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
-      );
+      // Deliveries under way finish (and are acknowledged in the store) before the store closes.
+      Promise.resolve(webhooks?.close())
+        .then(() => Promise.all([store.store.close(), legacy?.close()]))
+        .then(
+          () => process.exit(0),
+          (error: unknown) => fail(`closing the store failed: ${(error as Error).message}`),
+        );
     });
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -145,7 +156,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) fail(error.message);
+  if (error instanceof ConfigError || error instanceof WebhookConfigError) fail(error.message);
   // Store or option errors at start-up (unopenable file, bad option) are reported the same way: a message, no stack.
   fail(error instanceof Error ? error.message : String(error));
 });

@@ -39,6 +39,8 @@ describe('tessera migrate on sqlite', () => {
       assert.equal(plan.dryRun, true);
       assert.deepEqual(plan.steps.slice(0, 2), [`file ${path}`, 'table tessera_sessions']);
       assert.ok(plan.steps.includes('index tessera_sessions_display_name'));
+      assert.ok(plan.steps.includes('table tessera_sessions_notices'), 'the outbox table');
+      assert.ok(plan.steps.includes('index tessera_sessions_notices_due'));
       assert.equal(existsSync(path), false);
       const done = await json(['migrate', '--store', `sqlite:${path}`]);
       assert.deepEqual(done.steps, plan.steps);

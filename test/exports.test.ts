@@ -39,6 +39,18 @@ const expected: Record<string, string[]> = {
     'signCookie',
     'unsignCookie',
   ],
+  'tessera-session/webhooks': [
+    'sessionWebhooks',
+    'SessionWebhooks',
+    'signWebhook',
+    'verifyWebhook',
+    'noticePayload',
+    'defaultWebhookOptions',
+    'defaultRetrySchedule',
+    'BACKCHANNEL_LOGOUT_EVENT',
+  ],
+  'tessera-session/opentelemetry': ['instrumentSessions'],
+  'tessera-session/prometheus': ['prometheusMetrics'],
   'tessera-session/store-kit': [
     'defineCapabilities',
     'newRecord',

@@ -28,9 +28,11 @@ runStoreConformance({
     await dropSchema(url as string, schema);
   },
   async createStore() {
-    await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters`);
+    await admin.query(`TRUNCATE "${schema}".tessera_sessions, "${schema}".tessera_sessions_counters, "${schema}".tessera_sessions_notices`);
     return new PostgresStore({ connectionString: url as string, schema });
   },
+  // Another instance's store object on the same tables: the outbox cases claim from both at once.
+  peer: () => new PostgresStore({ connectionString: url as string, schema }),
 });
 
 // The same suite with the in-process cache in front: each instance a store object (its own pool and
@@ -50,7 +52,9 @@ runStoreConformance({
     await dropSchema(url as string, cachedSchema);
   },
   async createStore() {
-    await cachedAdmin.query(`TRUNCATE "${cachedSchema}".tessera_sessions, "${cachedSchema}".tessera_sessions_counters`);
+    await cachedAdmin.query(
+      `TRUNCATE "${cachedSchema}".tessera_sessions, "${cachedSchema}".tessera_sessions_counters, "${cachedSchema}".tessera_sessions_notices`,
+    );
     return new PostgresStore({ connectionString: url as string, schema: cachedSchema });
   },
   peer: () => new PostgresStore({ connectionString: url as string, schema: cachedSchema }),

@@ -120,7 +120,7 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     for (const id of subjectless) assert.equal(await client.zScore(`${prefix}x:{${id.slice(0, SHARD_LENGTH)}}`, id), null);
   });
 
-  it('a session whose expiry Redis’s TTL has passed is still reported with its subject, within expiredRetention', async () => {
+  it('a session whose expiry Redis’s TTL has passed is still reported with its subject, within expiredRetention and past it', async () => {
     const prefix = `${root}${++n}:`;
     const clock = new ManualClock();
     const m = manage(open(prefix, { expiredRetention: 10_000 }), clock);
@@ -138,8 +138,10 @@ describe('redis store: keys deleted or expired behind its back', { skip }, () =>
     assert.equal(await m.sweep(), 2);
     const bySubject = Object.fromEntries(expired.map((r) => [r.id, r.subject]));
     assert.equal(bySubject[within], 'ivy', 'reported with its subject');
-    // Past the retention Redis has dropped the hash, and the subject with it.
-    assert.equal(bySubject[past], null);
+    // Past the retention Redis has dropped the hash; the subject is in the shard's `w` hash.
+    assert.equal(await client.exists(sessionKey(prefix, past)), 0, 'dropped by Redis');
+    assert.equal(bySubject[past], 'jon');
+    assert.equal(await client.hGet(`${prefix}w:{${past.slice(0, 2)}}`, past), null, 'and its entry there went with it');
     assert.equal(await client.exists(sessionKey(prefix, within)), 0, 'the sweep removed it');
   });
 

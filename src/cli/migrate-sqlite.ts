@@ -4,7 +4,14 @@
  * earlier version), so "what would it do" is the difference between that and what the file holds.
  */
 import { existsSync } from 'node:fs';
-import { ADDED_COLUMNS, appliedTableName, indexNames, quoteTableName, supersededTableName } from '../stores/sqlite/schema.js';
+import {
+  ADDED_COLUMNS,
+  appliedTableName,
+  indexNames,
+  noticesTableName,
+  quoteTableName,
+  supersededTableName,
+} from '../stores/sqlite/schema.js';
 
 /** The default table of `SqliteStore`. */
 export const SQLITE_TABLE = 'tessera_sessions';
@@ -17,7 +24,7 @@ interface Inspectable {
 /** Objects the store would create ("table x", "index y", "column t.c"), in creation order. */
 export async function sqliteMissing(path: string, table = SQLITE_TABLE): Promise<string[]> {
   const wanted = [
-    ...[table, supersededTableName(table), appliedTableName(table)].map((name) => `table ${name}`),
+    ...[table, supersededTableName(table), appliedTableName(table), noticesTableName(table)].map((name) => `table ${name}`),
     ...Object.values(indexNames(table)).map((name) => `index ${name}`),
   ];
   if (!existsSync(path)) return [`file ${path}`, ...wanted];

@@ -9,15 +9,17 @@
  * - An answer is cached only when nothing could have changed the session while it was on its way:
  *   no invalidation of it, no flush, no write of it (or, for a write, no other call on it) in
  *   flight, no bulk removal running. Otherwise it is dropped, and the next read goes to the store.
- * - A store whose channel reports this cache's own writes back to it (Redis: see `#expectEcho`)
+ * - A store whose channel reports this cache's own writes back to it (Redis: see `ExpectedEchoes`)
  *   has the first invalidation after each write taken as that write's echo: the entry is kept, for
  *   at most `maxStaleness` unless a newer answer replaces it.
  */
 import { CacheChannel } from './cache-channel.js';
+import { ExpectedEchoes } from './cache-echoes.js';
 import type { ResolvedCacheOptions } from './cache-options.js';
 import { copyRecord, entryRecord, estimateBytes, older, StringPool } from './cache-records.js';
 import type { Clock } from './clock.js';
 import { isLive, isTouchDue } from './expiry.js';
+import { hasSessionOutbox, type NoticeRequest, type SessionOutbox } from './outbox.js';
 import { secretAccepted } from './record-ops.js';
 import {
   hasInvalidationSource,
@@ -45,7 +47,7 @@ interface Entry {
   readAt: number;
   bytes: number;
   /**
-   * When an invalidation taken as the echo of this cache's own write arrived (see `#expectEcho`):
+   * When an invalidation taken as the echo of this cache's own write arrived (see `ExpectedEchoes`):
    * the entry is then served until `maxStaleness` after it, as an entry without a channel would be.
    */
   echoedAt: number | null;
@@ -61,12 +63,6 @@ interface InFlight {
   dirty: boolean;
   /** When the echo of this cache's write came while it was in flight; null when it has not. */
   echoedAt: number | null;
-}
-
-/** Echoes of this cache's own writes of one session still to come, and until when one is taken as such. */
-interface ExpectedEchoes {
-  count: number;
-  until: number;
 }
 
 /** What the cache has done since it started, for metrics and the benchmark. */
@@ -110,7 +106,8 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   readonly #channel: CacheChannel | null;
   #users = 0;
   readonly #stats = { hits: 0, misses: 0, invalidations: 0, echoes: 0, flushes: 0 };
-  readonly #expectedEchoes = new Map<string, ExpectedEchoes>();
+  /** Echoes of this cache's own writes still to come (see `ExpectedEchoes`). */
+  readonly #echoes: ExpectedEchoes;
 
   constructor(store: SessionStore, options: ResolvedCacheOptions, clock: Clock) {
     this.#store = store as Index;
@@ -119,6 +116,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     this.options = options;
     this.#clock = clock;
     this.#channel = hasInvalidationSource(store) ? new CacheChannel(store, clock, options.maxStaleness, () => this.#flush()) : null;
+    this.#echoes = new ExpectedEchoes(options.maxStaleness);
   }
 
   /** A manager starts using the cache: the channel is subscribed while anyone does. */
@@ -244,40 +242,14 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     return calls;
   }
 
-  /**
-   * Redis reports a write made inside a script even to the connection that ran it (`NOLOOP` counts
-   * the script as the writer), and every tessera write is a script: without this, each save would
-   * drop the entry it just stored and cost the next request a round trip. So for a channel that
-   * says it echoes (`echoesOwnWrites`), each write this cache sends expects one invalidation of its
-   * session within `maxStaleness`, and the first one that comes is taken as that echo. Redis may
-   * fold another client's change made in the same instant into that one message: the entry is then
-   * served for at most `maxStaleness` after the echo (unless a newer answer replaces it), the bound
-   * that holds without a channel.
-   */
+  /** Only a channel that reports this cache's own writes back (`echoesOwnWrites`, known once subscribed) has echoes to expect. */
   #expectEcho(id: string, now: number): void {
-    if (!this.#channel?.echoesOwnWrites) return;
-    const expected = this.#expectedEchoes.get(id);
-    const until = now + this.options.maxStaleness;
-    if (expected === undefined || expected.until < now) this.#expectedEchoes.set(id, { count: 1, until });
-    else {
-      expected.count++;
-      expected.until = until;
-    }
+    if (this.#channel?.echoesOwnWrites) this.#echoes.expect(id, now);
   }
 
-  /** A write that changed nothing has no echo coming. */
-  #noEcho(id: string): void {
-    const expected = this.#expectedEchoes.get(id);
-    if (expected === undefined) return;
-    if (--expected.count <= 0) this.#expectedEchoes.delete(id);
-  }
-
-  /** Whether this invalidation is taken as an expected echo (see `#expectEcho`); marks the entry if so. */
+  /** Whether this invalidation is taken as the echo of this cache's own write (see `ExpectedEchoes`); marks the entry if so. */
   #takeEcho(id: string, now: number): boolean {
-    const expected = this.#expectedEchoes.get(id);
-    if (expected === undefined) return false;
-    if (--expected.count <= 0 || expected.until < now) this.#expectedEchoes.delete(id);
-    if (expected.until < now) return false;
+    if (!this.#echoes.take(id, now)) return false;
     this.#stats.echoes++;
     const calls = this.#inFlight.get(id);
     if (calls !== undefined) calls.echoedAt = now;
@@ -353,7 +325,7 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
     const now = this.#clock.now();
     const calls = this.#end(id, true, generation, now);
-    if (result.status !== 'applied' || result.duplicate === true) this.#noEcho(id);
+    if (result.status !== 'applied' || result.duplicate === true) this.#echoes.cancel(id);
     if (calls !== null && result.status !== 'gone') this.#put(result.record, now, calls.echoedAt);
     else this.#drop(id);
     return result;
@@ -384,15 +356,15 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     if (result.status === 'created') {
       for (const removed of result.evicted) this.#drop(removed.id);
       if (calls !== null) this.#put(record, this.#clock.now(), calls.echoedAt);
-    } else this.#noEcho(record.id);
+    } else this.#echoes.cancel(record.id);
     return result;
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
+  async delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
     this.#drop(id);
     const generation = this.#begin(id, true);
     try {
-      return await this.#store.delete(id);
+      return await this.#store.delete(id, options);
     } finally {
       this.#end(id, true, generation, this.#clock.now());
       this.#drop(id);
@@ -413,17 +385,17 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
     }
   }
 
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  trimSubject(subject: string, options: Parameters<SessionStore['trimSubject']>[1]): Promise<RemovedSession[]> {
     return this.#bulkRemoval(() => this.#store.trimSubject(subject, options));
   }
 
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  deleteBySubject(subject: string, options: Parameters<SessionIndex['deleteBySubject']>[1]): Promise<RemovedSession[]> {
     return this.#bulkRemoval(() => this.#store.deleteBySubject(subject, options));
   }
 
   /** Expired sessions are never served from the cache anyway (`peek` checks expiry): dropping them frees the memory. */
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    const removed = await this.#store.deleteExpired(now, limit);
+  async deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
+    const removed = await this.#store.deleteExpired(now, limit, options);
     for (const session of removed) this.#drop(session.id);
     return removed;
   }
@@ -446,6 +418,10 @@ export class CachingStore implements SessionStore, SessionIndex, SubjectPartitio
   countInWindow(key: string, options: { now: number; windowMs: number }): Promise<number> {
     if (!hasSharedCounters(this.#store)) return Promise.reject(new TypeError('the store has no shared counters'));
     return this.#store.countInWindow(key, options);
+  }
+  /** The store's own (notices are never cached); null when its capabilities say it has none. */
+  get outbox(): SessionOutbox | null {
+    return hasSessionOutbox(this.#store) ? this.#store.outbox : null;
   }
   async ready(): Promise<void> {
     await this.#store.ready?.();

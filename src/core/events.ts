@@ -1,3 +1,4 @@
+import type { NoticeType } from './outbox.js';
 import type { DeviceInfo, RemovedSession, SessionRecord } from './store.js';
 
 /** A session as shown to its user or an admin: no secret, no hash, no app data. */
@@ -113,7 +114,45 @@ export type SessionEvent =
       ip: string;
       /** Unknown tokens it presented this minute. */
       attempts: number;
+    }
+  | {
+      /**
+       * A notice's delivery attempt ended: `delivered` (a 2xx), `retrying` (it will be tried again),
+       * `failed` (given up after the last retry), `disabled` (the receiver answered 410 Gone: delivery stops).
+       */
+      type: 'webhook';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** What became of it. */
+      outcome: DeliveryOutcome;
+      /** The notice delivered. */
+      notice: {
+        /** Its id: the delivery's `webhook-id`. */
+        id: string;
+        /** What it tells. */
+        type: NoticeType;
+      };
+      /** This attempt's number, from 1. */
+      attempt: number;
+      /** The receiver's HTTP status; null when there was no answer (refused, timed out). */
+      status: number | null;
+    }
+  | {
+      /**
+       * The outbox reached its cap (the receiver has been down long enough): the oldest notices
+       * beyond it were dropped, undelivered.
+       */
+      type: 'outboxFull';
+      /** When, in ms since the epoch. */
+      at: number;
+      /** Notices dropped. */
+      dropped: number;
+      /** The cap. */
+      max: number;
     };
+
+/** What became of one delivery attempt of a notice (`SessionManagerOptions.webhooks`). */
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'failed' | 'disabled';
 
 /** The kinds of {@link SessionEvent}, for `SessionManager.on`. */
 export type SessionEventType = SessionEvent['type'];

@@ -30,7 +30,7 @@ export {
   type SessionCookieHeaders,
 } from './session-cookie.js';
 export { isSessionId } from './token.js';
-export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf } from './events.js';
+export type { SessionInfo, SessionEvent, SessionEventType, RevokeReason, EventOf, DeliveryOutcome } from './events.js';
 export * from './errors.js';
 export {
   hasSessionIndex,
@@ -47,3 +47,14 @@ export {
   type DeviceInfo,
   type JsonValue,
 } from './store.js';
+export {
+  hasSessionOutbox,
+  type EndReason,
+  type NoticeRequest,
+  type NoticeType,
+  type SessionNotice,
+  type SessionOutbox,
+  type OutboxHolder,
+  type SessionNotifier,
+  type NotifierContext,
+} from './outbox.js';

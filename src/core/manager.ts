@@ -4,6 +4,7 @@ import { adoptOr } from './adopt.js';
 import { Compensations } from './compensation.js';
 import { BadRequestError, InvalidOptionError, TooManyRequestsError } from './errors.js';
 import { ClientLimiter } from './limiter.js';
+import { publishUnknownToken } from './diagnostics.js';
 import {
   SessionEvents,
   toSessionInfo,
@@ -24,6 +25,7 @@ import { Session } from './session.js';
 import { hashesEqual, secretAccepted } from './record-ops.js';
 import type { CacheStats, CachingStore } from './cache.js';
 import { cacheFor } from './cache-registry.js';
+import { noticeOption, startNotifier } from './notices.js';
 import { hasSessionIndex, hasSharedCounters, type JsonValue, type SessionIndex, type SessionPage, type SessionRecord } from './store.js';
 import { hashSecret, parseToken, renewToken, type ParsedToken } from './token.js';
 
@@ -75,6 +77,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
     this.#events = new SessionEvents(this.options.onListenerError);
     this.#compensations = new Compensations(this.options.clock);
     this.#limiter = new ClientLimiter(this.options, (ip, attempts, at) => this.#events.emit({ type: 'bruteForce', at, ip, attempts }));
+    startNotifier(this.options, this.#events);
     this.#scheduleSweep();
   }
 
@@ -223,6 +226,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
     for (const { id, secretHash } of tried) {
       if (await this.options.store.isSuperseded(id, { now, secretHash })) return Session.superseded(context);
     }
+    publishUnknownToken(this.options.store);
     const blocked = await this.#countUnknownToken(ip, now);
     if (blocked !== null) {
       const setCookie = clears ? context.clearingCookie() : null;
@@ -271,9 +275,10 @@ export class SessionManager<T extends object = DefaultSessionData> {
 
   /** Ends one session by public id. */
   async revoke(id: string, reason: RevokeReason = 'admin'): Promise<boolean> {
-    const removed = await this.options.store.delete(id);
+    const { store, clock, notifier } = this.options;
+    const removed = await store.delete(id, noticeOption(notifier, reason, clock.now()));
     if (removed === null) return false;
-    this.#events.emit({ type: 'revoked', at: this.options.clock.now(), session: removed, reason });
+    this.#events.emit({ type: 'revoked', at: clock.now(), session: removed, reason });
     return true;
   }
 
@@ -287,6 +292,7 @@ export class SessionManager<T extends object = DefaultSessionData> {
         now,
         limit: BULK_BATCH,
         ...(options.except != null ? { except: options.except } : {}),
+        ...noticeOption(this.options.notifier, options.reason ?? 'admin', now),
       });
       for (const session of removed) this.#events.emit({ type: 'revoked', at: now, session, reason: options.reason ?? 'admin' });
       total += removed.length;
@@ -356,16 +362,17 @@ export class SessionManager<T extends object = DefaultSessionData> {
     if (!this.#closed) this.#cache?.release();
     this.#closed = true;
     this.#compensations.close();
+    this.options.notifier?.close().catch(this.options.onListenerError);
     if (this.#sweeper !== null) clearTimeout(this.#sweeper);
     this.#sweeper = null;
   }
 
   async #sweep(): Promise<number> {
-    const { store, clock, cleanupBatchSize } = this.options;
+    const { store, clock, cleanupBatchSize, notifier } = this.options;
     let total = 0;
     for (;;) {
       const now = clock.now();
-      const removed = await store.deleteExpired(now, cleanupBatchSize);
+      const removed = await store.deleteExpired(now, cleanupBatchSize, notifier === null ? undefined : { notice: true });
       for (const session of removed) this.#events.emit({ type: 'expired', at: now, session });
       total += removed.length;
       if (removed.length < cleanupBatchSize) return total;

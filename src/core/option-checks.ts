@@ -33,6 +33,7 @@ const OPTION_NAMES = Object.keys({
   onStoreError: true,
   cache: true,
   adopt: true,
+  webhooks: true,
 } satisfies Record<keyof SessionManagerOptions, true>);
 
 const COOKIE_OPTION_NAMES = Object.keys({ name: true, secure: true, sameSite: true } satisfies Record<keyof CookieOptions, true>);

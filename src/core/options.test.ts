@@ -45,7 +45,7 @@ describe('unknown options', () => {
   it('with no near name, list the known ones; several are reported together', () => {
     assert.match(
       refusal({ frobnicate: true }),
-      /^unknown option frobnicate \(known options: store, idleTimeout, absoluteTimeout, .*onStoreError, cache, adopt\)$/,
+      /^unknown option frobnicate \(known options: store, idleTimeout, absoluteTimeout, .*onStoreError, cache, adopt, webhooks\)$/,
     );
     assert.match(
       refusal({ cookie: { colour: 'blue' } }),

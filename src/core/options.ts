@@ -8,6 +8,7 @@ import { resolveCacheOptions, type CacheOptions, type ResolvedCacheOptions } fro
 import { assertKnownOptions, assertStore } from './option-checks.js';
 import { logStoreErrors, ReportingStore, type StoreErrorHandler, type StoreOperation } from './reporting-store.js';
 import type { SessionAdopter } from './adopt.js';
+import { hasSessionOutbox, type SessionNotifier, type SessionOutbox } from './outbox.js';
 import type { SessionStore } from './store.js';
 
 /** How the session cookie is named and sent. */
@@ -194,6 +195,14 @@ export interface SessionManagerOptions {
    * @default none (no request is adopted)
    */
   adopt?: SessionAdopter;
+  /**
+   * Sends the systems that depend on a session word when it ends (`sessionWebhooks` from
+   * `tessera-session/webhooks` gives one): the store records each ending's notice in the same
+   * atomic step (it needs an outbox: every bundled store has one), and the notifier delivers it
+   * off the request path.
+   * @default none (no notices are recorded)
+   */
+  webhooks?: SessionNotifier;
 }
 
 /**
@@ -249,6 +258,10 @@ export interface ResolvedOptions {
   readonly cache: ResolvedCacheOptions | null;
   /** See {@link SessionManagerOptions.adopt}; null without one. */
   readonly adopt: SessionAdopter | null;
+  /** See {@link SessionManagerOptions.webhooks}; null without one. */
+  readonly notifier: SessionNotifier | null;
+  /** The store's outbox, where the notifier's notices are kept; null without a notifier. */
+  readonly outbox: SessionOutbox | null;
 }
 
 /** The secure defaults, in one place: each field is the default of the {@link SessionManagerOptions} field of that name. */
@@ -317,6 +330,22 @@ function positiveInteger(name: string, value: unknown): number {
   return value;
 }
 
+function checkNotifier(notifier: SessionNotifier | undefined): SessionNotifier | null {
+  if (notifier === undefined) return null;
+  if (notifier === null || typeof notifier !== 'object' || typeof notifier.start !== 'function') {
+    throw new InvalidOptionError('webhooks must be a notifier (sessionWebhooks() from tessera-session/webhooks)');
+  }
+  return notifier;
+}
+
+/** The outbox notices go to: the store's own (a cache in front offers it too). */
+function outboxOf(store: SessionStore): SessionOutbox {
+  const outbox = hasSessionOutbox(store) ? store.outbox : null;
+  if (outbox === null)
+    throw new InvalidOptionError('webhooks need a store with an outbox (capabilities.outbox); every bundled store has one');
+  return outbox;
+}
+
 function defaultOnListenerError(error: unknown): void {
   console.error('tessera: event listener failed', error);
 }
@@ -374,6 +403,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
   if (renewalInterval !== false) assertTimeout('renewalInterval', renewalInterval);
   if (options.adopt !== undefined && typeof options.adopt !== 'function') throw new InvalidOptionError('adopt must be a function');
   const renewalGracePeriod = assertTimeout('renewalGracePeriod', options.renewalGracePeriod ?? defaultOptions.renewalGracePeriod);
+  const notifier = checkNotifier(options.webhooks);
   return Object.freeze({
     store,
     bruteForceLimit,
@@ -399,5 +429,7 @@ export function resolveOptions(options: SessionManagerOptions): ResolvedOptions 
     onListenerError,
     cache: cached?.options ?? null,
     adopt: options.adopt ?? null,
+    notifier,
+    outbox: notifier === null ? null : outboxOf(cached ?? options.store),
   });
 }

@@ -8,6 +8,7 @@ import { decodeData, encodeData } from './changes.js';
 import type { SessionContext } from './context.js';
 import { BadRequestError, SessionLimitError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { assertTimeout } from './options.js';
+import { recordEvictions, noticeOption } from './notices.js';
 import { newRecord, type NewRecordFields } from './record.js';
 import { hasSubjectPartitions, type CreateResult, type JsonValue, type RemovedSession, type SessionRecord } from './store.js';
 import { issueToken } from './token.js';
@@ -175,6 +176,7 @@ export async function replace(
       continue;
     }
     // The new session is stored; only now may it end the subject's oldest sessions.
+    recordEvictions(options, result.evicted, now);
     const evicted = limited && onLimit === 'evict-oldest' ? [...result.evicted, ...(await trim(ctx, record))] : result.evicted;
     for (const session of evicted) events.emit({ type: 'revoked', at: now, session, reason: 'evicted' });
     return { record, token: issued.token, data: next, previousId: current?.id ?? null, at: now };
@@ -187,15 +189,17 @@ export async function replace(
  * effort: when the store fails here the login stands, and the limit is restored at the next one.
  */
 async function trim(ctx: SessionContext, record: SessionRecord): Promise<RemovedSession[]> {
-  const { store, clock, maxSessionsPerSubject } = ctx.options;
+  const { store, clock, maxSessionsPerSubject, notifier } = ctx.options;
   const removed: RemovedSession[] = [];
   try {
     for (;;) {
+      const now = clock.now();
       const batch = await store.trimSubject(record.subject as string, {
-        now: clock.now(),
+        now,
         max: maxSessionsPerSubject,
         keep: record.id,
         batch: TRIM_BATCH,
+        ...noticeOption(notifier, 'evicted', now),
       });
       removed.push(...batch);
       if (batch.length < TRIM_BATCH) return removed;

@@ -3,9 +3,17 @@
  * that fails is reported once to `onStoreError`, with the operation, before the error goes on to
  * the caller. Failures that reach no request (the sweep, an undo after an unknown outcome, a
  * clean-up whose error is ignored) are reported like the rest.
+ *
+ * Every call is also published, as node-redis and undici publish theirs, on the `node:diagnostics_channel`
+ * tracing channel `tessera:store` (events `tracing:tessera:store:start`, `:end`, `:asyncStart`,
+ * `:asyncEnd`, `:error`) with the context {@link StoreCallContext}: the store's name and the
+ * operation, never a token, a secret hash or a session id. Nothing is published, and nothing
+ * allocated for it, while nobody subscribes.
  */
+import { tracingChannel } from 'node:diagnostics_channel';
 import type { Clock } from './clock.js';
 import { StoreUnavailableError, TesseraError } from './errors.js';
+import { hasSessionOutbox, type NoticeRequest, type SessionOutbox } from './outbox.js';
 import type {
   ApplyOptions,
   ApplyResult,
@@ -75,8 +83,25 @@ function isFailure(error: unknown): boolean {
 
 type Index = SessionStore & SessionIndex & SubjectPartitions & SharedCounters;
 
+/** What the `tessera:store` tracing channel carries for one store call (`error` is set by the channel when it fails). */
+export interface StoreCallContext {
+  /** The store's name (`SessionStore.name`: `memory`, `sqlite`, `redis`, `postgres`), `custom` when it has none. */
+  store: string;
+  /** The call. */
+  operation: StoreOperation;
+  /** The manager's store object that made the call: tells one manager's calls from another's in the same process. */
+  source: SessionStore;
+  /** Set by the channel on the `error` event. */
+  error?: unknown;
+}
+
+/** The tracing channel every store call of every manager is published on (see the module comment). */
+export const STORE_CHANNEL = 'tessera:store';
+const storeChannel = tracingChannel<unknown, StoreCallContext>(STORE_CHANNEL);
+
 export class ReportingStore implements SessionStore, SessionIndex, SubjectPartitions, SharedCounters {
   readonly capabilities: StoreCapabilities;
+  readonly name: string;
   readonly #store: Index;
   readonly #onStoreError: StoreErrorHandler;
   readonly #onHookError: (error: unknown) => void;
@@ -87,6 +112,7 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
     // manager's `options.store` given to another manager is unwrapped: each failure is reported once.
     this.#store = (store instanceof ReportingStore ? store.#store : store) as Index;
     this.capabilities = store.capabilities;
+    this.name = store.name ?? 'custom';
     this.#onStoreError = onStoreError;
     this.#onHookError = onHookError;
   }
@@ -103,6 +129,12 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
 
   /** The call's own promise when it succeeds; its error, reported, when it fails (thrown or rejected alike). */
   #call<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
+    if (!storeChannel.hasSubscribers) return this.#reported(operation, call);
+    const context: StoreCallContext = { store: this.name, operation, source: this };
+    return storeChannel.tracePromise(() => this.#reported(operation, call), context);
+  }
+
+  #reported<T>(operation: StoreOperation, call: () => Promise<T>): Promise<T> {
     let promise: Promise<T>;
     try {
       // As `await` would: a thenable or plain value from a store written without async works as before.
@@ -126,17 +158,17 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
     return this.#call('apply', () => this.#store.apply(id, changes, options));
   }
-  delete(id: string): Promise<RemovedSession | null> {
-    return this.#call('delete', () => this.#store.delete(id));
+  delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
+    return this.#call('delete', () => this.#store.delete(id, options));
   }
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  trimSubject(subject: string, options: Parameters<SessionStore['trimSubject']>[1]): Promise<RemovedSession[]> {
     return this.#call('trimSubject', () => this.#store.trimSubject(subject, options));
   }
   isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
     return this.#call('isSuperseded', () => this.#store.isSuperseded(id, options));
   }
-  deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    return this.#call('deleteExpired', () => this.#store.deleteExpired(now, limit));
+  deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
+    return this.#call('deleteExpired', () => this.#store.deleteExpired(now, limit, options));
   }
   /**
    * The store's own (a store without one is taken as ready). Not reported to `onStoreError`: the
@@ -145,6 +177,10 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   async ready(): Promise<void> {
     await this.#store.ready?.();
   }
+  /** The store's own outbox, not reported here: its worker reports its own failures (`WebhookOptions.onError`). */
+  get outbox(): SessionOutbox | null {
+    return hasSessionOutbox(this.#store) ? this.#store.outbox : null;
+  }
   /** The manager never closes the store (the app does); passed on for whoever holds `options.store`. */
   close(): Promise<void> {
     return this.#store.close();
@@ -152,7 +188,7 @@ export class ReportingStore implements SessionStore, SessionIndex, SubjectPartit
   listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
     return this.#call('listBySubject', () => this.#store.listBySubject(subject, options));
   }
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  deleteBySubject(subject: string, options: Parameters<SessionIndex['deleteBySubject']>[1]): Promise<RemovedSession[]> {
     return this.#call('deleteBySubject', () => this.#store.deleteBySubject(subject, options));
   }
   query(query: SessionQuery): Promise<SessionPage> {

@@ -3,6 +3,7 @@ import type { SessionContext } from './context.js';
 import { BadRequestError, NoSessionError, SessionEndedError, StoreUnavailableError, UpdateConflictError } from './errors.js';
 import { toSessionInfo, type SessionInfo } from './events.js';
 import { assertTimeout } from './options.js';
+import { recordEvictions, noticeOption } from './notices.js';
 import { newRecord } from './record.js';
 import { integerOrZero } from './record-ops.js';
 import { checkLogin, replaceForLogin, replaceForRotation, type LoginOptions } from './replace.js';
@@ -368,6 +369,7 @@ export class Session<T extends object = DefaultSessionData> {
     if (result.status !== 'created') throw new Error(`store refused a new anonymous session: ${result.status}`);
     this.#adopt(record, issued.token, data);
     // A bounded store (memory) may have made room for it.
+    recordEvictions(this.#ctx.options, result.evicted, now);
     for (const evicted of result.evicted) this.#ctx.events.emit({ type: 'revoked', at: now, session: evicted, reason: 'evicted' });
     this.#ctx.events.emit({ type: 'created', at: now, session: toSessionInfo(record) });
   }
@@ -400,7 +402,8 @@ export class Session<T extends object = DefaultSessionData> {
     const current = this.#record;
     const { store, clock } = this.#ctx.options;
     // The store first: when it fails (503) the cookie stays, so the browser can log out again.
-    const removed = current === null ? null : await store.delete(current.id);
+    const removed =
+      current === null ? null : await store.delete(current.id, noticeOption(this.#ctx.options.notifier, 'logout', clock.now()));
     const hadCookie = this.#token !== null;
     this.#record = null;
     this.#token = null;

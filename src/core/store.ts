@@ -10,6 +10,10 @@
  * - Multi-record changes (create replacing another, evictions, delete by subject) are atomic.
  */
 import type { TouchPolicy } from './expiry.js';
+import type { NoticeRequest } from './outbox.js';
+
+export type { InvalidationListener, InvalidationSource, InvalidationSubscription } from './invalidation-contract.js';
+export { hasInvalidationSource } from './invalidation-contract.js';
 
 /** A value as JSON can write it: what a session's data holds. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -247,6 +251,11 @@ export interface StoreCapabilities {
   readonly invalidation?: 'none' | 'everywhere';
   /** Implements `SharedCounters`: counts every instance on the store shares (Redis, PostgreSQL). @default false */
   readonly sharedCounters?: boolean;
+  /**
+   * Has an `outbox` (a `SessionOutbox`), and records a session-end notice in it in the same atomic
+   * step as the removal when an ending call asks for one (its `notice` option). @default false
+   */
+  readonly outbox?: boolean;
 }
 
 /**
@@ -257,6 +266,8 @@ export interface StoreCapabilities {
 export interface SessionStore {
   /** What the store can do beyond this contract. */
   readonly capabilities: StoreCapabilities;
+  /** A short name for metrics and traces (`memory`, `sqlite`, `redis`, `postgres`). @default 'custom' */
+  readonly name?: string;
   /** Inserts a new record (ids are random; a duplicate is an error). */
   create(record: SessionRecord, options: CreateOptions): Promise<CreateResult>;
   /** The live record whose secret hash matches, touching it when due; otherwise null. */
@@ -266,15 +277,21 @@ export interface SessionStore {
    * {@link ApplyOptions} for the version check and idempotency).
    */
   apply(id: string, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult>;
-  /** Removes a session; returns what it removed, or null if there was nothing. */
-  delete(id: string): Promise<RemovedSession | null>;
+  /**
+   * Removes a session; returns what it removed, or null if there was nothing. With `notice` (and
+   * `capabilities.outbox`), records its `session.ended` notice in the same atomic step.
+   */
+  delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null>;
   /**
    * Ends the subject's oldest live sessions (by `createdAt`, then id), never `keep`, until at most
    * `max` live ones remain, removing at most `batch` in one call, atomically; returns what it
    * removed. The core calls it after a login has succeeded (`onLimit: 'evict-oldest'`), until it
    * removes fewer than `batch`.
    */
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]>;
+  trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]>;
   /**
    * Whether a token that opens nothing (`load` returned null) was superseded by a newer one of the
    * same browser, rather than being unknown, expired or revoked: true when a `create` replaced
@@ -286,9 +303,11 @@ export interface SessionStore {
   isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean>;
   /**
    * Removes up to `limit` sessions with `expiresAt <= now`, and forgets superseded tokens whose
-   * `supersededUntil` has passed (those are not reported).
+   * `supersededUntil` has passed (those are not reported). With `notice` (and `capabilities.outbox`),
+   * records a `session.ended` notice with reason `expired`, `at` the session's `expiresAt`, for each
+   * session removed, in the same atomic step.
    */
-  deleteExpired(now: number, limit: number): Promise<RemovedSession[]>;
+  deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]>;
   /** Releases what this store opened; leaves a client or pool it was given alone. */
   close(): Promise<void>;
   /**
@@ -335,8 +354,14 @@ export interface SessionIndex {
    * (a previous page's `nextCursor`, opaque to callers); `nextCursor` is null on the last page.
    */
   listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage>;
-  /** Removes up to `limit` of the subject's live sessions, never `except`; the caller repeats until fewer come back. */
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]>;
+  /**
+   * Removes up to `limit` of the subject's live sessions, never `except`; the caller repeats until
+   * fewer come back. With `notice`, records each one's `session.ended` notice in the same step.
+   */
+  deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]>;
   /** Live sessions matching every given filter, ordered by id. */
   query(query: SessionQuery): Promise<SessionPage>;
   /** How many sessions are live at `filter.now`: all of them, or the subject's. */
@@ -361,60 +386,6 @@ export interface SubjectPartitions {
 /** Whether the store implements {@link SubjectPartitions} (declared by `capabilities.subjectPartitions`). */
 export function hasSubjectPartitions(store: SessionStore): store is SessionStore & SubjectPartitions {
   return store.capabilities.subjectPartitions === true;
-}
-
-/**
- * What an invalidation channel tells the cache in front of a store. Each method is called
- * synchronously as the channel learns of it, and must not throw.
- */
-export interface InvalidationListener {
-  /** These sessions were changed or removed: forget what is cached of them. */
-  invalidate(ids: readonly string[]): void;
-  /** Anything may have changed (the server was flushed, the cluster's topology moved): forget everything. */
-  invalidateAll(): void;
-  /**
-   * The channel is down (disconnected, reconnecting, resubscribing): forget everything and cache
-   * nothing until a `probe` succeeds again.
-   */
-  down(): void;
-}
-
-/** A running subscription of `InvalidationSource.subscribeInvalidations`. */
-export interface InvalidationSubscription {
-  /**
-   * Resolves once every change committed before the call has reached the listener (a round trip
-   * over the channel's own connection, after which its queue is known to be delivered); rejects
-   * when the channel is not healthy (not yet subscribed, reconnecting, lost a connection since
-   * the last probe). The cache serves entries only within `maxStaleness` of the start of the
-   * last probe that resolved, and calls it every quarter of `maxStaleness`.
-   */
-  probe(): Promise<void>;
-  /** Ends the subscription and releases what it holds; the listener is called no more. */
-  close(): Promise<void>;
-  /**
-   * True when changes made through this very store object are reported too (Redis reports a write
-   * made inside a script to the connection that ran it, `NOLOOP` or not): the cache then takes the
-   * first invalidation after each of its own writes as that write's echo. Absent: they are left out.
-   * @default false
-   */
-  readonly echoesOwnWrites?: boolean;
-}
-
-/**
- * A store that tells caches which sessions changed (declared by `capabilities.invalidation`).
- * Changes made through this very store object may be left out, since the cache in front of it
- * updates itself from their answers (or reported, saying so with `echoesOwnWrites`): so every
- * manager on one store object shares that cache, and with a cache on an app changes sessions only
- * through its managers (or `cachedStore`).
- */
-export interface InvalidationSource {
-  /** Starts delivering changes to `listener`; `probe` says when the subscription is in place. */
-  subscribeInvalidations(listener: InvalidationListener): InvalidationSubscription;
-}
-
-/** Whether the store implements {@link InvalidationSource} (declared by `capabilities.invalidation`). */
-export function hasInvalidationSource(store: SessionStore): store is SessionStore & InvalidationSource {
-  return store.capabilities.invalidation === 'everywhere';
 }
 
 /**

@@ -36,7 +36,7 @@ function thirdPartyStore(capabilities: StoreCapabilities): SessionStore & Sessio
 }
 
 describe('defineCapabilities', () => {
-  const none = { index: false, nativeExpiry: false, subjectPartitions: false, invalidation: 'none', sharedCounters: false };
+  const none = { index: false, nativeExpiry: false, subjectPartitions: false, invalidation: 'none', sharedCounters: false, outbox: false };
   it('gives every known capability, false (no invalidations) unless declared', () => {
     assert.deepEqual(defineCapabilities(), none);
     assert.deepEqual(defineCapabilities({ index: true }), { ...none, index: true });

@@ -11,6 +11,7 @@ export const CAPABILITY_DEFAULTS: Readonly<Required<StoreCapabilities>> = Object
   subjectPartitions: false,
   invalidation: 'none',
   sharedCounters: false,
+  outbox: false,
 });
 
 const INVALIDATION_REACH: ReadonlyArray<StoreCapabilities['invalidation']> = ['none', 'everywhere'];

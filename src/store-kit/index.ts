@@ -35,6 +35,17 @@ export {
   type StoreCapabilities,
   type SubjectPartitions,
 } from '../core/store.js';
+export {
+  hasSessionOutbox,
+  noticeId,
+  endedNotices,
+  type EndReason,
+  type NoticeRequest,
+  type NoticeType,
+  type SessionNotice,
+  type SessionOutbox,
+  type OutboxHolder,
+} from '../core/outbox.js';
 export { newRecord, recordInOrder, type NewRecordFields } from '../core/record.js';
 export { applyChangeSet, hashesEqual, secretAccepted, touched } from '../core/record-ops.js';
 export { expiresAt, isLive, isTouchDue, touchIntervalMs, type TouchPolicy } from '../core/expiry.js';

@@ -6,7 +6,9 @@ import { boundedUnderAbuse } from './conformance/bounded.js';
 import { codecs } from './conformance/codecs.js';
 import { conformanceContext } from './conformance/context.js';
 import { lifecycleEvents } from './conformance/events.js';
+import { sessionNotices } from './conformance/notices.js';
 import { limits } from './conformance/limits.js';
+import { outboxCases } from './conformance/outbox.js';
 import { security } from './conformance/security.js';
 import { sessionIndex } from './conformance/session-index.js';
 import { supersededTokens } from './conformance/superseded.js';
@@ -57,7 +59,9 @@ export function runStoreConformance(options: ConformanceOptions): void {
     supersededTokens(ctx);
     boundedUnderAbuse(ctx);
     lifecycleEvents(ctx);
+    sessionNotices(ctx);
     security(ctx);
+    outboxCases(ctx);
     if (options.cache !== undefined) cacheCases(ctx, options);
   });
 }

@@ -111,7 +111,9 @@ expectTypeOf(manager.revokeAll('user-1', { except: null, reason: 'admin' })).toE
 expectTypeOf(manager.get('id')).toEqualTypeOf<Promise<SessionInfo | null>>();
 expectTypeOf(manager.close()).toEqualTypeOf<void>();
 
-expectTypeOf<SessionEventType>().toEqualTypeOf<'created' | 'loggedIn' | 'rotated' | 'revoked' | 'expired' | 'unreadable' | 'bruteForce'>();
+expectTypeOf<SessionEventType>().toEqualTypeOf<
+  'created' | 'loggedIn' | 'rotated' | 'revoked' | 'expired' | 'unreadable' | 'bruteForce' | 'webhook' | 'outboxFull'
+>();
 expectTypeOf<EventOf<'revoked'>['reason']>().toEqualTypeOf<'logout' | 'user' | 'admin' | 'evicted'>();
 
 const unsubscribe = manager.on('expired', (event) => {

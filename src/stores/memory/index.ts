@@ -10,6 +10,7 @@ import {
   compareById,
   compareCreation,
   defineCapabilities,
+  endedNotices,
   hashesEqual,
   listingPage,
   lookahead,
@@ -27,17 +28,20 @@ import {
   type CreationKey,
   type InvalidationSource,
   type InvalidationSubscription,
-  type JsonValue,
   type LoadOptions,
+  type NoticeRequest,
   type RemovedSession,
   type SessionIndex,
   type SessionPage,
+  type SessionOutbox,
   type SessionQuery,
   type SessionRecord,
   type SessionStore,
 } from '../../store-kit/index.js';
 import { ByCreation } from './by-creation.js';
+import { copyPage, copyRecord } from './copy.js';
 import { MinHeap } from './min-heap.js';
+import { MemoryOutbox } from './outbox.js';
 
 /** The options of `new MemoryStore(options)`. */
 export interface MemoryStoreOptions {
@@ -55,50 +59,24 @@ const PURGE_PER_ACCESS = 64;
 /** Stale heap entries tolerated beyond one per session before the heap is rebuilt. */
 const COMPACT_SLACK = 1024;
 
-/** A deep copy of JSON data as plain objects and arrays (a key named `__proto__` stays a key). */
-function copyJson(value: JsonValue): JsonValue {
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(copyJson);
-  const copy: Record<string, JsonValue> = {};
-  for (const key of Object.keys(value)) {
-    const item = copyJson(value[key] as JsonValue);
-    if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
-    else copy[key] = item;
-  }
-  return copy;
-}
-
-/**
- * The store's records never leave it, nor do callers' records enter it: each crosses as a copy.
- * Written out for the record's shape, it costs about a twentieth of a `structuredClone`.
- */
-function copyRecord(record: SessionRecord): SessionRecord {
-  return {
-    ...record,
-    data: copyJson(record.data) as Record<string, JsonValue>,
-    createdDevice: { ...record.createdDevice },
-    lastDevice: { ...record.lastDevice },
-  };
-}
-
-function copyPage(page: SessionPage): SessionPage {
-  return { sessions: page.sessions.map(copyRecord), nextCursor: page.nextCursor };
-}
-
 /**
  * Sessions in process memory: for tests, demos and single-process apps that accept losing
  * sessions on restart. Expired sessions are found through a min-heap on expiry, never by scanning.
+ * Its session-notice outbox (`capabilities.outbox`) is in memory too, lost with the sessions; a
+ * session freed on access is noted when the next `deleteExpired` reports it.
  */
 export class MemoryStore implements SessionStore, SessionIndex, InvalidationSource {
-  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere' });
+  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', outbox: true });
+  readonly name = 'memory';
   readonly #maxSessions: number;
   readonly #sessions = new Map<string, SessionRecord>();
   /** Each subject's sessions in creation order: pages, limits and trims walk only what they need. */
   readonly #bySubject = new Map<string, ByCreation>();
   /** Each session's expiry as last pushed; entries go stale when a session slides and are re-pushed when popped. */
   readonly #expiry = new MinHeap<string>();
-  /** Expired sessions freed on access, reported by the next `deleteExpired`. */
-  #freed: RemovedSession[] = [];
+  /** Expired sessions freed on access, reported (and their notices recorded, when asked) by the next `deleteExpired`. */
+  #freed: { removed: RemovedSession; expiresAt: number }[] = [];
+  readonly #outbox = new MemoryOutbox();
   /**
    * Ids a login or rotation replaced, with the secret hashes that opened them, until their
    * `supersededUntil`: see `isSuperseded`. In insertion order, which is nearly expiry order.
@@ -123,6 +101,11 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
   /** @internal Entries in the expiry heap, stale ones included (for tests of its bound). */
   get heapSize(): number {
     return this.#expiry.size;
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -183,11 +166,16 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     return { status: 'applied', record: copyRecord(next) };
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
-    return this.#remove(id);
+  async delete(id: string, options: { notice?: NoticeRequest } = {}): Promise<RemovedSession | null> {
+    const removed = this.#remove(id);
+    if (removed !== null) this.#ended([removed], options.notice);
+    return removed;
   }
 
-  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  async trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const { now, max, keep, batch } = options;
     // The newest live ones stay (`keep` among them, wherever it is); walking from the newest end
     // finds them without counting everything older.
@@ -206,7 +194,10 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
       if (excess.length >= batch || (oldestStaying !== null && compareCreation(entry, oldestStaying) >= 0)) break;
       if (!stays.has(entry.id) && this.#live(entry.id, now) !== null) excess.push(entry.id);
     }
-    return excess.map((id) => this.#remove(id) as RemovedSession);
+    return this.#ended(
+      excess.map((id) => this.#remove(id) as RemovedSession),
+      options.notice,
+    );
   }
 
   async isSuperseded(id: string, options: { now: number; secretHash: string }): Promise<boolean> {
@@ -217,11 +208,14 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     return typeof renewed === 'string' && hashesEqual(renewed, secretHash);
   }
 
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+  async deleteExpired(now: number, limit: number, options: { notice?: boolean } = {}): Promise<RemovedSession[]> {
     this.#forgetSuperseded(now, limit);
     this.#purge(now, limit);
-    const removed = this.#freed.splice(0, limit);
-    return removed;
+    const freed = this.#freed.splice(0, limit);
+    if (options.notice === true) {
+      for (const { removed, expiresAt } of freed) this.#outbox.record(endedNotices([removed], { reason: 'expired', at: expiresAt }), now);
+    }
+    return freed.map((entry) => entry.removed);
   }
 
   /** Always ready: the sessions live in this process. */
@@ -241,6 +235,7 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     this.#superseded.clear();
     this.#anonymousIds.clear();
     this.#applied.clear();
+    this.#outbox.clear();
   }
 
   async listBySubject(subject: string, options: { now: number; cursor?: string | null; limit: number }): Promise<SessionPage> {
@@ -254,13 +249,19 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     return copyPage(listingPage(found, options.limit));
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  async deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const ids: string[] = [];
     for (const record of this.#liveOf(subject, options.now)) {
       if (ids.length >= options.limit) break;
       if (record.id !== options.except) ids.push(record.id);
     }
-    return ids.map((id) => this.#remove(id) as RemovedSession);
+    return this.#ended(
+      ids.map((id) => this.#remove(id) as RemovedSession),
+      options.notice,
+    );
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -283,6 +284,12 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
     }
     this.#purge(filter.now, Number.POSITIVE_INFINITY);
     return this.#sessions.size;
+  }
+
+  /** Records the `session.ended` notices of what a call removed, when it asks: in the same call, so nothing runs between. */
+  #ended(removed: RemovedSession[], notice: NoticeRequest | undefined): RemovedSession[] {
+    if (notice !== undefined) this.#outbox.record(endedNotices(removed, notice));
+    return removed;
   }
 
   #live(id: string, now: number): SessionRecord | null {
@@ -384,7 +391,7 @@ export class MemoryStore implements SessionStore, SessionIndex, InvalidationSour
       if (removed) {
         freed++;
         // Bounded, so a store nobody sweeps does not grow a backlog of events.
-        if (this.#freed.length < 10_000) this.#freed.push(removed);
+        if (this.#freed.length < 10_000) this.#freed.push({ removed, expiresAt: record.expiresAt });
       }
     }
     return freed;

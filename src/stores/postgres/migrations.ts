@@ -36,6 +36,10 @@ export interface ResolvedNames {
   readonly countersTable: string;
   /** `"schema"."<table>_counters"` */
   readonly counters: string;
+  /** `<table>_notices`: session notices waiting for delivery (the outbox, see `SessionOutbox`). */
+  readonly noticesTable: string;
+  /** `"schema"."<table>_notices"` */
+  readonly notices: string;
   /** `"schema"."<table>_invalidate"`: the trigger function that publishes changed sessions. */
   readonly invalidateFunction: string;
   /**
@@ -50,8 +54,9 @@ export interface ResolvedNames {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Leaves room for the suffixes of derived names inside PostgreSQL's 63-byte identifiers; longer
- * ones would be cut short silently. `_superseded_idx` (15) is the longest a step after the first
- * adds; the first step's `_display_name_idx` (17) is cut to 63 for a table name of 47 or 48.
+ * ones would be cut short silently. `_superseded_idx` and `_notices_at_idx` (15) are the longest
+ * a step after the first adds; the first step's `_display_name_idx` (17) is cut to 63 for a table
+ * name of 47 or 48.
  */
 const MAX_TABLE_LENGTH = 48;
 
@@ -75,6 +80,8 @@ export function resolveNames(options: TableNames = {}): ResolvedNames {
     applied: `${quoteIdent(schema)}.${quoteIdent(`${table}_applied`)}`,
     countersTable: `${table}_counters`,
     counters: `${quoteIdent(schema)}.${quoteIdent(`${table}_counters`)}`,
+    noticesTable: `${table}_notices`,
+    notices: `${quoteIdent(schema)}.${quoteIdent(`${table}_notices`)}`,
     invalidateFunction: `${quoteIdent(schema)}.${quoteIdent(`${table}_invalidate`)}`,
     invalidationChannel: invalidationChannel(schema, table),
     migrations: `${quoteIdent(schema)}.${quoteIdent('tessera_migrations')}`,
@@ -165,6 +172,23 @@ export const migrations: ReadonlyArray<(names: ResolvedNames) => string> = [
     );
     CREATE INDEX IF NOT EXISTS ${quoteIdent(`${names.countersTable}_idx`)} ON ${names.counters} (until);
     ${invalidationSql(names)}
+  `,
+  // 5: the outbox, session notices waiting for delivery (`SessionOutbox`): the ending statements
+  // insert a row per session they remove; delivery workers claim the earliest due (due_at index)
+  // and the cap trims the oldest (at index). Index names stay within 63 bytes at 48-char tables.
+  ({ notices, noticesTable }) => `
+    CREATE TABLE IF NOT EXISTS ${notices} (
+      at         bigint  NOT NULL,
+      due_at     bigint  NOT NULL,
+      attempts   integer NOT NULL DEFAULT 0,
+      id         text COLLATE "C" PRIMARY KEY,
+      type       text    NOT NULL,
+      session_id text COLLATE "C" NOT NULL,
+      subject    text,
+      reason     text
+    );
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${noticesTable}_idx`)} ON ${notices} (due_at);
+    CREATE INDEX IF NOT EXISTS ${quoteIdent(`${noticesTable}_at_idx`)} ON ${notices} (at);
   `,
 ];
 

@@ -23,6 +23,8 @@ export interface SqlContext {
   readonly applied: string;
   /** Counts in time windows (`countInWindow`). */
   readonly counters: string;
+  /** Session notices waiting for delivery (the outbox). */
+  readonly notices: string;
   /** Sent as a parameter (`pg_notify`), never spliced into the text. */
   readonly channel: string;
   /** This store object's id, which its writes set as `tessera.origin` (see `originGuard`); a parameter too. */
@@ -35,6 +37,7 @@ export function sqlContext(names: ResolvedNames, channel: string, origin: string
     superseded: names.superseded,
     applied: names.applied,
     counters: names.counters,
+    notices: names.notices,
     channel,
     origin,
   });

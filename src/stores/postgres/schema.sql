@@ -1,4 +1,4 @@
--- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 4),
+-- tessera: the PostgreSQL session tables, as the migrations in migrations.ts leave them (version 5),
 -- with the default names. For reading and review; PostgresStore and `migrate()` create them.
 -- A test checks that this file and the migrations agree.
 
@@ -133,6 +133,34 @@ CREATE TRIGGER tessera_invalidate_delete AFTER DELETE ON tessera_sessions
   REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
 CREATE TRIGGER tessera_invalidate_truncate AFTER TRUNCATE ON tessera_sessions
   FOR EACH STATEMENT EXECUTE PROCEDURE tessera_sessions_invalidate();
+
+-- The outbox: session notices waiting for delivery to webhook receivers (SessionOutbox). A
+-- session.ended row is inserted by the very statement that removes the session (logout,
+-- revocation, eviction, the cleanup sweep) when the caller asks for notices, so a notice exists
+-- if and only if the removal committed. Delivery workers claim the earliest due rows with
+-- FOR UPDATE SKIP LOCKED, moving due_at to the end of their lease; delivered rows are deleted.
+CREATE TABLE tessera_sessions_notices (
+  -- when it happened, ms since the epoch (for an expiry: the session's expires_at)
+  at         bigint  NOT NULL,
+  -- when it may next be claimed: at once when recorded, the lease's end once claimed, the retry
+  -- time once deferred
+  due_at     bigint  NOT NULL,
+  -- delivery attempts so far (claims)
+  attempts   integer NOT NULL DEFAULT 0,
+  -- '<type>:<session id>', the webhook-id every attempt carries
+  id         text COLLATE "C" PRIMARY KEY,
+  -- session.ended, session.created or session.logged_in
+  type       text    NOT NULL,
+  session_id text COLLATE "C" NOT NULL,
+  -- null for an anonymous session
+  subject    text,
+  -- session.ended only: logout, user, admin, evicted or expired
+  reason     text
+);
+-- Claims: the earliest due first.
+CREATE INDEX tessera_sessions_notices_idx ON tessera_sessions_notices (due_at);
+-- The cap: the oldest removed first.
+CREATE INDEX tessera_sessions_notices_at_idx ON tessera_sessions_notices (at);
 
 -- Applied versions, one row per (table, version).
 CREATE TABLE tessera_migrations (

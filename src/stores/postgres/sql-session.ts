@@ -9,9 +9,11 @@ import {
   type ChangeSet,
   type CreateOptions,
   type LoadOptions,
+  type NoticeRequest,
   type SessionRecord,
 } from '../../store-kit/index.js';
 import { Params, originGuard, type SqlContext, type Statement } from './params.js';
+import { endedNoticesSql } from './sql-outbox.js';
 
 /** Largest integer a counter is read as; larger or fractional values count as 0, as in `applyChangeSet`. */
 const MAX_SAFE = '9007199254740991';
@@ -242,13 +244,18 @@ function applyOnce(
   return { text, values: p.values };
 }
 
-/** Removes a session with its idempotency keys, publishing the revocation; its row is what was removed. */
-export function deleteStatement(sql: SqlContext, id: string): Statement {
+/**
+ * Removes a session with its idempotency keys, publishing the revocation; its row is what was
+ * removed. With `notice`, its `session.ended` notice too, due at `notice.at`.
+ */
+export function deleteStatement(sql: SqlContext, id: string, notice?: NoticeRequest): Statement {
+  const noticed =
+    notice === undefined ? '' : `,\n                ${endedNoticesSql(sql, { at: '$5::bigint', dueAt: '$5::bigint', reason: '$4::text' })}`;
   return {
     text: `WITH gone AS (DELETE FROM ${sql.sessions} WHERE id = $1 AND ${originGuard('$3')} RETURNING id, subject),
-                keys AS (DELETE FROM ${sql.applied} WHERE session_id = $1)
+                keys AS (DELETE FROM ${sql.applied} WHERE session_id = $1)${noticed}
            SELECT id, subject, pg_notify($2, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone`,
-    values: [id, sql.channel, sql.origin],
+    values: notice === undefined ? [id, sql.channel, sql.origin] : [id, sql.channel, sql.origin, notice.reason, notice.at],
   };
 }
 

@@ -2,21 +2,38 @@
  * The statements over many sessions (a subject's, a query's, the expired ones), as pure functions
  * returning the text and values of one statement each. Every one walks an index for about a page.
  */
-import { SESSION_COLUMN_LIST, querySql, type CreationKey, type SessionQuery, type SqlQueryDialect } from '../../store-kit/index.js';
+import {
+  SESSION_COLUMN_LIST,
+  querySql,
+  type CreationKey,
+  type NoticeRequest,
+  type SessionQuery,
+  type SqlQueryDialect,
+} from '../../store-kit/index.js';
 import { Params, originGuard, type SqlContext, type Statement } from './params.js';
+import { endedNoticesSql } from './sql-outbox.js';
 
 /**
  * The tail of a statement (its CTEs from `victims` on) removing the oldest (`created_at`, then
  * id) live sessions of subject $1 at now $2 that match `condition`, at most `limit` of them,
- * with their idempotency keys, publishing each on the channel parameter; oldest first. Walks
- * the (subject, created_at, id) index for no more than `limit` entries (plus expired ones).
+ * with their idempotency keys, publishing each on the channel parameter, and recording each
+ * one's `session.ended` notice when `notice` gives the placeholders of its reason and time;
+ * oldest first. Walks the (subject, created_at, id) index for no more than `limit` entries (plus
+ * expired ones).
  */
-function removeOldestSql(sql: SqlContext, condition: string, limit: string, channel: string, origin: string): string {
+function removeOldestSql(
+  sql: SqlContext,
+  parts: { condition: string; limit: string; channel: string; origin: string; notice: { reason: string; at: string } | null },
+): string {
+  const { condition, limit, channel, origin, notice } = parts;
+  // The notices are due at once: at the call's `now` ($2).
+  const noticed =
+    notice === null ? '' : `,\n            ${endedNoticesSql(sql, { at: notice.at, dueAt: '$2::bigint', reason: notice.reason })}`;
   return `victims AS (
               SELECT id FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 AND ${condition}
               ORDER BY created_at, id LIMIT ${limit} FOR UPDATE),
             gone AS (DELETE FROM ${sql.sessions} WHERE id = ANY(ARRAY(SELECT id FROM victims)) AND ${originGuard(origin)} RETURNING id, subject, created_at),
-            keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))
+            keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone)))${noticed}
             SELECT id, subject, pg_notify(${channel}, json_build_object('type', 'revoked', 'id', id, 'subject', subject)::text) FROM gone
             ORDER BY created_at, id`;
 }
@@ -34,29 +51,56 @@ export function liveCountStatement(
   };
 }
 
-/** Ends the subject's oldest live sessions beyond `max`, never `keep`, at most `batch`; counted and removed in one statement. */
+/** The placeholders of a notice request's reason and time, after `count` values, or null without one. */
+function noticeParams(notice: NoticeRequest | undefined, count: number): { reason: string; at: string } | null {
+  return notice === undefined ? null : { reason: `$${count + 1}::text`, at: `$${count + 2}::bigint` };
+}
+
+/** The values of a notice request, to append. */
+function noticeValues(notice: NoticeRequest | undefined): unknown[] {
+  return notice === undefined ? [] : [notice.reason, notice.at];
+}
+
+/**
+ * Ends the subject's oldest live sessions beyond `max`, never `keep`, at most `batch`; counted and
+ * removed in one statement, which records their `session.ended` notices with `notice`.
+ */
 export function trimStatement(
   sql: SqlContext,
   subject: string,
-  options: { now: number; max: number; keep: string; batch: number },
+  options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
 ): Statement {
+  const removal = removeOldestSql(sql, {
+    condition: 'id <> $5',
+    limit: 'greatest(0, least((SELECT n FROM live) - $3::int, $4::int))',
+    channel: '$6',
+    origin: '$7',
+    notice: noticeParams(options.notice, 7),
+  });
   return {
     text: `WITH live AS (SELECT count(*)::int AS n FROM (
              SELECT 1 FROM ${sql.sessions} WHERE subject = $1 AND expires_at > $2 LIMIT $3::int + $4::int) AS counted),
-           ${removeOldestSql(sql, `id <> $5`, `greatest(0, least((SELECT n FROM live) - $3::int, $4::int))`, '$6', '$7')}`,
-    values: [subject, options.now, options.max, options.batch, options.keep, sql.channel, sql.origin],
+           ${removal}`,
+    values: [subject, options.now, options.max, options.batch, options.keep, sql.channel, sql.origin, ...noticeValues(options.notice)],
   };
 }
 
-/** Removes up to `limit` of the subject's live sessions, oldest first, never `except`. */
+/** Removes up to `limit` of the subject's live sessions, oldest first, never `except`; with `notice`, records their notices. */
 export function deleteBySubjectStatement(
   sql: SqlContext,
   subject: string,
-  options: { now: number; except: string | null; limit: number },
+  options: { now: number; except: string | null; limit: number; notice?: NoticeRequest },
 ): Statement {
+  const removal = removeOldestSql(sql, {
+    condition: 'id IS DISTINCT FROM $3',
+    limit: '$4',
+    channel: '$5',
+    origin: '$6',
+    notice: noticeParams(options.notice, 6),
+  });
   return {
-    text: `WITH ${removeOldestSql(sql, 'id IS DISTINCT FROM $3', '$4', '$5', '$6')}`,
-    values: [subject, options.now, options.except, options.limit, sql.channel, sql.origin],
+    text: `WITH ${removal}`,
+    values: [subject, options.now, options.except, options.limit, sql.channel, sql.origin, ...noticeValues(options.notice)],
   };
 }
 
@@ -114,9 +158,14 @@ export function countStatement(sql: SqlContext, filter: { now: number; subject?:
  * the backlog; FOR UPDATE re-checks the expiry of a row changed since the statement began. The
  * same statement forgets a batch of superseded tokens past their time, which it does not report,
  * idempotency keys past their time, and those of the sessions removed, and a batch of counter
- * windows that are over (`countInWindow`). Its rows are the sessions removed.
+ * windows that are over (`countInWindow`). Its rows are the sessions removed. With `notice`, it
+ * records each one's `session.ended` notice (reason `expired`, at its `expires_at`), due at `now`.
  */
-export function deleteExpiredStatement(sql: SqlContext, now: number, limit: number): Statement {
+export function deleteExpiredStatement(sql: SqlContext, now: number, limit: number, notice = false): Statement {
+  const noticed = notice
+    ? `,
+           ${endedNoticesSql(sql, { at: 'expires_at', dueAt: '$1::bigint', reason: "'expired'" })}`
+    : '';
   return {
     text: `WITH forgotten AS (
              DELETE FROM ${sql.superseded}
@@ -128,12 +177,12 @@ export function deleteExpiredStatement(sql: SqlContext, now: number, limit: numb
              DELETE FROM ${sql.sessions}
              WHERE id = ANY(ARRAY(SELECT id FROM ${sql.sessions} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
                AND ${originGuard('$3')}
-             RETURNING id, subject),
+             RETURNING id, subject${notice ? ', expires_at' : ''}),
            keys AS (DELETE FROM ${sql.applied} WHERE session_id = ANY(ARRAY(SELECT id FROM gone))),
            windows AS (
              DELETE FROM ${sql.counters}
              WHERE (key, window_ms, window_start) IN (
-               SELECT key, window_ms, window_start FROM ${sql.counters} WHERE until <= $1 ORDER BY until LIMIT $2 FOR UPDATE SKIP LOCKED))
+               SELECT key, window_ms, window_start FROM ${sql.counters} WHERE until <= $1 ORDER BY until LIMIT $2 FOR UPDATE SKIP LOCKED))${noticed}
          SELECT id, subject FROM gone`,
     values: [now, limit, sql.origin],
   };

@@ -18,8 +18,10 @@ import {
   type InvalidationSource,
   type InvalidationSubscription,
   type LoadOptions,
+  type NoticeRequest,
   type RemovedSession,
   type SessionIndex,
+  type SessionOutbox,
   type SessionPage,
   type SessionQuery,
   type SessionRecord,
@@ -34,6 +36,7 @@ import { ChangeFeed, type SessionChangeListener } from './notifications.js';
 import { resolvePostgresOptions, type PostgresStoreOptions } from './options.js';
 import { sqlContext, type SqlContext } from './params.js';
 import { StorePool } from './pool.js';
+import { PostgresOutbox } from './outbox.js';
 import {
   applyStatement,
   createStatement,
@@ -62,19 +65,26 @@ import {
  * sweep at once. Revocations and rotations are published with `NOTIFY` (see `watch`); so is every
  * change to a session row, by a trigger, for the caches of other instances
  * (`subscribeInvalidations`). Counts in time windows are shared by every instance (`countInWindow`).
+ * Session notices wait in an outbox table (`SessionOutbox`): an ending call that asks for them
+ * records them in the statement that removes the sessions, and delivery workers on any instance
+ * claim disjoint batches with `SKIP LOCKED`.
  *
- * The statements are built by the pure functions of sql-session.ts, sql-subject.ts and
- * counters.ts, run by `StorePool`; `ChangeFeed` listens.
+ * The statements are built by the pure functions of sql-session.ts, sql-subject.ts, sql-outbox.ts
+ * and counters.ts, run by `StorePool`; `ChangeFeed` listens.
  *
  * @example
  * const store = new PostgresStore({ connectionString: process.env.DATABASE_URL });
  * const sessions = new SessionManager({ store });
  */
 export class PostgresStore implements SessionStore, SessionIndex, InvalidationSource, SharedCounters {
-  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true });
+  readonly capabilities = defineCapabilities({ index: true, invalidation: 'everywhere', sharedCounters: true, outbox: true });
+  /** The store's name in metrics and traces. */
+  readonly name = 'postgres';
   readonly #sql: SqlContext;
   readonly #names: ResolvedNames;
   readonly #pool: StorePool;
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  readonly outbox: SessionOutbox;
   readonly #feed: ChangeFeed;
 
   constructor(options: PostgresStoreOptions) {
@@ -83,6 +93,7 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     // Marks this object's writes (`tessera.origin`), so that its own subscribers can leave them out.
     this.#sql = sqlContext(resolved.names, resolved.channel, randomBytes(12).toString('base64url'));
     this.#pool = new StorePool(resolved);
+    this.outbox = new PostgresOutbox(this.#pool, this.#sql);
     this.#feed = new ChangeFeed(this.#pool, resolved.channel, [resolved.names.invalidationChannel]);
   }
 
@@ -123,13 +134,16 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return row.outcome === 'duplicate' ? { status: 'applied', record, duplicate: true } : { status: 'applied', record };
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
-    const result = await this.#pool.query(deleteStatement(this.#sql, id), { write: true });
+  async delete(id: string, options: { notice?: NoticeRequest } = {}): Promise<RemovedSession | null> {
+    const result = await this.#pool.query(deleteStatement(this.#sql, id, options.notice), { write: true });
     const row = result.rows[0] as RemovedSession | undefined;
     return row === undefined ? null : removedSession(row);
   }
 
-  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  async trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const { now, max, batch } = options;
     if (!(batch >= 1)) return [];
     // Most logins leave the subject at or under its limit: one read, no lock, says so. A login
@@ -149,8 +163,8 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return (result.rows[0] as { superseded: boolean }).superseded;
   }
 
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    const result = await this.#pool.query(deleteExpiredStatement(this.#sql, now, limit), { write: true });
+  async deleteExpired(now: number, limit: number, options: { notice?: boolean } = {}): Promise<RemovedSession[]> {
+    const result = await this.#pool.query(deleteExpiredStatement(this.#sql, now, limit, options.notice === true), { write: true });
     return removedSessions(result.rows as RemovedSession[]);
   }
 
@@ -162,11 +176,15 @@ export class PostgresStore implements SessionStore, SessionIndex, InvalidationSo
     return listingPage((result.rows as SessionRow[]).map(recordFromRow), limit);
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  async deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const statement = deleteBySubjectStatement(this.#sql, subject, {
       now: options.now,
       except: options.except ?? null,
       limit: options.limit,
+      ...(options.notice !== undefined ? { notice: options.notice } : {}),
     });
     const result = await this.#pool.query(statement, { write: true });
     return removedSessions(result.rows as RemovedSession[]);

@@ -91,6 +91,11 @@ export class RedisKeys {
     return `${this.#prefix}r:{${id.slice(0, SHARD_LENGTH)}}${id.slice(SHARD_LENGTH)}`;
   }
 
+  /** A shard's outbox: its notice ids by due time (`o`), their bodies (`b`), their ids by `at` (`a`). */
+  outbox(shard: string): [string, string, string] {
+    return [`${this.#prefix}o:{${shard}}`, `${this.#prefix}b:{${shard}}`, `${this.#prefix}a:{${shard}}`];
+  }
+
   /**
    * A subject's indexes in listing order: the index of the sessions 0.1 issued under its unkeyed
    * partition (`legacy`, a shard), when that is in another shard, then the keyed one (`keyed`); and

@@ -54,11 +54,11 @@ export interface RedisStoreOptions {
   partitionKey?: Uint8Array;
   /**
    * Milliseconds a session's hash stays in Redis past its expiry (its TTL is `expiresAt - now`
-   * plus this), so that the sweep still finds whose it was and reports the `expired` event with
-   * its subject. Every read refuses an expired session whatever its TTL. Keep it longer than the
-   * time between two sweeps (the core's `cleanupInterval`: 60 s, jittered up to 72 s, by default);
-   * a sweep that comes later still removes the session and reports it, without its subject. With
-   * 0, Redis drops the hash at the expiry.
+   * plus this). Every read refuses an expired session whatever its TTL. A sweep that comes later
+   * still removes the session and reports it with its subject (kept apart for that, see "Expired
+   * sessions and the sweep" in docs/stores/redis.md), but the hash is where it finds it cheapest,
+   * so keep this longer than the time between two sweeps (the core's `cleanupInterval`: 60 s,
+   * jittered up to 72 s, by default). With 0, Redis drops the hash at the expiry.
    * @default 300000 (5 minutes)
    */
   expiredRetention?: number;

@@ -9,7 +9,6 @@ import {
   lookahead,
   matchesQuery,
   queryPage,
-  ID_SHARDS,
   PARTITION_LENGTH,
   SHARD_LENGTH,
   applyChangeSet,
@@ -35,18 +34,22 @@ import {
   type InvalidationSource,
   type InvalidationSubscription,
   type SharedCounters,
+  type NoticeRequest,
+  type SessionOutbox,
 } from '../../store-kit/index.js';
 import { IDEMPOTENCY_KEY, isIncrementOnly } from './change-sets.js';
 import { countInWindow } from './counters.js';
+import { ExpiredSweep } from './expired-sweep.js';
 import { decodeHash, encodeDevice, encodeHash } from './hash-codec.js';
 import { Invalidations } from './invalidation.js';
+import { RedisOutbox } from './outbox.js';
 import { queryNode } from './query-node.js';
 import { RedisKeys, expiryIndexSlots } from './keys.js';
 import { LastSeen } from './last-seen.js';
 import { resolveRedisOptions, type RedisStoreOptions } from './options.js';
 import { redisPartitionKey, type PartitionKey } from './partitions.js';
 import { asString, flatHash, type Reply } from './reply.js';
-import { HEAL_SHARDS, SWEEP_STEP, compileScripts, type Scripts } from './scripts/index.js';
+import { compileScripts, type Scripts } from './scripts/index.js';
 import { slotOf } from './slots.js';
 import { SubjectSessions } from './subject-sessions.js';
 import { RedisTransport, isReply, type Target } from './transport.js';
@@ -66,19 +69,19 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     subjectPartitions: true,
     invalidation: 'everywhere',
     sharedCounters: true,
+    outbox: true,
   });
+  readonly name = 'redis';
   readonly #transport: RedisTransport;
   readonly #keys: RedisKeys;
   readonly #scripts: Scripts;
   readonly #partitionKey: PartitionKey;
   readonly #subjects: SubjectSessions;
   readonly #invalidations: Invalidations;
+  readonly #sweep: ExpiredSweep;
+  readonly #outbox: RedisOutbox;
   /** See load. */
   readonly #lastSeen = new LastSeen();
-  /** Where this instance's next deleteExpired starts, by the first index key of a target: see deleteExpired. */
-  readonly #sweptTo = new Map<string, number>();
-  /** Where this instance's next sweep starts healing (see "Healing" in docs/stores/redis.md); instances start apart. */
-  #healNext = Math.floor(Math.random() * ID_SHARDS.length);
 
   constructor(options: RedisStoreOptions = {}) {
     const resolved = resolveRedisOptions(options);
@@ -90,6 +93,9 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     this.#partitionKey = redisPartitionKey(resolved.partitionKey, keys.partitionKey, transport);
     this.#subjects = new SubjectSessions(transport, keys, this.#scripts, (subject) => this.subjectPartition(subject));
     this.#invalidations = new Invalidations(transport, keys);
+    const targets = () => this.#targets();
+    this.#sweep = new ExpiredSweep(transport, keys, this.#scripts, targets);
+    this.#outbox = new RedisOutbox(transport, keys, this.#scripts, targets);
   }
 
   /**
@@ -108,6 +114,11 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
   /** The partition a logged-in session's id for `subject` starts with: see `partitionKey`. */
   async subjectPartition(subject: string): Promise<string> {
     return keyedPartition(await this.#partitionKey.get(), subject);
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -309,10 +320,12 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     return kind === 'duplicate' ? { status: 'applied', record, duplicate: true } : { status: 'applied', record };
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
+  async delete(id: string, options?: { notice?: NoticeRequest }): Promise<RemovedSession | null> {
     if (!isSessionId(id)) return null;
     // A revocation: nothing is remembered for isSuperseded.
-    const reply = await this.#transport.run(this.#scripts.delete, [this.#keys.session(id), this.#keys.expiryIndex(id)], [id, '', '', '']);
+    const notice = options?.notice;
+    const args = notice === undefined ? [id, '', '', ''] : [id, '', '', '', notice.reason, String(notice.at)];
+    const reply = await this.#transport.run(this.#scripts.delete, [this.#keys.session(id), this.#keys.expiryIndex(id)], args);
     if (reply === null) return null;
     const [subject] = reply as [Reply];
     return { id, subject: subject == null ? null : asString(subject) };
@@ -329,50 +342,12 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     return Number(reply) === 1;
   }
 
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
+  async deleteExpired(now: number, limit: number, options?: { notice?: boolean }): Promise<RemovedSession[]> {
     // A partition key deleted in Redis is put back (or another instance's new one adopted): see
     // "Partition key". Housekeeping that must not stop the sweep: a full Redis refuses the SET that
     // restores the key, and the next sweep tries again.
     await this.#partitionKey.reassert().catch(() => {});
-    const heal = this.#healSlice();
-    const removed: RemovedSession[] = [];
-    for (const target of await this.#targets()) {
-      // From the index where this instance's last call stopped, round all of them, in steps of
-      // SWEEP_STEP sessions that each go on where the one before stopped: no step walks again
-      // the indexes emptied before it (1,024 of them cost some 3 ms late in a large sweep).
-      const first = target.indexes[0] as string;
-      const from = (this.#sweptTo.get(first) ?? 0) % target.indexes.length;
-      const order = from === 0 ? target.indexes : [...target.indexes.slice(from), ...target.indexes.slice(0, from)];
-      let done = 0;
-      while (removed.length < limit && done < order.length) {
-        const step = Math.min(SWEEP_STEP, limit - removed.length);
-        const reply = (await this.#transport.runOn(target, this.#scripts.sweep, [
-          String(now),
-          String(step),
-          done === 0 ? '1' : '0',
-          ...order.slice(done),
-        ])) as Reply[];
-        done += Number(reply[0]);
-        for (let i = 1; i + 2 < reply.length; i += 3) {
-          removed.push({ id: asString(reply[i]), subject: asString(reply[i + 2]) === '1' ? asString(reply[i + 1]) : null });
-        }
-      }
-      this.#sweptTo.set(first, (from + done) % target.indexes.length);
-      // Every call heals its slice on every node, past the limit too: see "Healing".
-      const healing = target.indexes.filter((key) => heal.has(key));
-      if (healing.length > 0) await this.#transport.runOn(target, this.#scripts.heal, [String(now), ...healing]);
-    }
-    return removed;
-  }
-
-  /** The next `HEAL_SHARDS` expiry indexes of this instance's round robin. */
-  #healSlice(): Set<string> {
-    const keys = this.#keys.expiryIndexes;
-    const start = this.#healNext;
-    this.#healNext = (start + HEAL_SHARDS) % keys.length;
-    const slice = new Set<string>();
-    for (let i = 0; i < HEAL_SHARDS; i++) slice.add(keys[(start + i) % keys.length] as string);
-    return slice;
+    return this.#sweep.deleteExpired(now, limit, options?.notice === true);
   }
 
   /**
@@ -395,11 +370,17 @@ export class RedisStore implements SessionStore, SessionIndex, SubjectPartitions
     return this.#subjects.list(subject, options);
   }
 
-  deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     return this.#subjects.drop(subject, options);
   }
 
-  trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     return this.#subjects.trim(subject, options);
   }
 

@@ -7,6 +7,7 @@ import {
   SHARD_LENGTH,
   pageOf,
   unkeyedPartition,
+  type NoticeRequest,
   type RemovedSession,
   type SessionPage,
   type SessionRecord,
@@ -17,6 +18,11 @@ import { listCursor, parseListCursor } from './list-cursor.js';
 import { asString, flatHash, type Reply } from './reply.js';
 import { SCAN_BUDGET, type Scripts } from './scripts/index.js';
 import type { RedisTransport } from './transport.js';
+
+/** DROP's and TRIM's last arguments: the reason and time of the notices to record, or none. */
+function noticeArgs(notice: NoticeRequest | undefined): [string, string] {
+  return notice === undefined ? ['', ''] : [notice.reason, String(notice.at)];
+}
 
 export class SubjectSessions {
   readonly #transport: RedisTransport;
@@ -75,7 +81,7 @@ export class SubjectSessions {
   }
 
   /** Up to `limit` in one DROP script (two on a cluster where 0.1's index is in another slot). */
-  async drop(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  async drop(subject: string, options: { now: number; except?: string; limit: number; notice?: NoticeRequest }): Promise<RemovedSession[]> {
     const indexes = await this.#indexes(subject);
     const removed: RemovedSession[] = [];
     for (const group of indexes.groups) {
@@ -85,6 +91,7 @@ export class SubjectSessions {
         String(options.now),
         options.except ?? '',
         String(options.limit - removed.length),
+        ...noticeArgs(options.notice),
       ])) as Reply[];
       for (const id of reply) removed.push({ id: asString(id), subject });
     }
@@ -96,7 +103,10 @@ export class SubjectSessions {
    * being the oldest, where the same script reaches their index: always on a single node, on a
    * cluster only when it shares the keyed index's slot.
    */
-  async trim(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  async trim(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const { now, max, keep, batch } = options;
     if (!Number.isSafeInteger(max) || !Number.isSafeInteger(batch) || batch < 1) return [];
     const indexes = await this.#indexes(subject);
@@ -107,6 +117,7 @@ export class SubjectSessions {
       String(max),
       keep,
       String(batch),
+      ...noticeArgs(options.notice),
     ])) as Reply[];
     return reply.map((id) => ({ id: asString(id), subject }));
   }

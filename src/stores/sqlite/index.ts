@@ -8,6 +8,7 @@ import {
   StoreUnavailableError,
   applyChangeSet,
   defineCapabilities,
+  endedNotices,
   hashesEqual,
   loadDriver,
   listingPage,
@@ -28,9 +29,11 @@ import {
   type CreateOptions,
   type CreateResult,
   type LoadOptions,
+  type NoticeRequest,
   type RemovedSession,
   type SessionIndex,
   type SessionPage,
+  type SessionOutbox,
   type SessionQuery,
   type SessionRecord,
   type SessionRow,
@@ -38,10 +41,12 @@ import {
 } from '../../store-kit/index.js';
 import { Checkpointer } from './checkpoints.js';
 import type { SqliteDatabase, SqliteDriver, SqliteStatement } from './driver.js';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import { LOCK_POLL_MS, LockWait, isBusy } from './lock-wait.js';
+import { LOCK_POLL_MS, LockWait } from './lock-wait.js';
+import { errorCode, translateError } from './errors.js';
+import { type OutboxAccess, SqliteOutbox } from './outbox.js';
+import { sweepExpired } from './sweep.js';
 import { cannotOpen, resolveSqliteOptions, type SqliteStoreOptions } from './options.js';
-import { ADDED_COLUMNS, queryDialect, quoteTableName, schemaSql, statementsSql, type StatementName } from './schema.js';
+import { migrateSchema, queryDialect, statementsSql, type StatementName } from './schema.js';
 
 export type { SqliteDatabase, SqliteStatement, SqliteRunResult, SqliteTransaction } from './driver.js';
 export type { SqliteStoreOptions } from './options.js';
@@ -51,18 +56,6 @@ export type { SqliteStoreOptions } from './options.js';
  * logins alone keep the table at what their `supersededUntil` windows hold, without any sweep.
  */
 const FORGET_PER_REPLACE = 2;
-/** Most expired sessions one transaction of a sweep removes; the event loop turns between them. */
-const SWEEP_SLICE_ROWS = 100;
-/** About the longest one transaction of a sweep holds the event loop (it stops after the row that passes it). */
-const SWEEP_SLICE_MS = 10;
-
-/** Driver error codes that mean the database cannot serve now, rather than a bug or bad input. */
-const OUTAGE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM|READONLY|CORRUPT|NOTADB|NOLFS|AUTH|PERM)/;
-
-function errorCode(error: unknown): string | null {
-  const code = error !== null && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : null;
-}
 
 /**
  * Sessions in a SQLite file through better-sqlite3: durable, shared by every process on one
@@ -74,7 +67,8 @@ function errorCode(error: unknown): string | null {
  * const sessions = new SessionManager({ store: new SqliteStore({ path: './sessions.db' }) });
  */
 export class SqliteStore implements SessionStore, SessionIndex {
-  readonly capabilities = defineCapabilities({ index: true });
+  readonly capabilities = defineCapabilities({ index: true, outbox: true });
+  readonly name = 'sqlite';
   readonly #db: SqliteDatabase;
   readonly #owned: boolean;
   readonly #table: string;
@@ -86,6 +80,14 @@ export class SqliteStore implements SessionStore, SessionIndex {
   /** WAL checkpoints in a worker thread, for a database the store opened. */
   #checkpoints: Checkpointer | null = null;
   #closed = false;
+  /** What the outbox and the sweep borrow. */
+  readonly #access: OutboxAccess = {
+    transaction: (fn) => this.#db.transaction(fn),
+    statement: (name) => this.#statement(name),
+    run: (work, write) => this.#run(work, write),
+  };
+  /** The notices beside the sessions, recorded in the ending calls' own transactions. */
+  readonly #outbox = new SqliteOutbox(this.#access);
 
   constructor(options: SqliteStoreOptions) {
     const { path, database, table, busyTimeout } = resolveSqliteOptions(options);
@@ -112,18 +114,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
           // Readers never wait for the writer, and a commit is one append to the log.
           this.#db.pragma('journal_mode = WAL');
         }
-        this.#db
-          .transaction(() => {
-            this.#db.exec(schemaSql(table));
-            // Tables made by an earlier version lack the renewal columns: add them in place.
-            const present = new Set(
-              (this.#db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name),
-            );
-            for (const [column, type] of ADDED_COLUMNS) {
-              if (!present.has(column)) this.#db.exec(`ALTER TABLE ${quoteTableName(table)} ADD COLUMN ${column} ${type}`);
-            }
-          })
-          .immediate();
+        this.#db.transaction(() => migrateSchema(this.#db, table)).immediate();
         // From now on a try blocks for a lock a few milliseconds at most; the rest is waited on a timer.
         if (this.#owned) this.#db.pragma(`busy_timeout = ${LOCK_POLL_MS}`);
         if (path !== null && this.#db.pragma('journal_mode', { simple: true }) === 'wal')
@@ -133,6 +124,11 @@ export class SqliteStore implements SessionStore, SessionIndex {
       if (this.#owned && this.#db.open) this.#db.close();
       throw error;
     }
+  }
+
+  /** Where the ending calls record session notices, for a delivery worker (`capabilities.outbox`). */
+  get outbox(): SessionOutbox {
+    return this.#outbox;
   }
 
   async create(record: SessionRecord, options: CreateOptions): Promise<CreateResult> {
@@ -232,11 +228,22 @@ export class SqliteStore implements SessionStore, SessionIndex {
     );
   }
 
-  async delete(id: string): Promise<RemovedSession | null> {
-    return this.#run(() => this.#db.transaction(() => this.#remove(id)).immediate());
+  async delete(id: string, options: { notice?: NoticeRequest } = {}): Promise<RemovedSession | null> {
+    return this.#run(() =>
+      this.#db
+        .transaction(() => {
+          const removed = this.#remove(id);
+          if (removed !== null) this.#ended([removed], options.notice);
+          return removed;
+        })
+        .immediate(),
+    );
   }
 
-  async trimSubject(subject: string, options: { now: number; max: number; keep: string; batch: number }): Promise<RemovedSession[]> {
+  async trimSubject(
+    subject: string,
+    options: { now: number; max: number; keep: string; batch: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const { now, max, keep } = options;
     const batch = Math.floor(options.batch);
     if (!(batch > 0)) return [];
@@ -245,7 +252,7 @@ export class SqliteStore implements SessionStore, SessionIndex {
         .transaction(() => {
           // Counting stops at max + batch: past that a call removes a full batch anyway.
           const excess = Math.min(this.#liveCount(subject, now, null, max + batch) - max, batch);
-          return excess > 0 ? this.#removeOldest(subject, now, keep, excess) : [];
+          return excess > 0 ? this.#ended(this.#removeOldest(subject, now, keep, excess), options.notice) : [];
         })
         .immediate(),
     );
@@ -259,46 +266,8 @@ export class SqliteStore implements SessionStore, SessionIndex {
     }, false);
   }
 
-  /**
-   * Removes up to `limit` expired sessions in slices of at most `SWEEP_SLICE_ROWS` rows and about
-   * `SWEEP_SLICE_MS`, each its own transaction, letting the event loop turn between them: better-
-   * sqlite3 holds the loop for as long as a call runs, and deleting a row of random id costs tens
-   * of microseconds on a large table, so a batch of hundreds in one go would hold it for longer
-   * than a request should wait.
-   */
-  async deleteExpired(now: number, limit: number): Promise<RemovedSession[]> {
-    const batch = Math.floor(limit);
-    // SQLite reads a negative LIMIT as no limit at all.
-    if (!(batch > 0)) return [];
-    const removed: RemovedSession[] = [];
-    for (;;) {
-      const wanted = Math.min(batch - removed.length, SWEEP_SLICE_ROWS);
-      const sweep = this.#run(() =>
-        this.#db
-          .transaction(() => {
-            const started = performance.now();
-            this.#statement('forgetSuperseded').run(now, null, wanted);
-            this.#statement('forgetKeys').run(now, wanted);
-            const expired = this.#statement('expired').all(now, wanted) as RemovedSession[];
-            const done: RemovedSession[] = [];
-            for (const row of expired) {
-              this.#remove(row.id);
-              done.push(removedSession(row));
-              if (performance.now() - started >= SWEEP_SLICE_MS) break;
-            }
-            return { done, selected: expired.length };
-          })
-          .immediate(),
-      );
-      // What earlier slices removed is reported, whatever befalls a later one (the next sweep goes on).
-      const slice = removed.length === 0 ? await sweep : await sweep.catch(() => null);
-      if (slice === null) return removed;
-      removed.push(...slice.done);
-      if (removed.length >= batch) return removed;
-      // Fewer expired than asked for, and all of them removed: there are no more.
-      if (slice.selected < wanted && slice.done.length === slice.selected) return removed;
-      await nextTurn();
-    }
+  async deleteExpired(now: number, limit: number, options: { notice?: boolean } = {}): Promise<RemovedSession[]> {
+    return sweepExpired({ ...this.#access, remove: (id) => this.#remove(id), outbox: this.#outbox }, now, limit, options.notice === true);
   }
 
   /** Resolves while the database answers: the constructor opened it and made the tables already. */
@@ -329,10 +298,17 @@ export class SqliteStore implements SessionStore, SessionIndex {
     }, false);
   }
 
-  async deleteBySubject(subject: string, options: { now: number; except?: string; limit: number }): Promise<RemovedSession[]> {
+  async deleteBySubject(
+    subject: string,
+    options: { now: number; except?: string; limit: number; notice?: NoticeRequest },
+  ): Promise<RemovedSession[]> {
     const limit = pageSize(options.limit);
     if (limit === 0) return [];
-    return this.#run(() => this.#db.transaction(() => this.#removeOldest(subject, options.now, options.except ?? null, limit)).immediate());
+    return this.#run(() =>
+      this.#db
+        .transaction(() => this.#ended(this.#removeOldest(subject, options.now, options.except ?? null, limit), options.notice))
+        .immediate(),
+    );
   }
 
   async query(query: SessionQuery): Promise<SessionPage> {
@@ -374,6 +350,12 @@ export class SqliteStore implements SessionStore, SessionIndex {
     if (removed === undefined) return null;
     this.#statement('forgetKeysOf').run(id);
     return removedSession(removed);
+  }
+
+  /** Records the `session.ended` notices of what a call removed, when it asks; inside its transaction. */
+  #ended(removed: RemovedSession[], notice: NoticeRequest | undefined): RemovedSession[] {
+    if (notice !== undefined) this.#outbox.record(endedNotices(removed, notice));
+    return removed;
   }
 
   /** Removes up to `limit` of the subject's oldest live sessions, never `except`; inside a transaction. */
@@ -427,15 +409,6 @@ export class SqliteStore implements SessionStore, SessionIndex {
   }
 
   #translate(error: unknown): unknown {
-    if (error instanceof StoreUnavailableError) return error;
-    const code = errorCode(error);
-    if (isBusy(error))
-      return new StoreUnavailableError(`the SQLite session store is locked by another connection (waited ${this.#lockDeadline} ms)`, {
-        cause: error,
-      });
-    if ((code !== null && OUTAGE.test(code)) || !this.#db.open) {
-      return new StoreUnavailableError(`the SQLite session store is unavailable (${code ?? 'database closed'})`, { cause: error });
-    }
-    return error;
+    return translateError(error, this.#db.open, this.#lockDeadline);
   }
 }

@@ -19,17 +19,33 @@ async function tablesMadeWith(options: { table?: string; tableName?: string }): 
 
 describe('SqliteStore table option', () => {
   it('is `table`, as in the PostgreSQL store', async () => {
-    assert.deepEqual(await tablesMadeWith({ table: 'app_sessions' }), ['app_sessions', 'app_sessions_applied', 'app_sessions_superseded']);
-    assert.deepEqual(await tablesMadeWith({}), ['tessera_sessions', 'tessera_sessions_applied', 'tessera_sessions_superseded']);
+    assert.deepEqual(await tablesMadeWith({ table: 'app_sessions' }), [
+      'app_sessions',
+      'app_sessions_applied',
+      'app_sessions_notices',
+      'app_sessions_superseded',
+    ]);
+    assert.deepEqual(await tablesMadeWith({}), [
+      'tessera_sessions',
+      'tessera_sessions_applied',
+      'tessera_sessions_notices',
+      'tessera_sessions_superseded',
+    ]);
   });
 
   it('still reads the deprecated `tableName`', async () => {
     assert.deepEqual(await tablesMadeWith({ tableName: 'old_sessions' }), [
       'old_sessions',
       'old_sessions_applied',
+      'old_sessions_notices',
       'old_sessions_superseded',
     ]);
-    assert.deepEqual(await tablesMadeWith({ table: 'same', tableName: 'same' }), ['same', 'same_applied', 'same_superseded']);
+    assert.deepEqual(await tablesMadeWith({ table: 'same', tableName: 'same' }), [
+      'same',
+      'same_applied',
+      'same_notices',
+      'same_superseded',
+    ]);
   });
 
   it('refuses two different names, and a name that is not a plain identifier', () => {

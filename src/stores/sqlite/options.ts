@@ -13,7 +13,8 @@ interface SqliteStoreCommonOptions {
   /**
    * The table sessions live in; created with its indexes at construction if missing, with
    * `<table>_superseded` beside it for tokens a login or rotation replaced, and
-   * `<table>_applied` for the idempotency keys of applied change sets.
+   * `<table>_applied` for the idempotency keys of applied change sets, and `<table>_notices` for
+   * the session-notice outbox.
    * @default 'tessera_sessions'
    */
   table?: string;

@@ -3,6 +3,7 @@
  * the SQL stores' shared map (`SESSION_COLUMNS` in the store kit).
  */
 import { InvalidOptionError, SESSION_COLUMNS, SESSION_COLUMN_LIST as COLUMNS, type SqlQueryDialect } from '../../store-kit/index.js';
+import type { SqliteDatabase } from './driver.js';
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -21,6 +22,8 @@ export function indexNames(table: string): {
   displayName: string;
   supersededUntil: string;
   appliedUntil: string;
+  noticesDue: string;
+  noticesAt: string;
 } {
   return {
     subject: `${table}_subject_expires`,
@@ -29,6 +32,8 @@ export function indexNames(table: string): {
     displayName: `${table}_display_name`,
     supersededUntil: `${table}_superseded_until`,
     appliedUntil: `${table}_applied_until`,
+    noticesDue: `${table}_notices_due`,
+    noticesAt: `${table}_notices_at`,
   };
 }
 
@@ -45,17 +50,24 @@ export function appliedTableName(table: string): string {
   return `${table}_applied`;
 }
 
+/** The session-notice outbox (`SessionOutbox`), beside the sessions table. */
+export function noticesTableName(table: string): string {
+  return `${table}_notices`;
+}
+
 /**
  * Idempotent DDL. `data` is JSON text; the two devices are four columns; times are ms since the epoch.
  * The second table holds sessions a login or rotation replaced, with the secret hashes that
  * opened them, until `superseded_until` (see `SessionStore.isSuperseded`); the third the
- * idempotency keys of applied change sets, until `until` (see `ApplyOptions.idempotency`).
- * Everything is `IF NOT EXISTS`: a table made by an earlier version gains what it lacks.
+ * idempotency keys of applied change sets, until `until` (see `ApplyOptions.idempotency`); the
+ * fourth the outbox's notices, each due at `due_at` (recorded, deferred, or the end of its lease).
+ * Everything is `IF NOT EXISTS`: a file made by an earlier version gains what it lacks.
  */
 export function schemaSql(table: string): string {
   const t = quoteTableName(table);
   const s = `"${supersededTableName(table)}"`;
   const a = `"${appliedTableName(table)}"`;
+  const n = `"${noticesTableName(table)}"`;
   const index = indexNames(table);
   return `
 CREATE TABLE IF NOT EXISTS ${t} (
@@ -99,6 +111,18 @@ CREATE TABLE IF NOT EXISTS ${a} (
   PRIMARY KEY (session_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${index.appliedUntil}" ON ${a} (until);
+CREATE TABLE IF NOT EXISTS ${n} (
+  id TEXT NOT NULL PRIMARY KEY,
+  type TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  subject TEXT,
+  reason TEXT,
+  at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  due_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${index.noticesDue}" ON ${n} (due_at);
+CREATE INDEX IF NOT EXISTS "${index.noticesAt}" ON ${n} (at);
 `;
 }
 
@@ -114,6 +138,7 @@ export function statementsSql(table: string) {
   const t = quoteTableName(table);
   const s = `"${supersededTableName(table)}"`;
   const a = `"${appliedTableName(table)}"`;
+  const n = `"${noticesTableName(table)}"`;
   // `+expires_at` keeps the planner off the (subject, expires_at) index where the order is
   // (created_at, id): walking the subject's entries in that order stops after a page, sorting
   // them first would read them all.
@@ -151,7 +176,7 @@ export function statementsSql(table: string) {
     /** now, limit: keys past their time, oldest first. */
     forgetKeys: `DELETE FROM ${a} WHERE (session_id, key) IN (SELECT session_id, key FROM ${a} WHERE until <= ? ORDER BY until LIMIT ?)`,
     /** now, limit: the longest-expired first. */
-    expired: `SELECT id, subject FROM ${t} WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
+    expired: `SELECT id, subject, expires_at FROM ${t} WHERE expires_at <= ? ORDER BY expires_at, id LIMIT ?`,
     /** now */
     countAll: `SELECT count(*) AS n FROM ${t} WHERE expires_at > ?`,
     /** subject, now */
@@ -169,7 +194,36 @@ export function statementsSql(table: string) {
       `UNION ALL SELECT previous_secret_hash, NULL FROM ${t} WHERE id = ? AND expires_at > ? AND previous_secret_hash IS NOT NULL`,
     /** now, except (null for none), limit: forgets superseded tokens past their time, oldest first. */
     forgetSuperseded: `DELETE FROM ${s} WHERE id IN (SELECT id FROM ${s} WHERE superseded_until <= ? AND id IS NOT ? ORDER BY superseded_until LIMIT ?)`,
+    /** id, type, sessionId, subject, reason, at, dueAt: a notice whose id is held is left as it is. */
+    addNotice:
+      `INSERT INTO ${n} (id, type, session_id, subject, reason, at, attempts, due_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?) ` +
+      'ON CONFLICT (id) DO NOTHING',
+    /** now, limit: the notices due, the earliest first. */
+    dueNotices: `SELECT id, type, session_id, subject, reason, at, attempts FROM ${n} WHERE due_at <= ? ORDER BY due_at, id LIMIT ?`,
+    /** leaseUntil, id: a notice claimed. */
+    leaseNotice: `UPDATE ${n} SET due_at = ?, attempts = attempts + 1 WHERE id = ?`,
+    /** dueAt, id */
+    deferNotice: `UPDATE ${n} SET due_at = ? WHERE id = ?`,
+    /** ids as a JSON array */
+    removeNotices: `DELETE FROM ${n} WHERE id IN (SELECT value FROM json_each(?))`,
+    /** (none) */
+    countNotices: `SELECT count(*) AS n FROM ${n}`,
+    /** limit, max: up to `limit` notices beyond the `max` most recent (by at, then id). */
+    trimNotices: `DELETE FROM ${n} WHERE id IN (SELECT id FROM ${n} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?)`,
   };
+}
+
+/**
+ * Brings a file made by any earlier version up to this one, in the caller's transaction: the
+ * tables and indexes it lacks (the outbox's among them) are created, and the renewal columns,
+ * which the sessions table lacked at first, are added in place.
+ */
+export function migrateSchema(db: SqliteDatabase, table: string): void {
+  db.exec(schemaSql(table));
+  const present = new Set((db.prepare(`PRAGMA table_info(${quoteTableName(table)})`).all() as Array<{ name: string }>).map((c) => c.name));
+  for (const [column, type] of ADDED_COLUMNS) {
+    if (!present.has(column)) db.exec(`ALTER TABLE ${quoteTableName(table)} ADD COLUMN ${column} ${type}`);
+  }
 }
 
 export type StatementName = keyof ReturnType<typeof statementsSql>;

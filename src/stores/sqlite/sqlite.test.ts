@@ -21,7 +21,12 @@ after(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-runStoreConformance({ name: 'sqlite', createStore: () => new SqliteStore({ path: tmpFile() }) });
+let plainPath = '';
+runStoreConformance({
+  name: 'sqlite',
+  createStore: () => new SqliteStore({ path: (plainPath = tmpFile()) }),
+  peer: () => new SqliteStore({ path: plainPath }),
+});
 let cachedPath = '';
 runStoreConformance({
   name: 'sqlite',

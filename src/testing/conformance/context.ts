@@ -40,6 +40,11 @@ export interface ConformanceContext {
   rec(now: number, overrides?: Partial<SessionRecord>): Promise<{ record: SessionRecord; token: string }>;
   /** A test of the `SessionIndex` extension: it runs only on stores that declare it. */
   indexIt(name: string, fn: (index: SessionStore & SessionIndex) => Promise<void>): void;
+  /**
+   * Another store object on the current store's data, as another app instance would open it
+   * (`ConformanceOptions.peer`, without the cache), closed after the test; null when the options give none.
+   */
+  peer(): Promise<SessionStore | null>;
 }
 
 /**
@@ -50,6 +55,7 @@ export function conformanceContext(options: ConformanceOptions): ConformanceCont
   let store: SessionStore;
   let clock: ManualClock;
   const managers: SessionManager[] = [];
+  const peers: SessionStore[] = [];
 
   if (options.setup) before(options.setup);
   if (options.teardown) after(options.teardown);
@@ -60,6 +66,7 @@ export function conformanceContext(options: ConformanceOptions): ConformanceCont
   });
   afterEach(async () => {
     for (const m of managers.splice(0)) m.close();
+    for (const peer of peers.splice(0)) await peer.close();
     await store.close();
   });
 
@@ -106,6 +113,12 @@ export function conformanceContext(options: ConformanceOptions): ConformanceCont
         }
         await fn(store);
       });
+    },
+    async peer() {
+      if (options.peer === undefined) return null;
+      const peer = await options.peer();
+      peers.push(peer);
+      return peer;
     },
   };
   return ctx;

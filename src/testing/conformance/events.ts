@@ -11,7 +11,7 @@ export function lifecycleEvents(ctx: ConformanceContext): void {
       const m = manager({ maxSessionsPerSubject: 2, idleTimeout: 600 });
       const events: string[] = [];
       m.subscribe((event) => {
-        if (event.type === 'bruteForce') return;
+        if (!('session' in event)) return;
         const reason = event.type === 'revoked' ? `:${event.reason}` : '';
         events.push(`${event.type}${reason}:${event.session.subject ?? '-'}`);
       });

@@ -5,6 +5,7 @@ import { COUNT_ALL, QUERY } from './expiry-index.js';
 import { SCRIPT_FLAGS, withShebang, type ScriptFlag } from './flags.js';
 import { prelude } from './fragments.js';
 import { LOAD } from './load.js';
+import { NOTICE_ADD, NOTICE_CLAIM, NOTICE_COUNT, NOTICE_DEFER, NOTICE_OLDEST, NOTICE_REMOVE } from './outbox.js';
 import { COUNT_SUBJECT, DROP, LIST, SCAN_SUBJECT, TRIM } from './subject-index.js';
 import { HEAL, SWEEP } from './sweep.js';
 import { WINDOW_COUNT } from './window.js';
@@ -50,5 +51,12 @@ export function compileScripts(cluster: boolean, retention: number): Scripts {
     heal: script(HEAL(shared), [...SCRIPT_FLAGS.heal, ...walk]),
     query: script(QUERY(shared), [...SCRIPT_FLAGS.query, ...walk]),
     windowCount: script(WINDOW_COUNT, SCRIPT_FLAGS.windowCount),
+    noticeClaim: script(NOTICE_CLAIM(shared, cluster, true), [...SCRIPT_FLAGS.noticeClaim, ...walk]),
+    noticePeek: script(NOTICE_CLAIM(shared, cluster, false), [...SCRIPT_FLAGS.noticePeek, ...walk]),
+    noticeCount: script(NOTICE_COUNT(shared, cluster), [...SCRIPT_FLAGS.noticeCount, ...walk]),
+    noticeOldest: script(NOTICE_OLDEST(shared, cluster), [...SCRIPT_FLAGS.noticeOldest, ...walk]),
+    noticeAdd: script(NOTICE_ADD(shared), SCRIPT_FLAGS.noticeAdd),
+    noticeRemove: script(NOTICE_REMOVE(shared), SCRIPT_FLAGS.noticeRemove),
+    noticeDefer: script(NOTICE_DEFER(shared), SCRIPT_FLAGS.noticeDefer),
   };
 }

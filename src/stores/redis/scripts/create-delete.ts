@@ -45,14 +45,18 @@ redis.call('HSET', key, unpack(ARGV, 11))
 for i = 11, #ARGV - 1, 2 do
   if ARGV[i] == 'dn' then named(id, ARGV[i + 1]) end
 end
-if sub ~= '' then redis.call('ZADD', ukey(id, sub), ARGV[10], id) end
+if sub ~= '' then
+  redis.call('ZADD', ukey(id, sub), ARGV[10], id)
+  redis.call('HSET', wkey(id), id, sub)
+end
 expireAt(key, xkey, id, sub ~= '' and sub, ex, now)
 return {'created'}
 `;
 
 /**
  * Removes a session. KEYS: session, its expiry index. ARGV: prefix, id, now|'' (unconditional),
- * version|'', supersededUntil|''. With `now` (and `version`) given, removes only a live session
+ * version|'', supersededUntil|'', reason|'', at: with a reason, records the session's
+ * `session.ended` notice (due at `at`). With `now` (and `version`) given, removes only a live session
  * (at that version): the second step of a cross-slot replace, which (with `supersededUntil`) also
  * remembers the removed session's hashes as CREATE does; a revocation remembers nothing.
  * Returns {subject|nil} or nil when nothing was removed.
@@ -73,6 +77,7 @@ unnamed(id, r[9])
 xrem(xkey, id)
 if r[5] then redis.call('ZREM', ukey(id, r[5]), id) end
 if ARGV[5] ~= '' then supersede(id, r[6], r[7], r[8], tonumber(ARGV[3]), tonumber(ARGV[5])) end
+if ARGV[6] and ARGV[6] ~= '' then ended(id, r[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[7])) end
 return {r[5]}
 `;
 

@@ -11,7 +11,9 @@ export type ScriptFlag = 'allow-oom' | 'no-writes' | 'allow-cross-slot-keys';
  * run when Redis is out of memory (`allow-oom`), so that users can still be served, logged out and
  * swept; create and apply are refused then, before any write, and the store reports
  * `StoreUnavailableError`. QUERY only reads. A window count (a failed attempt counted) is refused
- * too: it adds a key.
+ * too: it adds a key. The ending scripts record their notices even then (each frees a session
+ * far larger than its notice); addNotices is refused, and a claim only rewrites in place. A notice
+ * count or trim may rebuild the set of shards that hold notices (`oh`), so it is not `no-writes`.
  */
 export const SCRIPT_FLAGS = {
   load: ['allow-oom'],
@@ -30,6 +32,13 @@ export const SCRIPT_FLAGS = {
   heal: ['allow-oom'],
   query: ['no-writes'],
   windowCount: [],
+  noticeClaim: ['allow-oom'],
+  noticePeek: ['no-writes'],
+  noticeCount: ['allow-oom'],
+  noticeOldest: ['allow-oom'],
+  noticeAdd: [],
+  noticeRemove: ['allow-oom'],
+  noticeDefer: ['allow-oom'],
 } as const satisfies Record<string, readonly ScriptFlag[]>;
 
 /** A script's text: its shebang with flags, then its body. */

@@ -61,9 +61,16 @@ local N = ${counted ? "P .. 'n'" : 'false'}
 local function tally(delta)
   if N and delta ~= 0 and redis.call('EXISTS', N) == 1 then redis.call('INCRBY', N, delta) end
 end
--- Every expiry-index write goes through these two, so that 'n' follows.
+-- A logged-in session's subject, in its shard's 'w' hash from its creation until it leaves its
+-- expiry index: so that the sweep reports an expired session's subject (and its notice carries
+-- it) even after Redis dropped the session's hash by its TTL.
+local function wkey(id) return P .. 'w:{' .. string.sub(id, 1, 2) .. '}' end
+-- Every expiry-index write goes through these two, so that 'n' follows (and 'w' on removal).
 local function xadd(xkey, ex, id) tally(redis.call('ZADD', xkey, ex, id)) end
-local function xrem(xkey, id) tally(-redis.call('ZREM', xkey, id)) end
+local function xrem(xkey, id)
+  tally(-redis.call('ZREM', xkey, id))
+  redis.call('HDEL', wkey(id), id)
+end
 -- The entries of the indexes named in ARGV from position 'first' on: what 'n' should hold.
 local function entries(first)
   local total = 0
@@ -83,6 +90,37 @@ end
 local function skey(id) return P .. 's:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function rkey(id) return P .. 'r:{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function ukey(id, sub) return P .. 'u:{' .. string.sub(id, 1, 2) .. '}' .. sub end
+-- The outbox of a shard (see "The outbox" in docs/stores/redis.md): 'o' its notice ids by due
+-- time, 'b' their bodies (JSON: t type, s session id, u subject, r reason, a at, n attempts), 'a'
+-- their ids by 'at' (for the cap). A session's notices live in its shard, so the script that
+-- removes it records them.
+local function okey(sh) return P .. 'o:{' .. sh .. '}' end
+local function bkey(sh) return P .. 'b:{' .. sh .. '}' end
+local function akey(sh) return P .. 'a:{' .. sh .. '}' end
+-- On a single node, 'oh' holds the shards whose outbox may hold notices, each scored by at most its
+-- earliest due time, so that a claim or a count of an empty outbox reads one key rather than every
+-- shard (its member '' says it is complete; see 'shards' in scripts/outbox.ts); on a cluster no
+-- script can reach one global key. 'held' records a new notice due at 'due' in shard 'sh'.
+-- 'oc' counts the notices, adjusted only while it exists (as 'n' is); a count rebuilds it.
+local OH, OC = N and (P .. 'oh'), N and (P .. 'oc')
+local function noted(delta)
+  if OC and delta ~= 0 and redis.call('EXISTS', OC) == 1 then redis.call('INCRBY', OC, delta) end
+end
+local function held(sh, due)
+  if not OH then return end
+  redis.call('ZADD', OH, 'LT', due, sh)
+  noted(1)
+end
+-- Session 'id' of subject 'sub' (false: none) ended at 'at' for 'reason': its notice, due at 'due'.
+local function ended(id, sub, reason, at, due)
+  local sh, nid = string.sub(id, 1, 2), 'session.ended:' .. id
+  local body = cjson.encode({t = 'session.ended', s = id, u = sub or cjson.null, r = reason, a = num(at), n = 0})
+  if redis.call('HSETNX', bkey(sh), nid, body) == 1 then
+    redis.call('ZADD', okey(sh), due, nid)
+    redis.call('ZADD', akey(sh), at, nid)
+    held(sh, due)
+  end
+end
 -- A shard's display-name index: members 'name NUL id', all scored 0, so that ZRANGEBYLEX finds a
 -- prefix (see QUERY). Its member '' says the index holds every session of the shard: set when
 -- the shard's first session is created, or by HEAL for shards written before the index existed.

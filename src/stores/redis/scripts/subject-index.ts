@@ -58,10 +58,11 @@ return out
  * 'xkey'), never 'spare', appending their ids to 'out' while it holds fewer than 'target(met)';
  * 'met' counts the entries it met that name no live session, which it drops from the index (TRIM's
  * target shrinks by them, as they were counted as live). Returns that count. Removed entries leave
- * the index, so only a spared entry moves the window on.
+ * the index, so only a spared entry moves the window on. 'note', when given, records each removed
+ * session's notice.
  */
 const END_OLDEST = `
-local function endOldest(u, xkey, sub, now, spare, out, target)
+local function endOldest(u, xkey, sub, now, spare, out, target, note)
   local pos, met = 0, 0
   while #out < target(met) do
     local chunk = redis.call('ZRANGE', u, pos, pos + target(met) - #out)
@@ -77,6 +78,7 @@ local function endOldest(u, xkey, sub, now, spare, out, target)
           redis.call('DEL', skey(id))
           redis.call('ZREM', u, id)
           xrem(xkey, id)
+          if note then note(id) end
           out[#out + 1] = id
         else
           drop(u, xkey, id, st)
@@ -91,14 +93,16 @@ end
 
 /**
  * deleteBySubject: ends up to `limit` of the subject's live sessions, oldest first, never `except`.
- * ARGV: prefix, subject, now, except|'', limit. Returns the ids it removed.
+ * ARGV: prefix, subject, now, except|'', limit, reason|'', at (with a reason, each removed
+ * session's notice is recorded, due `now`). Returns the ids it removed.
  */
 export const DROP = (prelude: string): string => `${prelude}${END_OLDEST}
 local sub, now, except, limit = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local note = ARGV[6] ~= '' and function(id) ended(id, sub, ARGV[6], tonumber(ARGV[7]), now) end or nil
 local out = {}
 for k = 1, #KEYS / 2 do
   if #out >= limit then break end
-  endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, except, out, function() return limit end)
+  endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, except, out, function() return limit end, note)
 end
 return out
 `;
@@ -112,12 +116,14 @@ return total
 
 /**
  * trimSubject: ends the subject's oldest live sessions (never `keep`) while more than `max` are
- * live, at most `batch` of them. ARGV: prefix, subject, now, max, keep, batch. The live count is
+ * live, at most `batch` of them. ARGV: prefix, subject, now, max, keep, batch, reason|'', at (as
+ * DROP's). The live count is
  * `live` in the prelude; entries met that name no live session were counted there (a larger index
  * is counted, not walked) and are dropped from the excess as they are met. Returns removed ids.
  */
 export const TRIM = (prelude: string): string => `${prelude}${END_OLDEST}
 local sub, now, max, keep, batch = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local note = ARGV[7] ~= '' and function(id) ended(id, sub, ARGV[7], tonumber(ARGV[8]), now) end or nil
 -- Every login runs this: when the index holds no more entries than the limit, live or not, there
 -- is nothing to trim and no session need be read.
 local entries = 0
@@ -128,7 +134,7 @@ for k = 1, #KEYS / 2 do excess = excess + live(KEYS[2 * k - 1], KEYS[2 * k], sub
 local out = {}
 for k = 1, #KEYS / 2 do
   if #out >= math.min(excess, batch) then break end
-  local dead = endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, keep, out, function(met) return math.min(excess - met, batch) end)
+  local dead = endOldest(KEYS[2 * k - 1], KEYS[2 * k], sub, now, keep, out, function(met) return math.min(excess - met, batch) end, note)
   excess = excess - dead
 end
 return out

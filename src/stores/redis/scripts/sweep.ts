@@ -12,43 +12,49 @@ export const SWEEP_STEP = 100;
 
 /**
  * deleteExpired, one step of it. ARGV: prefix, now, limit, whole ('1' when the index keys that
- * follow are all of them), index keys... Returns {index keys it went through, id, subject|'',
- * has subject ('1'|'0'), ...} of the sessions it removed; a session whose hash is already gone
- * (Redis dropped it, past `expiredRetention`) has no subject to report. It stops at an index that
+ * follow are all of them), notice ('1': record each removed session's `session.ended` notice,
+ * reason `expired`, at its expiresAt, due `now`), index keys... Returns {index keys it went through, id, subject|'',
+ * has subject ('1'|'0'), ...} of the sessions it removed; the subject of a session whose hash is
+ * already gone (Redis dropped it, past `expiredRetention`) comes from its shard's 'w' hash. It stops at an index that
  * may hold more, so the caller goes on from there.
  * A step over all the indexes that got to the end under its limit also sets `n` to their total,
  * so that a counter gone wrong (flushed, a process that predates it) is right again by the next
  * sweep.
  */
 export const SWEEP = (prelude: string): string => `${prelude}
-local now, limit, whole = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
-local out, n, at = {0}, 0, 5
+local now, limit, whole, notice = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5] == '1'
+local out, n, at = {0}, 0, 6
 while at <= #ARGV and n < limit do
   local xkey = ARGV[at]
   local asked = limit - n
-  local ids = redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'LIMIT', 0, asked)
-  for _, id in ipairs(ids) do
+  local got = redis.call('ZRANGEBYSCORE', xkey, '-inf', now, 'WITHSCORES', 'LIMIT', 0, asked)
+  for g = 1, #got, 2 do
+    local id = got[g]
     local key = skey(id)
     local r = redis.call('HMGET', key, 'ls', 'it', 'ax', 'sub', 'dn')
     local ex = expiry(r)
     if ex and ex > now then
       xadd(xkey, ex, id)
     else
+      -- A hash Redis already dropped: its subject is still in 'w' (see 'wkey').
+      local sub = r[4] or (not ex and redis.call('HGET', wkey(id), id))
       xrem(xkey, id)
       if ex then redis.call('DEL', key) end
       unnamed(id, r[5])
-      if r[4] then redis.call('ZREM', ukey(id, r[4]), id) end
+      if sub then redis.call('ZREM', ukey(id, sub), id) end
+      -- The entry's score is the expiry it was indexed with: the expiresAt of a hash already gone.
+      if notice then ended(id, sub, 'expired', ex or tonumber(got[g + 1]), now) end
       n = n + 1
       out[#out + 1] = id
-      out[#out + 1] = r[4] or ''
-      out[#out + 1] = r[4] and '1' or '0'
+      out[#out + 1] = sub or ''
+      out[#out + 1] = sub and '1' or '0'
     end
   end
   -- Fewer than asked: this index holds no more expired entries.
-  if #ids < asked then at = at + 1 end
+  if #got / 2 < asked then at = at + 1 end
 end
-if N and whole and n < limit then redis.call('SET', N, entries(5)) end
-out[1] = at - 5
+if N and whole and n < limit then redis.call('SET', N, entries(6)) end
+out[1] = at - 6
 return out
 `;
 
