@@ -6,16 +6,14 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { SessionManager, type SessionNotifier, type SessionStore } from '../src/core/index.js';
+import { SessionManager, type SessionStore } from '../src/core/index.js';
+import { sessionWebhooks } from '../src/webhooks/index.js';
 import { startExample, stopExample } from './support/example-process.js';
 import { VerifyingReceiver } from './support/verifying-receiver.js';
 import { webhookStoreTargets } from './support/webhook-stores.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const INSTANCE = 'test/support/webhook-instance.ts';
-
-/** Records notices through the manager and delivers none: the instances deliver them. */
-const recordOnly: SessionNotifier = { notices: { created: false, loggedIn: false }, start() {}, wake() {}, async close() {} };
 
 async function post(base: string, path: string): Promise<Record<string, unknown>> {
   const response = await fetch(`${base}${path}`, { method: 'POST' });
@@ -84,7 +82,9 @@ for (const target of (await webhookStoreTargets()).filter((t) => t.durable)) {
 
     it('three instances deliver 1,000 notices: none lost, duplicates counted', async () => {
       const store: SessionStore = data.open();
-      const manager = new SessionManager({ store, webhooks: recordOnly, cleanupInterval: false });
+      // This process records the notices and delivers none: the three instances deliver them.
+      const recording = sessionWebhooks({ url: receiver.url, secret: SECRET, deliver: false });
+      const manager = new SessionManager({ store, webhooks: recording, cleanupInterval: false });
       try {
         const ids: string[] = [];
         for (let i = 0; i < 1000; i++) {
