@@ -1,4 +1,4 @@
-// Session-end webhooks across processes, on each durable store (SQLite, Redis, PostgreSQL): an app
+// Session-end webhooks across processes, on each durable store (SQLite, Redis, Redis Cluster, PostgreSQL): an app
 // killed between a revocation and its delivery delivers it after a restart; three instances on one
 // store deliver 1,000 notices with none lost, and the duplicates are counted. The instances are
 // test/support/webhook-instance.ts, each its own process on the build in dist/.
@@ -48,7 +48,10 @@ for (const target of (await webhookStoreTargets()).filter((t) => t.durable)) {
       for (const child of children.splice(0)) stopExample(child);
       await data.cleanup();
     });
-    after(() => receiver.stop());
+    after(async () => {
+      await receiver.stop();
+      await target.teardown?.();
+    });
 
     async function instance(extra: Record<string, string> = {}): Promise<string> {
       const { child, base } = await startExample(INSTANCE, { ...data.env, WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET, ...extra });

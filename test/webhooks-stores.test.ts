@@ -24,7 +24,10 @@ for (const target of await webhookStoreTargets()) {
     let manager: SessionManager;
     let events: SessionEvent[];
 
-    after(() => receiver.stop());
+    after(async () => {
+      await receiver.stop();
+      await target.teardown?.();
+    });
     beforeEach(async () => {
       data = await target.create();
       store = data.open();
