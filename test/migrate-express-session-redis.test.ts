@@ -9,7 +9,16 @@ import { ManualClock, SessionManager, type SessionManagerOptions } from '../src/
 import { adoptExpressSessions, connectRedisSource, signCookie, type LegacyRedisClient } from '../src/migrate/express-session/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { faultyStore } from '../src/testing/index.js';
-import { LEGACY_MAX_AGE_MS, cookieOf, legacyLogin, send, startLegacyApp, startTesseraApp, type Running } from './support/legacy-apps.js';
+import {
+  LEGACY_MAX_AGE_MS,
+  cookieOf,
+  legacyLogin,
+  send,
+  startLegacyApp,
+  startTesseraApp,
+  watchAdopter,
+  type Running,
+} from './support/legacy-apps.js';
 import { loadConfig } from '../demo/config.js';
 import { startDemoServer } from './support/demo-server.js';
 import { deleteByPrefix, localSkip, localUrl, rawClient, type RawClient } from './support/redis-local.js';
@@ -47,17 +56,24 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
     options: { client?: LegacyRedisClient; subject?: string; clock?: ManualClock; manager?: Partial<SessionManagerOptions> } = {},
   ) {
     const clock = options.clock;
-    const adopt = adoptExpressSessions({
-      source: connectRedisSource({ client: options.client ?? client, prefix }),
-      secrets: ['the new secret', OLD_SECRET],
-      ...(options.subject !== undefined ? { subject: options.subject } : {}),
-      ...(clock !== undefined ? { clock } : {}),
+    const adopter = watchAdopter(
+      adoptExpressSessions({
+        source: connectRedisSource({ client: options.client ?? client, prefix }),
+        secrets: ['the new secret', OLD_SECRET],
+        ...(options.subject !== undefined ? { subject: options.subject } : {}),
+        ...(clock !== undefined ? { clock } : {}),
+      }),
+    );
+    const manager = new SessionManager({
+      store: new MemoryStore(),
+      adopt: adopter.adopter,
+      ...(clock ? { clock } : {}),
+      ...options.manager,
     });
-    const manager = new SessionManager({ store: new MemoryStore(), adopt, ...(clock ? { clock } : {}), ...options.manager });
     managers.push(manager);
     const app = await startTesseraApp(manager);
     running.push(app);
-    return { manager, app };
+    return { manager, app, adopterCalled: adopter.called };
   }
 
   it('shows the same user and counter, clears the old cookie and deletes the old record', async () => {
@@ -143,12 +159,13 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
         return client.sendCommand(args);
       },
     };
-    const { app, manager } = await tessera({ client: holding });
+    const { app, manager, adopterCalled } = await tessera({ client: holding });
     const first = send(`${app.url}/whoami`, { cookie });
     await claimStarted;
     const second = send(`${app.url}/whoami`, { cookie });
-    // The second request is in the process before the first claim is answered.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first claim is answered only once the second request has reached the adopter and joined it.
+    await adopterCalled(2);
+    assert.equal(claims, 1, 'the second request waits for the first claim rather than making its own');
     release();
     const answers = await Promise.all([first, second]);
     for (const answer of answers) {

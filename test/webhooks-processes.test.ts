@@ -1,4 +1,4 @@
-// Session-end webhooks across processes, on each durable store (SQLite, Redis, PostgreSQL): an app
+// Session-end webhooks across processes, on each durable store (SQLite, Redis, Redis Cluster, PostgreSQL): an app
 // killed between a revocation and its delivery delivers it after a restart; three instances on one
 // store deliver 1,000 notices with none lost, and the duplicates are counted. The instances are
 // test/support/webhook-instance.ts, each its own process on the build in dist/.
@@ -6,16 +6,14 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
-import { SessionManager, type SessionNotifier, type SessionStore } from '../src/core/index.js';
+import { SessionManager, type SessionStore } from '../src/core/index.js';
+import { sessionWebhooks } from '../src/webhooks/index.js';
 import { startExample, stopExample } from './support/example-process.js';
 import { VerifyingReceiver } from './support/verifying-receiver.js';
 import { webhookStoreTargets } from './support/webhook-stores.js';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 const INSTANCE = 'test/support/webhook-instance.ts';
-
-/** Records notices through the manager and delivers none: the instances deliver them. */
-const recordOnly: SessionNotifier = { notices: { created: false, loggedIn: false }, start() {}, wake() {}, async close() {} };
 
 async function post(base: string, path: string): Promise<Record<string, unknown>> {
   const response = await fetch(`${base}${path}`, { method: 'POST' });
@@ -50,7 +48,10 @@ for (const target of (await webhookStoreTargets()).filter((t) => t.durable)) {
       for (const child of children.splice(0)) stopExample(child);
       await data.cleanup();
     });
-    after(() => receiver.stop());
+    after(async () => {
+      await receiver.stop();
+      await target.teardown?.();
+    });
 
     async function instance(extra: Record<string, string> = {}): Promise<string> {
       const { child, base } = await startExample(INSTANCE, { ...data.env, WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: SECRET, ...extra });
@@ -84,7 +85,9 @@ for (const target of (await webhookStoreTargets()).filter((t) => t.durable)) {
 
     it('three instances deliver 1,000 notices: none lost, duplicates counted', async () => {
       const store: SessionStore = data.open();
-      const manager = new SessionManager({ store, webhooks: recordOnly, cleanupInterval: false });
+      // This process records the notices and delivers none: the three instances deliver them.
+      const recording = sessionWebhooks({ url: receiver.url, secret: SECRET, deliver: false });
+      const manager = new SessionManager({ store, webhooks: recording, cleanupInterval: false });
       try {
         const ids: string[] = [];
         for (let i = 0; i < 1000; i++) {

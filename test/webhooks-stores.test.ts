@@ -24,7 +24,10 @@ for (const target of await webhookStoreTargets()) {
     let manager: SessionManager;
     let events: SessionEvent[];
 
-    after(() => receiver.stop());
+    after(async () => {
+      await receiver.stop();
+      await target.teardown?.();
+    });
     beforeEach(async () => {
       data = await target.create();
       store = data.open();
@@ -138,6 +141,30 @@ for (const target of await webhookStoreTargets()) {
       assert.deepEqual(receiver.delivered, ended);
       assert.equal(receiver.deliveries.length, 20, 'each delivered once after the receiver came back');
       assert.equal(await backlog(), 0);
+    });
+
+    it('deliver: false records and sends nothing; a delivering process on the same store sends it', async () => {
+      start({ deliver: false });
+      const { id } = await login('rec');
+      await manager.revoke(id, 'admin');
+      await webhooks.flush();
+      clock.advance(60_000);
+      await webhooks.flush();
+      assert.equal(receiver.deliveries.length, 0, 'nothing sent from the recording process');
+      assert.equal(await backlog(), 1);
+      // The delivering process: its own store object and manager on the same data.
+      const other = data.open();
+      const delivering = sessionWebhooks({ url: receiver.url, secret: SECRET, pollInterval: 3600 });
+      const worker = new SessionManager({ store: other, clock, cleanupInterval: false, webhooks: delivering });
+      try {
+        await delivering.flush();
+        assert.deepEqual(receiver.delivered, new Set([`session.ended:${id}`]));
+        assert.equal(await backlog(), 0);
+      } finally {
+        worker.close();
+        await delivering.close();
+        if (other !== store) await other.close();
+      }
     });
 
     it('a receiver answering 410 Gone disables delivery', async () => {

@@ -399,6 +399,7 @@ describe('options', () => {
       ['maxBacklog fraction', { maxBacklog: 1.5 }],
       ['concurrency 0', { concurrency: 0 }],
       ['format', { format: 'json' as never }],
+      ['deliver not a boolean', { deliver: 'no' as never }],
     ];
     for (const [name, options] of cases) {
       assert.throws(() => sessionWebhooks({ url, secret: secret(), ...options } as WebhookOptions), InvalidOptionError, name);

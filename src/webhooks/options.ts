@@ -90,6 +90,14 @@ export interface WebhookOptions {
    * @default logs with console.error
    */
   onError?: (error: unknown) => void;
+  /**
+   * `false`: this process records notices (its manager asks the store to) and delivers none, so that
+   * delivery costs the app's requests nothing; a process of its own delivers them, with a manager
+   * on the same store and a notifier left at `true` (several such processes share the work), which
+   * also keeps the outbox's cap.
+   * @default true
+   */
+  deliver?: boolean;
 }
 
 /** The schedule of the Standard Webhooks specification, in seconds after each failed attempt. */
@@ -151,6 +159,8 @@ export interface ResolvedWebhookOptions {
   readonly oidc: ResolvedOidcFormat | null;
   /** See {@link WebhookOptions.onError}. */
   readonly onError: (error: unknown) => void;
+  /** See {@link WebhookOptions.deliver}. */
+  readonly deliver: boolean;
 }
 
 function positive(name: string, value: number, integer: boolean): number {
@@ -240,7 +250,10 @@ export function resolveWebhookOptions(options: WebhookOptions): ResolvedWebhookO
   }
   const onError = options.onError ?? ((error: unknown) => console.error('tessera: webhook outbox failed', error));
   if (typeof onError !== 'function') throw new InvalidOptionError('webhooks onError must be a function');
+  const deliver = options.deliver ?? true;
+  if (typeof deliver !== 'boolean') throw new InvalidOptionError('webhooks deliver must be true or false');
   return Object.freeze({
+    deliver,
     url,
     secrets,
     created,

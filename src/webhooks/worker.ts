@@ -72,12 +72,12 @@ export class SessionWebhooks implements SessionNotifier {
   start(context: NotifierContext): void {
     if (this.#context !== null) throw new Error('a webhook notifier serves one manager: create one per manager');
     this.#context = context;
-    if (!this.#closed) this.#schedulePoll();
+    if (!this.#closed && this.options.deliver) this.#schedulePoll();
   }
 
   /** Starts a pass within a few milliseconds, never on the caller's path. */
   wake(): void {
-    if (this.#context === null || this.#closed || this.#woken !== null) return;
+    if (this.#context === null || this.#closed || this.#woken !== null || !this.options.deliver) return;
     this.#woken = setTimeout(() => {
       this.#woken = null;
       void this.#pass(false);
@@ -128,7 +128,7 @@ export class SessionWebhooks implements SessionNotifier {
 
   async #drain(): Promise<void> {
     const context = this.#context;
-    if (context === null || this.#closed) return;
+    if (context === null || this.#closed || !this.options.deliver) return;
     const { batchSize, timeout, onError } = this.options;
     try {
       if (this.#capDue) {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import expressSession, { type Store } from 'express-session';
-import type { SessionManager } from '../../src/core/index.js';
+import type { SessionAdopter, SessionManager } from '../../src/core/index.js';
 import { errorHandler, session } from '../../src/adapters/express/index.js';
 
 export const LEGACY_MAX_AGE_MS = 10 * 60 * 1000;
@@ -106,4 +106,32 @@ export async function legacyLogin(app: Running, user: string, views: number): Pr
   }
   const value = decodeURIComponent(cookie.slice('connect.sid='.length));
   return { cookie, id: value.slice(2, value.lastIndexOf('.')) };
+}
+
+/** An adopter whose calls are counted, to hold a test back until a given request has reached it. */
+export interface WatchedAdopter {
+  adopter: SessionAdopter;
+  /**
+   * Settles once the `n`-th call has returned its promise, that is has run as far as it runs
+   * without waiting: express-session's adopter has then joined the adoption of its cookie already
+   * in flight, or (were there no such sharing) sent its own claim.
+   */
+  called(n: number): Promise<void>;
+}
+
+export function watchAdopter(adopter: SessionAdopter): WatchedAdopter {
+  let calls = 0;
+  const waiting: Array<{ n: number; resolve: () => void }> = [];
+  return {
+    adopter: (request) => {
+      const answer = adopter(request);
+      calls++;
+      for (const waiter of waiting.filter((w) => w.n <= calls)) {
+        waiting.splice(waiting.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+      return answer;
+    },
+    called: (n) => (n <= calls ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve }))),
+  };
 }

@@ -2,8 +2,9 @@
 // test/webhooks-processes.test.ts (several at once, or killed and started again). It imports tessera
 // by its package names, which resolve to the build in dist/. Settings come from the environment:
 //
-//   WEBHOOK_STORE            sqlite | redis | postgres, with WEBHOOK_SQLITE_PATH, or
-//                            WEBHOOK_REDIS_URL + WEBHOOK_REDIS_PREFIX, or WEBHOOK_PG_URL + WEBHOOK_PG_SCHEMA
+//   WEBHOOK_STORE            sqlite | redis | redis-cluster | postgres, with WEBHOOK_SQLITE_PATH, or
+//                            WEBHOOK_REDIS_URL + WEBHOOK_REDIS_PREFIX, or WEBHOOK_REDIS_NODES (comma-separated
+//                            redis:// URLs) + WEBHOOK_REDIS_PREFIX, or WEBHOOK_PG_URL + WEBHOOK_PG_SCHEMA
 //   WEBHOOK_URL, WEBHOOK_SECRET   the receiver and its whsec_ secret
 //   WEBHOOK_CLOCK_OFFSET_MS  added to this process's clock (an instance started "later", past a lease)
 //   WEBHOOK_TIMEOUT          the delivery timeout in seconds (default 2)
@@ -27,12 +28,17 @@ async function open(): Promise<SessionStore> {
       const { RedisStore } = await import('tessera-session/stores/redis');
       return new RedisStore({ url: env.WEBHOOK_REDIS_URL as string, prefix: env.WEBHOOK_REDIS_PREFIX as string });
     }
+    case 'redis-cluster': {
+      const { RedisStore } = await import('tessera-session/stores/redis');
+      const rootNodes = (env.WEBHOOK_REDIS_NODES as string).split(',');
+      return new RedisStore({ cluster: { rootNodes }, prefix: env.WEBHOOK_REDIS_PREFIX as string });
+    }
     case 'postgres': {
       const { PostgresStore } = await import('tessera-session/stores/postgres');
       return new PostgresStore({ connectionString: env.WEBHOOK_PG_URL as string, schema: env.WEBHOOK_PG_SCHEMA as string });
     }
     default:
-      throw new Error(`WEBHOOK_STORE must be sqlite, redis or postgres, not ${env.WEBHOOK_STORE}`);
+      throw new Error(`WEBHOOK_STORE must be sqlite, redis, redis-cluster or postgres, not ${env.WEBHOOK_STORE}`);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The stores the webhook suites run on, each a fresh, empty store per test on the machine's
  * services (a random Redis prefix, a random PostgreSQL schema, a new SQLite file), with what a child
- * process needs to open the same data (`env`, read by test/support/webhook-instance.mjs).
+ * process needs to open the same data (`env`, read by test/support/webhook-instance.ts). The
+ * Redis Cluster target's cluster is the test file's own: started at the first test that needs it
+ * and stopped by `teardown` after the file's tests.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
 import { databaseOrSkip, dropSchema, randomSchema } from './postgres-db.js';
 import { localSkip, localUrl, rawClient } from './redis-local.js';
+import { RedisServers, hasRedisServer, requireServices } from './redis-servers.js';
 
 export interface WebhookStoreTarget {
   name: string;
@@ -22,6 +25,48 @@ export interface WebhookStoreTarget {
   durable: boolean;
   /** A fresh, empty store's data: `open` opens a store object on it (several may be open at once). */
   create(): Promise<{ open(): SessionStore; env: Record<string, string>; cleanup(): Promise<void> }>;
+  /** Stops what the target started for a file's tests (a suite calls it in `after`). */
+  teardown?(): Promise<void>;
+}
+
+/** Skips the cluster target when redis-server is missing, unless services are required (then it runs and fails). */
+function clusterSkip(): string | false {
+  if (hasRedisServer()) return false;
+  const reason = 'redis-server is not on PATH';
+  console.log(`${reason}${requireServices ? '' : ': skipping the Redis Cluster webhook suites'}`);
+  return requireServices ? false : reason;
+}
+
+/**
+ * A three-master Redis Cluster shared by a file's tests, each on a prefix of its own: started by the
+ * first `create` (a cluster takes seconds to form), its servers stopped by PID in `teardown`.
+ */
+function redisClusterTarget(): WebhookStoreTarget {
+  let servers: RedisServers | null = null;
+  let started: Promise<string[]> | null = null;
+  const rootNodes = () => {
+    servers = new RedisServers();
+    return servers.startCluster(3).then((ports) => ports.map((port) => `redis://127.0.0.1:${port}`));
+  };
+  return {
+    name: 'redis-cluster',
+    skip: clusterSkip(),
+    durable: true,
+    async create() {
+      started ??= rootNodes();
+      const nodes = await started;
+      const prefix = `tessera-webhooks-${randomBytes(4).toString('hex')}:`;
+      return {
+        open: () => new RedisStore({ cluster: { rootNodes: nodes }, prefix }),
+        env: { WEBHOOK_STORE: 'redis-cluster', WEBHOOK_REDIS_NODES: nodes.join(','), WEBHOOK_REDIS_PREFIX: prefix },
+        // The keys go with the cluster in teardown.
+        cleanup: async () => {},
+      };
+    },
+    async teardown() {
+      await servers?.stopAll();
+    },
+  };
 }
 
 export async function webhookStoreTargets(): Promise<WebhookStoreTarget[]> {
@@ -70,6 +115,7 @@ export async function webhookStoreTargets(): Promise<WebhookStoreTarget[]> {
         };
       },
     },
+    redisClusterTarget(),
     {
       name: 'postgres',
       skip: pgSkip,
