@@ -2,47 +2,14 @@
 // over HTTP. It imports tessera by its package names, which resolve to the build (`npm test` builds
 // first).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startExample } from './support/example-process.js';
 
-const root = new URL('..', import.meta.url);
 const built = new URL('../dist/src/core/index.js', import.meta.url);
-
-/** Starts the example on a free loopback port; resolves with its base URL once it listens. */
-function start(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/express/app.ts'], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => fail(new Error(`the example did not listen within 30 s\n${out}${err}`)), 30_000);
-    const exited = (code: number | null, signal: NodeJS.Signals | null) =>
-      fail(new Error(`the example exited (${code ?? signal}) before listening\n${out}${err}`));
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      child.off('exit', exited);
-      child.kill('SIGKILL');
-      reject(error);
-    };
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk));
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        child.off('exit', exited);
-        resolve({ child, base: match[1] as string });
-      }
-    });
-    child.once('exit', exited);
-  });
-}
 
 function cookieOf(response: Response): string {
   const setCookie = response.headers.get('set-cookie');
@@ -58,7 +25,7 @@ describe('examples/express', () => {
 
   before(async () => {
     assert.ok(existsSync(built), 'the example imports tessera from the build: run `npm run build` first (`npm test` does)');
-    ({ child, base } = await start({ PORT: '0', SESSIONS_DB: db }));
+    ({ child, base } = await startExample('examples/express/app.ts', { PORT: '0', SESSIONS_DB: db }));
   });
   after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

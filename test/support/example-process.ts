@@ -8,8 +8,15 @@ import { existsSync } from 'node:fs';
 const root = new URL('../..', import.meta.url);
 const built = new URL('../../dist/src/core/index.js', import.meta.url);
 
+/** What a started example gives: its process, its base URL, and everything it printed so far. */
+export interface StartedExample {
+  child: ChildProcess;
+  base: string;
+  output: () => string;
+}
+
 /** Resolves with the child and its base URL once the example prints that it listens. */
-export function startExample(app: string, env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
+export function startExample(app: string, env: Record<string, string>): Promise<StartedExample> {
   assert.ok(existsSync(built), 'the example imports tessera from the build: run `npm run build` first (`npm test` does)');
   const child = spawn(process.execPath, ['--import', 'tsx', app], {
     cwd: root,
@@ -35,7 +42,7 @@ export function startExample(app: string, env: Record<string, string>): Promise<
       if (match) {
         clearTimeout(timer);
         child.off('exit', exited);
-        resolve({ child, base: match[1] as string });
+        resolve({ child, base: match[1] as string, output: () => `${out}${err}` });
       }
     });
     child.once('exit', exited);
