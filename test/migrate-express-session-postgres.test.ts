@@ -195,9 +195,14 @@ describe('migrating from express-session + connect-pg-simple', { skip }, () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let claimRan!: () => void;
+    const claimed = new Promise<void>((resolve) => {
+      claimRan = resolve;
+    });
     const holding: LegacyPgPool = {
       async query(text, values) {
         const result = await pool.query(text, values);
+        claimRan();
         await held;
         return result;
       },
@@ -205,7 +210,8 @@ describe('migrating from express-session + connect-pg-simple', { skip }, () => {
     const one = await tessera({ pool: holding, manager: { store } });
     const two = await tessera({ manager: { store } });
     const first = send(`${one.app.url}/whoami`, { cookie });
-    while ((await rows(id)) === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    await claimed;
+    assert.equal(await rows(id), 0, 'the first claim took the record');
     const second = await send(`${two.app.url}/whoami`, { cookie });
     release();
     const winner = await first;

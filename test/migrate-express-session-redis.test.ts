@@ -186,18 +186,26 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let claimRan!: () => void;
+    const claimed = new Promise<void>((resolve) => {
+      claimRan = resolve;
+    });
     // The first instance's claim runs in Redis, and its answer is held back until the second has claimed.
     const holding: LegacyRedisClient = {
       async sendCommand(args) {
         const reply = await client.sendCommand(args);
-        if (args[0] === 'EVAL') await held;
+        if (args[0] === 'EVAL') {
+          claimRan();
+          await held;
+        }
         return reply;
       },
     };
     const one = await tessera({ client: holding, manager: { store } });
     const two = await tessera({ manager: { store } });
     const first = send(`${one.app.url}/whoami`, { cookie });
-    while ((await client.exists(prefix + id)) === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    await claimed;
+    assert.equal(await client.exists(prefix + id), 0, 'the first claim took the record');
     const second = await send(`${two.app.url}/whoami`, { cookie });
     release();
     const winner = await first;
