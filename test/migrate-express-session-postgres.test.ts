@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import connectPgSimple from 'connect-pg-simple';
 import expressSession from 'express-session';
 import pg from 'pg';
-import { ManualClock, SessionManager, type SessionManagerOptions } from '../src/core/index.js';
-import { adoptExpressSessions, connectPgSimpleSource, signCookie, type LegacyPgPool } from '../src/migrate/express-session/index.js';
+import { ManualClock, type SessionManager, type SessionManagerOptions } from '../src/core/index.js';
+import { connectPgSimpleSource, signCookie, type LegacyPgPool } from '../src/migrate/express-session/index.js';
 import { MemoryStore } from '../src/stores/memory/index.js';
 import { faultyStore } from '../src/testing/index.js';
 import {
@@ -16,15 +16,14 @@ import {
   legacyLogin,
   send,
   startLegacyApp,
-  startTesseraApp,
-  watchAdopter,
+  OLD_SECRET,
+  startAdoptingApp,
   type Running,
 } from './support/legacy-apps.js';
 import { startDemoServer } from './support/demo-server.js';
 import { databaseOrSkip, dropSchema, randomSchema } from './support/postgres-db.js';
 
 const { url, skip } = await databaseOrSkip();
-const OLD_SECRET = 'the old secret';
 const CLEARED = 'connect.sid=; Max-Age=0; Path=/';
 const PgStore = connectPgSimple(expressSession);
 
@@ -61,25 +60,10 @@ describe('migrating from express-session + connect-pg-simple', { skip }, () => {
   async function tessera(
     options: { pool?: LegacyPgPool; subject?: string; clock?: ManualClock; manager?: Partial<SessionManagerOptions> } = {},
   ) {
-    const clock = options.clock;
-    const adopter = watchAdopter(
-      adoptExpressSessions({
-        source: connectPgSimpleSource({ pool: options.pool ?? pool, schema, table }),
-        secrets: ['the new secret', OLD_SECRET],
-        ...(options.subject !== undefined ? { subject: options.subject } : {}),
-        ...(clock !== undefined ? { clock } : {}),
-      }),
-    );
-    const manager = new SessionManager({
-      store: new MemoryStore(),
-      adopt: adopter.adopter,
-      ...(clock ? { clock } : {}),
-      ...options.manager,
-    });
-    managers.push(manager);
-    const app = await startTesseraApp(manager);
-    running.push(app);
-    return { manager, app, adopterCalled: adopter.called };
+    const started = await startAdoptingApp(connectPgSimpleSource({ pool: options.pool ?? pool, schema, table }), options);
+    managers.push(started.manager);
+    running.push(started.app);
+    return started;
   }
 
   it('shows the same user and counter, clears the old cookie and deletes the old row', async () => {

@@ -16,7 +16,8 @@ import {
   send,
   startLegacyApp,
   startTesseraApp,
-  watchAdopter,
+  OLD_SECRET,
+  startAdoptingApp,
   type Running,
 } from './support/legacy-apps.js';
 import { loadConfig } from '../demo/config.js';
@@ -24,7 +25,6 @@ import { startDemoServer } from './support/demo-server.js';
 import { deleteByPrefix, localSkip, localUrl, rawClient, type RawClient } from './support/redis-local.js';
 
 const skip = await localSkip('the express-session migration tests on Redis');
-const OLD_SECRET = 'the old secret';
 const CLEARED = 'connect.sid=; Max-Age=0; Path=/';
 
 describe('migrating from express-session + connect-redis', { skip }, () => {
@@ -55,25 +55,10 @@ describe('migrating from express-session + connect-redis', { skip }, () => {
   async function tessera(
     options: { client?: LegacyRedisClient; subject?: string; clock?: ManualClock; manager?: Partial<SessionManagerOptions> } = {},
   ) {
-    const clock = options.clock;
-    const adopter = watchAdopter(
-      adoptExpressSessions({
-        source: connectRedisSource({ client: options.client ?? client, prefix }),
-        secrets: ['the new secret', OLD_SECRET],
-        ...(options.subject !== undefined ? { subject: options.subject } : {}),
-        ...(clock !== undefined ? { clock } : {}),
-      }),
-    );
-    const manager = new SessionManager({
-      store: new MemoryStore(),
-      adopt: adopter.adopter,
-      ...(clock ? { clock } : {}),
-      ...options.manager,
-    });
-    managers.push(manager);
-    const app = await startTesseraApp(manager);
-    running.push(app);
-    return { manager, app, adopterCalled: adopter.called };
+    const started = await startAdoptingApp(connectRedisSource({ client: options.client ?? client, prefix }), options);
+    managers.push(started.manager);
+    running.push(started.app);
+    return started;
   }
 
   it('shows the same user and counter, clears the old cookie and deletes the old record', async () => {

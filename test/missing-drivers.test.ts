@@ -3,29 +3,8 @@
 // Each case runs in a child process in which test/support/hide-packages.mjs makes the package
 // look uninstalled.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const hide = new URL('./support/hide-packages.mjs', import.meta.url).href;
-const source = (path: string) => JSON.stringify(new URL(`../src/${path}`, import.meta.url).href);
-
-/** What `body` (an async module body) writes to stdout as JSON, run where `hidden` is not installed. */
-async function runWithout(hidden: string, body: string): Promise<unknown> {
-  const child = spawn(process.execPath, ['--import', hide, '--import', 'tsx', '--input-type=module', '-e', body], {
-    cwd: root,
-    env: { ...process.env, TESSERA_HIDE: hidden },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, `the child failed: ${err}`);
-  return JSON.parse(out);
-}
+import { runWithout, source } from './support/without-packages.js';
 
 /** A child's body: imports `module`, runs `construct`, and reports what it threw. */
 function constructing(module: string, construct: string): string {
@@ -46,10 +25,9 @@ type Outcome = { threw: false } | { threw: true; invalidOption: boolean; message
 
 describe('a missing driver', () => {
   it('the SQLite store says npm install better-sqlite3', async () => {
-    const outcome = (await runWithout(
-      'better-sqlite3',
-      constructing(source('stores/sqlite/index.ts'), "new loaded.SqliteStore({ path: ':memory:' });"),
-    )) as Outcome;
+    const outcome = JSON.parse(
+      await runWithout('better-sqlite3', constructing(source('stores/sqlite/index.ts'), "new loaded.SqliteStore({ path: ':memory:' });")),
+    ) as Outcome;
     assert.deepEqual(outcome, {
       threw: true,
       invalidOption: true,
@@ -58,10 +36,9 @@ describe('a missing driver', () => {
   });
 
   it('the Redis store says npm install redis', async () => {
-    const outcome = (await runWithout(
-      'redis',
-      constructing(source('stores/redis/index.ts'), "new loaded.RedisStore({ url: 'redis://127.0.0.1:6379' });"),
-    )) as Outcome;
+    const outcome = JSON.parse(
+      await runWithout('redis', constructing(source('stores/redis/index.ts'), "new loaded.RedisStore({ url: 'redis://127.0.0.1:6379' });")),
+    ) as Outcome;
     assert.deepEqual(outcome, {
       threw: true,
       invalidOption: true,
@@ -70,10 +47,15 @@ describe('a missing driver', () => {
   });
 
   it('the PostgreSQL store says npm install pg, at construction rather than at the first request', async () => {
-    const outcome = (await runWithout(
-      'pg',
-      constructing(source('stores/postgres/index.ts'), "new loaded.PostgresStore({ connectionString: 'postgres://127.0.0.1:5432/test' });"),
-    )) as Outcome;
+    const outcome = JSON.parse(
+      await runWithout(
+        'pg',
+        constructing(
+          source('stores/postgres/index.ts'),
+          "new loaded.PostgresStore({ connectionString: 'postgres://127.0.0.1:5432/test' });",
+        ),
+      ),
+    ) as Outcome;
     assert.deepEqual(outcome, {
       threw: true,
       invalidOption: true,
@@ -84,14 +66,18 @@ describe('a missing driver', () => {
   it('is not needed by a store given its connection (a Redis client, a pg pool)', async () => {
     const redisClient = `{ isOpen: false, connect: async () => {}, sendCommand: async () => null, close: async () => {}, destroy() {} }`;
     assert.deepEqual(
-      await runWithout('redis', constructing(source('stores/redis/index.ts'), `new loaded.RedisStore({ client: ${redisClient} });`)),
+      JSON.parse(
+        await runWithout('redis', constructing(source('stores/redis/index.ts'), `new loaded.RedisStore({ client: ${redisClient} });`)),
+      ),
       { threw: false },
     );
     const pool = `{ query: async () => ({ rows: [], rowCount: 0 }), connect: async () => { throw new Error('unused'); }, end: async () => {} }`;
     assert.deepEqual(
-      await runWithout(
-        'pg',
-        constructing(source('stores/postgres/index.ts'), `new loaded.PostgresStore({ pool: ${pool}, migrate: false });`),
+      JSON.parse(
+        await runWithout(
+          'pg',
+          constructing(source('stores/postgres/index.ts'), `new loaded.PostgresStore({ pool: ${pool}, migrate: false });`),
+        ),
       ),
       { threw: false },
     );

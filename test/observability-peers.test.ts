@@ -1,30 +1,11 @@
 // Each observability module needs only its own library. tessera-session/opentelemetry runs in a
 // child process in which test/support/hide-packages.mjs makes prom-client look uninstalled.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { runWithout, source } from './support/without-packages.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const hide = new URL('./support/hide-packages.mjs', import.meta.url).href;
-const source = (path: string) => JSON.stringify(new URL(`../src/${path}`, import.meta.url).href);
-
-async function runWithout(hidden: string, body: string): Promise<string> {
-  const child = spawn(process.execPath, ['--import', hide, '--import', 'tsx', '--input-type=module', '-e', body], {
-    cwd: root,
-    env: { ...process.env, TESSERA_HIDE: hidden },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  assert.equal(code, 0, `the child failed: ${err}`);
-  return out;
-}
 
 /** A manager on a memory store, one login, then `read` (an expression) written to stdout. */
 function loginThen(imports: string, setUp: string, read: string): string {

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import expressSession, { type Store } from 'express-session';
-import type { SessionAdopter, SessionManager } from '../../src/core/index.js';
+import { type ManualClock, type SessionAdopter, SessionManager, type SessionManagerOptions } from '../../src/core/index.js';
+import { adoptExpressSessions, type LegacySessionSource } from '../../src/migrate/express-session/index.js';
+import { MemoryStore } from '../../src/stores/memory/index.js';
 import { errorHandler, session } from '../../src/adapters/express/index.js';
 
 export const LEGACY_MAX_AGE_MS = 10 * 60 * 1000;
@@ -134,4 +136,28 @@ export function watchAdopter(adopter: SessionAdopter): WatchedAdopter {
     },
     called: (n) => (n <= calls ? Promise.resolve() : new Promise((resolve) => waiting.push({ n, resolve }))),
   };
+}
+
+/** The secret the legacy apps sign with, which the migration is given after a newer one. */
+export const OLD_SECRET = 'the old secret';
+
+/**
+ * A tessera app (the Express adapter, a memory store unless `manager` says otherwise) that takes
+ * over express-session's sessions from `source`, its adopter watched (see `watchAdopter`).
+ */
+export async function startAdoptingApp(
+  source: LegacySessionSource,
+  options: { subject?: string; clock?: ManualClock; manager?: Partial<SessionManagerOptions> } = {},
+): Promise<{ manager: SessionManager; app: Running; adopterCalled: WatchedAdopter['called'] }> {
+  const { clock } = options;
+  const adopter = watchAdopter(
+    adoptExpressSessions({
+      source,
+      secrets: ['the new secret', OLD_SECRET],
+      ...(options.subject !== undefined ? { subject: options.subject } : {}),
+      ...(clock !== undefined ? { clock } : {}),
+    }),
+  );
+  const manager = new SessionManager({ store: new MemoryStore(), adopt: adopter.adopter, ...(clock ? { clock } : {}), ...options.manager });
+  return { manager, app: await startTesseraApp(manager), adopterCalled: adopter.called };
 }
